@@ -1,0 +1,103 @@
+import { parseArgs } from 'node:util'
+import { isCodedError } from '@ward/core'
+import type { Command } from './command.js'
+import { commands } from './commands/index.js'
+import { createOutput } from './output.js'
+
+const VERSION = '0.1.0'
+
+/** Entry point of the `ward` binary. Returns the exit code (0 ok, 1 "no"/failure, 2 error). */
+export async function main(
+  argv: readonly string[],
+  list: readonly Command[] = commands,
+): Promise<number> {
+  const words: string[] = []
+  for (const a of argv) {
+    if (a.startsWith('-')) break
+    words.push(a)
+  }
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    process.stdout.write(`ward ${VERSION}\n`)
+    return 0
+  }
+  // longest command path that prefixes the words
+  let cmd: Command | undefined
+  for (const c of list)
+    if (
+      c.path.length <= words.length &&
+      c.path.every((w, i) => words[i] === w) &&
+      (!cmd || c.path.length > cmd.path.length)
+    )
+      cmd = c
+  const wantsHelp = argv.includes('--help') || argv.includes('-h')
+  if (!cmd || (wantsHelp && !cmd)) {
+    process.stdout.write(groupHelp(words, list))
+    return words.length === 0 || wantsHelp ? 0 : 2
+  }
+  if (wantsHelp) {
+    process.stdout.write(commandHelp(cmd))
+    return 0
+  }
+  const rest = argv.slice(cmd.path.length)
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...rest],
+      options: { ...cmd.options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (e) {
+    process.stderr.write(
+      `ward ${cmd.path.join(' ')}: ${(e as Error).message}\nRun 'ward ${cmd.path.join(' ')} --help' for usage.\n`,
+    )
+    return 2
+  }
+  const out = createOutput(parsed.values.json === true)
+  try {
+    const code = await cmd.run({ values: parsed.values, positionals: parsed.positionals, out })
+    return code ?? 0
+  } catch (e) {
+    if (isCodedError(e)) {
+      if (out.json)
+        process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`)
+      process.stderr.write(`ward ${cmd.path.join(' ')}: ${e.message} [${e.code}]\n`)
+      return 2
+    }
+    process.stderr.write(
+      `ward ${cmd.path.join(' ')}: internal error: ${(e as Error)?.message ?? String(e)}\n`,
+    )
+    return 2
+  }
+}
+
+function groupHelp(prefix: readonly string[], list: readonly Command[]): string {
+  const matching = list.filter((c) => prefix.every((w, i) => c.path[i] === w))
+  const shown = matching.length > 0 ? matching : list
+  const lines = [
+    `Usage: ward ${prefix.length ? prefix.join(' ') + ' ' : ''}<command> [options]`,
+    '',
+    'Commands:',
+  ]
+  const width = Math.max(...shown.map((c) => c.path.join(' ').length), 10)
+  for (const c of shown) lines.push(`  ${c.path.join(' ').padEnd(width)}  ${c.summary}`)
+  lines.push('', 'Every command takes --help; commands that print data take --json.', '')
+  return lines.join('\n')
+}
+
+function commandHelp(c: Command): string {
+  const lines = [
+    `Usage: ward ${c.path.join(' ')}${c.args ? ' ' + c.args : ''} [options]`,
+    '',
+    c.summary,
+    '',
+    'Options:',
+  ]
+  for (const [name, o] of Object.entries(c.options)) {
+    const flag = `--${name}${o.type === 'string' ? ' VALUE' : ''}`
+    lines.push(`  ${flag.padEnd(34)} ${c.help?.[name] ?? ''}`)
+  }
+  lines.push(`  ${'--json'.padEnd(34)} machine-readable output`)
+  lines.push(`  ${'--help'.padEnd(34)} this help`, '')
+  return lines.join('\n')
+}

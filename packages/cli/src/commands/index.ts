@@ -1,0 +1,5 @@
+import type { Command } from '../command.js'
+import { cryptoUtilCommands } from './crypto-util.js'
+
+/** Every command of the `ward` binary; each area keeps its own file. */
+export const commands: readonly Command[] = [...cryptoUtilCommands]

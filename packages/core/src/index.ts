@@ -1,0 +1,20 @@
+export {
+  CodedError,
+  WardError,
+  ConfigError,
+  SecretDisposedError,
+  SecretFileError,
+  isCodedError,
+} from './errors.js'
+export { Secret } from './secret.js'
+export { readSecretFile, writeSecretFile, type ReadSecretFileOptions } from './secret-file.js'
+export { createLogger, type Logger, type LoggerOptions } from './logger.js'
+export {
+  loadConfig,
+  printableConfig,
+  type ConfigSchema,
+  type ConfigOf,
+  type FieldSpec,
+  type LoadConfigOptions,
+} from './config.js'
+export { toHex, fromHex, zero } from './bytes.js'
