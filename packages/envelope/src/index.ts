@@ -1,1 +1,3 @@
-export {}
+export { EnvelopeError } from './errors.js'
+export { wrapKw, unwrapKw, wrapKwp, unwrapKwp } from './keywrap/keywrap.js'
+export { xtsEncryptSectors, xtsDecryptSectors } from './xts/xts.js'
