@@ -1,0 +1,46 @@
+import { pbkdf2, pbkdf2Sync } from 'node:crypto'
+import { EnvelopeError } from '../errors.js'
+
+/** Upper bounds that keep hostile headers from pinning a core for hours. */
+export const PBKDF2_MAX_ITERATIONS = 100_000_000
+export const PBKDF2_MAX_LENGTH = 1024
+
+const check = (iterations: number, length: number): void => {
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS)
+    throw new EnvelopeError(
+      'ERR_KDF_PARAMS',
+      `PBKDF2 iterations must be 1..${PBKDF2_MAX_ITERATIONS}, got ${iterations}`,
+    )
+  if (!Number.isInteger(length) || length < 1 || length > PBKDF2_MAX_LENGTH)
+    throw new EnvelopeError(
+      'ERR_KDF_LENGTH',
+      `PBKDF2 output must be 1..${PBKDF2_MAX_LENGTH} bytes, got ${length}`,
+    )
+}
+
+/** PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), synchronous: for tests and small iteration counts. */
+export function pbkdf2Sha256Sync(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Uint8Array {
+  check(iterations, length)
+  return new Uint8Array(pbkdf2Sync(password, salt, iterations, length, 'sha256'))
+}
+
+/** PBKDF2-HMAC-SHA256 (RFC 8018 §5.2) on the libuv thread pool, so the event loop stays free. */
+export function pbkdf2Sha256(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Promise<Uint8Array> {
+  check(iterations, length)
+  return new Promise((resolve, reject) => {
+    pbkdf2(password, salt, iterations, length, 'sha256', (err, key) => {
+      if (err) reject(new EnvelopeError('ERR_KDF_PARAMS', 'PBKDF2 failed', { cause: err }))
+      else resolve(new Uint8Array(key))
+    })
+  })
+}
