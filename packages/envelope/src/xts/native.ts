@@ -1,0 +1,53 @@
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+
+/** What native/ward_xts.c exports (see its header comment). */
+export interface NativeXts {
+  sectors(
+    enc: boolean,
+    key: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+  ): void
+  sectorsAsync(
+    enc: boolean,
+    key: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+  ): Promise<void>
+  transform(enc: boolean, key: Uint8Array, tweak: Uint8Array, data: Uint8Array): void
+}
+
+/**
+ * The addon built by the package's install hook (node-gyp, native/build/Release). This module
+ * sits at dist/src/xts/ once compiled; the second candidate serves a TypeScript runner on src/.
+ */
+const candidates = [
+  '../../../native/build/Release/ward_xts.node',
+  '../../native/build/Release/ward_xts.node',
+]
+
+function load(): NativeXts | undefined {
+  const require = createRequire(import.meta.url)
+  for (const rel of candidates) {
+    const path = new URL(rel, import.meta.url).pathname
+    if (!existsSync(path)) continue
+    try {
+      const mod = require(path) as Partial<NativeXts>
+      if (
+        typeof mod.sectors === 'function' &&
+        typeof mod.sectorsAsync === 'function' &&
+        typeof mod.transform === 'function'
+      )
+        return mod as NativeXts
+    } catch {
+      // A stale build for another Node ABI: fall back to node:crypto, which is correct, only slower.
+    }
+  }
+  return undefined
+}
+
+/** The loaded addon, or undefined when it is not built (the node:crypto baseline is used). */
+export const native: NativeXts | undefined = load()
