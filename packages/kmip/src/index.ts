@@ -1,1 +1,68 @@
-export {}
+// @ward/kmip public surface: TTLV codec, tables, messages, XML/JSON encodings, client.
+export type { TtlvItem, TtlvType, Limits } from './ttlv/item.js'
+export { defaultLimits } from './ttlv/item.js'
+export { KmipError } from './errors.js'
+export type { KmipErrorCode, KmipErrorOptions } from './errors.js'
+export { decodeTtlv, isExtensionTag } from './ttlv/decode.js'
+export type { DecodeOptions } from './ttlv/decode.js'
+export { encodeTtlv } from './ttlv/encode.js'
+export { frameLength, FrameReader } from './ttlv/frame.js'
+export { typeCode } from './ttlv/types.js'
+export {
+  s,
+  int,
+  long,
+  big,
+  en,
+  bool,
+  text,
+  bytes,
+  date,
+  dateExt,
+  interval,
+  present,
+} from './ttlv/build.js'
+export {
+  children,
+  find,
+  findAll,
+  as,
+  opt,
+  req,
+  reqStruct,
+  optStruct,
+  all,
+  tagLabel,
+} from './ttlv/read.js'
+export { Tag, tagCount, tagNameOf, tagByName, isKnownTag } from './tables/tags.js'
+export type { TagName } from './tables/tags.js'
+export {
+  ObjectType,
+  Operation,
+  ResultStatus,
+  ResultReason,
+  CryptographicAlgorithm,
+  KeyFormatType,
+  State,
+  NameType,
+  RevocationReasonCode,
+  QueryFunction,
+  BlockCipherMode,
+  PaddingMethod,
+  HashingAlgorithm,
+  CryptographicUsageMask,
+  LinkType,
+  BatchErrorContinuationOption,
+  CredentialType,
+  KeyCompressionType,
+  WrappingMethod,
+  RecommendedCurve,
+  CertificateType,
+  SecretDataType,
+  OpaqueDataType,
+  DigitalSignatureAlgorithm,
+  enumerations,
+  enumerationCount,
+  enumForTag,
+  maskForTag,
+} from './tables/enums.js'

@@ -1,0 +1,105 @@
+import { KmipError } from '../errors.js'
+import { tagNameOf } from '../tables/tags.js'
+import type { TtlvItem, TtlvType } from './item.js'
+
+type Of<T extends TtlvType> = Extract<TtlvItem, { type: T }>
+
+/** JS value type carried by each item type. */
+export interface TtlvValueMap {
+  Structure: readonly TtlvItem[]
+  Integer: number
+  LongInteger: bigint
+  BigInteger: bigint
+  Enumeration: number
+  Boolean: boolean
+  TextString: string
+  ByteString: Uint8Array
+  DateTime: bigint
+  Interval: number
+  DateTimeExtended: bigint
+}
+type V<T extends TtlvType> = TtlvValueMap[T]
+
+/** Human name for a tag in error messages. */
+export function tagLabel(tag: number): string {
+  return tagNameOf(tag) ?? `0x${tag.toString(16).toUpperCase().padStart(6, '0')}`
+}
+
+/** Children of a structure (ERR_KMIP_FIELD_TYPE if `item` is not one). */
+export function children(item: TtlvItem): readonly TtlvItem[] {
+  if (item.type !== 'Structure') {
+    throw new KmipError('ERR_KMIP_FIELD_TYPE', `${tagLabel(item.tag)} must be a Structure`, {
+      tag: item.tag,
+    })
+  }
+  return item.value
+}
+
+/** First child with `tag`, or undefined. */
+export function find(item: TtlvItem, tag: number): TtlvItem | undefined {
+  return children(item).find((c) => c.tag === tag)
+}
+
+/** Every child with `tag`, in order. */
+export function findAll(item: TtlvItem, tag: number): TtlvItem[] {
+  return children(item).filter((c) => c.tag === tag)
+}
+
+/** Checks the type of an item (ERR_KMIP_FIELD_TYPE otherwise). */
+export function as<T extends TtlvType>(item: TtlvItem, type: T): Of<T> {
+  if (item.type !== type) {
+    throw new KmipError(
+      'ERR_KMIP_FIELD_TYPE',
+      `${tagLabel(item.tag)} must be ${type}, got ${item.type}`,
+      {
+        tag: item.tag,
+      },
+    )
+  }
+  return item as Of<T>
+}
+
+/** Optional child of a given type: undefined if absent, ERR_KMIP_FIELD_TYPE if of another type. */
+export function opt<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T> | undefined {
+  const c = find(parent, tag)
+  return c === undefined ? undefined : (as(c, type).value as V<T>)
+}
+
+/** Required child of a given type: ERR_KMIP_MISSING_FIELD if absent. */
+export function req<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T> {
+  const c = find(parent, tag)
+  if (c === undefined) {
+    throw new KmipError(
+      'ERR_KMIP_MISSING_FIELD',
+      `${tagLabel(parent.tag)} lacks ${tagLabel(tag)}`,
+      { tag },
+    )
+  }
+  return as(c, type).value as V<T>
+}
+
+/** Required child structure. */
+export function reqStruct(parent: TtlvItem, tag: number): TtlvItem {
+  const c = find(parent, tag)
+  if (c === undefined) {
+    throw new KmipError(
+      'ERR_KMIP_MISSING_FIELD',
+      `${tagLabel(parent.tag)} lacks ${tagLabel(tag)}`,
+      { tag },
+    )
+  }
+  as(c, 'Structure')
+  return c
+}
+
+/** Optional child structure. */
+export function optStruct(parent: TtlvItem, tag: number): TtlvItem | undefined {
+  const c = find(parent, tag)
+  if (c !== undefined) as(c, 'Structure')
+  return c
+}
+
+/** Every child with `tag`, each checked for `type`, as values. */
+export function all<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T>[] {
+  return findAll(parent, tag).map((c) => as(c, type).value as V<T>)
+}
