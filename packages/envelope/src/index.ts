@@ -11,3 +11,25 @@ export {
 export { gcmSeal, gcmOpen, GCM_IV_LENGTH, GCM_TAG_LENGTH } from './aead/gcm.js'
 export { hkdfSha256, HKDF_SHA256_MAX } from './kdf/hkdf.js'
 export { pbkdf2Sha256, pbkdf2Sha256Sync, PBKDF2_MAX_ITERATIONS, PBKDF2_MAX_LENGTH } from './kdf/pbkdf2.js'
+export {
+  sealBundle,
+  openBundle,
+  rewrapBundle,
+  describeBundle,
+  zeroBundleKeys,
+  type BundleKeySet,
+  type BundleIds,
+  type OpenedBundle,
+  type BundleDescription,
+} from './bundle/bundle.js'
+export {
+  VM_FILE_ROLES,
+  VMFILE_DEFAULT_CHUNK,
+  VMFILE_VERSION,
+  type VmFileRole,
+} from './vmfile/layout.js'
+export { VmFileSealer, type VmFileSealOptions } from './vmfile/sealer.js'
+export { openVmFile, type VmFileReader, type VmFileOpenOptions } from './vmfile/reader.js'
+export { encryptVmFile, decryptVmFile, type VmFileFileOptions } from './vmfile/files.js'
+export { describeVmFile, isVmFile, type VmFileDescription } from './vmfile/describe.js'
+export { parseVmFileHeader, unwrapVmFileDek, type ParsedVmFileHeader } from './vmfile/header.js'

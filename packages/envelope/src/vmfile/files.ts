@@ -1,0 +1,85 @@
+import { open, type FileHandle } from 'node:fs/promises'
+import { ioError, writeAll, writeAtomically } from './io.js'
+import { openVmFile, type VmFileOpenOptions } from './reader.js'
+import { VmFileSealer, type VmFileSealOptions } from './sealer.js'
+
+export interface VmFileFileOptions {
+  /** Replace an existing output file (atomically, only once the new one is complete). */
+  readonly overwrite?: boolean
+  /** Called with (bytes done, total bytes) as the work advances. */
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+/**
+ * Encrypt the file `inPath` into a new VM file `outPath`, streaming with bounded memory.
+ * The output appears only when complete (temp file + fsync + rename); `inPath === outPath` with
+ * `overwrite` encrypts in place safely.
+ */
+export async function encryptVmFile(
+  inPath: string,
+  outPath: string,
+  kek: Uint8Array,
+  options: VmFileSealOptions & VmFileFileOptions,
+): Promise<void> {
+  const sealer = new VmFileSealer(options, kek)
+  let input: FileHandle
+  try {
+    input = await open(inPath, 'r')
+  } catch (e) {
+    sealer.dispose()
+    throw ioError('open', inPath, e)
+  }
+  try {
+    const total = (await input.stat()).size
+    await writeAtomically(outPath, options.overwrite === true, async (out) => {
+      await writeAll(out, sealer.header, outPath)
+      const buf = new Uint8Array(Math.max(sealer.chunkSize, 1 << 20))
+      let done = 0
+      for (;;) {
+        let n: number
+        try {
+          n = (await input.read(buf, 0, buf.length, null)).bytesRead
+        } catch (e) {
+          throw ioError('read', inPath, e)
+        }
+        if (n === 0) break
+        for (const c of sealer.update(buf.subarray(0, n))) await writeAll(out, c, outPath)
+        done += n
+        options.onProgress?.(done, total)
+      }
+      buf.fill(0)
+      await writeAll(out, sealer.final(), outPath)
+    })
+  } finally {
+    sealer.dispose()
+    await input.close()
+  }
+}
+
+/**
+ * Decrypt the VM file `inPath` into `outPath` (mode 0600). Every chunk is authenticated before the
+ * output is renamed into place, so a damaged or foreign file never yields partial plaintext there.
+ */
+export async function decryptVmFile(
+  inPath: string,
+  outPath: string,
+  kek: Uint8Array,
+  options: VmFileOpenOptions & VmFileFileOptions,
+): Promise<void> {
+  const reader = await openVmFile(inPath, kek, options)
+  try {
+    const { chunkCount } = reader.geometry
+    await writeAtomically(outPath, options.overwrite === true, async (out) => {
+      let done = 0
+      for (let i = 0; i < chunkCount; i++) {
+        const chunk = await reader.readChunk(i)
+        await writeAll(out, chunk, outPath)
+        done += chunk.length
+        chunk.fill(0)
+        options.onProgress?.(done, reader.size)
+      }
+    })
+  } finally {
+    await reader.close()
+  }
+}
