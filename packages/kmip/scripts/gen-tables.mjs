@@ -33,6 +33,7 @@ const key = (k) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? k : JSON.stringify(k)
 // Tags: later versions may rename (e.g. "Attribute Index" becomes Reserved in 2.0); keep the
 // first name for a value and every name → value.
 const tags = new Map() // name -> value
+const specNames = new Map() // normalised -> spec name
 const tagSince = new Map()
 for (const [ver, reg] of sources) {
   for (const [name, v] of Object.entries(reg.tags)) {
@@ -41,6 +42,7 @@ for (const [ver, reg] of sources) {
     const value = num(v)
     if (tags.has(n) && tags.get(n) !== value) throw new Error(`tag ${n} changes value`)
     if (!tags.has(n)) tagSince.set(n, ver)
+    if (!specNames.has(n)) specNames.set(n, name)
     tags.set(n, value)
   }
 }
@@ -96,6 +98,12 @@ for (const [name, value] of Object.entries(Tag) as [TagName, number][]) {
 /** Reverse lookup: the spec name of a tag value, or undefined for an unknown tag. */
 export function tagNameOf(tag: number): TagName | undefined {
   return byValue.get(tag)
+}
+
+/** Spec spelling of each tag name (\`CryptographicAlgorithm\` → \`Cryptographic Algorithm\`), as used by
+ * KMIP 1.x Attribute Name strings. */
+export const tagSpecName: Readonly<Record<TagName, string>> = {
+${sortedTags.map(([n]) => `  ${key(n)}: ${JSON.stringify(specNames.get(n))},`).join('\n')}
 }
 
 /** Tag value for a normalised name, or undefined. */
@@ -168,4 +176,6 @@ ${[...masks.entries()]
 ])
 `
 writeFileSync(join(here, '..', 'src', 'tables', 'enums.ts'), e)
-console.log(`tags ${sortedTags.length}, enumerations ${enumList.length}, masks ${masks.size}`)
+process.stdout.write(
+  `tags ${sortedTags.length}, enumerations ${enumList.length}, masks ${masks.size}\n`,
+)

@@ -66,3 +66,38 @@ export {
   enumForTag,
   maskForTag,
 } from './tables/enums.js'
+export { normalizeName } from './tables/names.js'
+export { tagSpecName } from './tables/tags.js'
+export type { ProtocolVersion } from './message/version.js'
+export { supportedVersions, isV2, compareVersions, parseVersion } from './message/version.js'
+export type {
+  RequestHeader,
+  RequestBatchItem,
+  RequestMessage,
+  ResponseHeader,
+  ResponseBatchItem,
+  ResponseMessage,
+} from './message/message.js'
+export {
+  buildProtocolVersion,
+  parseProtocolVersion,
+  buildRequestMessage,
+  parseRequestMessage,
+  buildResponseMessage,
+  parseResponseMessage,
+} from './message/message.js'
+export type { KmipAttribute } from './message/attributes.js'
+export {
+  isCustomAttributeName,
+  attributeTag,
+  attributeName,
+  parseAttributeV1,
+  buildAttributeV1,
+  parseAttributeV2,
+  buildAttributeV2,
+  parseAttributes,
+  buildTemplateAttribute,
+  buildAttributes,
+  buildAttributesFor,
+  attr,
+} from './message/attributes.js'
