@@ -45,9 +45,9 @@ if (!why) {
   ok = r.status === 0
 }
 if (!ok) {
-  console.warn(
+  process.stderr.write(
     `@ward/envelope: the native XTS addon was not built (${why ?? 'node-gyp failed, see above'}).\n` +
       'Disk encryption falls back to node:crypto (correct, slower). To build it: install a C ' +
-      'toolchain (Debian: build-essential) and the Node headers, then run `npm rebuild -w @ward/envelope`.',
+      'toolchain (Debian: build-essential) and the Node headers, then run `npm rebuild -w @ward/envelope`.\n',
   )
 }

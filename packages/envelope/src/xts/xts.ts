@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { EnvelopeError } from '../errors.js'
 import { checkSectorArgs, checkUnitArgs } from './check.js'
-import { native } from './native.js'
+import { native, type NativeXts } from './native.js'
 import { nodeSectors, nodeUnit } from './node-backend.js'
 
 /*
@@ -32,7 +32,7 @@ export function xtsEncryptSectors(
   firstSector: number,
   sectorSize: number,
 ): void {
-  sectorsSync(true, key, data, firstSector, sectorSize)
+  runSectors(native, true, key, data, firstSector, sectorSize)
 }
 
 /** Decrypts whole sectors in place; the arguments are those of {@link xtsEncryptSectors}. */
@@ -42,7 +42,7 @@ export function xtsDecryptSectors(
   firstSector: number,
   sectorSize: number,
 ): void {
-  sectorsSync(false, key, data, firstSector, sectorSize)
+  runSectors(native, false, key, data, firstSector, sectorSize)
 }
 
 /**
@@ -57,7 +57,7 @@ export function xtsEncryptSectorsAsync(
   firstSector: number,
   sectorSize: number,
 ): Promise<void> {
-  return sectorsAsync(true, key, data, firstSector, sectorSize)
+  return runSectorsAsync(native, true, key, data, firstSector, sectorSize)
 }
 
 /** {@link xtsDecryptSectors} off the main thread, as {@link xtsEncryptSectorsAsync}. */
@@ -67,7 +67,7 @@ export function xtsDecryptSectorsAsync(
   firstSector: number,
   sectorSize: number,
 ): Promise<void> {
-  return sectorsAsync(false, key, data, firstSector, sectorSize)
+  return runSectorsAsync(native, false, key, data, firstSector, sectorSize)
 }
 
 /**
@@ -90,7 +90,12 @@ export function xtsTransform(
   }
 }
 
-function sectorsSync(
+/**
+ * The sector functions over an explicit implementation (`undefined`: node:crypto). Internal: the
+ * tests run both backends through it; callers use the exported functions above.
+ */
+export function runSectors(
+  impl: NativeXts | undefined,
   enc: boolean,
   key: Uint8Array,
   data: Uint8Array,
@@ -98,9 +103,9 @@ function sectorsSync(
   sectorSize: number,
 ): void {
   checkSectorArgs(key, data, firstSector, sectorSize)
-  if (!native) return nodeSectors(enc, key, data, firstSector, sectorSize)
+  if (!impl) return nodeSectors(enc, key, data, firstSector, sectorSize)
   try {
-    native.sectors(enc, key, data, firstSector, sectorSize)
+    impl.sectors(enc, key, data, firstSector, sectorSize)
   } catch (e) {
     throw asEnvelopeError(e)
   }
@@ -111,7 +116,9 @@ const SPLIT_MIN_BYTES = 1 << 20
 /** The node:crypto fallback yields to the event loop after this much work. */
 const FALLBACK_SLICE_BYTES = 1 << 20
 
-async function sectorsAsync(
+/** Async counterpart of {@link runSectors}. Internal, as it is. */
+export async function runSectorsAsync(
+  impl: NativeXts | undefined,
   enc: boolean,
   key: Uint8Array,
   data: Uint8Array,
@@ -120,7 +127,7 @@ async function sectorsAsync(
 ): Promise<void> {
   checkSectorArgs(key, data, firstSector, sectorSize)
   const count = data.length / sectorSize
-  if (!native) return fallbackAsync(enc, key, data, firstSector, sectorSize)
+  if (!impl) return fallbackAsync(enc, key, data, firstSector, sectorSize)
   const parts = Math.max(
     1,
     Math.min(availableParallelism(), Math.floor(data.length / SPLIT_MIN_BYTES), count),
@@ -130,7 +137,7 @@ async function sectorsAsync(
   for (let s = 0; s < count; s += per) {
     const end = Math.min(count, s + per)
     const part = data.subarray(s * sectorSize, end * sectorSize)
-    jobs.push(native.sectorsAsync(enc, key, part, firstSector + s, sectorSize))
+    jobs.push(impl.sectorsAsync(enc, key, part, firstSector + s, sectorSize))
   }
   // allSettled: every job must finish touching `data` before the caller hears of a failure.
   const results = await Promise.allSettled(jobs)
@@ -151,7 +158,13 @@ async function fallbackAsync(
     for (let s = 0; s < count; s += per) {
       await new Promise<void>((resolve) => setImmediate(resolve))
       const end = Math.min(count, s + per)
-      nodeSectors(enc, k, data.subarray(s * sectorSize, end * sectorSize), firstSector + s, sectorSize)
+      nodeSectors(
+        enc,
+        k,
+        data.subarray(s * sectorSize, end * sectorSize),
+        firstSector + s,
+        sectorSize,
+      )
     }
   } finally {
     k.fill(0)
