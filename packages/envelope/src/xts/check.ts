@@ -34,7 +34,7 @@ export function checkSectorArgs(
       `data (${data.length} bytes) is not a whole number of ${sectorSize}-byte sectors`,
     )
   const count = data.length / sectorSize
-  if (!Number.isSafeInteger(firstSector) || firstSector < 0 || firstSector + count > 2 ** 53)
+  if (!Number.isSafeInteger(firstSector) || firstSector < 0 || count > 2 ** 53 - firstSector)
     throw new EnvelopeError(
       'ERR_XTS_SECTOR_NUMBER',
       `first sector must be a non-negative integer and the last below 2^53, got ${firstSector}`,
