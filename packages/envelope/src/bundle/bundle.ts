@@ -174,7 +174,7 @@ export function openBundle(bytes: Uint8Array, kek: Uint8Array): OpenedBundle {
     if (!timingSafeEqual(check, header.kekCheck))
       throw new EnvelopeError(
         'ERR_BUNDLE_WRONG_KEK',
-        `this KEK did not seal the bundle: it needs KEK ${JSON.stringify(header.kekId)} of provider ${JSON.stringify(header.providerId)}`,
+        `this KEK did not seal the bundle: it needs KEK ${JSON.stringify(header.kekId)} of provider ${JSON.stringify(header.providerId)} (or the bundle's salt or check value is damaged)`,
       )
     let body: Uint8Array
     try {
