@@ -1,1 +1,18 @@
-export {}
+export { HostError, BootMessages, PolicyUnsatisfiableMessage } from './errors.js'
+export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
+export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
+export { callAgent, AgentError } from './agent/client.js'
+export { initHost, readHostFile, DEFAULT_DATA_DIR, SOCKET_FILE } from './agent/data-dir.js'
+export { KeyCache, type KeyRef, type CachedKey, type CacheObserver } from './keys/key-cache.js'
+export { KeyStore } from './keys/key-store.js'
+export { parseTpmSpec, formatTpmSpec, HostTpm, type TpmSpec } from './tpm/host-tpm.js'
+export { policyPcrDigest } from './tpm/tpm-client.js'
+export {
+  ARCHIVE_FILE,
+  INFO_FILE,
+  policyPcrs,
+  type EncryptionSettings,
+} from './config/secure-config.js'
+export { parseEventLog, encodeEventLog, replay } from './measure/event-log.js'
+export { PCR, WARD_VERSION, FIRMWARE_LOG, WARD_LOG } from './measure/measurements.js'
+export { backoffSeconds, FREE_ATTEMPTS } from './config/recovery-attempts.js'

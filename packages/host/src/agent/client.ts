@@ -1,0 +1,76 @@
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { HostError } from '../errors.js'
+import { SOCKET_FILE } from './data-dir.js'
+import { MAX_LINE, type AgentResponse } from './server.js'
+
+/** An error the agent answered with, re-thrown in the client with the same code. */
+export class AgentError extends HostError {}
+
+/**
+ * Send one admin request to the running agent of `dataDir` and return its result. Explains what
+ * to do when no agent runs.
+ */
+export function callAgent(
+  dataDir: string,
+  op: string,
+  params: Record<string, unknown> = {},
+): Promise<unknown> {
+  const path = join(dataDir, SOCKET_FILE)
+  return new Promise((resolve, reject) => {
+    const s = connect(path)
+    let buf = ''
+    s.setEncoding('utf8')
+    s.once('connect', () => s.write(`${JSON.stringify({ id: 1, op, params })}\n`))
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      reject(
+        e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
+          ? new HostError(
+              'ERR_HOST_AGENT_NOT_RUNNING',
+              `no host agent is running for ${dataDir}: start it with 'ward host serve --data-dir ${dataDir}'`,
+            )
+          : e.code === 'EACCES'
+            ? new HostError(
+                'ERR_HOST_AGENT_ACCESS',
+                `permission denied on ${path}: the admin socket is root-only (run as the agent's user)`,
+              )
+            : new HostError(
+                'ERR_HOST_AGENT_NOT_RUNNING',
+                `cannot reach the host agent at ${path} (${e.code ?? e.message})`,
+              ),
+      )
+    })
+    s.on('data', (d: string) => {
+      buf += d
+      if (buf.length > 16 * MAX_LINE) {
+        s.destroy()
+        return reject(new HostError('ERR_HOST_PROTOCOL', 'agent response too large'))
+      }
+      const nl = buf.indexOf('\n')
+      if (nl < 0) return
+      s.end()
+      let res: AgentResponse
+      try {
+        res = JSON.parse(buf.slice(0, nl)) as AgentResponse
+      } catch {
+        return reject(new HostError('ERR_HOST_PROTOCOL', 'malformed agent response'))
+      }
+      if (res.ok) resolve(res.result)
+      else
+        reject(
+          new AgentError(
+            res.error.code.startsWith('ERR_HOST_')
+              ? (res.error.code as `ERR_HOST_${string}`)
+              : 'ERR_HOST_AGENT',
+            res.error.message,
+            { agentCode: res.error.code },
+          ),
+        )
+    })
+    s.on('close', () =>
+      reject(
+        new HostError('ERR_HOST_PROTOCOL', 'the agent closed the connection without answering'),
+      ),
+    )
+  })
+}

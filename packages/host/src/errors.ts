@@ -1,0 +1,28 @@
+import { CodedError } from '@ward/core'
+
+/** The seed's boot failure messages (vsphere-features.md §13, KB 312109), exactly. */
+export const BootMessages = {
+  securityViolation: 'Unable to restore system configuration. A security violation was detected.',
+  decryptFailed: 'Failed to decrypt system configuration.',
+  recoveryFailed: 'Unable to recover the system configuration.',
+} as const
+
+/** The seed's message when a new sealing policy cannot be satisfied by the running host. */
+export const PolicyUnsatisfiableMessage =
+  'Unable to change the encryption mode and policy. Verify that the current host configuration can satisfy the new requirement.'
+
+/** Every error of the host agent; the code is stable and documented in docs/errors/host.md. */
+export class HostError extends CodedError {
+  readonly code: `ERR_HOST_${string}`
+  readonly details: Readonly<Record<string, string | number | boolean>>
+  constructor(
+    code: `ERR_HOST_${string}`,
+    message: string,
+    details: Record<string, string | number | boolean> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+    this.code = code
+    this.details = details
+  }
+}
