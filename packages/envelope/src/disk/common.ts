@@ -1,0 +1,86 @@
+import { closeSync, openSync, constants } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { EnvelopeError } from '../errors.js'
+import { WARD_DATA_OFFSET } from '../luks2/format.js'
+
+/** Default segment: large enough for few syscalls, small enough to bound memory (3 buffers) and replay. */
+export const DEFAULT_SEGMENT_BYTES = 16 * 1048576
+
+/** Options shared by every disk operation. */
+export interface DiskRunOptions {
+  /** Bytes per segment (multiple of 4096, 4 KiB..64 MiB; in-place encryption at most 16 MiB). */
+  readonly segmentBytes?: number
+  /** Called with the bytes processed so far. */
+  readonly onProgress?: (done: number, total: number) => void
+}
+
+/** Ids recorded in the Ward token. */
+export interface KekRef {
+  readonly kek: Uint8Array
+  readonly providerId: string
+  readonly kekId: string
+}
+
+export function segmentSize(o: DiskRunOptions, max = 64 * 1048576): number {
+  const s = o.segmentBytes ?? Math.min(DEFAULT_SEGMENT_BYTES, max)
+  if (!Number.isInteger(s) || s < 4096 || s % 4096 !== 0 || s > max)
+    throw new EnvelopeError(
+      'ERR_DISK_OPTIONS',
+      `segment size must be a multiple of 4096 between 4096 and ${max}`,
+    )
+  return s
+}
+
+export function checkKek(kek: Uint8Array): void {
+  if (kek.length !== 32) throw new EnvelopeError('ERR_DISK_OPTIONS', 'a KEK is 32 bytes (AES-256)')
+}
+
+export function openFile(path: string, flags: number, mode = 0o600): number {
+  try {
+    return openSync(path, flags | constants.O_NOFOLLOW, mode)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error'
+    throw new EnvelopeError(
+      code === 'EEXIST' ? 'ERR_DISK_EXISTS' : 'ERR_DISK_OPEN',
+      code === 'EEXIST'
+        ? `${path} already exists; Ward never overwrites it (remove it or pick another name)`
+        : `cannot open ${path} (${code})`,
+      { cause: e },
+    )
+  }
+}
+
+export const closeQuietly = (fd: number): void => {
+  try {
+    closeSync(fd)
+  } catch {
+    /* already closed */
+  }
+}
+
+/** A fresh XTS-AES-256 DEK (halves distinct, as IEEE 1619 and FIPS require). */
+export function newDek(): Uint8Array {
+  for (;;) {
+    const k = new Uint8Array(randomBytes(64))
+    if (Buffer.compare(k.subarray(0, 32), k.subarray(32)) !== 0) return k
+  }
+}
+
+/** Steps covering `bytes` in `seg`-sized pieces from `from` (ascending). */
+export function ascending(
+  bytes: number,
+  seg: number,
+  readBase: number,
+  writeBase: number,
+): { readPos: number; writePos: number; length: number }[] {
+  const steps = []
+  for (let off = 0; off < bytes; off += seg)
+    steps.push({
+      readPos: readBase + off,
+      writePos: writeBase + off,
+      length: Math.min(seg, bytes - off),
+    })
+  return steps
+}
+
+export const DATA_OFFSET = WARD_DATA_OFFSET

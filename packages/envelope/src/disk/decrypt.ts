@@ -1,0 +1,98 @@
+import { constants, existsSync, fsyncSync, ftruncateSync, renameSync, unlinkSync } from 'node:fs'
+import { EnvelopeError } from '../errors.js'
+import { dataSegment, segmentBytes, unlockWithKek, unlockWithPassphrase } from '../luks2/unlock.js'
+import { readVolume, type Luks2Volume } from '../luks2/volume.js'
+import { xtsDecryptSectorsAsync } from '../xts/xts.js'
+import { ascending, closeQuietly, openFile, segmentSize, type DiskRunOptions } from './common.js'
+import type { DiskResult } from './encrypt.js'
+import { fsyncDir } from './io.js'
+import { journalPath } from './journal.js'
+import { runPipeline } from './pipeline.js'
+
+/** How to unlock a disk: its KEK (through the Ward token) or a keyslot passphrase. */
+export type Unlock = { readonly kek: Uint8Array } | { readonly passphrase: Uint8Array }
+
+export interface DecryptOptions extends DiskRunOptions {
+  readonly unlock: Unlock
+}
+
+/** Refuse disks with an unfinished in-place operation (their data is half old, half new). */
+export function refuseJournaled(disk: string): void {
+  if (existsSync(journalPath(disk)))
+    throw new EnvelopeError(
+      'ERR_DISK_REKEY_IN_PROGRESS',
+      `${disk} has an unfinished in-place operation (${journalPath(disk)}); re-run the same 'ward crypto-util disk' command to finish it first`,
+    )
+}
+
+/** Unlock an opened volume; returns the volume key (caller zeroes it). */
+export function unlockVolume(fd: number, vol: Luks2Volume, unlock: Unlock): Uint8Array {
+  return 'kek' in unlock
+    ? unlockWithKek(vol, unlock.kek)
+    : unlockWithPassphrase(fd, vol, unlock.passphrase)
+}
+
+/**
+ * Decrypt a LUKS2 disk (Ward's, or any single-segment aes-xts-plain64 LUKS2 volume) to a new raw
+ * file, written as `OUT.ward-partial` (mode 0600) and renamed when complete.
+ */
+export async function decryptDisk(
+  input: string,
+  out: string,
+  o: DecryptOptions,
+): Promise<DiskResult> {
+  const seg = segmentSize(o)
+  refuseJournaled(input)
+  const fdIn = openFile(input, constants.O_RDONLY)
+  let key: Uint8Array | undefined
+  let fdOut = -1
+  let reserved = false
+  const partial = `${out}.ward-partial`
+  try {
+    const vol = readVolume(fdIn)
+    const s = dataSegment(vol)
+    key = unlockVolume(fdIn, vol, o.unlock)
+    const k = key
+    const bytes = segmentBytes(vol, s)
+    fdOut = openFile(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL)
+    closeQuietly(fdOut)
+    reserved = true
+    fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    ftruncateSync(fdOut, bytes)
+    await runPipeline({
+      fdIn,
+      fdOut,
+      steps: ascending(bytes, Math.max(seg - (seg % s.sectorSize), s.sectorSize), s.offset, 0),
+      maxLength: seg,
+      durable: false,
+      transform: (buf, step) =>
+        xtsDecryptSectorsAsync(
+          k,
+          buf,
+          (step.readPos - s.offset) / s.sectorSize + s.ivTweak,
+          s.sectorSize,
+        ),
+      onProgress: (d) => o.onProgress?.(d, bytes),
+    })
+    fsyncSync(fdOut)
+    closeQuietly(fdOut)
+    fdOut = -1
+    reserved = false
+    renameSync(partial, out)
+    fsyncDir(out)
+    return { path: out, dataBytes: bytes, dataOffset: s.offset }
+  } catch (e) {
+    if (fdOut >= 0) closeQuietly(fdOut)
+    if (reserved)
+      for (const p of [partial, out])
+        try {
+          unlinkSync(p)
+        } catch {
+          /* not created */
+        }
+    throw e
+  } finally {
+    key?.fill(0)
+    closeQuietly(fdIn)
+  }
+}

@@ -1,0 +1,130 @@
+import { constants, fstatSync, fsyncSync, ftruncateSync, renameSync, unlinkSync } from 'node:fs'
+import { EnvelopeError } from '../errors.js'
+import { formatMetadata, WARD_DATA_OFFSET, WARD_SECTOR_SIZE } from '../luks2/format.js'
+import { newIdentity, writeHeaders } from '../luks2/volume.js'
+import { xtsEncryptSectorsAsync } from '../xts/xts.js'
+import {
+  ascending,
+  checkKek,
+  closeQuietly,
+  newDek,
+  openFile,
+  segmentSize,
+  type DiskRunOptions,
+  type KekRef,
+} from './common.js'
+import { fsyncDir, pwriteFull } from './io.js'
+import { runPipeline } from './pipeline.js'
+
+export interface EncryptOptions extends DiskRunOptions, KekRef {
+  /** Adds a pbkdf2-sha256 recovery keyslot opened by this passphrase. */
+  readonly recoveryPassphrase?: Uint8Array
+  readonly recoveryIterations?: number
+}
+
+export interface DiskResult {
+  readonly path: string
+  readonly dataBytes: number
+  readonly dataOffset: number
+  readonly providerId?: string
+  readonly kekId?: string
+  /** True when the work was already done by an earlier run. */
+  readonly alreadyDone?: boolean
+  readonly resumed?: boolean
+  readonly recoveryKeyslot?: boolean
+}
+
+/** Write the LUKS2 header area (zeros, keyslot material, both header copies) of a new Ward disk. */
+export function writeNewHeader(
+  fd: number,
+  dek: Uint8Array,
+  o: EncryptOptions,
+  wipe: boolean,
+): void {
+  const { json, keyslotArea } = formatMetadata({
+    dek,
+    kek: o.kek,
+    providerId: o.providerId,
+    kekId: o.kekId,
+    ...(o.recoveryPassphrase !== undefined ? { recoveryPassphrase: o.recoveryPassphrase } : {}),
+    ...(o.recoveryIterations !== undefined ? { recoveryIterations: o.recoveryIterations } : {}),
+  })
+  // SECURITY: the header area of an in-place run still holds plaintext of the image's first 16 MiB
+  if (wipe) pwriteFull(fd, new Uint8Array(WARD_DATA_OFFSET), 0)
+  if (keyslotArea) pwriteFull(fd, keyslotArea.bytes, keyslotArea.offset)
+  fsyncSync(fd)
+  writeHeaders(fd, newIdentity(), json, 1n)
+}
+
+/**
+ * Encrypt a raw image into a new LUKS2 file (aes-xts-plain64, 512-bit DEK, 4096-byte sectors,
+ * Ward token; optional recovery keyslot). The output is written as `OUT.ward-partial` and renamed
+ * when complete, so `out` never holds a half-written disk. Refuses to overwrite `out`.
+ */
+export async function encryptDisk(
+  input: string,
+  out: string,
+  o: EncryptOptions,
+): Promise<DiskResult> {
+  checkKek(o.kek)
+  const seg = segmentSize(o)
+  const fdIn = openFile(input, constants.O_RDONLY)
+  const partial = `${out}.ward-partial`
+  let fdOut = -1
+  let reserved = false
+  const dek = newDek()
+  try {
+    const size = fstatSync(fdIn).size
+    if (!fstatSync(fdIn).isFile())
+      throw new EnvelopeError('ERR_DISK_OPTIONS', `${input} is not a regular file`)
+    if (size % WARD_SECTOR_SIZE !== 0)
+      throw new EnvelopeError(
+        'ERR_DISK_UNALIGNED',
+        `${input} is ${size} bytes, not a whole number of 4096-byte sectors; pad it (truncate -s) first`,
+      )
+    fdOut = openFile(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL) // reserve the name
+    closeQuietly(fdOut)
+    reserved = true
+    fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
+    writeNewHeader(fdOut, dek, o, false)
+    await runPipeline({
+      fdIn,
+      fdOut,
+      steps: ascending(size, seg, 0, WARD_DATA_OFFSET),
+      maxLength: seg,
+      durable: false,
+      transform: (buf, step) =>
+        xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
+      onProgress: (d) => o.onProgress?.(d, size),
+    })
+    fsyncSync(fdOut)
+    closeQuietly(fdOut)
+    fdOut = -1
+    reserved = false
+    renameSync(partial, out)
+    fsyncDir(out)
+    return {
+      path: out,
+      dataBytes: size,
+      dataOffset: WARD_DATA_OFFSET,
+      providerId: o.providerId,
+      kekId: o.kekId,
+      recoveryKeyslot: o.recoveryPassphrase !== undefined,
+    }
+  } catch (e) {
+    if (fdOut >= 0) closeQuietly(fdOut)
+    if (reserved) {
+      for (const p of [partial, out])
+        try {
+          unlinkSync(p)
+        } catch {
+          /* not created */
+        }
+    }
+    throw e
+  } finally {
+    dek.fill(0)
+    closeQuietly(fdIn)
+  }
+}

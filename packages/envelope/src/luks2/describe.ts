@@ -1,0 +1,104 @@
+import { closeSync, openSync, constants } from 'node:fs'
+import { EnvelopeError } from '../errors.js'
+import { isJsonObject } from './metadata.js'
+import { findWardToken } from './token.js'
+import { readVolume } from './volume.js'
+
+/** What `describeDisk` tells about a LUKS2 disk: layout and ids, never key material. */
+export interface DiskDescription {
+  readonly format: 'luks2'
+  readonly uuid: string
+  readonly label: string
+  /** Cipher of the data segment, e.g. aes-xts-plain64 (undefined when there is no crypt segment). */
+  readonly cipher: string | undefined
+  readonly keyBits: number | undefined
+  readonly sectorSize: number | undefined
+  readonly dataOffset: number | undefined
+  /** Bytes of encrypted data. */
+  readonly dataBytes: number | undefined
+  /** True when the volume carries a Ward token (a Ward-encrypted disk). */
+  readonly ward: boolean
+  readonly providerId: string | undefined
+  readonly kekId: string | undefined
+  readonly keyslots: readonly { readonly id: string; readonly type: string; readonly kdf: string }[]
+  readonly tokens: readonly { readonly id: string; readonly type: string }[]
+  /** Mandatory requirements (e.g. an interrupted rekey: `ward-rekey`). */
+  readonly requirements: readonly string[]
+  /** Header copies found damaged or stale (recovered from the other one). */
+  readonly damagedHeaders: readonly string[]
+}
+
+const openRead = (path: string): number => {
+  try {
+    return openSync(path, constants.O_RDONLY)
+  } catch (e) {
+    throw new EnvelopeError(
+      'ERR_DISK_OPEN',
+      `cannot open ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause: e },
+    )
+  }
+}
+
+/** Describe a LUKS2 disk (any LUKS2 volume; Ward fields when it has a Ward token). Read-only. */
+export function describeDisk(path: string): DiskDescription {
+  const fd = openRead(path)
+  try {
+    const vol = readVolume(fd)
+    const seg = vol.meta.segments.find((s) => s.type === 'crypt')
+    const digest = seg && vol.meta.digests.find((d) => d.segments.includes(seg.id))
+    const slot = digest && vol.meta.keyslots.find((k) => digest.keyslots.includes(k.id))
+    const token = findWardToken(vol.meta)
+    const keyBits =
+      slot !== undefined
+        ? slot.keySize * 8
+        : token !== undefined
+          ? (token.wrappedDek.length - 8) * 8
+          : undefined
+    return {
+      format: 'luks2',
+      uuid: vol.uuid,
+      label: vol.label,
+      cipher: seg?.encryption,
+      keyBits,
+      sectorSize: seg?.sectorSize,
+      dataOffset: seg?.offset,
+      dataBytes: seg ? (seg.size ?? Math.max(0, vol.fileSize - seg.offset)) : undefined,
+      ward: token !== undefined,
+      providerId: token?.providerId,
+      kekId: token?.kekId,
+      keyslots: vol.meta.keyslots.map((k) => {
+        const kdf = k.json.kdf
+        return {
+          id: k.id,
+          type: k.type,
+          kdf:
+            isJsonObject(kdf) && typeof kdf.type === 'string' ? kdf.type.slice(0, 32) : 'unknown',
+        }
+      }),
+      tokens: vol.meta.tokens.map((t) => ({ id: t.id, type: t.type.slice(0, 64) })),
+      requirements: vol.meta.requirements,
+      damagedHeaders: vol.damaged,
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Is `path` a LUKS2 volume with at least one valid header copy? Never throws for non-LUKS files. */
+export function isLuks2(path: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY)
+  } catch {
+    return false
+  }
+  try {
+    readVolume(fd)
+    return true
+  } catch {
+    return false
+  } finally {
+    closeSync(fd)
+  }
+}
