@@ -2,8 +2,8 @@
 // Generates src/tables/tags.ts and src/tables/enums.ts from the registry JSON in scripts/registry/
 // (see PROVENANCE.md there). Run: node packages/kmip/scripts/gen-tables.mjs
 // Names are normalised the way the KMIP XML/JSON encodings do (KMIP Profiles v1.4 §5.4.1.1
-// "Normalizing Names"): brackets become spaces, a non-word character before a digit becomes '_',
-// other non-word characters become spaces, each word is capitalised and the words are joined.
+// "Normalizing Names"): brackets become spaces, a non-word character followed by a letter and a lower-case letter
+// becomes a space, other non-word characters become '_', each word is capitalised and the words are joined.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,12 +18,16 @@ const sources = [
 
 export function normalizeName(name) {
   let s = name.replace(/[()]/g, ' ')
-  s = s.replace(/[^A-Za-z0-9_\s](?=[0-9])/g, '_').replace(/[^A-Za-z0-9_\s]/g, ' ')
-  return s
-    .split(/\s+/)
-    .filter((w) => w.length > 0)
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join('')
+  s = s.replace(/[^A-Za-z0-9_\s](?=[A-Za-z][a-z])/g, ' ').replace(/[^A-Za-z0-9_\s]/g, '_')
+  return (
+    s
+      .split(/\s+/)
+      .filter((w) => w.length > 0)
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join('')
+      // A name cannot start with a digit in XML: the OASIS vectors write "3DES" as "DES3".
+      .replace(/^([0-9]+)(.*)$/, '$2$1')
+  )
 }
 
 const num = (v) => (typeof v === 'number' ? v : Number.parseInt(String(v), 16))

@@ -101,3 +101,9 @@ export {
   buildAttributesFor,
   attr,
 } from './message/attributes.js'
+export { parseXml } from './encoding/xml-parser.js'
+export type { XmlElement, XmlLimits } from './encoding/xml-parser.js'
+export { ttlvFromXml, ttlvSequenceFromXml, ttlvToXml } from './encoding/xml.js'
+export type { XmlReadOptions } from './encoding/xml.js'
+export { ttlvFromJson, ttlvToJson } from './encoding/json.js'
+export type { JsonTtlv, JsonLimits } from './encoding/json.js'

@@ -52,7 +52,7 @@ test('enumerations: spot checks (1.4 §9.1.3.2, 2.0 additions)', () => {
   assert.equal(ObjectType.SymmetricKey, 2)
   assert.equal(ObjectType.CertificateRequest, 0x0a)
   assert.equal(CryptographicAlgorithm.AES, 3)
-  assert.equal(CryptographicAlgorithm['3DES'], 2)
+  assert.equal(CryptographicAlgorithm.DES3, 2)
   assert.equal(KeyFormatType.PKCS_1, 3)
   assert.equal(KeyFormatType.X_509, 5)
   assert.equal(ResultReason.InvalidMessage, 4)
