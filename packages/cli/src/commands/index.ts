@@ -1,5 +1,6 @@
 import type { Command } from '../command.js'
 import { cryptoUtilCommands } from './crypto-util.js'
+import { cryptoUtilFileCommands } from './crypto-util-file.js'
 
 /** Every command of the `ward` binary; each area keeps its own file. */
-export const commands: readonly Command[] = [...cryptoUtilCommands]
+export const commands: readonly Command[] = [...cryptoUtilCommands, ...cryptoUtilFileCommands]
