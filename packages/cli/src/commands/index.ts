@@ -1,6 +1,7 @@
 import type { Command } from '../command.js'
 import { cryptoUtilCommands } from './crypto-util.js'
 import { cryptoUtilFileCommands } from './crypto-util-file.js'
+import { cryptoUtilDiskCommands } from './crypto-util-disk.js'
 import { hostCommands } from './host.js'
 import { cryptoUtilKeysCommands } from './crypto-util-keys.js'
 
@@ -8,6 +9,7 @@ import { cryptoUtilKeysCommands } from './crypto-util-keys.js'
 export const commands: readonly Command[] = [
   ...cryptoUtilCommands,
   ...cryptoUtilFileCommands,
+  ...cryptoUtilDiskCommands,
   ...hostCommands,
   ...cryptoUtilKeysCommands,
 ]

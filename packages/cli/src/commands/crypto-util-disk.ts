@@ -1,0 +1,289 @@
+import { basename } from 'node:path'
+import { readSecretFile, WardError, type Secret } from '@ward/core'
+import {
+  decryptDisk,
+  describeDisk,
+  encryptDisk,
+  encryptInPlace,
+  rekeyDeep,
+  rekeyShallow,
+  type DiskResult,
+} from '@ward/envelope'
+import { defineCommand, type Command, type CommandContext } from '../command.js'
+import type { Progress } from '../output.js'
+
+/*
+ * `ward crypto-util disk ...`: LUKS2 disks offline (issue 2). KEK files hold 32 raw bytes and
+ * passphrase files one line; both must be mode 0600. Key material is only ever borrowed from a
+ * Secret for the duration of an operation.
+ */
+
+function str(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || v === '')
+    throw new WardError('ERR_CLI_USAGE', `--${name} needs a value`, { option: name })
+  return v
+}
+
+function required(ctx: CommandContext, name: string): string {
+  const v = str(ctx, name)
+  if (v === undefined)
+    throw new WardError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
+  return v
+}
+
+function int(ctx: CommandContext, name: string): number | undefined {
+  const v = str(ctx, name)
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new WardError('ERR_CLI_USAGE', `--${name} must be a positive integer`, { option: name })
+  return n
+}
+
+/** Borrow the bytes of several secrets for an async operation, then dispose them all. */
+async function withSecrets<T>(
+  secrets: readonly (Secret | undefined)[],
+  fn: (bytes: (Uint8Array | undefined)[]) => Promise<T>,
+): Promise<T> {
+  const borrowed: (Uint8Array | undefined)[] = []
+  try {
+    for (const s of secrets) borrowed.push(s?.use((b) => b))
+    return await fn(borrowed)
+  } finally {
+    for (const s of secrets) s?.dispose()
+  }
+}
+
+const readKek = (path: string): Secret => readSecretFile(path, { length: 32 })
+const readPass = (path: string | undefined): Secret | undefined =>
+  path === undefined ? undefined : readSecretFile(path, { trimNewline: true })
+
+function progressFor(ctx: CommandContext, label: string) {
+  let bar: Progress | undefined
+  return {
+    onProgress: (done: number, total: number) => {
+      bar ??= ctx.out.progress(label, total)
+      bar.update(done)
+    },
+    finish: () => bar?.done(),
+  }
+}
+
+function print(ctx: CommandContext, action: string, r: DiskResult): void {
+  ctx.out.data({ action, ...r }, () =>
+    r.alreadyDone
+      ? `${r.path}: nothing to do (${action} already complete)`
+      : `${action}: ${r.path} (${r.dataBytes} bytes of data${r.kekId !== undefined ? `, KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''}${r.resumed ? ', resumed from its journal' : ''})`,
+  )
+}
+
+const segmentHelp = 'bytes per segment, a multiple of 4096 (default 16 MiB; tests use small ones)'
+
+const encrypt = defineCommand({
+  path: ['crypto-util', 'disk', 'encrypt'],
+  summary: 'Encrypt a raw disk image into a LUKS2 disk (new file, or in place)',
+  options: {
+    in: { type: 'string' },
+    out: { type: 'string' },
+    'in-place': { type: 'string' },
+    'kek-file': { type: 'string' },
+    'provider-id': { type: 'string' },
+    'kek-id': { type: 'string' },
+    'recovery-passphrase-file': { type: 'string' },
+    'pbkdf2-iterations': { type: 'string' },
+    'segment-bytes': { type: 'string' },
+  },
+  help: {
+    in: 'raw image to encrypt (with --out)',
+    out: 'new LUKS2 file to create (never overwritten)',
+    'in-place': 'raw image to encrypt in place (grows by 16 MiB; crash-safe: re-run to resume)',
+    'kek-file': 'file holding the 32-byte KEK, mode 0600',
+    'provider-id': "key provider id recorded in the Ward token (default 'offline')",
+    'kek-id': 'KEK id recorded in the Ward token (default: the KEK file name)',
+    'recovery-passphrase-file':
+      'add a PBKDF2 recovery keyslot opened by this passphrase (mode 0600)',
+    'pbkdf2-iterations': 'PBKDF2-SHA256 iterations of the recovery keyslot (default 600000)',
+    'segment-bytes': segmentHelp,
+  },
+  async run(ctx) {
+    const inPlace = str(ctx, 'in-place')
+    const input = str(ctx, 'in')
+    const out = str(ctx, 'out')
+    if (
+      (inPlace === undefined) === (input === undefined) ||
+      (input !== undefined) !== (out !== undefined)
+    )
+      throw new WardError('ERR_CLI_USAGE', 'give either --in RAW --out DISK, or --in-place FILE')
+    const kekFile = required(ctx, 'kek-file')
+    const providerId = str(ctx, 'provider-id') ?? 'offline'
+    const kekId = str(ctx, 'kek-id') ?? basename(kekFile)
+    const iterations = int(ctx, 'pbkdf2-iterations')
+    const segmentBytes = int(ctx, 'segment-bytes')
+    const kek = readKek(kekFile)
+    const pass = readPass(str(ctx, 'recovery-passphrase-file'))
+    const progress = progressFor(ctx, 'encrypt')
+    const r = await withSecrets([kek, pass], ([k, p]) => {
+      const o = {
+        kek: k as Uint8Array,
+        providerId,
+        kekId,
+        onProgress: progress.onProgress,
+        ...(p !== undefined ? { recoveryPassphrase: p } : {}),
+        ...(iterations !== undefined ? { recoveryIterations: iterations } : {}),
+        ...(segmentBytes !== undefined ? { segmentBytes } : {}),
+      }
+      return inPlace !== undefined
+        ? encryptInPlace(inPlace, o)
+        : encryptDisk(input as string, out as string, o)
+    })
+    progress.finish()
+    print(ctx, 'encrypt', r)
+    return 0
+  },
+})
+
+const decrypt = defineCommand({
+  path: ['crypto-util', 'disk', 'decrypt'],
+  summary: 'Decrypt a LUKS2 disk to a raw image, with its KEK or a recovery passphrase',
+  options: {
+    in: { type: 'string' },
+    out: { type: 'string' },
+    'kek-file': { type: 'string' },
+    'recovery-passphrase-file': { type: 'string' },
+    'segment-bytes': { type: 'string' },
+  },
+  help: {
+    in: 'LUKS2 disk',
+    out: 'raw image to create (never overwritten; mode 0600)',
+    'kek-file': 'file holding the 32-byte KEK, mode 0600 (unlocks through the Ward token)',
+    'recovery-passphrase-file': 'passphrase of a PBKDF2 keyslot, mode 0600 (break-glass)',
+    'segment-bytes': segmentHelp,
+  },
+  async run(ctx) {
+    const input = required(ctx, 'in')
+    const out = required(ctx, 'out')
+    const kekFile = str(ctx, 'kek-file')
+    const passFile = str(ctx, 'recovery-passphrase-file')
+    if ((kekFile === undefined) === (passFile === undefined))
+      throw new WardError(
+        'ERR_CLI_USAGE',
+        'give exactly one of --kek-file or --recovery-passphrase-file',
+      )
+    const segmentBytes = int(ctx, 'segment-bytes')
+    const secret = kekFile !== undefined ? readKek(kekFile) : (readPass(passFile) as Secret)
+    const progress = progressFor(ctx, 'decrypt')
+    const r = await withSecrets([secret], ([b]) =>
+      decryptDisk(input, out, {
+        unlock: kekFile !== undefined ? { kek: b as Uint8Array } : { passphrase: b as Uint8Array },
+        onProgress: progress.onProgress,
+        ...(segmentBytes !== undefined ? { segmentBytes } : {}),
+      }),
+    )
+    progress.finish()
+    print(ctx, 'decrypt', r)
+    return 0
+  },
+})
+
+const rekey = defineCommand({
+  path: ['crypto-util', 'disk', 'rekey'],
+  summary: 'Rekey a LUKS2 disk: --shallow (new KEK, header only) or --deep (new DEK, every sector)',
+  args: 'DISK',
+  options: {
+    shallow: { type: 'boolean' },
+    deep: { type: 'boolean' },
+    'kek-file': { type: 'string' },
+    'new-kek-file': { type: 'string' },
+    'new-provider-id': { type: 'string' },
+    'new-kek-id': { type: 'string' },
+    'recovery-passphrase-file': { type: 'string' },
+    'pbkdf2-iterations': { type: 'string' },
+    'segment-bytes': { type: 'string' },
+  },
+  help: {
+    shallow: 'rewrap the DEK under --new-kek-file (time independent of the disk size)',
+    deep: 're-encrypt every sector under a new DEK (crash-safe: re-run to resume)',
+    'kek-file': 'the current 32-byte KEK, mode 0600',
+    'new-kek-file': '--shallow: the new 32-byte KEK, mode 0600',
+    'new-provider-id': '--shallow: new key provider id (default: keep)',
+    'new-kek-id': '--shallow: new KEK id (default: the new KEK file name)',
+    'recovery-passphrase-file':
+      '--deep: passphrase of the recovery keyslot, rebuilt for the new DEK',
+    'pbkdf2-iterations': '--deep: PBKDF2-SHA256 iterations of the rebuilt keyslot (default 600000)',
+    'segment-bytes': segmentHelp,
+  },
+  async run(ctx) {
+    const disk = ctx.positionals[0]
+    if (disk === undefined || ctx.positionals.length !== 1)
+      throw new WardError('ERR_CLI_USAGE', 'give exactly one DISK')
+    const shallow = ctx.values.shallow === true
+    if (shallow === (ctx.values.deep === true))
+      throw new WardError('ERR_CLI_USAGE', 'give exactly one of --shallow or --deep')
+    const kek = readKek(required(ctx, 'kek-file'))
+    const progress = progressFor(ctx, 'rekey')
+    let r: DiskResult
+    if (shallow) {
+      const newKekFile = required(ctx, 'new-kek-file')
+      const newKek = readKek(newKekFile)
+      const providerId = str(ctx, 'new-provider-id')
+      const kekId = str(ctx, 'new-kek-id') ?? basename(newKekFile)
+      r = await withSecrets([kek, newKek], ([k, n]) =>
+        Promise.resolve(
+          rekeyShallow(disk, {
+            kek: k as Uint8Array,
+            newKek: n as Uint8Array,
+            kekId,
+            ...(providerId !== undefined ? { providerId } : {}),
+          }),
+        ),
+      )
+    } else {
+      const pass = readPass(str(ctx, 'recovery-passphrase-file'))
+      const iterations = int(ctx, 'pbkdf2-iterations')
+      const segmentBytes = int(ctx, 'segment-bytes')
+      r = await withSecrets([kek, pass], ([k, p]) =>
+        rekeyDeep(disk, {
+          kek: k as Uint8Array,
+          onProgress: progress.onProgress,
+          ...(p !== undefined ? { recoveryPassphrase: p } : {}),
+          ...(iterations !== undefined ? { recoveryIterations: iterations } : {}),
+          ...(segmentBytes !== undefined ? { segmentBytes } : {}),
+        }),
+      )
+    }
+    progress.finish()
+    print(ctx, shallow ? 'rekey-shallow' : 'rekey-deep', r)
+    return 0
+  },
+})
+
+const describe = defineCommand({
+  path: ['crypto-util', 'disk', 'describe'],
+  summary: 'Describe a LUKS2 disk: cipher, sector size, Ward token ids, keyslots (never keys)',
+  args: 'DISK',
+  options: {},
+  async run(ctx) {
+    const disk = ctx.positionals[0]
+    if (disk === undefined) throw new WardError('ERR_CLI_USAGE', 'give a DISK')
+    const d = describeDisk(disk)
+    ctx.out.data(d, () =>
+      [
+        `format:      LUKS2 (uuid ${d.uuid})`,
+        `cipher:      ${d.cipher ?? '-'} ${d.keyBits ?? '?'} bits, sector ${d.sectorSize ?? '?'}`,
+        `data:        ${d.dataBytes ?? 0} bytes at offset ${d.dataOffset ?? '?'}`,
+        `ward token:  ${d.ward ? `provider '${d.providerId ?? ''}', KEK '${d.kekId ?? ''}'` : 'none'}`,
+        `keyslots:    ${d.keyslots.map((k) => `${k.id} (${k.type}, ${k.kdf})`).join(', ') || 'none'}`,
+        ...(d.requirements.length ? [`requirements: ${d.requirements.join(', ')}`] : []),
+        ...(d.damagedHeaders.length
+          ? [`damaged:     ${d.damagedHeaders.join(', ')} header (recovered)`]
+          : []),
+      ].join('\n'),
+    )
+    return 0
+  },
+})
+
+/** The `ward crypto-util disk ...` commands. */
+export const cryptoUtilDiskCommands: readonly Command[] = [encrypt, decrypt, rekey, describe]
