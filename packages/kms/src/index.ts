@@ -1,1 +1,6 @@
-export {}
+export { startKmsServer, type KmsServer, type KmsServerOptions } from './server/server.js'
+export { initKms, addClient, type InitResult } from './admin/init.js'
+export { kmsStatus, type KmsStatus } from './admin/status.js'
+export { grantAccess, revokeAccess, listGrants } from './admin/grants.js'
+export { KmsError } from './errors.js'
+export { privilegeNames } from './operations/registry.js'

@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { dataPaths } from './data-dir.js'
+import { KmsError } from '../errors.js'
+import { openPostgresStore } from '../storage/postgres.js'
+import { openSqliteStore } from '../storage/sqlite.js'
+import { State } from '../wire/enums.js'
+
+export interface KmsStatus {
+  readonly dataDir: string
+  readonly backend: 'sqlite' | 'postgres'
+  readonly objectsByState: Record<string, number>
+  readonly owners: readonly string[]
+  readonly grants: number
+  readonly listening: { host: string; port: number; pid: number } | null
+}
+
+const stateNames = Object.fromEntries(Object.entries(State).map(([k, v]) => [v, k]))
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Objects by state, identities owning objects, grants, and the listener if a server runs. */
+export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus> {
+  const p = dataPaths(dataDir)
+  if (!existsSync(p.masterKey))
+    throw new KmsError(
+      'ERR_KMS_NOT_INITIALIZED',
+      `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
+      'GeneralFailure',
+    )
+  const store = db !== undefined ? await openPostgresStore(db) : openSqliteStore(p.db)
+  try {
+    const counts = await store.countByState()
+    const objectsByState: Record<string, number> = {}
+    for (const [s, n] of counts) objectsByState[stateNames[s] ?? String(s)] = n
+    let listening: KmsStatus['listening'] = null
+    if (existsSync(p.runtime)) {
+      const r = JSON.parse(readFileSync(p.runtime, 'utf8')) as {
+        host: string
+        port: number
+        pid: number
+      }
+      if (alive(r.pid)) listening = { host: r.host, port: r.port, pid: r.pid }
+    }
+    return {
+      dataDir,
+      backend: store.backend,
+      objectsByState,
+      owners: await store.countOwners(),
+      grants: (await store.listGrants()).length,
+      listening,
+    }
+  } finally {
+    await store.close()
+  }
+}

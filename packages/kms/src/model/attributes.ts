@@ -1,0 +1,192 @@
+/**
+ * Attributes in both wire forms. KMIP 1.x: `Attribute { Attribute Name, Attribute Index?,
+ * Attribute Value }` (1.4 §2.1.1), vendor attributes named `x-…`. KMIP 2.x: the `Attributes`
+ * structure of tagged values (2.1 §2.1.1), vendor attributes as `Attribute { Vendor
+ * Identification, Attribute Name, Attribute Value }`. Internally: name (1.x spelling) → value
+ * tagged Attribute Value; `x-Name` ↔ vendor "x", name "Name".
+ */
+import { KmsError, invalidField } from '../errors.js'
+import { children, enumv, find, opt, req, retag, struct, text } from '../wire/items.js'
+import { Tag, tagNames } from '../wire/tags.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+import { attrValues, effectiveState } from './object.js'
+import type { Attr, ManagedObject, OpContext } from './object.js'
+
+const tagByName = new Map([...tagNames].map(([t, n]) => [n, t]))
+
+/** Attributes the server sets and clients may not add, modify or delete (KMIP 1.4 §3). */
+export const readOnlyAttributes = new Set([
+  'Unique Identifier',
+  'Object Type',
+  'State',
+  'Initial Date',
+  'Last Change Date',
+  'Destroy Date',
+  'Compromise Date',
+  'Compromise Occurrence Date',
+  'Revocation Reason',
+  'Cryptographic Algorithm',
+  'Cryptographic Length',
+  'Digest',
+  'Fresh',
+  'Always Sensitive',
+  'Never Extractable',
+])
+
+/** Attributes that may have several instances (KMIP 1.4 §3 "Multiple instances permitted"). */
+const multiValued = new Set([
+  'Name',
+  'Link',
+  'Object Group',
+  'Application Specific Information',
+  'Alternative Name',
+  'Key Value Location',
+  'Digest',
+])
+export const isMultiValued = (name: string): boolean => multiValued.has(name) || isVendor(name)
+export const isVendor = (name: string): boolean => !tagByName.has(name) && /^[^-]+-.+/.test(name)
+
+export const is2x = (ctx: OpContext): boolean => ctx.major >= 2
+
+/** 1.x Attribute structure → Attr. */
+export function parseAttribute1(a: TtlvItem): Attr {
+  const name = req(a, Tag.AttributeName, 'TextString')
+  const value = find(a, Tag.AttributeValue)
+  if (value === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`, 'MissingData')
+  checkName(name)
+  return { name, value: retag(value, Tag.AttributeValue) }
+}
+
+function checkName(name: string): void {
+  if (name.length === 0 || name.length > 256)
+    throw invalidField('attribute name must be 1-256 characters')
+  if (!tagByName.has(name) && !isVendor(name))
+    throw new KmsError(
+      'ERR_KMS_UNSUPPORTED_ATTRIBUTE',
+      `unknown attribute "${name}" (custom attributes must be named x-… or y-…)`,
+      'InvalidField',
+    )
+}
+
+/** 2.x tagged attribute (or vendor Attribute structure) → Attr. */
+export function parseAttribute2(a: TtlvItem): Attr {
+  if (a.tag === Tag.Attribute) {
+    const vendor = opt(a, Tag.VendorIdentification, 'TextString')
+    const name = req(a, Tag.AttributeName, 'TextString')
+    const value = find(a, Tag.AttributeValue)
+    if (value === undefined)
+      throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`, 'MissingData')
+    const full = vendor !== undefined && vendor !== '' ? `${vendor}-${name}` : name
+    checkName(full)
+    return { name: full, value: retag(value, Tag.AttributeValue) }
+  }
+  const name = tagNames.get(a.tag)
+  if (name === undefined) throw invalidField(`unknown attribute tag 0x${a.tag.toString(16)}`)
+  return { name, value: retag(a, Tag.AttributeValue) }
+}
+
+/**
+ * Attributes supplied with Create/Register/CreateKeyPair: a 1.x Template-Attribute (or
+ * Common/Private/Public Template-Attribute) or a 2.x Attributes structure.
+ */
+export function parseAttributeContainer(container: TtlvItem | undefined): Attr[] {
+  if (container === undefined) return []
+  const out: Attr[] = []
+  for (const c of children(container)) {
+    if (
+      container.tag === Tag.Attributes ||
+      container.tag === Tag.CommonAttributes ||
+      container.tag === Tag.PrivateKeyAttributes ||
+      container.tag === Tag.PublicKeyAttributes
+    ) {
+      out.push(parseAttribute2(c))
+    } else if (c.tag === Tag.Attribute) {
+      out.push(parseAttribute1(c))
+    } else if (c.tag === Tag.Name) {
+      // A Template name (1.x templates are deprecated and not stored as objects).
+      throw new KmsError(
+        'ERR_KMS_NOT_SUPPORTED',
+        'named templates are not supported; pass the attributes',
+        'FeatureNotSupported',
+      )
+    }
+  }
+  return out
+}
+
+/** Render one attribute for the response in the request's protocol version. */
+export function renderAttribute(
+  ctx: OpContext,
+  a: Attr,
+  index: number,
+  withIndex = true,
+): TtlvItem {
+  if (is2x(ctx)) {
+    const tag = tagByName.get(a.name)
+    if (tag !== undefined) return retag(a.value, tag)
+    const m = /^([^-]+)-(.+)$/.exec(a.name)
+    return struct(Tag.Attribute, [
+      text(Tag.VendorIdentification, m?.[1] ?? ''),
+      text(Tag.AttributeName, m?.[2] ?? a.name),
+      a.value,
+    ])
+  }
+  return struct(Tag.Attribute, [
+    text(Tag.AttributeName, a.name),
+    withIndex && index > 0 ? { tag: Tag.AttributeIndex, type: 'Integer', value: index } : undefined,
+    a.value,
+  ])
+}
+
+/** Every attribute of `o` (derived ones first) with its index among same-named instances. */
+export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; index: number }[] {
+  const derived: Attr[] = [
+    { name: 'Unique Identifier', value: text(Tag.AttributeValue, o.id) },
+    { name: 'Object Type', value: enumv(Tag.AttributeValue, o.objectType) },
+    { name: 'State', value: enumv(Tag.AttributeValue, effectiveState(o, ctx.now())) },
+  ]
+  const counts = new Map<string, number>()
+  return [...derived, ...o.attrs].map((attr) => {
+    const index = counts.get(attr.name) ?? 0
+    counts.set(attr.name, index + 1)
+    return { attr, index }
+  })
+}
+
+/** Names requested by GetAttributes: 1.x Attribute Name strings, 2.x Attribute References. */
+export function requestedNames(payload: TtlvItem | undefined): string[] {
+  if (payload === undefined) return []
+  const names: string[] = []
+  for (const c of children(payload)) {
+    if (c.tag === Tag.AttributeName && c.type === 'TextString') names.push(c.value)
+    else if (c.tag === Tag.AttributeReference) {
+      if (c.type === 'Enumeration') {
+        const n = tagNames.get(c.value)
+        if (n !== undefined) names.push(n)
+      } else if (c.type === 'Structure') {
+        const vendor = opt(c, Tag.VendorIdentification, 'TextString')
+        const name = req(c, Tag.AttributeName, 'TextString')
+        names.push(vendor !== undefined && vendor !== '' ? `${vendor}-${name}` : name)
+      }
+    }
+  }
+  return names
+}
+
+/** Names usable in a 2.x Attribute Reference or a 1.x Attribute Name list. */
+export function renderName(ctx: OpContext, name: string): TtlvItem {
+  if (is2x(ctx)) {
+    const tag = tagByName.get(name)
+    if (tag !== undefined) return enumv(Tag.AttributeReference, tag)
+    const m = /^([^-]+)-(.+)$/.exec(name)
+    return struct(Tag.AttributeReference, [
+      text(Tag.VendorIdentification, m?.[1] ?? ''),
+      text(Tag.AttributeName, m?.[2] ?? name),
+    ])
+  }
+  return text(Tag.AttributeName, name)
+}
+
+export const hasAttr = (o: ManagedObject, name: string): boolean => attrValues(o, name).length > 0
+export { tagByName }

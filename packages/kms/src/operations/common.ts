@@ -1,0 +1,57 @@
+/** Helpers shared by the operation handlers. */
+import { KmsError, invalidField } from '../errors.js'
+import { isMultiValued, readOnlyAttributes } from '../model/attributes.js'
+import { setAttr } from '../model/object.js'
+import type { Attr, ManagedObject, OpContext } from '../model/object.js'
+import { ResultReason } from '../wire/enums.js'
+import { struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+
+/** Result Reason for an operation refused in the object's current state (2.x has its own). */
+export function stateError(ctx: OpContext, message: string): KmsError {
+  return new KmsError(
+    'ERR_KMS_WRONG_STATE',
+    message,
+    ctx.major >= 2 ? 'WrongKeyLifecycleState' : 'PermissionDenied',
+  )
+}
+
+/** Apply client-supplied attributes at creation; server-owned ones (state, dates) are refused. */
+export function applyInitialAttributes(
+  o: ManagedObject,
+  attrs: readonly Attr[],
+  allowed: ReadonlySet<string>,
+): void {
+  for (const a of attrs) {
+    if (a.name === 'Object Type' || a.name === 'Unique Identifier') continue
+    if (readOnlyAttributes.has(a.name) && !allowed.has(a.name))
+      throw new KmsError(
+        'ERR_KMS_READ_ONLY_ATTRIBUTE',
+        `attribute ${a.name} is set by the server`,
+        'InvalidField',
+      )
+    if (a.name === 'State') continue
+    if (isMultiValued(a.name)) o.attrs.push(a)
+    else setAttr(o, a.name, a.value)
+  }
+}
+
+export const idPayload = (id: string, extra: readonly (TtlvItem | undefined)[] = []): TtlvItem =>
+  struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id), ...extra])
+
+export const firstAttr = (attrs: readonly Attr[], name: string): TtlvItem | undefined =>
+  attrs.find((a) => a.name === name)?.value
+
+export const num = (v: TtlvItem | undefined): number | undefined =>
+  v !== undefined && typeof v.value === 'number' ? v.value : undefined
+
+export function requireNum(attrs: readonly Attr[], name: string): number {
+  const v = num(firstAttr(attrs, name))
+  if (v === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} is required`, 'MissingData')
+  return v
+}
+
+export const reasonCode = ResultReason
+export { invalidField }

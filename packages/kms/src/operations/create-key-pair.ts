@@ -1,0 +1,125 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { KmsError, invalidField } from '../errors.js'
+import { parseAttributeContainer } from '../model/attributes.js'
+import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import type { Attr, ManagedObject, OpContext } from '../model/object.js'
+import {
+  CryptographicAlgorithm,
+  KeyFormatType,
+  ObjectType,
+  Operation,
+  RecommendedCurve,
+} from '../wire/enums.js'
+import { enumv, find, int, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { applyInitialAttributes, firstAttr, num } from './common.js'
+import { defineOperation } from './types.js'
+
+const curves: Record<number, { name: string; bits: number }> = {
+  [RecommendedCurve.P256]: { name: 'prime256v1', bits: 256 },
+  [RecommendedCurve.P384]: { name: 'secp384r1', bits: 384 },
+}
+const curveByBits = new Map([
+  [256, RecommendedCurve.P256],
+  [384, RecommendedCurve.P384],
+])
+
+/** Link attribute value (KMIP 1.4 §3.35). */
+export const link = (type: number, id: string) =>
+  struct(Tag.AttributeValue, [enumv(Tag.LinkType, type), text(Tag.LinkedObjectIdentifier, id)])
+export const LinkType = {
+  Certificate: 0x101,
+  PublicKey: 0x102,
+  PrivateKey: 0x103,
+  Replacement: 0x10a,
+  Replaced: 0x10b,
+} as const
+
+export function buildKeyPair(
+  ctx: OpContext,
+  common: Attr[],
+  priv: Attr[],
+  pub: Attr[],
+): [ManagedObject, ManagedObject] {
+  const all = [...common, ...priv, ...pub]
+  const alg = num(firstAttr(all, 'Cryptographic Algorithm'))
+  let len = num(firstAttr(all, 'Cryptographic Length'))
+  let pair: { privateKey: Buffer; publicKey: Buffer }
+  let storedAlg: number
+  if (alg === CryptographicAlgorithm.RSA) {
+    len ??= 2048
+    if (![2048, 3072, 4096].includes(len))
+      throw invalidField(`RSA length ${len} is not supported (2048, 3072, 4096)`)
+    pair = generateKeyPairSync('rsa', {
+      modulusLength: len,
+      publicExponent: 65537,
+      privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+      publicKeyEncoding: { format: 'der', type: 'spki' },
+    })
+    storedAlg = alg
+  } else if (alg === CryptographicAlgorithm.EC || alg === CryptographicAlgorithm.ECDSA) {
+    const dp = firstAttr(all, 'Cryptographic Domain Parameters')
+    const rc =
+      dp?.type === 'Structure'
+        ? num(dp.value.find((c) => c.tag === Tag.RecommendedCurve))
+        : undefined
+    const curve = curves[rc ?? curveByBits.get(len ?? 256) ?? 0]
+    if (curve === undefined)
+      throw invalidField(
+        'EC keys: curve P-256 or P-384 (Cryptographic Length 256/384 or Recommended Curve)',
+      )
+    len = curve.bits
+    pair = generateKeyPairSync('ec', {
+      namedCurve: curve.name,
+      privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+      publicKeyEncoding: { format: 'der', type: 'spki' },
+    })
+    storedAlg = alg
+  } else
+    throw new KmsError(
+      'ERR_KMS_MISSING_DATA',
+      'Cryptographic Algorithm RSA or EC is required',
+      'InvalidField',
+    )
+  const allowed = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
+  const sk = newObject(ctx, ObjectType.PrivateKey)
+  const pk = newObject(ctx, ObjectType.PublicKey)
+  applyInitialAttributes(sk, [...common, ...priv], allowed)
+  applyInitialAttributes(pk, [...common, ...pub], allowed)
+  for (const o of [sk, pk]) {
+    setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, storedAlg))
+    setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
+  }
+  sk.attrs.push({ name: 'Link', value: link(LinkType.PublicKey, pk.id) })
+  pk.attrs.push({ name: 'Link', value: link(LinkType.PrivateKey, sk.id) })
+  sealMaterial(ctx, sk, pair.privateKey, KeyFormatType.PKCS8)
+  sealMaterial(ctx, pk, pair.publicKey, KeyFormatType.X509)
+  pair.privateKey.fill(0)
+  return [sk, pk]
+}
+
+/** KMIP 1.4 §4.2 Create Key Pair: RSA 2048/3072/4096, EC P-256/P-384. */
+export const createKeyPair = defineOperation({
+  code: Operation.CreateKeyPair,
+  privilege: 'create-key-pair',
+  async run(ctx, payload) {
+    const common = parseAttributeContainer(
+      find(payload, Tag.CommonTemplateAttribute) ?? find(payload, Tag.CommonAttributes),
+    )
+    const priv = parseAttributeContainer(
+      find(payload, Tag.PrivateKeyTemplateAttribute) ?? find(payload, Tag.PrivateKeyAttributes),
+    )
+    const pub = parseAttributeContainer(
+      find(payload, Tag.PublicKeyTemplateAttribute) ?? find(payload, Tag.PublicKeyAttributes),
+    )
+    const [sk, pk] = buildKeyPair(ctx, common, priv, pub)
+    await saveObjects(ctx, [sk, pk])
+    return {
+      objectId: sk.id,
+      payload: struct(Tag.ResponsePayload, [
+        text(Tag.PrivateKeyUniqueIdentifier, sk.id),
+        text(Tag.PublicKeyUniqueIdentifier, pk.id),
+      ]),
+    }
+  },
+})

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto'
+import { KmsError, invalidField } from '../errors.js'
+import { parseAttributeContainer } from '../model/attributes.js'
+import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import type { ManagedObject, OpContext } from '../model/object.js'
+import { objectTag } from '../model/material.js'
+import { encodeTtlv } from '../wire/ttlv.js'
+import { AS_REGISTERED } from '../model/object.js'
+import { CryptographicAlgorithm, KeyFormatType, ObjectType, Operation } from '../wire/enums.js'
+import { bytes, enumv, find, int, req, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import type { Attr } from '../model/object.js'
+import { applyInitialAttributes, firstAttr, num } from './common.js'
+import { defineOperation } from './types.js'
+
+const creatable = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
+
+/** Symmetric algorithms Create accepts, with allowed lengths in bits. */
+const symmetric: Record<number, readonly number[]> = {
+  [CryptographicAlgorithm.AES]: [128, 192, 256],
+  [CryptographicAlgorithm.HMAC_SHA256]: [256, 512],
+  [CryptographicAlgorithm.HMAC_SHA384]: [384],
+  [CryptographicAlgorithm.HMAC_SHA512]: [512, 1024],
+}
+
+/** Generate a symmetric key object from attributes (also used by ReKey). */
+export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedObject {
+  const alg = num(firstAttr(attrs, 'Cryptographic Algorithm'))
+  if (alg === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm is required', 'MissingData')
+  const lengths = symmetric[alg]
+  if (lengths === undefined)
+    throw invalidField(
+      `cryptographic algorithm ${alg} is not supported for symmetric keys (AES, HMAC-SHA256/384/512)`,
+    )
+  const len = num(firstAttr(attrs, 'Cryptographic Length')) ?? lengths[lengths.length - 1]!
+  if (!lengths.includes(len))
+    throw invalidField(
+      `cryptographic length ${len} is not valid for algorithm ${alg} (${lengths.join(', ')})`,
+    )
+  const o = newObject(ctx, ObjectType.SymmetricKey)
+  applyInitialAttributes(o, attrs, creatable)
+  setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, alg))
+  setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
+  const key = randomBytes(len / 8)
+  sealMaterial(ctx, o, key, KeyFormatType.Raw)
+  key.fill(0)
+  return o
+}
+
+function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject {
+  const bits = num(firstAttr(attrs, 'Cryptographic Length')) ?? 256
+  if (bits % 8 !== 0 || bits < 64 || bits > 8192)
+    throw invalidField('secret data length must be 64-8192 bits, a multiple of 8')
+  const o = newObject(ctx, ObjectType.SecretData)
+  applyInitialAttributes(
+    o,
+    attrs.filter((a) => a.name !== 'Cryptographic Length'),
+    creatable,
+  )
+  const secret = randomBytes(bits / 8)
+  const obj = struct(objectTag[ObjectType.SecretData]!, [
+    enumv(Tag.SecretDataType, 2),
+    struct(Tag.KeyBlock, [
+      enumv(Tag.KeyFormatType, KeyFormatType.Opaque),
+      struct(Tag.KeyValue, [bytes(Tag.KeyMaterial, secret)]),
+    ]),
+  ])
+  const enc = encodeTtlv(obj)
+  sealMaterial(ctx, o, enc, AS_REGISTERED)
+  enc.fill(0)
+  secret.fill(0)
+  return o
+}
+
+/** KMIP 1.4 §4.1 Create: symmetric keys (AES, HMAC) and secret data. */
+export const create = defineOperation({
+  code: Operation.Create,
+  privilege: 'create',
+  async run(ctx, payload) {
+    const type = req(payload, Tag.ObjectType, 'Enumeration')
+    const attrs = parseAttributeContainer(
+      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
+    )
+    let o: ManagedObject
+    if (type === ObjectType.SymmetricKey) o = buildSymmetric(ctx, attrs)
+    else if (type === ObjectType.SecretData) o = buildSecretData(ctx, attrs)
+    else
+      throw new KmsError(
+        'ERR_KMS_NOT_SUPPORTED',
+        `Create of object type ${type}: use CreateKeyPair or Register`,
+        'InvalidField',
+      )
+    await saveObjects(ctx, [o])
+    return {
+      objectId: o.id,
+      payload: struct(Tag.ResponsePayload, [
+        enumv(Tag.ObjectType, type),
+        text(Tag.UniqueIdentifier, o.id),
+      ]),
+    }
+  },
+})

@@ -1,0 +1,160 @@
+import { constants, createCipheriv, publicEncrypt } from 'node:crypto'
+import { KmsError, notSupported } from '../errors.js'
+import { AS_REGISTERED, loadObject, targetId, withMaterial } from '../model/object.js'
+import type { ManagedObject, OpContext } from '../model/object.js'
+import {
+  defaultFormat,
+  keyBlock,
+  keyValueBytes,
+  publicKeyObject,
+  renderObject,
+} from '../model/material.js'
+import {
+  BlockCipherMode,
+  HashingAlgorithm,
+  ObjectType,
+  Operation,
+  PaddingMethod,
+  State,
+} from '../wire/enums.js'
+import { enumv, find, opt, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+import { stateError } from './common.js'
+import { defineOperation } from './types.js'
+
+export const hashName: Record<number, string> = {
+  [HashingAlgorithm.SHA1]: 'sha1',
+  [HashingAlgorithm.SHA224]: 'sha224',
+  [HashingAlgorithm.SHA256]: 'sha256',
+  [HashingAlgorithm.SHA384]: 'sha384',
+  [HashingAlgorithm.SHA512]: 'sha512',
+}
+
+/** Wrap `data` under the wrapping key: AES KW (RFC 3394) / KWP (RFC 5649), or RSA-OAEP. */
+async function wrapWith(
+  ctx: OpContext,
+  spec: TtlvItem,
+  data: Buffer,
+): Promise<{ wrapped: Buffer; info: TtlvItem }> {
+  const method = opt(spec, Tag.WrappingMethod, 'Enumeration')
+  if (method !== undefined && method !== 1)
+    throw notSupported('only Wrapping Method Encrypt is supported')
+  const eki = find(spec, Tag.EncryptionKeyInformation)
+  if (eki === undefined)
+    throw new KmsError(
+      'ERR_KMS_MISSING_DATA',
+      'Encryption Key Information is required to wrap',
+      'MissingData',
+    )
+  const wid = opt(eki, Tag.UniqueIdentifier, 'TextString')
+  if (wid === undefined)
+    throw new KmsError(
+      'ERR_KMS_MISSING_DATA',
+      'the wrapping key Unique Identifier is required',
+      'MissingData',
+    )
+  const params = find(eki, Tag.CryptographicParameters)
+  const mode = opt(params, Tag.BlockCipherMode, 'Enumeration')
+  const w = await loadObject(ctx, wid, 'get')
+  if (w.state !== State.Active) throw stateError(ctx, `wrapping key ${wid} is not Active`)
+  let wrapped: Buffer
+  if (w.objectType === ObjectType.SymmetricKey && w.format !== AS_REGISTERED) {
+    wrapped = withMaterial(ctx, w, (k) => {
+      const bits = k.length * 8
+      if (mode === BlockCipherMode.AESKeyWrapPadding) {
+        const c = createCipheriv(`id-aes${bits}-wrap-pad`, k, Buffer.from('a65959a6', 'hex'))
+        return Buffer.concat([c.update(data), c.final()])
+      }
+      if (mode !== undefined && mode !== BlockCipherMode.NISTKeyWrap)
+        throw notSupported(
+          'symmetric wrapping supports NIST Key Wrap and AES Key Wrap with Padding',
+        )
+      if (data.length % 8 !== 0 || data.length < 16)
+        throw notSupported(
+          'NIST Key Wrap needs a multiple of 8 bytes, at least 16; use AES Key Wrap with Padding',
+        )
+      const c = createCipheriv(`id-aes${bits}-wrap`, k, Buffer.from('a6a6a6a6a6a6a6a6', 'hex'))
+      return Buffer.concat([c.update(data), c.final()])
+    })
+  } else if (w.objectType === ObjectType.PublicKey) {
+    const padding = opt(params, Tag.PaddingMethod, 'Enumeration') ?? PaddingMethod.OAEP
+    if (padding !== PaddingMethod.OAEP) throw notSupported('RSA wrapping supports OAEP only')
+    const hash =
+      hashName[opt(params, Tag.HashingAlgorithm, 'Enumeration') ?? HashingAlgorithm.SHA1] ?? 'sha1'
+    wrapped = withMaterial(ctx, w, (m) =>
+      publicEncrypt(
+        { key: publicKeyObject(m), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
+        data,
+      ),
+    )
+  } else
+    throw new KmsError(
+      'ERR_KMS_WRAP_KEY',
+      `object ${wid} cannot wrap (a symmetric key or an RSA public key is needed)`,
+      'InvalidField',
+    )
+  return { wrapped, info: eki }
+}
+
+/** KMIP 1.4 §4.11 Get: Raw/Transparent/PKCS formats, optionally wrapped. */
+export const get = defineOperation({
+  code: Operation.Get,
+  privilege: 'get',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o: ManagedObject = await loadObject(ctx, id, 'get')
+    if (o.state === State.Destroyed || o.state === State.DestroyedCompromised || o.sealed === null)
+      throw new KmsError(
+        'ERR_KMS_DESTROYED',
+        `object ${id} was destroyed; only its attributes remain`,
+        ctx.major >= 2 ? 'ObjectDestroyed' : 'ItemNotFound',
+      )
+    const wantFormat = opt(payload, Tag.KeyFormatType, 'Enumeration')
+    const spec = find(payload, Tag.KeyWrappingSpecification)
+    const m = ctx.barrier.open(o.id, o.sealed)
+    try {
+      if (o.format === AS_REGISTERED) {
+        if (spec !== undefined)
+          throw notSupported('this object was registered in a form the server does not re-wrap')
+        return {
+          objectId: id,
+          payload: struct(Tag.ResponsePayload, [
+            enumv(Tag.ObjectType, o.objectType),
+            text(Tag.UniqueIdentifier, id),
+            renderObject(o, m, undefined),
+          ]),
+        }
+      }
+      const format = wantFormat ?? defaultFormat(o, m)
+      let block: TtlvItem
+      if (spec !== undefined) {
+        const noEncoding = opt(spec, Tag.EncodingOption, 'Enumeration') === 1
+        const data = keyValueBytes(o, m, format, noEncoding)
+        try {
+          const { wrapped, info } = await wrapWith(ctx, spec, data)
+          block = keyBlock(o, m, format, {
+            wrapped,
+            wrappingData: struct(Tag.KeyWrappingData, [
+              enumv(Tag.WrappingMethod, 1),
+              info,
+              noEncoding ? enumv(Tag.EncodingOption, 1) : undefined,
+            ]),
+          })
+        } finally {
+          data.fill(0)
+        }
+      } else block = keyBlock(o, m, format)
+      return {
+        objectId: id,
+        payload: struct(Tag.ResponsePayload, [
+          enumv(Tag.ObjectType, o.objectType),
+          text(Tag.UniqueIdentifier, id),
+          renderObject(o, m, block),
+        ]),
+      }
+    } finally {
+      m.fill(0)
+    }
+  },
+})

@@ -1,0 +1,55 @@
+import { KmsError } from '../errors.js'
+import {
+  allAttributes,
+  parseAttributeContainer,
+  parseAttribute1,
+  is2x,
+} from '../model/attributes.js'
+import { effectiveState, fromRow } from '../model/object.js'
+import type { Attr } from '../model/object.js'
+import { Operation } from '../wire/enums.js'
+import { find, findAll, int, opt, sameItem, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { defineOperation } from './types.js'
+
+/**
+ * KMIP 1.4 §4.9 Locate: objects visible to the caller (owned or granted) whose attributes match
+ * every supplied one (same name, equal value), ordered by creation; Offset Items and Maximum Items.
+ */
+export const locate = defineOperation({
+  code: Operation.Locate,
+  privilege: 'locate',
+  async run(ctx, payload) {
+    const max = opt(payload, Tag.MaximumItems, 'Integer')
+    const offset = opt(payload, Tag.OffsetItems, 'Integer') ?? 0
+    if ((max !== undefined && max < 0) || offset < 0)
+      throw new KmsError(
+        'ERR_KMS_INVALID_FIELD',
+        'Maximum Items and Offset Items must not be negative',
+        'InvalidField',
+      )
+    let filters: Attr[]
+    if (is2x(ctx)) filters = parseAttributeContainer(find(payload, Tag.Attributes))
+    else filters = findAll(payload, Tag.Attribute).map(parseAttribute1)
+    const rows = await ctx.store.listVisible(ctx.identity)
+    const now = ctx.now()
+    const hits: string[] = []
+    for (const r of rows) {
+      const o = fromRow(r)
+      o.state = effectiveState(o, now)
+      const attrs = allAttributes(ctx, o).map(({ attr }) => attr)
+      if (filters.every((f) => attrs.some((a) => a.name === f.name && sameItem(a.value, f.value))))
+        hits.push(o.id)
+    }
+    const page = hits.slice(offset, max === undefined ? undefined : offset + max)
+    return {
+      ...(page[0] !== undefined ? { objectId: page[0] } : {}),
+      payload: struct(Tag.ResponsePayload, [
+        ctx.major > 1 || (ctx.major === 1 && ctx.minor >= 3)
+          ? int(Tag.LocatedItems, hits.length)
+          : undefined,
+        ...page.map((id) => text(Tag.UniqueIdentifier, id)),
+      ]),
+    }
+  },
+})

@@ -1,0 +1,41 @@
+import { KmsError } from '../errors.js'
+import { parseAttributeContainer } from '../model/attributes.js'
+import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import { objectTag, parseObject } from '../model/material.js'
+import { Operation } from '../wire/enums.js'
+import { enumv, find, int, req, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { applyInitialAttributes } from './common.js'
+import { defineOperation } from './types.js'
+
+/** KMIP 1.4 §4.3 Register: every object type; keys are normalised so crypto operations work. */
+export const register = defineOperation({
+  code: Operation.Register,
+  privilege: 'register',
+  async run(ctx, payload) {
+    const type = req(payload, Tag.ObjectType, 'Enumeration')
+    const tag = objectTag[type]
+    if (tag === undefined)
+      throw new KmsError('ERR_KMS_INVALID_FIELD', `unknown object type ${type}`, 'InvalidField')
+    const obj = find(payload, tag)
+    if (obj === undefined)
+      throw new KmsError('ERR_KMS_MISSING_DATA', 'the object to register is missing', 'MissingData')
+    const attrs = parseAttributeContainer(
+      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
+    )
+    const parsed = parseObject(type, obj)
+    const o = newObject(ctx, type)
+    applyInitialAttributes(o, attrs, new Set(['Cryptographic Algorithm', 'Cryptographic Length']))
+    if (parsed.algorithm !== undefined)
+      setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, parsed.algorithm))
+    if (parsed.length !== undefined)
+      setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, parsed.length))
+    sealMaterial(ctx, o, parsed.material, parsed.format)
+    parsed.material.fill(0)
+    await saveObjects(ctx, [o])
+    return {
+      objectId: o.id,
+      payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id)]),
+    }
+  },
+})

@@ -1,0 +1,61 @@
+import { KmsError } from '../errors.js'
+import { parseAttributeContainer } from '../model/attributes.js'
+import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
+import { ObjectType, Operation, State } from '../wire/enums.js'
+import { date, find, opt, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { buildSymmetric } from './create.js'
+import { LinkType, link } from './create-key-pair.js'
+import { defineOperation } from './types.js'
+
+/**
+ * KMIP 1.4 §4.4 Re-key: a new symmetric key with the same algorithm, length and usage; the Name
+ * moves to the replacement, and Replacement/Replaced Object links join the two.
+ */
+export const reKey = defineOperation({
+  code: Operation.ReKey,
+  privilege: 'rekey',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const old = await loadObject(ctx, id, 'rekey')
+    if (old.objectType !== ObjectType.SymmetricKey)
+      throw new KmsError(
+        'ERR_KMS_INVALID_FIELD',
+        'Re-key applies to symmetric keys',
+        'InvalidField',
+      )
+    if (old.state === State.Destroyed || old.state === State.DestroyedCompromised)
+      throw new KmsError('ERR_KMS_DESTROYED', `object ${id} was destroyed`, 'PermissionDenied')
+    const extra = parseAttributeContainer(
+      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
+    )
+    const carried = old.attrs.filter(
+      (a) =>
+        [
+          'Cryptographic Algorithm',
+          'Cryptographic Length',
+          'Cryptographic Usage Mask',
+          'Name',
+          'Object Group',
+          'Application Specific Information',
+          'Contact Information',
+        ].includes(a.name) || /^[^-]+-/.test(a.name),
+    )
+    const n = buildSymmetric(ctx, [
+      ...carried,
+      ...extra.filter((e) => !carried.some((c) => c.name === e.name && e.name !== 'Name')),
+    ])
+    const offset = opt(payload, Tag.Offset, 'Interval')
+    if (offset !== undefined) {
+      setAttr(n, 'Activation Date', date(Tag.ActivationDate, ctx.now() + BigInt(offset)))
+    }
+    old.attrs = old.attrs.filter((a) => a.name !== 'Name')
+    old.attrs.push({ name: 'Link', value: link(LinkType.Replacement, n.id) })
+    n.attrs.push({ name: 'Link', value: link(LinkType.Replaced, old.id) })
+    await saveObjects(ctx, [old, n])
+    return {
+      objectId: n.id,
+      payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, n.id)]),
+    }
+  },
+})

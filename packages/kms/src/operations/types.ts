@@ -1,0 +1,21 @@
+import type { OpContext } from '../model/object.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+
+export interface OpResult {
+  readonly payload?: TtlvItem
+  /** The object acted on (audit, and the batch's ID placeholder). */
+  readonly objectId?: string
+}
+
+/** One KMIP operation: its wire code, grantable privilege name and handler. */
+export interface OperationDef {
+  /** KMIP 1.4 §9.1.3.2.27 Operation value. */
+  readonly code: number
+  /** Privilege / grant name (kebab-case of the operation), as used by `ward kms grant`. */
+  readonly privilege: string
+  /** Lowest protocol version that has the operation. */
+  readonly since?: readonly [number, number]
+  run(ctx: OpContext, payload: TtlvItem | undefined): Promise<OpResult>
+}
+
+export const defineOperation = (d: OperationDef): OperationDef => d

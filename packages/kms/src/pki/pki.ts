@@ -1,0 +1,109 @@
+/**
+ * The KMS's own small PKI (@peculiar/x509 over node:crypto's WebCrypto): a CA, the server
+ * certificate (localhost, 127.0.0.1) and client certificates (EKU clientAuth, which PyKMIP and
+ * vCenter-style clients expect). RSA-2048 keys: every KMIP client offers RSA suites, including
+ * PyKMIP's TLS 1.2 CBC-SHA256 list.
+ */
+import { randomBytes, webcrypto } from 'node:crypto'
+import * as x509 from '@peculiar/x509'
+
+x509.cryptoProvider.set(webcrypto as never)
+
+const alg = {
+  name: 'RSASSA-PKCS1-v1_5',
+  hash: 'SHA-256',
+  publicExponent: new Uint8Array([1, 0, 1]),
+  modulusLength: 2048,
+} as const
+
+export interface Issued {
+  readonly certPem: string
+  readonly keyPem: string
+}
+
+const serial = (): string => {
+  const b = randomBytes(16)
+  b[0] = b[0]! & 0x7f
+  return b.toString('hex')
+}
+
+const years = (n: number): Date => new Date(Date.now() + n * 365 * 86400_000)
+
+async function keyPem(k: webcrypto.CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k))
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n')
+  der.fill(0)
+  return `-----BEGIN PRIVATE KEY-----\n${b64.trimEnd()}\n-----END PRIVATE KEY-----\n`
+}
+
+const genKeys = async (): Promise<webcrypto.CryptoKeyPair> =>
+  (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+
+/** A self-signed CA (10 years). */
+export async function createCa(name: string): Promise<Issued> {
+  const keys = await genKeys()
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${name}`,
+    notBefore: new Date(Date.now() - 3600_000),
+    notAfter: years(10),
+    keys: keys as never,
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
+    ],
+  })
+  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) }
+}
+
+/** A leaf certificate signed by the CA: `server` (SAN localhost/127.0.0.1) or `client`. */
+export async function issueLeaf(
+  ca: Issued,
+  cn: string,
+  kind: 'server' | 'client',
+  validityYears = 2,
+): Promise<Issued> {
+  const caCert = new x509.X509Certificate(ca.certPem)
+  const caKeyDer = Buffer.from(
+    ca.keyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''),
+    'base64',
+  )
+  const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, alg, false, ['sign'])
+  caKeyDer.fill(0)
+  const keys = await genKeys()
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${cn}`,
+    issuer: caCert.subject,
+    notBefore: new Date(Date.now() - 3600_000),
+    notAfter: years(validityYears),
+    signingAlgorithm: alg,
+    publicKey: keys.publicKey as never,
+    signingKey: caKey as never,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([
+        kind === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+      ...(kind === 'server'
+        ? [
+            new x509.SubjectAlternativeNameExtension([
+              { type: 'dns', value: cn },
+              { type: 'ip', value: '127.0.0.1' },
+            ]),
+          ]
+        : []),
+    ],
+  })
+  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) }
+}

@@ -1,0 +1,236 @@
+/**
+ * Request Message → Response Message (KMIP 1.4 §7, 2.1 §8): header checks, every batch item
+ * answered with its Unique Batch Item ID echoed, Batch Error Continuation Option honoured, the
+ * response in the request's protocol version, ID placeholders carried between items.
+ */
+import { randomUUID } from 'node:crypto'
+import { isCodedError } from '@ward/core'
+import type { Logger } from '@ward/core'
+import type { Barrier } from '../barrier/barrier.js'
+import { KmsError } from '../errors.js'
+import type { OpContext } from '../model/object.js'
+import { isSupportedVersion } from '../operations/discover-versions.js'
+import { operations } from '../operations/registry.js'
+import type { Store } from '../storage/store.js'
+import { BatchErrorContinuationOption, ResultReason, ResultStatus } from '../wire/enums.js'
+import {
+  bytes,
+  children,
+  date,
+  enumv,
+  find,
+  findAll,
+  int,
+  opt,
+  struct,
+  text,
+} from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { decodeTtlv, encodeTtlv } from '../wire/ttlv.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+import type { Audit } from './audit.js'
+
+export interface DispatchDeps {
+  readonly store: Store
+  readonly barrier: Barrier
+  readonly logger: Logger
+  readonly audit: Audit
+  readonly now?: () => bigint
+}
+
+const MAX_BATCH = 1000
+const opName = (code: number): string => operations.get(code)?.privilege ?? `operation-${code}`
+
+interface Version {
+  readonly major: number
+  readonly minor: number
+}
+
+function errorResponse(v: Version, reason: number, message: string): Uint8Array {
+  return encodeTtlv(
+    struct(Tag.ResponseMessage, [
+      header(v, 1),
+      struct(Tag.BatchItem, [
+        enumv(Tag.ResultStatus, ResultStatus.OperationFailed),
+        enumv(Tag.ResultReason, reason),
+        text(Tag.ResultMessage, message),
+      ]),
+    ]),
+  )
+}
+
+const header = (v: Version, count: number): TtlvItem =>
+  struct(Tag.ResponseHeader, [
+    struct(Tag.ProtocolVersion, [
+      int(Tag.ProtocolVersionMajor, v.major),
+      int(Tag.ProtocolVersionMinor, v.minor),
+    ]),
+    date(Tag.TimeStamp, BigInt(Math.floor(Date.now() / 1000))),
+    int(Tag.BatchCount, count),
+  ])
+
+/** Handle one framed message; never throws (a malformed message gets Invalid Message). */
+export async function handleMessage(
+  deps: DispatchDeps,
+  identity: string,
+  wire: Uint8Array,
+): Promise<Uint8Array> {
+  let v: Version = { major: 1, minor: 0 }
+  const requestId = randomUUID()
+  try {
+    const msg = decodeTtlv(wire)
+    if (msg.tag !== Tag.RequestMessage || msg.type !== 'Structure')
+      throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'not a Request Message', 'InvalidMessage')
+    const hdr = find(msg, Tag.RequestHeader)
+    const pv = find(hdr, Tag.ProtocolVersion)
+    if (hdr === undefined || pv === undefined)
+      throw new KmsError(
+        'ERR_KMS_INVALID_MESSAGE',
+        'Request Header with Protocol Version is required',
+        'InvalidMessage',
+      )
+    const major = opt(pv, Tag.ProtocolVersionMajor, 'Integer') ?? 1
+    const minor = opt(pv, Tag.ProtocolVersionMinor, 'Integer') ?? 0
+    if (!isSupportedVersion(major, minor)) {
+      // KMIP 1.4 §7.1: answer in a version we speak; the client should DiscoverVersions.
+      v = major >= 2 ? { major: 2, minor: 1 } : { major: 1, minor: 4 }
+      throw new KmsError(
+        'ERR_KMS_VERSION',
+        `protocol version ${major}.${minor} is not supported (1.0-2.1)`,
+        'InvalidMessage',
+      )
+    }
+    v = { major, minor }
+    const items = findAll(msg, Tag.BatchItem)
+    const count = opt(hdr, Tag.BatchCount, 'Integer')
+    if (count !== items.length || items.length === 0 || items.length > MAX_BATCH)
+      throw new KmsError(
+        'ERR_KMS_INVALID_MESSAGE',
+        `Batch Count ${String(count)} does not match ${items.length} batch items (1-${MAX_BATCH})`,
+        'InvalidMessage',
+      )
+    const onError =
+      opt(hdr, Tag.BatchErrorContinuationOption, 'Enumeration') ?? BatchErrorContinuationOption.Stop
+    const ctx: OpContext = {
+      store: deps.store,
+      barrier: deps.barrier,
+      identity,
+      major,
+      minor,
+      now: deps.now ?? (() => BigInt(Math.floor(Date.now() / 1000))),
+      placeholder: undefined,
+    }
+    const out: TtlvItem[] = []
+    let stopped = false
+    for (const [i, item] of items.entries()) {
+      const started = performance.now()
+      let opCode: number | undefined
+      let batchId: Uint8Array | undefined
+      let objectId: string | undefined
+      try {
+        children(item)
+        opCode = opt(item, Tag.Operation, 'Enumeration')
+        batchId = opt(item, Tag.UniqueBatchItemID, 'ByteString')
+        if (items.length > 1 && batchId === undefined)
+          throw new KmsError(
+            'ERR_KMS_INVALID_MESSAGE',
+            'Unique Batch Item ID is required in a batch of several items',
+            'InvalidMessage',
+          )
+        if (opCode === undefined)
+          throw new KmsError(
+            'ERR_KMS_INVALID_MESSAGE',
+            'batch item without Operation',
+            'InvalidMessage',
+          )
+        if (stopped)
+          throw new KmsError(
+            'ERR_KMS_BATCH_STOPPED',
+            'not processed: an earlier batch item failed and the Batch Error Continuation Option is Stop',
+            'OperationCanceledByRequester',
+          )
+        const op = operations.get(opCode)
+        if (
+          op === undefined ||
+          (op.since !== undefined &&
+            (major < op.since[0] || (major === op.since[0] && minor < op.since[1])))
+        )
+          throw new KmsError(
+            'ERR_KMS_OPERATION',
+            `operation ${opCode} is not supported in KMIP ${major}.${minor}`,
+            'OperationNotSupported',
+          )
+        const payload = find(item, Tag.RequestPayload)
+        const r = await op.run(ctx, payload)
+        objectId = r.objectId
+        if (r.objectId !== undefined) ctx.placeholder = r.objectId
+        out.push(
+          struct(Tag.BatchItem, [
+            enumv(Tag.Operation, opCode),
+            batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
+            enumv(Tag.ResultStatus, ResultStatus.Success),
+            r.payload,
+          ]),
+        )
+        deps.audit.record({
+          identity,
+          operation: opName(opCode),
+          objectId,
+          status: 'success',
+          requestId: `${requestId}/${i}`,
+          durationMs: performance.now() - started,
+        })
+      } catch (e) {
+        const ke = toKmsError(e, deps.logger, requestId)
+        if (ke.code === 'ERR_KMS_INVALID_MESSAGE' && opCode === undefined && items.length === 1)
+          throw ke
+        if (onError !== BatchErrorContinuationOption.Continue) stopped = true
+        const reason = ResultReason[ke.reason]
+        out.push(
+          struct(Tag.BatchItem, [
+            opCode !== undefined ? enumv(Tag.Operation, opCode) : undefined,
+            batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
+            enumv(Tag.ResultStatus, ResultStatus.OperationFailed),
+            enumv(Tag.ResultReason, reason),
+            text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
+          ]),
+        )
+        deps.audit.record({
+          identity,
+          operation: opCode !== undefined ? opName(opCode) : 'unknown',
+          objectId,
+          status: 'failed',
+          reason: ke.reason,
+          requestId: `${requestId}/${i}`,
+          durationMs: performance.now() - started,
+        })
+      }
+    }
+    return encodeTtlv(struct(Tag.ResponseMessage, [header(v, out.length), ...out]))
+  } catch (e) {
+    const ke = toKmsError(e, deps.logger, requestId)
+    deps.audit.record({
+      identity,
+      operation: 'message',
+      status: 'failed',
+      reason: ke.reason,
+      requestId,
+      durationMs: 0,
+    })
+    return errorResponse(
+      v,
+      ResultReason[ke.reason],
+      `${ke.message} [${ke.code}, request ${requestId}]`,
+    )
+  }
+}
+
+function toKmsError(e: unknown, logger: Logger, requestId: string): KmsError {
+  if (e instanceof KmsError) return e
+  if (isCodedError(e)) {
+    logger.warn({ err: e, requestId }, 'request failed')
+    return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`, 'GeneralFailure')
+  }
+  logger.error({ err: e, requestId }, 'unexpected error while processing a request')
+  return new KmsError('ERR_KMS_INTERNAL', 'internal error (see the server log)', 'GeneralFailure')
+}

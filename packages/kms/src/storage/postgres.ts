@@ -1,0 +1,119 @@
+import pg from 'pg'
+import { GroupCommit, SELECT_OBJECT, migrations, rowFromDb, upsertObject } from './store.js'
+import type { GrantRow, ObjectRow, Store } from './store.js'
+
+/** `?` → `$n` (our statements never contain a literal question mark). */
+const pgSql = (sql: string): string => {
+  let n = 0
+  return sql.replace(/\?/g, () => `$${++n}`)
+}
+
+/** PostgreSQL store: same schema and statements as SQLite; group commit over one connection. */
+export async function openPostgresStore(url: string): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  await migrate(pool)
+  const q = async (
+    sql: string,
+    params: readonly unknown[] = [],
+  ): Promise<Record<string, unknown>[]> =>
+    (await pool.query(pgSql(sql), params as unknown[])).rows as Record<string, unknown>[]
+  const gc = new GroupCommit(async (stmts) => {
+    const c = await pool.connect()
+    try {
+      await c.query('BEGIN')
+      for (const s of stmts) await c.query(pgSql(s.sql), s.params as unknown[])
+      await c.query('COMMIT')
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined)
+      throw e
+    } finally {
+      c.release()
+    }
+  })
+  return {
+    backend: 'postgres',
+    async getObject(id) {
+      const [r] = await q(`${SELECT_OBJECT} WHERE id = ?`, [id])
+      return r === undefined ? undefined : rowFromDb(r)
+    },
+    async listVisible(identity) {
+      const rows = await q(
+        `${SELECT_OBJECT} WHERE owner = ? OR id IN (SELECT object_id FROM kms_grants WHERE identity = ?) ORDER BY created_at, id`,
+        [identity, identity],
+      )
+      return rows.map(rowFromDb)
+    },
+    putObjects(rows: readonly ObjectRow[]) {
+      return gc.submit(rows.map(upsertObject))
+    },
+    async getGrant(objectId, identity) {
+      const [r] = await q(
+        'SELECT operations FROM kms_grants WHERE object_id = ? AND identity = ?',
+        [objectId, identity],
+      )
+      return r === undefined ? undefined : String(r['operations']).split(',').filter(Boolean)
+    },
+    setGrant(objectId, identity, operations) {
+      return gc.submit([
+        operations === null
+          ? {
+              sql: 'DELETE FROM kms_grants WHERE object_id = ? AND identity = ?',
+              params: [objectId, identity],
+            }
+          : {
+              sql: 'INSERT INTO kms_grants (object_id, identity, operations) VALUES (?, ?, ?) ON CONFLICT (object_id, identity) DO UPDATE SET operations = excluded.operations',
+              params: [objectId, identity, operations.join(',')],
+            },
+      ])
+    },
+    async listGrants(objectId) {
+      const rows =
+        objectId === undefined
+          ? await q('SELECT * FROM kms_grants ORDER BY object_id, identity')
+          : await q('SELECT * FROM kms_grants WHERE object_id = ? ORDER BY identity', [objectId])
+      return rows.map((r): GrantRow => ({
+        objectId: String(r['object_id']),
+        identity: String(r['identity']),
+        operations: String(r['operations']).split(',').filter(Boolean),
+      }))
+    },
+    async countByState() {
+      const rows = await q('SELECT state, COUNT(*) AS n FROM kms_objects GROUP BY state')
+      return new Map(rows.map((r) => [Number(r['state']), Number(r['n'])]))
+    },
+    async countOwners() {
+      return (await q('SELECT DISTINCT owner FROM kms_objects ORDER BY owner')).map((r) =>
+        String(r['owner']),
+      )
+    },
+    async close() {
+      await gc.idle()
+      await pool.end()
+    },
+  }
+}
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const c = await pool.connect()
+  try {
+    // Serialize concurrent migrators (several nodes starting at once).
+    await c.query('SELECT pg_advisory_lock(5696)')
+    await c.query('CREATE TABLE IF NOT EXISTS kms_schema_migrations (version INTEGER PRIMARY KEY)')
+    const done = new Set(
+      (await c.query('SELECT version FROM kms_schema_migrations')).rows.map(
+        (r: { version: number }) => Number(r.version),
+      ),
+    )
+    const all = migrations('BYTEA')
+    for (let i = 0; i < all.length; i++) {
+      if (done.has(i + 1)) continue
+      await c.query('BEGIN')
+      for (const s of all[i]!) await c.query(s)
+      await c.query('INSERT INTO kms_schema_migrations (version) VALUES ($1)', [i + 1])
+      await c.query('COMMIT')
+    }
+  } finally {
+    await c.query('SELECT pg_advisory_unlock(5696)').catch(() => undefined)
+    c.release()
+  }
+}

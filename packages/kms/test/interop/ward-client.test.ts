@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { Tag, enums, items } from '../../src/testing.js'
+import type { TtlvItem } from '../../src/testing.js'
+import { startFixture } from '../helpers.js'
+import type { Fixture } from '../helpers.js'
+
+const { Operation, ObjectType, CryptographicAlgorithm, State, BlockCipherMode, PaddingMethod } =
+  enums
+const { struct, text, enumv, int, bytes, opt, req, find, findAll } = items
+
+const attr1 = (name: string, value: TtlvItem): TtlvItem =>
+  struct(Tag.Attribute, [
+    text(Tag.AttributeName, name),
+    { ...value, tag: Tag.AttributeValue } as TtlvItem,
+  ])
+
+const createAes = (len = 256, extra: TtlvItem[] = []): TtlvItem =>
+  struct(Tag.RequestPayload, [
+    enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+    struct(Tag.TemplateAttribute, [
+      attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+      attr1('Cryptographic Length', int(0, len)),
+      attr1('Cryptographic Usage Mask', int(0, 12)),
+      ...extra,
+    ]),
+  ])
+
+const uid = (id: string) => text(Tag.UniqueIdentifier, id)
+const payload = (...c: (TtlvItem | undefined)[]) => struct(Tag.RequestPayload, c)
+
+describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
+  let f: Fixture
+  before(async () => {
+    f = await startFixture()
+  })
+  after(async () => {
+    await f.close()
+  })
+
+  test('create, get, lifecycle, attributes, locate (1.4)', async () => {
+    const c = await f.client('alice')
+    const r = await c.call(
+      Operation.Create,
+      createAes(256, [
+        attr1('Name', struct(0, [text(Tag.NameValue, 'k-alice'), enumv(Tag.NameType, 1)])),
+      ]),
+    )
+    const id = req(r, Tag.UniqueIdentifier, 'TextString')
+    const g = await c.call(Operation.Get, payload(uid(id)))
+    const kv = find(find(find(g, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue)
+    const km = req(kv, Tag.KeyMaterial, 'ByteString')
+    assert.equal(km.length, 32)
+    const ga = await c.call(
+      Operation.GetAttributes,
+      payload(uid(id), text(Tag.AttributeName, 'State')),
+    )
+    const st = findAll(ga, Tag.Attribute).map((a) => opt(a, Tag.AttributeValue, 'Enumeration'))
+    assert.deepEqual(st, [State.PreActive])
+    await c.call(Operation.Activate, payload(uid(id)))
+    const loc = await c.call(
+      Operation.Locate,
+      payload(attr1('Name', struct(0, [text(Tag.NameValue, 'k-alice'), enumv(Tag.NameType, 1)]))),
+    )
+    assert.deepEqual(
+      findAll(loc, Tag.UniqueIdentifier).map((x) => x.value),
+      [id],
+    )
+    // AES-GCM and CBC round trips
+    const pt = Buffer.from('hello kms')
+    const e = await c.call(
+      Operation.Encrypt,
+      payload(
+        uid(id),
+        struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        bytes(Tag.Data, pt),
+      ),
+    )
+    const d = await c.call(
+      Operation.Decrypt,
+      payload(
+        uid(id),
+        struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        bytes(Tag.Data, req(e, Tag.Data, 'ByteString')),
+        bytes(Tag.IVCounterNonce, req(e, Tag.IVCounterNonce, 'ByteString')),
+        bytes(Tag.AuthenticatedEncryptionTag, req(e, Tag.AuthenticatedEncryptionTag, 'ByteString')),
+      ),
+    )
+    assert.deepEqual(Buffer.from(req(d, Tag.Data, 'ByteString')), pt)
+    const cbc = struct(Tag.CryptographicParameters, [
+      enumv(Tag.BlockCipherMode, BlockCipherMode.CBC),
+      enumv(Tag.PaddingMethod, PaddingMethod.PKCS5),
+    ])
+    const e2 = await c.call(Operation.Encrypt, payload(uid(id), cbc, bytes(Tag.Data, pt)))
+    const d2 = await c.call(
+      Operation.Decrypt,
+      payload(
+        uid(id),
+        cbc,
+        bytes(Tag.Data, req(e2, Tag.Data, 'ByteString')),
+        bytes(Tag.IVCounterNonce, req(e2, Tag.IVCounterNonce, 'ByteString')),
+      ),
+    )
+    assert.deepEqual(Buffer.from(req(d2, Tag.Data, 'ByteString')), pt)
+    // Destroy of an Active key is refused; Revoke then Destroy leaves a tombstone
+    await assert.rejects(c.call(Operation.Destroy, payload(uid(id))))
+    await c.call(
+      Operation.Revoke,
+      payload(uid(id), struct(Tag.RevocationReason, [enumv(Tag.RevocationReasonCode, 6)])),
+    )
+    await c.call(Operation.Destroy, payload(uid(id)))
+    await assert.rejects(c.call(Operation.Get, payload(uid(id))))
+    const ga2 = await c.call(
+      Operation.GetAttributes,
+      payload(uid(id), text(Tag.AttributeName, 'State')),
+    )
+    assert.deepEqual(
+      findAll(ga2, Tag.Attribute).map((a) => opt(a, Tag.AttributeValue, 'Enumeration')),
+      [State.Destroyed],
+    )
+  })
+})
