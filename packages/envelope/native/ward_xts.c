@@ -14,6 +14,8 @@
  * bad call can never read or write out of bounds):
  *   sectors(enc, key, data, firstSector, sectorSize): undefined
  *   sectorsAsync(enc, key, data, firstSector, sectorSize): Promise<undefined>  (libuv pool)
+ *   reencrypt(oldKey, newKey, data, firstSector, sectorSize): undefined  (deep rekey, one sweep)
+ *   reencryptAsync(oldKey, newKey, data, firstSector, sectorSize): Promise<undefined>
  *   transform(enc, key, tweak16, data): undefined   (one data unit, ciphertext stealing)
  * Errors carry `code` (ERR_XTS_*), documented in docs/errors/envelope-xts.md.
  */
@@ -89,23 +91,31 @@ static int unit(EVP_CIPHER_CTX *ctx, const uint8_t *iv, uint8_t *p, size_t n) {
   return outl == (int)n;
 }
 
-/* Whole sectors [data, data+len), len a multiple of ss, first sector number `first`. */
-static xts_status run_sectors(const uint8_t *key, size_t keylen, int enc, uint8_t *data, size_t len,
-                              uint64_t first, size_t ss) {
-  EVP_CIPHER_CTX *ctx = NULL;
-  xts_status st = ctx_setup(&ctx, key, keylen, enc);
+/* Whole sectors [data, data+len), len a multiple of ss, first sector number `first`.
+ * mode: 1 encrypt, 0 decrypt, 2 re-encrypt (decrypt under key, encrypt under key2, per sector,
+ * so each sector is still in L1 cache for its second pass: deep rekey in one sweep). */
+static xts_status run_sectors(const uint8_t *key, const uint8_t *key2, size_t keylen, int mode,
+                              uint8_t *data, size_t len, uint64_t first, size_t ss) {
+  EVP_CIPHER_CTX *ctx = NULL, *ctx2 = NULL;
+  xts_status st = ctx_setup(&ctx, key, keylen, mode == 1);
   if (st != XTS_OK) return st;
+  if (mode == 2 && (st = ctx_setup(&ctx2, key2, keylen, 1)) != XTS_OK) {
+    EVP_CIPHER_CTX_free(ctx);
+    return st;
+  }
   uint8_t iv[16] = {0};
   uint64_t s = first;
   for (size_t off = 0; off < len; off += ss, s++) {
     for (int i = 0; i < 8; i++) iv[i] = (uint8_t)(s >> (8 * i));
-    if (!unit(ctx, iv, data + off, ss)) {
+    if (!unit(ctx, iv, data + off, ss) || (ctx2 != NULL && !unit(ctx2, iv, data + off, ss))) {
       st = XTS_E_CRYPTO;
       ERR_clear_error();
       break;
     }
   }
-  EVP_CIPHER_CTX_free(ctx); /* frees and cleanses the expanded key schedule */
+  /* EVP_CIPHER_CTX_free cleanses the expanded key schedules. */
+  EVP_CIPHER_CTX_free(ctx);
+  if (ctx2 != NULL) EVP_CIPHER_CTX_free(ctx2);
   return st;
 }
 
@@ -150,8 +160,9 @@ static int get_u53(napi_env env, napi_value v, uint64_t *out) {
 }
 
 typedef struct {
-  int enc;
+  int mode; /* 1 encrypt, 0 decrypt, 2 re-encrypt */
   uint8_t *key;
+  uint8_t *key2; /* mode 2 only */
   size_t keylen;
   uint8_t *data;
   size_t len;
@@ -159,22 +170,37 @@ typedef struct {
   size_t ss;
 } sector_args;
 
-/* Parses (enc, key, data, firstSector, sectorSize); throws and returns 0 on bad input. */
-static int parse_sector_args(napi_env env, napi_callback_info info, sector_args *a, napi_value *data_obj) {
+/* Parses (enc, key, data, firstSector, sectorSize), or with `reenc` (oldKey, newKey, data,
+ * firstSector, sectorSize); throws and returns 0 on bad input. */
+static int parse_sector_args(napi_env env, napi_callback_info info, int reenc, sector_args *a,
+                             napi_value *data_obj) {
   size_t argc = 5;
   napi_value argv[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-    throw_code(env, "ERR_XTS_ARGUMENT", "expected (enc, key, data, firstSector, sectorSize)");
+    throw_code(env, "ERR_XTS_ARGUMENT",
+               reenc ? "expected (oldKey, newKey, data, firstSector, sectorSize)"
+                     : "expected (enc, key, data, firstSector, sectorSize)");
     return 0;
   }
   uint64_t ss;
-  if (!get_bool(env, argv[0], &a->enc)) {
-    throw_code(env, "ERR_XTS_ARGUMENT", "enc must be a boolean");
-    return 0;
-  }
-  if (!get_bytes(env, argv[1], &a->key, &a->keylen) || a->keylen != 64) {
-    throw_status(env, XTS_E_KEY_LENGTH);
-    return 0;
+  size_t key2len = 0;
+  a->key2 = NULL;
+  if (reenc) {
+    a->mode = 2;
+    if (!get_bytes(env, argv[0], &a->key, &a->keylen) || a->keylen != 64 ||
+        !get_bytes(env, argv[1], &a->key2, &key2len) || key2len != 64) {
+      throw_status(env, XTS_E_KEY_LENGTH);
+      return 0;
+    }
+  } else {
+    if (!get_bool(env, argv[0], &a->mode)) {
+      throw_code(env, "ERR_XTS_ARGUMENT", "enc must be a boolean");
+      return 0;
+    }
+    if (!get_bytes(env, argv[1], &a->key, &a->keylen) || a->keylen != 64) {
+      throw_status(env, XTS_E_KEY_LENGTH);
+      return 0;
+    }
   }
   if (!get_bytes(env, argv[2], &a->data, &a->len)) {
     throw_code(env, "ERR_XTS_ARGUMENT", "data must be a Uint8Array");
@@ -203,19 +229,28 @@ static int parse_sector_args(napi_env env, napi_callback_info info, sector_args 
 
 /* ---- sectors (sync) ------------------------------------------------------------------------- */
 
-static napi_value js_sectors(napi_env env, napi_callback_info info) {
+static napi_value sectors_sync(napi_env env, napi_callback_info info, int reenc) {
   sector_args a;
-  if (!parse_sector_args(env, info, &a, NULL)) return NULL;
-  xts_status st = run_sectors(a.key, a.keylen, a.enc, a.data, a.len, a.first, a.ss);
+  if (!parse_sector_args(env, info, reenc, &a, NULL)) return NULL;
+  xts_status st = run_sectors(a.key, a.key2, a.keylen, a.mode, a.data, a.len, a.first, a.ss);
   if (st != XTS_OK) return throw_status(env, st);
   return NULL;
+}
+
+static napi_value js_sectors(napi_env env, napi_callback_info info) {
+  return sectors_sync(env, info, 0);
+}
+
+static napi_value js_reencrypt(napi_env env, napi_callback_info info) {
+  return sectors_sync(env, info, 1);
 }
 
 /* ---- sectorsAsync (libuv pool) -------------------------------------------------------------- */
 
 typedef struct {
   sector_args a;
-  uint8_t key[64]; /* private copy: the caller may reuse or zero its key while we run */
+  uint8_t key[64]; /* private copies: the caller may reuse or zero its keys while we run */
+  uint8_t key2[64];
   xts_status st;
   napi_ref data_ref; /* keeps the caller's buffer alive until completion */
   napi_deferred deferred;
@@ -224,6 +259,7 @@ typedef struct {
 
 static void job_free(napi_env env, sector_job *j) {
   OPENSSL_cleanse(j->key, sizeof j->key);
+  OPENSSL_cleanse(j->key2, sizeof j->key2);
   if (j->data_ref) napi_delete_reference(env, j->data_ref);
   if (j->work) napi_delete_async_work(env, j->work);
   free(j);
@@ -232,7 +268,8 @@ static void job_free(napi_env env, sector_job *j) {
 static void job_execute(napi_env env, void *p) {
   (void)env;
   sector_job *j = (sector_job *)p;
-  j->st = run_sectors(j->key, j->a.keylen, j->a.enc, j->a.data, j->a.len, j->a.first, j->a.ss);
+  j->st = run_sectors(j->key, j->key2, j->a.keylen, j->a.mode, j->a.data, j->a.len, j->a.first,
+                      j->a.ss);
 }
 
 static void job_complete(napi_env env, napi_status status, void *p) {
@@ -253,14 +290,15 @@ static void job_complete(napi_env env, napi_status status, void *p) {
   napi_reject_deferred(env, d, err);
 }
 
-static napi_value js_sectors_async(napi_env env, napi_callback_info info) {
+static napi_value sectors_async(napi_env env, napi_callback_info info, int reenc) {
   sector_args a;
   napi_value data_obj;
-  if (!parse_sector_args(env, info, &a, &data_obj)) return NULL;
+  if (!parse_sector_args(env, info, reenc, &a, &data_obj)) return NULL;
   sector_job *j = (sector_job *)calloc(1, sizeof *j);
   if (j == NULL) return throw_status(env, XTS_E_NOMEM);
   j->a = a;
   memcpy(j->key, a.key, a.keylen);
+  if (a.key2 != NULL) memcpy(j->key2, a.key2, a.keylen);
   napi_value promise, name;
   if (napi_create_reference(env, data_obj, 1, &j->data_ref) != napi_ok ||
       napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
@@ -272,6 +310,14 @@ static napi_value js_sectors_async(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
   }
   return promise;
+}
+
+static napi_value js_sectors_async(napi_env env, napi_callback_info info) {
+  return sectors_async(env, info, 0);
+}
+
+static napi_value js_reencrypt_async(napi_env env, napi_callback_info info) {
+  return sectors_async(env, info, 1);
 }
 
 /* ---- transform: one data unit, any length >= 16 (ciphertext stealing) ------------------------ */
@@ -309,6 +355,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"sectors", NULL, js_sectors, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsAsync", NULL, js_sectors_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"reencrypt", NULL, js_reencrypt, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"reencryptAsync", NULL, js_reencrypt_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"transform", NULL, js_transform, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

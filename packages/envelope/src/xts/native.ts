@@ -17,8 +17,24 @@ export interface NativeXts {
     firstSector: number,
     sectorSize: number,
   ): Promise<void>
+  reencrypt(
+    oldKey: Uint8Array,
+    newKey: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+  ): void
+  reencryptAsync(
+    oldKey: Uint8Array,
+    newKey: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+  ): Promise<void>
   transform(enc: boolean, key: Uint8Array, tweak: Uint8Array, data: Uint8Array): void
 }
+
+const METHODS = ['sectors', 'sectorsAsync', 'reencrypt', 'reencryptAsync', 'transform'] as const
 
 /**
  * The addon built by the package's install hook (node-gyp, native/build/Release). This module
@@ -36,12 +52,8 @@ function load(): NativeXts | undefined {
     if (!existsSync(path)) continue
     try {
       const mod = require(path) as Partial<NativeXts>
-      if (
-        typeof mod.sectors === 'function' &&
-        typeof mod.sectorsAsync === 'function' &&
-        typeof mod.transform === 'function'
-      )
-        return mod as NativeXts
+      // An older build without every method is treated as absent (rebuild to get it back).
+      if (METHODS.every((m) => typeof mod[m] === 'function')) return mod as NativeXts
     } catch {
       // A stale build for another Node ABI: fall back to node:crypto, which is correct, only slower.
     }

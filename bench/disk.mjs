@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+// npm run bench -- disk [--size-mib N] [--raw-mib N]
+//
+// Disk encryption throughput (issue 2): a random raw image is encrypted to a LUKS2 file by
+// `ward crypto-util disk encrypt`, then deep-rekeyed (`disk rekey --deep`); the same image goes
+// through `qemu-img convert -O luks` (aes-256 xts), and `openssl speed -evp aes-256-xts` gives
+// the single-core limit of this CPU. Also printed: the raw XTS throughput of @ward/envelope in
+// memory (native addon sync / async on all cores, node:crypto baseline). No assertions: figures.
+// The last line is one JSON object.
+import { spawn } from 'node:child_process'
+import { randomBytes, randomFillSync } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+
+const root = new URL('..', import.meta.url).pathname
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    'raw-mib': { type: 'string', default: '256' },
+  },
+})
+const sizeMiB = Number(values['size-mib'])
+const rawMiB = Number(values['raw-mib'])
+if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || !Number.isInteger(rawMiB) || rawMiB < 1) {
+  console.error('usage: npm run bench -- disk [--size-mib N] [--raw-mib N] (positive integers)')
+  process.exit(2)
+}
+
+const envelopeDist = join(root, 'packages/envelope/dist/src/index.js')
+if (!existsSync(envelopeDist)) {
+  console.error('packages/envelope is not built: run `npm run build` first')
+  process.exit(2)
+}
+const xts = await import(envelopeDist)
+const { runSectors } = await import(join(root, 'packages/envelope/dist/src/xts/xts.js'))
+const { native } = await import(join(root, 'packages/envelope/dist/src/xts/native.js'))
+
+const SECTOR = 4096
+const MiB = 1 << 20
+const now = () => Number(process.hrtime.bigint()) / 1e9
+const rate = (bytes, secs) => bytes / MiB / secs
+const fmt = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} MiB/s`)
+const round = (x) => (x === null ? null : Math.round(x * 10) / 10)
+
+/** Runs a command to completion; resolves with its stdout, rejects with its stderr's tail. */
+function exec(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => {
+      if (out.length < 1 << 20) out += d
+    })
+    child.stderr.on('data', (d) => {
+      err = (err + d).slice(-4000)
+    })
+    child.on('error', reject)
+    child.on('exit', (code, sig) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} ${args[0] ?? ''} failed (${code ?? sig}): ${err.trim()}`)),
+    )
+  })
+}
+
+async function timed(fn) {
+  const t = now()
+  await fn()
+  return now() - t
+}
+
+// ---- 1. raw XTS throughput in memory ------------------------------------------------------
+async function rawThroughput() {
+  const key = randomBytes(64)
+  const buf = Buffer.allocUnsafe(rawMiB * MiB)
+  randomFillSync(buf)
+  const res = { backend: xts.xtsBackend() }
+  const best = async (fn, reps = 3) => {
+    let b = Infinity
+    for (let i = 0; i < reps; i++) b = Math.min(b, await timed(fn))
+    return b
+  }
+  if (native) {
+    res.nativeSync = rate(
+      buf.length,
+      await best(() => runSectors(native, true, key, buf, 0, SECTOR)),
+    )
+    res.nativeSync512 = rate(
+      buf.length,
+      await best(() => runSectors(native, true, key, buf, 0, 512)),
+    )
+    res.nativeAsync = rate(
+      buf.length,
+      await best(() => xts.xtsEncryptSectorsAsync(key, buf, 0, SECTOR)),
+    )
+  }
+  const small = buf.subarray(0, Math.min(buf.length, 64 * MiB))
+  res.nodeCrypto = rate(
+    small.length,
+    await best(() => runSectors(undefined, true, key, small, 0, SECTOR), 1),
+  )
+  return res
+}
+
+// ---- 2. Ward on files ---------------------------------------------------------------------
+const cliDisk = join(root, 'packages/cli/src/commands/crypto-util-disk.ts')
+const wardBin = join(root, 'packages/cli/bin/ward.js')
+
+/** The disk commands exist once the CLI lists them (they are built by another part of issue 2). */
+async function cliAvailable() {
+  if (!existsSync(cliDisk)) return false
+  try {
+    const help = await exec(process.execPath, [wardBin, '--help'])
+    return /crypto-util disk encrypt/.test(help) && /crypto-util disk rekey/.test(help)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Until `ward crypto-util disk` exists: the library path it will take, a pipelined
+ * read -> xtsEncryptSectorsAsync -> write in 16 MiB chunks (no LUKS2 header, no journal).
+ */
+async function libPipeline(src, dst, chunk, transform) {
+  const inH = await open(src, 'r')
+  const outH = await open(dst, src === dst ? 'r+' : 'w')
+  try {
+    const size = (await inH.stat()).size
+    const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(chunk))
+    const read = async (off, i) => {
+      const n = Math.min(chunk, size - off)
+      const { bytesRead } = await inH.read(bufs[i], 0, n, off)
+      if (bytesRead !== n) throw new Error('short read')
+      return bufs[i].subarray(0, n)
+    }
+    let pendingWrite = Promise.resolve()
+    let nextRead = size > 0 ? read(0, 0) : null
+    for (let off = 0, i = 0; off < size; off += chunk, i = (i + 1) % 3) {
+      const buf = await nextRead
+      if (off + chunk < size) nextRead = read(off + chunk, (i + 1) % 3)
+      await transform(buf, off / SECTOR)
+      await pendingWrite
+      pendingWrite = outH.write(buf, 0, buf.length, off)
+    }
+    await pendingWrite
+    await outH.sync()
+  } finally {
+    await inH.close()
+    await outH.close()
+  }
+}
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), 'ward-bench-disk-'))
+  try {
+    console.log(
+      `disk bench: ${sizeMiB} MiB image, ${availableParallelism()} cores, node ${process.version}`,
+    )
+
+    const raw = await rawThroughput()
+    console.log(`XTS backend: ${raw.backend}`)
+    if (raw.nativeSync !== undefined) {
+      console.log(`  native addon, 1 thread, 4096-byte sectors:  ${fmt(raw.nativeSync)}`)
+      console.log(`  native addon, 1 thread, 512-byte sectors:   ${fmt(raw.nativeSync512)}`)
+      console.log(`  native addon, async on all cores (4096):    ${fmt(raw.nativeAsync)}`)
+    }
+    console.log(`  node:crypto baseline (createCipheriv/sector): ${fmt(raw.nodeCrypto)}`)
+
+    const rawPath = join(dir, 'raw.img')
+    const wardPath = join(dir, 'ward.luks2')
+    const qemuPath = join(dir, 'qemu.luks')
+    const kekPath = join(dir, 'kek')
+    const qemuSecret = join(dir, 'qemu-pass')
+    await writeFile(kekPath, randomBytes(32), { mode: 0o600 })
+    await writeFile(qemuSecret, randomBytes(24).toString('base64url'), { mode: 0o600 })
+    {
+      const h = await open(rawPath, 'w')
+      const chunk = Buffer.allocUnsafe(16 * MiB)
+      for (let off = 0; off < sizeMiB * MiB; off += chunk.length) {
+        randomFillSync(chunk)
+        await h.write(chunk, 0, Math.min(chunk.length, sizeMiB * MiB - off), off)
+      }
+      await h.close()
+    }
+    const bytes = (await stat(rawPath)).size
+
+    let wardSecs, rekeySecs, how
+    if (await cliAvailable()) {
+      how = 'ward crypto-util disk (CLI, LUKS2 file)'
+      const env = { ...process.env, NO_COLOR: '1' }
+      wardSecs = await timed(() =>
+        exec(
+          process.execPath,
+          [
+            wardBin,
+            'crypto-util',
+            'disk',
+            'encrypt',
+            '--in',
+            rawPath,
+            '--out',
+            wardPath,
+            '--kek-file',
+            kekPath,
+          ],
+          { env },
+        ),
+      )
+      rekeySecs = await timed(() =>
+        exec(
+          process.execPath,
+          [wardBin, 'crypto-util', 'disk', 'rekey', '--deep', '--kek-file', kekPath, wardPath],
+          { env },
+        ),
+      )
+    } else {
+      how =
+        'library path (ward crypto-util disk not built yet): read -> xts async -> write, 16 MiB chunks, fsync'
+      const k1 = randomBytes(64)
+      const k2 = randomBytes(64)
+      wardSecs = await timed(() =>
+        libPipeline(rawPath, wardPath, 16 * MiB, (b, s) =>
+          xts.xtsEncryptSectorsAsync(k1, b, s, SECTOR),
+        ),
+      )
+      rekeySecs = await timed(() =>
+        libPipeline(wardPath, wardPath, 16 * MiB, async (b, s) => {
+          await xts.xtsDecryptSectorsAsync(k1, b, s, SECTOR)
+          await xts.xtsEncryptSectorsAsync(k2, b, s, SECTOR)
+        }),
+      )
+    }
+    const wardMiBs = rate(bytes, wardSecs)
+    const rekeyMiBs = rate(bytes, rekeySecs)
+    console.log(`Ward (${how}):`)
+    console.log(`  encrypt:    ${fmt(wardMiBs)} (${wardSecs.toFixed(2)} s)`)
+    console.log(`  deep rekey: ${fmt(rekeyMiBs)} (${rekeySecs.toFixed(2)} s)`)
+    await rm(wardPath, { force: true })
+
+    // qemu-img: iter-time=10 ms so that qemu's default 2 s PBKDF calibration is not counted
+    // against it: the figure is its data path, like Ward's (which unwraps a DEK, no PBKDF).
+    let qemuMiBs = null
+    try {
+      const qemuSecs = await timed(() =>
+        exec('qemu-img', [
+          'convert',
+          '-O',
+          'luks',
+          '--object',
+          `secret,id=sec0,file=${qemuSecret}`,
+          '-o',
+          'key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,iter-time=10',
+          rawPath,
+          qemuPath,
+        ]),
+      )
+      qemuMiBs = rate(bytes, qemuSecs)
+      console.log(
+        `qemu-img convert -O luks (aes-256 xts): ${fmt(qemuMiBs)} (${qemuSecs.toFixed(2)} s)`,
+      )
+    } catch (e) {
+      console.log(`qemu-img: not measured (${e.message}); install qemu-utils`)
+    }
+    await rm(qemuPath, { force: true })
+
+    let opensslMiBs = null
+    try {
+      const out = await exec('openssl', [
+        'speed',
+        '-evp',
+        'aes-256-xts',
+        '-bytes',
+        '65536',
+        '-seconds',
+        '3',
+      ])
+      // "AES-256-XTS  8137519.06k": thousands of bytes (1000, not 1024) per second.
+      const m = /^aes-256-xts\s+([\d.]+)k\s*$/im.exec(out)
+      if (!m) throw new Error('could not parse `openssl speed` output')
+      opensslMiBs = (Number(m[1]) * 1000) / MiB
+      console.log(`openssl speed -evp aes-256-xts (64 KiB blocks, 1 core): ${fmt(opensslMiBs)}`)
+    } catch (e) {
+      console.log(`openssl speed: not measured (${e.message})`)
+    }
+
+    const result = {
+      bench: 'disk',
+      ward_mib_s: round(wardMiBs),
+      ward_deep_rekey_mib_s: round(rekeyMiBs),
+      qemu_img_mib_s: round(qemuMiBs),
+      openssl_xts_mib_s: round(opensslMiBs),
+      ratio_vs_qemu_img: qemuMiBs ? Math.round((wardMiBs / qemuMiBs) * 100) / 100 : null,
+      ratio_vs_openssl: opensslMiBs ? Math.round((wardMiBs / opensslMiBs) * 100) / 100 : null,
+    }
+    console.log(JSON.stringify(result))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
