@@ -1,4 +1,4 @@
-import { gcmOpen, gcmSeal } from '../aead/gcm.js'
+import { gcmOpen, gcmSealParts } from '../aead/gcm.js'
 import { concatBytes } from '../binary/layout.js'
 import { EnvelopeError } from '../errors.js'
 
@@ -43,8 +43,8 @@ export function sealChunk(
   index: number,
   last: boolean,
   plaintext: Uint8Array,
-): Uint8Array {
-  return gcmSeal(dek, chunkNonce(prefix, index, last), plaintext, aad)
+): [ciphertext: Uint8Array, tag: Uint8Array] {
+  return gcmSealParts(dek, chunkNonce(prefix, index, last), plaintext, aad)
 }
 
 export function openChunk(

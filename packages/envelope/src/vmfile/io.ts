@@ -82,3 +82,30 @@ export async function writeAll(fh: FileHandle, data: Uint8Array, path: string): 
     throw ioError('write', path, e)
   }
 }
+
+/** Write several buffers in one `writev` call where possible (fewer syscalls per chunk). */
+export async function writeAllv(
+  fh: FileHandle,
+  parts: readonly Uint8Array[],
+  path: string,
+): Promise<void> {
+  if (parts.length === 0) return
+  let total = 0
+  for (const p of parts) total += p.length
+  try {
+    const { bytesWritten } = await fh.writev(parts as Uint8Array[])
+    if (bytesWritten === total) return
+    // Short write: finish the rest piece by piece from where it stopped.
+    let skip = bytesWritten
+    for (const p of parts) {
+      if (skip >= p.length) {
+        skip -= p.length
+        continue
+      }
+      await writeAll(fh, p.subarray(skip), path)
+      skip = 0
+    }
+  } catch (e) {
+    throw ioError('write', path, e)
+  }
+}

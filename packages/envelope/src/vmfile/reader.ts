@@ -53,6 +53,8 @@ export interface VmFileReader {
   readonly size: number
   /** Decrypt and authenticate chunk `index` (reads only that chunk). */
   readChunk(index: number): Promise<Uint8Array>
+  /** Decrypt `count` consecutive chunks from `first` with one read. */
+  readChunks(first: number, count: number): Promise<Uint8Array[]>
   /** Decrypt `length` plaintext bytes from `offset`, reading only the chunks that cover them. */
   readRange(offset: number, length: number): Promise<Uint8Array>
   close(): Promise<void>
@@ -138,11 +140,48 @@ async function makeReader(
     return openChunk(dek, header.noncePrefix, aad, index, last, sealed)
   }
 
+  const readChunks = async (first: number, count: number): Promise<Uint8Array[]> => {
+    if (closed) throw new EnvelopeError('ERR_VMFILE_PARAMS', 'reader is closed')
+    if (
+      !Number.isInteger(first) ||
+      !Number.isInteger(count) ||
+      first < 0 ||
+      count < 1 ||
+      first + count > geometry.chunkCount
+    )
+      throw new EnvelopeError(
+        'ERR_VMFILE_RANGE',
+        `chunks ${first}+${count} outside 0..${geometry.chunkCount - 1}`,
+      )
+    const end = first + count
+    const lastIncluded = end === geometry.chunkCount
+    const len =
+      (count - 1) * stored + (lastIncluded ? geometry.lastChunkLength + VMFILE_TAG : stored)
+    const raw = await readAt(fh, path, geometry.headerLength + first * stored, len)
+    const out: Uint8Array[] = []
+    for (let i = first; i < end; i++) {
+      const off = (i - first) * stored
+      const last = i === geometry.chunkCount - 1
+      out.push(
+        openChunk(
+          dek,
+          header.noncePrefix,
+          aad,
+          i,
+          last,
+          raw.subarray(off, Math.min(off + stored, raw.length)),
+        ),
+      )
+    }
+    return out
+  }
+
   const reader: VmFileReader = {
     header,
     geometry,
     size: geometry.size,
     readChunk,
+    readChunks,
     async readRange(offset, length) {
       if (
         !Number.isSafeInteger(offset) ||

@@ -1,3 +1,4 @@
+import { concatBytes } from '../binary/layout.js'
 import { EnvelopeError } from '../errors.js'
 import { chunkAad, encodeVmId, sealChunk, VMFILE_MAX_CHUNKS } from './chunk.js'
 import { newVmFileHeader } from './header.js'
@@ -52,7 +53,10 @@ export class VmFileSealer {
     this.#buf = new Uint8Array(this.chunkSize)
   }
 
-  /** Add plaintext; returns the sealed chunks completed so far (possibly none). */
+  /**
+   * Add plaintext; returns the output completed so far (possibly nothing), as pieces to write in
+   * order (each sealed chunk is a ciphertext piece and a tag piece).
+   */
   update(data: Uint8Array): Uint8Array[] {
     if (this.#done) throw new EnvelopeError('ERR_VMFILE_PARAMS', 'sealer already finished')
     const out: Uint8Array[] = []
@@ -60,8 +64,14 @@ export class VmFileSealer {
     while (off < data.length) {
       // A full buffer is sealed only once more data arrives: only then do we know it is not last.
       if (this.#fill === this.chunkSize) {
-        out.push(this.#seal(false))
+        out.push(...this.#seal(this.#buf, false))
         this.#fill = 0
+      }
+      // Fast path: whole chunks followed by more data are sealed straight from the input.
+      if (this.#fill === 0 && data.length - off > this.chunkSize) {
+        out.push(...this.#seal(data.subarray(off, off + this.chunkSize), false))
+        off += this.chunkSize
+        continue
       }
       const n = Math.min(this.chunkSize - this.#fill, data.length - off)
       this.#buf.set(data.subarray(off, off + n), this.#fill)
@@ -75,7 +85,7 @@ export class VmFileSealer {
   final(): Uint8Array {
     if (this.#done) throw new EnvelopeError('ERR_VMFILE_PARAMS', 'sealer already finished')
     try {
-      return this.#seal(true)
+      return concatBytes(this.#seal(this.#buf.subarray(0, this.#fill), true))
     } finally {
       this.dispose()
     }
@@ -88,17 +98,10 @@ export class VmFileSealer {
     this.#buf.fill(0)
   }
 
-  #seal(last: boolean): Uint8Array {
+  #seal(plaintext: Uint8Array, last: boolean): [Uint8Array, Uint8Array] {
     if (this.#index > VMFILE_MAX_CHUNKS)
       throw new EnvelopeError('ERR_VMFILE_PARAMS', 'file too large for its chunk size')
-    const sealed = sealChunk(
-      this.#dek,
-      this.#prefix,
-      this.#aad,
-      this.#index,
-      last,
-      this.#buf.subarray(0, this.#fill),
-    )
+    const sealed = sealChunk(this.#dek, this.#prefix, this.#aad, this.#index, last, plaintext)
     this.#index++
     return sealed
   }
