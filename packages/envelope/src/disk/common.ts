@@ -84,3 +84,14 @@ export function ascending(
 }
 
 export const DATA_OFFSET = WARD_DATA_OFFSET
+
+/** Coded errors pass through; anything else (errno from fs) becomes ERR_DISK_IO naming the step. */
+export function asDiskError(e: unknown, what: string): unknown {
+  const code = (e as { code?: unknown } | undefined)?.code
+  if (typeof code === 'string' && code.startsWith('ERR_')) return e
+  return new EnvelopeError(
+    'ERR_DISK_IO',
+    `${what} failed (${typeof code === 'string' ? code : ((e as Error | undefined)?.message ?? 'error')})`,
+    { cause: e },
+  )
+}

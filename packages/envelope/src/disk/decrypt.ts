@@ -3,7 +3,14 @@ import { EnvelopeError } from '../errors.js'
 import { dataSegment, segmentBytes, unlockWithKek, unlockWithPassphrase } from '../luks2/unlock.js'
 import { readVolume, type Luks2Volume } from '../luks2/volume.js'
 import { xtsDecryptSectorsAsync } from '../xts/xts.js'
-import { ascending, closeQuietly, openFile, segmentSize, type DiskRunOptions } from './common.js'
+import {
+  asDiskError,
+  ascending,
+  closeQuietly,
+  openFile,
+  segmentSize,
+  type DiskRunOptions,
+} from './common.js'
 import type { DiskResult } from './encrypt.js'
 import { fsyncDir } from './io.js'
 import { journalPath } from './journal.js'
@@ -90,7 +97,7 @@ export async function decryptDisk(
         } catch {
           /* not created */
         }
-    throw e
+    throw asDiskError(e, `decrypting ${input} to ${out}`)
   } finally {
     key?.fill(0)
     closeQuietly(fdIn)

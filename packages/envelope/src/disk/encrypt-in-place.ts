@@ -6,7 +6,7 @@ import { findWardToken } from '../luks2/token.js'
 import { unlockWithKek } from '../luks2/unlock.js'
 import { readVolume } from '../luks2/volume.js'
 import { xtsEncryptSectorsAsync } from '../xts/xts.js'
-import { checkKek, closeQuietly, newDek, openFile, segmentSize } from './common.js'
+import { asDiskError, checkKek, closeQuietly, newDek, openFile, segmentSize } from './common.js'
 import { writeNewHeader, type DiskResult, type EncryptOptions } from './encrypt.js'
 import { Journal, journalPath } from './journal.js'
 import { runPipeline, type Step } from './pipeline.js'
@@ -177,6 +177,8 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
       resumed,
       recoveryKeyslot: o.recoveryPassphrase !== undefined,
     }
+  } catch (e) {
+    throw asDiskError(e, `encrypting ${path} in place`)
   } finally {
     dek?.fill(0)
     journal?.close()

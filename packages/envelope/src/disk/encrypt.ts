@@ -10,6 +10,7 @@ import {
   newDek,
   openFile,
   segmentSize,
+  asDiskError,
   type DiskRunOptions,
   type KekRef,
 } from './common.js'
@@ -122,7 +123,7 @@ export async function encryptDisk(
           /* not created */
         }
     }
-    throw e
+    throw asDiskError(e, `encrypting ${input} to ${out}`)
   } finally {
     dek.fill(0)
     closeQuietly(fdIn)

@@ -20,6 +20,7 @@ import {
   newDek,
   openFile,
   segmentSize,
+  asDiskError,
   type DiskRunOptions,
 } from './common.js'
 import type { DiskResult } from './encrypt.js'
@@ -240,6 +241,8 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
       recoveryKeyslot: o.recoveryPassphrase !== undefined && st.hadKeyslots === true,
       ...(token ? { providerId: token.providerId, kekId: token.kekId } : {}),
     }
+  } catch (e) {
+    throw asDiskError(e, `deep rekey of ${path}`)
   } finally {
     oldDek?.fill(0)
     newKey?.fill(0)

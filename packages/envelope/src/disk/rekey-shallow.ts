@@ -3,7 +3,7 @@ import { EnvelopeError } from '../errors.js'
 import { findWardToken, makeWardToken } from '../luks2/token.js'
 import { dataSegment, segmentBytes, unlockWithKek } from '../luks2/unlock.js'
 import { readVolume, writeHeaders } from '../luks2/volume.js'
-import { checkKek, closeQuietly, openFile } from './common.js'
+import { asDiskError, checkKek, closeQuietly, openFile } from './common.js'
 import type { DiskResult } from './encrypt.js'
 import { refuseJournaled } from './decrypt.js'
 
@@ -59,6 +59,8 @@ export function rekeyShallow(path: string, o: ShallowRekeyOptions): DiskResult {
     tokens[token.id] = makeWardToken(o.newKek, dek, providerId, kekId)
     writeHeaders(fd, vol, json, vol.seqid + 1n)
     return { path, dataBytes: segmentBytes(vol, s), dataOffset: s.offset, providerId, kekId }
+  } catch (e) {
+    throw asDiskError(e, `shallow rekey of ${path}`)
   } finally {
     dek?.fill(0)
     closeQuietly(fd)

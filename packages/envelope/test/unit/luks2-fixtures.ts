@@ -1,0 +1,108 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** Shared by the luks2-* and disk-* tests: temp dirs, images, and the two independent peers. */
+
+export interface Tmp {
+  readonly dir: string
+  path(name: string): string
+  /** A file of `bytes` random bytes. */
+  random(name: string, bytes: number): string
+  /** A 0600 file with this content. */
+  secret(name: string, content: Uint8Array | string): string
+  cleanup(): void
+}
+
+export function tmp(prefix = 'ward-luks2-'): Tmp {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  return {
+    dir,
+    path: (name) => join(dir, name),
+    random(name, bytes) {
+      const p = join(dir, name)
+      writeFileSync(p, randomBytes(bytes))
+      return p
+    },
+    secret(name, content) {
+      const p = join(dir, name)
+      writeFileSync(p, content, { mode: 0o600 })
+      chmodSync(p, 0o600)
+      return p
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/** Run cryptsetup; returns status and output (never throws). */
+export function cryptsetup(args: readonly string[]): {
+  status: number
+  stdout: string
+  stderr: string
+} {
+  const r = spawnSync('cryptsetup', args, { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
+}
+
+/** The volume key that `cryptsetup luksDump --dump-volume-key` prints, as bytes. */
+export function dumpVolumeKey(disk: string, passFile: string): Uint8Array {
+  const r = cryptsetup([
+    'luksDump',
+    '--dump-volume-key',
+    '--key-file',
+    passFile,
+    '--batch-mode',
+    disk,
+  ])
+  if (r.status !== 0) throw new Error(`luksDump --dump-volume-key failed: ${r.stderr}`)
+  const m = /MK dump:\s*((?:[0-9a-f]{2}\s+)+)/.exec(r.stdout)
+  if (!m?.[1]) throw new Error('no MK dump in luksDump output')
+  return new Uint8Array(Buffer.from(m[1].replace(/\s+/g, ''), 'hex'))
+}
+
+const PY_XTS = `
+import sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+key = bytes.fromhex(sys.stdin.readline().strip())
+mode, src, off, length, dst, ss = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+with open(src, 'rb') as f:
+    f.seek(off)
+    data = f.read(length)
+out = bytearray()
+for i in range(len(data) // ss):
+    c = Cipher(algorithms.AES(key), modes.XTS(i.to_bytes(16, 'little')))
+    x = c.decryptor() if mode == 'dec' else c.encryptor()
+    out += x.update(data[i * ss:(i + 1) * ss]) + x.finalize()
+with open(dst, 'r+b' if mode == 'enc-into' else 'wb') as f:
+    if mode == 'enc-into':
+        f.seek(off)
+    f.write(out)
+`
+
+/**
+ * aes-xts-plain64 by python3-cryptography (an independent implementation): tweak = sector number
+ * (little-endian) counted in `sectorSize` units from the start of the region.
+ * 'dec': decrypt src[off, off+length) into a new file dst. 'enc': encrypt into a new file dst.
+ */
+export function pythonXts(
+  mode: 'dec' | 'enc',
+  key: Uint8Array,
+  src: string,
+  off: number,
+  length: number,
+  dst: string,
+  sectorSize = 4096,
+): void {
+  execFileSync(
+    '/usr/bin/python3',
+    ['-c', PY_XTS, mode, src, String(off), String(length), dst, String(sectorSize)],
+    {
+      input: `${Buffer.from(key).toString('hex')}\n`,
+      timeout: 60_000,
+    },
+  )
+}
+
+export const same = (a: string, b: string): boolean => readFileSync(a).equals(readFileSync(b))
