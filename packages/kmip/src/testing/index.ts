@@ -1,0 +1,3 @@
+// @ward/kmip/testing: test and benchmark helpers (PyKMIP peer). Not for production code.
+export { startPykmipServer, freePort } from './pykmip.js'
+export type { PykmipServer, PykmipOptions } from './pykmip.js'
