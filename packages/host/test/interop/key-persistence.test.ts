@@ -1,0 +1,207 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { existsSync, readdirSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import {
+  tempDir,
+  startSwtpm,
+  ward,
+  serve,
+  secretFile,
+  run,
+  type Swtpm,
+} from '../helpers/harness.js'
+import { callAgent } from '../../src/index.js'
+
+async function json(args: string[]): Promise<unknown> {
+  const r = await ward([...args, '--json'])
+  assert.equal(r.code, 0, `ward ${args.join(' ')} failed: ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
+
+/** What the TPM holds that Ward could have created: persistent handles and NV indices (agent stopped). */
+async function tpmObjects(tpm: Swtpm): Promise<{ persistent: string; nv: string }> {
+  const env = { TPM2TOOLS_TCTI: tpm.tcti }
+  const p = await run('tpm2_getcap', ['handles-persistent'], env)
+  assert.equal(p.code, 0, p.stderr)
+  const nv = await run('tpm2_nvreadpublic', [], env)
+  assert.equal(nv.code, 0, nv.stderr)
+  return { persistent: p.stdout, nv: nv.stdout }
+}
+
+async function hostInTpmMode(t: {
+  after: (fn: () => unknown) => void
+}): Promise<{ dir: string; D: string; tpm: Swtpm; on: string[] }> {
+  const { dir, cleanup } = tempDir()
+  t.after(cleanup)
+  const tpm = await startSwtpm(join(dir, 'tpm'))
+  t.after(() => tpm.stop())
+  const D = join(dir, 'host')
+  assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
+  return { dir, D, tpm, on: ['--data-dir', D, '--simulate-firmware', '--secure-boot=on'] }
+}
+
+test('keys survive a reboot with key persistence on, are gone with it off, and --remove-all-stored-keys leaves nothing', async (t) => {
+  const { dir, D, tpm, on } = await hostInTpmMode(t)
+  const before = await tpmObjects(tpm)
+  let agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  // Needs mode TPM first.
+  const early = await ward(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.match(early.stderr, /ERR_HOST_MODE_REQUIRED/)
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+  })
+  for (const k of ['kek-1', 'kek-2', 'kek-3']) {
+    const f = secretFile(join(dir, k), randomBytes(32))
+    const r = await ward([
+      'crypto-util',
+      'keys',
+      'add',
+      '--data-dir',
+      D,
+      '--provider-id',
+      'kmip-a',
+      '--kek-id',
+      k,
+      '--kek-file',
+      f,
+    ])
+    assert.equal(r.code, 0, r.stderr)
+  }
+  assert.equal(
+    (await ward(['crypto-util', 'keys', 'remove', 'kmip-a', 'kek-2', '--data-dir', D])).code,
+    0,
+  )
+  assert.equal(await agent.stop(), 0)
+
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'kmip-a', kekId: 'kek-1' },
+    { providerId: 'kmip-a', kekId: 'kek-3' },
+  ])
+  assert.equal(
+    (await ward(['crypto-util', 'keys', 'iskeyincache', 'kmip-a', 'kek-1', '--data-dir', D])).code,
+    0,
+  )
+  const absent = await ward([
+    'crypto-util',
+    'keys',
+    'iskeyincache',
+    'kmip-a',
+    'kek-2',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(absent.code, 1)
+  assert.equal(absent.stdout.trim(), 'NO')
+  await json(['host', 'security', 'keypersistence', 'disable', '--data-dir', D])
+  assert.equal(await agent.stop(), 0)
+
+  // Off: a reboot restores nothing.
+  agent = await serve(on)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: false,
+  })
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.equal(
+    ((await json(['crypto-util', 'keys', 'list', '--data-dir', D])) as unknown[]).length,
+    2,
+  )
+  const r = await json([
+    'host',
+    'security',
+    'keypersistence',
+    'disable',
+    '--remove-all-stored-keys',
+    '--data-dir',
+    D,
+  ])
+  assert.deepEqual(r, { enabled: false, removedStoredKeys: true })
+  assert.equal(await agent.stop(), 0)
+
+  assert.equal(existsSync(join(D, 'keystore.journal')), false)
+  assert.deepEqual(readdirSync(D).sort(), [
+    'config.archive',
+    'encryption.info',
+    'firmware-eventlog.bin',
+    'host.json',
+    'ward-eventlog.bin',
+  ])
+  assert.deepEqual(await tpmObjects(tpm), before)
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
+  // Enabling again starts from an empty store: the removed keys are gone for good.
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
+  assert.equal(await agent.stop(), 0)
+})
+
+test('kill -9 of the agent during a burst of keys add: the next boot has every acknowledged key', async (t) => {
+  const { D, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  const acked: string[] = []
+  let killed = false
+  const adds: Promise<void>[] = []
+  for (let i = 0; i < 400; i++) {
+    const kekId = `kek-${i}`
+    adds.push(
+      callAgent(D, 'keys.add', {
+        providerId: 'p',
+        kekId,
+        key: randomBytes(32).toString('base64'),
+      }).then(
+        () => {
+          acked.push(kekId)
+        },
+        () => undefined,
+      ),
+    )
+    if (i === 150) {
+      // power loss in the middle of the burst
+      await new Promise((r) => setTimeout(r, 15))
+      void agent.kill9().then(() => (killed = true))
+    }
+  }
+  await Promise.all(adds)
+  await agent.kill9()
+  assert.ok(killed)
+  assert.ok(acked.length > 0, 'some adds were acknowledged before the kill')
+  assert.ok(acked.length < 400, 'the kill interrupted the burst')
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  const listed = new Set(
+    ((await json(['crypto-util', 'keys', 'list', '--data-dir', D])) as { kekId: string }[]).map(
+      (k) => k.kekId,
+    ),
+  )
+  for (const k of acked) assert.ok(listed.has(k), `acknowledged ${k} lost`)
+  // the store stays appendable after the crash
+  assert.equal(
+    (
+      (await callAgent(D, 'keys.add', {
+        providerId: 'p',
+        kekId: 'after',
+        key: randomBytes(32).toString('base64'),
+      })) as { persisted: boolean }
+    ).persisted,
+    true,
+  )
+  assert.equal(await agent.stop(), 0)
+  agent = await serve(on)
+  assert.equal(
+    ((await callAgent(D, 'keys.has', { providerId: 'p', kekId: 'after' })) as { inCache: boolean })
+      .inCache,
+    true,
+  )
+  assert.equal(await agent.stop(), 0)
+})
