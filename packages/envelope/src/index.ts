@@ -10,7 +10,7 @@ export {
   xtsTransform,
   xtsBackend,
 } from './xts/xts.js'
-export { gcmSeal, gcmOpen, GCM_IV_LENGTH, GCM_TAG_LENGTH } from './aead/gcm.js'
+export { gcmSeal, gcmSealParts, gcmOpen, GCM_IV_LENGTH, GCM_TAG_LENGTH } from './aead/gcm.js'
 export { hkdfSha256, HKDF_SHA256_MAX } from './kdf/hkdf.js'
 export {
   pbkdf2Sha256,
@@ -46,3 +46,5 @@ export { encryptInPlace } from './disk/encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './disk/decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './disk/rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './disk/rekey-deep.js'
+export { VmFileOpener } from './vmfile/opener.js'
+export { createVmFileEncryptStream, createVmFileDecryptStream } from './vmfile/streams.js'
