@@ -53,7 +53,9 @@ export function fromHex(s: string, what = 'Byte String'): Uint8Array {
 /** ISO 8601 (UTC, seconds) from seconds since the epoch. */
 export function isoFromSeconds(sec: bigint): string {
   const ms = Number(sec) * 1000
-  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15)
+  const year = Math.abs(ms) <= 8.64e15 ? new Date(ms).getUTCFullYear() : -1
+  // ISO 8601 as used by KMIP covers years 0000–9999; other values are written in hex
+  if (!Number.isFinite(ms) || year < 0 || year > 9999)
     return '0x' + BigInt.asUintN(64, sec).toString(16).padStart(16, '0')
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00')
 }
