@@ -106,3 +106,37 @@ export function pythonXts(
 }
 
 export const same = (a: string, b: string): boolean => readFileSync(a).equals(readFileSync(b))
+
+import { decodeBinaryHeader, encodeBinaryHeader, headerChecksum } from '../../src/luks2/header.js'
+
+/**
+ * Rewrite both header copies with `jsonText` (raw, unvalidated: for hostile-input tests), valid
+ * checksums and seqid + 1, so only the metadata content is wrong.
+ */
+export function resealJson(disk: string, jsonText: string | Uint8Array): void {
+  const file = readFileSync(disk)
+  const hdr = decodeBinaryHeader(new Uint8Array(file.subarray(0, 4096)))
+  const size = Number(hdr.hdrSize)
+  const area = new Uint8Array(size - 4096)
+  const text = typeof jsonText === 'string' ? new TextEncoder().encode(jsonText) : jsonText
+  area.set(text.subarray(0, area.length))
+  for (const secondary of [false, true]) {
+    const bin = encodeBinaryHeader({
+      ...hdr,
+      magic: secondary ? Uint8Array.of(0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe) : hdr.magic,
+      seqid: hdr.seqid + 1n,
+      hdrOffset: BigInt(secondary ? size : 0),
+      csum: new Uint8Array(64),
+    })
+    bin.set(headerChecksum('sha256', bin, area), 448)
+    Buffer.from(bin).copy(file, secondary ? size : 0)
+    Buffer.from(area).copy(file, (secondary ? size : 0) + 4096)
+  }
+  writeFileSync(disk, file)
+}
+
+/** The JSON metadata of the primary header copy, parsed. */
+export function readJson(disk: string): Record<string, unknown> {
+  const area = readFileSync(disk).subarray(4096, 16384)
+  return JSON.parse(area.subarray(0, area.indexOf(0)).toString('utf8')) as Record<string, unknown>
+}

@@ -1,0 +1,189 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  decryptDisk,
+  describeDisk,
+  encryptDisk,
+  encryptInPlace,
+  isLuks2,
+  rekeyDeep,
+  rekeyShallow,
+} from '../../src/index.js'
+import { journalPath } from '../../src/disk/journal.js'
+import { same, tmp } from './luks2-fixtures.js'
+
+const t = tmp()
+after(() => t.cleanup())
+const KiB = 1024
+const kek = new Uint8Array(randomBytes(32))
+const otherKek = new Uint8Array(randomBytes(32))
+const pass = new TextEncoder().encode('break glass')
+const raw = t.random('raw', 300 * KiB + 4096 * 3) // not a multiple of the segment size
+const small = { segmentBytes: 64 * KiB }
+
+test('encrypt then decrypt with the KEK and with the recovery passphrase gives the image back', async () => {
+  const d = t.path('a.luks')
+  const r = await encryptDisk(raw, d, {
+    kek,
+    providerId: 'prov',
+    kekId: 'kid',
+    recoveryPassphrase: pass,
+    recoveryIterations: 1000,
+    ...small,
+  })
+  assert.equal(r.dataBytes, statSync(raw).size)
+  assert.equal(statSync(d).size, 16 * 1048576 + statSync(raw).size)
+  assert.ok(isLuks2(d))
+  assert.ok(!isLuks2(raw))
+  assert.ok(!isLuks2(t.path('missing')))
+  const desc = describeDisk(d)
+  assert.equal(desc.cipher, 'aes-xts-plain64')
+  assert.equal(desc.keyBits, 512)
+  assert.equal(desc.sectorSize, 4096)
+  assert.equal(desc.providerId, 'prov')
+  assert.equal(desc.kekId, 'kid')
+  assert.deepEqual(desc.keyslots, [{ id: '0', type: 'luks2', kdf: 'pbkdf2' }])
+  assert.ok(!JSON.stringify(desc).includes('wrapped'), 'describe never shows key material')
+  await decryptDisk(d, t.path('a.kek'), { unlock: { kek }, ...small })
+  assert.ok(same(t.path('a.kek'), raw))
+  await decryptDisk(d, t.path('a.pass'), { unlock: { passphrase: pass } })
+  assert.ok(same(t.path('a.pass'), raw))
+  assert.equal(statSync(t.path('a.kek')).mode & 0o777, 0o600)
+  // ciphertext is not the plaintext
+  assert.ok(
+    !readFileSync(d)
+      .subarray(16 * 1048576, 16 * 1048576 + 4096)
+      .equals(readFileSync(raw).subarray(0, 4096)),
+  )
+})
+
+test('wrong KEK and wrong passphrase are clear coded errors, and no output is left behind', async () => {
+  const d = t.path('b.luks')
+  await encryptDisk(raw, d, {
+    kek,
+    providerId: 'p',
+    kekId: 'k',
+    recoveryPassphrase: pass,
+    recoveryIterations: 1000,
+  })
+  await assert.rejects(decryptDisk(d, t.path('b.out'), { unlock: { kek: otherKek } }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+  await assert.rejects(
+    decryptDisk(d, t.path('b.out'), { unlock: { passphrase: new Uint8Array([1]) } }),
+    { code: 'ERR_DISK_WRONG_PASSPHRASE' },
+  )
+  assert.ok(!existsSync(t.path('b.out')))
+  assert.ok(!existsSync(t.path('b.out.ward-partial')))
+})
+
+test('outputs are never overwritten; unaligned images are refused', async () => {
+  const d = t.path('c.luks')
+  writeFileSync(d, 'precious')
+  await assert.rejects(encryptDisk(raw, d, { kek, providerId: 'p', kekId: 'k' }), {
+    code: 'ERR_DISK_EXISTS',
+  })
+  assert.equal(readFileSync(d, 'utf8'), 'precious')
+  const odd = t.random('odd', 5000)
+  await assert.rejects(encryptDisk(odd, t.path('odd.luks'), { kek, providerId: 'p', kekId: 'k' }), {
+    code: 'ERR_DISK_UNALIGNED',
+  })
+  await assert.rejects(encryptInPlace(odd, { kek, providerId: 'p', kekId: 'k' }), {
+    code: 'ERR_DISK_UNALIGNED',
+  })
+  await assert.rejects(
+    encryptDisk(raw, t.path('e.luks'), { kek: new Uint8Array(16), providerId: 'p', kekId: 'k' }),
+    { code: 'ERR_DISK_OPTIONS' },
+  )
+})
+
+test('in-place encryption grows the file by 16 MiB, decrypts back, and a re-run reports done', async () => {
+  const f = t.path('inplace')
+  writeFileSync(f, readFileSync(raw))
+  const r = await encryptInPlace(f, { kek, providerId: 'p', kekId: 'k', ...small })
+  assert.equal(r.alreadyDone, undefined)
+  assert.equal(statSync(f).size, statSync(raw).size + 16 * 1048576)
+  assert.ok(!existsSync(journalPath(f)))
+  // SECURITY: the old plaintext in the header area is wiped
+  const head = readFileSync(f).subarray(0, 16 * 1048576)
+  assert.equal(head.indexOf(readFileSync(raw).subarray(200 * KiB, 200 * KiB + 64)), -1)
+  const again = await encryptInPlace(f, { kek, providerId: 'p', kekId: 'k' })
+  assert.equal(again.alreadyDone, true)
+  await assert.rejects(encryptInPlace(f, { kek: otherKek, providerId: 'p', kekId: 'k' }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+  await decryptDisk(f, t.path('inplace.out'), { unlock: { kek } })
+  assert.ok(same(t.path('inplace.out'), raw))
+})
+
+test('shallow rekey changes only the header: the data area is byte-identical', async () => {
+  const d = t.path('s.luks')
+  await encryptDisk(raw, d, { kek, providerId: 'p', kekId: 'k' })
+  const before = readFileSync(d).subarray(16 * 1048576)
+  const r = rekeyShallow(d, { kek, newKek: otherKek, providerId: 'p2', kekId: 'k2' })
+  assert.equal(r.kekId, 'k2')
+  assert.ok(
+    readFileSync(d)
+      .subarray(16 * 1048576)
+      .equals(before),
+  )
+  await assert.rejects(decryptDisk(d, t.path('s.old'), { unlock: { kek } }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+  await decryptDisk(d, t.path('s.new'), { unlock: { kek: otherKek } })
+  assert.ok(same(t.path('s.new'), raw))
+  assert.equal(
+    rekeyShallow(d, { kek, newKek: otherKek, providerId: 'p2', kekId: 'k2' }).alreadyDone,
+    true,
+  )
+  assert.throws(() => rekeyShallow(d, { kek: new Uint8Array(32), newKek: kek }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+})
+
+test('deep rekey re-encrypts every sector under a new DEK; the recovery keyslot follows', async () => {
+  const d = t.path('deep.luks')
+  await encryptDisk(raw, d, {
+    kek,
+    providerId: 'p',
+    kekId: 'k',
+    recoveryPassphrase: pass,
+    recoveryIterations: 1000,
+  })
+  const before = readFileSync(d).subarray(16 * 1048576)
+  await assert.rejects(rekeyDeep(d, { kek }), { code: 'ERR_DISK_RECOVERY_PASSPHRASE_NEEDED' })
+  await assert.rejects(rekeyDeep(d, { kek, recoveryPassphrase: new Uint8Array([9]) }), {
+    code: 'ERR_DISK_WRONG_PASSPHRASE',
+  })
+  await assert.rejects(rekeyDeep(d, { kek: otherKek, recoveryPassphrase: pass }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+  assert.ok(!existsSync(journalPath(d)))
+  await rekeyDeep(d, { kek, recoveryPassphrase: pass, recoveryIterations: 1000, ...small })
+  const afterData = readFileSync(d).subarray(16 * 1048576)
+  for (let off = 0; off < before.length; off += 4096)
+    assert.ok(
+      !afterData.subarray(off, off + 4096).equals(before.subarray(off, off + 4096)),
+      `sector ${off / 4096} re-encrypted`,
+    )
+  await decryptDisk(d, t.path('deep.kek'), { unlock: { kek } })
+  assert.ok(same(t.path('deep.kek'), raw))
+  await decryptDisk(d, t.path('deep.pass'), { unlock: { passphrase: pass } })
+  assert.ok(same(t.path('deep.pass'), raw))
+  assert.deepEqual(describeDisk(d).requirements, [])
+})
+
+test('an interrupted operation (journal present) blocks decrypt and shallow rekey with a clear code', async () => {
+  const d = t.path('j.luks')
+  await encryptDisk(raw, d, { kek, providerId: 'p', kekId: 'k' })
+  writeFileSync(journalPath(d), 'x')
+  await assert.rejects(decryptDisk(d, t.path('j.out'), { unlock: { kek } }), {
+    code: 'ERR_DISK_REKEY_IN_PROGRESS',
+  })
+  assert.throws(() => rekeyShallow(d, { kek, newKek: otherKek }), {
+    code: 'ERR_DISK_REKEY_IN_PROGRESS',
+  })
+  await assert.rejects(rekeyDeep(d, { kek }), { code: 'ERR_DISK_JOURNAL' })
+})
