@@ -13,7 +13,9 @@ import type { VmFileOpenOptions } from './reader.js'
 export class VmFileOpener {
   #kek: Uint8Array
   readonly #options: VmFileOpenOptions
-  #pending: Uint8Array = new Uint8Array(0)
+  /** Input not yet consumed, kept as pieces and joined only when a chunk can be opened. */
+  #parts: Uint8Array[] = []
+  #length = 0
   #state:
     | { kind: 'header' }
     | {
@@ -41,9 +43,10 @@ export class VmFileOpener {
   update(data: Uint8Array): Uint8Array[] {
     if (this.#state.kind === 'done')
       throw new EnvelopeError('ERR_VMFILE_PARAMS', 'opener already finished')
-    this.#pending = this.#pending.length === 0 ? data.slice() : concatBytes([this.#pending, data])
+    this.#parts.push(data.slice())
+    this.#length += data.length
     try {
-      if (this.#state.kind === 'header' && this.#pending.length >= VMFILE_MAX_HEADER) this.#start()
+      if (this.#state.kind === 'header' && this.#length >= VMFILE_MAX_HEADER) this.#start()
       return this.#drain(false)
     } catch (e) {
       this.dispose()
@@ -70,8 +73,21 @@ export class VmFileOpener {
     this.#state = { kind: 'done' }
   }
 
+  /** Join the pending pieces into one array (amortised: each join consumes a chunk or the header). */
+  #joined(): Uint8Array {
+    const all = this.#parts.length === 1 ? this.#parts[0]! : concatBytes(this.#parts)
+    this.#parts = [all]
+    return all
+  }
+
+  #keep(rest: Uint8Array): void {
+    this.#parts = rest.length > 0 ? [rest] : []
+    this.#length = rest.length
+  }
+
   #start(): void {
-    const { header, bytes } = parseVmFileHeader(this.#pending)
+    const pending = this.#joined()
+    const { header, bytes } = parseVmFileHeader(pending)
     if (header.role !== this.#options.role)
       throw new EnvelopeError(
         'ERR_VMFILE_ROLE_MISMATCH',
@@ -87,38 +103,33 @@ export class VmFileOpener {
       stored: header.chunkSize + VMFILE_TAG,
       index: 0,
     }
-    this.#pending = this.#pending.subarray(bytes.length)
+    this.#keep(pending.subarray(bytes.length))
   }
 
   #drain(end: boolean): Uint8Array[] {
     const s = this.#state
     if (s.kind !== 'body') return []
     const out: Uint8Array[] = []
-    let off = 0
     // Keep more than one stored chunk pending: a chunk is "not last" only if bytes follow it.
-    while (this.#pending.length - off > s.stored) {
-      out.push(
-        openChunk(
-          s.dek,
-          s.header.noncePrefix,
-          s.aad,
-          s.index++,
-          false,
-          this.#pending.subarray(off, off + s.stored),
-        ),
-      )
-      off += s.stored
+    if (this.#length > s.stored) {
+      const pending = this.#joined()
+      let off = 0
+      while (pending.length - off > s.stored) {
+        const sealed = pending.subarray(off, off + s.stored)
+        out.push(openChunk(s.dek, s.header.noncePrefix, s.aad, s.index++, false, sealed))
+        off += s.stored
+      }
+      this.#keep(pending.slice(off))
     }
-    this.#pending = this.#pending.slice(off)
     if (end) {
-      const rest = this.#pending
+      const rest = this.#joined()
       if (rest.length < VMFILE_TAG || (s.index > 0 && rest.length === VMFILE_TAG))
         throw new EnvelopeError(
           'ERR_VMFILE_TRUNCATED',
           'the stream ended inside a chunk or without its final chunk',
         )
       out.push(openChunk(s.dek, s.header.noncePrefix, s.aad, s.index++, true, rest))
-      this.#pending = new Uint8Array(0)
+      this.#keep(new Uint8Array(0))
     }
     return out
   }
