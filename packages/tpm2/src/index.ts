@@ -139,3 +139,14 @@ export {
   type ManufacturedSwtpm,
   type RunningSwtpm,
 } from './swtpm/harness.js'
+export {
+  EV,
+  SPEC_ID_SIGNATURE,
+  STARTUP_LOCALITY_SIGNATURE,
+  type SpecIdEvent,
+  type PcrEvent,
+  type EventLog,
+} from './eventlog/types.js'
+export { parseEventLog, type EventLogLimits } from './eventlog/parse.js'
+export { EventLogWriter, measure } from './eventlog/write.js'
+export { replayEventLog } from './eventlog/replay.js'
