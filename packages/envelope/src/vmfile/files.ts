@@ -33,21 +33,31 @@ export async function encryptVmFile(
     const total = (await input.stat()).size
     await writeAtomically(outPath, options.overwrite === true, async (out) => {
       await writeAll(out, sealer.header, outPath)
-      const buf = new Uint8Array(Math.max(sealer.chunkSize, 4 << 20))
+      // Two buffers: the next read runs while the current block is sealed and written.
+      const size = Math.max(sealer.chunkSize, 4 << 20)
+      const bufs = [new Uint8Array(size), new Uint8Array(size)] as const
+      const read = (buf: Uint8Array): Promise<number> =>
+        input.read(buf, 0, buf.length, null).then(
+          (r) => r.bytesRead,
+          (e: unknown) => {
+            throw ioError('read', inPath, e)
+          },
+        )
       let done = 0
+      let turn = 0
+      let pending = read(bufs[0])
       for (;;) {
-        let n: number
-        try {
-          n = (await input.read(buf, 0, buf.length, null)).bytesRead
-        } catch (e) {
-          throw ioError('read', inPath, e)
-        }
+        const n = await pending
         if (n === 0) break
-        await writeAllv(out, sealer.update(buf.subarray(0, n)), outPath)
+        const cur = bufs[turn]!
+        turn ^= 1
+        pending = read(bufs[turn]!)
+        pending.catch(() => undefined) // awaited next turn; avoid an unhandled rejection meanwhile
+        await writeAllv(out, sealer.update(cur.subarray(0, n)), outPath)
         done += n
         options.onProgress?.(done, total)
       }
-      buf.fill(0)
+      for (const b of bufs) b.fill(0)
       await writeAll(out, sealer.final(), outPath)
     })
   } finally {
@@ -71,10 +81,19 @@ export async function decryptVmFile(
     const { chunkCount } = reader.geometry
     await writeAtomically(outPath, options.overwrite === true, async (out) => {
       let done = 0
-      // Batches of chunks (about 4 MiB) per read and per write keep syscalls off the hot path.
+      // Batches of chunks (about 4 MiB) per read and per write keep syscalls off the hot path;
+      // the next batch is read and authenticated while the current one is written.
       const batch = Math.max(1, Math.floor((4 << 20) / reader.header.chunkSize))
-      for (let i = 0; i < chunkCount; i += batch) {
-        const chunks = await reader.readChunks(i, Math.min(batch, chunkCount - i))
+      const fetch = (i: number): Promise<Uint8Array[]> | undefined => {
+        if (i >= chunkCount) return undefined
+        const p = reader.readChunks(i, Math.min(batch, chunkCount - i))
+        p.catch(() => undefined) // awaited in its turn; avoid an unhandled rejection meanwhile
+        return p
+      }
+      let next = fetch(0)
+      for (let i = 0; next; i += batch) {
+        const chunks = await next
+        next = fetch(i + batch)
         await writeAllv(out, chunks, outPath)
         for (const c of chunks) {
           done += c.length
