@@ -44,12 +44,20 @@ export function findWardToken(meta: Luks2Metadata): WardToken | undefined {
       t.id,
       `version ${String(version).slice(0, 16)} is not supported (expected ${WARD_TOKEN_VERSION})`,
     )
-  return {
-    id: t.id,
-    providerId: idField(t, 'provider_id'),
-    kekId: idField(t, 'kek_id'),
-    wrappedDek: b64(t.json, 'wrapped_dek', `tokens.${t.id}`, WRAPPED_DEK_LEN),
-    version,
+  try {
+    return {
+      id: t.id,
+      providerId: idField(t, 'provider_id'),
+      kekId: idField(t, 'kek_id'),
+      wrappedDek: b64(t.json, 'wrapped_dek', `tokens.${t.id}`, WRAPPED_DEK_LEN),
+      version,
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_LUKS2_METADATA')
+      throw new EnvelopeError('ERR_LUKS2_TOKEN', `Ward token ${t.id}: ${(e as Error).message}`, {
+        cause: e,
+      })
+    throw e
   }
 }
 
