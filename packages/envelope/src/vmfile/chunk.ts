@@ -60,7 +60,7 @@ export function openChunk(
   } catch (e) {
     throw new EnvelopeError(
       'ERR_VMFILE_AUTH',
-      `chunk ${index} failed authentication: the file belongs to another VM id or role, or was modified, reordered or truncated`,
+      `chunk ${index} failed authentication: the file belongs to another VM id or role, or was modified, reordered or truncated (check the VM id and role; otherwise restore the file from a backup)`,
       { cause: e },
     )
   }

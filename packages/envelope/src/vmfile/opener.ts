@@ -91,7 +91,7 @@ export class VmFileOpener {
     if (header.role !== this.#options.role)
       throw new EnvelopeError(
         'ERR_VMFILE_ROLE_MISMATCH',
-        `the file is a ${header.role} file, not ${this.#options.role}`,
+        `the file is a ${header.role} file, not ${this.#options.role}: open it with role ${header.role}, or check where it came from`,
       )
     const dek = unwrapVmFileDek(header, this.#kek)
     this.#kek.fill(0)
@@ -126,7 +126,7 @@ export class VmFileOpener {
       if (rest.length < VMFILE_TAG || (s.index > 0 && rest.length === VMFILE_TAG))
         throw new EnvelopeError(
           'ERR_VMFILE_TRUNCATED',
-          'the stream ended inside a chunk or without its final chunk',
+          'the stream ended inside a chunk or without its final chunk: it was truncated; restore it from a backup',
         )
       out.push(openChunk(s.dek, s.header.noncePrefix, s.aad, s.index++, true, rest))
       this.#keep(new Uint8Array(0))

@@ -28,13 +28,16 @@ export function vmFileGeometry(
   const body = fileSize - headerLength
   const stored = chunkSize + VMFILE_TAG
   if (body < VMFILE_TAG)
-    throw new EnvelopeError('ERR_VMFILE_TRUNCATED', 'the file has no final chunk: it was truncated')
+    throw new EnvelopeError(
+      'ERR_VMFILE_TRUNCATED',
+      'the file has no final chunk: it was truncated; restore it from a backup',
+    )
   const chunkCount = Math.ceil(body / stored)
   const lastStored = body - (chunkCount - 1) * stored
   if (lastStored < VMFILE_TAG || (chunkCount > 1 && lastStored === VMFILE_TAG))
     throw new EnvelopeError(
       'ERR_VMFILE_TRUNCATED',
-      'the file ends inside a chunk: it was truncated',
+      'the file ends inside a chunk: it was truncated; restore it from a backup',
     )
   const lastChunkLength = lastStored - VMFILE_TAG
   return {
@@ -119,7 +122,7 @@ async function makeReader(
   if (header.role !== options.role)
     throw new EnvelopeError(
       'ERR_VMFILE_ROLE_MISMATCH',
-      `the file is a ${header.role} file, not ${options.role}`,
+      `the file is a ${header.role} file, not ${options.role}: open it with role ${header.role}, or check where it came from`,
     )
   const geometry = vmFileGeometry(parsed.bytes.length, header.chunkSize, fileSize)
   const dek = unwrapVmFileDek(header, kek)
