@@ -40,6 +40,10 @@ function copy(): string {
   return p
 }
 
+/** Hostile JSON is mutated freely in these tests: any shape, on purpose. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>
+
 type Unlock = { kek: Uint8Array } | { passphrase: Uint8Array }
 
 /** Decrypting `disk` fails with `code` (a RegExp or exact), leaves `disk` unchanged and no output. */
@@ -124,12 +128,12 @@ test('the copy with the higher seqid wins; a stale copy is rewritten by a read-w
 
 /** Valid checksums, hostile metadata. */
 async function withJson(
-  mutate: (j: Record<string, any>) => void,
+  mutate: (j: Loose) => void,
   code: string | RegExp,
   unlock: Unlock = { kek },
 ): Promise<void> {
   const d = copy()
-  const j = readJson(d) as Record<string, any>
+  const j = readJson(d) as Loose
   mutate(j)
   resealJson(d, JSON.stringify(j))
   await refuses(d, code, unlock)
@@ -261,7 +265,7 @@ test('malformed JSON areas: coded errors', async () => {
 
 test('rekeys on a hostile disk fail with coded errors and leave it unchanged', async () => {
   const d = copy()
-  const j = readJson(d) as Record<string, any>
+  const j = readJson(d) as Loose
   j.tokens['0'].wrapped_dek = Buffer.from(wrapKwp(kek, randomBytes(64))).toString('base64')
   resealJson(d, JSON.stringify(j))
   const before = digest(d)
