@@ -3,6 +3,7 @@
  * padded to a multiple of 8. Server-local until @ward/kmip exports its codec; same item shape.
  */
 import { KmsError } from '../errors.js'
+import { tagNames } from './tags.js'
 
 export type TtlvType =
   | 'Structure'
@@ -91,8 +92,9 @@ function decodeAt(
   if (++state.items > limits.maxItems) throw decodeError('too many items', off)
   if (off + 8 > limit) throw decodeError('truncated header', off)
   const tag = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!
-  if (buf[off] !== 0x42 && buf[off] !== 0x54)
-    throw decodeError('tag outside 0x42xxxx/0x54xxxx', off)
+  // Strict mode (STYLE.md §3): only tags of the KMIP table or the 0x54xxxx extension range.
+  if (buf[off] !== 0x54 && !tagNames.has(tag))
+    throw decodeError(`unknown tag 0x${tag.toString(16)}`, off)
   const type = typeByCode.get(buf[off + 3]!)
   if (type === undefined)
     throw decodeError(`unknown item type 0x${buf[off + 3]!.toString(16)}`, off)
