@@ -29,6 +29,7 @@ export {
   type OpenedBundle,
   type BundleDescription,
 } from './bundle/bundle.js'
+export { bundleToBase64, bundleFromBase64 } from './bundle/text.js'
 export {
   VM_FILE_ROLES,
   VMFILE_DEFAULT_CHUNK,

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import {
+  bundleFromBase64,
+  bundleToBase64,
   describeBundle,
   openBundle,
   rewrapBundle,
@@ -184,4 +186,12 @@ test('invalid keys and ids are refused with ERR_BUNDLE_KEY_INVALID', () => {
     assert.throws(() => sealBundle(input, kek), { code: 'ERR_BUNDLE_KEY_INVALID' })
   assert.throws(() => sealBundle(ok, rnd(16)), { code: 'ERR_BUNDLE_KEY_INVALID' })
   assert.throws(() => openBundle(sealBundle(ok, kek), rnd(24)), { code: 'ERR_BUNDLE_KEY_INVALID' })
+})
+
+test('base64 text form round-trips and rejects bad text', () => {
+  const { kek, bundle } = fixture()
+  const text = bundleToBase64(bundle)
+  assert.deepEqual(openBundle(bundleFromBase64(text), kek).kekId, 'kek-0001')
+  for (const bad of [text.slice(1), `${text}!`, `${text} `, 'ab=c', '===='])
+    assert.throws(() => bundleFromBase64(bad), { code: 'ERR_BUNDLE_FORMAT' })
 })
