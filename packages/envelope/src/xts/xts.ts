@@ -63,7 +63,7 @@ export function xtsReencryptSectors(
 
 /**
  * {@link xtsEncryptSectors} off the main thread: large buffers are split on sector boundaries
- * across up to `os.availableParallelism()` jobs on libuv's pool, so the cores work at once.
+ * into one job per core (at most libuv's pool size), so the cores work at once.
  * The key is copied when the call is made; `data` must not be read or written (nor its
  * ArrayBuffer transferred) until the promise settles.
  */
@@ -205,6 +205,14 @@ function nodeOp(op: Op, data: Uint8Array, first: number, ss: number): void {
 
 /** Below this a buffer goes to one job: a thread hop costs more than splitting saves. */
 const SPLIT_MIN_BYTES = 1 << 20
+/**
+ * Jobs per call: one per core, but no more than libuv's pool has threads (4 unless
+ * UV_THREADPOOL_SIZE says otherwise), since extra jobs would only queue there.
+ */
+const MAX_JOBS = Math.max(
+  1,
+  Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4),
+)
 /** The node:crypto fallback yields to the event loop after this much work. */
 const FALLBACK_SLICE_BYTES = 1 << 20
 
@@ -217,10 +225,7 @@ async function runAsync(
 ): Promise<void> {
   const count = data.length / ss
   if (!impl) return fallbackAsync(op, data, first, ss)
-  const parts = Math.max(
-    1,
-    Math.min(availableParallelism(), Math.floor(data.length / SPLIT_MIN_BYTES), count),
-  )
+  const parts = Math.max(1, Math.min(MAX_JOBS, Math.floor(data.length / SPLIT_MIN_BYTES), count))
   const per = Math.ceil(count / parts)
   const jobs: Promise<void>[] = []
   try {
