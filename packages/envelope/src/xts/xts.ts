@@ -272,7 +272,7 @@ async function fallbackAsync(op: Op, data: Uint8Array, first: number, ss: number
 function asEnvelopeError(e: unknown): Error {
   if (e instanceof EnvelopeError) return e
   const code = (e as { code?: unknown } | null)?.code
-  if (e instanceof Error && typeof code === 'string' && code.startsWith('ERR_XTS_'))
+  if (e instanceof Error && typeof code === 'string' && /^ERR_XTS_[A-Z_]+$/.test(code))
     return new EnvelopeError(code as `ERR_${string}`, e.message)
   return new EnvelopeError('ERR_XTS_CRYPTO', 'XTS operation failed in the native addon', {
     cause: e,
