@@ -1,6 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -114,29 +124,37 @@ import { decodeBinaryHeader, encodeBinaryHeader, headerChecksum } from '../../sr
  * checksums and seqid + 1, so only the metadata content is wrong.
  */
 export function resealJson(disk: string, jsonText: string | Uint8Array): void {
-  const file = readFileSync(disk)
-  const hdr = decodeBinaryHeader(new Uint8Array(file.subarray(0, 4096)))
-  const size = Number(hdr.hdrSize)
-  const area = new Uint8Array(size - 4096)
-  const text = typeof jsonText === 'string' ? new TextEncoder().encode(jsonText) : jsonText
-  area.set(text.subarray(0, area.length))
-  for (const secondary of [false, true]) {
-    const bin = encodeBinaryHeader({
-      ...hdr,
-      magic: secondary ? Uint8Array.of(0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe) : hdr.magic,
-      seqid: hdr.seqid + 1n,
-      hdrOffset: BigInt(secondary ? size : 0),
-      csum: new Uint8Array(64),
-    })
-    bin.set(headerChecksum('sha256', bin, area), 448)
-    Buffer.from(bin).copy(file, secondary ? size : 0)
-    Buffer.from(area).copy(file, (secondary ? size : 0) + 4096)
+  const fd = openSync(disk, 'r+')
+  try {
+    const first = Buffer.alloc(4096)
+    readSync(fd, first, 0, 4096, 0)
+    const hdr = decodeBinaryHeader(new Uint8Array(first))
+    const size = Number(hdr.hdrSize)
+    const area = new Uint8Array(size - 4096)
+    const text = typeof jsonText === 'string' ? new TextEncoder().encode(jsonText) : jsonText
+    area.set(text.subarray(0, area.length))
+    for (const secondary of [false, true]) {
+      const bin = encodeBinaryHeader({
+        ...hdr,
+        magic: secondary ? Uint8Array.of(0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe) : hdr.magic,
+        seqid: hdr.seqid + 1n,
+        hdrOffset: BigInt(secondary ? size : 0),
+        csum: new Uint8Array(64),
+      })
+      bin.set(headerChecksum('sha256', bin, area), 448)
+      writeSync(fd, bin, 0, bin.length, secondary ? size : 0)
+      writeSync(fd, area, 0, area.length, (secondary ? size : 0) + 4096)
+    }
+  } finally {
+    closeSync(fd)
   }
-  writeFileSync(disk, file)
 }
 
 /** The JSON metadata of the primary header copy, parsed. */
 export function readJson(disk: string): Record<string, unknown> {
-  const area = readFileSync(disk).subarray(4096, 16384)
+  const area = Buffer.alloc(12288)
+  const fd = openSync(disk, 'r')
+  readSync(fd, area, 0, area.length, 4096)
+  closeSync(fd)
   return JSON.parse(area.subarray(0, area.indexOf(0)).toString('utf8')) as Record<string, unknown>
 }
