@@ -158,7 +158,7 @@ test('JSON mutations under valid checksums: coded errors only', async () => {
         let node = j
         for (const k of p.slice(0, -1)) node = node[k] as Record<string | number, unknown>
         const last = p[p.length - 1] as string | number
-        if (value === undefined) delete node[last]
+        if (value === undefined) Reflect.deleteProperty(node, last)
         else node[last] = value
         resealJson(work, JSON.stringify(j))
         try {
