@@ -52,7 +52,7 @@ class Le {
   }
   take(n: number, what: string): Uint8Array {
     this.need(n, what)
-    const out = this.b.slice(this.pos, this.pos + n)
+    const out = new Uint8Array(this.b.subarray(this.pos, this.pos + n))
     this.pos += n
     return out
   }

@@ -52,7 +52,8 @@ export class Reader {
   }
   take(n: number): Uint8Array {
     this.need(n)
-    const out = this.buf.slice(this.pos, this.pos + n)
+    // a copy as a plain Uint8Array: never a view into (or a Buffer of) the caller's input
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + n))
     this.pos += n
     return out
   }
@@ -243,7 +244,7 @@ function read(
       if (sub.remaining() !== 0)
         throw new TpmDecodeError(`${sub.remaining()} bytes left inside a sized structure`, sub.pos)
       r.pos = start + n
-      return { bytes: r.buf.slice(start, start + n), value }
+      return { bytes: new Uint8Array(r.buf.subarray(start, start + n)), value }
     }
     case 'struct': {
       const o: Record<string, unknown> = {}
