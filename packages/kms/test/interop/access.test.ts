@@ -1,0 +1,144 @@
+/**
+ * Authentication and authorization: no client certificate or one from another CA is refused at
+ * the TLS layer; identities own their objects; another identity needs a grant to Get (and does
+ * not see the object in Locate until granted).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect } from 'node:tls'
+import { after, before, describe, test } from 'node:test'
+import { addClient, grantAccess, initKms, listGrants, revokeAccess } from '../../src/index.js'
+import { Tag, enums, items, KmipTestClient } from '../../src/testing.js'
+import type { TtlvItem } from '../../src/testing.js'
+import { startFixture } from '../helpers.js'
+import type { Fixture } from '../helpers.js'
+
+const { Operation, ObjectType, CryptographicAlgorithm } = enums
+const { struct, text, enumv, int, req, findAll } = items
+const attr1 = (name: string, value: TtlvItem): TtlvItem =>
+  struct(Tag.Attribute, [
+    text(Tag.AttributeName, name),
+    { ...value, tag: Tag.AttributeValue } as TtlvItem,
+  ])
+const p = (...c: TtlvItem[]) => struct(Tag.RequestPayload, c)
+
+describe('authentication and grants', () => {
+  let f: Fixture
+  let other: string
+  before(async () => {
+    f = await startFixture()
+    other = mkdtempSync(join(tmpdir(), 'ward-kms-otherca-'))
+    await initKms(other)
+  })
+  after(async () => {
+    await f.close()
+    rmSync(other, { recursive: true, force: true })
+  })
+
+  const handshake = (opts: { cert?: Buffer; key?: Buffer }): Promise<'refused' | 'served'> =>
+    new Promise((resolve) => {
+      const s = connect({
+        host: '127.0.0.1',
+        port: f.server.port,
+        ca: readFileSync(join(f.dir, 'ca.pem')),
+        servername: 'localhost',
+        ...opts,
+      })
+      s.on('secureConnect', () => {
+        // TLS 1.3 reports the client-cert rejection after the handshake: try one request.
+        s.write(Buffer.from('42007801000000004200770100000000', 'hex'))
+      })
+      s.on('data', () => {
+        s.destroy()
+        resolve('served')
+      })
+      s.on('error', () => resolve('refused'))
+      s.on('close', () => resolve('refused'))
+    })
+
+  test('no client certificate is refused', async () => {
+    assert.equal(await handshake({}), 'refused')
+  })
+
+  test('a certificate from another CA is refused', async () => {
+    const out = await addClient(other, 'intruder', join(other, 'c'))
+    assert.equal(
+      await handshake({ cert: readFileSync(out.cert), key: readFileSync(out.key) }),
+      'refused',
+    )
+    // while a client of the right CA is served
+    const ok = await addClient(f.dir, 'friend', join(f.dir, 'friend'))
+    assert.equal(
+      await handshake({ cert: readFileSync(ok.cert), key: readFileSync(ok.key) }),
+      'served',
+    )
+  })
+
+  test('ownership and grants', async () => {
+    const alice = await f.client('alice')
+    const bob = await f.client('bob')
+    const r = await alice.call(
+      Operation.Create,
+      p(
+        enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+        struct(Tag.TemplateAttribute, [
+          attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+          attr1('Cryptographic Length', int(0, 256)),
+        ]),
+      ),
+    )
+    const id = req(r, Tag.UniqueIdentifier, 'TextString')
+    const aliceKey = req(
+      req(
+        await alice.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
+        Tag.SymmetricKey,
+        'Structure',
+      )[0]!,
+      Tag.KeyValue,
+      'Structure',
+    )
+    await assert.rejects(
+      bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
+      (e: { reason?: number }) => e.reason === 12,
+    )
+    const loc = await bob.call(Operation.Locate, p())
+    assert.ok(
+      !findAll(loc, Tag.UniqueIdentifier).some((x) => x.value === id),
+      'Locate hides ungranted objects',
+    )
+
+    await grantAccess(f.dir, id, 'bob', ['get', 'locate'])
+    assert.deepEqual(
+      (await listGrants(f.dir, id)).map((g) => [g.identity, g.operations]),
+      [['bob', ['get', 'locate']]],
+    )
+    const bobKey = req(
+      req(
+        await bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
+        Tag.SymmetricKey,
+        'Structure',
+      )[0]!,
+      Tag.KeyValue,
+      'Structure',
+    )
+    assert.deepEqual(bobKey, aliceKey, 'granted Get returns the same key')
+    const loc2 = await bob.call(Operation.Locate, p())
+    assert.ok(findAll(loc2, Tag.UniqueIdentifier).some((x) => x.value === id))
+    await assert.rejects(
+      bob.call(Operation.Destroy, p(text(Tag.UniqueIdentifier, id))),
+      (e: { reason?: number }) => e.reason === 12,
+    )
+
+    await revokeAccess(f.dir, id, 'bob')
+    await assert.rejects(
+      bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
+      (e: { reason?: number }) => e.reason === 12,
+    )
+    await assert.rejects(grantAccess(f.dir, id, 'bob', ['frobnicate']), {
+      code: 'ERR_KMS_BAD_GRANT',
+    })
+  })
+})
+void KmipTestClient
