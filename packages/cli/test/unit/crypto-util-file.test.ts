@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -139,4 +147,63 @@ test('a KEK file of the wrong length, a wrong VM id, a bad role and an existing 
   const missing = run('crypto-util', 'file', 'encrypt', '--role', 'nvram', '--kek-file', p('kek'))
   assert.equal(missing.status, 2)
   assert.match(missing.stderr, /--vm-id is required/)
+})
+
+test('kill -9 during in-place encryption never loses the original', async (t) => {
+  const outcomes: string[] = []
+  const original = randomBytes(16 * 1024 * 1024)
+  for (const delay of [60, 200, 350, 1200]) {
+    const f = p(`inplace-${delay}`)
+    writeFileSync(f, original)
+    const child = spawn(
+      process.execPath,
+      [
+        ward,
+        'crypto-util',
+        'file',
+        'encrypt',
+        '--vm-id',
+        'vm-c',
+        '--role',
+        'swap',
+        '--kek-file',
+        p('kek'),
+        '--in',
+        f,
+        '--out',
+        f,
+        '--force',
+      ],
+      { stdio: 'ignore' },
+    )
+    const exited = new Promise((r) => child.once('exit', r))
+    await new Promise((r) => setTimeout(r, delay))
+    child.kill('SIGKILL')
+    await exited
+    const now = readFileSync(f)
+    outcomes.push(now.equals(original) ? 'untouched' : 'encrypted')
+    if (now.equals(original)) continue // killed before the rename: untouched
+    // Killed after the rename: the file is complete and decrypts to the original.
+    const back = run(
+      'crypto-util',
+      'file',
+      'decrypt',
+      '--vm-id',
+      'vm-c',
+      '--role',
+      'swap',
+      '--kek-file',
+      p('kek'),
+      '--in',
+      f,
+      '--out',
+      `${f}.back`,
+    )
+    assert.equal(back.status, 0, back.stderr)
+    assert.ok(readFileSync(`${f}.back`).equals(original))
+  }
+  t.diagnostic(outcomes.join(','))
+  // Temp files of killed runs stay hidden beside the target (dot-prefixed); never the target.
+  for (const n of readdirSync(dir).filter((x) => x.includes('ward-tmp')))
+    assert.match(n, /^\.inplace-\d+\.ward-tmp-/)
 })
