@@ -1,4 +1,60 @@
-import type { Command } from '../command.js'
+import { WardError } from '@ward/core'
+import { describeDisk, describeVmFile, isLuks2, isVmFile } from '@ward/envelope'
+import { defineCommand, type Command } from '../command.js'
 
-/** `ward crypto-util ...`: offline recovery and migration tools (issue 2). */
-export const cryptoUtilCommands: readonly Command[] = []
+const oneFile = (positionals: readonly string[], name: string): string => {
+  const f = positionals[0]
+  if (f === undefined || positionals.length !== 1)
+    throw new WardError('ERR_CLI_USAGE', `${name} takes exactly one FILE`)
+  return f
+}
+
+/** What kind of Ward envelope a file is, or undefined. */
+async function envelopeKind(file: string): Promise<'disk' | 'file' | undefined> {
+  if (isLuks2(file)) return 'disk'
+  if (await isVmFile(file)) return 'file'
+  return undefined
+}
+
+const render = (d: object): string =>
+  Object.entries(d)
+    .map(([k, v]) => `${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
+    .join('\n')
+
+/** `ward crypto-util envelope describe` and `ward crypto-util isencrypted` (issue 2). */
+export const cryptoUtilCommands: readonly Command[] = [
+  defineCommand({
+    path: ['crypto-util', 'envelope', 'describe'],
+    summary:
+      'Describe a Ward-encrypted disk or file: format, cipher, sector or chunk size, provider and KEK ids, role, keyslots (never key material)',
+    args: 'FILE',
+    options: {},
+    async run({ positionals, out }) {
+      const file = oneFile(positionals, 'envelope describe')
+      const kind = await envelopeKind(file)
+      if (kind === undefined)
+        throw new WardError(
+          'ERR_ENVELOPE_NOT_WARD',
+          `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
+        )
+      const d =
+        kind === 'disk'
+          ? { kind, ...describeDisk(file) }
+          : { kind, ...(await describeVmFile(file)) }
+      out.data(d, () => render(d))
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['crypto-util', 'isencrypted'],
+    summary: 'Exit 0 if FILE is a Ward-encrypted disk or file, 1 if not',
+    args: 'FILE',
+    options: {},
+    async run({ positionals, out }) {
+      const file = oneFile(positionals, 'isencrypted')
+      const kind = await envelopeKind(file)
+      if (out.json) out.data({ file, encrypted: kind !== undefined, kind: kind ?? null })
+      return kind !== undefined ? 0 : 1
+    },
+  }),
+]
