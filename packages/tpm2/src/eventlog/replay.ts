@@ -10,6 +10,7 @@ import { EV, STARTUP_LOCALITY_SIGNATURE, type EventLog } from './types.js'
  * ERR_TPM_EVENTLOG if an extended event lacks a digest for the bank.
  */
 export function replayEventLog(log: EventLog, bank: Bank = 'sha256'): Map<number, Uint8Array> {
+  // values are plain Uint8Arrays, like readPcrs(), so the two compare directly
   const alg = BANK_ALG[bank]
   const size = createHash(bank).digest().length
   const initial = (pcr: number): Buffer => Buffer.alloc(size, pcr >= 17 && pcr <= 22 ? 0xff : 0)
@@ -35,5 +36,7 @@ export function replayEventLog(log: EventLog, bank: Bank = 'sha256'): Map<number
     const old = pcrs.get(e.pcrIndex) ?? initial(e.pcrIndex)
     pcrs.set(e.pcrIndex, createHash(bank).update(old).update(d.digest).digest())
   }
-  return new Map([...pcrs.entries()].sort((a, b) => a[0] - b[0]))
+  return new Map(
+    [...pcrs.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, new Uint8Array(v)]),
+  )
 }
