@@ -6,7 +6,6 @@ export { initHost, readHostFile, DEFAULT_DATA_DIR, SOCKET_FILE } from './agent/d
 export { KeyCache, type KeyRef, type CachedKey, type CacheObserver } from './keys/key-cache.js'
 export { KeyStore } from './keys/key-store.js'
 export { parseTpmSpec, formatTpmSpec, HostTpm, type TpmSpec } from './tpm/host-tpm.js'
-export { policyPcrDigest } from './tpm/tpm-client.js'
 export {
   ARCHIVE_FILE,
   INFO_FILE,

@@ -26,9 +26,8 @@ import {
   recordRecoveryFailure,
   resetRecoveryAttempts,
 } from './recovery-attempts.js'
-import { TpmRcError } from '../tpm/tpm-client.js'
 import { PCR, type BootState } from '../measure/measurements.js'
-import type { HostTpm } from '../tpm/host-tpm.js'
+import { isTpmRefusal, type HostTpm, type SealedKey } from '../tpm/host-tpm.js'
 
 export const ARCHIVE_FILE = 'config.archive'
 export const INFO_FILE = 'encryption.info'
@@ -187,15 +186,14 @@ export class SecureConfig {
       let unsealed: Secret | undefined
       if (o.tpm) {
         try {
-          unsealed = await o.tpm.unseal(
-            {
-              public: Buffer.from(tpmInfo.sealedPublic, 'base64'),
-              private: Buffer.from(tpmInfo.sealedPrivate, 'base64'),
-            },
-            tpmInfo.pcrs,
-          )
+          unsealed = await o.tpm.unseal({
+            publicBytes: Buffer.from(tpmInfo.sealedPublic, 'base64'),
+            privateBytes: Buffer.from(tpmInfo.sealedPrivate, 'base64'),
+            pcrs: tpmInfo.pcrs,
+            policyDigest: Buffer.from(tpmInfo.policyDigest, 'hex'),
+          })
         } catch (e) {
-          if (!(e instanceof TpmRcError)) throw e
+          if (!isTpmRefusal(e)) throw e
           o.log.warn({ rc: e.rc }, 'the TPM refused to unseal the configuration key')
         }
       }
@@ -262,20 +260,14 @@ export class SecureConfig {
 
   async #reseal(tpm: HostTpm, boot: BootState, s: EncryptionSettings): Promise<EncryptionInfoBody> {
     const pcrs = policyPcrs(s)
-    const { sealed, policyDigest } = await tpm.seal(this.#key, pcrs, boot.pcrValues)
+    const sealed = await tpm.seal(this.#key, pcrs, boot.pcrValues)
     const body: EncryptionInfoBody = {
       format: 'ward-encryption-info',
       version: 1,
       mode: 'TPM',
       requireSecureBoot: s.requireSecureBoot,
       requireExecInstalledOnly: s.requireExecInstalledOnly,
-      tpm: {
-        sealedPublic: sealed.public.toString('base64'),
-        sealedPrivate: sealed.private.toString('base64'),
-        pcrBank: 'sha256',
-        pcrs,
-        policyDigest: policyDigest.toString('hex'),
-      },
+      tpm: sealedInfo(sealed),
       ...(this.#info.recovery ? { recovery: this.#info.recovery } : {}),
     }
     this.#writeInfo(body)
@@ -330,18 +322,12 @@ export class SecureConfig {
     const newKey = new Secret(new Uint8Array(randomBytes(32)))
     const recovery = { id: generateRecoveryId(), key: generateRecoveryKey() }
     const pcrs = policyPcrs(next)
-    const { sealed, policyDigest } = await tpm.seal(newKey, pcrs, boot.pcrValues)
+    const sealed = await tpm.seal(newKey, pcrs, boot.pcrValues)
     const body: EncryptionInfoBody = {
       format: 'ward-encryption-info',
       version: 1,
       ...next,
-      tpm: {
-        sealedPublic: sealed.public.toString('base64'),
-        sealedPrivate: sealed.private.toString('base64'),
-        pcrBank: 'sha256',
-        pcrs,
-        policyDigest: policyDigest.toString('hex'),
-      },
+      tpm: sealedInfo(sealed),
       recovery: wrapRecovery(newKey, recovery),
     }
     // Crash-safe key change: encryption.info.next, then the archive, then rename (see unlock).
@@ -385,6 +371,16 @@ export class SecureConfig {
   /** Zero the archive key (agent shutdown). */
   dispose(): void {
     this.#key.dispose()
+  }
+}
+
+function sealedInfo(k: SealedKey): NonNullable<EncryptionInfoBody['tpm']> {
+  return {
+    sealedPublic: Buffer.from(k.publicBytes).toString('base64'),
+    sealedPrivate: Buffer.from(k.privateBytes).toString('base64'),
+    pcrBank: 'sha256',
+    pcrs: [...k.pcrs],
+    policyDigest: Buffer.from(k.policyDigest).toString('hex'),
   }
 }
 

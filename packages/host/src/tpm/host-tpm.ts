@@ -1,13 +1,18 @@
 import { Secret } from '@ward/core'
-import { HostError } from '../errors.js'
-import { DeviceTransport, SwtpmTransport } from './transport.js'
 import {
-  TpmClient,
-  TpmRcError,
-  RC_INITIALIZE,
-  policyPcrDigest,
-  type SealedObject,
-} from './tpm-client.js'
+  extendPcr,
+  openTpm,
+  powerCycle,
+  readPcrs,
+  seal,
+  startup,
+  unseal,
+  TpmResponseError,
+  type SealedBlob,
+  type SwtpmControl,
+  type Tpm,
+} from '@ward/tpm2'
+import { HostError } from '../errors.js'
 
 /** Where the host's TPM is: `swtpm:HOST:PORT`, a device path, or none. */
 export type TpmSpec =
@@ -38,29 +43,39 @@ export function formatTpmSpec(spec: TpmSpec): string {
       : `swtpm:${spec.host}:${spec.port}`
 }
 
-/** swtpm control-channel CMD_INIT (tpm_ioctl.h): _TPM_Init, i.e. power on after a reset. */
-const CMD_INIT = 0x02
+/** The sealed archive key as kept in encryption.info (public/private areas, PCR list, policy). */
+export interface SealedKey {
+  readonly publicBytes: Uint8Array
+  readonly privateBytes: Uint8Array
+  readonly pcrs: readonly number[]
+  readonly policyDigest: Uint8Array
+}
 
-/** The host's TPM, as the agent uses it: reboot, PCRs, seal/unseal under PolicyPCR. */
+/** True for a TPM error response (policy check failed, object from another TPM, ...). */
+export function isTpmRefusal(e: unknown): e is TpmResponseError {
+  return e instanceof TpmResponseError
+}
+
+/**
+ * The host's TPM as the agent uses it, over @ward/tpm2: reboot, PCRs, and seal/unseal under
+ * PolicyPCR (salted sessions with parameter encryption: the archive key never crosses the bus in
+ * clear). Every transient object is flushed by @ward/tpm2; nothing persistent is created.
+ */
 export class HostTpm {
-  readonly spec: TpmSpec
-  readonly client: TpmClient
-  readonly #swtpm: SwtpmTransport | undefined
+  readonly spec: Exclude<TpmSpec, { kind: 'none' }>
+  readonly #tpm: Tpm
+  readonly #control: SwtpmControl | undefined
 
   constructor(spec: Exclude<TpmSpec, { kind: 'none' }>) {
     this.spec = spec
-    if (spec.kind === 'swtpm') {
-      this.#swtpm = new SwtpmTransport(spec.host, spec.port)
-      this.client = new TpmClient(this.#swtpm)
-    } else {
-      this.#swtpm = undefined
-      this.client = new TpmClient(new DeviceTransport(spec.path))
-    }
+    const { tpm, control } = openTpm(formatTpmSpec(spec))
+    this.#tpm = tpm
+    this.#control = control
   }
 
   /** TPM commands sent so far. */
   get commands(): number {
-    return this.client.commands
+    return this.#tpm.commandCount
   }
 
   /**
@@ -68,71 +83,38 @@ export class HostTpm {
    * reset. A real TPM was reset by the platform: only make sure it is started.
    */
   async reboot(): Promise<void> {
-    if (this.#swtpm) {
-      await this.client.shutdown().catch(() => undefined)
-      const rc = await this.#swtpm.control(CMD_INIT, Buffer.alloc(4))
-      if (rc !== 0)
-        throw new HostError('ERR_HOST_TPM_RC', `swtpm CMD_INIT failed (0x${rc.toString(16)})`)
-      await this.client.startup()
-      return
-    }
-    await this.client.startup().catch((e: unknown) => {
-      // TPM_RC_INITIALIZE: already started by the firmware, as expected on a real host.
-      if (!(e instanceof TpmRcError && e.base === RC_INITIALIZE)) throw e
-    })
+    if (this.#control) await powerCycle(this.#tpm, this.#control)
+    else await startup(this.#tpm)
   }
 
-  pcrRead(pcrs: readonly number[]): Promise<Map<number, Buffer>> {
-    return this.client.pcrRead(pcrs)
+  /** sha256 PCR values. */
+  async pcrRead(pcrs: readonly number[]): Promise<Map<number, Buffer>> {
+    const m = await readPcrs(this.#tpm, pcrs)
+    return new Map([...m].map(([k, v]) => [k, Buffer.from(v)]))
   }
 
-  pcrExtend(pcr: number, digest: Uint8Array): Promise<void> {
-    return this.client.pcrExtend(pcr, digest)
+  async pcrExtend(pcr: number, digest: Uint8Array): Promise<void> {
+    await extendPcr(this.#tpm, pcr, { sha256: digest })
   }
 
-  /** Seal `secret` under PolicyPCR(`pcrs` at `values`); returns the blob and the policy digest. */
+  /** Seal `secret` under PolicyPCR(`pcrs` at `values`). */
   async seal(
     secret: Secret,
     pcrs: readonly number[],
     values: ReadonlyMap<number, Uint8Array>,
-  ): Promise<{ sealed: SealedObject; policyDigest: Buffer }> {
-    const policyDigest = policyPcrDigest(pcrs, values)
-    const parent = await this.client.createPrimary()
-    try {
-      const sealed = await secret.use((s) => this.client.createSealed(parent, s, policyDigest))
-      return { sealed, policyDigest }
-    } finally {
-      await this.client.flush(parent)
-    }
+  ): Promise<SealedKey> {
+    const blob = await secret.use((s) => seal(this.#tpm, s, { pcrs, values }))
+    return blob
   }
 
-  /**
-   * Unseal under a fresh policy session. Throws ERR_HOST_TPM_RC when the TPM refuses (PCRs differ,
-   * another TPM, a modified blob); transient objects are always flushed.
-   */
-  async unseal(sealed: SealedObject, pcrs: readonly number[]): Promise<Secret> {
-    const parent = await this.client.createPrimary()
-    let item: number
-    try {
-      item = await this.client.load(parent, sealed)
-    } finally {
-      await this.client.flush(parent)
-    }
-    let session: number | undefined
-    try {
-      session = await this.client.startPolicySession()
-      await this.client.policyPcr(session, pcrs)
-      const bytes = await this.client.unseal(item, session)
-      session = undefined // continueSession was clear: the TPM flushed it
-      return Secret.take(bytes)
-    } finally {
-      if (session !== undefined) await this.client.flush(session).catch(() => undefined)
-      await this.client.flush(item)
-    }
+  /** Unseal; a TPM refusal throws a TpmResponseError (see `isTpmRefusal`). */
+  async unseal(key: SealedKey): Promise<Secret> {
+    const blob: SealedBlob = { ...key, bank: 'sha256' }
+    return Secret.take(await unseal(this.#tpm, blob))
   }
 
   /** Release the connection (swtpm serves one client at a time). */
   close(): Promise<void> {
-    return this.client.transport.close()
+    return this.#tpm.transport.close()
   }
 }

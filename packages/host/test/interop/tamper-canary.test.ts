@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { tempDir, startSwtpm, ward, serve, secretFile, run } from '../helpers/harness.js'
-import { policyPcrDigest } from '../../src/index.js'
 
 const DECRYPT_FAILED = 'Failed to decrypt system configuration.'
 
@@ -162,25 +161,35 @@ test('canary: a KEK added through every flow never appears in logs or in any fil
   }
 })
 
-test("Ward's PolicyPCR digest equals tpm2_createpolicy's for the same PCR values", async (t) => {
+test("the sealing policy in encryption.info equals tpm2_createpolicy's over the booted PCRs; tpm2_eventlog replays Ward's logs to them", async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
   const tpm = await startSwtpm(join(dir, 'tpm'))
   t.after(() => tpm.stop())
-  const env = { TPM2TOOLS_TCTI: tpm.tcti }
-  for (const [pcr, v] of [
-    [7, 'aa'],
-    [12, 'bb'],
-    [13, 'cc'],
-  ] as const) {
-    const r = await run('tpm2_pcrextend', [`${pcr}:sha256=${v.repeat(32)}`], env)
-    assert.equal(r.code, 0, r.stderr)
+  const D = join(dir, 'host')
+  assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
+  const agent = await serve(['--data-dir', D, '--simulate-firmware', '--secure-boot=on'])
+  assert.equal(agent.exitCode, undefined, agent.output())
+  await json([
+    'host',
+    'settings',
+    'encryption',
+    'set',
+    '--data-dir',
+    D,
+    '--mode=TPM',
+    '--require-secure-boot=T',
+    '--require-exec-installed-only=T',
+  ])
+  assert.equal(await agent.stop(), 0) // PCRs keep this boot's values until the next serve
+  const info = JSON.parse(readFileSync(join(D, 'encryption.info'), 'utf8').split('\n')[0]!) as {
+    tpm: { pcrs: number[]; policyDigest: string }
   }
+  assert.deepEqual(info.tpm.pcrs, [7, 12, 13])
+  const env = { TPM2TOOLS_TCTI: tpm.tcti }
   const pcrFile = join(dir, 'pcrs.bin')
   const rd = await run('tpm2_pcrread', ['-o', pcrFile, 'sha256:7,12,13'], env)
   assert.equal(rd.code, 0, rd.stderr)
-  const raw = readFileSync(pcrFile)
-  const values = new Map([7, 12, 13].map((p, i) => [p, raw.subarray(i * 32, i * 32 + 32)]))
   const pol = join(dir, 'pol')
   const cp = await run(
     'tpm2_createpolicy',
@@ -188,12 +197,23 @@ test("Ward's PolicyPCR digest equals tpm2_createpolicy's for the same PCR values
     env,
   )
   assert.equal(cp.code, 0, cp.stderr)
-  assert.equal(
-    policyPcrDigest([13, 7, 12], values).toString('hex'),
-    readFileSync(pol).toString('hex'),
-  )
-  assert.notEqual(
-    policyPcrDigest([7, 12], values).toString('hex'),
-    readFileSync(pol).toString('hex'),
-  )
+  assert.equal(info.tpm.policyDigest, readFileSync(pol).toString('hex'))
+  const raw = readFileSync(pcrFile)
+  for (const [i, [log, pcr]] of (
+    [
+      ['firmware-eventlog.bin', 7],
+      ['ward-eventlog.bin', 12],
+      ['ward-eventlog.bin', 13],
+    ] as const
+  ).entries()) {
+    const ev = await run('tpm2_eventlog', [join(D, log)])
+    assert.equal(ev.code, 0, ev.stderr)
+    const m = new RegExp(`sha256:[\\s\\S]*?\\b${pcr} *: *0x([0-9A-Fa-f]{64})`).exec(ev.stdout)
+    assert.ok(m, ev.stdout)
+    assert.equal(
+      m[1]!.toLowerCase(),
+      raw.subarray(i * 32, i * 32 + 32).toString('hex'),
+      `PCR ${pcr}`,
+    )
+  }
 })
