@@ -174,7 +174,15 @@ function listenOnce(port: number): Promise<number> {
 
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((r) => child.once('exit', () => r()))
+  // the child is unref'd (it must not keep Node alive), so hold a ref'd timer while waiting,
+  // otherwise Node may exit with the promise still pending
+  const keep = setInterval(() => undefined, 1000)
+  return new Promise((r) =>
+    child.once('exit', () => {
+      clearInterval(keep)
+      r()
+    }),
+  )
 }
 
 /** Start swtpm on `dir/state` (manufacture it first) with free ports; resolves once it accepts commands. */
