@@ -12,6 +12,13 @@ export {
   policyPcrs,
   type EncryptionSettings,
 } from './config/secure-config.js'
-export { parseEventLog, encodeEventLog, replay } from './measure/event-log.js'
-export { PCR, WARD_VERSION, FIRMWARE_LOG, WARD_LOG } from './measure/measurements.js'
+export {
+  PCR,
+  WARD_VERSION,
+  FIRMWARE_LOG,
+  WARD_LOG,
+  measureBoot,
+  readMeasurements,
+  type BootState,
+} from './measure/measurements.js'
 export { backoffSeconds, FREE_ATTEMPTS } from './config/recovery-attempts.js'

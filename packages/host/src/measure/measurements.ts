@@ -2,15 +2,21 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '@ward/core'
 import {
-  EV,
-  encodeEventLog,
-  eventDigest,
+  EventLogWriter,
   parseEventLog,
-  replay,
-  type LogEvent,
-} from './event-log.js'
+  replayEventLog,
+  type EventLog,
+  type PcrEvent,
+} from '@ward/tpm2'
+import { HostError } from '../errors.js'
 import { readFileBounded, writeFileAtomic } from '../util/files.js'
 import type { HostTpm } from '../tpm/host-tpm.js'
+
+/** Event types used here (TCG PC Client PFP §10.4.1). */
+const EV = { SEPARATOR: 0x4, IPL: 0xd, EFI_VARIABLE_DRIVER_CONFIG: 0x80000001 } as const
+
+/** Largest event log accepted. */
+const MAX_LOG = 16 << 20
 
 /** Ward's version as measured into PCR 12. */
 export const WARD_VERSION = '0.1.0'
@@ -88,8 +94,7 @@ export async function measureBoot(o: MeasureOptions): Promise<BootState> {
       },
       { pcr: PCR.secureBoot, type: EV.SEPARATOR, data: Buffer.alloc(4) },
     ]
-    for (const e of events) await o.tpm?.pcrExtend(e.pcr, eventDigest(e.type, e.data))
-    writeFileAtomic(fwPath, encodeEventLog(events), 0o600)
+    writeFileAtomic(fwPath, await measureAll(o.tpm, events), 0o600)
     firmwareLogPath = fwPath
   } else if (o.tpm?.spec.kind === 'device') firmwareLogPath = SYSFS_LOG
 
@@ -106,24 +111,47 @@ export async function measureBoot(o: MeasureOptions): Promise<BootState> {
   const bootIdPath = join(o.dataDir, 'ward-eventlog.boot')
   const already = bootId !== undefined && readFileBounded(bootIdPath, 256)?.toString() === bootId
   if (!already) {
-    for (const e of wardEvents) await o.tpm?.pcrExtend(e.pcr, eventDigest(e.type, e.data))
-    writeFileAtomic(wardPath, encodeEventLog(wardEvents), 0o600)
+    writeFileAtomic(wardPath, await measureAll(o.tpm, wardEvents), 0o600)
     if (bootId !== undefined) writeFileAtomic(bootIdPath, bootId, 0o600)
   }
 
-  // From here on, only what the logs and the TPM say.
-  const events: LogEvent[] = []
-  if (firmwareLogPath) {
-    const fw = readFileBounded(firmwareLogPath, 16 << 20)
-    if (fw) events.push(...parseEventLog(fw))
+  return readMeasurements({
+    logPaths: firmwareLogPath ? [firmwareLogPath, wardPath] : [wardPath],
+    tpm: o.tpm,
+    allowEfiVariable: !o.simulateFirmware,
+    log: o.log,
+  })
+}
+
+/**
+ * Read a boot back from its event logs only: parse, replay as one sequence, compare with the
+ * TPM's PCRs, and derive the secure-boot and exec-installed-only states (off unless the PCRs back
+ * them).
+ */
+export async function readMeasurements(o: {
+  readonly logPaths: readonly string[]
+  readonly tpm: HostTpm | undefined
+  /** Without a firmware log entry, fall back to the EFI SecureBoot variable. */
+  readonly allowEfiVariable: boolean
+  readonly log: Logger
+}): Promise<BootState> {
+  const logs: EventLog[] = []
+  for (const path of o.logPaths) {
+    const bytes = readFileBounded(path, MAX_LOG)
+    if (bytes) logs.push(parseLog(path, bytes))
   }
-  const ward = readFileBounded(wardPath, 16 << 20)
-  if (ward) events.push(...parseEventLog(ward))
-  const replayed = replay(events)
+  const events: PcrEvent[] = logs.flatMap((l) => l.events)
+  // One sequence, replayed as one: Ward's events follow the firmware's like an OS loader's would.
+  const replayed =
+    logs[0] === undefined
+      ? new Map<number, Uint8Array>()
+      : replayEventLog({ specId: logs[0].specId, events })
   const pcrs: number[] = [PCR.secureBoot, PCR.wardVersion, PCR.execInstalledOnly]
   const pcrValues = o.tpm ? await o.tpm.pcrRead(pcrs) : new Map<number, Buffer>()
   const mismatched = o.tpm
-    ? pcrs.filter((p) => !(replayed.get(p) ?? Buffer.alloc(32)).equals(pcrValues.get(p)!))
+    ? pcrs.filter(
+        (p) => !Buffer.from(replayed.get(p) ?? Buffer.alloc(32)).equals(pcrValues.get(p)!),
+      )
     : []
   for (const p of mismatched)
     o.log.warn(
@@ -134,17 +162,18 @@ export async function measureBoot(o: MeasureOptions): Promise<BootState> {
 
   let secureBoot: boolean | undefined
   for (const e of events)
-    if (e.pcr === PCR.secureBoot && e.type === EV.EFI_VARIABLE_DRIVER_CONFIG) {
-      const v = readUefiVariable(e.data)
+    if (e.pcrIndex === PCR.secureBoot && e.eventType === EV.EFI_VARIABLE_DRIVER_CONFIG) {
+      const v = readUefiVariable(Buffer.from(e.event))
       if (v?.name === 'SecureBoot') secureBoot = v.value[0] === 1
     }
-  if (secureBoot === undefined && !o.simulateFirmware) secureBoot = efiSecureBoot()
+  if (secureBoot === undefined && o.allowEfiVariable) secureBoot = efiSecureBoot()
   let execInstalledOnly = false
   let wardVersion: string | undefined
   for (const e of events) {
-    if (e.pcr === PCR.execInstalledOnly && e.type === EV.IPL)
-      execInstalledOnly = e.data.toString('utf8') === 'execInstalledOnly=TRUE'
-    if (e.pcr === PCR.wardVersion && e.type === EV.IPL) wardVersion = e.data.toString('utf8')
+    const text = Buffer.from(e.event).toString('utf8')
+    if (e.pcrIndex === PCR.execInstalledOnly && e.eventType === EV.IPL)
+      execInstalledOnly = text === 'execInstalledOnly=TRUE'
+    if (e.pcrIndex === PCR.wardVersion && e.eventType === EV.IPL) wardVersion = text
   }
   return {
     // SECURITY: a state the PCRs do not back is treated as off (a forged log proves nothing).
@@ -153,6 +182,34 @@ export async function measureBoot(o: MeasureOptions): Promise<BootState> {
     wardVersion,
     verified: o.tpm !== undefined && mismatched.length === 0,
     pcrValues,
+  }
+}
+
+/** Extend each event's sha256 into the TPM (when there is one) and return the log bytes. */
+async function measureAll(
+  tpm: HostTpm | undefined,
+  events: readonly { pcr: number; type: number; data: Uint8Array }[],
+): Promise<Buffer> {
+  const w = new EventLogWriter(['sha256'])
+  const parts = [w.header()]
+  for (const e of events) {
+    const digests = w.digestsOf(e.data)
+    await tpm?.pcrExtend(e.pcr, digests[0]!.digest)
+    parts.push(w.encode({ pcrIndex: e.pcr, eventType: e.type, digests, event: e.data }))
+  }
+  return Buffer.concat(parts)
+}
+
+function parseLog(path: string, bytes: Uint8Array): EventLog {
+  try {
+    return parseEventLog(bytes)
+  } catch (e) {
+    throw new HostError(
+      'ERR_HOST_EVENTLOG',
+      `${path}: malformed TCG event log (${(e as Error).message})`,
+      {},
+      { cause: e },
+    )
   }
 }
 
