@@ -1,4 +1,4 @@
-import { createLogger } from '@ward/core'
+import { createLogger, isCodedError } from '@ward/core'
 import {
   DEFAULT_DATA_DIR,
   HostAgent,
@@ -131,10 +131,12 @@ export const hostCommands: readonly Command[] = [
           logger,
         })
       } catch (e) {
-        if (e instanceof HostError) {
+        if (isCodedError(e)) {
           logger.error({ code: e.code }, 'boot refused')
           logger.flush()
-          process.stderr.write(`${e.message}\n`)
+          process.stderr.write(
+            e instanceof HostError ? `${e.message}\n` : `${e.message} [${e.code}]\n`,
+          )
           return 3
         }
         throw e
