@@ -93,8 +93,18 @@ export class Tpm {
     })
     for (const s of sessions) s.newNonce()
     let params = encodeUnknown(cmd.params, args)
-    const decryptSession = sessions.find((s) => (sessionAttrs(s) & TPMA_SESSION.decrypt) !== 0)
-    const encryptSession = sessions.find((s) => (sessionAttrs(s) & TPMA_SESSION.encrypt) !== 0)
+    // Part 1 §18.7/§21: decrypt/encrypt may only be set when the first command/response parameter
+    // is a TPM2B (else TPM_RC_ATTRIBUTES), so a session's request is narrowed per command
+    const canDecrypt = firstIsTpm2b(cmd.params.members)
+    const canEncrypt = firstIsTpm2b(cmd.response.members)
+    const mask =
+      0xff & ~((canDecrypt ? 0 : TPMA_SESSION.decrypt) | (canEncrypt ? 0 : TPMA_SESSION.encrypt))
+    const decryptSession = canDecrypt
+      ? sessions.find((s) => (sessionAttrs(s) & TPMA_SESSION.decrypt) !== 0)
+      : undefined
+    const encryptSession = canEncrypt
+      ? sessions.find((s) => (sessionAttrs(s) & TPMA_SESSION.encrypt) !== 0)
+      : undefined
     if (decryptSession?.encryptCommand)
       params = this.#cryptFirst(
         cmd.params.members,
@@ -119,7 +129,7 @@ export class Tpm {
     if (sessions.length > 0) {
       const auth = new Writer()
       for (const s of sessions) {
-        const e = s.commandAuth(cpHash)
+        const e = s.commandAuth(cpHash, mask)
         auth.uint(4, s.handle)
         auth.uint(2, e.nonceCaller.length)
         auth.bytes(e.nonceCaller)
@@ -242,6 +252,14 @@ function readSize(r: Reader, max: number): number {
   const n = r.u16()
   if (n > max) throw new TpmDecodeError(`session field of ${n} bytes exceeds ${max}`, at)
   return n
+}
+
+function firstIsTpm2b(members: Members): boolean {
+  const first = Object.values(members)[0]
+  return (
+    first !== undefined &&
+    (first.kind === 'sized' || (first.kind === 'bytes' && first.prefix === 2))
+  )
 }
 
 function sessionAttrs(s: AuthSession): number {

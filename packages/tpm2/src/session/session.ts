@@ -31,7 +31,8 @@ export interface AuthSession {
   authValue: Uint8Array
   /** Roll the caller nonce; called once per command before encryption and HMAC. */
   newNonce(): void
-  commandAuth(cpHash: Uint8Array | undefined): AuthEntry
+  /** `mask` clears attributes the command cannot honour (decrypt/encrypt without a TPM2B first parameter) */
+  commandAuth(cpHash: Uint8Array | undefined, mask: number): AuthEntry
   /** TPMA_SESSION.decrypt: encrypt the first command parameter's buffer. */
   encryptCommand?(data: Uint8Array): Uint8Array
   /** Check the response entry (HMAC) and take the new nonceTPM. */
@@ -113,8 +114,8 @@ export class Session implements AuthSession {
   newNonce(): void {
     this.#nonceCaller = randomBytes(this.#digestSize)
   }
-  commandAuth(cpHash: Uint8Array | undefined): AuthEntry {
-    const attributes = this.attributes
+  commandAuth(cpHash: Uint8Array | undefined, mask = 0xff): AuthEntry {
+    const attributes = this.attributes & mask
     let hmac: Uint8Array = new Uint8Array(0)
     if (this.needsCpHash) {
       if (cpHash === undefined) throw new TpmError('ERR_TPM_ARG', 'HMAC session without cpHash')
