@@ -34,6 +34,10 @@ function exchange(
   what: string,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new TpmError('ERR_TPM_TIMEOUT', `${what}: aborted before sending`))
+      return
+    }
     let buf: Buffer = Buffer.alloc(0)
     const done = (err: Error | undefined, out?: Buffer): void => {
       clearTimeout(timer)
