@@ -103,7 +103,7 @@ export {
 } from './message/attributes.js'
 export { parseXml } from './encoding/xml-parser.js'
 export type { XmlElement, XmlLimits } from './encoding/xml-parser.js'
-export { ttlvFromXml, ttlvSequenceFromXml, ttlvToXml } from './encoding/xml.js'
+export { ttlvFromXml, ttlvFromXmlElement, ttlvSequenceFromXml, ttlvToXml } from './encoding/xml.js'
 export type { XmlReadOptions } from './encoding/xml.js'
 export { ttlvFromJson, ttlvToJson } from './encoding/json.js'
 export type { JsonTtlv, JsonLimits } from './encoding/json.js'

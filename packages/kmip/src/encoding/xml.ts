@@ -73,6 +73,11 @@ function elementToItem(
   return itemFromText(tag, typeName, raw, ctx)
 }
 
+/** Converts an already-parsed element (see parseXml) into an item. */
+export function ttlvFromXmlElement(el: XmlElement, options: XmlReadOptions = {}): TtlvItem {
+  return elementToItem(el, options, undefined)
+}
+
 /** Parses one KMIP XML element (e.g. `<RequestMessage>…</RequestMessage>`) into an item. */
 export function ttlvFromXml(xml: string, options: XmlReadOptions = {}): TtlvItem {
   return elementToItem(parseXml(xml, options), options, undefined)

@@ -2,7 +2,8 @@
 // Every selected test case is sent over mutual TLS to a fresh server; responses are compared
 // with the expected ones modulo placeholders (see @ward/kmip/testing replayTestCase).
 // The test asserts that the set of passing cases equals expected-pass.json, so regressions
-// (and newly passing cases) show up. Set WARD_CONFORMANCE_TABLE=path to write the markdown table.
+// (and newly passing cases) show up. Set WARD_CONFORMANCE_TABLE=path to write the markdown table,
+// WARD_CONFORMANCE_PASS=path to write the list of passing cases (to refresh expected-pass.json).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -148,6 +149,8 @@ test(
     }
 
     const passing = all.filter((c) => results.get(c.id)!.passed).map((c) => c.id)
+    if (process.env['WARD_CONFORMANCE_PASS'])
+      writeFileSync(process.env['WARD_CONFORMANCE_PASS'], JSON.stringify(passing, null, 2) + '\n')
     const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as string[]
     const regressions = expected.filter((id) => !passing.includes(id))
     const fixed = passing.filter((id) => !expected.includes(id))
