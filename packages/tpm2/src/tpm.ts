@@ -105,13 +105,16 @@ export class Tpm {
     const encryptSession = canEncrypt
       ? sessions.find((s) => (sessionAttrs(s) & TPMA_SESSION.encrypt) !== 0)
       : undefined
-    if (decryptSession?.encryptCommand)
+    if (decryptSession?.encryptCommand) {
+      const clear = params
       params = this.#cryptFirst(
         cmd.params.members,
         params,
         (d) => decryptSession.encryptCommand!(d),
         cmd.name,
       )
+      clear.fill(0) // SECURITY: do not leave the clear-text parameter (e.g. a key to seal) in memory
+    }
 
     let cpHash: Uint8Array | undefined
     if (sessions.some((s) => s.needsCpHash)) {
@@ -201,13 +204,20 @@ export class Tpm {
     } else {
       params = r.take(r.remaining())
     }
-    if (encryptSession?.decryptResponse)
-      params = this.#cryptFirst(
+    if (encryptSession?.decryptResponse) {
+      const clear = this.#cryptFirst(
         cmd.response.members,
         params,
         (d) => encryptSession.decryptResponse!(d),
         cmd.name,
       )
+      try {
+        Object.assign(out, decodeUnknown(cmd.response, clear) as object) // decode copies
+      } finally {
+        clear.fill(0) // SECURITY: only the caller's decoded copy of e.g. an unsealed key remains
+      }
+      return out
+    }
     Object.assign(out, decodeUnknown(cmd.response, params) as object)
     return out
   }

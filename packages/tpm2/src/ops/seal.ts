@@ -46,20 +46,24 @@ export async function seal(
     const values = o.values ?? (await readPcrs(tpm, pcrs, bank))
     const policyDigest = policyPcrDigest(pcrs, values, bank)
     const blobs = await withSrk(tpm, (srk) =>
-      withSession(tpm, { type: 'hmac', saltKey: srk.handle, encrypt: 'command' }, async (s) => {
-        const r = await tpm.run(
-          Create,
-          {
-            parentHandle: srk.handle,
-            inSensitive: { value: { userAuth: new Uint8Array(0), data: secret } },
-            inPublic: { value: sealedObjectTemplate(policyDigest) },
-            outsideInfo: new Uint8Array(0),
-            creationPCR: [],
-          },
-          { sessions: [s], names: new Map([[srk.handle, srk.name]]) },
-        )
-        return { publicBytes: r.outPublic.bytes, privateBytes: r.outPrivate }
-      }),
+      withSession(
+        tpm,
+        { type: 'hmac', saltKey: srk.handle, saltPublic: srk.public, encrypt: 'command' },
+        async (s) => {
+          const r = await tpm.run(
+            Create,
+            {
+              parentHandle: srk.handle,
+              inSensitive: { value: { userAuth: new Uint8Array(0), data: secret } },
+              inPublic: { value: sealedObjectTemplate(policyDigest) },
+              outsideInfo: new Uint8Array(0),
+              creationPCR: [],
+            },
+            { sessions: [s], names: new Map([[srk.handle, srk.name]]) },
+          )
+          return { publicBytes: r.outPublic.bytes, privateBytes: r.outPrivate }
+        },
+      ),
     )
     return { pcrs, bank, policyDigest, ...blobs }
   })
@@ -75,7 +79,7 @@ export async function unseal(tpm: Tpm, blob: SealedBlob): Promise<Uint8Array> {
     try {
       return await withSession(
         tpm,
-        { type: 'policy', saltKey: srk.handle, encrypt: 'response' },
+        { type: 'policy', saltKey: srk.handle, saltPublic: srk.public, encrypt: 'response' },
         async (s) => {
           await policyPcr(tpm, s, blob.pcrs, blob.bank)
           const r = await tpm.run(

@@ -11,6 +11,7 @@ import { TPMA_SESSION, TPM_ALG, TPM_CC, TPM_RH } from '../constants.js'
 import { kdfA } from '../crypto/kdf.js'
 import { TpmError } from '../errors.js'
 import { encryptSeed } from '../crypto/secret.js'
+import type { PublicArea } from '../crypto/public-key.js'
 import { encode } from '../marshal/codec.js'
 import { Session, SESSION_TYPE } from '../session/session.js'
 import { TPML_PCR_SELECTION } from '../structures/basic.js'
@@ -22,6 +23,8 @@ export interface StartSessionOptions {
   readonly type: 'hmac' | 'policy' | 'trial'
   /** salt the session to this loaded RSA/ECC decrypt key (its public area is read from the TPM) */
   readonly saltKey?: number
+  /** the salt key's public area when already known (saves a TPM2_ReadPublic) */
+  readonly saltPublic?: PublicArea
   /** AES-128-CFB parameter encryption: 'response' (TPM→host, e.g. Unseal), 'command', or 'both' */
   readonly encrypt?: 'response' | 'command' | 'both'
 }
@@ -36,8 +39,9 @@ export async function startSession(tpm: Tpm, o: StartSessionOptions): Promise<Se
   let salt: Buffer | undefined
   let encryptedSalt: Uint8Array = new Uint8Array(0)
   if (o.saltKey !== undefined) {
-    const { outPublic } = await tpm.run(ReadPublic, { objectHandle: o.saltKey })
-    const s = encryptSeed(outPublic.value, 'SECRET')
+    const pub =
+      o.saltPublic ?? (await tpm.run(ReadPublic, { objectHandle: o.saltKey })).outPublic.value
+    const s = encryptSeed(pub, 'SECRET')
     salt = s.seed
     encryptedSalt = s.encrypted
   }
@@ -84,6 +88,7 @@ export async function withSession<T>(
       return await fn(s)
     } finally {
       await flush(tpm, s.handle).catch(() => undefined)
+      s.dispose()
     }
   })
 }

@@ -98,6 +98,10 @@ export class Session implements AuthSession {
       )
   }
   /** HMAC sessions, and policy sessions with a session key (salted), carry a command/response HMAC. */
+  /** Zero the session key (after the session is flushed). */
+  dispose(): void {
+    this.#sessionKey.fill(0)
+  }
   get needsCpHash(): boolean {
     return this.type === 'hmac' || this.#sessionKey.length > 0
   }
