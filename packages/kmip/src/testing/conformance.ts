@@ -51,6 +51,14 @@ function nowOffset(v: string): string | undefined {
 
 class Mismatch extends Error {}
 
+const latestName = new Map<number, string>([
+  [Tag.IVCounterNonce, '$IV_COUNTER_NONCE'],
+  [Tag.AuthenticatedEncryptionTag, '$AUTHENTICATED_ENCRYPTION_TAG'],
+  [Tag.SignatureData, '$SIGNATURE_DATA'],
+  [Tag.MACData, '$MAC_DATA'],
+  [Tag.CorrelationValue, '$CORRELATION_VALUE'],
+])
+
 /** Short label of an expected field: its name, or the attribute it carries. */
 function describeEl(e: XmlElement): string {
   const an = e.children.find((c) => c.name === 'AttributeName')?.attrs['value']
@@ -153,6 +161,9 @@ function compare(
   }
   const v = el.attrs['value'] ?? ''
   if (item.tag === Tag.ResultMessage) return // free text
+  // later requests refer to the latest of these outputs by a conventional name, literal or not
+  const conventional = latestName.get(item.tag)
+  if (conventional !== undefined && item.type === 'ByteString') b.set(conventional, leafText(item))
   if (item.type === 'DateTime' || item.type === 'DateTimeExtended') return // server clock
   if (
     /^\$(IV_COUNTER_NONCE|AUTHENTICATED_ENCRYPTION_TAG|SIGNATURE_DATA|MAC_DATA|CORRELATION_VALUE)$/.test(
