@@ -12,7 +12,7 @@ import {
   WARD_REKEY_REQUIREMENT,
 } from '../luks2/unlock.js'
 import { readVolume, writeHeaders, type Luks2Volume } from '../luks2/volume.js'
-import { xtsDecryptSectorsAsync, xtsEncryptSectorsAsync } from '../xts/xts.js'
+import { xtsReencryptSectors, xtsReencryptSectorsAsync } from '../xts/xts.js'
 import {
   ascending,
   checkKek,
@@ -84,6 +84,11 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
   let newKey: Uint8Array | undefined
   try {
     journal = Journal.open(journalPath(path))
+    if (journal && journal.state.op !== OP)
+      throw new EnvelopeError(
+        'ERR_DISK_JOURNAL_OTHER_OP',
+        `the journal belongs to an unfinished '${String(journal.state.op).slice(0, 32)}'; finish that command first`,
+      )
     let vol: Luks2Volume = readVolume(fd, { repair: true })
     const resumed = journal !== undefined
     if (!journal) {
@@ -191,8 +196,7 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
           now.set(sector.subarray(0, 16))
           now.set(sector.subarray(sectorSize - 16), 16)
           if (same(now, rec.subarray(0, 32))) {
-            await xtsDecryptSectorsAsync(oldK, sector, sector0 + sIdx, sectorSize)
-            await xtsEncryptSectorsAsync(newK, sector, sector0 + sIdx, sectorSize)
+            xtsReencryptSectors(oldK, newK, sector, sector0 + sIdx, sectorSize)
           } else if (!same(now, rec.subarray(32, 64)))
             throw new EnvelopeError(
               'ERR_DISK_JOURNAL_TORN',
@@ -216,8 +220,7 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         transform: async (buf, step) => {
           const sector0 = (step.readPos - dataOffset) / sectorSize + ivTweak
           checks(buf, sectorSize, record, 0)
-          await xtsDecryptSectorsAsync(oldK, buf, sector0, sectorSize)
-          await xtsEncryptSectorsAsync(newK, buf, sector0, sectorSize)
+          await xtsReencryptSectorsAsync(oldK, newK, buf, sector0, sectorSize)
           checks(buf, sectorSize, record, 32)
         },
         beforeWrite: (buf, _step, i) =>

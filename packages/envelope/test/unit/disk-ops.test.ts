@@ -187,3 +187,58 @@ test('an interrupted operation (journal present) blocks decrypt and shallow reke
   })
   await assert.rejects(rekeyDeep(d, { kek }), { code: 'ERR_DISK_JOURNAL' })
 })
+
+const stopAfter = (bytes: number) => (done: number) => {
+  if (done >= bytes) throw new Error('simulated crash')
+}
+
+test('in-place encryption resumes from its journal after an abort; a wrong KEK cannot resume it', async () => {
+  const f = t.path('abort-inplace')
+  writeFileSync(f, readFileSync(raw))
+  await assert.rejects(
+    encryptInPlace(f, {
+      kek,
+      providerId: 'p',
+      kekId: 'k',
+      ...small,
+      onProgress: stopAfter(128 * KiB),
+    }),
+    { code: 'ERR_DISK_IO' },
+  )
+  assert.ok(existsSync(journalPath(f)))
+  await assert.rejects(decryptDisk(f, t.path('abort-inplace.x'), { unlock: { kek } }), {
+    code: 'ERR_DISK_REKEY_IN_PROGRESS',
+  })
+  await assert.rejects(encryptInPlace(f, { kek: otherKek, providerId: 'p', kekId: 'k' }), {
+    code: 'ERR_DISK_WRONG_KEK',
+  })
+  await assert.rejects(rekeyDeep(f, { kek }), { code: 'ERR_DISK_JOURNAL_OTHER_OP' })
+  const r = await encryptInPlace(f, { kek, providerId: 'p', kekId: 'k' })
+  assert.equal(r.resumed, true)
+  await decryptDisk(f, t.path('abort-inplace.out'), { unlock: { kek } })
+  assert.ok(same(t.path('abort-inplace.out'), raw))
+})
+
+test('deep rekey resumes after an abort; a sector matching neither ciphertext is ERR_DISK_JOURNAL_TORN', async () => {
+  const d = t.path('abort-deep.luks')
+  await encryptDisk(raw, d, { kek, providerId: 'p', kekId: 'k' })
+  await assert.rejects(rekeyDeep(d, { kek, ...small, onProgress: stopAfter(128 * KiB) }), {
+    code: 'ERR_DISK_IO',
+  })
+  assert.ok(existsSync(journalPath(d)))
+  assert.deepEqual(describeDisk(d).requirements, ['ward-rekey'])
+  // a copy whose segment in flight (the second, at 64 KiB) was changed behind Ward's back
+  const torn = t.path('torn.luks')
+  const bytes = readFileSync(d)
+  const at = 16 * 1048576 + 64 * KiB + 4096 + 5 // in the 16 head bytes the journal keeps
+  bytes[at] = (bytes[at] ?? 0) ^ 0xff
+  writeFileSync(torn, bytes)
+  writeFileSync(journalPath(torn), readFileSync(journalPath(d)), { mode: 0o600 })
+  await assert.rejects(rekeyDeep(torn, { kek }), { code: 'ERR_DISK_JOURNAL_TORN' })
+  await assert.rejects(rekeyDeep(d, { kek: otherKek }), { code: 'ERR_DISK_WRONG_KEK' })
+  const r = await rekeyDeep(d, { kek })
+  assert.equal(r.resumed, true)
+  assert.deepEqual(describeDisk(d).requirements, [])
+  await decryptDisk(d, t.path('abort-deep.out'), { unlock: { kek } })
+  assert.ok(same(t.path('abort-deep.out'), raw))
+})
