@@ -39,8 +39,11 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
   await run('openssl', args, { cwd })
 }
 
-/** CA, server (localhost / 127.0.0.1) and client (EKU clientAuth) certificates, as PyKMIP needs. */
-async function makeCerts(dir: string, clientCn: string): Promise<void> {
+/**
+ * Writes ca.{crt,key}, server.{crt,key} (CN localhost, SAN localhost/127.0.0.1) and client.{crt,key}
+ * (EKU clientAuth) into `dir` with the openssl CLI, as PyKMIP needs them. For tests only.
+ */
+export async function makeTestCertificates(dir: string, clientCn: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await openssl(dir, [
     'req',
@@ -155,7 +158,7 @@ export async function startPykmipServer(options: PykmipOptions = {}): Promise<Py
   const own = options.dir === undefined
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'ward-pykmip-')))
   const certs = join(dir, 'certs')
-  await makeCerts(certs, options.clientCn ?? 'ward-kmip-test-client')
+  await makeTestCertificates(certs, options.clientCn ?? 'ward-kmip-test-client')
   await mkdir(join(dir, 'policies'), { recursive: true })
   const port = await freePort()
   const conf = [
