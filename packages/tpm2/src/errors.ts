@@ -67,7 +67,7 @@ const hints: Readonly<Record<number, string>> = {
   0x14c: ': NV index already defined',
   0x902: ': no free object slot (flush transient objects)',
   0x903: ': no free session slot (flush sessions)',
-  0x09d: ': policy check failed (PCR values differ from the sealed policy)',
+  0x09d: ': policy check failed (for a PCR policy: PCR values differ from the sealed ones)',
   0x08e: ': authorization failed (wrong auth value)',
   0x921: ': TPM in DA lockout',
   0x922: ': TPM busy, retry',

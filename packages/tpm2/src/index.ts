@@ -106,6 +106,7 @@ export {
   EK_ECC_TEMPLATE,
   SRK_ECC_TEMPLATE,
   AK_RSA_TEMPLATE,
+  AK_ECC_TEMPLATE,
   EK_POLICY,
   sealedObjectTemplate,
   type PublicTemplate,

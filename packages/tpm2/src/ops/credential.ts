@@ -48,21 +48,29 @@ export function makeCredential(
   return { credentialBlob: Buffer.concat([size, integrity, encIdentity]), secret: encrypted }
 }
 
-/** TPM2_ActivateCredential: `activateHandle` (empty auth) named in the credential, `ekHandle` the EK. */
+/**
+ * TPM2_ActivateCredential: `activateHandle` (empty auth) named in the credential, `ekHandle` the EK.
+ * The EK is authorized by PolicySecret(TPM_RH_ENDORSEMENT) (TCG EK templates), or by its empty
+ * password with `ekAuth: 'password'` for EKs created with userWithAuth (swtpm's P-384 EK).
+ */
 export async function activateCredential(
   tpm: Tpm,
   activateHandle: number,
   ekHandle: number,
   credentialBlob: Uint8Array,
   secret: Uint8Array,
+  o: { ekAuth?: 'policy-secret' | 'password' } = {},
 ): Promise<Uint8Array> {
+  const args = { activateHandle, keyHandle: ekHandle, credentialBlob, secret }
+  if (o.ekAuth === 'password')
+    return (
+      await tpm.run(ActivateCredential, args, {
+        sessions: [new PasswordSession(), new PasswordSession()],
+      })
+    ).certInfo
   return withSession(tpm, { type: 'policy' }, async (s) => {
     await policySecret(tpm, s, TPM_RH.ENDORSEMENT)
-    const r = await tpm.run(
-      ActivateCredential,
-      { activateHandle, keyHandle: ekHandle, credentialBlob, secret },
-      { sessions: [new PasswordSession(), s] },
-    )
+    const r = await tpm.run(ActivateCredential, args, { sessions: [new PasswordSession(), s] })
     return r.certInfo
   })
 }

@@ -100,19 +100,26 @@ export function withSrk<T>(
   )
 }
 
-/** Run `fn` with the EK (persistent 0x81010001 for RSA when present, else re-created from the template). */
+/**
+ * Run `fn` with the EK: RSA from persistent 0x81010001 when present, else re-created from
+ * Template L-1; ECC re-created from Template L-2 (P-256). `o.handle` picks another persistent EK,
+ * e.g. swtpm's P-384 EK at 0x81010016 whose certificate is in NV 0x01C00016.
+ */
 export function withEk<T>(
   tpm: Tpm,
   kind: 'rsa' | 'ecc',
   fn: (ek: LoadedKey) => Promise<T>,
+  o: { handle?: number } = {},
 ): Promise<T> {
   const template = kind === 'rsa' ? EK_RSA_TEMPLATE : EK_ECC_TEMPLATE
   return withKey(
     tpm,
     () =>
-      persistentOr(tpm, kind === 'rsa' ? PERSISTENT.EK_RSA : undefined, () =>
-        createPrimary(tpm, template, TPM_RH.ENDORSEMENT),
-      ),
+      o.handle !== undefined
+        ? readPublic(tpm, o.handle)
+        : persistentOr(tpm, kind === 'rsa' ? PERSISTENT.EK_RSA : undefined, () =>
+            createPrimary(tpm, template, TPM_RH.ENDORSEMENT),
+          ),
     fn,
   )
 }

@@ -92,6 +92,21 @@ export const AK_RSA_TEMPLATE: PublicTemplate = {
   unique: new Uint8Array(0),
 }
 
+/** Attestation key: ECC NIST P-256 restricted signing, ECDSA-SHA256 (attributes 0x00050072). */
+export const AK_ECC_TEMPLATE: PublicTemplate = {
+  type: TPM_ALG.ECC,
+  nameAlg: TPM_ALG.SHA256,
+  objectAttributes: AK_RSA_TEMPLATE.objectAttributes,
+  authPolicy: new Uint8Array(0),
+  parameters: {
+    symmetric: symNull,
+    scheme: { scheme: TPM_ALG.ECDSA, details: { hashAlg: TPM_ALG.SHA256 } },
+    curveID: TPM_ECC.NIST_P256,
+    kdf: { scheme: TPM_ALG.NULL, details: {} },
+  },
+  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
+}
+
 /** Sealed data object (KEYEDHASH, NULL scheme) usable only through `policy`: fixedTPM|fixedParent|noDA. */
 export function sealedObjectTemplate(policy: Uint8Array): PublicTemplate {
   return {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import {
+  AK_ECC_TEMPLATE,
   AK_RSA_TEMPLATE,
   PERSISTENT,
   Tpm,
@@ -175,6 +176,61 @@ test('a Ward quote verifies with tpm2_checkquote and fails with another nonce; W
   })
 })
 
+test('an ECDSA (P-256) AK quote verifies with tpm2_checkquote and with Ward', async () => {
+  const tpm = lab.sw.tpm
+  const ak = await createPrimary(tpm, AK_ECC_TEMPLATE)
+  const nonce = randomBytes(16)
+  let q
+  try {
+    q = await quote(tpm, ak.handle, nonce, [7])
+  } finally {
+    await flush(tpm, ak.handle)
+  }
+  const values = await readPcrs(tpm, [7])
+  verifyQuote(ak.public, q.quoted, q.signature, { nonce, pcrValues: values })
+  const akPem = await lab.file(
+    'ak-ecc.pem',
+    toPublicKey(ak.public).export({ type: 'spki', format: 'pem' }) as string,
+  )
+  const msg = await lab.file('qe.msg', q.quoted)
+  const sig = await lab.file('qe.sig', q.signature)
+  const pcrs = await lab.file('qe.pcrs', Buffer.concat([...values.values()]))
+  await lab.tool('tpm2_checkquote', [
+    '-u',
+    akPem,
+    '-m',
+    msg,
+    '-s',
+    sig,
+    '-f',
+    pcrs,
+    '-l',
+    'sha256:7',
+    '-g',
+    'sha256',
+    '-q',
+    nonce.toString('hex'),
+  ])
+  await assert.rejects(
+    lab.tool('tpm2_checkquote', [
+      '-u',
+      akPem,
+      '-m',
+      msg,
+      '-s',
+      sig,
+      '-f',
+      pcrs,
+      '-l',
+      'sha256:7',
+      '-g',
+      'sha256',
+      '-q',
+      randomBytes(16).toString('hex'),
+    ]),
+  )
+})
+
 test('MakeCredential by Ward (offline) + ActivateCredential by the TPM, RSA and ECC EKs', async () => {
   const tpm = lab.sw.tpm
   for (const kind of ['rsa', 'ecc'] as const) {
@@ -202,6 +258,29 @@ test('MakeCredential by Ward (offline) + ActivateCredential by the TPM, RSA and 
     } finally {
       await flush(tpm, ak.handle)
     }
+  }
+  // swtpm's P-384 EK (certificate in NV 0x01C00016) at its persistent handle 0x81010016
+  const ak = await createPrimary(tpm, AK_RSA_TEMPLATE)
+  try {
+    await withEk(
+      tpm,
+      'ecc',
+      async (ek) => {
+        const credential = randomBytes(48)
+        const { credentialBlob, secret } = makeCredential(ek.public, ak.name, credential)
+        assert.deepEqual(
+          Buffer.from(
+            await activateCredential(tpm, ak.handle, ek.handle, credentialBlob, secret, {
+              ekAuth: 'password',
+            }),
+          ),
+          credential,
+        )
+      },
+      { handle: 0x81010016 },
+    )
+  } finally {
+    await flush(tpm, ak.handle)
   }
   await noLeftovers(tpm)
 })

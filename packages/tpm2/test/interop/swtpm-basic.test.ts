@@ -25,6 +25,7 @@ import {
   parseEventLog,
   persistObject,
   readEkCertificate,
+  readPublic,
   readPcrs,
   replayEventLog,
   toPublicKey,
@@ -60,7 +61,13 @@ test('EK certificate read from NV chains to the swtpm-localca root (openssl veri
   )
   assert.equal(cert.publicKey.export({ type: 'spki', format: 'pem' }), ekPem)
   const ecc = await readEkCertificate(tpm, 'ecc')
-  assert.equal(new X509Certificate(ecc.der).publicKey.asymmetricKeyDetails?.namedCurve, 'secp384r1')
+  const eccCert = new X509Certificate(ecc.der)
+  assert.equal(eccCert.publicKey.asymmetricKeyDetails?.namedCurve, 'secp384r1')
+  const eccEk = await readPublic(tpm, 0x81010016) // swtpm's persistent P-384 EK
+  assert.equal(
+    toPublicKey(eccEk.public).export({ type: 'spki', format: 'pem' }),
+    eccCert.publicKey.export({ type: 'spki', format: 'pem' }),
+  )
   // a root that did not issue it is refused by openssl
   const other = await lab.file('other.pem', new X509Certificate(der).toString())
   await assert.rejects(run('openssl', ['verify', '-CAfile', other, pem]))
