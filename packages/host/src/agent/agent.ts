@@ -107,10 +107,11 @@ export class HostAgent {
       let store: KeyStore | undefined
       let restored: CachedKey[] = []
       let truncatedTail = false
-      if (kp.enabled && kp.storeKey && kp.storeId) {
+      const storeKey = config.secret('keystore.key')
+      if (kp.enabled && storeKey && kp.storeId) {
         const opened = KeyStore.open(
           join(o.dataDir, KEYSTORE_FILE),
-          storeSecret(kp.storeKey),
+          copySecret(storeKey),
           Buffer.from(kp.storeId, 'hex'),
         )
         store = opened.store
@@ -263,21 +264,21 @@ export class HostAgent {
         'key persistence needs encryption mode TPM: run ward host settings encryption set --mode=TPM first',
       )
     const c = this.#config.contents
-    let kp = c.keyPersistence
-    if (!kp.storeKey || !kp.storeId)
-      kp = {
-        enabled: true,
-        storeKey: randomBytes(32).toString('base64'),
-        storeId: randomBytes(16).toString('hex'),
-      }
-    else kp = { ...kp, enabled: true }
+    const existing = this.#config.secret('keystore.key')
+    const storeId =
+      existing && c.keyPersistence.storeId
+        ? c.keyPersistence.storeId
+        : randomBytes(16).toString('hex')
     // The store key lives in the archive, which is sealed to the TPM: one unseal per boot opens both.
-    this.#config.save({ ...c, keyPersistence: kp })
+    this.#config.save(
+      { ...c, keyPersistence: { enabled: true, storeId } },
+      existing && c.keyPersistence.storeId ? {} : { 'keystore.key': Secret.take(randomBytes(32)) },
+    )
     if (!this.#store) {
       const opened = KeyStore.open(
         join(this.dataDir, KEYSTORE_FILE),
-        storeSecret(kp.storeKey!),
-        Buffer.from(kp.storeId!, 'hex'),
+        copySecret(this.#config.secret('keystore.key')!),
+        Buffer.from(storeId, 'hex'),
       )
       const fresh = opened.entries.filter((e) => !this.cache.has(e.providerId, e.kekId))
       for (const e of opened.entries) if (!fresh.includes(e)) e.key.dispose()
@@ -297,7 +298,7 @@ export class HostAgent {
     const c = this.#config.contents
     if (removeAll) {
       // Drop the store key from the archive first: the journal is then unreadable even before shredding.
-      this.#config.save({ ...c, keyPersistence: { enabled: false } })
+      this.#config.save({ ...c, keyPersistence: { enabled: false } }, { 'keystore.key': null })
       shredFile(join(this.dataDir, KEYSTORE_FILE))
     } else this.#config.save({ ...c, keyPersistence: { ...c.keyPersistence, enabled: false } })
     this.#log.info({ removeAll }, 'key persistence disabled')
@@ -315,8 +316,9 @@ export class HostAgent {
   }
 }
 
-function storeSecret(b64: string): Secret {
-  return Secret.take(Buffer.from(b64, 'base64'))
+/** An independent copy (the key store owns and zeroes its own). */
+function copySecret(s: Secret): Secret {
+  return s.use((b) => new Secret(new Uint8Array(b)))
 }
 
 function encryptionRequest(p: Record<string, unknown>): {

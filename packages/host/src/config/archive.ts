@@ -10,29 +10,50 @@ const TAG = 16
 /** Largest archive accepted (the archive holds ids and a few keys; 4 MiB is generous). */
 export const MAX_ARCHIVE = 4 << 20
 
-/** What the archive holds: the host's identity and every secret it keeps. */
+/** The secrets an archive may hold (binary, never JSON strings, so they can be zeroed). */
+export const SECRET_NAMES = ['identity.pkcs8', 'recovery.key', 'keystore.key'] as const
+export type SecretName = (typeof SECRET_NAMES)[number]
+const MAX_SECRET = 4096
+
+/** The non-secret part of the archive (JSON). */
 export interface ArchiveContents {
   readonly version: 1
   readonly hostId: string
-  readonly identity: {
-    readonly algorithm: 'ECDSA-P256'
-    readonly privateKeyPkcs8: string
-    readonly publicKeySpki: string
-  }
-  /** Present in mode TPM: the recovery key the admin lists and stores off-host. */
-  readonly recovery?: { readonly id: string; readonly key: string }
+  readonly identity: { readonly algorithm: 'ECDSA-P256'; readonly publicKeySpki: string }
+  /** Present in mode TPM: the id of the recovery key (the key itself is `recovery.key`). */
+  readonly recovery?: { readonly id: string }
   readonly keyPersistence: {
     readonly enabled: boolean
-    /** AES-256-GCM key of the key-store journal (base64), present while a store exists. */
-    readonly storeKey?: string
+    /** Id of the key-store journal, present while a store exists (its key is `keystore.key`). */
     readonly storeId?: string
   }
 }
 
-/** Encrypt the archive with AES-256-GCM under `key` (32 bytes). */
-export function sealArchive(key: Secret, contents: ArchiveContents): Buffer {
+/** An opened archive: the contents and the secrets, each in a `Secret`. */
+export interface Archive {
+  readonly contents: ArchiveContents
+  readonly secrets: ReadonlyMap<SecretName, Secret>
+}
+
+/**
+ * Encrypt the archive with AES-256-GCM under `key` (32 bytes). Plaintext: u32 JSON length |
+ * JSON contents | u8 secret count | per secret: u8 name length | name | u16 length | bytes.
+ */
+export function sealArchive(key: Secret, archive: Archive): Buffer {
   const nonce = randomBytes(NONCE)
-  const plain = Buffer.from(JSON.stringify(contents), 'utf8')
+  const json = Buffer.from(JSON.stringify(archive.contents), 'utf8')
+  const parts: Buffer[] = [u32(json.length), json, Buffer.from([archive.secrets.size])]
+  for (const [name, s] of archive.secrets) {
+    const n = Buffer.from(name, 'latin1')
+    parts.push(
+      Buffer.from([n.length]),
+      n,
+      u16(s.length),
+      s.use((b) => Buffer.from(b)),
+    )
+  }
+  const plain = Buffer.concat(parts)
+  for (const p of parts) p.fill(0)
   try {
     return key.use((k) => {
       const c = createCipheriv('aes-256-gcm', k, nonce)
@@ -46,7 +67,7 @@ export function sealArchive(key: Secret, contents: ArchiveContents): Buffer {
 }
 
 /** Decrypt and validate the archive; any failure is "Failed to decrypt system configuration." */
-export function openArchive(key: Secret, bytes: Uint8Array): ArchiveContents {
+export function openArchive(key: Secret, bytes: Uint8Array): Archive {
   const fail = (why: string): HostError =>
     new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, { reason: why })
   if (bytes.length < MAGIC.length + NONCE + TAG || bytes.length > MAX_ARCHIVE)
@@ -67,11 +88,30 @@ export function openArchive(key: Secret, bytes: Uint8Array): ArchiveContents {
   } catch {
     throw fail('authentication failed')
   }
+  const secrets = new Map<SecretName, Secret>()
   try {
-    const v: unknown = JSON.parse(plain.toString('utf8'))
-    if (!isArchive(v)) throw fail('bad contents')
-    return v
+    let o = 0
+    const take = (n: number): Buffer => {
+      if (n < 0 || o + n > plain.length) throw fail('bad contents')
+      const s = plain.subarray(o, o + n)
+      o += n
+      return s
+    }
+    const json = take(take(4).readUInt32BE(0))
+    const v: unknown = JSON.parse(json.toString('utf8'))
+    if (!isContents(v)) throw fail('bad contents')
+    const count = take(1)[0]!
+    for (let i = 0; i < count; i++) {
+      const name = take(take(1)[0]!).toString('latin1') as SecretName
+      const len = take(2).readUInt16BE(0)
+      if (!SECRET_NAMES.includes(name) || secrets.has(name) || len === 0 || len > MAX_SECRET)
+        throw fail('bad contents')
+      secrets.set(name, new Secret(new Uint8Array(take(len))))
+    }
+    if (o !== plain.length) throw fail('bad contents')
+    return { contents: v, secrets }
   } catch (e) {
+    for (const s of secrets.values()) s.dispose()
     if (e instanceof HostError) throw e
     throw fail('bad contents')
   } finally {
@@ -79,7 +119,18 @@ export function openArchive(key: Secret, bytes: Uint8Array): ArchiveContents {
   }
 }
 
-function isArchive(v: unknown): v is ArchiveContents {
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2)
+  b.writeUInt16BE(n)
+  return b
+}
+
+function isContents(v: unknown): v is ArchiveContents {
   if (typeof v !== 'object' || v === null) return false
   const a = v as Record<string, unknown>
   const id = a.identity as Record<string, unknown> | undefined
@@ -90,16 +141,11 @@ function isArchive(v: unknown): v is ArchiveContents {
     typeof a.hostId === 'string' &&
     typeof id === 'object' &&
     id !== null &&
-    typeof id.privateKeyPkcs8 === 'string' &&
     typeof id.publicKeySpki === 'string' &&
     typeof kp === 'object' &&
     kp !== null &&
     typeof kp.enabled === 'boolean' &&
-    (kp.storeKey === undefined || typeof kp.storeKey === 'string') &&
-    (rec === undefined ||
-      (typeof rec === 'object' &&
-        rec !== null &&
-        typeof rec.id === 'string' &&
-        typeof rec.key === 'string'))
+    (kp.storeId === undefined || typeof kp.storeId === 'string') &&
+    (rec === undefined || (typeof rec === 'object' && rec !== null && typeof rec.id === 'string'))
   )
 }

@@ -5,7 +5,13 @@ import { Secret, readSecretFile, type Logger } from '@ward/core'
 import { wrapKw, unwrapKw } from '@ward/envelope'
 import { HostError, BootMessages, PolicyUnsatisfiableMessage } from '../errors.js'
 import { readFileBounded, writeFileAtomic, fsyncDir } from '../util/files.js'
-import { openArchive, sealArchive, MAX_ARCHIVE, type ArchiveContents } from './archive.js'
+import {
+  openArchive,
+  sealArchive,
+  MAX_ARCHIVE,
+  type ArchiveContents,
+  type SecretName,
+} from './archive.js'
 import {
   formatEncryptionInfo,
   kdfArchiveKey,
@@ -63,7 +69,6 @@ export function createSecureConfig(dataDir: string): { hostId: string; publicKey
     hostId: randomUUID(),
     identity: {
       algorithm: 'ECDSA-P256',
-      privateKeyPkcs8: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
       publicKeySpki: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
     },
     keyPersistence: { enabled: false },
@@ -82,9 +87,12 @@ export function createSecureConfig(dataDir: string): { hostId: string; publicKey
     kdf,
   }
   const key = kdfArchiveKey(kdf)
-  writeFileAtomic(join(dataDir, ARCHIVE_FILE), sealArchive(key, contents))
+  const identity = Secret.take(privateKey.export({ type: 'pkcs8', format: 'der' }))
+  const secrets = new Map<SecretName, Secret>([['identity.pkcs8', identity]])
+  writeFileAtomic(join(dataDir, ARCHIVE_FILE), sealArchive(key, { contents, secrets }))
   writeFileAtomic(join(dataDir, INFO_FILE), formatEncryptionInfo(body, key))
   key.dispose()
+  identity.dispose()
   return { hostId: contents.hostId, publicKeySpki: contents.identity.publicKeySpki }
 }
 
@@ -97,24 +105,31 @@ export class SecureConfig {
   #key: Secret
   #info: EncryptionInfoBody
   #contents: ArchiveContents
+  readonly #secrets: Map<SecretName, Secret>
   readonly unlockedWith: UnlockPath
 
   private constructor(
     dataDir: string,
     key: Secret,
     info: EncryptionInfoBody,
-    contents: ArchiveContents,
+    archive: { contents: ArchiveContents; secrets: ReadonlyMap<SecretName, Secret> },
     how: UnlockPath,
   ) {
     this.dataDir = dataDir
     this.#key = key
     this.#info = info
-    this.#contents = contents
+    this.#contents = archive.contents
+    this.#secrets = new Map(archive.secrets)
     this.unlockedWith = how
   }
 
   get contents(): ArchiveContents {
     return this.#contents
+  }
+
+  /** Borrow a secret kept in the archive (do not dispose it; copy what must outlive the call). */
+  secret(name: SecretName): Secret | undefined {
+    return this.#secrets.get(name)
   }
 
   get settings(): EncryptionSettings {
@@ -211,7 +226,7 @@ export class SecureConfig {
         reason: 'encryption.info MAC',
       })
     }
-    let contents: ArchiveContents
+    let contents: ReturnType<typeof openArchive>
     try {
       contents = openArchive(key, archive)
     } catch (e) {
@@ -230,8 +245,9 @@ export class SecureConfig {
    */
   async #repair(tpm: HostTpm | undefined, boot: BootState, log: Logger): Promise<void> {
     const rec = this.#contents.recovery
-    if (this.#info.mode === 'TPM' && rec && rec.id !== this.#info.recovery?.id) {
-      this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, rec) })
+    const recKey = this.#secrets.get('recovery.key')
+    if (this.#info.mode === 'TPM' && rec && recKey && rec.id !== this.#info.recovery?.id) {
+      this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, rec.id, recKey) })
       log.warn('finished an interrupted recovery key rotation')
     }
     if (this.unlockedWith === 'recovery-key' && tpm) {
@@ -247,9 +263,22 @@ export class SecureConfig {
     }
   }
 
-  /** Replace the archive contents (atomic). */
-  save(contents: ArchiveContents): void {
-    writeFileAtomic(join(this.dataDir, ARCHIVE_FILE), sealArchive(this.#key, contents))
+  /**
+   * Replace the archive contents (atomic). `secrets` adds or replaces secrets (the config takes
+   * ownership) or, with null, removes them; replaced and removed ones are zeroed after the write.
+   */
+  save(contents: ArchiveContents, secrets: Partial<Record<SecretName, Secret | null>> = {}): void {
+    const next = new Map(this.#secrets)
+    for (const [name, s] of Object.entries(secrets) as [SecretName, Secret | null][])
+      if (s === null) next.delete(name)
+      else next.set(name, s)
+    writeFileAtomic(
+      join(this.dataDir, ARCHIVE_FILE),
+      sealArchive(this.#key, { contents, secrets: next }),
+    )
+    for (const [name, s] of this.#secrets) if (next.get(name) !== s) s.dispose()
+    this.#secrets.clear()
+    for (const [name, s] of next) this.#secrets.set(name, s)
     this.#contents = contents
   }
 
@@ -320,7 +349,8 @@ export class SecureConfig {
     }
     // NONE → TPM: a fresh archive key (the old one is derivable from the old encryption.info).
     const newKey = new Secret(new Uint8Array(randomBytes(32)))
-    const recovery = { id: generateRecoveryId(), key: generateRecoveryKey() }
+    const recoveryId = generateRecoveryId()
+    const recoveryKey = generateRecoveryKey()
     const pcrs = policyPcrs(next)
     const sealed = await tpm.seal(newKey, pcrs, boot.pcrValues)
     const body: EncryptionInfoBody = {
@@ -328,14 +358,14 @@ export class SecureConfig {
       version: 1,
       ...next,
       tpm: sealedInfo(sealed),
-      recovery: wrapRecovery(newKey, recovery),
+      recovery: wrapRecovery(newKey, recoveryId, recoveryKey),
     }
     // Crash-safe key change: encryption.info.next, then the archive, then rename (see unlock).
     const nextPath = join(this.dataDir, INFO_NEXT)
     writeFileAtomic(nextPath, formatEncryptionInfo(body, newKey))
     const old = this.#key
     this.#key = newKey
-    this.save({ ...this.#contents, recovery })
+    this.save({ ...this.#contents, recovery: { id: recoveryId } }, { 'recovery.key': recoveryKey })
     renameSync(nextPath, join(this.dataDir, INFO_FILE))
     fsyncDir(this.dataDir)
     this.#info = body
@@ -346,12 +376,14 @@ export class SecureConfig {
   /** `recovery list`: mode TPM only (the seed keeps recovery keys for TPM hosts). */
   recovery(): { id: string; key: string } {
     const r = this.#contents.recovery
-    if (this.#info.mode !== 'TPM' || !r)
+    const key = this.#secrets.get('recovery.key')
+    if (this.#info.mode !== 'TPM' || !r || !key)
       throw new HostError(
         'ERR_HOST_MODE_REQUIRED',
         'recovery keys exist only in encryption mode TPM: run ward host settings encryption set --mode=TPM first',
       )
-    return { id: r.id, key: r.key }
+    // Shown to the admin to store off-host: the one place the key leaves as text.
+    return { id: r.id, key: key.use((k) => Buffer.from(k).toString('latin1')) }
   }
 
   /** `recovery rotate`: a new key replaces the old one, which stops working. Reseals when possible. */
@@ -360,17 +392,20 @@ export class SecureConfig {
     boot: BootState,
   ): Promise<{ id: string; key: string }> {
     this.recovery()
-    const rec = { id: generateRecoveryId(), key: generateRecoveryKey() }
+    const id = generateRecoveryId()
+    const key = generateRecoveryKey()
     // Archive first: if we crash before encryption.info, the next unlock finishes the rotation.
-    this.save({ ...this.#contents, recovery: rec })
-    this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, rec) })
+    this.save({ ...this.#contents, recovery: { id } }, { 'recovery.key': key })
+    this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, id, key) })
     if (tpm && satisfies(this.settings, boot)) await this.#reseal(tpm, boot, this.settings)
-    return rec
+    return this.recovery()
   }
 
-  /** Zero the archive key (agent shutdown). */
+  /** Zero the archive key and every secret (agent shutdown). */
   dispose(): void {
     this.#key.dispose()
+    for (const s of this.#secrets.values()) s.dispose()
+    this.#secrets.clear()
   }
 }
 
@@ -394,14 +429,15 @@ function satisfies(s: EncryptionSettings, boot: BootState): boolean {
 
 function wrapRecovery(
   archiveKey: Secret,
-  rec: { id: string; key: string },
+  id: string,
+  recoveryKey: Secret,
 ): NonNullable<EncryptionInfoBody['recovery']> {
   const salt = randomBytes(16)
-  const wk = recoveryWrappingKey(rec.key, salt)
+  const wk = recoveryWrappingKey(recoveryKey, salt)
   try {
     const wrapped = wk.use((w) => archiveKey.use((k) => wrapKw(w, k)))
     return {
-      id: rec.id,
+      id,
       ...RECOVERY_SCRYPT,
       salt: salt.toString('base64'),
       wrappedKey: Buffer.from(wrapped).toString('base64'),
@@ -421,9 +457,7 @@ function recover(
   const text = readSecretFile(file, { maxLength: 1024, trimNewline: true })
   let wk: Secret
   try {
-    wk = text.use((t) =>
-      recoveryWrappingKey(Buffer.from(t).toString('utf8'), Buffer.from(r.salt, 'base64')),
-    )
+    wk = recoveryWrappingKey(text, Buffer.from(r.salt, 'base64'))
   } catch (e) {
     recordRecoveryFailure(dataDir)
     throw new HostError(
@@ -434,7 +468,7 @@ function recover(
     text.dispose()
   }
   try {
-    return new Secret(wk.use((w) => unwrapKw(w, Buffer.from(r.wrappedKey, 'base64'))))
+    return Secret.take(wk.use((w) => unwrapKw(w, Buffer.from(r.wrappedKey, 'base64'))))
   } catch {
     const n = recordRecoveryFailure(dataDir)
     throw new HostError(

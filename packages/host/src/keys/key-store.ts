@@ -164,9 +164,11 @@ export class KeyStore {
     this.#live = entries.length
   }
 
+  /** Close the journal and zero the store key. */
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd)
     this.#fd = -1
+    this.#key.dispose()
   }
 
   #encrypt(plain: Buffer): Buffer {

@@ -2,7 +2,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { Secret } from '@ward/core'
-import { sealArchive, openArchive, type ArchiveContents } from '../../src/config/archive.js'
+import {
+  sealArchive,
+  openArchive,
+  type ArchiveContents,
+  type SecretName,
+} from '../../src/config/archive.js'
 import {
   formatEncryptionInfo,
   parseEncryptionInfo,
@@ -14,6 +19,7 @@ import {
   generateRecoveryKey,
   generateRecoveryId,
   normaliseRecoveryKey,
+  recoveryWrappingKey,
 } from '../../src/config/recovery-key.js'
 import { backoffSeconds, FREE_ATTEMPTS, policyPcrs } from '../../src/index.js'
 import {
@@ -27,14 +33,28 @@ import { tempDir } from '../helpers/harness.js'
 const contents: ArchiveContents = {
   version: 1,
   hostId: 'h',
-  identity: { algorithm: 'ECDSA-P256', privateKeyPkcs8: 'AA==', publicKeySpki: 'AA==' },
+  identity: { algorithm: 'ECDSA-P256', publicKeySpki: 'AA==' },
   keyPersistence: { enabled: false },
 }
+const secretsOf = (): Map<SecretName, Secret> =>
+  new Map<SecretName, Secret>([
+    ['identity.pkcs8', new Secret(new Uint8Array([1, 2, 3]))],
+    ['keystore.key', new Secret(new Uint8Array(32).fill(7))],
+  ])
 
 test('archive: AES-256-GCM round trip; any flipped byte, a wrong key or truncation is "Failed to decrypt system configuration."', () => {
   const key = new Secret(new Uint8Array(randomBytes(32)))
-  const sealed = sealArchive(key, contents)
-  assert.deepEqual(openArchive(key, sealed), contents)
+  const sealed = sealArchive(key, { contents, secrets: secretsOf() })
+  const opened = openArchive(key, sealed)
+  assert.deepEqual(opened.contents, contents)
+  assert.deepEqual(
+    [...opened.secrets].map(([n, s]) => [n, s.use((b) => Buffer.from(b).toString('hex'))]),
+    [
+      ['identity.pkcs8', '010203'],
+      ['keystore.key', '07'.repeat(32)],
+    ],
+  )
+  assert.equal(sealed.includes(Buffer.alloc(32, 7)), false)
   for (const i of [0, 8, 12, 20, sealed.length - 1]) {
     const bad = Buffer.from(sealed)
     bad[i]! ^= 0x80
@@ -88,13 +108,23 @@ test('encryption.info: MAC over the bytes read; edits and malformed files are re
 })
 
 test('recovery key: 16 groups of 6 digits, GUID id in braces; typed forms normalise', () => {
-  const k = generateRecoveryKey()
+  const text = (s: Secret): string => s.use((b) => Buffer.from(b).toString('latin1'))
+  const k = text(generateRecoveryKey())
   assert.match(k, /^(\d{6}-){15}\d{6}$/)
-  assert.notEqual(generateRecoveryKey(), k)
+  assert.notEqual(text(generateRecoveryKey()), k)
   assert.match(generateRecoveryId(), /^\{[0-9A-F]{8}-([0-9A-F]{4}-){3}[0-9A-F]{12}\}$/)
-  assert.equal(normaliseRecoveryKey(` ${k.replaceAll('-', ' ')}\n`), k.replaceAll('-', ''))
+  const norm = (s: string): string => text(normaliseRecoveryKey(Buffer.from(s, 'latin1')))
+  assert.equal(norm(` ${k.replaceAll('-', ' ')}\n`), k.replaceAll('-', ''))
   for (const bad of ['', '123', k.slice(1), `${k}-1`, k.replace(/\d/, 'a')])
-    assert.throws(() => normaliseRecoveryKey(bad), { code: 'ERR_HOST_RECOVERY_KEY_FORMAT' })
+    assert.throws(() => norm(bad), { code: 'ERR_HOST_RECOVERY_KEY_FORMAT' })
+  // same key typed differently → same wrapping key
+  const salt = randomBytes(16)
+  const a = recoveryWrappingKey(new Secret(Buffer.from(k)), salt)
+  assert.equal(
+    a.equals(recoveryWrappingKey(new Secret(Buffer.from(k.replaceAll('-', ' ') + '\n')), salt)),
+    true,
+  )
+  assert.equal(a.equals(recoveryWrappingKey(new Secret(Buffer.from(k)), randomBytes(16))), false)
 })
 
 test('recovery attempts: free attempts, then a doubling backoff persisted in the data folder', (t) => {

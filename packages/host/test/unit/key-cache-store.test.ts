@@ -76,23 +76,26 @@ test('key cache: a failing observer (persistence) leaves the cache unchanged', (
   assert.equal(c.has('p', 'k'), false)
 })
 
+/** The store takes ownership of (and zeroes) the key it is given: hand it a fresh copy each time. */
 function storeFixture(t: { after: (fn: () => void) => void }): {
   path: string
-  key: Secret
+  key: () => Secret
   id: Buffer
 } {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
+  const raw = randomBytes(32)
   return {
     path: join(dir, 'keystore.journal'),
-    key: new Secret(new Uint8Array(randomBytes(32))),
+    key: () => new Secret(new Uint8Array(raw)),
     id: randomBytes(16),
   }
 }
 
 test('key store: adds and removes replay after reopen; file is 0600', (t) => {
   const { path, key, id } = storeFixture(t)
-  const s = KeyStore.create(path, key, id)
+  const k = key()
+  const s = KeyStore.create(path, k, id)
   s.appendAdd([
     { providerId: 'p', kekId: 'a', key: secret(1) },
     { providerId: 'p', kekId: 'b', key: secret(2) },
@@ -100,8 +103,9 @@ test('key store: adds and removes replay after reopen; file is 0600', (t) => {
   s.appendRemove({ providerId: 'p', kekId: 'a' })
   s.appendAdd([{ providerId: 'q', kekId: 'c', key: secret(3, 64) }])
   s.close()
+  assert.equal(k.disposed, true, 'closing the store zeroes its key')
   assert.equal(statSync(path).mode & 0o777, 0o600)
-  const o = KeyStore.open(path, key, id)
+  const o = KeyStore.open(path, key(), id)
   assert.equal(o.truncatedTail, false)
   const got = o.entries.map((e) => [e.providerId, e.kekId, e.key.use((k) => k[0]), e.key.length])
   assert.deepEqual(got, [
@@ -113,14 +117,14 @@ test('key store: adds and removes replay after reopen; file is 0600', (t) => {
 
 test('key store: a torn final record (crash) is cut off; the rest stays and appends continue', (t) => {
   const { path, key, id } = storeFixture(t)
-  const s = KeyStore.create(path, key, id)
+  const s = KeyStore.create(path, key(), id)
   s.appendAdd([{ providerId: 'p', kekId: 'a', key: secret(1) }])
   s.appendAdd([{ providerId: 'p', kekId: 'b', key: secret(2) }])
   s.close()
   const full = readFileSync(path)
   for (const cut of [1, 5, 20, 40]) {
     writeFileSync(path, full.subarray(0, full.length - cut))
-    const o = KeyStore.open(path, key, id)
+    const o = KeyStore.open(path, key(), id)
     assert.equal(o.truncatedTail, true)
     assert.deepEqual(
       o.entries.map((e) => e.kekId),
@@ -128,7 +132,7 @@ test('key store: a torn final record (crash) is cut off; the rest stays and appe
     )
     o.store.appendAdd([{ providerId: 'p', kekId: 'c', key: secret(3) }])
     o.store.close()
-    const again = KeyStore.open(path, key, id)
+    const again = KeyStore.open(path, key(), id)
     assert.deepEqual(
       again.entries.map((e) => e.kekId),
       ['a', 'c'],
@@ -140,16 +144,16 @@ test('key store: a torn final record (crash) is cut off; the rest stays and appe
 
 test('key store: a modified middle record, another store id or another key is refused', (t) => {
   const { path, key, id } = storeFixture(t)
-  const s = KeyStore.create(path, key, id)
+  const s = KeyStore.create(path, key(), id)
   for (const k of ['a', 'b', 'c']) s.appendAdd([{ providerId: 'p', kekId: k, key: secret(1) }])
   s.close()
   const good = readFileSync(path)
   const bad = Buffer.from(good)
   bad[24 + 4 + 14]! ^= 1 // inside the first record's ciphertext
   writeFileSync(path, bad)
-  assert.throws(() => KeyStore.open(path, key, id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
+  assert.throws(() => KeyStore.open(path, key(), id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
   writeFileSync(path, good)
-  assert.throws(() => KeyStore.open(path, key, randomBytes(16)), {
+  assert.throws(() => KeyStore.open(path, key(), randomBytes(16)), {
     code: 'ERR_HOST_KEYSTORE_CORRUPT',
   })
   assert.throws(() => KeyStore.open(path, new Secret(new Uint8Array(32)), id), {
@@ -164,21 +168,21 @@ test('key store: a modified middle record, another store id or another key is re
     good.subarray(24 + 2 * recLen),
   ])
   writeFileSync(path, swapped)
-  assert.throws(() => KeyStore.open(path, key, id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
+  assert.throws(() => KeyStore.open(path, key(), id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
   writeFileSync(path, Buffer.from('not a store at all'))
-  assert.throws(() => KeyStore.open(path, key, id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
+  assert.throws(() => KeyStore.open(path, key(), id), { code: 'ERR_HOST_KEYSTORE_CORRUPT' })
 })
 
 test('key store: compaction keeps live keys only', (t) => {
   const { path, key, id } = storeFixture(t)
-  const s = KeyStore.create(path, key, id)
+  const s = KeyStore.create(path, key(), id)
   for (let i = 0; i < 200; i++) {
     s.appendAdd([{ providerId: 'p', kekId: `k${i}`, key: secret(i & 0xff) }])
     if (i >= 2) s.appendRemove({ providerId: 'p', kekId: `k${i}` })
   }
   s.close()
   const size = statSync(path).size
-  const o = KeyStore.open(path, key, id) // compacts: 398 records for 2 live keys
+  const o = KeyStore.open(path, key(), id) // compacts: 398 records for 2 live keys
   assert.deepEqual(
     o.entries.map((e) => e.kekId),
     ['k0', 'k1'],
@@ -188,7 +192,7 @@ test('key store: compaction keeps live keys only', (t) => {
   assert.ok(statSync(path).size < size / 10)
   appendFileSync(path, Buffer.alloc(0))
   assert.deepEqual(
-    KeyStore.open(path, key, id).entries.map((e) => e.kekId),
+    KeyStore.open(path, key(), id).entries.map((e) => e.kekId),
     ['k0', 'k1'],
   )
 })
