@@ -48,6 +48,8 @@ export class HostAgent {
   readonly #config: SecureConfig
   readonly #log: Logger
   #store: KeyStore | undefined
+  /** Set when the key store could not be read at boot (the host still boots, without those keys). */
+  #storeError: string | undefined
   #chain: Promise<unknown> = Promise.resolve()
 
   private constructor(o: {
@@ -58,6 +60,7 @@ export class HostAgent {
     log: Logger
     stats: BootStats
     store: KeyStore | undefined
+    storeError: string | undefined
   }) {
     this.dataDir = o.dataDir
     this.#tpm = o.tpm
@@ -66,6 +69,7 @@ export class HostAgent {
     this.#log = o.log
     this.bootStats = o.stats
     this.#store = o.store
+    this.#storeError = o.storeError
   }
 
   /** A host boot. Throws the seed's messages (HostError) when the configuration stays locked. */
@@ -107,18 +111,27 @@ export class HostAgent {
       let store: KeyStore | undefined
       let restored: CachedKey[] = []
       let truncatedTail = false
+      let storeError: string | undefined
       const storeKey = config.secret('keystore.key')
       if (kp.enabled && storeKey && kp.storeId) {
-        const opened = KeyStore.open(
-          join(o.dataDir, KEYSTORE_FILE),
-          copySecret(storeKey),
-          Buffer.from(kp.storeId, 'hex'),
-        )
-        store = opened.store
-        restored = opened.entries
-        truncatedTail = opened.truncatedTail
-        if (truncatedTail)
-          log.warn('key store: cut off a torn final record (an unacknowledged write)')
+        try {
+          const opened = KeyStore.open(
+            join(o.dataDir, KEYSTORE_FILE),
+            copySecret(storeKey),
+            Buffer.from(kp.storeId, 'hex'),
+          )
+          store = opened.store
+          restored = opened.entries
+          truncatedTail = opened.truncatedTail
+          if (truncatedTail)
+            log.warn('key store: cut off a torn final record (an unacknowledged write)')
+        } catch (e) {
+          // Availability: boot without the persisted keys (providers refill the cache) and leave
+          // the store untouched until the admin removes it; the admin socket must stay reachable.
+          if (!(e instanceof HostError)) throw e
+          storeError = e.code
+          log.error({ code: e.code }, e.message)
+        }
       }
       const agent = new HostAgent({
         dataDir: o.dataDir,
@@ -127,6 +140,7 @@ export class HostAgent {
         config,
         log,
         store,
+        storeError,
         stats: {
           restoreMs: 0,
           restoredKeys: restored.length,
@@ -193,7 +207,10 @@ export class HostAgent {
       case 'settings.encryption.recovery.rotate':
         return this.#withTpm(() => this.#config.rotateRecovery(this.#tpm, this.#boot))
       case 'security.keypersistence.get':
-        return { enabled: this.#config.contents.keyPersistence.enabled }
+        return {
+          enabled: this.#config.contents.keyPersistence.enabled,
+          ...(this.#storeError ? { storeError: this.#storeError } : {}),
+        }
       case 'security.keypersistence.enable':
         return this.#enablePersistence()
       case 'security.keypersistence.disable':
@@ -286,6 +303,7 @@ export class HostAgent {
       this.#store = opened.store
       this.#store.compact(this.cache.entries())
       this.#observe()
+      this.#storeError = undefined
     }
     this.#log.info({ keys: this.cache.size }, 'key persistence enabled')
     return { enabled: true, storedKeys: this.cache.size }
@@ -300,6 +318,7 @@ export class HostAgent {
       // Drop the store key from the archive first: the journal is then unreadable even before shredding.
       this.#config.save({ ...c, keyPersistence: { enabled: false } }, { 'keystore.key': null })
       shredFile(join(this.dataDir, KEYSTORE_FILE))
+      this.#storeError = undefined
     } else this.#config.save({ ...c, keyPersistence: { ...c.keyPersistence, enabled: false } })
     this.#log.info({ removeAll }, 'key persistence disabled')
     return { enabled: false, removedStoredKeys: removeAll }

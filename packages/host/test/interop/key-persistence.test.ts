@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import {
   tempDir,
@@ -199,5 +199,47 @@ test('kill -9 of the agent during a burst of keys add: the next boot has every a
       .inCache,
     true,
   )
+  assert.equal(await agent.stop(), 0)
+})
+
+test('an unreadable key store does not stop the boot: the admin sees it and can remove it', async (t) => {
+  const { D, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  for (const k of ['a', 'b', 'c'])
+    await callAgent(D, 'keys.add', {
+      providerId: 'p',
+      kekId: k,
+      key: randomBytes(32).toString('base64'),
+    })
+  assert.equal(await agent.stop(), 0)
+  const path = join(D, 'keystore.journal')
+  const bytes = readFileSync(path)
+  bytes[24 + 4 + 20]! ^= 1 // first record: tampering, not a torn tail
+  writeFileSync(path, bytes)
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.match(agent.output(), /ERR_HOST_KEYSTORE_CORRUPT/)
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+    storeError: 'ERR_HOST_KEYSTORE_CORRUPT',
+  })
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
+  assert.deepEqual(readFileSync(path), bytes, 'the store is left as found')
+  await json([
+    'host',
+    'security',
+    'keypersistence',
+    'disable',
+    '--remove-all-stored-keys',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(existsSync(path), false)
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+  })
   assert.equal(await agent.stop(), 0)
 })
