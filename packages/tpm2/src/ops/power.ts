@@ -16,8 +16,8 @@ export async function startup(tpm: Tpm, type: 'clear' | 'state' = 'clear'): Prom
 }
 
 /** TPM2_Shutdown(CLEAR): orderly shutdown before a power cycle. */
-export async function shutdownTpm(tpm: Tpm): Promise<void> {
-  await tpm.run(Shutdown, { shutdownType: TPM_SU.CLEAR })
+export async function shutdownTpm(tpm: Tpm, signal?: AbortSignal): Promise<void> {
+  await tpm.run(Shutdown, { shutdownType: TPM_SU.CLEAR }, signal ? { signal } : {})
 }
 
 /**

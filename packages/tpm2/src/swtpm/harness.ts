@@ -273,7 +273,8 @@ function handle(child: ChildProcess, port: number): RunningSwtpm {
     },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
-      await shutdownTpm(tpm).catch(() => undefined)
+      // bounded: if another client holds swtpm's single data connection, do not wait for it
+      await shutdownTpm(tpm, AbortSignal.timeout(2000)).catch(() => undefined)
       await transport.close().catch(() => undefined)
       await control.shutdown().catch(() => undefined)
       const t = setTimeout(() => child.kill('SIGKILL'), 5000)
