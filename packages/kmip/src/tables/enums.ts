@@ -275,9 +275,13 @@ export const HashingAlgorithm = {
   SHA_512_224: 0x0000000c,
   SHA_512_256: 0x0000000d,
   SHA_3_224: 0x0000000e,
+  SHA3_224: 0x0000000e,
   SHA_3_256: 0x0000000f,
+  SHA3_256: 0x0000000f,
   SHA_3_384: 0x00000010,
+  SHA3_384: 0x00000010,
   SHA_3_512: 0x00000011,
+  SHA3_512: 0x00000011,
 } as const
 
 /** 11.22: InteropFunction. */
@@ -285,6 +289,21 @@ export const InteropFunction = {
   Begin: 0x00000001,
   End: 0x00000002,
   Reset: 0x00000003,
+} as const
+
+/** KMIP 2.1 §11: ItemType. */
+export const ItemType = {
+  Structure: 0x00000001,
+  Integer: 0x00000002,
+  LongInteger: 0x00000003,
+  BigInteger: 0x00000004,
+  Enumeration: 0x00000005,
+  Boolean: 0x00000006,
+  TextString: 0x00000007,
+  ByteString: 0x00000008,
+  DateTime: 0x00000009,
+  Interval: 0x0000000a,
+  DateTimeExtended: 0x0000000b,
 } as const
 
 /** 9.1.3.2.2 Table 290: KeyCompressionType. */
@@ -319,6 +338,7 @@ export const KeyFormatType = {
   TransparentECPrivateKey: 0x00000014,
   TransparentECPublicKey: 0x00000015,
   PKCS_12: 0x00000016,
+  PKCS_10: 0x00000017,
 } as const
 
 /** 9.1.3.2.17 Table 305: KeyRoleType. */
@@ -491,6 +511,12 @@ export const Operation = {
   PKCS_11: 0x00000033,
   Interop: 0x00000034,
   ReProvision: 0x00000035,
+  SetDefaults: 0x00000036,
+  SetConstraints: 0x00000037,
+  GetConstraints: 0x00000038,
+  QueryAsynchronousRequests: 0x00000039,
+  Process: 0x0000003a,
+  Ping: 0x0000003b,
 } as const
 
 /** 9.1.3.2.15 Table 303: PaddingMethod. */
@@ -512,6 +538,13 @@ export const PKCS_11Function = {} as const
 
 /** PKCS_11ReturnCode. */
 export const PKCS_11ReturnCode = {} as const
+
+/** KMIP 2.1 §11: ProcessingStage. */
+export const ProcessingStage = {
+  Submitted: 0x00000001,
+  InProcess: 0x00000002,
+  Completed: 0x00000003,
+} as const
 
 /** 9.1.3.2.42: ProfileName. */
 export const ProfileName = {
@@ -887,6 +920,11 @@ export const ResultReason = {
   PKCS_11CodecError: 0x00000045,
   PKCS_11InvalidFunction: 0x00000046,
   PKCS_11InvalidInterface: 0x00000047,
+  PrivateProtectionStorageUnavailable: 0x00000048,
+  PublicProtectionStorageUnavailable: 0x00000049,
+  UnknownObjectGroup: 0x0000004a,
+  ConstraintViolation: 0x0000004b,
+  DuplicateProcessRequest: 0x0000004c,
   GeneralFailure: 0x00000100,
 } as const
 
@@ -1052,6 +1090,10 @@ export const CryptographicUsageMask = {
   TranslateDecrypt: 0x00020000,
   TranslateWrap: 0x00040000,
   TranslateUnwrap: 0x00080000,
+  Authenticate: 0x00100000,
+  Unrestricted: 0x00200000,
+  FPEEncrypt: 0x00400000,
+  FPEDecrypt: 0x00800000,
 } as const
 
 /** 9.1.3.3.2: StorageStatusMask. */
@@ -1102,6 +1144,7 @@ export const enumerations = {
   FIPS186Variation: FIPS186Variation,
   HashingAlgorithm: HashingAlgorithm,
   InteropFunction: InteropFunction,
+  ItemType: ItemType,
   KeyCompressionType: KeyCompressionType,
   KeyFormatType: KeyFormatType,
   KeyRoleType: KeyRoleType,
@@ -1118,6 +1161,7 @@ export const enumerations = {
   PaddingMethod: PaddingMethod,
   PKCS_11Function: PKCS_11Function,
   PKCS_11ReturnCode: PKCS_11ReturnCode,
+  ProcessingStage: ProcessingStage,
   ProfileName: ProfileName,
   ProtectionLevel: ProtectionLevel,
   PutFunction: PutFunction,
@@ -1143,7 +1187,7 @@ export const enumerations = {
 } as const
 
 /** Number of enumerations in the table (asserted by the table test). */
-export const enumerationCount = 60
+export const enumerationCount = 62
 
 /** Which enumeration the value of a tag takes (tag value → enumeration), from the registry. */
 export const enumForTag: ReadonlyMap<number, Readonly<Record<string, number>>> = new Map<

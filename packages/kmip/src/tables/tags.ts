@@ -363,26 +363,13 @@ export const Tag = {
   ObjectTypes: 0x420167, // since 2.1
   Constraints: 0x420168, // since 2.1
   Constraint: 0x420169, // since 2.1
-  RotateInterval: 0x42016a, // since 2.1
-  RotateAutomatic: 0x42016b, // since 2.1
-  RotateOffset: 0x42016c, // since 2.1
-  RotateDate: 0x42016d, // since 2.1
-  RotateGeneration: 0x42016e, // since 2.1
-  RotateName: 0x42016f, // since 2.1
-  RotateNameValue: 0x420170, // since 2.1
-  RotateNameType: 0x420171, // since 2.1
-  RotateLatest: 0x420172, // since 2.1
-  AsynchronousRequest: 0x420173, // since 2.1
-  SubmissionDate: 0x420174, // since 2.1
-  ProcessingStage: 0x420175, // since 2.1
-  AsynchronousCorrelationValues: 0x420176, // since 2.1
 } as const
 
 /** A known tag name. */
 export type TagName = keyof typeof Tag
 
 /** Number of tags in the table (asserted by the table test). */
-export const tagCount = 371
+export const tagCount = 358
 
 const byValue = new Map<number, TagName>()
 for (const [name, value] of Object.entries(Tag) as [TagName, number][]) {
@@ -755,19 +742,6 @@ export const tagSpecName: Readonly<Record<TagName, string>> = {
   ObjectTypes: 'Object Types',
   Constraints: 'Constraints',
   Constraint: 'Constraint',
-  RotateInterval: 'Rotate Interval',
-  RotateAutomatic: 'Rotate Automatic',
-  RotateOffset: 'Rotate Offset',
-  RotateDate: 'Rotate Date',
-  RotateGeneration: 'Rotate Generation',
-  RotateName: 'Rotate Name',
-  RotateNameValue: 'Rotate Name Value',
-  RotateNameType: 'Rotate Name Type',
-  RotateLatest: 'Rotate Latest',
-  AsynchronousRequest: 'Asynchronous Request',
-  SubmissionDate: 'Submission Date',
-  ProcessingStage: 'Processing Stage',
-  AsynchronousCorrelationValues: 'Asynchronous Correlation Values',
 }
 
 /** Tag value for a normalised name, or undefined. */

@@ -1,10 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import {
   Tag,
   tagCount,
   tagNameOf,
   tagByName,
+  normalizeName,
   enumerations,
   enumerationCount,
   enumForTag,
@@ -18,11 +22,11 @@ import {
   KeyFormatType,
 } from '../../src/index.js'
 
-test('tag table: counts from the registry (1.4: 292, 2.0: +63 less Reserved, 2.1: +17)', () => {
+test('tag table: counts from the registry (1.4: 292, 2.0: +63 less Reserved, 2.1: +4)', () => {
   assert.equal(Object.keys(Tag).length, tagCount)
-  assert.equal(tagCount, 292 + 62 + 17)
+  assert.equal(tagCount, 292 + 62 + 4)
   assert.equal(enumerationCount, Object.keys(enumerations).length)
-  assert.equal(enumerationCount, 60)
+  assert.equal(enumerationCount, 62)
 })
 
 test('tag table: spot checks against KMIP 1.4 §9.1.3.1 and 2.1 §11.1', () => {
@@ -63,4 +67,28 @@ test('enumerations: spot checks (1.4 §9.1.3.2, 2.0 additions)', () => {
   assert.equal(enumForTag.get(Tag.ObjectType), ObjectType)
   assert.equal(enumForTag.get(Tag.MaskGeneratorHashingAlgorithm), enumerations.HashingAlgorithm)
   assert.equal(maskForTag.get(Tag.CryptographicUsageMask), CryptographicUsageMask)
+})
+
+test('every tag of the KMIP 2.1 spec table (§11.1) is in the generated table with the same value', () => {
+  const file = join(
+    dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    '..',
+    'scripts',
+    'registry',
+    'kmip_2_1_spec_tags.json',
+  )
+  const spec = (JSON.parse(readFileSync(file, 'utf8')) as { tags: [string, string][] }).tags
+  assert.equal(spec.length, 361)
+  let checked = 0
+  for (const [name, hex] of spec) {
+    if (name.startsWith('(Reserved)') || name === 'Reserved') continue
+    const value = Number.parseInt(hex, 16)
+    assert.equal(tagByName(normalizeName(name)), value, `${name} ${hex}`)
+    checked++
+  }
+  assert.ok(checked > 330, `${checked} tags checked`)
+  assert.equal(Operation.SetConstraints, 0x37)
+  assert.equal(Operation.Ping, 0x3b)
 })
