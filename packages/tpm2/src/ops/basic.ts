@@ -2,6 +2,7 @@
 import { EvictControl, FlushContext, GetCapability, GetRandom } from '../commands/commands.js'
 import { TPM_CAP, TPM_HT, TPM_PT, TPM_RH } from '../constants.js'
 import { TpmError } from '../errors.js'
+import { PasswordSession } from '../session/session.js'
 import type { Tpm } from '../tpm.js'
 
 /** TPM2_GetRandom until `n` bytes are gathered (the TPM returns at most one digest per call). */
@@ -81,7 +82,7 @@ export async function persistObject(
   await tpm.run(
     EvictControl,
     { auth: TPM_RH.OWNER, objectHandle: transient, persistentHandle },
-    ownerAuth ? { sessions: [await passwordSession(ownerAuth)] } : {},
+    ownerAuth ? { sessions: [new PasswordSession(ownerAuth)] } : {},
   )
 }
 
@@ -95,7 +96,7 @@ export async function evictPersistent(
   await tpm.run(
     EvictControl,
     { auth: TPM_RH.OWNER, objectHandle: persistentHandle, persistentHandle },
-    ownerAuth ? { sessions: [await passwordSession(ownerAuth)] } : {},
+    ownerAuth ? { sessions: [new PasswordSession(ownerAuth)] } : {},
   )
 }
 
@@ -105,9 +106,4 @@ function checkPersistent(h: number): void {
       'ERR_TPM_ARG',
       `0x${(h >>> 0).toString(16)} is not a persistent handle (0x81xxxxxx)`,
     )
-}
-
-async function passwordSession(auth: Uint8Array) {
-  const { PasswordSession } = await import('../session/session.js')
-  return new PasswordSession(auth)
 }

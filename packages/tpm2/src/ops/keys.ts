@@ -4,6 +4,7 @@ import { TPM_HT, TPM_RC, TPM_RH } from '../constants.js'
 import { TpmResponseError } from '../errors.js'
 import type { Infer } from '../marshal/dsl.js'
 import type { TPMT_PUBLIC } from '../structures/public.js'
+import { PasswordSession } from '../session/session.js'
 import type { Tpm } from '../tpm.js'
 import { flush } from './basic.js'
 import {
@@ -33,7 +34,6 @@ export async function createPrimary(
   hierarchy: number = TPM_RH.OWNER,
   hierarchyAuth?: Uint8Array,
 ): Promise<LoadedKey> {
-  const { PasswordSession } = await import('../session/session.js')
   const r = await tpm.run(
     CreatePrimary,
     {
