@@ -3,7 +3,9 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import {
   KmipClient,
+  KmipConnection,
   KmipError,
+  tlsConnectOptions,
   Tag,
   attr,
   nameAttribute,
@@ -113,6 +115,54 @@ for (const version of [
     }
   })
 }
+
+for (const version of [
+  { major: 1, minor: 0 },
+  { major: 1, minor: 1 },
+  { major: 1, minor: 4 },
+] as const) {
+  test(`Ward client ↔ pykmip-server, KMIP ${version.major}.${version.minor}: create, get, activate, locate, revoke, destroy`, async () => {
+    const c = client(version)
+    try {
+      const name = `ward-${version.major}${version.minor}-${randomBytes(4).toString('hex')}`
+      const uid = await c.create({ name, length: 128 })
+      const obj = await c.get(uid)
+      assert.equal(obj.keyMaterial?.length, 16)
+      obj.keyMaterial?.fill(0)
+      await c.activate(uid)
+      assert.deepEqual(await c.locate({ attributes: [nameAttribute(name)] }), [uid])
+      const st = await c.getAttributes(uid, ['State'])
+      assert.equal(st[0]?.value.value, State.Active)
+      await c.revoke(uid)
+      await c.destroy(uid)
+    } finally {
+      c.close()
+    }
+  })
+}
+
+test('TLS with PyKMIP: TLS 1.2 with a CBC-SHA2 suite (PyKMIP pins them)', async () => {
+  const conn = await KmipConnection.open(
+    tlsConnectOptions(
+      {
+        caPem: peer.caPem,
+        certPem: peer.clientCertPem,
+        keyPem: peer.clientKeyPem,
+        servername: 'localhost',
+      },
+      peer.host,
+      peer.port,
+    ),
+    5000,
+    1 << 20,
+  )
+  try {
+    assert.equal(conn.protocol, 'TLSv1.2')
+    assert.match(conn.cipher, /CBC|SHA256|SHA384/)
+  } finally {
+    conn.close()
+  }
+})
 
 test('batch of two operations with Unique Batch Item IDs (KMIP 1.2)', async () => {
   const c = client({ major: 1, minor: 2 })
