@@ -59,45 +59,55 @@ const writeAt = (fd: number, buf: Uint8Array, pos: number): Promise<void> =>
 const sync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))
 
-/** Run the steps in order. Buffers are zeroed at the end (they held plaintext). */
+/**
+ * Run the steps in order: step i+1 is read and transformed while step i is written (and, when
+ * durable, synced), so the cores and the disk work at once. Three buffers rotate; a buffer is
+ * reused only after the write of the step it last held has finished. Buffers are zeroed at the
+ * end (they held plaintext).
+ */
 export async function runPipeline(o: PipelineOptions): Promise<void> {
   const bufs = [0, 1, 2].map(() => new Uint8Array(o.maxLength))
   const view = (i: number): Uint8Array => {
     const s = o.steps[i] as Step
     return (bufs[i % 3] as Uint8Array).subarray(0, s.length)
   }
-  let done = 0
-  try {
-    let reading: Promise<void> | undefined =
-      o.steps.length > 0 ? readAt(o.fdIn, view(0), o.steps[0]?.readPos ?? 0) : undefined
-    let writing: Promise<void> = Promise.resolve()
-    for (let i = 0; i < o.steps.length; i++) {
-      const step = o.steps[i] as Step
-      const buf = view(i)
-      await reading
-      // buffer (i+1)%3 last served step i-2, whose write finished before step i-1's was issued
-      const nextStep = o.steps[i + 1]
-      reading = nextStep ? readAt(o.fdIn, view(i + 1), nextStep.readPos) : undefined
-      // keep the prefetch from rejecting unobserved while this step runs
-      reading?.catch(() => undefined)
-      await o.transform(buf, step, i)
-      await writing
-      if (o.durable) {
-        o.beforeWrite?.(buf, step, i)
-        await writeAt(o.fdOut, buf, step.writePos)
-        await sync(o.fdOut)
-        o.afterWrite?.(step, i)
-        writing = Promise.resolve()
-      } else {
-        writing = writeAt(o.fdOut, buf, step.writePos)
-        writing.catch(() => undefined)
-      }
-      done += step.length
-      o.onProgress?.(done)
+  const prepare = async (i: number): Promise<void> => {
+    const step = o.steps[i] as Step
+    await readAt(o.fdIn, view(i), step.readPos)
+    await o.transform(view(i), step, i)
+  }
+  const commit = async (i: number): Promise<void> => {
+    const step = o.steps[i] as Step
+    o.beforeWrite?.(view(i), step, i)
+    await writeAt(o.fdOut, view(i), step.writePos)
+    if (o.durable) {
+      await sync(o.fdOut)
+      o.afterWrite?.(step, i)
     }
-    await writing
-    await reading
+  }
+  let done = 0
+  let prepared: Promise<void> | undefined
+  let committed: Promise<void> = Promise.resolve()
+  try {
+    if (o.steps.length > 0) prepared = prepare(0)
+    for (let i = 0; i < o.steps.length; i++) {
+      await prepared
+      await committed // step i-1 written: its buffer's predecessor (i-2) is free for step i+1
+      prepared = i + 1 < o.steps.length ? prepare(i + 1) : undefined
+      prepared?.catch(() => undefined) // observed at the next iteration
+      committed = commit(i)
+      committed.catch(() => undefined)
+      if (i > 0) {
+        done += (o.steps[i - 1] as Step).length
+        o.onProgress?.(done)
+      }
+    }
+    await committed
+    const last = o.steps[o.steps.length - 1]
+    if (last) o.onProgress?.(done + last.length)
   } finally {
+    // let in-flight work settle before wiping the buffers it uses
+    await Promise.allSettled([prepared, committed])
     for (const b of bufs) b.fill(0)
   }
 }

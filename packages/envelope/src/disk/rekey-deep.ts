@@ -209,7 +209,8 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         first = last.n + 1
       }
       const rest = steps.slice(first)
-      const record = new Uint8Array((seg / sectorSize) * CHECK)
+      // one record buffer per pipeline buffer: step i+1 is transformed while step i is written
+      const records = [0, 1, 2].map(() => new Uint8Array((seg / sectorSize) * CHECK))
       const doneBefore = rest.length > 0 ? (rest[0]?.readPos ?? dataOffset) - dataOffset : dataBytes
       await runPipeline({
         fdIn: fd,
@@ -217,14 +218,18 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         steps: rest,
         maxLength: seg,
         durable: true,
-        transform: async (buf, step) => {
+        transform: async (buf, step, i) => {
           const sector0 = (step.readPos - dataOffset) / sectorSize + ivTweak
+          const record = records[i % 3] as Uint8Array
           checks(buf, sectorSize, record, 0)
           await xtsReencryptSectorsAsync(oldK, newK, buf, sector0, sectorSize)
           checks(buf, sectorSize, record, 32)
         },
         beforeWrite: (buf, _step, i) =>
-          j.writeRecord(first + i, record.subarray(0, (buf.length / sectorSize) * CHECK)),
+          j.writeRecord(
+            first + i,
+            (records[i % 3] as Uint8Array).subarray(0, (buf.length / sectorSize) * CHECK),
+          ),
         onProgress: (d) => o.onProgress?.(doneBefore + d, dataBytes),
       })
       j.setState({ ...j.state, phase: 'header' })
