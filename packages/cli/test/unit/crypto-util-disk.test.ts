@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, test } from 'node:test'
+
+// `ward crypto-util disk ...` end to end through the binary: JSON results, JSON progress lines
+// when stderr is not a terminal, secret-file checks, usage errors and coded failures.
+
+const ward = fileURLToPath(new URL('../../../bin/ward.js', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'ward-cli-disk-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+const p = (n: string): string => join(dir, n)
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [ward, 'crypto-util', 'disk', ...args], { encoding: 'utf8' })
+
+writeFileSync(p('kek'), randomBytes(32), { mode: 0o600 })
+writeFileSync(p('kek2'), randomBytes(32), { mode: 0o600 })
+writeFileSync(p('pass'), 'open sesame\n', { mode: 0o600 })
+writeFileSync(p('raw'), randomBytes(17 * 1048576))
+
+test('encrypt, describe, rekey and decrypt with --json results and JSON progress lines', () => {
+  const enc = run(
+    'encrypt',
+    '--in',
+    p('raw'),
+    '--out',
+    p('disk'),
+    '--kek-file',
+    p('kek'),
+    '--provider-id',
+    'kp',
+    '--kek-id',
+    'k1',
+    '--recovery-passphrase-file',
+    p('pass'),
+    '--pbkdf2-iterations',
+    '1000',
+    '--json',
+  )
+  assert.equal(enc.status, 0, enc.stderr)
+  const r = JSON.parse(enc.stdout) as Record<string, unknown>
+  assert.deepEqual(
+    [r.action, r.providerId, r.kekId, r.dataBytes, r.recoveryKeyslot],
+    ['encrypt', 'kp', 'k1', 17 * 1048576, true],
+  )
+  const progress = enc.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.equal(progress.at(-1)?.finished, true)
+  assert.equal(progress.at(-1)?.total, 17 * 1048576)
+
+  const d = run('describe', p('disk'), '--json')
+  assert.equal(d.status, 0, d.stderr)
+  const desc = JSON.parse(d.stdout) as Record<string, unknown>
+  assert.deepEqual(
+    [desc.cipher, desc.keyBits, desc.sectorSize, desc.kekId],
+    ['aes-xts-plain64', 512, 4096, 'k1'],
+  )
+  assert.ok(!d.stdout.includes('wrapped'))
+
+  const sh = run(
+    'rekey',
+    '--shallow',
+    '--kek-file',
+    p('kek'),
+    '--new-kek-file',
+    p('kek2'),
+    p('disk'),
+    '--json',
+  )
+  assert.equal(sh.status, 0, sh.stderr)
+  assert.equal((JSON.parse(sh.stdout) as Record<string, unknown>).kekId, 'kek2')
+  const deep = run(
+    'rekey',
+    '--deep',
+    '--kek-file',
+    p('kek2'),
+    '--recovery-passphrase-file',
+    p('pass'),
+    '--pbkdf2-iterations',
+    '1000',
+    p('disk'),
+  )
+  assert.equal(deep.status, 0, deep.stderr)
+  assert.match(deep.stdout, /rekey-deep/)
+
+  const dec = run(
+    'decrypt',
+    '--in',
+    p('disk'),
+    '--out',
+    p('plain'),
+    '--recovery-passphrase-file',
+    p('pass'),
+  )
+  assert.equal(dec.status, 0, dec.stderr)
+  assert.ok(readFileSync(p('plain')).equals(readFileSync(p('raw'))))
+})
+
+test('wrong KEK: exit 2 with the coded error, in JSON on stdout with --json; no output file', () => {
+  const r = run('decrypt', '--in', p('disk'), '--out', p('nope'), '--kek-file', p('kek'), '--json')
+  assert.equal(r.status, 2)
+  const e = JSON.parse(r.stdout) as { error: { code: string } }
+  assert.equal(e.error.code, 'ERR_DISK_WRONG_KEK')
+  assert.ok(!existsSync(p('nope')))
+})
+
+test('a KEK file readable by others, or of the wrong length, is refused saying why', () => {
+  writeFileSync(p('loose'), randomBytes(32), { mode: 0o644 })
+  const r = run('decrypt', '--in', p('disk'), '--out', p('nope'), '--kek-file', p('loose'))
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /0600.*ERR_SECRET_FILE/)
+  writeFileSync(p('short'), randomBytes(16), { mode: 0o600 })
+  assert.match(
+    run('decrypt', '--in', p('disk'), '--out', p('nope'), '--kek-file', p('short')).stderr,
+    /exactly 32 bytes/,
+  )
+})
+
+test('usage errors are ERR_CLI_USAGE', () => {
+  for (const args of [
+    ['encrypt', '--in', p('raw'), '--kek-file', p('kek')],
+    ['encrypt', '--in', p('raw'), '--out', p('x'), '--in-place', p('raw'), '--kek-file', p('kek')],
+    ['decrypt', '--in', p('disk'), '--out', p('x')],
+    [
+      'decrypt',
+      '--in',
+      p('disk'),
+      '--out',
+      p('x'),
+      '--kek-file',
+      p('kek'),
+      '--recovery-passphrase-file',
+      p('pass'),
+    ],
+    ['rekey', '--kek-file', p('kek'), p('disk')],
+    ['rekey', '--shallow', '--deep', '--kek-file', p('kek'), p('disk')],
+    ['rekey', '--deep', '--kek-file', p('kek')],
+    [
+      'encrypt',
+      '--in',
+      p('raw'),
+      '--out',
+      p('x'),
+      '--kek-file',
+      p('kek'),
+      '--segment-bytes',
+      'lots',
+    ],
+  ]) {
+    const r = run(...args)
+    assert.equal(r.status, 2, args.join(' '))
+    assert.match(r.stderr, /ERR_CLI_USAGE/, args.join(' '))
+  }
+  assert.ok(!existsSync(p('x')))
+})
