@@ -3,7 +3,8 @@ import { Create, CreatePrimary, Load, ReadPublic } from '../commands/commands.js
 import { TPM_HT, TPM_RC, TPM_RH } from '../constants.js'
 import { TpmResponseError } from '../errors.js'
 import type { Infer } from '../marshal/dsl.js'
-import type { TPMT_PUBLIC } from '../structures/public.js'
+import { TPMT_PUBLIC } from '../structures/public.js'
+import { encode } from '../marshal/codec.js'
 import { PasswordSession } from '../session/session.js'
 import type { Tpm } from '../tpm.js'
 import { flush } from './basic.js'
@@ -66,14 +67,27 @@ export async function readPublic(tpm: Tpm, handle: number): Promise<LoadedKey> {
   }
 }
 
+/**
+ * The persistent key at `handle` when it exists and was made from `template` (same type,
+ * attributes, policy and parameters: CreatePrimary is deterministic, so it is the very key
+ * `make` would create); otherwise `make()`. A foreign key at a well-known handle is ignored.
+ */
 async function persistentOr(
   tpm: Tpm,
   handle: number | undefined,
+  template: PublicTemplate,
   make: () => Promise<LoadedKey>,
 ): Promise<LoadedKey> {
   if (handle !== undefined) {
     try {
-      return await readPublic(tpm, handle)
+      const k = await readPublic(tpm, handle)
+      const same =
+        k.public.type === template.type &&
+        Buffer.compare(
+          encode(TPMT_PUBLIC, { ...k.public, unique: template.unique } as PublicTemplate),
+          encode(TPMT_PUBLIC, template),
+        ) === 0
+      if (same) return k
     } catch (e) {
       if (!(e instanceof TpmResponseError && e.base === TPM_RC.HANDLE)) throw e
     }
@@ -81,10 +95,6 @@ async function persistentOr(
   return make()
 }
 
-/**
- * Run `fn` with the SRK: the persistent one at 0x81000001 when present, else a transient SRK
- * created from the standard ECC template and flushed afterwards (also on error).
- */
 export function withSrk<T>(
   tpm: Tpm,
   fn: (srk: LoadedKey) => Promise<T>,
@@ -93,8 +103,11 @@ export function withSrk<T>(
   return withKey(
     tpm,
     () =>
-      persistentOr(tpm, o.persistent === null ? undefined : (o.persistent ?? PERSISTENT.SRK), () =>
-        createPrimary(tpm, SRK_ECC_TEMPLATE),
+      persistentOr(
+        tpm,
+        o.persistent === null ? undefined : (o.persistent ?? PERSISTENT.SRK),
+        SRK_ECC_TEMPLATE,
+        () => createPrimary(tpm, SRK_ECC_TEMPLATE),
       ),
     fn,
   )
@@ -117,7 +130,7 @@ export function withEk<T>(
     () =>
       o.handle !== undefined
         ? readPublic(tpm, o.handle)
-        : persistentOr(tpm, kind === 'rsa' ? PERSISTENT.EK_RSA : undefined, () =>
+        : persistentOr(tpm, kind === 'rsa' ? PERSISTENT.EK_RSA : undefined, template, () =>
             createPrimary(tpm, template, TPM_RH.ENDORSEMENT),
           ),
     fn,

@@ -16,7 +16,7 @@ export const EK_POLICY = Buffer.from(
 )
 
 const aes128cfb = { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB }
-const symNull = { algorithm: TPM_ALG.NULL, keyBits: {}, mode: {} } as unknown as typeof aes128cfb
+const symNull = { algorithm: TPM_ALG.NULL, keyBits: {}, mode: {} }
 
 /** EK Template L-1: RSA 2048, attributes 0x000300B2. */
 export const EK_RSA_TEMPLATE: PublicTemplate = {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { X509Certificate, createHash, randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import {
+  AK_RSA_TEMPLATE,
   EV,
   EventLogWriter,
   PERSISTENT,
@@ -26,6 +27,9 @@ import {
   persistObject,
   readEkCertificate,
   readPublic,
+  seal,
+  unseal,
+  withSrk,
   readPcrs,
   replayEventLog,
   toPublicKey,
@@ -143,6 +147,32 @@ test('PCR extend is what tpm2_pcrread reads; measure() + event log replay equals
   await lab.sw.reboot()
   const zero = await readPcrs(tpm, [7, 8, 16])
   for (const v of zero.values()) assert.deepEqual(Buffer.from(v), Buffer.alloc(32))
+})
+
+test('withSrk uses a persistent SRK only if it is the standard one; blobs move between the two', async () => {
+  const tpm = lab.sw.tpm
+  const secret = randomBytes(32)
+  const blob = await seal(tpm, secret, { pcrs: [23] }) // sealed under a transient SRK
+  const srk = await createPrimary(tpm, SRK_ECC_TEMPLATE)
+  try {
+    await persistObject(tpm, srk.handle, PERSISTENT.SRK)
+  } finally {
+    await flush(tpm, srk.handle)
+  }
+  assert.equal(await withSrk(tpm, async (k) => k.handle), PERSISTENT.SRK)
+  assert.deepEqual(Buffer.from(await unseal(tpm, blob)), secret)
+  await evictPersistent(tpm, PERSISTENT.SRK)
+  // a foreign key at the SRK handle is ignored (a transient standard SRK is used instead)
+  const ak = await createPrimary(tpm, AK_RSA_TEMPLATE)
+  try {
+    await persistObject(tpm, ak.handle, PERSISTENT.SRK)
+  } finally {
+    await flush(tpm, ak.handle)
+  }
+  assert.equal((await withSrk(tpm, async (k) => k.handle)) >>> 24, 0x80)
+  assert.deepEqual(Buffer.from(await unseal(tpm, blob)), secret)
+  await evictPersistent(tpm, PERSISTENT.SRK)
+  assert.deepEqual(await listHandles(tpm, 'transient'), [])
 })
 
 test('GetRandom and fixed properties', async () => {
