@@ -23,8 +23,13 @@ function bad(msg: string, offset: number): never {
 function decodeEntities(s: string, at: number): string {
   if (!s.includes('&')) return s
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);?/g, (m: string, e: string) => {
-    if (e.startsWith('#x')) return String.fromCodePoint(Number.parseInt(e.slice(2), 16))
-    if (e.startsWith('#')) return String.fromCodePoint(Number.parseInt(e.slice(1), 10))
+    if (e.startsWith('#')) {
+      const cp = e.startsWith('#x')
+        ? Number.parseInt(e.slice(2), 16)
+        : Number.parseInt(e.slice(1), 10)
+      if (!(cp >= 0 && cp <= 0x10ffff)) bad(`bad character reference ${m}`, at)
+      return String.fromCodePoint(cp)
+    }
     const r = entities[e]
     if (r === undefined) bad(`unknown entity ${m}`, at)
     return r

@@ -9,6 +9,8 @@ import {
   type TtlvItem,
   ttlvFromJson,
   ttlvToJson,
+  ttlvFromXml,
+  ttlvToXml,
 } from '../../src/index.js'
 
 const tags = Object.values(Tag)
@@ -139,5 +141,35 @@ test('mutated valid messages into decodeTtlv only ever throw KmipError', () => {
       },
     ),
     { numRuns: 1000 },
+  )
+})
+
+function onlyKmipErrorsFrom(f: () => unknown): void {
+  try {
+    f()
+  } catch (e) {
+    if (!(e instanceof KmipError)) throw e
+  }
+}
+
+test('random and mutated XML/JSON documents only ever throw KmipError', () => {
+  fc.assert(
+    fc.property(tree, fc.nat(), fc.string({ maxLength: 3 }), (t, pos, junk) => {
+      const xml = ttlvToXml(t)
+      const p = pos % (xml.length + 1)
+      onlyKmipErrorsFrom(() => ttlvFromXml(xml.slice(0, p) + junk + xml.slice(p)))
+      const json = JSON.stringify(ttlvToJson(t))
+      const q = pos % (json.length + 1)
+      onlyKmipErrorsFrom(() => ttlvFromJson(json.slice(0, q) + junk + json.slice(q)))
+    }),
+    { numRuns: 500 },
+  )
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), (s) => onlyKmipErrorsFrom(() => ttlvFromXml(s))),
+    { numRuns: 500 },
+  )
+  fc.assert(
+    fc.property(fc.json(), (s) => onlyKmipErrorsFrom(() => ttlvFromJson(s))),
+    { numRuns: 500 },
   )
 })

@@ -193,6 +193,11 @@ test('messages: batch count must match; XML enum and mask names', () => {
   assert.throws(() => ttlvFromXml('<!DOCTYPE x><ObjectType/>'), code('ERR_KMIP_XML'))
   assert.throws(() => ttlvFromXml('<NoSuchTag/>'), code('ERR_KMIP_XML'))
   assert.throws(
+    () => ttlvFromXml('<NameValue type="TextString" value="&#x110000;"/>'),
+    code('ERR_KMIP_XML'),
+  )
+  assert.equal(ttlvFromXml('<NameValue type="TextString" value="a&amp;&#x41;&lt;"/>').value, 'a&A<')
+  assert.throws(
     () => ttlvFromJson('{"tag":"ObjectType","type":"Enumeration"}'),
     code('ERR_KMIP_JSON'),
   )
