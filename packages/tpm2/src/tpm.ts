@@ -78,7 +78,7 @@ export class Tpm {
   }
 
   async #runOnce(cmd: CommandDef, args: unknown, o: RunOptions): Promise<unknown> {
-    const a = args as Record<string, unknown>
+    const a = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>
     const handleNames = Object.keys(cmd.handles)
     const authCount = Object.values(cmd.handles).filter((r) => r === 'auth').length
     const sessions: AuthSession[] = [...(o.sessions ?? [])]
