@@ -169,7 +169,10 @@ export class SecureConfig {
         renameSync(nextPath, join(o.dataDir, INFO_FILE))
         fsyncDir(o.dataDir)
         return cfg
-      } catch {
+      } catch (e) {
+        // Only a .next that does not open this archive is stale (the crash came before the
+        // archive was rewritten); a TPM refusal must not make us fall back and lose the new key.
+        if (!(e instanceof HostError && e.code === 'ERR_HOST_CONFIG_DECRYPT')) throw e
         unlinkSync(nextPath)
         o.log.warn('discarded an encryption.info.next left by an interrupted change')
       }

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tempDir, startSwtpm, ward, serve, secretFile } from '../helpers/harness.js'
 
 const SECURITY_VIOLATION =
@@ -279,4 +279,58 @@ test('ward host init --tpm none: mode NONE works; TPM mode, key persistence and 
   assert.equal(again2.exitCode, undefined, again2.output())
   assert.match(again2.output(), /"unlockedWith":"kdf"/)
   assert.equal(await again2.stop(), 0)
+})
+
+test('an interrupted switch to mode TPM (crash around the key change) boots consistently', async (t) => {
+  const { dir, cleanup } = tempDir()
+  t.after(cleanup)
+  const tpm = await startSwtpm(join(dir, 'tpm'))
+  t.after(() => tpm.stop())
+  const D = join(dir, 'host')
+  assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
+  const noneArchive = readFileSync(join(D, 'config.archive'))
+  const noneInfo = readFileSync(join(D, 'encryption.info'))
+  const on = ['--data-dir', D, '--simulate-firmware', '--secure-boot=on']
+  let agent = await serve(on)
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  assert.equal(await agent.stop(), 0)
+  const tpmArchive = readFileSync(join(D, 'config.archive'))
+  const tpmInfo = readFileSync(join(D, 'encryption.info'))
+
+  // Crash after the archive was rewritten, before the rename: the new info wins.
+  writeFileSync(join(D, 'encryption.info.next'), tpmInfo, { mode: 0o600 })
+  writeFileSync(join(D, 'encryption.info'), noneInfo)
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.match(agent.output(), /"unlockedWith":"tpm"/)
+  assert.equal(existsSync(join(D, 'encryption.info.next')), false)
+  assert.deepEqual(readFileSync(join(D, 'encryption.info')), tpmInfo)
+  assert.equal(await agent.stop(), 0)
+
+  // A TPM refusal of the new info must not discard it (that would lose the new key).
+  writeFileSync(join(D, 'encryption.info.next'), tpmInfo, { mode: 0o600 })
+  writeFileSync(join(D, 'encryption.info'), noneInfo)
+  const other = await startSwtpm(join(dir, 'tpm-b'))
+  t.after(() => other.stop())
+  const hostJson = readFileSync(join(D, 'host.json'))
+  writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: other.spec }))
+  agent = await serve(on)
+  assert.notEqual(agent.exitCode, 0)
+  assert.ok(agent.output().includes(SECURITY_VIOLATION), agent.output())
+  assert.equal(existsSync(join(D, 'encryption.info.next')), true)
+  writeFileSync(join(D, 'host.json'), hostJson)
+
+  // Crash before the archive was rewritten: the new info is stale and discarded.
+  writeFileSync(join(D, 'config.archive'), noneArchive)
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.match(agent.output(), /"unlockedWith":"kdf"/)
+  assert.equal(existsSync(join(D, 'encryption.info.next')), false)
+  assert.equal(
+    ((await json(['host', 'settings', 'encryption', 'get', '--data-dir', D])) as { mode: string })
+      .mode,
+    'NONE',
+  )
+  assert.equal(await agent.stop(), 0)
+  assert.notDeepEqual(tpmArchive, noneArchive)
 })
