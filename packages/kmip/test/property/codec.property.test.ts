@@ -11,6 +11,9 @@ import {
   ttlvToJson,
   ttlvFromXml,
   ttlvToXml,
+  parseRequestMessage,
+  parseResponseMessage,
+  parseAttributes,
 } from '../../src/index.js'
 
 const tags = Object.values(Tag)
@@ -171,5 +174,68 @@ test('random and mutated XML/JSON documents only ever throw KmipError', () => {
   fc.assert(
     fc.property(fc.json(), (s) => onlyKmipErrorsFrom(() => ttlvFromJson(s))),
     { numRuns: 500 },
+  )
+})
+
+test('message and attribute parsers on arbitrary trees only throw KmipError', () => {
+  const msgTags = fc.constantFrom(
+    Tag.RequestMessage,
+    Tag.ResponseMessage,
+    Tag.RequestHeader,
+    Tag.BatchItem,
+    Tag.ProtocolVersion,
+    Tag.ProtocolVersionMajor,
+    Tag.BatchCount,
+    Tag.Operation,
+    Tag.ResultStatus,
+    Tag.TemplateAttribute,
+    Tag.Attribute,
+    Tag.AttributeName,
+    Tag.AttributeValue,
+    Tag.Attributes,
+    Tag.VendorIdentification,
+    Tag.TimeStamp,
+    Tag.UniqueBatchItemID,
+  )
+  const node: fc.Arbitrary<TtlvItem> = fc.letrec<{ n: TtlvItem }>((tie) => ({
+    n: fc.oneof(
+      { depthSize: 'small' },
+      plain(
+        fc.record({
+          tag: msgTags,
+          type: fc.constant('Integer' as const),
+          value: fc.integer({ min: -5, max: 5 }),
+        }),
+      ),
+      plain(
+        fc.record({
+          tag: msgTags,
+          type: fc.constant('Enumeration' as const),
+          value: fc.integer({ min: 0, max: 5 }),
+        }),
+      ),
+      plain(
+        fc.record({
+          tag: msgTags,
+          type: fc.constant('TextString' as const),
+          value: fc.constantFrom('State', 'x-A', 'Name', ''),
+        }),
+      ),
+      plain(
+        fc.record({
+          tag: msgTags,
+          type: fc.constant('Structure' as const),
+          value: fc.array(tie('n'), { maxLength: 4 }),
+        }),
+      ),
+    ),
+  })).n
+  fc.assert(
+    fc.property(node, (t) => {
+      onlyKmipErrorsFrom(() => parseRequestMessage(t))
+      onlyKmipErrorsFrom(() => parseResponseMessage(t))
+      onlyKmipErrorsFrom(() => parseAttributes(t))
+    }),
+    { numRuns: 2000 },
   )
 })
