@@ -77,7 +77,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
         }
         throw new EnvelopeError(
           'ERR_DISK_ALREADY_LUKS2',
-          `${path} is already a LUKS2 volume; refusing to encrypt it again`,
+          `${path} is already a LUKS2 volume (no Ward token); refusing to encrypt it in place (if the guest encrypted it itself, use encrypt --in/--out)`,
         )
       }
       const st = fstatSync(fd)

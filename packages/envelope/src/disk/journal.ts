@@ -93,6 +93,13 @@ export class Journal {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw new EnvelopeError('ERR_DISK_JOURNAL', `cannot open the journal ${path}`, { cause: e })
     }
+    if (fstatSync(fd).size === 0) {
+      // created, then killed before its first state was written: the operation never touched
+      // the disk (it only starts once the state is durable), so start afresh
+      closeSync(fd)
+      unlinkSync(path)
+      return undefined
+    }
     try {
       let best: { seq: bigint; payload: Uint8Array } | undefined
       for (const off of [0, STATE_SLOT]) {

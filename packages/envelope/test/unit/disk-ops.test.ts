@@ -246,3 +246,13 @@ test('deep rekey resumes after an abort; a sector matching neither ciphertext is
   await decryptDisk(d, t.path('abort-deep.out'), { unlock: { kek } })
   assert.ok(same(t.path('abort-deep.out'), raw))
 })
+
+test('an empty journal (killed while being created) is discarded: the operation starts afresh', async () => {
+  const f = t.path('empty-journal')
+  writeFileSync(f, readFileSync(raw))
+  writeFileSync(journalPath(f), '')
+  await encryptInPlace(f, { kek, providerId: 'p', kekId: 'k' })
+  assert.ok(!existsSync(journalPath(f)))
+  await decryptDisk(f, t.path('empty-journal.out'), { unlock: { kek } })
+  assert.ok(same(t.path('empty-journal.out'), raw))
+})
