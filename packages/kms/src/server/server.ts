@@ -4,7 +4,7 @@
  * Frames are bounded before buffering; per-connection idle timeout; messages on one connection
  * are answered in order; a malformed message gets an Invalid Message response or a clean close.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createLogger, readSecretFile } from '@ward/core'
@@ -187,10 +187,12 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   })
   const addr = server.address()
   const actualPort = typeof addr === 'object' && addr !== null ? addr.port : port
+  // Atomic (rename) so `ward kms status` never reads a half-written file.
   writeFileSync(
-    p.runtime,
+    `${p.runtime}.tmp`,
     JSON.stringify({ pid: process.pid, host, port: actualPort, backend: store.backend }),
   )
+  renameSync(`${p.runtime}.tmp`, p.runtime)
   logger.info({ host, port: actualPort, backend: store.backend }, 'ward kms listening')
   return {
     port: actualPort,

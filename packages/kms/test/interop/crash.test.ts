@@ -1,0 +1,137 @@
+/**
+ * Durability: spawn `ward kms serve`, burst Creates (and Gets) from several connections,
+ * kill -9 mid-burst, restart; every object whose Create was answered is there with the same
+ * key material, and every stored object opens (none half-written).
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { addClient, initKms } from '../../src/index.js'
+import { Tag, enums, items, KmipTestClient } from '../../src/testing.js'
+import type { ClientTls, TtlvItem } from '../../src/testing.js'
+import { repoRoot } from './pg.js'
+
+const { Operation, ObjectType, CryptographicAlgorithm } = enums
+const { struct, text, enumv, int, req, find, findAll } = items
+const attr1 = (name: string, value: TtlvItem): TtlvItem =>
+  struct(Tag.Attribute, [
+    text(Tag.AttributeName, name),
+    { ...value, tag: Tag.AttributeValue } as TtlvItem,
+  ])
+const create = struct(Tag.RequestPayload, [
+  enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+  struct(Tag.TemplateAttribute, [
+    attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+    attr1('Cryptographic Length', int(0, 256)),
+  ]),
+])
+const keyOf = (g: TtlvItem | undefined): string =>
+  Buffer.from(
+    req(
+      find(find(find(g, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue),
+      Tag.KeyMaterial,
+      'ByteString',
+    ),
+  ).toString('hex')
+
+const dir = mkdtempSync(join(tmpdir(), 'ward-kms-crash-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+async function serve(): Promise<{ child: ChildProcess; port: number }> {
+  const runtime = join(dir, 'kms', 'server.json')
+  rmSync(runtime, { force: true })
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'packages/cli/bin/ward.js'),
+      'kms',
+      'serve',
+      '--data-dir',
+      join(dir, 'kms'),
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    { stdio: 'ignore' },
+  )
+  for (let i = 0; i < 200; i++) {
+    if (existsSync(runtime)) {
+      try {
+        const r = JSON.parse(readFileSync(runtime, 'utf8')) as { pid: number; port: number }
+        if (r.pid === child.pid) return { child, port: r.port }
+      } catch {
+        /* being replaced */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error('ward kms serve did not start')
+}
+
+test('kill -9 during a burst of Creates loses nothing that was acknowledged', async () => {
+  await initKms(join(dir, 'kms'))
+  const f = await addClient(join(dir, 'kms'), 'burst', join(dir, 'c'))
+  const tls: ClientTls = {
+    ca: readFileSync(f.ca),
+    cert: readFileSync(f.cert),
+    key: readFileSync(f.key),
+  }
+  const { child, port } = await serve()
+  after(() => child.kill('SIGKILL'))
+  const acked = new Map<string, string | undefined>()
+  let stop = false
+  const worker = async (): Promise<void> => {
+    const c = await KmipTestClient.connect(port, tls)
+    try {
+      while (!stop) {
+        const id = req(await c.call(Operation.Create, create), Tag.UniqueIdentifier, 'TextString')
+        acked.set(id, undefined)
+        acked.set(
+          id,
+          keyOf(
+            await c.call(
+              Operation.Get,
+              struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
+            ),
+          ),
+        )
+      }
+    } catch {
+      /* the kill ends the burst */
+    } finally {
+      c.close()
+    }
+  }
+  const workers = Array.from({ length: 6 }, worker)
+  await new Promise((r) => setTimeout(r, 700))
+  child.kill('SIGKILL')
+  stop = true
+  await Promise.all(workers)
+  assert.ok(acked.size > 20, `burst created ${acked.size} objects before the kill`)
+
+  const again = await serve()
+  try {
+    const c = await KmipTestClient.connect(again.port, tls)
+    for (const [id, key] of acked) {
+      const got = keyOf(
+        await c.call(Operation.Get, struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
+      )
+      if (key !== undefined) assert.equal(got, key, `object ${id} has the material the client saw`)
+    }
+    // every stored object (including ones created but not yet acknowledged) opens
+    const all = findAll(
+      await c.call(Operation.Locate, struct(Tag.RequestPayload, [])),
+      Tag.UniqueIdentifier,
+    )
+    assert.ok(all.length >= acked.size)
+    for (const it of all) await c.call(Operation.Get, struct(Tag.RequestPayload, [it]))
+    c.close()
+  } finally {
+    again.child.kill('SIGTERM')
+    await new Promise((r) => again.child.once('exit', r))
+  }
+})
