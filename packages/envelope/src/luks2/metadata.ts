@@ -28,6 +28,8 @@ export interface Luks2Segment {
   readonly ivTweak: number
   readonly encryption: string
   readonly sectorSize: number
+  /** dm-integrity protected (authenticated encryption): not supported by Ward's data path. */
+  readonly integrity: boolean
 }
 /** spec §3.5: a digest binding keyslots to segments. */
 export interface Luks2Digest {
@@ -215,7 +217,16 @@ export function validateMetadata(json: Json, jsonAreaSize: number): Luks2Metadat
       const sizeText = str(s, 'size', where)
       const size = sizeText === 'dynamic' ? null : ustr(s, 'size', where)
       if (type !== 'crypt')
-        return { id, type, offset, size, ivTweak: 0, encryption: '', sectorSize: 512 }
+        return {
+          id,
+          type,
+          offset,
+          size,
+          ivTweak: 0,
+          encryption: '',
+          sectorSize: 512,
+          integrity: false,
+        }
       const ivTweak = ustr(s, 'iv_tweak', where)
       const encryption = str(s, 'encryption', where)
       const sectorSize = u32(s, 'sector_size', where)
@@ -224,7 +235,16 @@ export function validateMetadata(json: Json, jsonAreaSize: number): Luks2Metadat
       if (size !== null && size % sectorSize !== 0)
         throw bad(`${where}.size is not a whole number of sectors`)
       if (offset % 512 !== 0) throw bad(`${where}.offset is not aligned`)
-      return { id, type, offset, size, ivTweak, encryption, sectorSize }
+      return {
+        id,
+        type,
+        offset,
+        size,
+        ivTweak,
+        encryption,
+        sectorSize,
+        integrity: s.integrity !== undefined,
+      }
     },
   )
   for (const s of segments)

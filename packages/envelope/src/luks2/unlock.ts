@@ -33,6 +33,11 @@ export function dataSegment(vol: Luks2Volume): Luks2Segment {
       'ERR_LUKS2_UNSUPPORTED',
       `cipher ${s.encryption.slice(0, 40)} is not supported (only aes-xts-plain64)`,
     )
+  if (s.integrity)
+    throw new EnvelopeError(
+      'ERR_LUKS2_UNSUPPORTED',
+      'volumes with dm-integrity (authenticated encryption) are not supported; use cryptsetup',
+    )
   if (s.offset > vol.fileSize)
     throw new EnvelopeError('ERR_LUKS2_TRUNCATED', 'the file ends before the data segment')
   const size = s.size ?? vol.fileSize - s.offset

@@ -214,6 +214,15 @@ test('hostile segments, digests and config: coded errors', async () => {
     (j) => (j.segments['1'] = { ...j.segments['0'], offset: '20000000' }),
     /^ERR_LUKS2_(METADATA|UNSUPPORTED)$/,
   )
+  await withJson(
+    (j) =>
+      (j.segments['0'].integrity = {
+        type: 'hmac(sha256)',
+        journal_encryption: 'none',
+        journal_integrity: 'none',
+      }),
+    'ERR_LUKS2_UNSUPPORTED',
+  )
   await withJson((j) => (j.digests['0'].salt = 'AAAA'), 'ERR_LUKS2_METADATA')
   await withJson((j) => (j.digests['0'].iterations = 0), 'ERR_LUKS2_METADATA')
   await withJson((j) => (j.digests['0'].type = 'argon2'), 'ERR_LUKS2_UNSUPPORTED')
