@@ -125,11 +125,6 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         (seg / s.sectorSize) * CHECK,
       )
     } else {
-      if (journal.state.op !== OP)
-        throw new EnvelopeError(
-          'ERR_DISK_JOURNAL_OTHER_OP',
-          `the journal belongs to an unfinished '${String(journal.state.op).slice(0, 32)}'; finish that command first`,
-        )
       oldDek = unwrapField(journal, 'wrappedOldDek', o.kek)
       newKey = unwrapField(journal, 'wrappedNewDek', o.kek)
       if (journal.state.hadKeyslots === true && o.recoveryPassphrase === undefined)
