@@ -100,6 +100,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
           providerId: o.providerId,
           kekId: o.kekId,
           wrappedDek: Buffer.from(wrapKwp(o.kek, dek)).toString('base64'),
+          recovery: o.recoveryPassphrase !== undefined,
         },
         0,
       )
@@ -110,6 +111,11 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
           `${jpath} belongs to an unfinished '${String(journal.state.op).slice(0, 32)}'; finish that command first`,
         )
       dek = unwrapJournalDek(journal, o.kek)
+      if (journal.state.recovery === true && o.recoveryPassphrase === undefined)
+        throw new EnvelopeError(
+          'ERR_DISK_RECOVERY_PASSPHRASE_NEEDED',
+          `${path} was being encrypted with a recovery keyslot; resume with the same --recovery-passphrase-file`,
+        )
     }
     const j = journal
     const k = dek
