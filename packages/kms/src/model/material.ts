@@ -59,12 +59,14 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
   switch (o.objectType) {
     case ObjectType.SymmetricKey:
     case ObjectType.SecretData:
-      if (format === KeyFormatType.Raw || format === KeyFormatType.Opaque) return bytes(KM, m)
-      if (format === KeyFormatType.TransparentSymmetricKey) return struct(KM, [bytes(Tag.Key, m)])
+      if (format === KeyFormatType.Raw || format === KeyFormatType.Opaque)
+        return bytes(KM, Buffer.from(m))
+      if (format === KeyFormatType.TransparentSymmetricKey)
+        return struct(KM, [bytes(Tag.Key, Buffer.from(m))])
       break
     case ObjectType.PrivateKey: {
       const k = privateKeyObject(m)
-      if (format === KeyFormatType.PKCS8) return bytes(KM, m)
+      if (format === KeyFormatType.PKCS8) return bytes(KM, Buffer.from(m))
       if (k.asymmetricKeyType === 'rsa') {
         if (format === KeyFormatType.PKCS1)
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))
@@ -96,7 +98,7 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
     }
     case ObjectType.PublicKey: {
       const k = publicKeyObject(m)
-      if (format === KeyFormatType.X509) return bytes(KM, m)
+      if (format === KeyFormatType.X509) return bytes(KM, Buffer.from(m))
       if (k.asymmetricKeyType === 'rsa') {
         if (format === KeyFormatType.PKCS1)
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))

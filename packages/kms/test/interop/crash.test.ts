@@ -121,6 +121,7 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
         await c.call(Operation.Get, struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
       )
       if (key !== undefined) assert.equal(got, key, `object ${id} has the material the client saw`)
+      assert.notEqual(got, '00'.repeat(32), 'real key material, not zeros')
     }
     // every stored object (including ones created but not yet acknowledged) opens
     const all = findAll(
