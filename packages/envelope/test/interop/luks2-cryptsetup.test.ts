@@ -241,3 +241,20 @@ test('an argon2id keyslot gives a coded error naming the KDF and the luksAddKey 
   )
   assert.equal(describeDisk(img).keyslots[0]?.kdf, 'argon2id')
 })
+
+test('an interrupted deep rekey is marked for cryptsetup (mandatory requirement ward-rekey) until resumed', async () => {
+  const d = t.path('marked.luks')
+  await encryptDisk(raw, d, { kek, providerId: 'p', kekId: 'k' })
+  const stop = (done: number): void => {
+    if (done >= MiB) throw new Error('simulated crash')
+  }
+  await assert.rejects(rekeyDeep(d, { kek, segmentBytes: 256 * 1024, onProgress: stop }))
+  assert.match(cryptsetup(['luksDump', d]).stdout, /Requirements:\s+ward-rekey/)
+  await rekeyDeep(d, { kek })
+  const r = cryptsetup(['luksDump', d])
+  assert.equal(r.status, 0, r.stderr)
+  assert.doesNotMatch(r.stdout, /ward-rekey/)
+  const out = t.path('marked-plain.img')
+  pythonXts('dec', tokenDek(d), d, 16 * MiB, 2 * MiB, out)
+  assert.ok(same(out, raw))
+})
