@@ -276,6 +276,9 @@ const describe = defineCommand({
         `ward token:  ${d.ward ? `provider '${d.providerId ?? ''}', KEK '${d.kekId ?? ''}'` : 'none'}`,
         `keyslots:    ${d.keyslots.map((k) => `${k.id} (${k.type}, ${k.kdf})`).join(', ') || 'none'}`,
         ...(d.requirements.length ? [`requirements: ${d.requirements.join(', ')}`] : []),
+        ...(d.pendingOperation
+          ? ['pending:     an interrupted operation left its journal; re-run it to finish']
+          : []),
         ...(d.damagedHeaders.length
           ? [`damaged:     ${d.damagedHeaders.join(', ')} header (recovered)`]
           : []),

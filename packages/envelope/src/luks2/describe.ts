@@ -1,4 +1,5 @@
-import { closeSync, openSync, constants } from 'node:fs'
+import { closeSync, existsSync, openSync, constants } from 'node:fs'
+import { journalPath } from '../disk/journal.js'
 import { EnvelopeError } from '../errors.js'
 import { isJsonObject } from './metadata.js'
 import { findWardToken } from './token.js'
@@ -26,6 +27,8 @@ export interface DiskDescription {
   readonly requirements: readonly string[]
   /** Header copies found damaged or stale (recovered from the other one). */
   readonly damagedHeaders: readonly string[]
+  /** An interrupted in-place operation left its journal (`DISK.ward-journal`): re-run it to finish. */
+  readonly pendingOperation: boolean
 }
 
 const openRead = (path: string): number => {
@@ -79,6 +82,7 @@ export function describeDisk(path: string): DiskDescription {
       tokens: vol.meta.tokens.map((t) => ({ id: t.id, type: t.type.slice(0, 64) })),
       requirements: vol.meta.requirements,
       damagedHeaders: vol.damaged,
+      pendingOperation: existsSync(journalPath(path)),
     }
   } finally {
     closeSync(fd)

@@ -227,6 +227,7 @@ test('deep rekey resumes after an abort; a sector matching neither ciphertext is
   })
   assert.ok(existsSync(journalPath(d)))
   assert.deepEqual(describeDisk(d).requirements, ['ward-rekey'])
+  assert.equal(describeDisk(d).pendingOperation, true)
   // a copy whose segment in flight was changed behind Ward's back
   const j = Journal.open(journalPath(d))
   const inFlight = j?.lastRecord()?.n
