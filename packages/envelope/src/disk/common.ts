@@ -37,7 +37,8 @@ export function checkKek(kek: Uint8Array): void {
 
 export function openFile(path: string, flags: number, mode = 0o600): number {
   try {
-    return openSync(path, flags | constants.O_NOFOLLOW, mode)
+    // SECURITY: files Ward creates are never reached through a symlink; existing disks may be
+    return openSync(path, flags & constants.O_CREAT ? flags | constants.O_NOFOLLOW : flags, mode)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error'
     throw new EnvelopeError(
