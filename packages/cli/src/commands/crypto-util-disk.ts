@@ -42,15 +42,18 @@ function int(ctx: CommandContext, name: string): number | undefined {
   return n
 }
 
-/** Borrow the bytes of several secrets for an async operation, then dispose them all. */
+/** Borrow the bytes of several secrets (nested `use`) for an async operation, then dispose them all. */
 async function withSecrets<T>(
   secrets: readonly (Secret | undefined)[],
   fn: (bytes: (Uint8Array | undefined)[]) => Promise<T>,
 ): Promise<T> {
-  const borrowed: (Uint8Array | undefined)[] = []
+  const step = (i: number, acc: (Uint8Array | undefined)[]): Promise<T> => {
+    if (i === secrets.length) return fn(acc)
+    const s = secrets[i]
+    return s ? s.use((b) => step(i + 1, [...acc, b])) : step(i + 1, [...acc, undefined])
+  }
   try {
-    for (const s of secrets) borrowed.push(s?.use((b) => b))
-    return await fn(borrowed)
+    return await step(0, [])
   } finally {
     for (const s of secrets) s?.dispose()
   }
