@@ -9,9 +9,12 @@ const oneFile = (positionals: readonly string[], name: string): string => {
   return f
 }
 
-/** What kind of Ward envelope a file is, or undefined. */
-async function envelopeKind(file: string): Promise<'disk' | 'file' | undefined> {
-  if (isLuks2(file)) return 'disk'
+/**
+ * What kind of envelope a file is: a Ward disk (LUKS2 with a Ward token), a LUKS2 volume made
+ * elsewhere (describable, openable with its passphrase, but not Ward-encrypted), a Ward VM file.
+ */
+async function envelopeKind(file: string): Promise<'disk' | 'luks2' | 'file' | undefined> {
+  if (isLuks2(file)) return describeDisk(file).ward ? 'disk' : 'luks2'
   if (await isVmFile(file)) return 'file'
   return undefined
 }
@@ -38,9 +41,9 @@ export const cryptoUtilCommands: readonly Command[] = [
           `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
         )
       const d =
-        kind === 'disk'
-          ? { kind, ...describeDisk(file) }
-          : { kind, ...(await describeVmFile(file)) }
+        kind === 'file'
+          ? { kind, ...(await describeVmFile(file)) }
+          : { kind, ...describeDisk(file) }
       out.data(d, () => render(d))
       return 0
     },
@@ -53,8 +56,13 @@ export const cryptoUtilCommands: readonly Command[] = [
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'isencrypted')
       const kind = await envelopeKind(file)
-      if (out.json) out.data({ file, encrypted: kind !== undefined, kind: kind ?? null })
-      return kind !== undefined ? 0 : 1
+      const encrypted = kind === 'disk' || kind === 'file'
+      if (out.json) out.data({ file, encrypted, kind: kind ?? null })
+      else if (kind === 'luks2')
+        out.info(
+          `${file}: a LUKS2 volume without a Ward token (not Ward-encrypted; describe it with 'ward crypto-util envelope describe')`,
+        )
+      return encrypted ? 0 : 1
     },
   }),
 ]

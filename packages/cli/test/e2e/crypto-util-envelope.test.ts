@@ -82,6 +82,37 @@ test('envelope describe and isencrypted on a Ward VM file', () => {
   assert.equal(d.kekId, 'kek-43')
 })
 
+test('a LUKS2 volume made by cryptsetup is described but is not Ward-encrypted', () => {
+  const vol = join(dir, 'plain.luks')
+  writeFileSync(vol, Buffer.alloc(20 << 20))
+  const pass = join(dir, 'pass')
+  writeFileSync(pass, 'cryptsetup-pass', { mode: 0o600 })
+  const f = spawnSync(
+    'cryptsetup',
+    [
+      'luksFormat',
+      '--type',
+      'luks2',
+      '--batch-mode',
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-force-iterations',
+      '1000',
+      '--key-file',
+      pass,
+      vol,
+    ],
+    { encoding: 'utf8' },
+  )
+  assert.equal(f.status, 0, f.stderr)
+  const j = ward('crypto-util', 'isencrypted', vol, '--json')
+  assert.equal(j.status, 1)
+  assert.deepEqual(JSON.parse(j.stdout), { file: vol, encrypted: false, kind: 'luks2' })
+  const d = ward('crypto-util', 'envelope', 'describe', vol, '--json')
+  assert.equal(d.status, 0, d.stderr)
+  assert.equal((JSON.parse(d.stdout) as { kind: string }).kind, 'luks2')
+})
+
 test('isencrypted says no (exit 1) for a plain file, describe gives a coded error', () => {
   assert.equal(ward('crypto-util', 'isencrypted', raw).status, 1)
   const j = ward('crypto-util', 'isencrypted', raw, '--json')
