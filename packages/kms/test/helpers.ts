@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -48,8 +48,14 @@ export async function startFixture(opts: Partial<KmsServerOptions> = {}): Promis
     let t = certs.get(name)
     if (t === undefined) {
       const out = join(dir, 'clients', name)
-      const f = await addClient(dir, name, out)
-      t = { ca: readFileSync(f.ca), cert: readFileSync(f.cert), key: readFileSync(f.key) }
+      const files = existsSync(join(out, `${name}.key`))
+        ? { ca: join(out, 'ca.pem'), cert: join(out, `${name}.crt`), key: join(out, `${name}.key`) }
+        : await addClient(dir, name, out)
+      t = {
+        ca: readFileSync(files.ca),
+        cert: readFileSync(files.cert),
+        key: readFileSync(files.key),
+      }
       certs.set(name, t)
     }
     return t

@@ -161,7 +161,7 @@ function decodeAt(
       return [{ tag, type, value: s }, end]
     }
     case 'ByteString':
-      return [{ tag, type, value: Uint8Array.prototype.slice.call(buf, start, start + len) }, end]
+      return [{ tag, type, value: new Uint8Array(buf.subarray(start, start + len)) }, end]
   }
 }
 
