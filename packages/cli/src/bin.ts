@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { isCodedError } from '@ward/core'
 import type { Command } from './command.js'
-import { commands } from './commands/index.js'
+import { loadCommands } from './commands/index.js'
 import { createOutput } from './output.js'
 
 const VERSION = '0.1.0'
@@ -9,7 +9,7 @@ const VERSION = '0.1.0'
 /** Entry point of the `ward` binary. Returns the exit code (0 ok, 1 "no"/failure, 2 error). */
 export async function main(
   argv: readonly string[],
-  list: readonly Command[] = commands,
+  commands?: readonly Command[],
 ): Promise<number> {
   const words: string[] = []
   for (const a of argv) {
@@ -20,6 +20,7 @@ export async function main(
     process.stdout.write(`ward ${VERSION}\n`)
     return 0
   }
+  const list = commands ?? (await loadCommands(words))
   // longest command path that prefixes the words
   let cmd: Command | undefined
   for (const c of list)
@@ -73,9 +74,11 @@ export async function main(
 
 function groupHelp(prefix: readonly string[], list: readonly Command[]): string {
   const matching = list.filter((c) => prefix.every((w, i) => c.path[i] === w))
-  const shown = matching.length > 0 ? matching : list
+  const known = matching.length > 0
+  const shown = known ? matching : list
   const lines = [
-    `Usage: ward ${prefix.length ? prefix.join(' ') + ' ' : ''}<command> [options]`,
+    ...(known ? [] : [`ward: unknown command '${prefix.join(' ')}'`, '']),
+    `Usage: ward ${known && prefix.length ? prefix.join(' ') + ' ' : ''}<command> [options]`,
     '',
     'Commands:',
   ]

@@ -1,17 +1,38 @@
 import type { Command } from '../command.js'
-import { cryptoUtilCommands } from './crypto-util.js'
-import { cryptoUtilFileCommands } from './crypto-util-file.js'
-import { cryptoUtilDiskCommands } from './crypto-util-disk.js'
-import { hostCommands } from './host.js'
-import { cryptoUtilKeysCommands } from './crypto-util-keys.js'
-import { kmsCommands } from './kms.js'
 
-/** Every command of the `ward` binary; each area keeps its own file. */
-export const commands: readonly Command[] = [
-  ...cryptoUtilCommands,
-  ...cryptoUtilFileCommands,
-  ...cryptoUtilDiskCommands,
-  ...hostCommands,
-  ...cryptoUtilKeysCommands,
-  ...kmsCommands,
+/**
+ * Every command of the `ward` binary, by group; each area keeps its own file. Groups load lazily so
+ * that `ward crypto-util disk ...` does not pay for loading the KMS or the host agent.
+ */
+export const commandGroups: readonly {
+  readonly prefix: readonly string[]
+  readonly load: () => Promise<readonly Command[]>
+}[] = [
+  {
+    prefix: ['crypto-util', 'disk'],
+    load: async () => (await import('./crypto-util-disk.js')).cryptoUtilDiskCommands,
+  },
+  {
+    prefix: ['crypto-util', 'file'],
+    load: async () => (await import('./crypto-util-file.js')).cryptoUtilFileCommands,
+  },
+  {
+    prefix: ['crypto-util', 'keys'],
+    load: async () => (await import('./crypto-util-keys.js')).cryptoUtilKeysCommands,
+  },
+  {
+    prefix: ['crypto-util'],
+    load: async () => (await import('./crypto-util.js')).cryptoUtilCommands,
+  },
+  { prefix: ['host'], load: async () => (await import('./host.js')).hostCommands },
+  { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
 ]
+
+/** The commands that may match `words`: only the groups whose prefix agrees with them (all for help). */
+export async function loadCommands(words: readonly string[]): Promise<readonly Command[]> {
+  const agrees = (prefix: readonly string[]): boolean =>
+    prefix.every((w, i) => i >= words.length || words[i] === w)
+  const groups = commandGroups.filter((g) => agrees(g.prefix))
+  const chosen = groups.length > 0 ? groups : commandGroups
+  return (await Promise.all(chosen.map((g) => g.load()))).flat()
+}
