@@ -69,10 +69,17 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'serve'],
     summary: 'Run the KMIP server (binary TTLV over mutual TLS, default 127.0.0.1:5696)',
-    options: { 'data-dir': { type: 'string' }, listen: { type: 'string' }, ...dbOpt },
+    options: {
+      'data-dir': { type: 'string' },
+      listen: { type: 'string' },
+      'audit-stdout': { type: 'boolean' },
+      ...dbOpt,
+    },
     help: {
       listen: 'HOST:PORT (port 0 picks a free one)',
       db: 'postgres://… (default: SQLite in the data dir)',
+      'audit-stdout':
+        'also log audit lines on stdout (audit.log in the data dir is always written)',
     },
     async run({ values }) {
       const listen = str(values, 'listen')
@@ -81,6 +88,7 @@ export const kmsCommands: readonly Command[] = [
         dataDir: dataDir(values),
         ...(listen !== undefined ? { listen } : {}),
         ...(db !== undefined ? { db } : {}),
+        auditToLogger: values['audit-stdout'] === true,
       })
       await new Promise<void>((res) => {
         const stop = () => res()
