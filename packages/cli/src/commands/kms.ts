@@ -110,6 +110,7 @@ export const kmsCommands: readonly Command[] = [
           `data dir:  ${s.dataDir}`,
           `backend:   ${s.backend}`,
           `listening: ${s.listening ? `${s.listening.host}:${s.listening.port} (pid ${s.listening.pid})` : 'not running'}`,
+          `clients:   ${s.clients.map((c) => c.name).join(', ') || '(none)'}`,
           `owners:    ${s.owners.join(', ') || '(none)'}`,
           `grants:    ${s.grants}`,
           '',

@@ -11,4 +11,5 @@ export const dataPaths = (dir: string) =>
     db: join(dir, 'kms.db'),
     audit: join(dir, 'audit.log'),
     runtime: join(dir, 'server.json'),
+    clients: join(dir, 'clients.json'),
   }) as const

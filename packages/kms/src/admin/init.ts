@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Secret, readSecretFile, writeSecretFile } from '@ward/core'
 import { KmsError } from '../errors.js'
@@ -75,5 +75,21 @@ export async function addClient(
   writeFileSync(out.ca, ca.certPem)
   writeFileSync(out.cert, leaf.certPem)
   writeSecretFile(out.key, new Secret(Buffer.from(leaf.keyPem)))
+  // Registry of issued client identities, for `ward kms status` (certificates, not secrets).
+  const issued = readClients(dataDir).filter((c) => c.name !== name)
+  issued.push({ name, issuedAt: new Date().toISOString() })
+  writeFileSync(`${p.clients}.tmp`, JSON.stringify(issued, null, 2))
+  renameSync(`${p.clients}.tmp`, p.clients)
   return out
+}
+
+/** Client identities issued by `ward kms client add` (name, issue time). */
+export function readClients(dataDir: string): { name: string; issuedAt: string }[] {
+  const f = dataPaths(dataDir).clients
+  if (!existsSync(f)) return []
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as { name: string; issuedAt: string }[]
+  } catch {
+    return []
+  }
 }

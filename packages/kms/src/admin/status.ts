@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dataPaths } from './data-dir.js'
+import { readClients } from './init.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
@@ -10,6 +11,8 @@ export interface KmsStatus {
   readonly backend: 'sqlite' | 'postgres'
   readonly objectsByState: Record<string, number>
   readonly owners: readonly string[]
+  /** Client identities issued with `ward kms client add`. */
+  readonly clients: readonly { name: string; issuedAt: string }[]
   readonly grants: number
   readonly listening: { host: string; port: number; pid: number } | null
 }
@@ -53,6 +56,7 @@ export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus
       backend: store.backend,
       objectsByState,
       owners: await store.countOwners(),
+      clients: readClients(dataDir),
       grants: (await store.listGrants()).length,
       listening,
     }
