@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library]
+// npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library] [--dir DIR]
 //
 // Disk encryption throughput (issue 2): a random raw image is encrypted to a LUKS2 file by
 // `ward crypto-util disk encrypt`, then deep-rekeyed (`disk rekey --deep`); the same image goes
 // through `qemu-img convert -O luks` (aes-256 xts), and `openssl speed -evp aes-256-xts` gives
 // the single-core limit of this CPU. Also printed: the raw XTS throughput of @ward/envelope in
 // memory (native addon sync / async on all cores, node:crypto baseline). No assertions: figures.
+// Files live in --dir (default: /dev/shm when it has room, so that Ward and qemu-img both run on
+// RAM-backed storage and the figures compare encryption pipelines, not this VM's virtual disk).
 // The last line is one JSON object.
 import { spawn } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, statfsSync } from 'node:fs'
 import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,13 +24,16 @@ const { values } = parseArgs({
     'raw-mib': { type: 'string', default: '256' },
     runs: { type: 'string', default: '1' },
     library: { type: 'boolean', default: false },
+    dir: { type: 'string' },
   },
 })
 const sizeMiB = Number(values['size-mib'])
 const rawMiB = Number(values['raw-mib'])
 const runs = Number(values.runs)
 if (![sizeMiB, rawMiB, runs].every((n) => Number.isInteger(n) && n >= 1)) {
-  console.error('usage: npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library]')
+  console.error(
+    'usage: npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library] [--dir DIR]',
+  )
   process.exit(2)
 }
 
@@ -40,6 +45,7 @@ if (!existsSync(envelopeDist)) {
 const xts = await import(envelopeDist)
 const { runSectors } = await import(join(root, 'packages/envelope/dist/src/xts/xts.js'))
 const { native } = await import(join(root, 'packages/envelope/dist/src/xts/native.js'))
+const { runPipeline } = await import(join(root, 'packages/envelope/dist/src/disk/pipeline.js'))
 
 const SECTOR = 4096
 const MiB = 1 << 20
@@ -67,6 +73,39 @@ function exec(cmd, args, opts = {}) {
         : reject(new Error(`${cmd} ${args[0] ?? ''} failed (${code ?? sig}): ${err.trim()}`)),
     )
   })
+}
+
+/** statfs f_type of tmpfs (linux/magic.h TMPFS_MAGIC). */
+const TMPFS_MAGIC = 0x01021994
+
+/**
+ * Where the bench's files live: --dir when given, else /dev/shm when it exists and has room for
+ * the peak usage (the raw image and one output at a time, plus headers), else os.tmpdir().
+ * Ward and qemu-img always share it, so they run on the same storage.
+ */
+function storageDir(bytes) {
+  const describe = (dir, why) => {
+    let kind = 'unknown file system'
+    try {
+      kind = statfsSync(dir).type === TMPFS_MAGIC ? 'tmpfs, RAM-backed' : 'disk-backed file system'
+    } catch {
+      /* reported as unknown */
+    }
+    return { dir, label: `${dir} (${kind}; ${why})` }
+  }
+  if (values.dir !== undefined) return describe(values.dir, '--dir')
+  const need = 2 * bytes + 256 * MiB
+  try {
+    const st = statfsSync('/dev/shm')
+    const free = Number(st.bavail) * Number(st.bsize)
+    if (free >= need) return describe('/dev/shm', 'default: RAM-backed storage has room')
+    return describe(
+      tmpdir(),
+      `/dev/shm has ${(free / MiB).toFixed(0)} MiB free, ${(need / MiB).toFixed(0)} MiB needed`,
+    )
+  } catch {
+    return describe(tmpdir(), 'no /dev/shm')
+  }
 }
 
 async function timed(fn) {
@@ -124,44 +163,42 @@ async function cliAvailable() {
 }
 
 /**
- * Until `ward crypto-util disk` exists: the library path it will take, a pipelined
- * read -> xtsEncryptSectorsAsync -> write in 16 MiB chunks (no LUKS2 header, no journal).
+ * The library path (`--library`, or until `ward crypto-util disk` exists) and the I/O floor: the
+ * very pipeline the disk commands run (packages/envelope/src/disk/pipeline.ts: positional reads
+ * and writes of 16 MiB segments, reading and transforming ahead of the writer), without LUKS2
+ * header or journal, then one fdatasync.
  */
 async function libPipeline(src, dst, chunk, transform) {
-  const inH = await open(src, 'r')
-  const outH = await open(dst, src === dst ? 'r+' : 'w')
+  const inH = await open(src, src === dst ? 'r+' : 'r')
+  const outH = src === dst ? inH : await open(dst, 'w')
   try {
     const size = (await inH.stat()).size
-    const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(chunk))
-    const read = async (off, i) => {
-      const n = Math.min(chunk, size - off)
-      const { bytesRead } = await inH.read(bufs[i], 0, n, off)
-      if (bytesRead !== n) throw new Error('short read')
-      return bufs[i].subarray(0, n)
-    }
-    let pendingWrite = Promise.resolve()
-    let nextRead = size > 0 ? read(0, 0) : null
-    for (let off = 0, i = 0; off < size; off += chunk, i = (i + 1) % 3) {
-      const buf = await nextRead
-      if (off + chunk < size) nextRead = read(off + chunk, (i + 1) % 3)
-      await transform(buf, off / SECTOR)
-      await pendingWrite
-      pendingWrite = outH.write(buf, 0, buf.length, off)
-    }
-    await pendingWrite
+    const steps = []
+    for (let off = 0; off < size; off += chunk)
+      steps.push({ readPos: off, writePos: off, length: Math.min(chunk, size - off) })
+    await runPipeline({
+      fdIn: inH.fd,
+      fdOut: outH.fd,
+      steps,
+      maxLength: chunk,
+      durable: false,
+      transform: (buf, step) => transform(buf, step.readPos / SECTOR),
+    })
     await outH.sync()
   } finally {
     await inH.close()
-    await outH.close()
+    if (outH !== inH) await outH.close()
   }
 }
 
 async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'ward-bench-disk-'))
+  const storage = storageDir(sizeMiB * MiB)
+  const dir = await mkdtemp(join(storage.dir, 'ward-bench-disk-'))
   try {
     console.log(
       `disk bench: ${sizeMiB} MiB image, ${availableParallelism()} cores, node ${process.version}`,
     )
+    console.log(`storage for every file (Ward and qemu-img alike): ${storage.label}`)
 
     const raw = await rawThroughput()
     console.log(`XTS backend: ${raw.backend}`)

@@ -2,8 +2,8 @@ import { read, write, fdatasync } from 'node:fs'
 import { EnvelopeError } from '../errors.js'
 
 /*
- * The data path: large segments, one read and one write syscall each, the XTS work on libuv's
- * pool (both cores), and the next segment read while the current one is transformed. Durable
+ * The data path: large segments, one positional read and one positional write syscall each, the
+ * XTS work on libuv's pool (both cores), reading and transforming ahead of the writer. Durable
  * runs add a journal hook before each write and an fdatasync after it.
  */
 
@@ -59,55 +59,87 @@ const writeAt = (fd: number, buf: Uint8Array, pos: number): Promise<void> =>
 const sync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))
 
+/** Buffers a pipeline rotates: step i may be transformed while steps i-3..i-1 wait to be written. */
+export const PIPELINE_BUFFERS = 4
+
+interface Gate {
+  readonly promise: Promise<void>
+  open: () => void
+  fail: (e: unknown) => void
+}
+
+function gate(): Gate {
+  let open = (): void => undefined
+  let fail = (_e: unknown): void => undefined
+  const promise = new Promise<void>((res, rej) => {
+    open = res
+    fail = rej
+  })
+  promise.catch(() => undefined) // a failed gate is reported by the loop that failed it
+  return { promise, open, fail }
+}
+
 /**
- * Run the steps in order: step i+1 is read and transformed while step i is written (and, when
- * durable, synced), so the cores and the disk work at once. Three buffers rotate; a buffer is
- * reused only after the write of the step it last held has finished. Buffers are zeroed at the
- * end (they held plaintext).
+ * Run the steps: a producer reads and transforms steps in order into {@link PIPELINE_BUFFERS}
+ * reusable buffers while a consumer writes them in order (and, when durable, syncs each write
+ * before the next step's `beforeWrite`), so the cores and the storage work at once and the
+ * writer, usually the slowest stage, never waits for a read. A buffer is reused only after the
+ * write of the step it last held has finished; reads never touch a region a pending write
+ * targets (callers' steps guarantee it: ascending same-place steps, or descending steps moved
+ * up by at least their length). Buffers are zeroed at the end (they held plaintext).
  */
 export async function runPipeline(o: PipelineOptions): Promise<void> {
-  const bufs = [0, 1, 2].map(() => new Uint8Array(o.maxLength))
-  const view = (i: number): Uint8Array => {
-    const s = o.steps[i] as Step
-    return (bufs[i % 3] as Uint8Array).subarray(0, s.length)
+  const n = o.steps.length
+  const slots = Math.max(1, Math.min(PIPELINE_BUFFERS, n))
+  const bufs = Array.from({ length: slots }, () => new Uint8Array(o.maxLength))
+  const view = (i: number): Uint8Array =>
+    (bufs[i % slots] as Uint8Array).subarray(0, (o.steps[i] as Step).length)
+  const ready = o.steps.map(gate)
+  const written = o.steps.map(gate)
+  let stopped = false
+  const stop = (e: unknown): void => {
+    stopped = true
+    for (const g of ready) g.fail(e)
+    for (const g of written) g.fail(e)
   }
-  const prepare = async (i: number): Promise<void> => {
-    const step = o.steps[i] as Step
-    await readAt(o.fdIn, view(i), step.readPos)
-    await o.transform(view(i), step, i)
-  }
-  const commit = async (i: number): Promise<void> => {
-    const step = o.steps[i] as Step
-    o.beforeWrite?.(view(i), step, i)
-    await writeAt(o.fdOut, view(i), step.writePos)
-    if (o.durable) {
-      await sync(o.fdOut)
-      o.afterWrite?.(step, i)
+  const produce = async (): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      if (i >= slots) await (written[i - slots] as Gate).promise
+      if (stopped) return
+      const step = o.steps[i] as Step
+      await readAt(o.fdIn, view(i), step.readPos)
+      await o.transform(view(i), step, i)
+      ;(ready[i] as Gate).open()
     }
   }
-  let done = 0
-  let prepared: Promise<void> | undefined
-  let committed: Promise<void> = Promise.resolve()
-  try {
-    if (o.steps.length > 0) prepared = prepare(0)
-    for (let i = 0; i < o.steps.length; i++) {
-      await prepared
-      await committed // step i-1 written: its buffer's predecessor (i-2) is free for step i+1
-      prepared = i + 1 < o.steps.length ? prepare(i + 1) : undefined
-      prepared?.catch(() => undefined) // observed at the next iteration
-      committed = commit(i)
-      committed.catch(() => undefined)
-      if (i > 0) {
-        done += (o.steps[i - 1] as Step).length
-        o.onProgress?.(done)
+  const consume = async (): Promise<void> => {
+    let done = 0
+    for (let i = 0; i < n; i++) {
+      await (ready[i] as Gate).promise
+      const step = o.steps[i] as Step
+      o.beforeWrite?.(view(i), step, i)
+      await writeAt(o.fdOut, view(i), step.writePos)
+      if (o.durable) {
+        await sync(o.fdOut)
+        o.afterWrite?.(step, i)
       }
+      ;(written[i] as Gate).open()
+      done += step.length
+      o.onProgress?.(done)
     }
-    await committed
-    const last = o.steps[o.steps.length - 1]
-    if (last) o.onProgress?.(done + last.length)
-  } finally {
-    // let in-flight work settle before wiping the buffers it uses
-    await Promise.allSettled([prepared, committed])
-    for (const b of bufs) b.fill(0)
   }
+  // Each loop stops the other on failure; both settle before the buffers are wiped.
+  const results = await Promise.allSettled([
+    produce().catch((e: unknown) => {
+      stop(e)
+      throw e
+    }),
+    consume().catch((e: unknown) => {
+      stop(e)
+      throw e
+    }),
+  ])
+  for (const b of bufs) b.fill(0)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw (failed as PromiseRejectedResult).reason
 }

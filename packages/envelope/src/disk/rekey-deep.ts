@@ -26,7 +26,7 @@ import {
 import type { DiskResult } from './encrypt.js'
 import { preadFull, pwriteFull } from './io.js'
 import { Journal, journalPath } from './journal.js'
-import { runPipeline } from './pipeline.js'
+import { PIPELINE_BUFFERS, runPipeline } from './pipeline.js'
 
 /*
  * Deep rekey: every sector re-encrypted in place under a new DEK, then the header switched to it.
@@ -204,8 +204,11 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         first = last.n + 1
       }
       const rest = steps.slice(first)
-      // one record buffer per pipeline buffer: step i+1 is transformed while step i is written
-      const records = [0, 1, 2].map(() => new Uint8Array((seg / sectorSize) * CHECK))
+      // one record buffer per pipeline buffer: steps ahead are transformed while step i is written
+      const records = Array.from(
+        { length: PIPELINE_BUFFERS },
+        () => new Uint8Array((seg / sectorSize) * CHECK),
+      )
       const doneBefore = rest.length > 0 ? (rest[0]?.readPos ?? dataOffset) - dataOffset : dataBytes
       await runPipeline({
         fdIn: fd,
@@ -215,7 +218,7 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         durable: true,
         transform: async (buf, step, i) => {
           const sector0 = (step.readPos - dataOffset) / sectorSize + ivTweak
-          const record = records[i % 3] as Uint8Array
+          const record = records[i % PIPELINE_BUFFERS] as Uint8Array
           checks(buf, sectorSize, record, 0)
           await xtsReencryptSectorsAsync(oldK, newK, buf, sector0, sectorSize)
           checks(buf, sectorSize, record, 32)
@@ -223,7 +226,10 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
         beforeWrite: (buf, _step, i) =>
           j.writeRecord(
             first + i,
-            (records[i % 3] as Uint8Array).subarray(0, (buf.length / sectorSize) * CHECK),
+            (records[i % PIPELINE_BUFFERS] as Uint8Array).subarray(
+              0,
+              (buf.length / sectorSize) * CHECK,
+            ),
           ),
         onProgress: (d) => o.onProgress?.(doneBefore + d, dataBytes),
       })
