@@ -1,18 +1,24 @@
 /** Every operation the server implements, by KMIP Operation code. */
-import {
-  addAttribute,
-  deleteAttribute,
-  getAttributeList,
-  getAttributes,
-  modifyAttribute,
-  setAttribute,
-} from './attributes.js'
+import { addAttribute } from './add-attribute.js'
+import { deleteAttribute } from './delete-attribute.js'
+import { getAttributeList } from './get-attribute-list.js'
+import { getAttributes } from './get-attributes.js'
+import { modifyAttribute } from './modify-attribute.js'
+import { setAttribute } from './set-attribute.js'
 import { create } from './create.js'
 import { createKeyPair } from './create-key-pair.js'
-import { decrypt, encrypt, mac, macVerify, rngRetrieve, sign, signatureVerify } from './crypto.js'
+import { decrypt } from './decrypt.js'
+import { encrypt } from './encrypt.js'
+import { mac } from './mac.js'
+import { macVerify } from './mac-verify.js'
+import { rngRetrieve } from './rng-retrieve.js'
+import { sign } from './sign.js'
+import { signatureVerify } from './signature-verify.js'
 import { discoverVersions } from './discover-versions.js'
 import { get } from './get.js'
-import { activate, destroy, revoke } from './lifecycle.js'
+import { activate } from './activate.js'
+import { destroy } from './destroy.js'
+import { revoke } from './revoke.js'
 import { locate } from './locate.js'
 import { advertised, query } from './query.js'
 import { register } from './register.js'

@@ -1,7 +1,3 @@
-/**
- * SP 800-57 lifecycle (KMIP 1.4 §3.22 State): Activate (§4.19), Revoke (§4.20), Destroy
- * (§4.21). Destroy keeps a tombstone: state Destroyed / Destroyed Compromised, material erased.
- */
 import { KmsError } from '../errors.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
 import { Operation, RevocationReasonCode, State } from '../wire/enums.js'
@@ -10,22 +6,7 @@ import { Tag } from '../wire/tags.js'
 import { idPayload, stateError } from './common.js'
 import { defineOperation } from './types.js'
 
-export const activate = defineOperation({
-  code: Operation.Activate,
-  privilege: 'activate',
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
-    const o = await loadObject(ctx, id, 'activate')
-    if (o.state !== State.PreActive)
-      throw stateError(ctx, `object ${id} is not Pre-Active (state ${o.state})`)
-    o.state = State.Active
-    setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
-    setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
-    await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
-  },
-})
-
+/** KMIP 1.4 §4.20 Revoke. */
 export const revoke = defineOperation({
   code: Operation.Revoke,
   privilege: 'revoke',
@@ -70,29 +51,6 @@ export const revoke = defineOperation({
       ]),
     )
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, now))
-    await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
-  },
-})
-
-export const destroy = defineOperation({
-  code: Operation.Destroy,
-  privilege: 'destroy',
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
-    const o = await loadObject(ctx, id, 'destroy')
-    if (o.state === State.Active)
-      throw stateError(
-        ctx,
-        `object ${id} is Active; Revoke it first (SP 800-57: Active → Destroyed is not allowed)`,
-      )
-    if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
-      throw stateError(ctx, `object ${id} is already destroyed`)
-    o.state = o.state === State.Compromised ? State.DestroyedCompromised : State.Destroyed
-    // SECURITY: the sealed material is dropped from the row; only the tombstone remains.
-    o.sealed = null
-    setAttr(o, 'Destroy Date', date(Tag.DestroyDate, ctx.now()))
-    setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
     return { objectId: id, payload: idPayload(id) }
   },

@@ -1,0 +1,23 @@
+import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
+import { Operation, State } from '../wire/enums.js'
+import { date, opt } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { idPayload, stateError } from './common.js'
+import { defineOperation } from './types.js'
+
+/** KMIP 1.4 §4.19 Activate. */
+export const activate = defineOperation({
+  code: Operation.Activate,
+  privilege: 'activate',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o = await loadObject(ctx, id, 'activate')
+    if (o.state !== State.PreActive)
+      throw stateError(ctx, `object ${id} is not Pre-Active (state ${o.state})`)
+    o.state = State.Active
+    setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
+    setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
+    await saveObjects(ctx, [o])
+    return { objectId: id, payload: idPayload(id) }
+  },
+})

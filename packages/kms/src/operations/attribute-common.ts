@@ -1,0 +1,78 @@
+/**
+ * Attribute operations: Get Attributes (§4.12), Get Attribute List (§4.13), Add (§4.14),
+ * Modify (§4.15), Delete (§4.16) in KMIP 1.4, and Set Attribute (2.1 §6.1.49). Vendor `x-`
+ * attributes work exactly as vCenter uses them (Text String values).
+ */
+import { KmsError } from '../errors.js'
+import {
+  allAttributes,
+  is2x,
+  parseAttribute1,
+  parseAttribute2,
+  readOnlyAttributes,
+  renderAttribute,
+} from '../model/attributes.js'
+import { setAttr } from '../model/object.js'
+import type { Attr, ManagedObject, OpContext } from '../model/object.js'
+import { children, date, find, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import type { TtlvItem } from '../wire/ttlv.js'
+
+export function attributesPayload(
+  ctx: OpContext,
+  o: ManagedObject,
+  names: readonly string[],
+): TtlvItem {
+  const all = allAttributes(ctx, o)
+  const chosen = names.length === 0 ? all : all.filter(({ attr }) => names.includes(attr.name))
+  const rendered = chosen.map(({ attr, index }) => renderAttribute(ctx, attr, index))
+  return struct(Tag.ResponsePayload, [
+    text(Tag.UniqueIdentifier, o.id),
+    ...(is2x(ctx) ? [struct(Tag.Attributes, rendered)] : rendered),
+  ])
+}
+
+export const parseOne = (ctx: OpContext, item: TtlvItem): Attr =>
+  is2x(ctx) ? parseAttribute2(item) : parseAttribute1(item)
+
+/** The single attribute argument: 1.x `Attribute`, 2.x `New Attribute { <attr> }`. */
+export function attributeArg(
+  ctx: OpContext,
+  payload: TtlvItem | undefined,
+  tag2: number,
+): Attr | undefined {
+  if (is2x(ctx)) {
+    const w = find(payload, tag2)
+    if (w === undefined) return undefined
+    const [inner] = children(w)
+    if (inner === undefined)
+      throw new KmsError('ERR_KMS_MISSING_DATA', 'empty attribute wrapper', 'MissingData')
+    return parseOne(ctx, inner)
+  }
+  const a = find(payload, Tag.Attribute)
+  return a === undefined ? undefined : parseOne(ctx, a)
+}
+
+export function checkWritable(ctx: OpContext, name: string): void {
+  if (readOnlyAttributes.has(name))
+    throw new KmsError(
+      'ERR_KMS_READ_ONLY_ATTRIBUTE',
+      `attribute ${name} is set by the server`,
+      is2x(ctx) ? 'PermissionDenied' : 'PermissionDenied',
+    )
+}
+
+export function touch(ctx: OpContext, o: ManagedObject): void {
+  setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
+}
+
+export const required = (a: Attr | undefined): Attr => {
+  if (a === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'the attribute is missing', 'MissingData')
+  return a
+}
+
+export function indexOfValue(o: ManagedObject, name: string, nth: number): number {
+  let seen = -1
+  return o.attrs.findIndex((a) => a.name === name && ++seen === nth)
+}

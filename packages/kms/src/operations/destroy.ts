@@ -1,0 +1,30 @@
+import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
+import { Operation, State } from '../wire/enums.js'
+import { date, opt } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { idPayload, stateError } from './common.js'
+import { defineOperation } from './types.js'
+
+/** KMIP 1.4 §4.21 Destroy (keeps a tombstone). */
+export const destroy = defineOperation({
+  code: Operation.Destroy,
+  privilege: 'destroy',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o = await loadObject(ctx, id, 'destroy')
+    if (o.state === State.Active)
+      throw stateError(
+        ctx,
+        `object ${id} is Active; Revoke it first (SP 800-57: Active → Destroyed is not allowed)`,
+      )
+    if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
+      throw stateError(ctx, `object ${id} is already destroyed`)
+    o.state = o.state === State.Compromised ? State.DestroyedCompromised : State.Destroyed
+    // SECURITY: the sealed material is dropped from the row; only the tombstone remains.
+    o.sealed = null
+    setAttr(o, 'Destroy Date', date(Tag.DestroyDate, ctx.now()))
+    setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
+    await saveObjects(ctx, [o])
+    return { objectId: id, payload: idPayload(id) }
+  },
+})

@@ -1,0 +1,24 @@
+import { allAttributes, renderName } from '../model/attributes.js'
+import { loadObject, targetId } from '../model/object.js'
+import { Operation } from '../wire/enums.js'
+import { opt, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { defineOperation } from './types.js'
+
+/** KMIP 1.4 §4.13 Get Attribute List. */
+export const getAttributeList = defineOperation({
+  code: Operation.GetAttributeList,
+  privilege: 'get-attribute-list',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o = await loadObject(ctx, id, 'get-attribute-list')
+    const names = [...new Set(allAttributes(ctx, o).map(({ attr }) => attr.name))]
+    return {
+      objectId: id,
+      payload: struct(Tag.ResponsePayload, [
+        text(Tag.UniqueIdentifier, id),
+        ...names.map((n) => renderName(ctx, n)),
+      ]),
+    }
+  },
+})

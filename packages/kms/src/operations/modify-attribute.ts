@@ -1,0 +1,48 @@
+import { KmsError } from '../errors.js'
+import { is2x, renderAttribute } from '../model/attributes.js'
+import { loadObject, saveObjects, targetId } from '../model/object.js'
+import { Operation } from '../wire/enums.js'
+import { find, opt, sameItem, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { defineOperation } from './types.js'
+import { attributeArg, checkWritable, touch, required, indexOfValue } from './attribute-common.js'
+
+/** KMIP 1.4 §4.15 Modify Attribute. */
+export const modifyAttribute = defineOperation({
+  code: Operation.ModifyAttribute,
+  privilege: 'modify-attribute',
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o = await loadObject(ctx, id, 'modify-attribute')
+    const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
+    checkWritable(ctx, a.name)
+    let at: number
+    if (is2x(ctx)) {
+      const cur = attributeArg(ctx, payload, Tag.CurrentAttribute)
+      at =
+        cur === undefined
+          ? indexOfValue(o, a.name, 0)
+          : o.attrs.findIndex((x) => x.name === cur.name && sameItem(x.value, cur.value))
+    } else {
+      const attr = find(payload, Tag.Attribute)
+      at = indexOfValue(o, a.name, opt(attr, Tag.AttributeIndex, 'Integer') ?? 0)
+    }
+    if (at < 0)
+      throw new KmsError(
+        'ERR_KMS_ATTRIBUTE_NOT_FOUND',
+        `object ${id} has no such ${a.name} instance`,
+        is2x(ctx) ? 'AttributeNotFound' : 'ItemNotFound',
+      )
+    o.attrs[at] = a
+    touch(ctx, o)
+    await saveObjects(ctx, [o])
+    const index = o.attrs.slice(0, at).filter((x) => x.name === a.name).length
+    return {
+      objectId: id,
+      payload: struct(Tag.ResponsePayload, [
+        text(Tag.UniqueIdentifier, id),
+        is2x(ctx) ? undefined : renderAttribute(ctx, a, index),
+      ]),
+    }
+  },
+})

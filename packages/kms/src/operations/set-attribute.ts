@@ -1,0 +1,24 @@
+import { loadObject, saveObjects, targetId } from '../model/object.js'
+import { Operation } from '../wire/enums.js'
+import { opt, struct, text } from '../wire/items.js'
+import { Tag } from '../wire/tags.js'
+import { defineOperation } from './types.js'
+import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
+
+/** KMIP 2.1 §6.1.49 Set Attribute. */
+export const setAttribute = defineOperation({
+  code: Operation.SetAttribute,
+  privilege: 'set-attribute',
+  since: [2, 0],
+  async run(ctx, payload) {
+    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const o = await loadObject(ctx, id, 'set-attribute')
+    const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
+    checkWritable(ctx, a.name)
+    o.attrs = o.attrs.filter((x) => x.name !== a.name)
+    o.attrs.push(a)
+    touch(ctx, o)
+    await saveObjects(ctx, [o])
+    return { objectId: id, payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id)]) }
+  },
+})
