@@ -76,6 +76,30 @@ describe('authentication and grants', () => {
     )
   })
 
+  test('TLS 1.2 with the CBC-SHA256 suites PyKMIP offers is accepted', async () => {
+    const ok = await addClient(f.dir, 'legacy', join(f.dir, 'legacy'))
+    for (const ciphers of ['AES128-SHA256', 'AES256-SHA256', 'ECDHE-RSA-AES128-SHA256']) {
+      const r = await new Promise<string>((resolve) => {
+        const s = connect({
+          host: '127.0.0.1',
+          port: f.server.port,
+          ca: readFileSync(join(f.dir, 'ca.pem')),
+          servername: 'localhost',
+          cert: readFileSync(ok.cert),
+          key: readFileSync(ok.key),
+          maxVersion: 'TLSv1.2',
+          ciphers,
+        })
+        s.on('secureConnect', () => {
+          resolve(`${s.getProtocol()} ${s.getCipher().name}`)
+          s.destroy()
+        })
+        s.on('error', (e) => resolve(`error ${e.message}`))
+      })
+      assert.equal(r, `TLSv1.2 ${ciphers}`)
+    }
+  })
+
   test('ownership and grants', async () => {
     const alice = await f.client('alice')
     const bob = await f.client('bob')

@@ -363,6 +363,29 @@ describe('operations (KMIP 2.1)', () => {
         'Enumeration',
       )
     assert.equal(await st(id), State.Active, 'activation date in the past reads Active')
+    const old = idOf(
+      await c.call(
+        Operation.Create,
+        P(
+          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          attrs2(
+            enumv(Tag.CryptographicAlgorithm, Alg.AES),
+            int(Tag.CryptographicLength, 256),
+            date(Tag.ActivationDate, past - 5n),
+            date(Tag.DeactivationDate, past),
+          ),
+        ),
+      ),
+    )
+    assert.equal(
+      await st(old),
+      State.Deactivated,
+      'an Active key past its Deactivation Date reads Deactivated',
+    )
+    await assert.rejects(
+      c.call(Operation.Encrypt, P(uid(old), bytes(Tag.Data, Buffer.from('x')))),
+      (e: { reason?: number }) => e.reason === 0x43,
+    )
     const nid = idOf(await c.call(Operation.ReKey, P(uid(id))))
     assert.notEqual(nid, id)
     await c.call(
