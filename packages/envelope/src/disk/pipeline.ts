@@ -80,8 +80,8 @@ function gate(): Gate {
 }
 
 /**
- * Run the steps: a producer reads and transforms steps in order into {@link PIPELINE_BUFFERS}
- * reusable buffers while a consumer writes them in order (and, when durable, syncs each write
+ * Run the steps: steps are read, then transformed, in order into {@link PIPELINE_BUFFERS}
+ * reusable buffers while a writer writes them in order (and, when durable, syncs each write
  * before the next step's `beforeWrite`), so the cores and the storage work at once and the
  * writer, usually the slowest stage, never waits for a read. A buffer is reused only after the
  * write of the step it last held has finished; reads never touch a region a pending write
@@ -94,21 +94,28 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const bufs = Array.from({ length: slots }, () => new Uint8Array(o.maxLength))
   const view = (i: number): Uint8Array =>
     (bufs[i % slots] as Uint8Array).subarray(0, (o.steps[i] as Step).length)
+  const fetched = o.steps.map(gate)
   const ready = o.steps.map(gate)
   const written = o.steps.map(gate)
   let stopped = false
   const stop = (e: unknown): void => {
     stopped = true
-    for (const g of ready) g.fail(e)
-    for (const g of written) g.fail(e)
+    for (const gates of [fetched, ready, written]) for (const g of gates) g.fail(e)
   }
-  const produce = async (): Promise<void> => {
+  // Three stages, each in step order: read, transform, write. Reading step i+1 while step i is
+  // transformed keeps both cores busy when the transform, not the writer, is the slowest stage.
+  const fetch = async (): Promise<void> => {
     for (let i = 0; i < n; i++) {
       if (i >= slots) await (written[i - slots] as Gate).promise
       if (stopped) return
-      const step = o.steps[i] as Step
-      await readAt(o.fdIn, view(i), step.readPos)
-      await o.transform(view(i), step, i)
+      await readAt(o.fdIn, view(i), (o.steps[i] as Step).readPos)
+      ;(fetched[i] as Gate).open()
+    }
+  }
+  const produce = async (): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      await (fetched[i] as Gate).promise
+      await o.transform(view(i), o.steps[i] as Step, i)
       ;(ready[i] as Gate).open()
     }
   }
@@ -128,8 +135,12 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
       o.onProgress?.(done)
     }
   }
-  // Each loop stops the other on failure; both settle before the buffers are wiped.
+  // A failing stage stops the others; all settle before the buffers are wiped.
   const results = await Promise.allSettled([
+    fetch().catch((e: unknown) => {
+      stop(e)
+      throw e
+    }),
     produce().catch((e: unknown) => {
       stop(e)
       throw e
