@@ -29,6 +29,7 @@ export class KmipTestClient {
   readonly #sock: TLSSocket
   #buf: Buffer = Buffer.alloc(0)
   #waiters: ((b: Buffer | Error) => void)[] = []
+  #closed = false
   major = 1
   minor = 4
 
@@ -45,6 +46,7 @@ export class KmipTestClient {
       }
     })
     const fail = (e: Error) => {
+      this.#closed = true
       for (const w of this.#waiters.splice(0)) w(e)
     }
     sock.on('error', fail)
@@ -64,6 +66,10 @@ export class KmipTestClient {
   /** Send raw bytes and wait for one framed response. */
   sendRaw(wire: Uint8Array): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(new Error('connection closed'))
+        return
+      }
       this.#waiters.push((b) => (b instanceof Error ? reject(b) : resolve(b)))
       this.#sock.write(wire)
     })

@@ -120,3 +120,52 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
     )
   })
 })
+
+describe('connection handling', () => {
+  let f: Fixture
+  before(async () => {
+    f = await startFixture({ idleTimeoutMs: 400 })
+  })
+  after(async () => {
+    await f.close()
+  })
+
+  test('pipelined messages on one connection are answered in order', async () => {
+    const c = await f.client('pipeline', 2, 1)
+    const { encodeTtlv, decodeTtlv, parseResponse } = await import('../../src/testing.js')
+    const msg = (q: number) =>
+      encodeTtlv(
+        struct(Tag.RequestMessage, [
+          struct(Tag.RequestHeader, [
+            struct(Tag.ProtocolVersion, [
+              int(Tag.ProtocolVersionMajor, 2),
+              int(Tag.ProtocolVersionMinor, 1),
+            ]),
+            int(Tag.BatchCount, 1),
+          ]),
+          struct(Tag.BatchItem, [
+            enumv(Tag.Operation, Operation.RNGRetrieve),
+            struct(Tag.RequestPayload, [int(Tag.DataLength, q)]),
+          ]),
+        ]),
+      )
+    // three messages in one write; responses come back one frame each, in order
+    const all = Buffer.concat([msg(8), msg(16), msg(24)])
+    const first = c.sendRaw(all)
+    const second = c.sendRaw(new Uint8Array(0))
+    const third = c.sendRaw(new Uint8Array(0))
+    const lens = (await Promise.all([first, second, third])).map(
+      (b) => req(parseResponse(decodeTtlv(b))[0]!.payload, Tag.Data, 'ByteString').length,
+    )
+    assert.deepEqual(lens, [8, 16, 24])
+  })
+
+  test('idle connections are closed', async () => {
+    const c = await f.client('idle')
+    await new Promise((r) => setTimeout(r, 800))
+    await assert.rejects(
+      c.call(Operation.Query, payload(enumv(Tag.QueryFunction, 3))),
+      /closed|EPIPE|ECONNRESET/,
+    )
+  })
+})
