@@ -11,21 +11,30 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { addClient, initKms } from '@ward/kms'
-import { KmipTestClient, Tag, enums, items } from '@ward/kms/testing'
+import { KmipTestClient } from '@ward/kms/testing'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  s,
+  text,
+  en,
+  int,
+  req,
+} from '@ward/kmip'
 import { startPykmipServer } from '@ward/kmip/testing'
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' } } })
 const SECONDS = Number(values.seconds ?? 3)
-const { Operation, ObjectType, CryptographicAlgorithm } = enums
-const { struct, text, enumv, int, req } = items
 const root = new URL('..', import.meta.url).pathname
 
 const attr = (name, value) =>
-  struct(Tag.Attribute, [text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue }])
-const createPayload = struct(Tag.RequestPayload, [
-  enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-  struct(Tag.TemplateAttribute, [
-    attr('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+  s(Tag.Attribute, [text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue }])
+const createPayload = s(Tag.RequestPayload, [
+  en(Tag.ObjectType, ObjectType.SymmetricKey),
+  s(Tag.TemplateAttribute, [
+    attr('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
     attr('Cryptographic Length', int(0, 256)),
     attr('Cryptographic Usage Mask', int(0, 12)),
   ]),
@@ -57,7 +66,7 @@ async function pairs(port, tls, conns, seconds) {
           Tag.UniqueIdentifier,
           'TextString',
         )
-        await c.call(Operation.Get, struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
+        await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
         lat.push(performance.now() - s)
       }
     }),
@@ -79,7 +88,7 @@ async function connectCost(port, tls, n) {
     const c = await KmipTestClient.connect(port, tls)
     c.major = 1
     c.minor = 1
-    await c.call(Operation.DiscoverVersions, struct(Tag.RequestPayload, []))
+    await c.call(Operation.DiscoverVersions, s(Tag.RequestPayload, []))
     ts.push(performance.now() - s)
     c.close()
   }

@@ -33,7 +33,11 @@ export {
   optStruct,
   all,
   tagLabel,
+  retag,
+  sameItem,
 } from './ttlv/read.js'
+export { toJsonItem, fromJsonItem } from './ttlv/compact.js'
+export type { JsonItem } from './ttlv/compact.js'
 export { Tag, tagCount, tagNameOf, tagByName, isKnownTag } from './tables/tags.js'
 export type { TagName } from './tables/tags.js'
 export {
@@ -61,6 +65,10 @@ export {
   SecretDataType,
   OpaqueDataType,
   DigitalSignatureAlgorithm,
+  ValidityIndicator,
+  InteropFunction,
+  RNGAlgorithm,
+  DRBGAlgorithm,
   enumerations,
   enumerationCount,
   enumForTag,

@@ -1,5 +1,8 @@
 import { CodedError } from '@ward/core'
-import type { ResultReasonName } from './wire/enums.js'
+import type { ResultReason } from '@ward/kmip'
+
+/** Name of a KMIP Result Reason (KMIP 1.4 §9.1.3.2.29, 2.1 §11.27). */
+export type ResultReasonName = keyof typeof ResultReason
 
 /**
  * A failure the server answers with a KMIP Result Reason (KMIP 1.4 §9.1.3.2.29). `message` goes to

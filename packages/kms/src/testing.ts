@@ -1,11 +1,8 @@
-/** Test and benchmark helpers (`@ward/kms/testing`). */
+/** Test and benchmark helpers (`@ward/kms/testing`). The codec, tags and enums come from @ward/kmip. */
 export {
   KmipTestClient,
   parseResponse,
   type BatchResult,
   type ClientTls,
 } from './testing/client.js'
-export { encodeTtlv, decodeTtlv, type TtlvItem } from './wire/ttlv.js'
-export { Tag } from './wire/tags.js'
-export * as items from './wire/items.js'
-export * as enums from './wire/enums.js'
+export { encodeTtlv, decodeTtlv, Tag, type TtlvItem } from '@ward/kmip'

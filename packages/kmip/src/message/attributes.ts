@@ -3,7 +3,7 @@ import { normalizeName } from '../tables/names.js'
 import { Tag, tagByName, tagNameOf, tagSpecName } from '../tables/tags.js'
 import { int, present, s, text } from '../ttlv/build.js'
 import type { TtlvItem } from '../ttlv/item.js'
-import { as, children, find, opt, req } from '../ttlv/read.js'
+import { as, children, find, opt, req, retag } from '../ttlv/read.js'
 
 /**
  * One attribute in a version-neutral form. `name` is the KMIP 1.x Attribute Name
@@ -33,10 +33,6 @@ export function attributeTag(name: string): number | undefined {
 export function attributeName(tag: number): string | undefined {
   const n = tagNameOf(tag)
   return n === undefined ? undefined : tagSpecName[n]
-}
-
-function retag(item: TtlvItem, tag: number): TtlvItem {
-  return { ...item, tag } as TtlvItem
 }
 
 /** Parses one 1.x Attribute structure (KMIP 1.4 §2.1.1). */

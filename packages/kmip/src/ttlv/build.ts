@@ -3,11 +3,11 @@ import type { TtlvItem } from './item.js'
 // Small builders for item trees: `s(Tag.RequestMessage, [ ... ])`, `text(Tag.Name, 'k1')`...
 // Each returns a plain TtlvItem (see item.ts).
 
-/** Structure. */
-export const s = (tag: number, value: readonly TtlvItem[]): TtlvItem => ({
+/** Structure; `undefined` entries (absent optional fields) are dropped. */
+export const s = (tag: number, value: readonly (TtlvItem | undefined)[]): TtlvItem => ({
   tag,
   type: 'Structure',
-  value,
+  value: value.includes(undefined) ? value.filter((v) => v !== undefined) : (value as TtlvItem[]),
 })
 /** Integer (int32). */
 export const int = (tag: number, value: number): TtlvItem => ({ tag, type: 'Integer', value })

@@ -199,6 +199,7 @@ function readValue(
       return { tag, type, value: s }
     }
     case 'ByteString':
-      return { tag, type, value: st.bytes.slice(start, start + len) }
+      // A copy, never a view: callers zero key material, and a Buffer input's slice() would alias it.
+      return { tag, type, value: new Uint8Array(st.bytes.subarray(start, start + len)) }
   }
 }

@@ -35,14 +35,14 @@ export function children(item: TtlvItem): readonly TtlvItem[] {
   return item.value
 }
 
-/** First child with `tag`, or undefined. */
-export function find(item: TtlvItem, tag: number): TtlvItem | undefined {
-  return children(item).find((c) => c.tag === tag)
+/** First child with `tag`, or undefined (also when `item` itself is absent: optional parents). */
+export function find(item: TtlvItem | undefined, tag: number): TtlvItem | undefined {
+  return item === undefined ? undefined : children(item).find((c) => c.tag === tag)
 }
 
-/** Every child with `tag`, in order. */
-export function findAll(item: TtlvItem, tag: number): TtlvItem[] {
-  return children(item).filter((c) => c.tag === tag)
+/** Every child with `tag`, in order ([] when `item` is absent). */
+export function findAll(item: TtlvItem | undefined, tag: number): TtlvItem[] {
+  return item === undefined ? [] : children(item).filter((c) => c.tag === tag)
 }
 
 /** Checks the type of an item (ERR_KMIP_FIELD_TYPE otherwise). */
@@ -60,20 +60,21 @@ export function as<T extends TtlvType>(item: TtlvItem, type: T): Of<T> {
 }
 
 /** Optional child of a given type: undefined if absent, ERR_KMIP_FIELD_TYPE if of another type. */
-export function opt<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T> | undefined {
+export function opt<T extends TtlvType>(
+  parent: TtlvItem | undefined,
+  tag: number,
+  type: T,
+): V<T> | undefined {
   const c = find(parent, tag)
   return c === undefined ? undefined : (as(c, type).value as V<T>)
 }
 
-/** Required child of a given type: ERR_KMIP_MISSING_FIELD if absent. */
-export function req<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T> {
+/** Required child of a given type: ERR_KMIP_MISSING_FIELD if absent (or if `parent` is). */
+export function req<T extends TtlvType>(parent: TtlvItem | undefined, tag: number, type: T): V<T> {
   const c = find(parent, tag)
   if (c === undefined) {
-    throw new KmipError(
-      'ERR_KMIP_MISSING_FIELD',
-      `${tagLabel(parent.tag)} lacks ${tagLabel(tag)}`,
-      { tag },
-    )
+    const where = parent === undefined ? 'request payload' : tagLabel(parent.tag)
+    throw new KmipError('ERR_KMIP_MISSING_FIELD', `${where} lacks ${tagLabel(tag)}`, { tag })
   }
   return as(c, type).value as V<T>
 }
@@ -102,4 +103,28 @@ export function optStruct(parent: TtlvItem, tag: number): TtlvItem | undefined {
 /** Every child with `tag`, each checked for `type`, as values. */
 export function all<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T>[] {
   return findAll(parent, tag).map((c) => as(c, type).value as V<T>)
+}
+
+/** The same item under another tag (2.x tagged attribute values ↔ 1.x Attribute Value). */
+export function retag(item: TtlvItem, tag: number): TtlvItem {
+  return { ...item, tag } as TtlvItem
+}
+
+/**
+ * Equality of two values (Locate matching, attribute edits): same type and value, structures with
+ * the same children (tags included) in order, Byte Strings by content. The two top-level tags are
+ * not compared, since the same value travels as Attribute Value in 1.x and under its own tag in 2.x.
+ */
+export function sameItem(a: TtlvItem, b: TtlvItem): boolean {
+  if (a.type !== b.type) return false
+  if (a.type === 'Structure' && b.type === 'Structure') {
+    return (
+      a.value.length === b.value.length &&
+      a.value.every((c, i) => c.tag === b.value[i]!.tag && sameItem(c, b.value[i]!))
+    )
+  }
+  if (a.type === 'ByteString' && b.type === 'ByteString') {
+    return a.value.length === b.value.length && a.value.every((x, i) => x === b.value[i])
+  }
+  return a.value === b.value
 }

@@ -4,7 +4,7 @@ import { readClients } from './init.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
-import { State } from '../wire/enums.js'
+import { State } from '@ward/kmip'
 
 export interface KmsStatus {
   readonly dataDir: string

@@ -6,13 +6,28 @@
  * tagged Attribute Value; `x-Name` ↔ vendor "x", name "Name".
  */
 import { KmsError, invalidField } from '../errors.js'
-import { children, enumv, find, opt, req, retag, struct, text } from '../wire/items.js'
-import { Tag, tagNames } from '../wire/tags.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import {
+  attributeName,
+  children,
+  en,
+  find,
+  opt,
+  req,
+  retag,
+  s,
+  text,
+  Tag,
+  tagSpecName,
+} from '@ward/kmip'
+import type { TagName } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { attrValues, effectiveState } from './object.js'
 import type { Attr, ManagedObject, OpContext } from './object.js'
 
-const tagByName = new Map([...tagNames].map(([t, n]) => [n, t]))
+/** 1.x Attribute Name (exact spec spelling) → tag, from the @ward/kmip table. */
+const tagByName: ReadonlyMap<string, number> = new Map(
+  (Object.entries(tagSpecName) as [TagName, string][]).map(([k, n]) => [n, Tag[k]]),
+)
 
 /** Attributes the server sets and clients may not add, modify or delete (KMIP 1.4 §3). */
 export const readOnlyAttributes = new Set([
@@ -81,7 +96,7 @@ export function parseAttribute2(a: TtlvItem): Attr {
     checkName(full)
     return { name: full, value: retag(value, Tag.AttributeValue) }
   }
-  const name = tagNames.get(a.tag)
+  const name = attributeName(a.tag)
   if (name === undefined) throw invalidField(`unknown attribute tag 0x${a.tag.toString(16)}`)
   return { name, value: retag(a, Tag.AttributeValue) }
 }
@@ -126,13 +141,13 @@ export function renderAttribute(
     const tag = tagByName.get(a.name)
     if (tag !== undefined) return retag(a.value, tag)
     const m = /^([^-]+)-(.+)$/.exec(a.name)
-    return struct(Tag.Attribute, [
+    return s(Tag.Attribute, [
       text(Tag.VendorIdentification, m?.[1] ?? ''),
       text(Tag.AttributeName, m?.[2] ?? a.name),
       a.value,
     ])
   }
-  return struct(Tag.Attribute, [
+  return s(Tag.Attribute, [
     text(Tag.AttributeName, a.name),
     withIndex && index > 0 ? { tag: Tag.AttributeIndex, type: 'Integer', value: index } : undefined,
     a.value,
@@ -143,8 +158,8 @@ export function renderAttribute(
 export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; index: number }[] {
   const derived: Attr[] = [
     { name: 'Unique Identifier', value: text(Tag.AttributeValue, o.id) },
-    { name: 'Object Type', value: enumv(Tag.AttributeValue, o.objectType) },
-    { name: 'State', value: enumv(Tag.AttributeValue, effectiveState(o, ctx.now())) },
+    { name: 'Object Type', value: en(Tag.AttributeValue, o.objectType) },
+    { name: 'State', value: en(Tag.AttributeValue, effectiveState(o, ctx.now())) },
   ]
   const counts = new Map<string, number>()
   return [...derived, ...o.attrs].map((attr) => {
@@ -162,7 +177,7 @@ export function requestedNames(payload: TtlvItem | undefined): string[] {
     if (c.tag === Tag.AttributeName && c.type === 'TextString') names.push(c.value)
     else if (c.tag === Tag.AttributeReference) {
       if (c.type === 'Enumeration') {
-        const n = tagNames.get(c.value)
+        const n = attributeName(c.value)
         if (n !== undefined) names.push(n)
       } else if (c.type === 'Structure') {
         const vendor = opt(c, Tag.VendorIdentification, 'TextString')
@@ -178,9 +193,9 @@ export function requestedNames(payload: TtlvItem | undefined): string[] {
 export function renderName(ctx: OpContext, name: string): TtlvItem {
   if (is2x(ctx)) {
     const tag = tagByName.get(name)
-    if (tag !== undefined) return enumv(Tag.AttributeReference, tag)
+    if (tag !== undefined) return en(Tag.AttributeReference, tag)
     const m = /^([^-]+)-(.+)$/.exec(name)
-    return struct(Tag.AttributeReference, [
+    return s(Tag.AttributeReference, [
       text(Tag.VendorIdentification, m?.[1] ?? ''),
       text(Tag.AttributeName, m?.[2] ?? name),
     ])

@@ -12,11 +12,20 @@ import {
   KeyFormatType,
   ObjectType,
   RecommendedCurve,
-} from '../wire/enums.js'
-import { bigint, bytes, enumv, find, int, opt, req, struct } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import { decodeTtlv, encodeTtlv } from '../wire/ttlv.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+  big,
+  bytes,
+  en,
+  find,
+  int,
+  opt,
+  req,
+  s,
+  Tag,
+  decodeTtlv,
+  encodeTtlv,
+  KmipError,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { AS_REGISTERED, attrScalar } from './object.js'
 import type { ManagedObject } from './object.js'
 
@@ -42,9 +51,9 @@ const unb = (v: bigint, len?: number): Buffer => {
 }
 
 const curveName: Record<number, string> = {
-  [RecommendedCurve.P256]: 'P-256',
-  [RecommendedCurve.P384]: 'P-384',
-  [RecommendedCurve.P521]: 'P-521',
+  [RecommendedCurve.P_256]: 'P-256',
+  [RecommendedCurve.P_384]: 'P-384',
+  [RecommendedCurve.P_521]: 'P-521',
 }
 const curveByJwk = new Map(Object.entries(curveName).map(([k, v]) => [v, Number(k)]))
 
@@ -62,25 +71,25 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
       if (format === KeyFormatType.Raw || format === KeyFormatType.Opaque)
         return bytes(KM, Buffer.from(m))
       if (format === KeyFormatType.TransparentSymmetricKey)
-        return struct(KM, [bytes(Tag.Key, Buffer.from(m))])
+        return s(KM, [bytes(Tag.Key, Buffer.from(m))])
       break
     case ObjectType.PrivateKey: {
       const k = privateKeyObject(m)
-      if (format === KeyFormatType.PKCS8) return bytes(KM, Buffer.from(m))
+      if (format === KeyFormatType.PKCS_8) return bytes(KM, Buffer.from(m))
       if (k.asymmetricKeyType === 'rsa') {
-        if (format === KeyFormatType.PKCS1)
+        if (format === KeyFormatType.PKCS_1)
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))
         if (format === KeyFormatType.TransparentRSAPrivateKey) {
           const j = k.export({ format: 'jwk' })
-          return struct(KM, [
-            bigint(Tag.Modulus, b64u(j.n)),
-            bigint(Tag.PrivateExponent, b64u(j.d)),
-            bigint(Tag.PublicExponent, b64u(j.e)),
-            bigint(Tag.P, b64u(j.p)),
-            bigint(Tag.Q, b64u(j.q)),
-            bigint(Tag.PrimeExponentP, b64u(j.dp)),
-            bigint(Tag.PrimeExponentQ, b64u(j.dq)),
-            bigint(Tag.CRTCoefficient, b64u(j.qi)),
+          return s(KM, [
+            big(Tag.Modulus, b64u(j.n)),
+            big(Tag.PrivateExponent, b64u(j.d)),
+            big(Tag.PublicExponent, b64u(j.e)),
+            big(Tag.P, b64u(j.p)),
+            big(Tag.Q, b64u(j.q)),
+            big(Tag.PrimeExponentP, b64u(j.dp)),
+            big(Tag.PrimeExponentQ, b64u(j.dq)),
+            big(Tag.CRTCoefficient, b64u(j.qi)),
           ])
         }
       } else if (k.asymmetricKeyType === 'ec') {
@@ -88,9 +97,9 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
           return bytes(KM, k.export({ format: 'der', type: 'sec1' }))
         if (format === KeyFormatType.TransparentECPrivateKey) {
           const j = k.export({ format: 'jwk' })
-          return struct(KM, [
-            enumv(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
-            bigint(Tag.D, b64u(j.d)),
+          return s(KM, [
+            en(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
+            big(Tag.D, b64u(j.d)),
           ])
         }
       }
@@ -98,20 +107,20 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
     }
     case ObjectType.PublicKey: {
       const k = publicKeyObject(m)
-      if (format === KeyFormatType.X509) return bytes(KM, Buffer.from(m))
+      if (format === KeyFormatType.X_509) return bytes(KM, Buffer.from(m))
       if (k.asymmetricKeyType === 'rsa') {
-        if (format === KeyFormatType.PKCS1)
+        if (format === KeyFormatType.PKCS_1)
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))
         if (format === KeyFormatType.TransparentRSAPublicKey) {
           const j = k.export({ format: 'jwk' })
-          return struct(KM, [bigint(Tag.Modulus, b64u(j.n)), bigint(Tag.PublicExponent, b64u(j.e))])
+          return s(KM, [big(Tag.Modulus, b64u(j.n)), big(Tag.PublicExponent, b64u(j.e))])
         }
       } else if (k.asymmetricKeyType === 'ec' && format === KeyFormatType.TransparentECPublicKey) {
         const j = k.export({ format: 'jwk' })
         const size = j.crv === 'P-384' ? 48 : j.crv === 'P-521' ? 66 : 32
         const q = Buffer.concat([Buffer.from([4]), unb(b64u(j.x), size), unb(b64u(j.y), size)])
-        return struct(KM, [
-          enumv(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
+        return s(KM, [
+          en(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
           bytes(Tag.QString, q),
         ])
       }
@@ -134,12 +143,12 @@ export function defaultFormat(o: ManagedObject, m: Buffer): number {
       return KeyFormatType.Opaque
     case ObjectType.PrivateKey:
       return privateKeyObject(m).asymmetricKeyType === 'rsa'
-        ? KeyFormatType.PKCS1
-        : KeyFormatType.PKCS8
+        ? KeyFormatType.PKCS_1
+        : KeyFormatType.PKCS_8
     case ObjectType.PublicKey:
       return publicKeyObject(m).asymmetricKeyType === 'rsa'
-        ? KeyFormatType.PKCS1
-        : KeyFormatType.X509
+        ? KeyFormatType.PKCS_1
+        : KeyFormatType.X_509
     default:
       return KeyFormatType.Raw
   }
@@ -154,12 +163,12 @@ export function keyBlock(
 ): TtlvItem {
   const alg = attrScalar(o, 'Cryptographic Algorithm')
   const len = attrScalar(o, 'Cryptographic Length')
-  return struct(Tag.KeyBlock, [
-    enumv(Tag.KeyFormatType, format),
+  return s(Tag.KeyBlock, [
+    en(Tag.KeyFormatType, format),
     wrap === undefined
-      ? struct(Tag.KeyValue, [keyMaterial(o, m, format)])
+      ? s(Tag.KeyValue, [keyMaterial(o, m, format)])
       : bytes(Tag.KeyValue, wrap.wrapped),
-    typeof alg === 'number' ? enumv(Tag.CryptographicAlgorithm, alg) : undefined,
+    typeof alg === 'number' ? en(Tag.CryptographicAlgorithm, alg) : undefined,
     typeof len === 'number' ? int(Tag.CryptographicLength, len) : undefined,
     wrap?.wrappingData,
   ])
@@ -177,16 +186,15 @@ export function keyValueBytes(
     if (km.type !== 'ByteString') throw notSupported('No Encoding needs a byte-string key format')
     return Buffer.from(km.value)
   }
-  return Buffer.from(encodeTtlv(struct(Tag.KeyValue, [km])))
+  return Buffer.from(encodeTtlv(s(Tag.KeyValue, [km])))
 }
 
 /** The whole object structure for Get. */
 export function renderObject(o: ManagedObject, m: Buffer, block: TtlvItem | undefined): TtlvItem {
   if (o.format === AS_REGISTERED) return decodeTtlv(m)
   const tag = objectTag[o.objectType]!
-  if (o.objectType === ObjectType.SecretData)
-    return struct(tag, [enumv(Tag.SecretDataType, 1), block])
-  return struct(tag, [block])
+  if (o.objectType === ObjectType.SecretData) return s(tag, [en(Tag.SecretDataType, 1), block])
+  return s(tag, [block])
 }
 
 export interface ParsedMaterial {
@@ -236,18 +244,18 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
     }
     if (objectType === ObjectType.PrivateKey && km.type === 'ByteString') {
       const type =
-        fmt === KeyFormatType.PKCS1
+        fmt === KeyFormatType.PKCS_1
           ? 'pkcs1'
           : fmt === KeyFormatType.ECPrivateKey
             ? 'sec1'
-            : fmt === KeyFormatType.PKCS8
+            : fmt === KeyFormatType.PKCS_8
               ? 'pkcs8'
               : undefined
       if (type !== undefined) {
         const k = createPrivateKey({ key: Buffer.from(km.value), format: 'der', type })
         return {
           material: k.export({ format: 'der', type: 'pkcs8' }),
-          format: KeyFormatType.PKCS8,
+          format: KeyFormatType.PKCS_8,
           ...meta,
           ...asymMeta(k),
         }
@@ -255,19 +263,19 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
     }
     if (objectType === ObjectType.PublicKey && km.type === 'ByteString') {
       const type =
-        fmt === KeyFormatType.PKCS1 ? 'pkcs1' : fmt === KeyFormatType.X509 ? 'spki' : undefined
+        fmt === KeyFormatType.PKCS_1 ? 'pkcs1' : fmt === KeyFormatType.X_509 ? 'spki' : undefined
       if (type !== undefined) {
         const k = createPublicKey({ key: Buffer.from(km.value), format: 'der', type })
         return {
           material: k.export({ format: 'der', type: 'spki' }),
-          format: KeyFormatType.X509,
+          format: KeyFormatType.X_509,
           ...meta,
           ...asymMeta(k),
         }
       }
     }
   } catch (e) {
-    if (e instanceof KmsError) throw e
+    if (e instanceof KmsError || e instanceof KmipError) throw e
     throw new KmsError(
       'ERR_KMS_BAD_KEY',
       'the supplied key material does not parse in the stated Key Format Type',

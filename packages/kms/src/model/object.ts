@@ -7,11 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { denied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
 import type { ObjectRow, Store } from '../storage/store.js'
-import { State } from '../wire/enums.js'
-import { Tag } from '../wire/tags.js'
-import { fromJsonItem, toJsonItem } from '../wire/items.js'
-import type { JsonItem } from '../wire/items.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import { State, Tag, fromJsonItem, toJsonItem } from '@ward/kmip'
+import type { JsonItem, TtlvItem } from '@ward/kmip'
 
 /** Material format: a KMIP Key Format Type for key bytes, or AS_REGISTERED for a whole TTLV object. */
 export const AS_REGISTERED = -1

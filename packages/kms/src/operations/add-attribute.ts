@@ -1,9 +1,7 @@
 import { KmsError } from '../errors.js'
 import { is2x, isMultiValued, renderAttribute } from '../model/attributes.js'
 import { attrValues, loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, opt, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
 
@@ -28,7 +26,7 @@ export const addAttribute = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, id),
         is2x(ctx) ? undefined : renderAttribute(ctx, a, existing),
       ]),

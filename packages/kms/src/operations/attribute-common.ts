@@ -14,9 +14,8 @@ import {
 } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
-import { children, date, find, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import { children, date, find, s, text, Tag } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 
 export function attributesPayload(
   ctx: OpContext,
@@ -26,9 +25,9 @@ export function attributesPayload(
   const all = allAttributes(ctx, o)
   const chosen = names.length === 0 ? all : all.filter(({ attr }) => names.includes(attr.name))
   const rendered = chosen.map(({ attr, index }) => renderAttribute(ctx, attr, index))
-  return struct(Tag.ResponsePayload, [
+  return s(Tag.ResponsePayload, [
     text(Tag.UniqueIdentifier, o.id),
-    ...(is2x(ctx) ? [struct(Tag.Attributes, rendered)] : rendered),
+    ...(is2x(ctx) ? [s(Tag.Attributes, rendered)] : rendered),
   ])
 }
 

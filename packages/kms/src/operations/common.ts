@@ -3,10 +3,8 @@ import { KmsError, invalidField } from '../errors.js'
 import { isMultiValued, readOnlyAttributes } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
-import { ResultReason } from '../wire/enums.js'
-import { struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import { ResultReason, s, text, Tag } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 
 /** Result Reason for an operation refused in the object's current state (2.x has its own). */
 export function stateError(ctx: OpContext, message: string): KmsError {
@@ -38,7 +36,7 @@ export function applyInitialAttributes(
 }
 
 export const idPayload = (id: string, extra: readonly (TtlvItem | undefined)[] = []): TtlvItem =>
-  struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id), ...extra])
+  s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id), ...extra])
 
 export const firstAttr = (attrs: readonly Attr[], name: string): TtlvItem | undefined =>
   attrs.find((a) => a.name === name)?.value

@@ -9,24 +9,28 @@ import {
   ObjectType,
   Operation,
   RecommendedCurve,
-} from '../wire/enums.js'
-import { enumv, find, int, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+  en,
+  find,
+  int,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { applyInitialAttributes, firstAttr, num } from './common.js'
 import { defineOperation } from './types.js'
 
 const curves: Record<number, { name: string; bits: number }> = {
-  [RecommendedCurve.P256]: { name: 'prime256v1', bits: 256 },
-  [RecommendedCurve.P384]: { name: 'secp384r1', bits: 384 },
+  [RecommendedCurve.P_256]: { name: 'prime256v1', bits: 256 },
+  [RecommendedCurve.P_384]: { name: 'secp384r1', bits: 384 },
 }
 const curveByBits = new Map([
-  [256, RecommendedCurve.P256],
-  [384, RecommendedCurve.P384],
+  [256, RecommendedCurve.P_256],
+  [384, RecommendedCurve.P_384],
 ])
 
 /** Link attribute value (KMIP 1.4 §3.35). */
 export const link = (type: number, id: string) =>
-  struct(Tag.AttributeValue, [enumv(Tag.LinkType, type), text(Tag.LinkedObjectIdentifier, id)])
+  s(Tag.AttributeValue, [en(Tag.LinkType, type), text(Tag.LinkedObjectIdentifier, id)])
 export const LinkType = {
   Certificate: 0x101,
   PublicKey: 0x102,
@@ -87,13 +91,13 @@ export function buildKeyPair(
   applyInitialAttributes(sk, [...common, ...priv], allowed)
   applyInitialAttributes(pk, [...common, ...pub], allowed)
   for (const o of [sk, pk]) {
-    setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, storedAlg))
+    setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, storedAlg))
     setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
   }
   sk.attrs.push({ name: 'Link', value: link(LinkType.PublicKey, pk.id) })
   pk.attrs.push({ name: 'Link', value: link(LinkType.PrivateKey, sk.id) })
-  sealMaterial(ctx, sk, pair.privateKey, KeyFormatType.PKCS8)
-  sealMaterial(ctx, pk, pair.publicKey, KeyFormatType.X509)
+  sealMaterial(ctx, sk, pair.privateKey, KeyFormatType.PKCS_8)
+  sealMaterial(ctx, pk, pair.publicKey, KeyFormatType.X_509)
   pair.privateKey.fill(0)
   return [sk, pk]
 }
@@ -116,7 +120,7 @@ export const createKeyPair = defineOperation({
     await saveObjects(ctx, [sk, pk])
     return {
       objectId: sk.id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.PrivateKeyUniqueIdentifier, sk.id),
         text(Tag.PublicKeyUniqueIdentifier, pk.id),
       ]),

@@ -4,11 +4,22 @@ import { parseAttributeContainer } from '../model/attributes.js'
 import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
 import { objectTag } from '../model/material.js'
-import { encodeTtlv } from '../wire/ttlv.js'
+import {
+  encodeTtlv,
+  CryptographicAlgorithm,
+  KeyFormatType,
+  ObjectType,
+  Operation,
+  bytes,
+  en,
+  find,
+  int,
+  req,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { AS_REGISTERED } from '../model/object.js'
-import { CryptographicAlgorithm, KeyFormatType, ObjectType, Operation } from '../wire/enums.js'
-import { bytes, enumv, find, int, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
 import type { Attr } from '../model/object.js'
 import { applyInitialAttributes, firstAttr, num } from './common.js'
 import { defineOperation } from './types.js'
@@ -40,7 +51,7 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
     )
   const o = newObject(ctx, ObjectType.SymmetricKey)
   applyInitialAttributes(o, attrs, creatable)
-  setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, alg))
+  setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, alg))
   setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
   const key = randomBytes(len / 8)
   sealMaterial(ctx, o, key, KeyFormatType.Raw)
@@ -59,11 +70,11 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
     creatable,
   )
   const secret = randomBytes(bits / 8)
-  const obj = struct(objectTag[ObjectType.SecretData]!, [
-    enumv(Tag.SecretDataType, 2),
-    struct(Tag.KeyBlock, [
-      enumv(Tag.KeyFormatType, KeyFormatType.Opaque),
-      struct(Tag.KeyValue, [bytes(Tag.KeyMaterial, secret)]),
+  const obj = s(objectTag[ObjectType.SecretData]!, [
+    en(Tag.SecretDataType, 2),
+    s(Tag.KeyBlock, [
+      en(Tag.KeyFormatType, KeyFormatType.Opaque),
+      s(Tag.KeyValue, [bytes(Tag.KeyMaterial, secret)]),
     ]),
   ])
   const enc = encodeTtlv(obj)
@@ -94,10 +105,7 @@ export const create = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [
-        enumv(Tag.ObjectType, type),
-        text(Tag.UniqueIdentifier, o.id),
-      ]),
+      payload: s(Tag.ResponsePayload, [en(Tag.ObjectType, type), text(Tag.UniqueIdentifier, o.id)]),
     }
   },
 })

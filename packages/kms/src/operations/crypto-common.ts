@@ -22,10 +22,12 @@ import {
   HashingAlgorithm,
   PaddingMethod,
   State,
-} from '../wire/enums.js'
-import { find, opt, req } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+  find,
+  opt,
+  req,
+  Tag,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { stateError } from './common.js'
 import { hashName } from './get.js'
 
@@ -98,10 +100,10 @@ export const ACTIVE = [State.Active]
 export const PROCESS = [State.Active, State.Deactivated, State.Compromised]
 
 export function oaep(p: Params): { padding: number; oaepHash?: string } {
-  if (p.padding === PaddingMethod.PKCS1v15) return { padding: constants.RSA_PKCS1_PADDING }
+  if (p.padding === PaddingMethod.PKCS1V1_5) return { padding: constants.RSA_PKCS1_PADDING }
   return {
     padding: constants.RSA_PKCS1_OAEP_PADDING,
-    oaepHash: hashName[p.hash ?? HashingAlgorithm.SHA1] ?? 'sha1',
+    oaepHash: hashName[p.hash ?? HashingAlgorithm.SHA_1] ?? 'sha1',
   }
 }
 
@@ -128,12 +130,12 @@ export function hmac(ctx: OpContext, o: ManagedObject, d: Uint8Array): Buffer {
 }
 
 export const dsaHash: Record<number, string> = {
-  [DigitalSignatureAlgorithm.SHA1WithRSA]: 'sha1',
-  [DigitalSignatureAlgorithm.SHA224WithRSA]: 'sha224',
-  [DigitalSignatureAlgorithm.SHA256WithRSA]: 'sha256',
-  [DigitalSignatureAlgorithm.SHA384WithRSA]: 'sha384',
-  [DigitalSignatureAlgorithm.SHA512WithRSA]: 'sha512',
-  [DigitalSignatureAlgorithm.ECDSAWithSHA1]: 'sha1',
+  [DigitalSignatureAlgorithm.SHA_1WithRSAEncryption]: 'sha1',
+  [DigitalSignatureAlgorithm.SHA_224WithRSAEncryption]: 'sha224',
+  [DigitalSignatureAlgorithm.SHA_256WithRSAEncryption]: 'sha256',
+  [DigitalSignatureAlgorithm.SHA_384WithRSAEncryption]: 'sha384',
+  [DigitalSignatureAlgorithm.SHA_512WithRSAEncryption]: 'sha512',
+  [DigitalSignatureAlgorithm.ECDSAWithSHA_1]: 'sha1',
   [DigitalSignatureAlgorithm.ECDSAWithSHA224]: 'sha224',
   [DigitalSignatureAlgorithm.ECDSAWithSHA256]: 'sha256',
   [DigitalSignatureAlgorithm.ECDSAWithSHA384]: 'sha384',
@@ -143,9 +145,9 @@ export const dsaHash: Record<number, string> = {
 export function sigOptions(p: Params): { hash: string; padding?: number } {
   const hash =
     (p.dsa !== undefined ? dsaHash[p.dsa] : undefined) ??
-    hashName[p.hash ?? HashingAlgorithm.SHA256] ??
+    hashName[p.hash ?? HashingAlgorithm.SHA_256] ??
     'sha256'
-  if (p.dsa === DigitalSignatureAlgorithm.RSASSAPSS || p.padding === PaddingMethod.PSS)
+  if (p.dsa === DigitalSignatureAlgorithm.RSASSA_PSS || p.padding === PaddingMethod.PSS)
     return { hash, padding: constants.RSA_PKCS1_PSS_PADDING }
   return { hash }
 }

@@ -8,10 +8,14 @@ import {
   ObjectType,
   Operation,
   PaddingMethod,
-  UsageMask,
-} from '../wire/enums.js'
-import { bytes, opt, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+  CryptographicUsageMask,
+  bytes,
+  opt,
+  req,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { params, usable, data, aesName, PROCESS, oaep } from './crypto-common.js'
 
@@ -21,13 +25,13 @@ export const decrypt = defineOperation({
   privilege: 'decrypt',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'decrypt', UsageMask.Decrypt, PROCESS)
+    const o = await usable(ctx, payload, 'decrypt', CryptographicUsageMask.Decrypt, PROCESS)
     const p = params(o, payload)
     const ct = data(payload)
     const alg = attrScalar(o, 'Cryptographic Algorithm')
     const out = (d: Buffer) => ({
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.Data, d)]),
+      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.Data, d)]),
     })
     if (o.objectType === ObjectType.PrivateKey && alg === CryptographicAlgorithm.RSA) {
       return out(

@@ -1,9 +1,7 @@
 import { KmsError } from '../errors.js'
 import { is2x, renderAttribute, requestedNames } from '../model/attributes.js'
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { opt, sameItem, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, indexOfValue } from './attribute-common.js'
 
@@ -52,7 +50,7 @@ export const deleteAttribute = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, id),
         is2x(ctx) || removed === undefined ? undefined : renderAttribute(ctx, removed, index),
       ]),

@@ -1,7 +1,5 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { Operation, State } from '../wire/enums.js'
-import { date, opt } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, State, date, opt, Tag } from '@ward/kmip'
 import { idPayload, stateError } from './common.js'
 import { defineOperation } from './types.js'
 

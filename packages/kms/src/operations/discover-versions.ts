@@ -1,6 +1,4 @@
-import { Operation } from '../wire/enums.js'
-import { children, int, struct } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, children, int, s, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** Versions this server speaks, highest first (KMIP 1.4 §4.26). */
@@ -18,7 +16,7 @@ export const isSupportedVersion = (major: number, minor: number): boolean =>
   supportedVersions.some(([a, b]) => a === major && b === minor)
 
 const pv = ([major, minor]: readonly [number, number]) =>
-  struct(Tag.ProtocolVersion, [
+  s(Tag.ProtocolVersion, [
     int(Tag.ProtocolVersionMajor, major),
     int(Tag.ProtocolVersionMinor, minor),
   ])
@@ -39,6 +37,6 @@ export const discoverVersions = defineOperation({
     })
     const out =
       wanted.length === 0 ? supportedVersions : wanted.filter(([a, b]) => isSupportedVersion(a, b))
-    return { payload: struct(Tag.ResponsePayload, out.map(pv)) }
+    return { payload: s(Tag.ResponsePayload, out.map(pv)) }
   },
 })

@@ -7,10 +7,13 @@ import {
   ObjectType,
   Operation,
   PaddingMethod,
-  UsageMask,
-} from '../wire/enums.js'
-import { bytes, opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+  CryptographicUsageMask,
+  bytes,
+  opt,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { params, usable, data, aesName, ACTIVE, rsaEncrypt } from './crypto-common.js'
 
@@ -20,7 +23,7 @@ export const encrypt = defineOperation({
   privilege: 'encrypt',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'encrypt', UsageMask.Encrypt, ACTIVE)
+    const o = await usable(ctx, payload, 'encrypt', CryptographicUsageMask.Encrypt, ACTIVE)
     const p = params(o, payload)
     const pt = data(payload)
     const alg = attrScalar(o, 'Cryptographic Algorithm')
@@ -28,10 +31,7 @@ export const encrypt = defineOperation({
       const ct = withMaterial(ctx, o, (m) => rsaEncrypt(m, p, pt))
       return {
         objectId: o.id,
-        payload: struct(Tag.ResponsePayload, [
-          text(Tag.UniqueIdentifier, o.id),
-          bytes(Tag.Data, ct),
-        ]),
+        payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.Data, ct)]),
       }
     }
     if (alg !== CryptographicAlgorithm.AES)
@@ -68,7 +68,7 @@ export const encrypt = defineOperation({
       } else throw notSupported('AES modes: GCM and CBC')
       return {
         objectId: o.id,
-        payload: struct(Tag.ResponsePayload, [
+        payload: s(Tag.ResponsePayload, [
           text(Tag.UniqueIdentifier, o.id),
           bytes(Tag.Data, ct),
           generated ? bytes(Tag.IVCounterNonce, iv) : undefined,

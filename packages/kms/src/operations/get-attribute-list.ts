@@ -1,8 +1,6 @@
 import { allAttributes, renderName } from '../model/attributes.js'
 import { loadObject, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, opt, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.13 Get Attribute List. */
@@ -15,7 +13,7 @@ export const getAttributeList = defineOperation({
     const names = [...new Set(allAttributes(ctx, o).map(({ attr }) => attr.name))]
     return {
       objectId: id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, id),
         ...names.map((n) => renderName(ctx, n)),
       ]),

@@ -1,8 +1,6 @@
 import { requestedNames } from '../model/attributes.js'
 import { loadObject, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { opt } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, opt, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributesPayload } from './attribute-common.js'
 

@@ -16,19 +16,23 @@ import {
   Operation,
   PaddingMethod,
   State,
-} from '../wire/enums.js'
-import { enumv, find, opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+  en,
+  find,
+  opt,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { stateError } from './common.js'
 import { defineOperation } from './types.js'
 
 export const hashName: Record<number, string> = {
-  [HashingAlgorithm.SHA1]: 'sha1',
-  [HashingAlgorithm.SHA224]: 'sha224',
-  [HashingAlgorithm.SHA256]: 'sha256',
-  [HashingAlgorithm.SHA384]: 'sha384',
-  [HashingAlgorithm.SHA512]: 'sha512',
+  [HashingAlgorithm.SHA_1]: 'sha1',
+  [HashingAlgorithm.SHA_224]: 'sha224',
+  [HashingAlgorithm.SHA_256]: 'sha256',
+  [HashingAlgorithm.SHA_384]: 'sha384',
+  [HashingAlgorithm.SHA_512]: 'sha512',
 }
 
 /** Wrap `data` under the wrapping key: AES KW (RFC 3394) / KWP (RFC 5649), or RSA-OAEP. */
@@ -81,7 +85,7 @@ async function wrapWith(
     const padding = opt(params, Tag.PaddingMethod, 'Enumeration') ?? PaddingMethod.OAEP
     if (padding !== PaddingMethod.OAEP) throw notSupported('RSA wrapping supports OAEP only')
     const hash =
-      hashName[opt(params, Tag.HashingAlgorithm, 'Enumeration') ?? HashingAlgorithm.SHA1] ?? 'sha1'
+      hashName[opt(params, Tag.HashingAlgorithm, 'Enumeration') ?? HashingAlgorithm.SHA_1] ?? 'sha1'
     wrapped = withMaterial(ctx, w, (m) =>
       publicEncrypt(
         { key: publicKeyObject(m), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
@@ -119,8 +123,8 @@ export const get = defineOperation({
           throw notSupported('this object was registered in a form the server does not re-wrap')
         return {
           objectId: id,
-          payload: struct(Tag.ResponsePayload, [
-            enumv(Tag.ObjectType, o.objectType),
+          payload: s(Tag.ResponsePayload, [
+            en(Tag.ObjectType, o.objectType),
             text(Tag.UniqueIdentifier, id),
             renderObject(o, m, undefined),
           ]),
@@ -135,10 +139,10 @@ export const get = defineOperation({
           const { wrapped, info } = await wrapWith(ctx, spec, data)
           block = keyBlock(o, m, format, {
             wrapped,
-            wrappingData: struct(Tag.KeyWrappingData, [
-              enumv(Tag.WrappingMethod, 1),
+            wrappingData: s(Tag.KeyWrappingData, [
+              en(Tag.WrappingMethod, 1),
               info,
-              noEncoding ? enumv(Tag.EncodingOption, 1) : undefined,
+              noEncoding ? en(Tag.EncodingOption, 1) : undefined,
             ]),
           })
         } finally {
@@ -147,8 +151,8 @@ export const get = defineOperation({
       } else block = keyBlock(o, m, format)
       return {
         objectId: id,
-        payload: struct(Tag.ResponsePayload, [
-          enumv(Tag.ObjectType, o.objectType),
+        payload: s(Tag.ResponsePayload, [
+          en(Tag.ObjectType, o.objectType),
           text(Tag.UniqueIdentifier, id),
           renderObject(o, m, block),
         ]),

@@ -7,9 +7,7 @@ import {
 } from '../model/attributes.js'
 import { effectiveState, fromRow } from '../model/object.js'
 import type { Attr } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { find, findAll, int, opt, sameItem, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, find, findAll, int, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /**
@@ -44,7 +42,7 @@ export const locate = defineOperation({
     const page = hits.slice(offset, max === undefined ? undefined : offset + max)
     return {
       ...(page[0] !== undefined ? { objectId: page[0] } : {}),
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         ctx.major > 1 || (ctx.major === 1 && ctx.minor >= 3)
           ? int(Tag.LocatedItems, hits.length)
           : undefined,

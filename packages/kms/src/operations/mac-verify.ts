@@ -1,7 +1,14 @@
 import { timingSafeEqual } from 'node:crypto'
-import { Operation, UsageMask, ValidityIndicator } from '../wire/enums.js'
-import { enumv, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import {
+  Operation,
+  CryptographicUsageMask,
+  ValidityIndicator,
+  en,
+  req,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { usable, data, PROCESS, hmac } from './crypto-common.js'
 
@@ -11,15 +18,15 @@ export const macVerify = defineOperation({
   privilege: 'mac-verify',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'mac-verify', UsageMask.MACVerify, PROCESS)
+    const o = await usable(ctx, payload, 'mac-verify', CryptographicUsageMask.MACVerify, PROCESS)
     const m = hmac(ctx, o, data(payload))
     const given = Buffer.from(req(payload, Tag.MACData, 'ByteString'))
     const ok = given.length === m.length && timingSafeEqual(given, m)
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, o.id),
-        enumv(Tag.ValidityIndicator, ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid),
+        en(Tag.ValidityIndicator, ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid),
       ]),
     }
   },

@@ -1,6 +1,4 @@
-import { Operation, UsageMask } from '../wire/enums.js'
-import { bytes, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, CryptographicUsageMask, bytes, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { usable, data, ACTIVE, hmac } from './crypto-common.js'
 
@@ -10,14 +8,11 @@ export const mac = defineOperation({
   privilege: 'mac',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'mac', UsageMask.MACGenerate, ACTIVE)
+    const o = await usable(ctx, payload, 'mac', CryptographicUsageMask.MACGenerate, ACTIVE)
     const m = hmac(ctx, o, data(payload))
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, o.id),
-        bytes(Tag.MACData, m),
-      ]),
+      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.MACData, m)]),
     }
   },
 })

@@ -1,9 +1,7 @@
 import { KmsError } from '../errors.js'
 import { is2x, renderAttribute } from '../model/attributes.js'
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { find, opt, sameItem, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, find, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required, indexOfValue } from './attribute-common.js'
 
@@ -39,7 +37,7 @@ export const modifyAttribute = defineOperation({
     const index = o.attrs.slice(0, at).filter((x) => x.name === a.name).length
     return {
       objectId: id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, id),
         is2x(ctx) ? undefined : renderAttribute(ctx, a, index),
       ]),

@@ -1,6 +1,4 @@
-import { ObjectType, Operation, QueryFunction } from '../wire/enums.js'
-import { enumv, findAll, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { ObjectType, Operation, QueryFunction, en, findAll, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** Filled in by the registry (avoids an import cycle). */
@@ -37,19 +35,19 @@ export const query = defineOperation({
           ObjectType.OpaqueObject,
         ]
     return {
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         ...(fns.has(QueryFunction.QueryOperations)
           ? advertised.ops
               .filter((o) => is2 || o !== Operation.SetAttribute)
-              .map((o) => enumv(Tag.Operation, o))
+              .map((o) => en(Tag.Operation, o))
           : []),
         ...(fns.has(QueryFunction.QueryObjects)
-          ? objectTypes.map((t) => enumv(Tag.ObjectType, t))
+          ? objectTypes.map((t) => en(Tag.ObjectType, t))
           : []),
         ...(fns.has(QueryFunction.QueryServerInformation)
           ? [
               text(Tag.VendorIdentification, VENDOR),
-              struct(Tag.ServerInformation, [
+              s(Tag.ServerInformation, [
                 text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
               ]),
             ]

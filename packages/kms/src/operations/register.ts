@@ -2,9 +2,7 @@ import { KmsError } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
 import { objectTag, parseObject } from '../model/material.js'
-import { Operation } from '../wire/enums.js'
-import { enumv, find, int, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, en, find, int, req, s, text, Tag } from '@ward/kmip'
 import { applyInitialAttributes } from './common.js'
 import { defineOperation } from './types.js'
 
@@ -27,7 +25,7 @@ export const register = defineOperation({
     const o = newObject(ctx, type)
     applyInitialAttributes(o, attrs, new Set(['Cryptographic Algorithm', 'Cryptographic Length']))
     if (parsed.algorithm !== undefined)
-      setAttr(o, 'Cryptographic Algorithm', enumv(Tag.AttributeValue, parsed.algorithm))
+      setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, parsed.algorithm))
     if (parsed.length !== undefined)
       setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, parsed.length))
     sealMaterial(ctx, o, parsed.material, parsed.format)
@@ -35,7 +33,7 @@ export const register = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id)]),
+      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id)]),
     }
   },
 })

@@ -1,9 +1,7 @@
 import { KmsError } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { ObjectType, Operation, State } from '../wire/enums.js'
-import { date, find, opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { ObjectType, Operation, State, date, find, opt, s, text, Tag } from '@ward/kmip'
 import { buildSymmetric } from './create.js'
 import { LinkType, link } from './create-key-pair.js'
 import { defineOperation } from './types.js'
@@ -55,7 +53,7 @@ export const reKey = defineOperation({
     await saveObjects(ctx, [old, n])
     return {
       objectId: n.id,
-      payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, n.id)]),
+      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, n.id)]),
     }
   },
 })

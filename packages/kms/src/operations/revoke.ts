@@ -1,8 +1,18 @@
 import { KmsError } from '../errors.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { Operation, RevocationReasonCode, State } from '../wire/enums.js'
-import { date, enumv, find, opt, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import {
+  Operation,
+  RevocationReasonCode,
+  State,
+  date,
+  en,
+  find,
+  opt,
+  req,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { idPayload, stateError } from './common.js'
 import { defineOperation } from './types.js'
 
@@ -43,8 +53,8 @@ export const revoke = defineOperation({
     setAttr(
       o,
       'Revocation Reason',
-      struct(Tag.AttributeValue, [
-        enumv(Tag.RevocationReasonCode, code),
+      s(Tag.AttributeValue, [
+        en(Tag.RevocationReasonCode, code),
         ...(opt(reason, Tag.RevocationMessage, 'TextString') !== undefined
           ? [text(Tag.RevocationMessage, opt(reason, Tag.RevocationMessage, 'TextString')!)]
           : []),

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { invalidField } from '../errors.js'
-import { Operation } from '../wire/enums.js'
-import { bytes, req, struct } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, bytes, req, s, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.35 RNG Retrieve. */
@@ -13,6 +11,6 @@ export const rngRetrieve = defineOperation({
   async run(_ctx, payload) {
     const n = req(payload, Tag.DataLength, 'Integer')
     if (n < 1 || n > 65536) throw invalidField('Data Length must be 1-65536 bytes')
-    return { payload: struct(Tag.ResponsePayload, [bytes(Tag.Data, randomBytes(n))]) }
+    return { payload: s(Tag.ResponsePayload, [bytes(Tag.Data, randomBytes(n))]) }
   },
 })

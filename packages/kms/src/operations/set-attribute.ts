@@ -1,7 +1,5 @@
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation } from '../wire/enums.js'
-import { opt, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { Operation, opt, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
 
@@ -19,6 +17,6 @@ export const setAttribute = defineOperation({
     o.attrs.push(a)
     touch(ctx, o)
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: struct(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id)]) }
+    return { objectId: id, payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id)]) }
   },
 })

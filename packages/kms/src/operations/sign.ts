@@ -2,9 +2,7 @@ import { constants, sign as nodeSign } from 'node:crypto'
 import { invalidField } from '../errors.js'
 import { withMaterial } from '../model/object.js'
 import { privateKeyObject } from '../model/material.js'
-import { ObjectType, Operation, UsageMask } from '../wire/enums.js'
-import { bytes, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import { ObjectType, Operation, CryptographicUsageMask, bytes, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { params, usable, data, ACTIVE, sigOptions } from './crypto-common.js'
 
@@ -14,7 +12,7 @@ export const sign = defineOperation({
   privilege: 'sign',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'sign', UsageMask.Sign, ACTIVE)
+    const o = await usable(ctx, payload, 'sign', CryptographicUsageMask.Sign, ACTIVE)
     if (o.objectType !== ObjectType.PrivateKey) throw invalidField('Sign needs a private key')
     const { hash, padding } = sigOptions(params(o, payload))
     const d = data(payload)
@@ -30,7 +28,7 @@ export const sign = defineOperation({
     })
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, o.id),
         bytes(Tag.SignatureData, sig),
       ]),

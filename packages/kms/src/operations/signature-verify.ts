@@ -2,9 +2,17 @@ import { constants, verify as nodeVerify } from 'node:crypto'
 import { invalidField } from '../errors.js'
 import { withMaterial } from '../model/object.js'
 import { publicKeyObject } from '../model/material.js'
-import { ObjectType, Operation, UsageMask, ValidityIndicator } from '../wire/enums.js'
-import { enumv, req, struct, text } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
+import {
+  ObjectType,
+  Operation,
+  CryptographicUsageMask,
+  ValidityIndicator,
+  en,
+  req,
+  s,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { params, usable, data, PROCESS, sigOptions } from './crypto-common.js'
 
@@ -14,7 +22,7 @@ export const signatureVerify = defineOperation({
   privilege: 'signature-verify',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'signature-verify', UsageMask.Verify, PROCESS)
+    const o = await usable(ctx, payload, 'signature-verify', CryptographicUsageMask.Verify, PROCESS)
     if (o.objectType !== ObjectType.PublicKey)
       throw invalidField('Signature Verify needs a public key')
     const { hash, padding } = sigOptions(params(o, payload))
@@ -37,9 +45,9 @@ export const signatureVerify = defineOperation({
     })
     return {
       objectId: o.id,
-      payload: struct(Tag.ResponsePayload, [
+      payload: s(Tag.ResponsePayload, [
         text(Tag.UniqueIdentifier, o.id),
-        enumv(Tag.ValidityIndicator, ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid),
+        en(Tag.ValidityIndicator, ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid),
       ]),
     }
   },

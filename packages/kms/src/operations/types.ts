@@ -1,5 +1,5 @@
 import type { OpContext } from '../model/object.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import type { TtlvItem } from '@ward/kmip'
 
 export interface OpResult {
   readonly payload?: TtlvItem

@@ -8,26 +8,31 @@ import { isCodedError } from '@ward/core'
 import type { Logger } from '@ward/core'
 import type { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
+import type { ResultReasonName } from '../errors.js'
 import type { OpContext } from '../model/object.js'
 import { isSupportedVersion } from '../operations/discover-versions.js'
 import { operations } from '../operations/registry.js'
 import type { Store } from '../storage/store.js'
-import { BatchErrorContinuationOption, ResultReason, ResultStatus } from '../wire/enums.js'
 import {
+  BatchErrorContinuationOption,
+  KmipError,
+  ResultReason,
+  ResultStatus,
   bytes,
   children,
   date,
-  enumv,
+  en,
   find,
   findAll,
   int,
   opt,
-  struct,
+  s,
   text,
-} from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import { decodeTtlv, encodeTtlv } from '../wire/ttlv.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+  Tag,
+  decodeTtlv,
+  encodeTtlv,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import type { Audit } from './audit.js'
 
 export interface DispatchDeps {
@@ -48,11 +53,11 @@ interface Version {
 
 function errorResponse(v: Version, reason: number, message: string): Uint8Array {
   return encodeTtlv(
-    struct(Tag.ResponseMessage, [
+    s(Tag.ResponseMessage, [
       header(v, 1),
-      struct(Tag.BatchItem, [
-        enumv(Tag.ResultStatus, ResultStatus.OperationFailed),
-        enumv(Tag.ResultReason, reason),
+      s(Tag.BatchItem, [
+        en(Tag.ResultStatus, ResultStatus.OperationFailed),
+        en(Tag.ResultReason, reason),
         text(Tag.ResultMessage, message),
       ]),
     ]),
@@ -60,8 +65,8 @@ function errorResponse(v: Version, reason: number, message: string): Uint8Array 
 }
 
 const header = (v: Version, count: number): TtlvItem =>
-  struct(Tag.ResponseHeader, [
-    struct(Tag.ProtocolVersion, [
+  s(Tag.ResponseHeader, [
+    s(Tag.ProtocolVersion, [
       int(Tag.ProtocolVersionMajor, v.major),
       int(Tag.ProtocolVersionMinor, v.minor),
     ]),
@@ -165,10 +170,10 @@ export async function handleMessage(
         objectId = r.objectId
         if (r.objectId !== undefined) ctx.placeholder = r.objectId
         out.push(
-          struct(Tag.BatchItem, [
-            enumv(Tag.Operation, opCode),
+          s(Tag.BatchItem, [
+            en(Tag.Operation, opCode),
             batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
-            enumv(Tag.ResultStatus, ResultStatus.Success),
+            en(Tag.ResultStatus, ResultStatus.Success),
             r.payload,
           ]),
         )
@@ -187,11 +192,11 @@ export async function handleMessage(
         if (onError !== BatchErrorContinuationOption.Continue) stopped = true
         const reason = ResultReason[ke.reason]
         out.push(
-          struct(Tag.BatchItem, [
-            opCode !== undefined ? enumv(Tag.Operation, opCode) : undefined,
+          s(Tag.BatchItem, [
+            opCode !== undefined ? en(Tag.Operation, opCode) : undefined,
             batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
-            enumv(Tag.ResultStatus, ResultStatus.OperationFailed),
-            enumv(Tag.ResultReason, reason),
+            en(Tag.ResultStatus, ResultStatus.OperationFailed),
+            en(Tag.ResultReason, reason),
             text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
           ]),
         )
@@ -206,7 +211,7 @@ export async function handleMessage(
         })
       }
     }
-    return encodeTtlv(struct(Tag.ResponseMessage, [header(v, out.length), ...out]))
+    return encodeTtlv(s(Tag.ResponseMessage, [header(v, out.length), ...out]))
   } catch (e) {
     const ke = toKmsError(e, deps.logger, requestId)
     deps.audit.record({
@@ -225,8 +230,38 @@ export async function handleMessage(
   }
 }
 
+const reasonName = new Map(
+  (Object.entries(ResultReason) as [ResultReasonName, number][]).map(([n, v]) => [v, n]),
+)
+
+/**
+ * Codec and field errors of @ward/kmip become the server's codes: malformed TTLV is Invalid Message,
+ * a missing field Missing Data, a field of the wrong type or value Invalid Field (the reasons the
+ * KMIP spec gives for them, 1.4 §11 and 2.1 §12).
+ */
+function fromKmipError(e: KmipError): KmsError {
+  if (e.code.startsWith('ERR_TTLV_') && e.code !== 'ERR_TTLV_ENCODE') {
+    return new KmsError('ERR_KMS_TTLV_DECODE', e.message, 'InvalidMessage', { cause: e })
+  }
+  if (e.code === 'ERR_KMIP_MISSING_FIELD')
+    return new KmsError('ERR_KMS_MISSING_DATA', e.message, 'MissingData', { cause: e })
+  if (
+    e.code === 'ERR_KMIP_FIELD_TYPE' ||
+    e.code === 'ERR_KMIP_INVALID_FIELD' ||
+    e.code === 'ERR_KMIP_ENUM'
+  )
+    return new KmsError('ERR_KMS_INVALID_FIELD', e.message, 'InvalidField', { cause: e })
+  return new KmsError(
+    'ERR_KMS_INTERNAL',
+    `internal error ${e.code}`,
+    reasonName.get(e.resultReason) ?? 'GeneralFailure',
+    { cause: e },
+  )
+}
+
 function toKmsError(e: unknown, logger: Logger, requestId: string): KmsError {
   if (e instanceof KmsError) return e
+  if (e instanceof KmipError) return fromKmipError(e)
   if (isCodedError(e)) {
     logger.warn({ err: e, requestId }, 'request failed')
     return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`, 'GeneralFailure')

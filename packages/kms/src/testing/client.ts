@@ -5,10 +5,8 @@
 import { connect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { randomBytes } from 'node:crypto'
-import { bytes, enumv, find, findAll, int, opt, struct } from '../wire/items.js'
-import { Tag } from '../wire/tags.js'
-import { decodeTtlv, encodeTtlv } from '../wire/ttlv.js'
-import type { TtlvItem } from '../wire/ttlv.js'
+import { bytes, en, find, findAll, int, opt, s, Tag, decodeTtlv, encodeTtlv } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 
 export interface ClientTls {
   readonly ca: string | Buffer
@@ -80,9 +78,9 @@ export class KmipTestClient {
     items: readonly { op: number; payload: TtlvItem; id?: Uint8Array }[],
     headerExtra: TtlvItem[] = [],
   ): Promise<BatchResult[]> {
-    const msg = struct(Tag.RequestMessage, [
-      struct(Tag.RequestHeader, [
-        struct(Tag.ProtocolVersion, [
+    const msg = s(Tag.RequestMessage, [
+      s(Tag.RequestHeader, [
+        s(Tag.ProtocolVersion, [
           int(Tag.ProtocolVersionMajor, this.major),
           int(Tag.ProtocolVersionMinor, this.minor),
         ]),
@@ -90,8 +88,8 @@ export class KmipTestClient {
         int(Tag.BatchCount, items.length),
       ]),
       ...items.map((it) =>
-        struct(Tag.BatchItem, [
-          enumv(Tag.Operation, it.op),
+        s(Tag.BatchItem, [
+          en(Tag.Operation, it.op),
           it.id !== undefined
             ? bytes(Tag.UniqueBatchItemID, it.id)
             : items.length > 1

@@ -10,19 +10,29 @@ import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { after, before, describe, test } from 'node:test'
 import { addClient, grantAccess, initKms, listGrants, revokeAccess } from '../../src/index.js'
-import { Tag, enums, items, KmipTestClient } from '../../src/testing.js'
-import type { TtlvItem } from '../../src/testing.js'
+import { KmipTestClient } from '../../src/testing.js'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  s,
+  text,
+  en,
+  int,
+  req,
+  findAll,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm } = enums
-const { struct, text, enumv, int, req, findAll } = items
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
-const p = (...c: TtlvItem[]) => struct(Tag.RequestPayload, c)
+const p = (...c: TtlvItem[]) => s(Tag.RequestPayload, c)
 
 describe('authentication and grants', () => {
   let f: Fixture
@@ -106,9 +116,9 @@ describe('authentication and grants', () => {
     const r = await alice.call(
       Operation.Create,
       p(
-        enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-        struct(Tag.TemplateAttribute, [
-          attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+        en(Tag.ObjectType, ObjectType.SymmetricKey),
+        s(Tag.TemplateAttribute, [
+          attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
           attr1('Cryptographic Length', int(0, 256)),
         ]),
       ),

@@ -7,36 +7,47 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
-import { Tag, enums, items, KmipTestClient, decodeTtlv, encodeTtlv } from '../../src/testing.js'
-import type { TtlvItem } from '../../src/testing.js'
+import { KmipTestClient } from '../../src/testing.js'
+import {
+  Tag,
+  decodeTtlv,
+  encodeTtlv,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  s,
+  text,
+  en,
+  int,
+  find,
+  opt,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm } = enums
-const { struct, text, enumv, int, find, opt } = items
-
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
 
 const validCreate = (): Uint8Array =>
   encodeTtlv(
-    struct(Tag.RequestMessage, [
-      struct(Tag.RequestHeader, [
-        struct(Tag.ProtocolVersion, [
+    s(Tag.RequestMessage, [
+      s(Tag.RequestHeader, [
+        s(Tag.ProtocolVersion, [
           int(Tag.ProtocolVersionMajor, 1),
           int(Tag.ProtocolVersionMinor, 4),
         ]),
         int(Tag.BatchCount, 1),
       ]),
-      struct(Tag.BatchItem, [
-        enumv(Tag.Operation, Operation.Create),
-        struct(Tag.RequestPayload, [
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-          struct(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+      s(Tag.BatchItem, [
+        en(Tag.Operation, Operation.Create),
+        s(Tag.RequestPayload, [
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
             attr1('Cryptographic Length', int(0, 256)),
           ]),
         ]),
@@ -111,15 +122,15 @@ describe('bad input over the socket', () => {
       })(),
       'wrong type for Operation': Buffer.from(
         encodeTtlv(
-          struct(Tag.RequestMessage, [
-            struct(Tag.RequestHeader, [
-              struct(Tag.ProtocolVersion, [
+          s(Tag.RequestMessage, [
+            s(Tag.RequestHeader, [
+              s(Tag.ProtocolVersion, [
                 int(Tag.ProtocolVersionMajor, 1),
                 int(Tag.ProtocolVersionMinor, 4),
               ]),
               int(Tag.BatchCount, 1),
             ]),
-            struct(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
+            s(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
           ]),
         ),
       ),
@@ -137,9 +148,9 @@ describe('bad input over the socket', () => {
       'not a request message': frame(Tag.ResponseMessage, 1, Buffer.alloc(0)),
       'batch count mismatch': Buffer.from(
         encodeTtlv(
-          struct(Tag.RequestMessage, [
-            struct(Tag.RequestHeader, [
-              struct(Tag.ProtocolVersion, [
+          s(Tag.RequestMessage, [
+            s(Tag.RequestHeader, [
+              s(Tag.ProtocolVersion, [
                 int(Tag.ProtocolVersionMajor, 1),
                 int(Tag.ProtocolVersionMinor, 4),
               ]),
@@ -150,18 +161,15 @@ describe('bad input over the socket', () => {
       ),
       'unsupported version 9.9': Buffer.from(
         encodeTtlv(
-          struct(Tag.RequestMessage, [
-            struct(Tag.RequestHeader, [
-              struct(Tag.ProtocolVersion, [
+          s(Tag.RequestMessage, [
+            s(Tag.RequestHeader, [
+              s(Tag.ProtocolVersion, [
                 int(Tag.ProtocolVersionMajor, 9),
                 int(Tag.ProtocolVersionMinor, 9),
               ]),
               int(Tag.BatchCount, 1),
             ]),
-            struct(Tag.BatchItem, [
-              enumv(Tag.Operation, Operation.Query),
-              struct(Tag.RequestPayload, []),
-            ]),
+            s(Tag.BatchItem, [en(Tag.Operation, Operation.Query), s(Tag.RequestPayload, [])]),
           ]),
         ),
       ),

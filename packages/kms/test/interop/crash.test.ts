@@ -11,21 +11,32 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { addClient, initKms } from '../../src/index.js'
-import { Tag, enums, items, KmipTestClient } from '../../src/testing.js'
+import { KmipTestClient } from '../../src/testing.js'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  s,
+  text,
+  en,
+  int,
+  req,
+  find,
+  findAll,
+} from '@ward/kmip'
 import type { ClientTls, TtlvItem } from '../../src/testing.js'
 import { repoRoot } from './pg.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm } = enums
-const { struct, text, enumv, int, req, find, findAll } = items
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
-const create = struct(Tag.RequestPayload, [
-  enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-  struct(Tag.TemplateAttribute, [
-    attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+const create = s(Tag.RequestPayload, [
+  en(Tag.ObjectType, ObjectType.SymmetricKey),
+  s(Tag.TemplateAttribute, [
+    attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
     attr1('Cryptographic Length', int(0, 256)),
   ]),
 ])
@@ -93,10 +104,7 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
         acked.set(
           id,
           keyOf(
-            await c.call(
-              Operation.Get,
-              struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
-            ),
+            await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
           ),
         )
       }
@@ -118,18 +126,18 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
     const c = await KmipTestClient.connect(again.port, tls)
     for (const [id, key] of acked) {
       const got = keyOf(
-        await c.call(Operation.Get, struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
+        await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
       )
       if (key !== undefined) assert.equal(got, key, `object ${id} has the material the client saw`)
       assert.notEqual(got, '00'.repeat(32), 'real key material, not zeros')
     }
     // every stored object (including ones created but not yet acknowledged) opens
     const all = findAll(
-      await c.call(Operation.Locate, struct(Tag.RequestPayload, [])),
+      await c.call(Operation.Locate, s(Tag.RequestPayload, [])),
       Tag.UniqueIdentifier,
     )
     assert.ok(all.length >= acked.size)
-    for (const it of all) await c.call(Operation.Get, struct(Tag.RequestPayload, [it]))
+    for (const it of all) await c.call(Operation.Get, s(Tag.RequestPayload, [it]))
     c.close()
   } finally {
     again.child.kill('SIGTERM')

@@ -16,26 +16,35 @@ import {
   verify,
 } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Tag, enums, items } from '../../src/testing.js'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm as Alg,
+  State,
+  KeyFormatType,
+  BlockCipherMode,
+  s,
+  text,
+  en,
+  int,
+  bytes,
+  opt,
+  req,
+  find,
+  findAll,
+  date,
+} from '@ward/kmip'
 import type { KmipTestClient, TtlvItem } from '../../src/testing.js'
 import { startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const {
-  Operation,
-  ObjectType,
-  CryptographicAlgorithm: Alg,
-  State,
-  KeyFormatType,
-  BlockCipherMode,
-} = enums
-const { struct, text, enumv, int, bytes, opt, req, find, findAll, date } = items
-const P = (...c: (TtlvItem | undefined)[]) => struct(Tag.RequestPayload, c)
+const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
 const uid = (id: string) => text(Tag.UniqueIdentifier, id)
 const idOf = (r: TtlvItem | undefined) => req(r, Tag.UniqueIdentifier, 'TextString')
-const attrs2 = (...c: TtlvItem[]) => struct(Tag.Attributes, c)
+const attrs2 = (...c: TtlvItem[]) => s(Tag.Attributes, c)
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
@@ -62,8 +71,8 @@ describe('operations (KMIP 2.1)', () => {
       const r = await c.call(
         Operation.CreateKeyPair,
         P(
-          struct(Tag.CommonAttributes, [
-            enumv(Tag.CryptographicAlgorithm, alg),
+          s(Tag.CommonAttributes, [
+            en(Tag.CryptographicAlgorithm, alg),
             extra,
             int(Tag.CryptographicUsageMask, 3),
           ]),
@@ -74,8 +83,8 @@ describe('operations (KMIP 2.1)', () => {
       await activate(sk)
       await activate(pk)
       const msg = Buffer.from('sign me')
-      const params = struct(Tag.CryptographicParameters, [
-        enumv(Tag.DigitalSignatureAlgorithm, alg === Alg.RSA ? 5 : 15),
+      const params = s(Tag.CryptographicParameters, [
+        en(Tag.DigitalSignatureAlgorithm, alg === Alg.RSA ? 5 : 15),
       ])
       const sig = req(
         await c.call(Operation.Sign, P(uid(sk), params, bytes(Tag.Data, msg))),
@@ -95,7 +104,7 @@ describe('operations (KMIP 2.1)', () => {
       const spki = req(
         find(
           keyBlock(
-            await c.call(Operation.Get, P(uid(pk), enumv(Tag.KeyFormatType, KeyFormatType.X509))),
+            await c.call(Operation.Get, P(uid(pk), en(Tag.KeyFormatType, KeyFormatType.X_509))),
             Tag.PublicKey,
           ),
           Tag.KeyValue,
@@ -111,7 +120,7 @@ describe('operations (KMIP 2.1)', () => {
           ? KeyFormatType.TransparentRSAPrivateKey
           : KeyFormatType.TransparentECPrivateKey
       const t = keyBlock(
-        await c.call(Operation.Get, P(uid(sk), enumv(Tag.KeyFormatType, tf))),
+        await c.call(Operation.Get, P(uid(sk), en(Tag.KeyFormatType, tf))),
         Tag.PrivateKey,
       )
       assert.equal(opt(t, Tag.KeyFormatType, 'Enumeration'), tf)
@@ -129,9 +138,9 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            enumv(Tag.CryptographicAlgorithm, Alg.HMAC_SHA256),
+            en(Tag.CryptographicAlgorithm, Alg.HMAC_SHA256),
             int(Tag.CryptographicLength, 256),
           ),
         ),
@@ -162,13 +171,13 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Register,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(int(Tag.CryptographicUsageMask, 12)),
-          struct(Tag.SymmetricKey, [
-            struct(Tag.KeyBlock, [
-              enumv(Tag.KeyFormatType, KeyFormatType.Raw),
-              struct(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-              enumv(Tag.CryptographicAlgorithm, Alg.AES),
+          s(Tag.SymmetricKey, [
+            s(Tag.KeyBlock, [
+              en(Tag.KeyFormatType, KeyFormatType.Raw),
+              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
+              en(Tag.CryptographicAlgorithm, Alg.AES),
               int(Tag.CryptographicLength, 256),
             ]),
           ]),
@@ -180,13 +189,13 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Register,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(int(Tag.CryptographicUsageMask, 16)),
-          struct(Tag.SymmetricKey, [
-            struct(Tag.KeyBlock, [
-              enumv(Tag.KeyFormatType, KeyFormatType.Raw),
-              struct(Tag.KeyValue, [bytes(Tag.KeyMaterial, kek)]),
-              enumv(Tag.CryptographicAlgorithm, Alg.AES),
+          s(Tag.SymmetricKey, [
+            s(Tag.KeyBlock, [
+              en(Tag.KeyFormatType, KeyFormatType.Raw),
+              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, kek)]),
+              en(Tag.CryptographicAlgorithm, Alg.AES),
               int(Tag.CryptographicLength, 256),
             ]),
           ]),
@@ -198,13 +207,13 @@ describe('operations (KMIP 2.1)', () => {
       [BlockCipherMode.NISTKeyWrap, 'id-aes256-wrap', 'a6a6a6a6a6a6a6a6'],
       [BlockCipherMode.AESKeyWrapPadding, 'id-aes256-wrap-pad', 'a65959a6'],
     ] as const) {
-      const spec = struct(Tag.KeyWrappingSpecification, [
-        enumv(Tag.WrappingMethod, 1),
-        struct(Tag.EncryptionKeyInformation, [
+      const spec = s(Tag.KeyWrappingSpecification, [
+        en(Tag.WrappingMethod, 1),
+        s(Tag.EncryptionKeyInformation, [
           uid(kekId),
-          struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, mode)]),
+          s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, mode)]),
         ]),
-        enumv(Tag.EncodingOption, 1),
+        en(Tag.EncodingOption, 1),
       ])
       const kb = keyBlock(await c.call(Operation.Get, P(uid(target), spec)), Tag.SymmetricKey)
       const wrapped = req(kb, Tag.KeyValue, 'ByteString')
@@ -215,8 +224,8 @@ describe('operations (KMIP 2.1)', () => {
     const r = await c.call(
       Operation.CreateKeyPair,
       P(
-        struct(Tag.CommonAttributes, [
-          enumv(Tag.CryptographicAlgorithm, Alg.RSA),
+        s(Tag.CommonAttributes, [
+          en(Tag.CryptographicAlgorithm, Alg.RSA),
           int(Tag.CryptographicLength, 2048),
         ]),
       ),
@@ -224,16 +233,13 @@ describe('operations (KMIP 2.1)', () => {
     const sk = req(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
     const pk = req(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
     await activate(pk)
-    const spec = struct(Tag.KeyWrappingSpecification, [
-      enumv(Tag.WrappingMethod, 1),
-      struct(Tag.EncryptionKeyInformation, [
+    const spec = s(Tag.KeyWrappingSpecification, [
+      en(Tag.WrappingMethod, 1),
+      s(Tag.EncryptionKeyInformation, [
         uid(pk),
-        struct(Tag.CryptographicParameters, [
-          enumv(Tag.PaddingMethod, 2),
-          enumv(Tag.HashingAlgorithm, 6),
-        ]),
+        s(Tag.CryptographicParameters, [en(Tag.PaddingMethod, 2), en(Tag.HashingAlgorithm, 6)]),
       ]),
-      enumv(Tag.EncodingOption, 1),
+      en(Tag.EncodingOption, 1),
     ])
     const wrapped = req(
       keyBlock(await c.call(Operation.Get, P(uid(target), spec)), Tag.SymmetricKey),
@@ -243,7 +249,7 @@ describe('operations (KMIP 2.1)', () => {
     const skDer = req(
       find(
         keyBlock(
-          await c.call(Operation.Get, P(uid(sk), enumv(Tag.KeyFormatType, KeyFormatType.PKCS8))),
+          await c.call(Operation.Get, P(uid(sk), en(Tag.KeyFormatType, KeyFormatType.PKCS_8))),
           Tag.PrivateKey,
         ),
         Tag.KeyValue,
@@ -263,7 +269,7 @@ describe('operations (KMIP 2.1)', () => {
     const t = keyBlock(
       await c.call(
         Operation.Get,
-        P(uid(target), enumv(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey)),
+        P(uid(target), en(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey)),
       ),
       Tag.SymmetricKey,
     )
@@ -278,26 +284,26 @@ describe('operations (KMIP 2.1)', () => {
       c.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            enumv(Tag.CryptographicAlgorithm, Alg.AES),
+            en(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 128),
-            struct(Tag.Name, [text(Tag.NameValue, 'group-2x'), enumv(Tag.NameType, 1)]),
+            s(Tag.Name, [text(Tag.NameValue, 'group-2x'), en(Tag.NameType, 1)]),
           ),
         ),
       )
     const ids = [idOf(await mk()), idOf(await mk()), idOf(await mk())]
-    const vendor = struct(Tag.Attribute, [
+    const vendor = s(Tag.Attribute, [
       text(Tag.VendorIdentification, 'x'),
       text(Tag.AttributeName, 'Product'),
       text(Tag.AttributeValue, 'VMware vSphere'),
     ])
-    await c.call(Operation.AddAttribute, P(uid(ids[0]!), struct(Tag.NewAttribute, [vendor])))
+    await c.call(Operation.AddAttribute, P(uid(ids[0]!), s(Tag.NewAttribute, [vendor])))
     const ga = await c.call(
       Operation.GetAttributes,
       P(
         uid(ids[0]!),
-        struct(Tag.AttributeReference, [
+        s(Tag.AttributeReference, [
           text(Tag.VendorIdentification, 'x'),
           text(Tag.AttributeName, 'Product'),
         ]),
@@ -307,17 +313,17 @@ describe('operations (KMIP 2.1)', () => {
     assert.equal(opt(got, Tag.AttributeValue, 'TextString'), 'VMware vSphere')
     await c.call(
       Operation.SetAttribute,
-      P(uid(ids[0]!), struct(Tag.NewAttribute, [text(Tag.ContactInformation, 'ops@example')])),
+      P(uid(ids[0]!), s(Tag.NewAttribute, [text(Tag.ContactInformation, 'ops@example')])),
     )
     const ci = await c.call(
       Operation.GetAttributes,
-      P(uid(ids[0]!), enumv(Tag.AttributeReference, Tag.ContactInformation)),
+      P(uid(ids[0]!), en(Tag.AttributeReference, Tag.ContactInformation)),
     )
     assert.equal(opt(find(ci, Tag.Attributes), Tag.ContactInformation, 'TextString'), 'ops@example')
     await assert.rejects(
       c.call(
         Operation.SetAttribute,
-        P(uid(ids[0]!), struct(Tag.NewAttribute, [enumv(Tag.State, State.Active)])),
+        P(uid(ids[0]!), s(Tag.NewAttribute, [en(Tag.State, State.Active)])),
       ),
     )
     const loc = await c.call(
@@ -325,7 +331,7 @@ describe('operations (KMIP 2.1)', () => {
       P(
         int(Tag.OffsetItems, 1),
         int(Tag.MaximumItems, 1),
-        attrs2(struct(Tag.Name, [text(Tag.NameValue, 'group-2x'), enumv(Tag.NameType, 1)])),
+        attrs2(s(Tag.Name, [text(Tag.NameValue, 'group-2x'), en(Tag.NameType, 1)])),
       ),
     )
     assert.equal(opt(loc, Tag.LocatedItems, 'Integer'), 3)
@@ -341,9 +347,9 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            enumv(Tag.CryptographicAlgorithm, Alg.AES),
+            en(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 192),
             date(Tag.ActivationDate, past),
           ),
@@ -353,10 +359,7 @@ describe('operations (KMIP 2.1)', () => {
     const st = async (x: string) =>
       opt(
         find(
-          await c.call(
-            Operation.GetAttributes,
-            P(uid(x), enumv(Tag.AttributeReference, Tag.State)),
-          ),
+          await c.call(Operation.GetAttributes, P(uid(x), en(Tag.AttributeReference, Tag.State))),
           Tag.Attributes,
         ),
         Tag.State,
@@ -367,9 +370,9 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            enumv(Tag.CryptographicAlgorithm, Alg.AES),
+            en(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 256),
             date(Tag.ActivationDate, past - 5n),
             date(Tag.DeactivationDate, past),
@@ -390,7 +393,7 @@ describe('operations (KMIP 2.1)', () => {
     assert.notEqual(nid, id)
     await c.call(
       Operation.Revoke,
-      P(uid(id), struct(Tag.RevocationReason, [enumv(Tag.RevocationReasonCode, 2)])),
+      P(uid(id), s(Tag.RevocationReason, [en(Tag.RevocationReasonCode, 2)])),
     )
     assert.equal(await st(id), State.Compromised)
     await c.call(Operation.Destroy, P(uid(id)))
@@ -401,8 +404,8 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(enumv(Tag.CryptographicAlgorithm, Alg.AES), int(Tag.CryptographicLength, 256)),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          attrs2(en(Tag.CryptographicAlgorithm, Alg.AES), int(Tag.CryptographicLength, 256)),
         ),
       ),
     )
@@ -415,7 +418,7 @@ describe('operations (KMIP 2.1)', () => {
     const sd = idOf(
       await c.call(
         Operation.Create,
-        P(enumv(Tag.ObjectType, ObjectType.SecretData), attrs2(int(Tag.CryptographicLength, 256))),
+        P(en(Tag.ObjectType, ObjectType.SecretData), attrs2(int(Tag.CryptographicLength, 256))),
       ),
     )
     const g = await c.call(Operation.Get, P(uid(sd)))
@@ -431,10 +434,10 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Register,
         P(
-          enumv(Tag.ObjectType, ObjectType.OpaqueObject),
+          en(Tag.ObjectType, ObjectType.OpaqueObject),
           attrs2(),
-          struct(Tag.OpaqueObject, [
-            enumv(Tag.OpaqueDataType, 0x80000001),
+          s(Tag.OpaqueObject, [
+            en(Tag.OpaqueDataType, 0x80000001),
             bytes(Tag.OpaqueDataValue, Buffer.from('blob')),
           ]),
         ),
@@ -458,9 +461,9 @@ describe('operations (KMIP 2.1)', () => {
       await c1.call(
         Operation.Create,
         P(
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-          struct(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', enumv(0, Alg.AES)),
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', en(0, Alg.AES)),
             attr1('Cryptographic Length', int(0, 256)),
           ]),
         ),
@@ -473,7 +476,7 @@ describe('operations (KMIP 2.1)', () => {
       Operation.ModifyAttribute,
       P(
         uid(id),
-        struct(Tag.Attribute, [
+        s(Tag.Attribute, [
           text(Tag.AttributeName, 'x-tag'),
           int(Tag.AttributeIndex, 1),
           text(Tag.AttributeValue, 'B'),
@@ -493,8 +496,6 @@ describe('operations (KMIP 2.1)', () => {
     const names = findAll(list, Tag.AttributeName).map((x) => x.value)
     for (const n of ['Unique Identifier', 'State', 'Cryptographic Algorithm', 'x-tag'])
       assert.ok(names.includes(n), n)
-    await assert.rejects(
-      c1.call(Operation.ModifyAttribute, P(uid(id), attr1('State', enumv(0, 2)))),
-    )
+    await assert.rejects(c1.call(Operation.ModifyAttribute, P(uid(id), attr1('State', en(0, 2)))))
   })
 })

@@ -9,14 +9,28 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { Tag, enums, items, KmipTestClient, encodeTtlv } from '../../src/testing.js'
-import type { TtlvItem } from '../../src/testing.js'
+import { KmipTestClient } from '../../src/testing.js'
+import {
+  Tag,
+  encodeTtlv,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  State,
+  s,
+  text,
+  en,
+  int,
+  opt,
+  req,
+  find,
+  findAll,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import { repoRoot } from './pg.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm, State } = enums
-const { struct, text, enumv, int, opt, req, find, findAll } = items
 const vec = JSON.parse(
   readFileSync(join(repoRoot, 'packages/kms/test/vectors/data/vcenter-sequence.json'), 'utf8'),
 ) as {
@@ -26,7 +40,7 @@ const vec = JSON.parse(
 }
 
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
@@ -66,35 +80,29 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
 
   test('every step and every batch item succeeds', async () => {
     // The DiscoverVersions vector is the request our own builder produces for that message.
-    const built = struct(Tag.RequestMessage, [
-      struct(Tag.RequestHeader, [
-        struct(Tag.ProtocolVersion, [
+    const built = s(Tag.RequestMessage, [
+      s(Tag.RequestHeader, [
+        s(Tag.ProtocolVersion, [
           int(Tag.ProtocolVersionMajor, 1),
           int(Tag.ProtocolVersionMinor, 1),
         ]),
         int(Tag.BatchCount, 1),
       ]),
-      struct(Tag.BatchItem, [
-        enumv(Tag.Operation, Operation.DiscoverVersions),
-        struct(Tag.RequestPayload, []),
-      ]),
+      s(Tag.BatchItem, [en(Tag.Operation, Operation.DiscoverVersions), s(Tag.RequestPayload, [])]),
     ])
     assert.equal(Buffer.from(encodeTtlv(built)).toString('hex'), vec.discoverVersionsRequestHex)
 
     await task(async (c) => {
-      const q = await c.call(
-        Operation.Query,
-        struct(Tag.RequestPayload, [enumv(Tag.QueryFunction, 3)]),
-      )
+      const q = await c.call(Operation.Query, s(Tag.RequestPayload, [en(Tag.QueryFunction, 3)]))
       assert.equal(opt(q, Tag.VendorIdentification, 'TextString'), 'Ward')
     })
     const id = await task(async (c) => {
       const r = await c.call(
         Operation.Create,
-        struct(Tag.RequestPayload, [
-          enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-          struct(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+        s(Tag.RequestPayload, [
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
             attr1('Cryptographic Length', int(0, 256)),
             attr1('Cryptographic Usage Mask', int(0, 12)),
           ]),
@@ -105,7 +113,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
     await task(async (c) => {
       const r = await c.call(
         Operation.GetAttributes,
-        struct(Tag.RequestPayload, [
+        s(Tag.RequestPayload, [
           text(Tag.UniqueIdentifier, id),
           text(Tag.AttributeName, 'x-Product_Version'),
         ]),
@@ -118,7 +126,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
         vec.attributes.map((a, i) => ({
           op: Operation.AddAttribute,
           id: Buffer.from(vec.batchItemIds[i]!, 'hex'),
-          payload: struct(Tag.RequestPayload, [
+          payload: s(Tag.RequestPayload, [
             text(Tag.UniqueIdentifier, id),
             attr1(a.name, text(0, a.value)),
           ]),
@@ -138,7 +146,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
     await task(async (c) => {
       const r = await c.call(
         Operation.GetAttributes,
-        struct(Tag.RequestPayload, [
+        s(Tag.RequestPayload, [
           text(Tag.UniqueIdentifier, id),
           ...vec.attributes.map((a) => text(Tag.AttributeName, a.name)),
         ]),
@@ -153,22 +161,16 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
       )
     })
     await task(async (c) => {
-      const r = await c.call(
-        Operation.Get,
-        struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
-      )
+      const r = await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
       const block = find(find(r, Tag.SymmetricKey), Tag.KeyBlock)
       assert.equal(opt(block, Tag.KeyFormatType, 'Enumeration'), 1)
       assert.equal(req(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString').length, 32)
     })
     await task(async (c) => {
-      await c.call(Operation.Activate, struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
+      await c.call(Operation.Activate, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
       const r = await c.call(
         Operation.GetAttributes,
-        struct(Tag.RequestPayload, [
-          text(Tag.UniqueIdentifier, id),
-          text(Tag.AttributeName, 'State'),
-        ]),
+        s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id), text(Tag.AttributeName, 'State')]),
       )
       assert.equal(opt(find(r, Tag.Attribute), Tag.AttributeValue, 'Enumeration'), State.Active)
     })
@@ -176,23 +178,23 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
 
   test('batch semantics: ID placeholder, Stop and Continue', async () => {
     const c = await f.client('batcher', 1, 1)
-    const create = struct(Tag.RequestPayload, [
-      enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-      struct(Tag.TemplateAttribute, [
-        attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+    const create = s(Tag.RequestPayload, [
+      en(Tag.ObjectType, ObjectType.SymmetricKey),
+      s(Tag.TemplateAttribute, [
+        attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
         attr1('Cryptographic Length', int(0, 128)),
       ]),
     ])
     const r = await c.batch([
       { op: Operation.Create, payload: create },
-      { op: Operation.Activate, payload: struct(Tag.RequestPayload, []) },
+      { op: Operation.Activate, payload: s(Tag.RequestPayload, []) },
     ])
     assert.deepEqual(
       r.map((x) => x.status),
       [0, 0],
       'Activate used the ID placeholder',
     )
-    const bad = struct(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'no-such-object')])
+    const bad = s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'no-such-object')])
     const stop = await c.batch([
       { op: Operation.Get, payload: bad },
       { op: Operation.Create, payload: create },
@@ -209,7 +211,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
         { op: Operation.Get, payload: bad },
         { op: Operation.Create, payload: create },
       ],
-      [enumv(Tag.BatchErrorContinuationOption, 1)],
+      [en(Tag.BatchErrorContinuationOption, 1)],
     )
     assert.deepEqual(
       cont.map((x) => x.status),

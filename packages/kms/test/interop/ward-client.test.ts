@@ -1,25 +1,38 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { Tag, enums, items } from '../../src/testing.js'
-import type { TtlvItem } from '../../src/testing.js'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm,
+  State,
+  BlockCipherMode,
+  PaddingMethod,
+  s,
+  text,
+  en,
+  int,
+  bytes,
+  opt,
+  req,
+  find,
+  findAll,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm, State, BlockCipherMode, PaddingMethod } =
-  enums
-const { struct, text, enumv, int, bytes, opt, req, find, findAll } = items
-
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  struct(Tag.Attribute, [
+  s(Tag.Attribute, [
     text(Tag.AttributeName, name),
     { ...value, tag: Tag.AttributeValue } as TtlvItem,
   ])
 
 const createAes = (len = 256, extra: TtlvItem[] = []): TtlvItem =>
-  struct(Tag.RequestPayload, [
-    enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-    struct(Tag.TemplateAttribute, [
-      attr1('Cryptographic Algorithm', enumv(0, CryptographicAlgorithm.AES)),
+  s(Tag.RequestPayload, [
+    en(Tag.ObjectType, ObjectType.SymmetricKey),
+    s(Tag.TemplateAttribute, [
+      attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
       attr1('Cryptographic Length', int(0, len)),
       attr1('Cryptographic Usage Mask', int(0, 12)),
       ...extra,
@@ -27,7 +40,7 @@ const createAes = (len = 256, extra: TtlvItem[] = []): TtlvItem =>
   ])
 
 const uid = (id: string) => text(Tag.UniqueIdentifier, id)
-const payload = (...c: (TtlvItem | undefined)[]) => struct(Tag.RequestPayload, c)
+const payload = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
 
 describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
   let f: Fixture
@@ -42,9 +55,7 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
     const c = await f.client('alice')
     const r = await c.call(
       Operation.Create,
-      createAes(256, [
-        attr1('Name', struct(0, [text(Tag.NameValue, 'k-alice'), enumv(Tag.NameType, 1)])),
-      ]),
+      createAes(256, [attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)]))]),
     )
     const id = req(r, Tag.UniqueIdentifier, 'TextString')
     const g = await c.call(Operation.Get, payload(uid(id)))
@@ -60,7 +71,7 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
     await c.call(Operation.Activate, payload(uid(id)))
     const loc = await c.call(
       Operation.Locate,
-      payload(attr1('Name', struct(0, [text(Tag.NameValue, 'k-alice'), enumv(Tag.NameType, 1)]))),
+      payload(attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)]))),
     )
     assert.deepEqual(
       findAll(loc, Tag.UniqueIdentifier).map((x) => x.value),
@@ -72,7 +83,7 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       Operation.Encrypt,
       payload(
         uid(id),
-        struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
         bytes(Tag.Data, pt),
       ),
     )
@@ -80,16 +91,16 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       Operation.Decrypt,
       payload(
         uid(id),
-        struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
         bytes(Tag.Data, req(e, Tag.Data, 'ByteString')),
         bytes(Tag.IVCounterNonce, req(e, Tag.IVCounterNonce, 'ByteString')),
         bytes(Tag.AuthenticatedEncryptionTag, req(e, Tag.AuthenticatedEncryptionTag, 'ByteString')),
       ),
     )
     assert.deepEqual(Buffer.from(req(d, Tag.Data, 'ByteString')), pt)
-    const cbc = struct(Tag.CryptographicParameters, [
-      enumv(Tag.BlockCipherMode, BlockCipherMode.CBC),
-      enumv(Tag.PaddingMethod, PaddingMethod.PKCS5),
+    const cbc = s(Tag.CryptographicParameters, [
+      en(Tag.BlockCipherMode, BlockCipherMode.CBC),
+      en(Tag.PaddingMethod, PaddingMethod.PKCS5),
     ])
     const e2 = await c.call(Operation.Encrypt, payload(uid(id), cbc, bytes(Tag.Data, pt)))
     const d2 = await c.call(
@@ -106,7 +117,7 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
     await assert.rejects(c.call(Operation.Destroy, payload(uid(id))))
     await c.call(
       Operation.Revoke,
-      payload(uid(id), struct(Tag.RevocationReason, [enumv(Tag.RevocationReasonCode, 6)])),
+      payload(uid(id), s(Tag.RevocationReason, [en(Tag.RevocationReasonCode, 6)])),
     )
     await c.call(Operation.Destroy, payload(uid(id)))
     await assert.rejects(c.call(Operation.Get, payload(uid(id))))
@@ -135,17 +146,17 @@ describe('connection handling', () => {
     const { encodeTtlv, decodeTtlv, parseResponse } = await import('../../src/testing.js')
     const msg = (q: number) =>
       encodeTtlv(
-        struct(Tag.RequestMessage, [
-          struct(Tag.RequestHeader, [
-            struct(Tag.ProtocolVersion, [
+        s(Tag.RequestMessage, [
+          s(Tag.RequestHeader, [
+            s(Tag.ProtocolVersion, [
               int(Tag.ProtocolVersionMajor, 2),
               int(Tag.ProtocolVersionMinor, 1),
             ]),
             int(Tag.BatchCount, 1),
           ]),
-          struct(Tag.BatchItem, [
-            enumv(Tag.Operation, Operation.RNGRetrieve),
-            struct(Tag.RequestPayload, [int(Tag.DataLength, q)]),
+          s(Tag.BatchItem, [
+            en(Tag.Operation, Operation.RNGRetrieve),
+            s(Tag.RequestPayload, [int(Tag.DataLength, q)]),
           ]),
         ]),
       )
@@ -164,7 +175,7 @@ describe('connection handling', () => {
     const c = await f.client('idle')
     await new Promise((r) => setTimeout(r, 800))
     await assert.rejects(
-      c.call(Operation.Query, payload(enumv(Tag.QueryFunction, 3))),
+      c.call(Operation.Query, payload(en(Tag.QueryFunction, 3))),
       /closed|EPIPE|ECONNRESET/,
     )
   })

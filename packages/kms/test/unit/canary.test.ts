@@ -9,13 +9,24 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { Tag, enums, items } from '../../src/testing.js'
-import type { TtlvItem } from '../../src/testing.js'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm as Alg,
+  KeyFormatType,
+  BlockCipherMode,
+  s,
+  text,
+  en,
+  int,
+  bytes,
+  req,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { startFixture } from '../helpers.js'
 
-const { Operation, ObjectType, CryptographicAlgorithm: Alg, KeyFormatType, BlockCipherMode } = enums
-const { struct, text, enumv, int, bytes, req } = items
-const P = (...c: (TtlvItem | undefined)[]) => struct(Tag.RequestPayload, c)
+const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
 
 const canaryKey = Buffer.from(
   'c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7',
@@ -36,13 +47,13 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
     c.call(
       Operation.Register,
       P(
-        enumv(Tag.ObjectType, ObjectType.SymmetricKey),
-        struct(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
-        struct(Tag.SymmetricKey, [
-          struct(Tag.KeyBlock, [
-            enumv(Tag.KeyFormatType, KeyFormatType.Raw),
-            struct(Tag.KeyValue, [bytes(Tag.KeyMaterial, k)]),
-            enumv(Tag.CryptographicAlgorithm, Alg.AES),
+        en(Tag.ObjectType, ObjectType.SymmetricKey),
+        s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
+        s(Tag.SymmetricKey, [
+          s(Tag.KeyBlock, [
+            en(Tag.KeyFormatType, KeyFormatType.Raw),
+            s(Tag.KeyValue, [bytes(Tag.KeyMaterial, k)]),
+            en(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 256),
           ]),
         ]),
@@ -50,7 +61,7 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
     )
   const id = req(await reg(canaryKey), Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(text(Tag.UniqueIdentifier, id)))
-  const gcm = struct(Tag.CryptographicParameters, [enumv(Tag.BlockCipherMode, BlockCipherMode.GCM)])
+  const gcm = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)])
   const e = await c.call(
     Operation.Encrypt,
     P(text(Tag.UniqueIdentifier, id), gcm, bytes(Tag.Data, canaryText)),
