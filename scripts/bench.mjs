@@ -6,7 +6,9 @@ import { readdirSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 
 const dir = new URL('../bench/', import.meta.url).pathname
-const available = readdirSync(dir).filter((f) => f.endsWith('.mjs')).map((f) => f.slice(0, -4))
+const available = readdirSync(dir)
+  .filter((f) => f.endsWith('.mjs'))
+  .map((f) => f.slice(0, -4))
 const [name, ...rest] = process.argv.slice(2)
 if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- <${available.join('|')}>`)
