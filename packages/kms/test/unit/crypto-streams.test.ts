@@ -1,0 +1,106 @@
+// Streaming Encrypt/Decrypt contexts and their registry (src/crypto/streams.ts).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { StreamRegistry, openStream } from '../../src/crypto/streams.js'
+import { encryptOnce } from '../../src/crypto/symmetric.js'
+import type { CipherSpec } from '../../src/crypto/symmetric.js'
+
+const h = (s: string): Buffer => Buffer.from(s, 'hex')
+const code = (c: string) => (e: unknown) => {
+  assert.equal((e as { code?: string }).code, c)
+  return true
+}
+
+// GCM spec test case 5 (the OASIS CS-BC-M-GCM-3 stream: 32 bytes, then 28 bytes with Final).
+const K = h('feffe9928665731c6d6a8f9467308308')
+const IV = h('cafebabefacedbad')
+const AAD = h('feedfacedeadbeeffeedfacedeadbeefabaddad2')
+const PT = h(
+  'd9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39',
+)
+const GCM: CipherSpec = { algorithm: 'AES', mode: 'GCM', padding: 'None', tagLength: 16 }
+
+test('GCM stream through the registry gives the one-shot answer', () => {
+  const reg = new StreamRegistry()
+  const s = openStream('enc', GCM, K, IV, AAD, 'alice', 'k1')
+  const a = s.update(PT.subarray(0, 32))
+  assert.equal(
+    a.toString('hex'),
+    '61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c7423',
+  )
+  const corr = reg.add(s)
+  assert.equal(corr.length, 16)
+  const again = reg.get(corr, 'alice', 'k1', 'enc')
+  const b = again.final(PT.subarray(32))
+  reg.delete(corr)
+  assert.equal(b.data.toString('hex'), '73806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598')
+  assert.equal(b.tag?.toString('hex'), '3612d2e79e3b0785561be14aaca2fccb')
+  assert.throws(() => reg.get(corr, 'alice', 'k1', 'enc'), code('ERR_KMS_STREAM'))
+  assert.throws(() => again.update(PT), code('ERR_KMS_STREAM'))
+  // Decrypt stream, tag given at Final; a wrong tag fails.
+  const ct = Buffer.concat([a, b.data])
+  const d = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  const p1 = d.update(ct.subarray(0, 7))
+  const p2 = d.final(ct.subarray(7), b.tag!)
+  assert.deepEqual(Buffer.concat([p1, p2.data]), PT)
+  const d2 = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  d2.update(ct)
+  assert.throws(() => d2.final(Buffer.alloc(0), Buffer.alloc(16)), code('ERR_KMS_CRYPTO'))
+  const d3 = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  assert.throws(() => d3.final(ct), code('ERR_KMS_MISSING_DATA'))
+})
+
+test('CBC/PKCS5 stream in odd chunks equals one-shot; CCM cannot stream', () => {
+  const spec: CipherSpec = { algorithm: 'AES', mode: 'CBC', padding: 'PKCS5' }
+  const iv = Buffer.alloc(16, 7)
+  const one = encryptOnce(spec, K, PT, { iv }).data
+  const s = openStream('enc', spec, K, iv, undefined, 'a', 'k')
+  const parts = [
+    s.update(PT.subarray(0, 5)),
+    s.update(PT.subarray(5, 40)),
+    s.final(PT.subarray(40)).data,
+  ]
+  assert.deepEqual(Buffer.concat(parts), one)
+  const d = openStream('dec', spec, K, iv, undefined, 'a', 'k')
+  assert.deepEqual(
+    Buffer.concat([d.update(one.subarray(0, 33)), d.final(one.subarray(33)).data]),
+    PT,
+  )
+  assert.throws(
+    () => openStream('enc', { ...spec, mode: 'CCM' }, K, Buffer.alloc(12), undefined, 'a', 'k'),
+    code('ERR_KMS_NOT_SUPPORTED'),
+  )
+  assert.throws(
+    () => openStream('dec', spec, K, undefined, undefined, 'a', 'k'),
+    code('ERR_KMS_MISSING_IV'),
+  )
+})
+
+test('registry: owner, object and direction bound; idle expiry; count limit', () => {
+  let now = 1000
+  const reg = new StreamRegistry({ maxStreams: 2, idleMs: 100, now: () => now })
+  const mk = () => openStream('enc', GCM, K, IV, undefined, 'alice', 'k1')
+  const c1 = reg.add(mk())
+  assert.throws(() => reg.get(c1, 'bob', 'k1', 'enc'), code('ERR_KMS_STREAM'))
+  assert.throws(() => reg.get(c1, 'alice', 'k2', 'enc'), code('ERR_KMS_STREAM'))
+  assert.throws(() => reg.get(c1, 'alice', 'k1', 'dec'), code('ERR_KMS_STREAM'))
+  assert.throws(() => reg.get(Buffer.alloc(16), 'alice', 'k1', 'enc'), code('ERR_KMS_STREAM'))
+  now += 60
+  const c2 = reg.add(mk())
+  assert.equal(reg.size, 2)
+  assert.throws(() => reg.add(mk()), code('ERR_KMS_STREAM_LIMIT'))
+  now += 41 // c1 idle for 101 ms, c2 for 41 ms
+  assert.equal(reg.sweep(), 1)
+  assert.throws(() => reg.get(c1, 'alice', 'k1', 'enc'), code('ERR_KMS_STREAM'))
+  now += 50 // c2 idle for 91 ms
+  reg.get(c2, 'alice', 'k1', 'enc') // a use restarts the idle clock
+  now += 90
+  reg.get(c2, 'alice', 'k1', 'enc')
+  now += 101
+  assert.throws(() => reg.get(c2, 'alice', 'k1', 'enc'), code('ERR_KMS_STREAM'))
+  assert.equal(reg.size, 0)
+  reg.add(mk())
+  reg.start(10)
+  reg.close()
+  assert.equal(reg.size, 0)
+})
