@@ -310,3 +310,9 @@ export function decryptOnce(
     throw cryptoFailure('decryption failed (wrong key, IV, tag, padding or data)')
   }
 }
+
+/** A fresh random IV/nonce of the mode's default length, or undefined for ECB. */
+export function freshIv(spec: CipherSpec, keyLength: number): Buffer | undefined {
+  const r = resolveCipher(spec, keyLength)
+  return r.ivLength === null ? undefined : randomBytes(r.ivLength.default)
+}

@@ -1,22 +1,15 @@
 /**
- * Cryptographic operations over managed keys (KMIP 1.4 §4.29–4.35): Encrypt/Decrypt with
- * AES-GCM and AES-CBC (PKCS5 padding) or RSA-OAEP, MAC/MAC Verify (HMAC), Sign/Signature Verify
- * (RSA PKCS#1 v1.5 / PSS, ECDSA), RNG Retrieve. All via node:crypto; material is opened per call
- * and zeroed afterwards.
+ * Shared by the cryptographic operations (KMIP 1.4 §4.29–4.34, 2.1 §6.1.11/18/28/29/43/44):
+ * reading Cryptographic Parameters (request fields over the key's defaults), the usability checks
+ * (state, usage mask, usage dates), and the mapping from KMIP enumerations to the pure crypto core
+ * in ../crypto/. Key material is borrowed per call and zeroed afterwards (withMaterial).
  */
-import { constants, createHmac, publicEncrypt } from 'node:crypto'
-import { KmsError, cryptoFailure, invalidField, notSupported } from '../errors.js'
-import {
-  AS_REGISTERED,
-  attrScalar,
-  attrValues,
-  loadObject,
-  targetId,
-  withMaterial,
-} from '../model/object.js'
+import { constants } from 'node:crypto'
+import { KmsError, invalidField, notSupported } from '../errors.js'
+import { AS_REGISTERED, attrScalar, attrValues, loadObject, targetId } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
-import { publicKeyObject } from '../model/material.js'
 import {
+  BlockCipherMode,
   CryptographicAlgorithm,
   DigitalSignatureAlgorithm,
   HashingAlgorithm,
@@ -28,51 +21,89 @@ import {
   Tag,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
+import { StreamRegistry } from '../crypto/streams.js'
+import type { CipherMode, CipherSpec, SymmetricAlgorithm } from '../crypto/symmetric.js'
+import type { RsaEncryptionParams } from '../crypto/rsa.js'
+import { HMAC_HASHES, macHash } from '../crypto/mac.js'
 import { stateError } from './common.js'
-import { hashName } from './get.js'
 
+/** Largest Data accepted per request (a stream can carry more over several requests). */
 export const MAX_DATA = 1 << 20
 
+/** Cryptographic Parameters (KMIP 1.4 §2.1.7.1; 2.1 §11.11) as read from a request or a key. */
 export interface Params {
   mode?: number
   padding?: number
   hash?: number
   dsa?: number
+  algorithm?: number
   tagLength?: number
   randomIv?: boolean
+  mgfHash?: number
+  pSource?: Uint8Array
 }
 
-/** Request parameters, falling back to the object's Cryptographic Parameters attribute. */
+const FIELDS = [
+  ['mode', Tag.BlockCipherMode, 'Enumeration'],
+  ['padding', Tag.PaddingMethod, 'Enumeration'],
+  ['hash', Tag.HashingAlgorithm, 'Enumeration'],
+  ['dsa', Tag.DigitalSignatureAlgorithm, 'Enumeration'],
+  ['algorithm', Tag.CryptographicAlgorithm, 'Enumeration'],
+  ['tagLength', Tag.TagLength, 'Integer'],
+  ['randomIv', Tag.RandomIV, 'Boolean'],
+  ['mgfHash', Tag.MaskGeneratorHashingAlgorithm, 'Enumeration'],
+  ['pSource', Tag.PSource, 'ByteString'],
+] as const
+
+/**
+ * Request parameters field by field over the key's Cryptographic Parameters attribute: a request
+ * naming only the mode still gets the key's padding and hash (KMIP 1.4 §4.29: "if not present,
+ * the server uses the Cryptographic Parameters attribute of the key").
+ */
 export function params(o: ManagedObject, payload: TtlvItem | undefined): Params {
-  const p =
-    find(payload, Tag.CryptographicParameters) ?? attrValues(o, 'Cryptographic Parameters')[0]
-  const r: Params = {}
-  const mode = opt(p, Tag.BlockCipherMode, 'Enumeration')
-  const padding = opt(p, Tag.PaddingMethod, 'Enumeration')
-  const hash = opt(p, Tag.HashingAlgorithm, 'Enumeration')
-  const dsa = opt(p, Tag.DigitalSignatureAlgorithm, 'Enumeration')
-  const tagLength = opt(p, Tag.TagLength, 'Integer')
-  const randomIv = opt(p, Tag.RandomIV, 'Boolean')
-  if (mode !== undefined) r.mode = mode
-  if (padding !== undefined) r.padding = padding
-  if (hash !== undefined) r.hash = hash
-  if (dsa !== undefined) r.dsa = dsa
-  if (tagLength !== undefined) r.tagLength = tagLength
-  if (randomIv !== undefined) r.randomIv = randomIv
-  return r
+  const sources = [
+    find(payload, Tag.CryptographicParameters),
+    attrValues(o, 'Cryptographic Parameters')[0],
+  ]
+  const r: Record<string, unknown> = {}
+  for (const [name, tag, type] of FIELDS)
+    for (const p of sources) {
+      const v = opt(p, tag, type as 'Enumeration')
+      if (v !== undefined) {
+        r[name] = v
+        break
+      }
+    }
+  return r as Params
 }
 
+/** What an operation does with the key, for the usage dates (KMIP 1.4 §3.27–3.28). */
+export type Purpose = 'protect' | 'process'
+
+/**
+ * Loads the target and checks it may be used now: lifecycle state, Cryptographic Usage Mask, and
+ * the Process Start / Protect Stop dates (protecting after Protect Stop Date, or processing before
+ * Process Start Date, is refused like a wrong state: OASIS CS-BC-M-14, CS-AC-M-8).
+ */
 export async function usable(
   ctx: OpContext,
   payload: TtlvItem | undefined,
   op: string,
   bit: number,
   states: readonly number[],
+  purpose: Purpose,
 ): Promise<ManagedObject> {
   const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
   const o = await loadObject(ctx, id, op)
   if (!states.includes(o.state))
     throw stateError(ctx, `object ${id} is in state ${o.state}; ${op} needs ${states.join('/')}`)
+  const now = ctx.now()
+  const start = attrScalar(o, 'Process Start Date')
+  const stop = attrScalar(o, 'Protect Stop Date')
+  if (purpose === 'process' && typeof start === 'bigint' && now < start)
+    throw stateError(ctx, `object ${id} may not be used to ${op} before its Process Start Date`)
+  if (purpose === 'protect' && typeof stop === 'bigint' && now >= stop)
+    throw stateError(ctx, `object ${id} may not be used to ${op} after its Protect Stop Date`)
   if (o.sealed === null || o.format === AS_REGISTERED)
     throw notSupported(`object ${id} has no key usable for ${op}`)
   const mask = attrScalar(o, 'Cryptographic Usage Mask')
@@ -87,46 +118,125 @@ export async function usable(
 
 export const data = (payload: TtlvItem | undefined): Uint8Array => {
   const d = req(payload, Tag.Data, 'ByteString')
-  if (d.length > MAX_DATA) throw invalidField('Data is limited to 1 MiB per request')
+  if (d.length > MAX_DATA)
+    throw invalidField('Data is limited to 1 MiB per request; stream larger data (Init Indicator)')
   return d
-}
-
-export const aesName = (k: Buffer, mode: string): string => {
-  if (![16, 24, 32].includes(k.length)) throw invalidField('not an AES key')
-  return `aes-${k.length * 8}-${mode}`
 }
 
 export const ACTIVE = [State.Active]
 export const PROCESS = [State.Active, State.Deactivated, State.Compromised]
 
-export function oaep(p: Params): { padding: number; oaepHash?: string } {
-  if (p.padding === PaddingMethod.PKCS1V1_5) return { padding: constants.RSA_PKCS1_PADDING }
+/** Node hash names of KMIP Hashing Algorithms. */
+export const hashName: Readonly<Record<number, string>> = {
+  [HashingAlgorithm.SHA_1]: 'sha1',
+  [HashingAlgorithm.SHA_224]: 'sha224',
+  [HashingAlgorithm.SHA_256]: 'sha256',
+  [HashingAlgorithm.SHA_384]: 'sha384',
+  [HashingAlgorithm.SHA_512]: 'sha512',
+  [HashingAlgorithm.SHA_512_224]: 'sha512-224',
+  [HashingAlgorithm.SHA_512_256]: 'sha512-256',
+  [HashingAlgorithm.SHA3_224]: 'sha3-224',
+  [HashingAlgorithm.SHA3_256]: 'sha3-256',
+  [HashingAlgorithm.SHA3_384]: 'sha3-384',
+  [HashingAlgorithm.SHA3_512]: 'sha3-512',
+}
+
+function hashOf(h: number | undefined, fallback: string): string {
+  if (h === undefined) return fallback
+  const n = hashName[h]
+  if (n === undefined) throw notSupported(`Hashing Algorithm ${h} is not supported`)
+  return n
+}
+
+const SYMMETRIC: Readonly<Record<number, SymmetricAlgorithm>> = {
+  [CryptographicAlgorithm.AES]: 'AES',
+  [CryptographicAlgorithm.DES3]: 'DES3',
+  [CryptographicAlgorithm.ChaCha20]: 'ChaCha20',
+  [CryptographicAlgorithm.ChaCha20Poly1305]: 'ChaCha20Poly1305',
+}
+const MODES: Readonly<Record<number, CipherMode>> = {
+  [BlockCipherMode.ECB]: 'ECB',
+  [BlockCipherMode.CBC]: 'CBC',
+  [BlockCipherMode.CFB]: 'CFB',
+  [BlockCipherMode.OFB]: 'OFB',
+  [BlockCipherMode.CTR]: 'CTR',
+  [BlockCipherMode.GCM]: 'GCM',
+  [BlockCipherMode.CCM]: 'CCM',
+  [BlockCipherMode.AEAD]: 'AEAD',
+}
+
+/** Is this key algorithm one of the symmetric ciphers of ../crypto/symmetric.ts? */
+export const isSymmetricCipher = (alg: unknown): boolean =>
+  typeof alg === 'number' && SYMMETRIC[alg] !== undefined
+
+/**
+ * The cipher for a symmetric key. Defaults when neither request nor key says: AES-GCM (Ward's
+ * historical default), ChaCha20 as a stream cipher, ChaCha20-Poly1305 as AEAD; padding None
+ * (OASIS CS-BC-M-5 decrypts one ECB block without naming a padding).
+ */
+export function cipherSpec(alg: number, p: Params): CipherSpec {
+  const algorithm = SYMMETRIC[alg]
+  if (algorithm === undefined)
+    throw notSupported(
+      'Encrypt/Decrypt support AES, 3DES, ChaCha20, ChaCha20-Poly1305 keys and RSA key pairs',
+    )
+  let mode: CipherMode
+  if (p.mode !== undefined) {
+    const m = MODES[p.mode]
+    if (m === undefined)
+      throw notSupported(
+        `Block Cipher Mode ${p.mode} is not supported (ECB, CBC, CFB, OFB, CTR, GCM, CCM, AEAD)`,
+      )
+    mode = m
+  } else
+    mode =
+      algorithm === 'AES'
+        ? 'GCM'
+        : algorithm === 'DES3'
+          ? 'CBC'
+          : algorithm === 'ChaCha20'
+            ? 'Stream'
+            : 'AEAD'
+  if (algorithm === 'ChaCha20Poly1305' && mode !== 'AEAD')
+    throw notSupported(`ChaCha20-Poly1305 is an AEAD; Block Cipher Mode ${mode} does not apply`)
+  const padding = p.padding ?? PaddingMethod.None
+  if (padding !== PaddingMethod.None && padding !== PaddingMethod.PKCS5)
+    throw notSupported(`Padding Method ${padding} is not supported for ${algorithm} (None, PKCS5)`)
   return {
-    padding: constants.RSA_PKCS1_OAEP_PADDING,
-    oaepHash: hashName[p.hash ?? HashingAlgorithm.SHA_1] ?? 'sha1',
+    algorithm,
+    mode,
+    padding: padding === PaddingMethod.PKCS5 ? 'PKCS5' : 'None',
+    ...(p.tagLength !== undefined ? { tagLength: p.tagLength } : {}),
   }
 }
 
-export function rsaEncrypt(m: Buffer, p: Params, pt: Uint8Array): Buffer {
-  try {
-    return publicEncrypt({ key: publicKeyObject(m), ...oaep(p) }, pt)
-  } catch (e) {
-    throw cryptoFailure(`RSA encryption failed (${(e as Error).message})`)
+/** RSA encryption parameters: OAEP (default, SHA-1 per RFC 8017) or PKCS#1 v1.5. */
+export function rsaParams(p: Params): RsaEncryptionParams {
+  if (p.padding === PaddingMethod.PKCS1V1_5) return { padding: 'PKCS1v15' }
+  if (p.padding !== undefined && p.padding !== PaddingMethod.OAEP)
+    throw notSupported(`Padding Method ${p.padding} is not supported for RSA (OAEP, PKCS1 v1.5)`)
+  const hash = hashOf(p.hash, 'sha1')
+  return {
+    padding: 'OAEP',
+    hash,
+    mgf1Hash: hashOf(p.mgfHash, hash),
+    ...(p.pSource !== undefined && p.pSource.length > 0 ? { label: p.pSource } : {}),
   }
 }
 
-export const hmacHash: Record<number, string> = {
-  [CryptographicAlgorithm.HMAC_SHA1]: 'sha1',
-  [CryptographicAlgorithm.HMAC_SHA224]: 'sha224',
-  [CryptographicAlgorithm.HMAC_SHA256]: 'sha256',
-  [CryptographicAlgorithm.HMAC_SHA384]: 'sha384',
-  [CryptographicAlgorithm.HMAC_SHA512]: 'sha512',
-}
+const ALG_NAME = Object.fromEntries(
+  Object.entries(CryptographicAlgorithm).map(([k, v]) => [v, k]),
+) as Record<number, string>
 
-export function hmac(ctx: OpContext, o: ManagedObject, d: Uint8Array): Buffer {
-  const h = hmacHash[Number(attrScalar(o, 'Cryptographic Algorithm'))]
-  if (h === undefined) throw notSupported('MAC needs an HMAC key')
-  return withMaterial(ctx, o, (k) => createHmac(h, k).update(d).digest())
+/**
+ * The HMAC hash for MAC / MAC Verify: the key's own algorithm when it is an HMAC key, else the
+ * Cryptographic Algorithm in the Cryptographic Parameters (request, then key default), as OASIS
+ * CS-AC-M-4..6 register an AES-typed secret with HMAC_SHA256 parameters.
+ */
+export function macHashFor(o: ManagedObject, p: Params): string {
+  const own = ALG_NAME[Number(attrScalar(o, 'Cryptographic Algorithm'))]
+  if (own !== undefined && HMAC_HASHES[own] !== undefined) return macHash(own)
+  return macHash(p.algorithm !== undefined ? (ALG_NAME[p.algorithm] ?? `#${p.algorithm}`) : own)
 }
 
 export const dsaHash: Record<number, string> = {
@@ -143,11 +253,16 @@ export const dsaHash: Record<number, string> = {
 }
 
 export function sigOptions(p: Params): { hash: string; padding?: number } {
-  const hash =
-    (p.dsa !== undefined ? dsaHash[p.dsa] : undefined) ??
-    hashName[p.hash ?? HashingAlgorithm.SHA_256] ??
-    'sha256'
+  const hash = (p.dsa !== undefined ? dsaHash[p.dsa] : undefined) ?? hashOf(p.hash, 'sha256')
   if (p.dsa === DigitalSignatureAlgorithm.RSASSA_PSS || p.padding === PaddingMethod.PSS)
     return { hash, padding: constants.RSA_PKCS1_PSS_PADDING }
   return { hash }
 }
+
+/**
+ * Streaming Encrypt/Decrypt contexts of this process (Correlation Value → cipher state). One
+ * registry per process: values are random and bound to identity, object and direction, so
+ * servers sharing a process cannot use each other's streams.
+ */
+export const streams = new StreamRegistry()
+streams.start()

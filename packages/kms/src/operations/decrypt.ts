@@ -1,83 +1,83 @@
-import { createDecipheriv, privateDecrypt } from 'node:crypto'
-import { KmsError, cryptoFailure, notSupported } from '../errors.js'
-import { attrScalar, withMaterial } from '../model/object.js'
-import { privateKeyObject } from '../model/material.js'
 import {
-  BlockCipherMode,
+  bytes,
   CryptographicAlgorithm,
+  CryptographicUsageMask,
   ObjectType,
   Operation,
-  PaddingMethod,
-  CryptographicUsageMask,
-  bytes,
   opt,
-  req,
   s,
-  text,
   Tag,
+  text,
 } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
+import { attrScalar, withMaterial } from '../model/object.js'
+import { privateKeyObject } from '../model/material.js'
+import { notSupported } from '../errors.js'
+import { decryptOnce } from '../crypto/symmetric.js'
+import { openStream } from '../crypto/streams.js'
+import { rsaDecrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import { params, usable, data, aesName, PROCESS, oaep } from './crypto-common.js'
+import { PROCESS, cipherSpec, data, params, rsaParams, streams, usable } from './crypto-common.js'
 
-/** KMIP 1.4 §4.30 Decrypt. */
+/**
+ * KMIP 1.4 §4.30 / 2.1 §6.1.11 Decrypt, one-shot or streamed (Init Indicator / Correlation Value /
+ * Final Indicator; the AEAD tag comes with the Final request). Every decryption failure is one
+ * Cryptographic Failure that does not say whether key, IV, tag or padding was wrong.
+ */
 export const decrypt = defineOperation({
   code: Operation.Decrypt,
   privilege: 'decrypt',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'decrypt', CryptographicUsageMask.Decrypt, PROCESS)
+    const o = await usable(
+      ctx,
+      payload,
+      'decrypt',
+      CryptographicUsageMask.Decrypt,
+      PROCESS,
+      'process',
+    )
     const p = params(o, payload)
     const ct = data(payload)
-    const alg = attrScalar(o, 'Cryptographic Algorithm')
-    const out = (d: Buffer) => ({
+    const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
+    const out = (d: Uint8Array, corr?: Uint8Array) => ({
       objectId: o.id,
-      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.Data, d)]),
+      payload: s(Tag.ResponsePayload, [
+        text(Tag.UniqueIdentifier, o.id),
+        bytes(Tag.Data, d),
+        corr !== undefined ? bytes(Tag.CorrelationValue, corr) : undefined,
+      ] as (TtlvItem | undefined)[]),
     })
+    const corr = opt(payload, Tag.CorrelationValue, 'ByteString')
+    const init = opt(payload, Tag.InitIndicator, 'Boolean') === true
+    const final = opt(payload, Tag.FinalIndicator, 'Boolean') === true
     if (o.objectType === ObjectType.PrivateKey && alg === CryptographicAlgorithm.RSA) {
-      return out(
-        withMaterial(ctx, o, (m) => {
-          try {
-            return privateDecrypt({ key: privateKeyObject(m), ...oaep(p) }, ct)
-          } catch {
-            throw cryptoFailure('RSA decryption failed')
-          }
-        }),
-      )
+      if (init || corr !== undefined) throw notSupported('RSA decryption cannot be streamed')
+      return out(withMaterial(ctx, o, (m) => rsaDecrypt(privateKeyObject(m), rsaParams(p), ct)))
     }
-    if (alg !== CryptographicAlgorithm.AES)
-      throw notSupported('Decrypt supports AES keys and RSA private keys')
-    const mode = p.mode ?? BlockCipherMode.GCM
+    const spec = cipherSpec(alg, p)
+    const tag = opt(payload, Tag.AuthenticatedEncryptionTag, 'ByteString')
+    if (corr !== undefined) {
+      const st = streams.get(corr, ctx.identity, o.id, 'dec')
+      try {
+        if (!final) return out(st.update(ct), corr)
+        return out(st.final(ct, tag).data)
+      } catch (e) {
+        streams.delete(corr)
+        throw e
+      } finally {
+        if (final) streams.delete(corr)
+      }
+    }
+    const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
     const iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
-    if (iv === undefined)
-      throw new KmsError(
-        'ERR_KMS_MISSING_DATA',
-        'IV/Counter/Nonce is required to decrypt',
-        'MissingData',
-      )
-    return out(
-      withMaterial(ctx, o, (k) => {
-        try {
-          if (mode === BlockCipherMode.GCM) {
-            const tag = req(payload, Tag.AuthenticatedEncryptionTag, 'ByteString')
-            const d = createDecipheriv(aesName(k, 'gcm') as 'aes-256-gcm', k, iv, {
-              authTagLength: tag.length,
-            })
-            const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
-            if (aad !== undefined) d.setAAD(aad)
-            d.setAuthTag(tag)
-            return Buffer.concat([d.update(ct), d.final()])
-          }
-          if (mode === BlockCipherMode.CBC) {
-            const d = createDecipheriv(aesName(k, 'cbc'), k, iv)
-            d.setAutoPadding(p.padding !== PaddingMethod.None)
-            return Buffer.concat([d.update(ct), d.final()])
-          }
-        } catch (e) {
-          if (e instanceof KmsError) throw e
-          throw cryptoFailure('decryption failed (wrong key, IV, tag or padding)')
-        }
-        throw notSupported('AES modes: GCM and CBC')
-      }),
-    )
+    return withMaterial(ctx, o, (k) => {
+      if (init && !final) {
+        const st = openStream('dec', spec, k, iv, aad, ctx.identity, o.id)
+        const d = st.update(ct)
+        return out(d, streams.add(st))
+      }
+      return out(decryptOnce(spec, k, ct, { iv, aad, tag }))
+    })
   },
 })

@@ -1,80 +1,95 @@
-import { createCipheriv, randomBytes } from 'node:crypto'
-import { cryptoFailure, invalidField, notSupported } from '../errors.js'
-import { attrScalar, withMaterial } from '../model/object.js'
 import {
-  BlockCipherMode,
+  bytes,
   CryptographicAlgorithm,
+  CryptographicUsageMask,
   ObjectType,
   Operation,
-  PaddingMethod,
-  CryptographicUsageMask,
-  bytes,
   opt,
   s,
-  text,
   Tag,
+  text,
 } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
+import { attrScalar, withMaterial } from '../model/object.js'
+import { publicKeyObject } from '../model/material.js'
+import { notSupported } from '../errors.js'
+import { encryptOnce, freshIv } from '../crypto/symmetric.js'
+import { openStream } from '../crypto/streams.js'
+import { rsaEncrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import { params, usable, data, aesName, ACTIVE, rsaEncrypt } from './crypto-common.js'
+import { ACTIVE, cipherSpec, data, params, rsaParams, streams, usable } from './crypto-common.js'
 
-/** KMIP 1.4 §4.29 Encrypt. */
+/**
+ * KMIP 1.4 §4.29 / 2.1 §6.1.18 Encrypt. One-shot, or streamed: Init Indicator opens a context and
+ * returns a Correlation Value, later requests carry it, Final Indicator closes it (and returns
+ * the AEAD tag). Response order per §4.29: Unique Identifier, Data, IV/Counter/Nonce, Correlation
+ * Value, Authenticated Encryption Tag.
+ */
 export const encrypt = defineOperation({
   code: Operation.Encrypt,
   privilege: 'encrypt',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'encrypt', CryptographicUsageMask.Encrypt, ACTIVE)
+    const o = await usable(
+      ctx,
+      payload,
+      'encrypt',
+      CryptographicUsageMask.Encrypt,
+      ACTIVE,
+      'protect',
+    )
     const p = params(o, payload)
     const pt = data(payload)
-    const alg = attrScalar(o, 'Cryptographic Algorithm')
+    const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
+    const out = (
+      d: Uint8Array,
+      extra: {
+        iv?: Uint8Array | undefined
+        corr?: Uint8Array | undefined
+        tag?: Uint8Array | undefined
+      } = {},
+    ) => ({
+      objectId: o.id,
+      payload: s(Tag.ResponsePayload, [
+        text(Tag.UniqueIdentifier, o.id),
+        bytes(Tag.Data, d),
+        extra.iv !== undefined ? bytes(Tag.IVCounterNonce, extra.iv) : undefined,
+        extra.corr !== undefined ? bytes(Tag.CorrelationValue, extra.corr) : undefined,
+        extra.tag !== undefined ? bytes(Tag.AuthenticatedEncryptionTag, extra.tag) : undefined,
+      ] as (TtlvItem | undefined)[]),
+    })
+    const corr = opt(payload, Tag.CorrelationValue, 'ByteString')
+    const init = opt(payload, Tag.InitIndicator, 'Boolean') === true
+    const final = opt(payload, Tag.FinalIndicator, 'Boolean') === true
     if (o.objectType === ObjectType.PublicKey && alg === CryptographicAlgorithm.RSA) {
-      const ct = withMaterial(ctx, o, (m) => rsaEncrypt(m, p, pt))
-      return {
-        objectId: o.id,
-        payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id), bytes(Tag.Data, ct)]),
+      if (init || corr !== undefined) throw notSupported('RSA encryption cannot be streamed')
+      return out(withMaterial(ctx, o, (m) => rsaEncrypt(publicKeyObject(m), rsaParams(p), pt)))
+    }
+    const spec = cipherSpec(alg, p)
+    if (corr !== undefined) {
+      const st = streams.get(corr, ctx.identity, o.id, 'enc')
+      try {
+        if (!final) return out(st.update(pt), { corr })
+        const r = st.final(pt)
+        return out(r.data, { tag: r.tag })
+      } catch (e) {
+        streams.delete(corr)
+        throw e
+      } finally {
+        if (final) streams.delete(corr)
       }
     }
-    if (alg !== CryptographicAlgorithm.AES)
-      throw notSupported('Encrypt supports AES keys and RSA public keys')
-    const mode = p.mode ?? BlockCipherMode.GCM
     const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
-    let iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
-    const generated = iv === undefined
+    const iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
     return withMaterial(ctx, o, (k) => {
-      let ct: Buffer
-      let tag: Buffer | undefined
-      if (mode === BlockCipherMode.GCM) {
-        iv ??= randomBytes(12)
-        const tagLen = p.tagLength ?? 16
-        if (tagLen < 12 || tagLen > 16) throw invalidField('GCM Tag Length must be 12-16 bytes')
-        const c = createCipheriv(aesName(k, 'gcm') as 'aes-256-gcm', k, iv, {
-          authTagLength: tagLen,
-        })
-        if (aad !== undefined) c.setAAD(aad)
-        ct = Buffer.concat([c.update(pt), c.final()])
-        tag = c.getAuthTag()
-      } else if (mode === BlockCipherMode.CBC) {
-        iv ??= randomBytes(16)
-        if (iv.length !== 16) throw invalidField('CBC IV must be 16 bytes')
-        const c = createCipheriv(aesName(k, 'cbc'), k, iv)
-        c.setAutoPadding(p.padding !== PaddingMethod.None)
-        try {
-          ct = Buffer.concat([c.update(pt), c.final()])
-        } catch (e) {
-          throw cryptoFailure(
-            `AES-CBC without padding needs whole blocks (${(e as Error).message})`,
-          )
-        }
-      } else throw notSupported('AES modes: GCM and CBC')
-      return {
-        objectId: o.id,
-        payload: s(Tag.ResponsePayload, [
-          text(Tag.UniqueIdentifier, o.id),
-          bytes(Tag.Data, ct),
-          generated ? bytes(Tag.IVCounterNonce, iv) : undefined,
-          tag !== undefined ? bytes(Tag.AuthenticatedEncryptionTag, tag) : undefined,
-        ]),
+      if (init && !final) {
+        const generated = iv === undefined ? freshIv(spec, k.length) : undefined
+        const st = openStream('enc', spec, k, iv ?? generated, aad, ctx.identity, o.id)
+        const d = st.update(pt)
+        return out(d, { iv: generated, corr: streams.add(st) })
       }
+      const r = encryptOnce(spec, k, pt, { iv, aad })
+      return out(r.data, { iv: r.generatedIv, tag: r.tag })
     })
   },
 })

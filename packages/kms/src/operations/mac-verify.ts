@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto'
 import {
-  Operation,
   CryptographicUsageMask,
+  Operation,
   ValidityIndicator,
   en,
   req,
@@ -9,19 +8,29 @@ import {
   text,
   Tag,
 } from '@ward/kmip'
+import { withMaterial } from '../model/object.js'
+import { macVerify as verifyMac } from '../crypto/mac.js'
 import { defineOperation } from './types.js'
-import { usable, data, PROCESS, hmac } from './crypto-common.js'
+import { PROCESS, data, macHashFor, params, usable } from './crypto-common.js'
 
-/** KMIP 1.4 §4.34 MAC Verify. */
+/** KMIP 1.4 §4.34 / 2.1 §6.1.29 MAC Verify: checked over the bytes received, in constant time. */
 export const macVerify = defineOperation({
   code: Operation.MACVerify,
   privilege: 'mac-verify',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'mac-verify', CryptographicUsageMask.MACVerify, PROCESS)
-    const m = hmac(ctx, o, data(payload))
-    const given = Buffer.from(req(payload, Tag.MACData, 'ByteString'))
-    const ok = given.length === m.length && timingSafeEqual(given, m)
+    const o = await usable(
+      ctx,
+      payload,
+      'mac-verify',
+      CryptographicUsageMask.MACVerify,
+      PROCESS,
+      'process',
+    )
+    const hash = macHashFor(o, params(o, payload))
+    const d = data(payload)
+    const given = req(payload, Tag.MACData, 'ByteString')
+    const ok = withMaterial(ctx, o, (k) => verifyMac(hash, k, d, given))
     return {
       objectId: o.id,
       payload: s(Tag.ResponsePayload, [

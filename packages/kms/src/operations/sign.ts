@@ -12,7 +12,7 @@ export const sign = defineOperation({
   privilege: 'sign',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'sign', CryptographicUsageMask.Sign, ACTIVE)
+    const o = await usable(ctx, payload, 'sign', CryptographicUsageMask.Sign, ACTIVE, 'protect')
     if (o.objectType !== ObjectType.PrivateKey) throw invalidField('Sign needs a private key')
     const { hash, padding } = sigOptions(params(o, payload))
     const d = data(payload)

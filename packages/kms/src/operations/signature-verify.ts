@@ -22,7 +22,14 @@ export const signatureVerify = defineOperation({
   privilege: 'signature-verify',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'signature-verify', CryptographicUsageMask.Verify, PROCESS)
+    const o = await usable(
+      ctx,
+      payload,
+      'signature-verify',
+      CryptographicUsageMask.Verify,
+      PROCESS,
+      'process',
+    )
     if (o.objectType !== ObjectType.PublicKey)
       throw invalidField('Signature Verify needs a public key')
     const { hash, padding } = sigOptions(params(o, payload))
