@@ -6,7 +6,15 @@
  */
 import { constants } from 'node:crypto'
 import { KmsError, invalidField, notSupported } from '../errors.js'
-import { AS_REGISTERED, attrScalar, attrValues, loadObject, targetId } from '../model/object.js'
+import {
+  AS_REGISTERED,
+  attrScalar,
+  attrValues,
+  loadObject,
+  saveObjects,
+  setAttr,
+  targetId,
+} from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
 import {
   BlockCipherMode,
@@ -15,7 +23,10 @@ import {
   HashingAlgorithm,
   PaddingMethod,
   State,
+  en,
   find,
+  long,
+  s,
   opt,
   req,
   Tag,
@@ -114,6 +125,42 @@ export async function usable(
       'PermissionDenied',
     )
   return o
+}
+
+/** KMIP 1.4 §9.1.3.2.31 Usage Limits Unit. */
+const UsageLimitsUnit = { Byte: 1, Object: 2 } as const
+
+/**
+ * Usage Limits (KMIP 1.4 §3.21): a key registered with a Usage Limits Total may protect that many
+ * bytes (or objects) in all; the remaining Usage Limits Count is kept on the object and saved
+ * before the operation answers. Refused with Permission Denied when exhausted (OASIS CS-BC-M-7).
+ * The check-and-save is not atomic across concurrent requests on the same key: two racing
+ * requests may both pass the last allowance.
+ */
+export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: number): Promise<void> {
+  const ul = attrValues(o, 'Usage Limits')[0]
+  if (ul === undefined) return
+  const total = opt(ul, Tag.UsageLimitsTotal, 'LongInteger')
+  const unit = opt(ul, Tag.UsageLimitsUnit, 'Enumeration') ?? UsageLimitsUnit.Byte
+  const left = opt(ul, Tag.UsageLimitsCount, 'LongInteger') ?? total
+  if (total === undefined || left === undefined) return
+  const need = BigInt(unit === UsageLimitsUnit.Object ? 1 : bytes)
+  if (left < need)
+    throw new KmsError(
+      'ERR_KMS_USAGE_LIMIT',
+      `object ${o.id} has used up its Usage Limits (${left} of ${total} ${unit === UsageLimitsUnit.Object ? 'objects' : 'bytes'} left); use a new key (ReKey)`,
+      'PermissionDenied',
+    )
+  setAttr(
+    o,
+    'Usage Limits',
+    s(Tag.UsageLimits, [
+      long(Tag.UsageLimitsTotal, total),
+      long(Tag.UsageLimitsCount, left - need),
+      en(Tag.UsageLimitsUnit, unit),
+    ]),
+  )
+  await saveObjects(ctx, [o])
 }
 
 export const data = (payload: TtlvItem | undefined): Uint8Array => {

@@ -17,7 +17,16 @@ import { encryptOnce, freshIv } from '../crypto/symmetric.js'
 import { openStream } from '../crypto/streams.js'
 import { rsaEncrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import { ACTIVE, cipherSpec, data, params, rsaParams, streams, usable } from './crypto-common.js'
+import {
+  ACTIVE,
+  consumeUsage,
+  cipherSpec,
+  data,
+  params,
+  rsaParams,
+  streams,
+  usable,
+} from './crypto-common.js'
 
 /**
  * KMIP 1.4 §4.29 / 2.1 §6.1.18 Encrypt. One-shot, or streamed: Init Indicator opens a context and
@@ -41,6 +50,7 @@ export const encrypt = defineOperation({
     const p = params(o, payload)
     const pt = data(payload)
     const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
+    await consumeUsage(ctx, o, pt.length)
     const out = (
       d: Uint8Array,
       extra: {

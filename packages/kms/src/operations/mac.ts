@@ -2,7 +2,7 @@ import { bytes, CryptographicUsageMask, Operation, s, Tag, text } from '@ward/km
 import { withMaterial } from '../model/object.js'
 import { macCompute } from '../crypto/mac.js'
 import { defineOperation } from './types.js'
-import { ACTIVE, data, macHashFor, params, usable } from './crypto-common.js'
+import { ACTIVE, data, macHashFor, params, usable, consumeUsage } from './crypto-common.js'
 
 /** KMIP 1.4 §4.33 / 2.1 §6.1.28 MAC (HMAC; the algorithm from the key or its parameters). */
 export const mac = defineOperation({
@@ -20,6 +20,7 @@ export const mac = defineOperation({
     )
     const hash = macHashFor(o, params(o, payload))
     const d = data(payload)
+    await consumeUsage(ctx, o, d.length)
     const m = withMaterial(ctx, o, (k) => macCompute(hash, k, d))
     return {
       objectId: o.id,

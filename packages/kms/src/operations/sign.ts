@@ -4,7 +4,7 @@ import { withMaterial } from '../model/object.js'
 import { privateKeyObject } from '../model/material.js'
 import { ObjectType, Operation, CryptographicUsageMask, bytes, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { params, usable, data, ACTIVE, sigOptions } from './crypto-common.js'
+import { params, usable, data, ACTIVE, sigOptions, consumeUsage } from './crypto-common.js'
 
 /** KMIP 1.4 §4.31 Sign. */
 export const sign = defineOperation({
@@ -16,6 +16,7 @@ export const sign = defineOperation({
     if (o.objectType !== ObjectType.PrivateKey) throw invalidField('Sign needs a private key')
     const { hash, padding } = sigOptions(params(o, payload))
     const d = data(payload)
+    await consumeUsage(ctx, o, d.length)
     const sig = withMaterial(ctx, o, (m) => {
       const key = privateKeyObject(m)
       return nodeSign(
