@@ -43,6 +43,7 @@ export const readOnlyAttributes = new Set([
   'Cryptographic Algorithm',
   'Cryptographic Length',
   'Digest',
+  'Original Creation Date',
   'Fresh',
   'Always Sensitive',
   'Never Extractable',
@@ -154,6 +155,15 @@ export function renderAttribute(
   ])
 }
 
+/**
+ * Attributes newer than KMIP 1.0, by first version (major*100+minor), as the OASIS/ovh reference
+ * responses list them: a client speaking an older version never sees them.
+ */
+const attributeSince: Readonly<Record<string, number>> = {
+  'Original Creation Date': 102,
+  'Random Number Generator': 103,
+}
+
 /** Every attribute of `o` (derived ones first) with its index among same-named instances. */
 export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; index: number }[] {
   const derived: Attr[] = [
@@ -162,7 +172,8 @@ export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; i
     { name: 'State', value: en(Tag.AttributeValue, effectiveState(o, ctx.now())) },
   ]
   const counts = new Map<string, number>()
-  return [...derived, ...o.attrs].map((attr) => {
+  const v = ctx.major * 100 + ctx.minor
+  return [...derived, ...o.attrs.filter((a) => v >= (attributeSince[a.name] ?? 0))].map((attr) => {
     const index = counts.get(attr.name) ?? 0
     counts.set(attr.name, index + 1)
     return { attr, index }

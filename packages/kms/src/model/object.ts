@@ -7,8 +7,17 @@ import { randomUUID } from 'node:crypto'
 import { denied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
 import type { ObjectRow, Store } from '../storage/store.js'
-import { State, Tag, fromJsonItem, toJsonItem } from '@ward/kmip'
+import {
+  CryptographicAlgorithm,
+  DRBGAlgorithm,
+  RNGAlgorithm,
+  State,
+  Tag,
+  fromJsonItem,
+  toJsonItem,
+} from '@ward/kmip'
 import type { JsonItem, TtlvItem } from '@ward/kmip'
+import { digestAttribute } from './digest.js'
 
 /** Material format: a KMIP Key Format Type for key bytes, or AS_REGISTERED for a whole TTLV object. */
 export const AS_REGISTERED = -1
@@ -149,6 +158,9 @@ export function sealMaterial(
 ): void {
   o.sealed = ctx.barrier.seal(o.id, material)
   o.format = format
+  // KMIP 1.4 §3.17: the server sets Digest whenever it stores key material.
+  const digest = digestAttribute(material, format)
+  if (digest !== undefined) setAttr(o, 'Digest', digest)
 }
 
 /** Fresh object with the standard dates (Initial Date, Last Change Date). */
@@ -166,5 +178,29 @@ export function newObject(ctx: OpContext, objectType: number): ManagedObject {
   const now = ctx.now()
   setAttr(o, 'Initial Date', { tag: Tag.InitialDate, type: 'DateTime', value: now })
   setAttr(o, 'Last Change Date', { tag: Tag.LastChangeDate, type: 'DateTime', value: now })
+  // KMIP 1.4 §3.41: when the object was first created by the server (kept across Re-key).
+  setAttr(o, 'Original Creation Date', {
+    tag: Tag.OriginalCreationDate,
+    type: 'DateTime',
+    value: now,
+  })
   return o
+}
+
+/**
+ * Random Number Generator attribute (KMIP 1.4 §3.44, 2.1 §4.43) of keys the server generates:
+ * node:crypto randomBytes/generateKeyPair draw from OpenSSL's default DRBG, a NIST SP 800-90A
+ * CTR_DRBG over AES-256.
+ */
+export function markServerGenerated(o: ManagedObject): void {
+  setAttr(o, 'Random Number Generator', {
+    tag: Tag.RandomNumberGenerator,
+    type: 'Structure',
+    value: [
+      { tag: Tag.RNGAlgorithm, type: 'Enumeration', value: RNGAlgorithm.DRBG },
+      { tag: Tag.CryptographicAlgorithm, type: 'Enumeration', value: CryptographicAlgorithm.AES },
+      { tag: Tag.CryptographicLength, type: 'Integer', value: 256 },
+      { tag: Tag.DRBGAlgorithm, type: 'Enumeration', value: DRBGAlgorithm.CTR },
+    ],
+  })
 }

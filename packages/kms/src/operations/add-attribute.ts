@@ -13,7 +13,7 @@ export const addAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'add-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name)
+    checkWritable(ctx, a.name, o)
     const existing = attrValues(o, a.name).length
     if (existing > 0 && !isMultiValued(a.name))
       throw new KmsError(

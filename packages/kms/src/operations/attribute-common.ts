@@ -14,7 +14,8 @@ import {
 } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
-import { children, date, find, s, text, Tag } from '@ward/kmip'
+import { State, children, date, find, s, text, Tag } from '@ward/kmip'
+import { stateError } from './common.js'
 import type { TtlvItem } from '@ward/kmip'
 
 export function attributesPayload(
@@ -52,12 +53,31 @@ export function attributeArg(
   return a === undefined ? undefined : parseOne(ctx, a)
 }
 
-export function checkWritable(ctx: OpContext, name: string): void {
+/**
+ * States in which a client may still change a date attribute (KMIP 1.4 §3.24 Activation Date and
+ * §3.26 Process Start Date: Pre-Active only; §3.25 Protect Stop Date and §3.27 Deactivation Date:
+ * Pre-Active or Active). Changing them later would rewrite the key's history.
+ */
+const datesWritableIn: Readonly<Record<string, readonly number[]>> = {
+  'Activation Date': [State.PreActive],
+  'Process Start Date': [State.PreActive],
+  'Protect Stop Date': [State.PreActive, State.Active],
+  'Deactivation Date': [State.PreActive, State.Active],
+}
+
+/** Refuse client changes to server-owned attributes, and to dates the object's state freezes. */
+export function checkWritable(ctx: OpContext, name: string, o: ManagedObject): void {
   if (readOnlyAttributes.has(name))
     throw new KmsError(
       'ERR_KMS_READ_ONLY_ATTRIBUTE',
       `attribute ${name} is set by the server`,
-      is2x(ctx) ? 'PermissionDenied' : 'PermissionDenied',
+      'PermissionDenied',
+    )
+  const states = datesWritableIn[name]
+  if (states !== undefined && !states.includes(o.state))
+    throw stateError(
+      ctx,
+      `${name} of ${o.id} can no longer change: the object is in state ${o.state} (see KMIP 1.4 §3.24-3.27)`,
     )
 }
 

@@ -1,7 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { KmsError, invalidField } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
-import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import {
+  newObject,
+  saveObjects,
+  sealMaterial,
+  setAttr,
+  markServerGenerated,
+} from '../model/object.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
 import {
   CryptographicAlgorithm,
@@ -93,6 +99,7 @@ export function buildKeyPair(
   for (const o of [sk, pk]) {
     setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, storedAlg))
     setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
+    markServerGenerated(o)
   }
   sk.attrs.push({ name: 'Link', value: link(LinkType.PublicKey, pk.id) })
   pk.attrs.push({ name: 'Link', value: link(LinkType.PrivateKey, sk.id) })

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { KmsError, invalidField } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
-import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import {
+  markServerGenerated,
+  newObject,
+  saveObjects,
+  sealMaterial,
+  setAttr,
+} from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
 import { objectTag } from '../model/material.js'
 import {
@@ -29,9 +35,23 @@ const creatable = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
 /** Symmetric algorithms Create accepts, with allowed lengths in bits. */
 const symmetric: Record<number, readonly number[]> = {
   [CryptographicAlgorithm.AES]: [128, 192, 256],
+  // Two- and three-key Triple DES (SP 800-67): 16 or 24 key bytes, parity bits counted out
+  [CryptographicAlgorithm.DES3]: [112, 168],
   [CryptographicAlgorithm.HMAC_SHA256]: [256, 512],
   [CryptographicAlgorithm.HMAC_SHA384]: [384],
   [CryptographicAlgorithm.HMAC_SHA512]: [512, 1024],
+}
+
+/** Triple DES key bytes (8 per 56 key bits) with odd parity in each byte's low bit (FIPS 46-3). */
+function desKey(bits: number): Buffer {
+  const key = randomBytes((bits / 56) * 8)
+  for (let i = 0; i < key.length; i++) {
+    const b = key[i]! & 0xfe
+    let ones = 0
+    for (let x = b; x !== 0; x >>= 1) ones += x & 1
+    key[i] = b | (ones % 2 === 0 ? 1 : 0)
+  }
+  return key
 }
 
 /** Generate a symmetric key object from attributes (also used by ReKey). */
@@ -42,7 +62,7 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
   const lengths = symmetric[alg]
   if (lengths === undefined)
     throw invalidField(
-      `cryptographic algorithm ${alg} is not supported for symmetric keys (AES, HMAC-SHA256/384/512)`,
+      `cryptographic algorithm ${alg} is not supported for symmetric keys (AES, 3DES, HMAC-SHA256/384/512)`,
     )
   const len = num(firstAttr(attrs, 'Cryptographic Length')) ?? lengths[lengths.length - 1]!
   if (!lengths.includes(len))
@@ -53,7 +73,8 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
   applyInitialAttributes(o, attrs, creatable)
   setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, alg))
   setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
-  const key = randomBytes(len / 8)
+  const key = alg === CryptographicAlgorithm.DES3 ? desKey(len) : randomBytes(len / 8)
+  markServerGenerated(o)
   sealMaterial(ctx, o, key, KeyFormatType.Raw)
   key.fill(0)
   return o
@@ -70,6 +91,7 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
     creatable,
   )
   const secret = randomBytes(bits / 8)
+  markServerGenerated(o)
   const obj = s(objectTag[ObjectType.SecretData]!, [
     en(Tag.SecretDataType, 2),
     s(Tag.KeyBlock, [

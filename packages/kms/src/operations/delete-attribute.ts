@@ -37,7 +37,7 @@ export const deleteAttribute = defineOperation({
       name = n
       at = indexOfValue(o, n, opt(payload, Tag.AttributeIndex, 'Integer') ?? 0)
     }
-    checkWritable(ctx, name)
+    checkWritable(ctx, name, o)
     if (at < 0)
       throw new KmsError(
         'ERR_KMS_ATTRIBUTE_NOT_FOUND',

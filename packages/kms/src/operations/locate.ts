@@ -7,8 +7,11 @@ import {
 } from '../model/attributes.js'
 import { effectiveState, fromRow } from '../model/object.js'
 import type { Attr } from '../model/object.js'
-import { Operation, find, findAll, int, opt, sameItem, s, text, Tag } from '@ward/kmip'
+import { Operation, State, find, findAll, int, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
+
+/** Storage Status Mask bit Destroyed Storage (KMIP 2.1 §11.46; not in 1.4's table). */
+const DESTROYED = 0x4
 
 /**
  * KMIP 1.4 §4.9 Locate: objects visible to the caller (owned or granted) whose attributes match
@@ -29,12 +32,19 @@ export const locate = defineOperation({
     let filters: Attr[]
     if (is2x(ctx)) filters = parseAttributeContainer(find(payload, Tag.Attributes))
     else filters = findAll(payload, Tag.Attribute).map(parseAttribute1)
+    // Destroyed objects are tombstones: found only when asked for, by a State filter or (KMIP
+    // 2.1 §6.1.27) a Storage Status Mask with the Destroyed Storage bit
+    const mask = opt(payload, Tag.StorageStatusMask, 'Integer')
+    const withDestroyed =
+      filters.some((f) => f.name === 'State') || (mask !== undefined && (mask & DESTROYED) !== 0)
     const rows = await ctx.store.listVisible(ctx.identity)
     const now = ctx.now()
     const hits: string[] = []
     for (const r of rows) {
       const o = fromRow(r)
       o.state = effectiveState(o, now)
+      if (!withDestroyed && (o.state === State.Destroyed || o.state === State.DestroyedCompromised))
+        continue
       const attrs = allAttributes(ctx, o).map(({ attr }) => attr)
       if (filters.every((f) => attrs.some((a) => a.name === f.name && sameItem(a.value, f.value))))
         hits.push(o.id)
@@ -43,7 +53,10 @@ export const locate = defineOperation({
     return {
       ...(page[0] !== undefined ? { objectId: page[0] } : {}),
       payload: s(Tag.ResponsePayload, [
-        ctx.major > 1 || (ctx.major === 1 && ctx.minor >= 3)
+        // Located Items (1.3+) is optional (1.4 §4.9); like the reference servers, we give it
+        // when the client pages with Offset Items or Maximum Items
+        (ctx.major > 1 || (ctx.major === 1 && ctx.minor >= 3)) &&
+        (max !== undefined || find(payload, Tag.OffsetItems) !== undefined)
           ? int(Tag.LocatedItems, hits.length)
           : undefined,
         ...page.map((id) => text(Tag.UniqueIdentifier, id)),

@@ -13,7 +13,7 @@ export const modifyAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'modify-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name)
+    checkWritable(ctx, a.name, o)
     let at: number
     if (is2x(ctx)) {
       const cur = attributeArg(ctx, payload, Tag.CurrentAttribute)

@@ -23,6 +23,7 @@ import { locate } from './locate.js'
 import { advertised, query } from './query.js'
 import { register } from './register.js'
 import { reKey } from './rekey.js'
+import { interop } from './interop.js'
 import type { OperationDef } from './types.js'
 
 export const operations: ReadonlyMap<number, OperationDef> = new Map(
@@ -51,6 +52,7 @@ export const operations: ReadonlyMap<number, OperationDef> = new Map(
     macVerify,
     rngRetrieve,
     setAttribute,
+    interop,
   ].map((d) => [d.code, d]),
 )
 

@@ -43,6 +43,9 @@ export const reKey = defineOperation({
       ...carried,
       ...extra.filter((e) => !carried.some((c) => c.name === e.name && e.name !== 'Name')),
     ])
+    // KMIP 1.4 §3.41: a replacement key keeps the Original Creation Date of the key it replaces
+    const original = old.attrs.find((a) => a.name === 'Original Creation Date')
+    if (original !== undefined) setAttr(n, 'Original Creation Date', original.value)
     const offset = opt(payload, Tag.Offset, 'Interval')
     if (offset !== undefined) {
       setAttr(n, 'Activation Date', date(Tag.ActivationDate, ctx.now() + BigInt(offset)))

@@ -12,7 +12,7 @@ export const setAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'set-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name)
+    checkWritable(ctx, a.name, o)
     o.attrs = o.attrs.filter((x) => x.name !== a.name)
     o.attrs.push(a)
     touch(ctx, o)

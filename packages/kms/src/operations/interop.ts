@@ -1,0 +1,24 @@
+import { invalidField } from '../errors.js'
+import { InteropFunction, Operation, Tag, req, s } from '@ward/kmip'
+import { defineOperation } from './types.js'
+
+const functions = new Set<number>(Object.values(InteropFunction))
+
+/**
+ * KMIP 2.1 §6.1.26 Interop: a test harness announces that the test case named by Interop
+ * Identifier Begins, Ends or is Reset. Ward keeps no per-test state, so after checking the request
+ * there is nothing to do; the audit stream records the call with the caller's identity.
+ */
+export const interop = defineOperation({
+  code: Operation.Interop,
+  privilege: 'interop',
+  since: [2, 0],
+  async run(_ctx, payload) {
+    const fn = req(payload, Tag.InteropFunction, 'Enumeration')
+    if (!functions.has(fn)) throw invalidField(`Interop Function ${fn} is not Begin, End or Reset`)
+    const id = req(payload, Tag.InteropIdentifier, 'TextString')
+    if (id.length === 0 || id.length > 256)
+      throw invalidField('Interop Identifier must be 1-256 characters')
+    return { payload: s(Tag.ResponsePayload, []) }
+  },
+})
