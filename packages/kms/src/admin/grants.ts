@@ -17,7 +17,7 @@ async function withStore<T>(
       `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
       'GeneralFailure',
     )
-  const s = db !== undefined ? await openPostgresStore(db) : openSqliteStore(dataPaths(dataDir).db)
+  const s = db !== undefined ? await openPostgresStore(db) : await openSqliteStore(dataPaths(dataDir).db)
   try {
     return await fn(s)
   } finally {

@@ -37,7 +37,7 @@ export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus
       `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
       'GeneralFailure',
     )
-  const store = db !== undefined ? await openPostgresStore(db) : openSqliteStore(p.db)
+  const store = db !== undefined ? await openPostgresStore(db) : await openSqliteStore(p.db)
   try {
     const counts = await store.countByState()
     const objectsByState: Record<string, number> = {}

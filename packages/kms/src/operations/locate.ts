@@ -7,8 +7,55 @@ import {
 } from '../model/attributes.js'
 import { effectiveState, fromRow } from '../model/object.js'
 import type { Attr } from '../model/object.js'
+import type { LocateFilter } from '../storage/store.js'
 import { Operation, State, find, findAll, int, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
+
+/**
+ * Stored states that can read as `effective` now: dates move Pre-Active → Active → Deactivated
+ * without a write (model/object.ts effectiveState), so a filter on Active must also fetch stored
+ * Pre-Active rows, and one on Deactivated both. Others are exact.
+ */
+const storedStatesFor = (effective: number): number[] =>
+  effective === State.Active
+    ? [State.PreActive, State.Active]
+    : effective === State.Deactivated
+      ? [State.PreActive, State.Active, State.Deactivated]
+      : [effective]
+
+const LIVE = [State.PreActive, State.Active, State.Deactivated, State.Compromised]
+
+/**
+ * The part of the Locate criteria SQL can narrow by (object type, state, algorithm, length,
+ * name; owner and grants are always applied): a superset of the answer, checked exactly after.
+ */
+function sqlFilter(filters: readonly Attr[], withDestroyed: boolean): LocateFilter {
+  const scalar = (name: string, type: 'Enumeration' | 'Integer'): number | undefined => {
+    const v = filters.find((f) => f.name === name)?.value
+    return v?.type === type ? v.value : undefined
+  }
+  const f: {
+    objectType?: number
+    states?: number[]
+    algorithm?: number
+    cryptoLength?: number
+    name?: string
+  } = {}
+  const objectType = scalar('Object Type', 'Enumeration')
+  if (objectType !== undefined) f.objectType = objectType
+  const algorithm = scalar('Cryptographic Algorithm', 'Enumeration')
+  if (algorithm !== undefined) f.algorithm = algorithm
+  const length = scalar('Cryptographic Length', 'Integer')
+  if (length !== undefined) f.cryptoLength = length
+  const state = scalar('State', 'Enumeration')
+  if (state !== undefined) f.states = storedStatesFor(state)
+  else if (!withDestroyed) f.states = LIVE
+  const nameAttr = filters.find((x) => x.name === 'Name')?.value
+  const name =
+    nameAttr?.type === 'Structure' ? opt(nameAttr, Tag.NameValue, 'TextString') : undefined
+  if (name !== undefined) f.name = name
+  return f
+}
 
 /** Storage Status Mask bit Destroyed Storage (KMIP 2.1 §11.46; not in 1.4's table). */
 const DESTROYED = 0x4
@@ -37,7 +84,7 @@ export const locate = defineOperation({
     const mask = opt(payload, Tag.StorageStatusMask, 'Integer')
     const withDestroyed =
       filters.some((f) => f.name === 'State') || (mask !== undefined && (mask & DESTROYED) !== 0)
-    const rows = await ctx.store.listVisible(ctx.identity)
+    const rows = await ctx.store.locateVisible(ctx.identity, sqlFilter(filters, withDestroyed))
     const now = ctx.now()
     const hits: string[] = []
     for (const r of rows) {

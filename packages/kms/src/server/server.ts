@@ -82,7 +82,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   const logger = opts.logger ?? createLogger('kms')
   const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
   const store: Store =
-    opts.db !== undefined ? await openPostgresStore(opts.db) : openSqliteStore(p.db)
+    opts.db !== undefined ? await openPostgresStore(opts.db) : await openSqliteStore(p.db)
   const audit = openAudit(p.audit, opts.auditToLogger === false ? undefined : logger)
   const deps = { store, barrier, logger, audit }
   const maxMessage = opts.maxMessageBytes ?? 16 << 20

@@ -1,5 +1,13 @@
 import pg from 'pg'
-import { GroupCommit, SELECT_OBJECT, migrations, rowFromDb, upsertObject } from './store.js'
+import {
+  GroupCommit,
+  SELECT_OBJECT,
+  backfillLocateIndex,
+  locateQuery,
+  migrations,
+  rowFromDb,
+  upsertObject,
+} from './store.js'
 import type { GrantRow, ObjectRow, Store } from './store.js'
 
 /** `?` → `$n` (our statements never contain a literal question mark). */
@@ -30,21 +38,19 @@ export async function openPostgresStore(url: string): Promise<Store> {
       c.release()
     }
   })
+  await backfillLocateIndex(q, (stmts) => gc.submit(stmts))
   return {
     backend: 'postgres',
     async getObject(id) {
       const [r] = await q(`${SELECT_OBJECT} WHERE id = ?`, [id])
       return r === undefined ? undefined : rowFromDb(r)
     },
-    async listVisible(identity) {
-      const rows = await q(
-        `${SELECT_OBJECT} WHERE owner = ? OR id IN (SELECT object_id FROM kms_grants WHERE identity = ?) ORDER BY created_at, id`,
-        [identity, identity],
-      )
-      return rows.map(rowFromDb)
+    async locateVisible(identity, filter) {
+      const l = locateQuery(identity, filter)
+      return (await q(l.sql, l.params)).map(rowFromDb)
     },
     putObjects(rows: readonly ObjectRow[]) {
-      return gc.submit(rows.map(upsertObject))
+      return gc.submit(rows.flatMap(upsertObject))
     },
     async getGrant(objectId, identity) {
       const [r] = await q(

@@ -1,12 +1,20 @@
 import Database from 'better-sqlite3'
-import { GroupCommit, SELECT_OBJECT, migrations, rowFromDb, upsertObject } from './store.js'
+import {
+  GroupCommit,
+  SELECT_OBJECT,
+  backfillLocateIndex,
+  locateQuery,
+  migrations,
+  rowFromDb,
+  upsertObject,
+} from './store.js'
 import type { GrantRow, ObjectRow, Stmt, Store } from './store.js'
 
 /**
  * SQLite store: WAL with synchronous=FULL, so a commit is on disk (fsync of the WAL) before
  * any reply is sent; group commit amortizes that fsync over concurrent requests.
  */
-export function openSqliteStore(path: string): Store {
+export async function openSqliteStore(path: string): Promise<Store> {
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = FULL')
@@ -27,20 +35,22 @@ export function openSqliteStore(path: string): Store {
   const gc = new GroupCommit(async (stmts) => {
     runAll(stmts)
   })
+  await backfillLocateIndex(
+    async (sql, params) => prep(sql).all(...params) as Record<string, unknown>[],
+    (stmts) => gc.submit(stmts),
+  )
   return {
     backend: 'sqlite',
     async getObject(id) {
       const r = prep(`${SELECT_OBJECT} WHERE id = ?`).get(id) as Record<string, unknown> | undefined
       return r === undefined ? undefined : rowFromDb(r)
     },
-    async listVisible(identity) {
-      const rows = prep(
-        `${SELECT_OBJECT} WHERE owner = ? OR id IN (SELECT object_id FROM kms_grants WHERE identity = ?) ORDER BY created_at, id`,
-      ).all(identity, identity) as Record<string, unknown>[]
-      return rows.map(rowFromDb)
+    async locateVisible(identity, filter) {
+      const q = locateQuery(identity, filter)
+      return (prep(q.sql).all(...q.params) as Record<string, unknown>[]).map(rowFromDb)
     },
     putObjects(rows: readonly ObjectRow[]) {
-      return gc.submit(rows.map(upsertObject))
+      return gc.submit(rows.flatMap(upsertObject))
     },
     async getGrant(objectId, identity) {
       const r = prep('SELECT operations FROM kms_grants WHERE object_id = ? AND identity = ?').get(

@@ -24,11 +24,28 @@ export interface GrantRow {
   readonly operations: readonly string[]
 }
 
+/**
+ * Locate pre-filter pushed into SQL (every field optional, all ANDed). It may return more rows
+ * than match (Locate still checks every attribute exactly), never fewer.
+ */
+export interface LocateFilter {
+  readonly objectType?: number
+  /** Stored states to keep (the effective state may have moved on by date, see locate.ts). */
+  readonly states?: readonly number[]
+  readonly algorithm?: number
+  readonly cryptoLength?: number
+  /** A Name attribute's Name Value. */
+  readonly name?: string
+}
+
 export interface Store {
   readonly backend: 'sqlite' | 'postgres'
   getObject(id: string): Promise<ObjectRow | undefined>
-  /** Objects owned by or granted to `identity`. */
-  listVisible(identity: string): Promise<ObjectRow[]>
+  /**
+   * Objects owned by or granted to `identity` that pass `filter`, by creation order. Rows come
+   * without key material (Locate never needs it).
+   */
+  locateVisible(identity: string, filter: LocateFilter): Promise<ObjectRow[]>
   /** Insert or replace; resolves after the commit that made them durable. */
   putObjects(rows: readonly ObjectRow[]): Promise<void>
   getGrant(objectId: string, identity: string): Promise<readonly string[] | undefined>
@@ -46,24 +63,130 @@ export interface Stmt {
   readonly params: readonly unknown[]
 }
 
-export const upsertObject = (r: ObjectRow): Stmt => ({
-  sql:
-    'INSERT INTO kms_objects (id, owner, object_type, state, attrs, material, format, created_at, updated_at) ' +
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, ' +
-    'object_type = excluded.object_type, state = excluded.state, attrs = excluded.attrs, ' +
-    'material = excluded.material, format = excluded.format, updated_at = excluded.updated_at',
-  params: [
-    r.id,
-    r.owner,
-    r.objectType,
-    r.state,
-    r.attrs,
-    r.material === null ? null : Buffer.from(r.material),
-    r.format,
-    r.createdAt,
-    r.updatedAt,
-  ],
-})
+/** Columns Locate filters on, read from the stored attribute JSON (see model/object.ts toRow). */
+interface LocateColumns {
+  readonly algorithm: number | null
+  readonly cryptoLength: number | null
+  readonly names: readonly string[]
+}
+
+const ALGORITHM = 'Cryptographic Algorithm'
+const LENGTH = 'Cryptographic Length'
+const NAME_VALUE = 0x420055 // KMIP 1.4 §3.2 Name Value (inside the Name structure)
+
+function locateColumns(attrsJson: string): LocateColumns {
+  let algorithm: number | null = null
+  let cryptoLength: number | null = null
+  const names: string[] = []
+  for (const [name, [, type, v]] of JSON.parse(attrsJson) as [
+    string,
+    [number, string, unknown],
+  ][]) {
+    if (name === ALGORITHM && type === 'Enumeration' && typeof v === 'number') algorithm = v
+    else if (name === LENGTH && type === 'Integer' && typeof v === 'number') cryptoLength = v
+    else if (name === 'Name' && type === 'Structure' && Array.isArray(v)) {
+      for (const c of v as [number, string, unknown][])
+        if (c[0] === NAME_VALUE && typeof c[2] === 'string') names.push(c[2])
+    }
+  }
+  return { algorithm, cryptoLength, names: [...new Set(names)] }
+}
+
+/** Statements writing the index of one object (columns and name table), inside its transaction. */
+function indexStmts(id: string, attrsJson: string, alsoColumns: boolean): Stmt[] {
+  const c = locateColumns(attrsJson)
+  return [
+    ...(alsoColumns
+      ? [
+          {
+            sql: 'UPDATE kms_objects SET algorithm = ?, crypto_length = ?, indexed = 1 WHERE id = ?',
+            params: [c.algorithm, c.cryptoLength, id],
+          },
+        ]
+      : []),
+    { sql: 'DELETE FROM kms_object_names WHERE object_id = ?', params: [id] },
+    ...c.names.map((n) => ({
+      sql: 'INSERT INTO kms_object_names (object_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      params: [id, n],
+    })),
+  ]
+}
+
+/** Upsert of one object and its Locate index, in the caller's transaction. */
+export function upsertObject(r: ObjectRow): Stmt[] {
+  const c = locateColumns(r.attrs)
+  return [
+    {
+      sql:
+        'INSERT INTO kms_objects (id, owner, object_type, state, attrs, material, format, created_at, updated_at, algorithm, crypto_length, indexed) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, ' +
+        'object_type = excluded.object_type, state = excluded.state, attrs = excluded.attrs, ' +
+        'material = excluded.material, format = excluded.format, updated_at = excluded.updated_at, ' +
+        'algorithm = excluded.algorithm, crypto_length = excluded.crypto_length, indexed = 1',
+      params: [
+        r.id,
+        r.owner,
+        r.objectType,
+        r.state,
+        r.attrs,
+        r.material === null ? null : Buffer.from(r.material),
+        r.format,
+        r.createdAt,
+        r.updatedAt,
+        c.algorithm,
+        c.cryptoLength,
+      ],
+    },
+    ...indexStmts(r.id, r.attrs, false),
+  ]
+}
+
+/**
+ * Fill the Locate index of rows written before migration 2 (indexed = 0), in batches; each batch
+ * is one transaction through `run`.
+ */
+export async function backfillLocateIndex(
+  all: (sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>,
+  run: (stmts: Stmt[]) => Promise<void>,
+): Promise<void> {
+  for (;;) {
+    const rows = await all('SELECT id, attrs FROM kms_objects WHERE indexed = 0 LIMIT 500', [])
+    if (rows.length === 0) return
+    await run(rows.flatMap((r) => indexStmts(String(r['id']), String(r['attrs']), true)))
+  }
+}
+
+/** SQL and parameters of {@link Store.locateVisible} (`?` placeholders). */
+export function locateQuery(identity: string, f: LocateFilter): Stmt {
+  const where = ['(owner = ? OR id IN (SELECT object_id FROM kms_grants WHERE identity = ?))']
+  const params: unknown[] = [identity, identity]
+  if (f.objectType !== undefined) {
+    where.push('object_type = ?')
+    params.push(f.objectType)
+  }
+  if (f.states !== undefined) {
+    where.push(`state IN (${f.states.map(() => '?').join(', ') || 'NULL'})`)
+    params.push(...f.states)
+  }
+  if (f.algorithm !== undefined) {
+    where.push('algorithm = ?')
+    params.push(f.algorithm)
+  }
+  if (f.cryptoLength !== undefined) {
+    where.push('crypto_length = ?')
+    params.push(f.cryptoLength)
+  }
+  if (f.name !== undefined) {
+    where.push('id IN (SELECT object_id FROM kms_object_names WHERE name = ?)')
+    params.push(f.name)
+  }
+  return {
+    sql:
+      'SELECT id, owner, object_type, state, attrs, NULL AS material, format, created_at, updated_at ' +
+      `FROM kms_objects WHERE ${where.join(' AND ')} ORDER BY created_at, id`,
+    params,
+  }
+}
 
 /** Ordered migrations; `blob` is the dialect's binary type. */
 export const migrations = (blob: string): readonly string[][] => [
@@ -75,6 +198,18 @@ export const migrations = (blob: string): readonly string[][] => [
     `CREATE TABLE kms_grants (object_id TEXT NOT NULL, identity TEXT NOT NULL, operations TEXT NOT NULL,
       PRIMARY KEY (object_id, identity))`,
     'CREATE INDEX kms_grants_identity ON kms_grants (identity)',
+  ],
+  // Locate filters in SQL: algorithm and length as columns, names in their own table; rows
+  // written before this migration are indexed by backfillLocateIndex (indexed = 0).
+  [
+    'ALTER TABLE kms_objects ADD COLUMN algorithm INTEGER',
+    'ALTER TABLE kms_objects ADD COLUMN crypto_length INTEGER',
+    'ALTER TABLE kms_objects ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0',
+    `CREATE TABLE kms_object_names (object_id TEXT NOT NULL, name TEXT NOT NULL,
+      PRIMARY KEY (object_id, name))`,
+    'CREATE INDEX kms_object_names_name ON kms_object_names (name)',
+    'CREATE INDEX kms_objects_type_state ON kms_objects (object_type, state)',
+    'CREATE INDEX kms_objects_alg_len ON kms_objects (algorithm, crypto_length)',
   ],
 ]
 
