@@ -17,7 +17,8 @@ async function withStore<T>(
       `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
       'GeneralFailure',
     )
-  const s = db !== undefined ? await openPostgresStore(db) : await openSqliteStore(dataPaths(dataDir).db)
+  const s =
+    db !== undefined ? await openPostgresStore(db) : await openSqliteStore(dataPaths(dataDir).db)
   try {
     return await fn(s)
   } finally {
