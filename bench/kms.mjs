@@ -60,14 +60,14 @@ async function pairs(port, tls, conns, seconds) {
   await Promise.all(
     clients.map(async (c) => {
       while (performance.now() < deadline) {
-        const s = performance.now()
+        const start = performance.now()
         const id = req(
           await c.call(Operation.Create, createPayload),
           Tag.UniqueIdentifier,
           'TextString',
         )
         await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
-        lat.push(performance.now() - s)
+        lat.push(performance.now() - start)
       }
     }),
   )
@@ -84,12 +84,12 @@ async function pairs(port, tls, conns, seconds) {
 async function connectCost(port, tls, n) {
   const ts = []
   for (let i = 0; i < n; i++) {
-    const s = performance.now()
+    const start = performance.now()
     const c = await KmipTestClient.connect(port, tls)
     c.major = 1
     c.minor = 1
     await c.call(Operation.DiscoverVersions, s(Tag.RequestPayload, []))
-    ts.push(performance.now() - s)
+    ts.push(performance.now() - start)
     c.close()
   }
   return { p50_ms: r2(pct(ts, 50)), p99_ms: r2(pct(ts, 99)) }
