@@ -11,6 +11,7 @@ import { decrypt } from './decrypt.js'
 import { encrypt } from './encrypt.js'
 import { mac } from './mac.js'
 import { macVerify } from './mac-verify.js'
+import { hash } from './hash.js'
 import { rngRetrieve } from './rng-retrieve.js'
 import { sign } from './sign.js'
 import { signatureVerify } from './signature-verify.js'
@@ -50,6 +51,7 @@ export const operations: ReadonlyMap<number, OperationDef> = new Map(
     signatureVerify,
     mac,
     macVerify,
+    hash,
     rngRetrieve,
     setAttribute,
     interop,

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import {
   BlockCipherMode,
   CryptographicAlgorithm,
+  HashingAlgorithm,
   KeyFormatType,
   ObjectType,
   Operation,
@@ -250,4 +251,37 @@ test('streaming GCM Decrypt in three requests; streams are bound to key, directi
     ),
     ResultReason.CryptographicFailure,
   )
+})
+
+test('Hash: SHA-256 / SHA3-256 known answers, Hashing Algorithm required', async () => {
+  const d = h('01020304050607080910111213141516')
+  const hashOf = async (alg: number) =>
+    hex(
+      await c.call(
+        Operation.Hash,
+        P(s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, alg)]), bytes(Tag.Data, d)),
+      ),
+      Tag.Data,
+    )
+  // OASIS CS-AC-M-7-21 step 0.
+  assert.equal(
+    await hashOf(HashingAlgorithm.SHA_256),
+    'ad41233d22cf9322e3a7ff49a13da434797abed3bab80950a1a0d4e582b7ea72',
+  )
+  // FIPS 202 SHA3-256 of the empty string checks the SHA-3 mapping.
+  assert.equal(
+    hex(
+      await c.call(
+        Operation.Hash,
+        P(
+          s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, HashingAlgorithm.SHA3_256)]),
+          bytes(Tag.Data, Buffer.alloc(0)),
+        ),
+      ),
+      Tag.Data,
+    ),
+    'a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a',
+  )
+  await fails(c.call(Operation.Hash, P(bytes(Tag.Data, d))), ResultReason.MissingData)
+  await fails(hashOf(HashingAlgorithm.MD2), ResultReason.FeatureNotSupported)
 })
