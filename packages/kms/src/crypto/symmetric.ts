@@ -138,7 +138,7 @@ export function resolveCipher(spec: CipherSpec, keyLength: number): Resolved {
   }
   if (algorithm === 'ChaCha20') {
     if (keyLength !== 32) badKeyThrow('ChaCha20 keys are 32 bytes')
-    if (mode !== 'Stream' && mode !== 'AEAD' && mode !== 'ECB')
+    if (mode !== 'Stream' && mode !== 'AEAD')
       throw notSupported(`ChaCha20 is a stream cipher; Block Cipher Mode ${mode} does not apply`)
     if (mode === 'AEAD') return chachaPoly()
     return {
