@@ -148,10 +148,18 @@ export function renderAttribute(
       a.value,
     ])
   }
+  // KMIP 1.0 §3.17 Digest has no Key Format Type field (added in 1.1)
+  const value =
+    a.name === 'Digest' && ctx.major === 1 && ctx.minor === 0 && a.value.type === 'Structure'
+      ? s(
+          a.value.tag,
+          a.value.value.filter((c) => c.tag !== Tag.KeyFormatType),
+        )
+      : a.value
   return s(Tag.Attribute, [
     text(Tag.AttributeName, a.name),
     withIndex && index > 0 ? { tag: Tag.AttributeIndex, type: 'Integer', value: index } : undefined,
-    a.value,
+    value,
   ])
 }
 
