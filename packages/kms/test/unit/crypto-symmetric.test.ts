@@ -1,5 +1,6 @@
 // Known-answer tests for the symmetric crypto core (src/crypto/symmetric.ts).
 import { test } from 'node:test'
+import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
 import { decryptOnce, encryptOnce, needsIv } from '../../src/crypto/symmetric.js'
 import type { CipherSpec } from '../../src/crypto/symmetric.js'
@@ -215,6 +216,22 @@ test('AES-CCM: SP 800-38C example 1 with AAD, tag and IV length checks', () => {
     () => encryptOnce({ ...spec, tagLength: 5 }, k, h('20'), { iv: h('10111213141516') }),
     code('ERR_KMS_TAG_LENGTH'),
   )
+})
+
+test('empty data without a backing store (randomBytes(0)) encrypts in every AEAD mode', () => {
+  // Node passes OpenSSL a NULL pointer for such buffers; CCM used to fail with "tag not set".
+  for (const spec of [
+    { algorithm: 'AES', mode: 'CCM', padding: 'None' },
+    { algorithm: 'AES', mode: 'GCM', padding: 'None' },
+    { algorithm: 'ChaCha20Poly1305', mode: 'AEAD', padding: 'None' },
+  ] as const) {
+    const k = randomBytes(32)
+    const out = encryptOnce(spec, k, randomBytes(0))
+    assert.equal(out.data.length, 0)
+    assert.equal(out.tag?.length, 16)
+    const back = decryptOnce(spec, k, randomBytes(0), { iv: out.generatedIv!, tag: out.tag! })
+    assert.equal(back.length, 0)
+  }
 })
 
 test('3DES-EDE3: SP 800-67 Rev1 example; CBC round trip', () => {
