@@ -18,10 +18,13 @@ import {
   text,
   Tag,
   tagSpecName,
+  CryptographicAlgorithm,
+  KeyFormatType,
+  ObjectType,
 } from '@ward/kmip'
 import type { TagName } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { attrValues, effectiveState } from './object.js'
+import { AS_REGISTERED, attrScalar, attrValues, effectiveState } from './object.js'
 import type { Attr, ManagedObject, OpContext } from './object.js'
 
 /** 1.x Attribute Name (exact spec spelling) → tag, from the @ward/kmip table. */
@@ -44,6 +47,7 @@ export const readOnlyAttributes = new Set([
   'Cryptographic Length',
   'Digest',
   'Original Creation Date',
+  'Key Format Type',
   'Fresh',
   'Always Sensitive',
   'Never Extractable',
@@ -172,6 +176,25 @@ const attributeSince: Readonly<Record<string, number>> = {
   'Random Number Generator': 103,
 }
 
+/**
+ * KMIP 2.1 §4.25 Key Format Type attribute: the format Get returns by default (model/material.ts
+ * defaultFormat), derived from the stored form and algorithm; none for objects kept as registered.
+ */
+function keyFormatType(o: ManagedObject): number | undefined {
+  if (o.format === AS_REGISTERED || o.format === 0) return undefined
+  const rsa = attrScalar(o, 'Cryptographic Algorithm') === CryptographicAlgorithm.RSA
+  switch (o.objectType) {
+    case ObjectType.SymmetricKey:
+      return KeyFormatType.Raw
+    case ObjectType.PrivateKey:
+      return rsa ? KeyFormatType.PKCS_1 : KeyFormatType.PKCS_8
+    case ObjectType.PublicKey:
+      return rsa ? KeyFormatType.PKCS_1 : KeyFormatType.X_509
+    default:
+      return undefined
+  }
+}
+
 /** Every attribute of `o` (derived ones first) with its index among same-named instances. */
 export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; index: number }[] {
   const derived: Attr[] = [
@@ -179,6 +202,9 @@ export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; i
     { name: 'Object Type', value: en(Tag.AttributeValue, o.objectType) },
     { name: 'State', value: en(Tag.AttributeValue, effectiveState(o, ctx.now())) },
   ]
+  const kft = is2x(ctx) ? keyFormatType(o) : undefined
+  if (kft !== undefined)
+    derived.push({ name: 'Key Format Type', value: en(Tag.AttributeValue, kft) })
   const counts = new Map<string, number>()
   const v = ctx.major * 100 + ctx.minor
   return [...derived, ...o.attrs.filter((a) => v >= (attributeSince[a.name] ?? 0))].map((attr) => {

@@ -70,10 +70,11 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
   const getAttrs = async (id: string, ...tags: number[]) =>
     find(await c.call(Operation.GetAttributes, P(uid(id), ...tags.map(ref))), Tag.Attributes)
 
-  test('Register sets Digest = SHA-256 of the Raw key bytes, and Original Creation Date', async () => {
+  test('Register sets Digest = SHA-256 of the Raw key bytes, Original Creation Date; 2.x Key Format Type', async () => {
     const key = randomBytes(32)
     const id = await register(key, Alg.AES, 256)
-    const a = await getAttrs(id, Tag.Digest, Tag.OriginalCreationDate)
+    const a = await getAttrs(id, Tag.Digest, Tag.OriginalCreationDate, Tag.KeyFormatType)
+    assert.equal(opt(a, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
     const d = find(a, Tag.Digest)
     assert.equal(opt(d, Tag.HashingAlgorithm, 'Enumeration'), HashingAlgorithm.SHA_256)
     assert.equal(opt(d, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
