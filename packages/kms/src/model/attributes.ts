@@ -174,6 +174,10 @@ export function renderAttribute(
 const attributeSince: Readonly<Record<string, number>> = {
   'Original Creation Date': 102,
   'Random Number Generator': 103,
+  Sensitive: 104,
+  'Always Sensitive': 104,
+  Extractable: 104,
+  'Never Extractable': 104,
 }
 
 /**

@@ -50,6 +50,8 @@ export interface OpContext {
   now(): bigint
   /** Unique Identifier from an earlier batch item (ID Placeholder, KMIP 1.4 §2.1.4). */
   placeholder: string | undefined
+  /** Server log for client-supplied Log messages (KMIP 2.1 §6.1.28), tagged with the identity. */
+  readonly log?: (message: string) => void
 }
 
 export const newId = (): string => randomUUID()
@@ -135,7 +137,31 @@ export async function loadObject(ctx: OpContext, id: string, op: string): Promis
   return o
 }
 
+/**
+ * KMIP 1.4 §3.48–3.51: Sensitive (default False) and Extractable (default True) are the client's;
+ * Always Sensitive and Never Extractable are the server's record that they have never been
+ * otherwise since creation, so once False they stay False. Kept up to date on every save.
+ */
+function trackExportAttributes(o: ManagedObject): void {
+  const flag = (name: string): boolean | undefined => {
+    const v = attrValues(o, name)[0]
+    return v?.type === 'Boolean' ? v.value : undefined
+  }
+  const bool = (value: boolean): TtlvItem => ({ tag: Tag.AttributeValue, type: 'Boolean', value })
+  const sensitive = flag('Sensitive') ?? false
+  const extractable = flag('Extractable') ?? true
+  if (flag('Sensitive') === undefined) setAttr(o, 'Sensitive', bool(false))
+  if (flag('Extractable') === undefined) setAttr(o, 'Extractable', bool(true))
+  const always = flag('Always Sensitive')
+  if (always === undefined || (always && !sensitive))
+    setAttr(o, 'Always Sensitive', bool(sensitive))
+  const never = flag('Never Extractable')
+  if (never === undefined || (never && extractable))
+    setAttr(o, 'Never Extractable', bool(!extractable))
+}
+
 export async function saveObjects(ctx: OpContext, objs: readonly ManagedObject[]): Promise<void> {
+  for (const o of objs) trackExportAttributes(o)
   await ctx.store.putObjects(objs.map(toRow))
 }
 

@@ -19,7 +19,7 @@ export const addAttribute = defineOperation({
       throw new KmsError(
         'ERR_KMS_SINGLE_VALUED',
         `attribute ${a.name} already has a value; use ModifyAttribute`,
-        'IllegalOperation',
+        is2x(ctx) ? 'AttributeSingleValued' : 'IllegalOperation',
       )
     o.attrs.push(a)
     touch(ctx, o)

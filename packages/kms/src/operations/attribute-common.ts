@@ -71,7 +71,8 @@ export function checkWritable(ctx: OpContext, name: string, o: ManagedObject): v
     throw new KmsError(
       'ERR_KMS_READ_ONLY_ATTRIBUTE',
       `attribute ${name} is set by the server`,
-      'PermissionDenied',
+      // KMIP 2.1 §11.27 has its own reason; 1.x answers Permission Denied
+      is2x(ctx) ? 'AttributeReadOnly' : 'PermissionDenied',
     )
   const states = datesWritableIn[name]
   if (states !== undefined && !states.includes(o.state))

@@ -1,6 +1,6 @@
 import { constants, createCipheriv, publicEncrypt } from 'node:crypto'
 import { KmsError, notSupported } from '../errors.js'
-import { AS_REGISTERED, loadObject, targetId, withMaterial } from '../model/object.js'
+import { AS_REGISTERED, attrValues, loadObject, targetId, withMaterial } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
 import {
   defaultFormat,
@@ -116,6 +116,20 @@ export const get = defineOperation({
       )
     const wantFormat = opt(payload, Tag.KeyFormatType, 'Enumeration')
     const spec = find(payload, Tag.KeyWrappingSpecification)
+    // KMIP 1.4 §3.50 / 2.1 §4.19 Extractable False: the value never leaves the server
+    if (attrValues(o, 'Extractable').some((v) => v.value === false))
+      throw new KmsError(
+        'ERR_KMS_NOT_EXTRACTABLE',
+        `object ${id} is not Extractable: use it through server-side operations`,
+        ctx.major >= 2 ? 'NotExtractable' : 'PermissionDenied',
+      )
+    // KMIP 1.4 §3.48 / 2.1 §4.49 Sensitive: the value leaves the server only wrapped
+    if (spec === undefined && attrValues(o, 'Sensitive').some((v) => v.value === true))
+      throw new KmsError(
+        'ERR_KMS_SENSITIVE',
+        `object ${id} is Sensitive: Get it with a Key Wrapping Specification`,
+        ctx.major >= 2 ? 'Sensitive' : 'PermissionDenied',
+      )
     const m = ctx.barrier.open(o.id, o.sealed)
     try {
       if (o.format === AS_REGISTERED) {

@@ -25,6 +25,7 @@ import { advertised, query } from './query.js'
 import { register } from './register.js'
 import { reKey } from './rekey.js'
 import { interop } from './interop.js'
+import { log } from './log.js'
 import type { OperationDef } from './types.js'
 
 export const operations: ReadonlyMap<number, OperationDef> = new Map(
@@ -55,6 +56,7 @@ export const operations: ReadonlyMap<number, OperationDef> = new Map(
     rngRetrieve,
     setAttribute,
     interop,
+    log,
   ].map((d) => [d.code, d]),
 )
 

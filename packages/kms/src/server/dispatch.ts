@@ -124,6 +124,8 @@ export async function handleMessage(
       minor,
       now: deps.now ?? (() => BigInt(Math.floor(Date.now() / 1000))),
       placeholder: undefined,
+      log: (message) =>
+        deps.logger.info({ identity, requestId, kmipLog: message }, 'KMIP Log operation'),
     }
     const out: TtlvItem[] = []
     let stopped = false

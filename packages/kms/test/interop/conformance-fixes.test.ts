@@ -13,12 +13,14 @@ import {
   InteropFunction,
   KeyFormatType,
   RNGAlgorithm,
+  ResultReason,
   State,
   s,
   text,
   en,
   int,
   bytes,
+  bool,
   date,
   opt,
   req,
@@ -227,6 +229,64 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     await c.call(
       Operation.ModifyAttribute,
       P(uid(other), s(Tag.NewAttribute, [date(Tag.ActivationDate, 4_000_000_001n)])),
+    )
+  })
+
+  test('Sensitive keys leave only wrapped, non-Extractable ones never; Always Sensitive tracks it', async () => {
+    const id = await register(randomBytes(16), Alg.AES, 128)
+    await c.call(Operation.Activate, P(uid(id)))
+    let a = await getAttrs(id, Tag.Sensitive, Tag.AlwaysSensitive, Tag.Extractable)
+    assert.equal(opt(a, Tag.Sensitive, 'Boolean'), false)
+    assert.equal(opt(a, Tag.AlwaysSensitive, 'Boolean'), false)
+    assert.equal(opt(a, Tag.Extractable, 'Boolean'), true)
+    await c.call(
+      Operation.SetAttribute,
+      P(uid(id), s(Tag.NewAttribute, [bool(Tag.Sensitive, true)])),
+    )
+    await assert.rejects(
+      c.call(Operation.Get, P(uid(id))),
+      (e: { reason?: number }) => e.reason === ResultReason.Sensitive,
+    )
+    const kek = await register(randomBytes(32), Alg.AES, 256)
+    await c.call(Operation.Activate, P(uid(kek)))
+    const wrapped = await c.call(
+      Operation.Get,
+      P(
+        uid(id),
+        s(Tag.KeyWrappingSpecification, [
+          en(Tag.WrappingMethod, 1),
+          s(Tag.EncryptionKeyInformation, [uid(kek)]),
+        ]),
+      ),
+    )
+    assert.ok(find(find(find(wrapped, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyWrappingData))
+    a = await getAttrs(id, Tag.AlwaysSensitive)
+    assert.equal(opt(a, Tag.AlwaysSensitive, 'Boolean'), false, 'was not Sensitive at creation')
+    await c.call(
+      Operation.SetAttribute,
+      P(uid(id), s(Tag.NewAttribute, [bool(Tag.Extractable, false)])),
+    )
+    await assert.rejects(
+      c.call(
+        Operation.Get,
+        P(
+          uid(id),
+          s(Tag.KeyWrappingSpecification, [
+            en(Tag.WrappingMethod, 1),
+            s(Tag.EncryptionKeyInformation, [uid(kek)]),
+          ]),
+        ),
+      ),
+      (e: { reason?: number }) => e.reason === ResultReason.NotExtractable,
+    )
+    a = await getAttrs(id, Tag.NeverExtractable)
+    assert.equal(opt(a, Tag.NeverExtractable, 'Boolean'), false)
+    await assert.rejects(
+      c.call(
+        Operation.SetAttribute,
+        P(uid(id), s(Tag.NewAttribute, [bool(Tag.AlwaysSensitive, true)])),
+      ),
+      (e: { reason?: number }) => e.reason === ResultReason.AttributeReadOnly,
     )
   })
 })
