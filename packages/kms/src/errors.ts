@@ -24,8 +24,13 @@ export class KmsError extends CodedError {
 }
 
 /** Shorthands for the common cases (codes documented in docs/errors/kms.md). */
-export const notFound = (id: string): KmsError =>
-  new KmsError('ERR_KMS_NOT_FOUND', `object ${id} not found`, 'ItemNotFound')
+/** `v2`: KMIP 2.x has its own reason, Object Not Found (2.1 §11.27); 1.x says Item Not Found. */
+export const notFound = (id: string, v2 = false): KmsError =>
+  new KmsError(
+    'ERR_KMS_NOT_FOUND',
+    `object ${id} not found`,
+    v2 ? 'ObjectNotFound' : 'ItemNotFound',
+  )
 export const denied = (op: string, id: string): KmsError =>
   new KmsError(
     'ERR_KMS_PERMISSION_DENIED',

@@ -117,7 +117,8 @@ export function effectiveState(o: ManagedObject, now: bigint): number {
 /** Resolve the Unique Identifier (or the batch's ID placeholder). */
 export function targetId(ctx: OpContext, id: string | undefined): string {
   const v = id ?? ctx.placeholder
-  if (v === undefined) throw notFound('(no Unique Identifier and no ID placeholder)')
+  if (v === undefined)
+    throw notFound('(no Unique Identifier and no ID placeholder)', ctx.major >= 2)
   return v
 }
 
@@ -127,7 +128,7 @@ export function targetId(ctx: OpContext, id: string | undefined): string {
  */
 export async function loadObject(ctx: OpContext, id: string, op: string): Promise<ManagedObject> {
   const r = await ctx.store.getObject(id)
-  if (r === undefined) throw notFound(id)
+  if (r === undefined) throw notFound(id, ctx.major >= 2)
   if (r.owner !== ctx.identity) {
     const g = await ctx.store.getGrant(id, ctx.identity)
     if (g === undefined || !(g.includes(op) || g.includes('all'))) throw denied(op, id)

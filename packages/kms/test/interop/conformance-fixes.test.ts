@@ -289,4 +289,43 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       (e: { reason?: number }) => e.reason === ResultReason.AttributeReadOnly,
     )
   })
+
+  test('Locate: two instances of a date attribute select the range between them', async () => {
+    const group = `range-${randomBytes(4).toString('hex')}`
+    const ids: string[] = []
+    for (const stop of [1_000_000_000n, 1_000_000_500n, 1_000_001_000n]) {
+      const id = await register(randomBytes(16), Alg.AES, 128)
+      await c.call(
+        Operation.SetAttribute,
+        P(uid(id), s(Tag.NewAttribute, [date(Tag.ProtectStopDate, stop)])),
+      )
+      await c.call(
+        Operation.AddAttribute,
+        P(uid(id), s(Tag.NewAttribute, [text(Tag.ObjectGroup, group)])),
+      )
+      ids.push(id)
+    }
+    const found = await c.call(
+      Operation.Locate,
+      P(
+        attrs2(
+          text(Tag.ObjectGroup, group),
+          date(Tag.ProtectStopDate, 1_000_001_000n),
+          date(Tag.ProtectStopDate, 1_000_000_400n),
+        ),
+      ),
+    )
+    assert.deepEqual(
+      findAll(found, Tag.UniqueIdentifier).map((x) => x.value),
+      [ids[1], ids[2]],
+    )
+    await assert.rejects(
+      c.call(Operation.Get, P(uid('no-such-object'))),
+      (e: { reason?: number }) => e.reason === ResultReason.ObjectNotFound,
+    )
+    await assert.rejects(
+      c10.call(Operation.Get, P(uid('no-such-object'))),
+      (e: { reason?: number }) => e.reason === ResultReason.ItemNotFound,
+    )
+  })
 })
