@@ -174,6 +174,7 @@ export function renderAttribute(
 const attributeSince: Readonly<Record<string, number>> = {
   'Original Creation Date': 102,
   'Random Number Generator': 103,
+  'Key Format Type': 200,
   Sensitive: 104,
   'Always Sensitive': 104,
   Extractable: 104,
@@ -186,6 +187,7 @@ const attributeSince: Readonly<Record<string, number>> = {
  */
 function keyFormatType(o: ManagedObject): number | undefined {
   if (o.format === AS_REGISTERED || o.format === 0) return undefined
+  if (attrValues(o, 'Key Format Type').length > 0) return undefined // recorded at Register
   const rsa = attrScalar(o, 'Cryptographic Algorithm') === CryptographicAlgorithm.RSA
   switch (o.objectType) {
     case ObjectType.SymmetricKey:

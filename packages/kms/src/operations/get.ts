@@ -1,6 +1,13 @@
 import { constants, createCipheriv, publicEncrypt } from 'node:crypto'
 import { KmsError, notSupported } from '../errors.js'
-import { AS_REGISTERED, attrValues, loadObject, targetId, withMaterial } from '../model/object.js'
+import {
+  AS_REGISTERED,
+  attrScalar,
+  attrValues,
+  loadObject,
+  targetId,
+  withMaterial,
+} from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
 import {
   defaultFormat,
@@ -144,7 +151,9 @@ export const get = defineOperation({
           ]),
         }
       }
-      const format = wantFormat ?? defaultFormat(o, m)
+      const registered = attrScalar(o, 'Key Format Type')
+      const format =
+        wantFormat ?? (typeof registered === 'number' ? registered : defaultFormat(o, m))
       let block: TtlvItem
       if (spec !== undefined) {
         const noEncoding = opt(spec, Tag.EncodingOption, 'Enumeration') === 1

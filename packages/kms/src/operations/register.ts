@@ -1,8 +1,8 @@
 import { KmsError } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
-import { newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import { AS_REGISTERED, newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
 import { objectTag, parseObject } from '../model/material.js'
-import { Operation, en, find, int, req, s, text, Tag } from '@ward/kmip'
+import { Operation, en, find, int, opt, req, s, text, Tag } from '@ward/kmip'
 import { applyInitialAttributes } from './common.js'
 import { defineOperation } from './types.js'
 
@@ -30,6 +30,11 @@ export const register = defineOperation({
       setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, parsed.length))
     sealMaterial(ctx, o, parsed.material, parsed.format)
     parsed.material.fill(0)
+    // Get without a Key Format Type returns the key as it was registered (BL-M-3-21); the stored
+    // form stays canonical. Objects kept as registered carry their own Key Block.
+    const registered = opt(find(obj, Tag.KeyBlock), Tag.KeyFormatType, 'Enumeration')
+    if (parsed.format !== AS_REGISTERED && registered !== undefined)
+      setAttr(o, 'Key Format Type', en(Tag.AttributeValue, registered))
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,

@@ -328,4 +328,45 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       (e: { reason?: number }) => e.reason === ResultReason.ItemNotFound,
     )
   })
+
+  test('Get without a Key Format Type returns the key as registered (Transparent Symmetric Key)', async () => {
+    const key = randomBytes(16)
+    const id = idOf(
+      await c.call(
+        Operation.Register,
+        P(
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          attrs2(int(Tag.CryptographicUsageMask, 12)),
+          s(Tag.SymmetricKey, [
+            s(Tag.KeyBlock, [
+              en(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey),
+              s(Tag.KeyValue, [s(Tag.KeyMaterial, [bytes(Tag.Key, key)])]),
+              en(Tag.CryptographicAlgorithm, Alg.AES),
+              int(Tag.CryptographicLength, 128),
+            ]),
+          ]),
+        ),
+      ),
+    )
+    const block = find(
+      find(await c.call(Operation.Get, P(uid(id))), Tag.SymmetricKey),
+      Tag.KeyBlock,
+    )
+    assert.equal(
+      opt(block, Tag.KeyFormatType, 'Enumeration'),
+      KeyFormatType.TransparentSymmetricKey,
+    )
+    const km = find(find(block, Tag.KeyValue), Tag.KeyMaterial)
+    assert.deepEqual(Buffer.from(req(km, Tag.Key, 'ByteString')), key)
+    const raw = find(
+      find(
+        await c.call(Operation.Get, P(uid(id), en(Tag.KeyFormatType, KeyFormatType.Raw))),
+        Tag.SymmetricKey,
+      ),
+      Tag.KeyBlock,
+    )
+    assert.equal(opt(raw, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
+    const a = await getAttrs(id, Tag.KeyFormatType)
+    assert.equal(opt(a, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.TransparentSymmetricKey)
+  })
 })
