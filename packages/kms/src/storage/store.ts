@@ -16,6 +16,8 @@ export interface ObjectRow {
   readonly format: number
   readonly createdAt: number
   readonly updatedAt: number
+  /** Locate columns when the writer already has them (else read from `attrs`). */
+  readonly locate?: LocateColumns
 }
 
 export interface GrantRow {
@@ -64,7 +66,7 @@ export interface Stmt {
 }
 
 /** Columns Locate filters on, read from the stored attribute JSON (see model/object.ts toRow). */
-interface LocateColumns {
+export interface LocateColumns {
   readonly algorithm: number | null
   readonly cryptoLength: number | null
   readonly names: readonly string[]
@@ -93,8 +95,7 @@ function locateColumns(attrsJson: string): LocateColumns {
 }
 
 /** Statements writing the index of one object (columns and name table), inside its transaction. */
-function indexStmts(id: string, attrsJson: string, alsoColumns: boolean): Stmt[] {
-  const c = locateColumns(attrsJson)
+function indexStmts(id: string, c: LocateColumns, alsoColumns: boolean): Stmt[] {
   return [
     ...(alsoColumns
       ? [
@@ -114,7 +115,7 @@ function indexStmts(id: string, attrsJson: string, alsoColumns: boolean): Stmt[]
 
 /** Upsert of one object and its Locate index, in the caller's transaction. */
 export function upsertObject(r: ObjectRow): Stmt[] {
-  const c = locateColumns(r.attrs)
+  const c = r.locate ?? locateColumns(r.attrs)
   return [
     {
       sql:
@@ -137,7 +138,7 @@ export function upsertObject(r: ObjectRow): Stmt[] {
         c.cryptoLength,
       ],
     },
-    ...indexStmts(r.id, r.attrs, false),
+    ...indexStmts(r.id, c, false),
   ]
 }
 
@@ -152,7 +153,9 @@ export async function backfillLocateIndex(
   for (;;) {
     const rows = await all('SELECT id, attrs FROM kms_objects WHERE indexed = 0 LIMIT 500', [])
     if (rows.length === 0) return
-    await run(rows.flatMap((r) => indexStmts(String(r['id']), String(r['attrs']), true)))
+    await run(
+      rows.flatMap((r) => indexStmts(String(r['id']), locateColumns(String(r['attrs'])), true)),
+    )
   }
 }
 
