@@ -5,6 +5,7 @@
  * Identification, Attribute Name, Attribute Value }`. Internally: name (1.x spelling) → value
  * tagged Attribute Value; `x-Name` ↔ vendor "x", name "Name".
  */
+import { createHash } from 'node:crypto'
 import { KmsError, invalidField } from '../errors.js'
 import {
   attributeName,
@@ -29,8 +30,19 @@ import type { Attr, ManagedObject, OpContext } from './object.js'
 
 /** 1.x Attribute Name (exact spec spelling) → tag, from the @ward/kmip table. */
 const tagByName: ReadonlyMap<string, number> = new Map(
-  (Object.entries(tagSpecName) as [TagName, string][]).map(([k, n]) => [n, Tag[k]]),
+  (Object.entries(tagSpecName) as [TagName, string][]).map(([k, n]) => [spaced(n), Tag[k]]),
 )
+
+/** Single-spaced spec name (the table carries "Compromise  Date" from the spec's PDF text). */
+function spaced(n: string): string {
+  return n.replace(/\s+/g, ' ')
+}
+
+/** The 1.x Attribute Name of a 2.x attribute tag, or undefined. */
+function nameOfTag(tag: number): string | undefined {
+  const n = attributeName(tag)
+  return n === undefined ? undefined : spaced(n)
+}
 
 /** Attributes the server sets and clients may not add, modify or delete (KMIP 1.4 §3). */
 export const readOnlyAttributes = new Set([
@@ -101,7 +113,7 @@ export function parseAttribute2(a: TtlvItem): Attr {
     checkName(full)
     return { name: full, value: retag(value, Tag.AttributeValue) }
   }
-  const name = attributeName(a.tag)
+  const name = nameOfTag(a.tag)
   if (name === undefined) throw invalidField(`unknown attribute tag 0x${a.tag.toString(16)}`)
   return { name, value: retag(a, Tag.AttributeValue) }
 }
@@ -172,6 +184,7 @@ export function renderAttribute(
  * responses list them: a client speaking an older version never sees them.
  */
 const attributeSince: Readonly<Record<string, number>> = {
+  Fresh: 101,
   'Original Creation Date': 102,
   'Random Number Generator': 103,
   'Key Format Type': 200,
@@ -201,6 +214,9 @@ function keyFormatType(o: ManagedObject): number | undefined {
   }
 }
 
+/** KMIP 2.1 §11.x Protection Storage Mask bit Software (0x00000001). */
+const PROTECTION_STORAGE_SOFTWARE = 0x00000001
+
 /** Every attribute of `o` (derived ones first) with its index among same-named instances. */
 export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; index: number }[] {
   const derived: Attr[] = [
@@ -208,6 +224,24 @@ export function allAttributes(ctx: OpContext, o: ManagedObject): { attr: Attr; i
     { name: 'Object Type', value: en(Tag.AttributeValue, o.objectType) },
     { name: 'State', value: en(Tag.AttributeValue, effectiveState(o, ctx.now())) },
   ]
+  if (is2x(ctx)) {
+    // KMIP 2.1 §4.51 Short Unique Identifier: SHA-256 of the Unique Identifier, so it needs no
+    // storage and is the same on every read.
+    derived.splice(1, 0, {
+      name: 'Short Unique Identifier',
+      value: {
+        tag: Tag.AttributeValue,
+        type: 'ByteString',
+        value: createHash('sha256').update(o.id, 'utf8').digest(),
+      },
+    })
+    // KMIP 2.1 §4.39 Protection Storage Mask: where the object is protected. Ward seals key
+    // material in software (the barrier's AES-GCM key), never in an HSM.
+    derived.push({
+      name: 'Protection Storage Mask',
+      value: { tag: Tag.AttributeValue, type: 'Integer', value: PROTECTION_STORAGE_SOFTWARE },
+    })
+  }
   const kft = is2x(ctx) ? keyFormatType(o) : undefined
   if (kft !== undefined)
     derived.push({ name: 'Key Format Type', value: en(Tag.AttributeValue, kft) })
@@ -228,7 +262,7 @@ export function requestedNames(payload: TtlvItem | undefined): string[] {
     if (c.tag === Tag.AttributeName && c.type === 'TextString') names.push(c.value)
     else if (c.tag === Tag.AttributeReference) {
       if (c.type === 'Enumeration') {
-        const n = attributeName(c.value)
+        const n = nameOfTag(c.value)
         if (n !== undefined) names.push(n)
       } else if (c.type === 'Structure') {
         const vendor = opt(c, Tag.VendorIdentification, 'TextString')

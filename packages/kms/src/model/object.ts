@@ -229,7 +229,28 @@ export function newObject(ctx: OpContext, objectType: number): ManagedObject {
     type: 'DateTime',
     value: now,
   })
+  // KMIP 1.4 §3.34: Fresh until the key material is first returned by Get (see markFetched).
+  setAttr(o, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: true })
   return o
+}
+
+/** Lease Time (KMIP 1.4 §3.15) granted with the first Get, in seconds: advisory, like the reference server's. */
+export const LEASE_SECONDS = 3600
+
+/**
+ * Record that `o`'s key material has been returned (KMIP 1.4 §3.34 Fresh becomes False, and the
+ * lease of §3.15 starts: Lease Time is set). Only the first Get of a Fresh object writes, so
+ * repeated Gets stay read-only; the write goes through the store's group commit and is durable
+ * before the material is sent. Objects stored before Fresh was tracked have no Fresh attribute
+ * and are left as they are (their history is unknown).
+ */
+export async function markFetched(ctx: OpContext, o: ManagedObject): Promise<void> {
+  const fresh = attrValues(o, 'Fresh')[0]
+  if (fresh?.type !== 'Boolean' || !fresh.value) return
+  setAttr(o, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: false })
+  if (attrValues(o, 'Lease Time').length === 0)
+    setAttr(o, 'Lease Time', { tag: Tag.LeaseTime, type: 'Interval', value: LEASE_SECONDS })
+  await saveObjects(ctx, [o])
 }
 
 /**

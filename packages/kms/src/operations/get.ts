@@ -5,6 +5,7 @@ import {
   attrScalar,
   attrValues,
   loadObject,
+  markFetched,
   targetId,
   withMaterial,
 } from '../model/object.js'
@@ -142,14 +143,13 @@ export const get = defineOperation({
       if (o.format === AS_REGISTERED) {
         if (spec !== undefined)
           throw notSupported('this object was registered in a form the server does not re-wrap')
-        return {
-          objectId: id,
-          payload: s(Tag.ResponsePayload, [
-            en(Tag.ObjectType, o.objectType),
-            text(Tag.UniqueIdentifier, id),
-            renderObject(o, m, undefined),
-          ]),
-        }
+        const payload = s(Tag.ResponsePayload, [
+          en(Tag.ObjectType, o.objectType),
+          text(Tag.UniqueIdentifier, id),
+          renderObject(o, m, undefined),
+        ])
+        await markFetched(ctx, o)
+        return { objectId: id, payload }
       }
       const registered = attrScalar(o, 'Key Format Type')
       const format =
@@ -172,14 +172,13 @@ export const get = defineOperation({
           data.fill(0)
         }
       } else block = keyBlock(o, m, format)
-      return {
-        objectId: id,
-        payload: s(Tag.ResponsePayload, [
-          en(Tag.ObjectType, o.objectType),
-          text(Tag.UniqueIdentifier, id),
-          renderObject(o, m, block),
-        ]),
-      }
+      const payload = s(Tag.ResponsePayload, [
+        en(Tag.ObjectType, o.objectType),
+        text(Tag.UniqueIdentifier, id),
+        renderObject(o, m, block),
+      ])
+      await markFetched(ctx, o)
+      return { objectId: id, payload }
     } finally {
       m.fill(0)
     }

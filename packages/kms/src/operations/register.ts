@@ -23,7 +23,12 @@ export const register = defineOperation({
     )
     const parsed = parseObject(type, obj)
     const o = newObject(ctx, type)
-    applyInitialAttributes(o, attrs, new Set(['Cryptographic Algorithm', 'Cryptographic Length']))
+    // KMIP 2.1 §4.24: Fresh may be set by the client at Register (e.g. a key it never exported)
+    applyInitialAttributes(
+      o,
+      attrs,
+      new Set(['Cryptographic Algorithm', 'Cryptographic Length', 'Fresh']),
+    )
     if (parsed.algorithm !== undefined)
       setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, parsed.algorithm))
     if (parsed.length !== undefined)
