@@ -61,6 +61,8 @@ export const readOnlyAttributes = new Set([
   'Original Creation Date',
   'Key Format Type',
   'Fresh',
+  'Certificate Length',
+  'Certificate Subject CN',
   'Always Sensitive',
   'Never Extractable',
 ])
@@ -185,6 +187,8 @@ export function renderAttribute(
  */
 const attributeSince: Readonly<Record<string, number>> = {
   Fresh: 101,
+  // 2.0 split the 1.x Certificate Subject structure into per-field attributes
+  'Certificate Subject CN': 200,
   'Original Creation Date': 102,
   'Random Number Generator': 103,
   'Key Format Type': 200,

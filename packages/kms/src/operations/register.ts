@@ -1,8 +1,11 @@
+import { X509Certificate } from 'node:crypto'
 import { KmsError } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import { AS_REGISTERED, newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import type { ManagedObject } from '../model/object.js'
 import { objectTag, parseObject } from '../model/material.js'
-import { Operation, en, find, int, opt, req, s, text, Tag } from '@ward/kmip'
+import { Operation, ObjectType, en, find, int, opt, req, s, text, Tag } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { applyInitialAttributes } from './common.js'
 import { defineOperation } from './types.js'
 
@@ -40,6 +43,7 @@ export const register = defineOperation({
     const registered = opt(find(obj, Tag.KeyBlock), Tag.KeyFormatType, 'Enumeration')
     if (parsed.format !== AS_REGISTERED && registered !== undefined)
       setAttr(o, 'Key Format Type', en(Tag.AttributeValue, registered))
+    if (type === ObjectType.Certificate) certificateAttributes(o, obj)
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,
@@ -47,3 +51,34 @@ export const register = defineOperation({
     }
   },
 })
+
+/** KMIP Certificate Type X.509 (1.4 §9.1.3.2.6). */
+const X_509 = 0x01
+
+/**
+ * Server-derived attributes of a registered X.509 certificate (KMIP 2.1 §4.4 Certificate Length,
+ * §4.7 Certificate Subject CN), read from the DER with node:crypto. A certificate OpenSSL cannot
+ * parse is refused: the server would otherwise keep attributes it cannot vouch for.
+ */
+function certificateAttributes(o: ManagedObject, obj: TtlvItem): void {
+  if (opt(obj, Tag.CertificateType, 'Enumeration') !== X_509) return
+  const der = opt(obj, Tag.CertificateValue, 'ByteString')
+  if (der === undefined) return
+  let cert: X509Certificate
+  try {
+    cert = new X509Certificate(der)
+  } catch {
+    throw new KmsError(
+      'ERR_KMS_BAD_CERTIFICATE',
+      'the Certificate Value is not a DER X.509 certificate',
+      'InvalidField',
+    )
+  }
+  setAttr(o, 'Certificate Length', int(Tag.AttributeValue, der.length))
+  // node:crypto renders the subject one "key=value" per line
+  const cn = cert.subject
+    .split('\n')
+    .find((l) => l.startsWith('CN='))
+    ?.slice(3)
+  if (cn !== undefined) setAttr(o, 'Certificate Subject CN', text(Tag.AttributeValue, cn))
+}

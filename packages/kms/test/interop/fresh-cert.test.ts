@@ -1,0 +1,144 @@
+// Fresh / Lease Time across Get, the 2.x derived attributes (Short Unique Identifier, Protection
+// Storage Mask) and the certificate attributes set at Register (docs/kmip-conformance.md item 2
+// and 15). Runs against a real `ward kms` over mutual TLS.
+import assert from 'node:assert/strict'
+import { createHash, randomBytes, X509Certificate } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import {
+  Tag,
+  Operation,
+  ObjectType,
+  CryptographicAlgorithm as Alg,
+  KeyFormatType,
+  ResultReason,
+  s,
+  text,
+  en,
+  int,
+  bytes,
+  bool,
+  opt,
+  req,
+  find,
+} from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
+import type { KmipTestClient } from '../../src/testing.js'
+import { startFixture } from '../helpers.js'
+import type { Fixture } from '../helpers.js'
+
+const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
+const uid = (id: string) => text(Tag.UniqueIdentifier, id)
+const idOf = (r: TtlvItem | undefined) => req(r, Tag.UniqueIdentifier, 'TextString')
+const ref = (tag: number) => en(Tag.AttributeReference, tag)
+
+describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', () => {
+  let f: Fixture
+  let c: KmipTestClient
+  let c10: KmipTestClient
+  before(async () => {
+    f = await startFixture()
+    c = await f.client('fresh', 2, 1)
+    c10 = await f.client('fresh', 1, 0)
+  })
+  after(async () => {
+    await f.close()
+  })
+
+  const getAttrs = async (id: string, ...tags: number[]) =>
+    find(await c.call(Operation.GetAttributes, P(uid(id), ...tags.map(ref))), Tag.Attributes)
+  const create = async () =>
+    idOf(
+      await c.call(
+        Operation.Create,
+        P(
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.Attributes, [
+            en(Tag.CryptographicAlgorithm, Alg.AES),
+            int(Tag.CryptographicLength, 256),
+            int(Tag.CryptographicUsageMask, 12),
+          ]),
+        ),
+      ),
+    )
+  const registerKey = async (extra: TtlvItem[]) =>
+    idOf(
+      await c.call(
+        Operation.Register,
+        P(
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12), ...extra]),
+          s(Tag.SymmetricKey, [
+            s(Tag.KeyBlock, [
+              en(Tag.KeyFormatType, KeyFormatType.Raw),
+              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(32))]),
+              en(Tag.CryptographicAlgorithm, Alg.AES),
+              int(Tag.CryptographicLength, 256),
+            ]),
+          ]),
+        ),
+      ),
+    )
+  const registerCert = async (der: Uint8Array) =>
+    idOf(
+      await c.call(
+        Operation.Register,
+        P(
+          en(Tag.ObjectType, ObjectType.Certificate),
+          s(Tag.Attributes, []),
+          s(Tag.Certificate, [en(Tag.CertificateType, 1), bytes(Tag.CertificateValue, der)]),
+        ),
+      ),
+    )
+
+  test('a created key is Fresh until its first Get; the Get sets Lease Time; later Gets change nothing', async () => {
+    const id = await create()
+    let a = await getAttrs(id, Tag.Fresh, Tag.LeaseTime)
+    assert.equal(opt(a, Tag.Fresh, 'Boolean'), true)
+    assert.equal(find(a, Tag.LeaseTime), undefined)
+    await c.call(Operation.Get, P(uid(id)))
+    a = await getAttrs(id, Tag.Fresh, Tag.LeaseTime, Tag.LastChangeDate)
+    assert.equal(opt(a, Tag.Fresh, 'Boolean'), false)
+    assert.equal(opt(a, Tag.LeaseTime, 'Interval'), 3600)
+    await c.call(Operation.Get, P(uid(id)))
+    assert.deepEqual(await getAttrs(id, Tag.Fresh, Tag.LeaseTime, Tag.LastChangeDate), a)
+    // a refused Get (Sensitive, unwrapped) returns nothing, so the key stays Fresh
+    const sid = await registerKey([bool(Tag.Sensitive, true)])
+    await assert.rejects(c.call(Operation.Get, P(uid(sid))))
+    assert.equal(opt(await getAttrs(sid, Tag.Fresh), Tag.Fresh, 'Boolean'), true)
+  })
+
+  test('Fresh may be set at Register but never modified; KMIP 1.0 clients do not see it', async () => {
+    const id = await registerKey([bool(Tag.Fresh, false)])
+    assert.equal(opt(await getAttrs(id, Tag.Fresh), Tag.Fresh, 'Boolean'), false)
+    await assert.rejects(
+      c.call(Operation.SetAttribute, P(uid(id), s(Tag.NewAttribute, [bool(Tag.Fresh, true)]))),
+    )
+    const list = await c10.call(Operation.GetAttributeList, P(uid(id)))
+    const names = (list?.type === 'Structure' ? list.value : []).map((i) => i.value)
+    assert.ok(names.includes('Cryptographic Usage Mask'))
+    assert.ok(!names.includes('Fresh'))
+  })
+
+  test('2.x: Short Unique Identifier is SHA-256 of the Unique Identifier; Protection Storage Mask Software', async () => {
+    const id = await create()
+    const a = await getAttrs(id, Tag.ShortUniqueIdentifier, Tag.ProtectionStorageMask)
+    assert.deepEqual(
+      Buffer.from(req(a, Tag.ShortUniqueIdentifier, 'ByteString')),
+      createHash('sha256').update(id).digest(),
+    )
+    assert.equal(opt(a, Tag.ProtectionStorageMask, 'Integer'), 1)
+  })
+
+  test('a registered X.509 certificate gets Certificate Length and Subject CN; garbage is refused', async () => {
+    const tls = await f.tls('cert-subject')
+    const cert = new X509Certificate(tls.cert)
+    const id = await registerCert(cert.raw)
+    const a = await getAttrs(id, Tag.CertificateLength, Tag.CertificateSubjectCN)
+    assert.equal(opt(a, Tag.CertificateLength, 'Integer'), cert.raw.length)
+    assert.equal(opt(a, Tag.CertificateSubjectCN, 'TextString'), 'cert-subject')
+    await assert.rejects(registerCert(randomBytes(64)), (e: { reason?: number }) => {
+      assert.equal(e.reason, ResultReason.InvalidField)
+      return true
+    })
+  })
+})
