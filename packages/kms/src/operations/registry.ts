@@ -26,6 +26,7 @@ import { register } from './register.js'
 import { reKey } from './rekey.js'
 import { interop } from './interop.js'
 import { log } from './log.js'
+import { check } from './check.js'
 import type { OperationDef } from './types.js'
 
 export const operations: ReadonlyMap<number, OperationDef> = new Map(
@@ -57,6 +58,7 @@ export const operations: ReadonlyMap<number, OperationDef> = new Map(
     setAttribute,
     interop,
     log,
+    check,
   ].map((d) => [d.code, d]),
 )
 

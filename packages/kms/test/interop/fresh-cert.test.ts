@@ -141,4 +141,18 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
       return true
     })
   })
+
+  test('Check: usage mask subset, Usage Limits Count and Lease Time; nothing is consumed', async () => {
+    const id = await create() // usage mask Encrypt|Decrypt (12)
+    const chk = (...items: TtlvItem[]) => c.call(Operation.Check, P(uid(id), ...items))
+    assert.equal(idOf(await chk(int(Tag.CryptographicUsageMask, 8))), id)
+    await assert.rejects(chk(int(Tag.CryptographicUsageMask, 1)), (e: { reason?: number }) => {
+      assert.equal(e.reason, ResultReason.IncompatibleCryptographicUsageMask)
+      return true
+    })
+    await c.call(Operation.Get, P(uid(id))) // starts a 3600 s lease
+    assert.equal(idOf(await chk({ tag: Tag.LeaseTime, type: 'Interval', value: 3600 })), id)
+    await assert.rejects(chk({ tag: Tag.LeaseTime, type: 'Interval', value: 3601 }))
+    await assert.rejects(c.call(Operation.Check, P(uid('no-such-object'))))
+  })
 })
