@@ -2,6 +2,7 @@ import { KmsError } from '../errors.js'
 import { is2x, isMultiValued, renderAttribute } from '../model/attributes.js'
 import { attrValues, loadObject, saveObjects, targetId } from '../model/object.js'
 import { Operation, opt, s, text, Tag } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
 
@@ -21,6 +22,19 @@ export const addAttribute = defineOperation({
         `attribute ${a.name} already has a value; use ModifyAttribute`,
         is2x(ctx) ? 'AttributeSingleValued' : 'IllegalOperation',
       )
+    // KMIP 2.1 §4.34: a Name identifies the object; the same Name twice on one object is refused
+    // (OASIS BL-M-8) rather than stored as a duplicate instance.
+    if (a.name === 'Name') {
+      const nameValue = (v: TtlvItem): string | undefined =>
+        v.type === 'Structure' ? opt(v, Tag.NameValue, 'TextString') : undefined
+      const wanted = nameValue(a.value)
+      if (wanted !== undefined && attrValues(o, 'Name').some((v) => nameValue(v) === wanted))
+        throw new KmsError(
+          'ERR_KMS_DUPLICATE_NAME',
+          `object ${id} already has the Name "${wanted}"`,
+          is2x(ctx) ? 'NonUniqueNameAttribute' : 'IllegalOperation',
+        )
+    }
     o.attrs.push(a)
     touch(ctx, o)
     await saveObjects(ctx, [o])

@@ -155,4 +155,24 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
     await assert.rejects(chk({ tag: Tag.LeaseTime, type: 'Interval', value: 3601 }))
     await assert.rejects(c.call(Operation.Check, P(uid('no-such-object'))))
   })
+
+  test('Add Attribute of a Name the object already has: Non Unique Name Attribute; another Name is added', async () => {
+    const id = await create()
+    const name = (v: string) =>
+      s(Tag.NewAttribute, [s(Tag.Name, [text(Tag.NameValue, v), en(Tag.NameType, 1)])])
+    await c.call(Operation.AddAttribute, P(uid(id), name('k3-a')))
+    await assert.rejects(
+      c.call(Operation.AddAttribute, P(uid(id), name('k3-a'))),
+      (e: { reason?: number }) => {
+        assert.equal(e.reason, ResultReason.NonUniqueNameAttribute)
+        return true
+      },
+    )
+    await c.call(Operation.AddAttribute, P(uid(id), name('k3-b')))
+    const a = await getAttrs(id, Tag.Name)
+    const names = (a?.type === 'Structure' ? a.value : []).map((n) =>
+      opt(n, Tag.NameValue, 'TextString'),
+    )
+    assert.deepEqual(names.sort(), ['k3-a', 'k3-b'])
+  })
 })
