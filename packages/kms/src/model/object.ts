@@ -245,12 +245,20 @@ export const LEASE_SECONDS = 3600
  * and are left as they are (their history is unknown).
  */
 export async function markFetched(ctx: OpContext, o: ManagedObject): Promise<void> {
-  const fresh = attrValues(o, 'Fresh')[0]
-  if (fresh?.type !== 'Boolean' || !fresh.value) return
-  setAttr(o, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: false })
-  if (attrValues(o, 'Lease Time').length === 0)
-    setAttr(o, 'Lease Time', { tag: Tag.LeaseTime, type: 'Interval', value: LEASE_SECONDS })
-  await saveObjects(ctx, [o])
+  const isFresh = (x: ManagedObject): boolean =>
+    attrValues(x, 'Fresh').some((v) => v.type === 'Boolean' && v.value)
+  if (!isFresh(o)) return
+  // Re-read just before writing so a change committed while this Get ran (a Revoke, an added
+  // attribute) is not overwritten with the copy loaded at its start. Saves are whole rows, so a
+  // change landing between this read and the commit can still be lost; the window is one read.
+  const row = await ctx.store.getObject(o.id)
+  if (row === undefined) return
+  const current = fromRow(row)
+  if (!isFresh(current)) return
+  setAttr(current, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: false })
+  if (attrValues(current, 'Lease Time').length === 0)
+    setAttr(current, 'Lease Time', { tag: Tag.LeaseTime, type: 'Interval', value: LEASE_SECONDS })
+  await saveObjects(ctx, [current])
 }
 
 /**
