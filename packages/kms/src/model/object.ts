@@ -61,7 +61,7 @@ export function fromRow(r: ObjectRow): ManagedObject {
     name,
     value: fromJsonItem(v),
   }))
-  return {
+  const o: ManagedObject = {
     id: r.id,
     owner: r.owner,
     objectType: r.objectType,
@@ -71,6 +71,8 @@ export function fromRow(r: ObjectRow): ManagedObject {
     sealed: r.material,
     createdAt: r.createdAt,
   }
+  if (r.fetched === true && attrValues(o, 'Fresh').length > 0) servedAttributes(o)
+  return o
 }
 
 export function toRow(o: ManagedObject): ObjectRow {
@@ -85,6 +87,7 @@ export function toRow(o: ManagedObject): ObjectRow {
     createdAt: o.createdAt,
     updatedAt: Date.now(),
     locate: locateColumnsOf(o),
+    fetched: attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && !v.value),
   }
 }
 
@@ -245,20 +248,18 @@ export const LEASE_SECONDS = 3600
  * and are left as they are (their history is unknown).
  */
 export async function markFetched(ctx: OpContext, o: ManagedObject): Promise<void> {
-  const isFresh = (x: ManagedObject): boolean =>
-    attrValues(x, 'Fresh').some((v) => v.type === 'Boolean' && v.value)
-  if (!isFresh(o)) return
-  // Re-read just before writing so a change committed while this Get ran (a Revoke, an added
-  // attribute) is not overwritten with the copy loaded at its start. Saves are whole rows, so a
-  // change landing between this read and the commit can still be lost; the window is one read.
-  const row = await ctx.store.getObject(o.id)
-  if (row === undefined) return
-  const current = fromRow(row)
-  if (!isFresh(current)) return
-  setAttr(current, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: false })
-  if (attrValues(current, 'Lease Time').length === 0)
-    setAttr(current, 'Lease Time', { tag: Tag.LeaseTime, type: 'Interval', value: LEASE_SECONDS })
-  await saveObjects(ctx, [current])
+  if (!attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && v.value)) return
+  // One UPDATE of the `fetched` column (never cleared by later saves), committed before the key
+  // leaves; see Store.markFetched for its durability.
+  await ctx.store.markFetched(o.id)
+  servedAttributes(o)
+}
+
+/** Fresh false and the lease of a served object (KMIP 1.4 §3.34, §3.15). */
+function servedAttributes(o: ManagedObject): void {
+  setAttr(o, 'Fresh', { tag: Tag.Fresh, type: 'Boolean', value: false })
+  if (attrValues(o, 'Lease Time').length === 0)
+    setAttr(o, 'Lease Time', { tag: Tag.LeaseTime, type: 'Interval', value: LEASE_SECONDS })
 }
 
 /**

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import {
   GroupCommit,
+  markFetchedStmt,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
@@ -25,10 +26,12 @@ export async function openPostgresStore(url: string): Promise<Store> {
     params: readonly unknown[] = [],
   ): Promise<Record<string, unknown>[]> =>
     (await pool.query(pgSql(sql), params as unknown[])).rows as Record<string, unknown>[]
-  const gc = new GroupCommit(async (stmts) => {
+  const gc = new GroupCommit(async (stmts, durable) => {
     const c = await pool.connect()
     try {
       await c.query('BEGIN')
+      // Lazy writes: committed and visible, WAL flushed by a later synchronous commit.
+      if (!durable) await c.query('SET LOCAL synchronous_commit = off')
       for (const s of stmts) await c.query(pgSql(s.sql), s.params as unknown[])
       await c.query('COMMIT')
     } catch (e) {
@@ -51,6 +54,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
     },
     putObjects(rows: readonly ObjectRow[]) {
       return gc.submit(rows.flatMap(upsertObject))
+    },
+    markFetched(id: string) {
+      return gc.submit([markFetchedStmt(id)], true)
     },
     async getGrant(objectId, identity) {
       const [r] = await q(

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import {
   GroupCommit,
+  markFetchedStmt,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
@@ -32,7 +33,18 @@ export async function openSqliteStore(path: string): Promise<Store> {
   const runAll = db.transaction((stmts: Stmt[]) => {
     for (const s of stmts) prep(s.sql).run(...s.params)
   })
-  const gc = new GroupCommit(async (stmts) => {
+  // A durable batch is committed with synchronous=FULL (the WAL is fsynced before any reply); a
+  // batch of lazy writes only with NORMAL: committed and visible, made durable by the next FULL
+  // commit, which syncs the whole WAL.
+  let sync: 'FULL' | 'NORMAL' = 'FULL'
+  const setSync = (want: 'FULL' | 'NORMAL'): void => {
+    if (want !== sync) {
+      db.pragma(`synchronous = ${want}`)
+      sync = want
+    }
+  }
+  const gc = new GroupCommit(async (stmts, durable) => {
+    setSync(durable ? 'FULL' : 'NORMAL')
     runAll(stmts)
   })
   await backfillLocateIndex(
@@ -51,6 +63,13 @@ export async function openSqliteStore(path: string): Promise<Store> {
     },
     putObjects(rows: readonly ObjectRow[]) {
       return gc.submit(rows.flatMap(upsertObject))
+    },
+    async markFetched(id: string) {
+      // Committed at once in its own unsynced transaction (better-sqlite3 is synchronous, so no
+      // group transaction is open here): a first Get does not wait behind a batch's fsync.
+      setSync('NORMAL')
+      const s = markFetchedStmt(id)
+      prep(s.sql).run(...s.params)
     },
     async getGrant(objectId, identity) {
       const r = prep('SELECT operations FROM kms_grants WHERE object_id = ? AND identity = ?').get(

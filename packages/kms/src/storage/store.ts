@@ -18,6 +18,11 @@ export interface ObjectRow {
   readonly updatedAt: number
   /** Locate columns when the writer already has them (else read from `attrs`). */
   readonly locate?: LocateColumns
+  /**
+   * The key material was served by a Get (KMIP Fresh = false). Written on insert, then only by
+   * `markFetched` (an upsert never clears it), so a concurrent save cannot undo it.
+   */
+  readonly fetched?: boolean
 }
 
 export interface GrantRow {
@@ -50,6 +55,13 @@ export interface Store {
   locateVisible(identity: string, filter: LocateFilter): Promise<ObjectRow[]>
   /** Insert or replace; resolves after the commit that made them durable. */
   putObjects(rows: readonly ObjectRow[]): Promise<void>
+  /**
+   * Record that an object's key material was served (Fresh becomes false): committed and visible
+   * before it resolves, made durable by the next durable commit (a power cut in between can leave
+   * Fresh reading true for an object already served; no key is at stake, and a first Get does not
+   * pay a disk sync of its own).
+   */
+  markFetched(id: string): Promise<void>
   getGrant(objectId: string, identity: string): Promise<readonly string[] | undefined>
   /** `operations` null removes the grant. */
   setGrant(objectId: string, identity: string, operations: readonly string[] | null): Promise<void>
@@ -119,8 +131,8 @@ export function upsertObject(r: ObjectRow): Stmt[] {
   return [
     {
       sql:
-        'INSERT INTO kms_objects (id, owner, object_type, state, attrs, material, format, created_at, updated_at, algorithm, crypto_length, indexed) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, ' +
+        'INSERT INTO kms_objects (id, owner, object_type, state, attrs, material, format, created_at, updated_at, algorithm, crypto_length, indexed, fetched) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, ' +
         'object_type = excluded.object_type, state = excluded.state, attrs = excluded.attrs, ' +
         'material = excluded.material, format = excluded.format, updated_at = excluded.updated_at, ' +
         'algorithm = excluded.algorithm, crypto_length = excluded.crypto_length, indexed = 1',
@@ -136,6 +148,7 @@ export function upsertObject(r: ObjectRow): Stmt[] {
         r.updatedAt,
         c.algorithm,
         c.cryptoLength,
+        r.fetched === true ? 1 : 0,
       ],
     },
     ...indexStmts(r.id, c, false),
@@ -214,10 +227,18 @@ export const migrations = (blob: string): readonly string[][] => [
     'CREATE INDEX kms_objects_type_state ON kms_objects (object_type, state)',
     'CREATE INDEX kms_objects_alg_len ON kms_objects (algorithm, crypto_length)',
   ],
+  // KMIP Fresh as a column, flipped by one UPDATE on the first Get instead of a whole-row rewrite.
+  ['ALTER TABLE kms_objects ADD COLUMN fetched INTEGER NOT NULL DEFAULT 0'],
 ]
 
+/** The statement that marks an object's material as served (see Store.markFetched). */
+export const markFetchedStmt = (id: string): Stmt => ({
+  sql: 'UPDATE kms_objects SET fetched = 1 WHERE id = ? AND fetched = 0',
+  params: [id],
+})
+
 export const SELECT_OBJECT =
-  'SELECT id, owner, object_type, state, attrs, material, format, created_at, updated_at FROM kms_objects'
+  'SELECT id, owner, object_type, state, attrs, material, format, created_at, updated_at, fetched FROM kms_objects'
 
 export function rowFromDb(r: Record<string, unknown>): ObjectRow {
   return {
@@ -230,6 +251,7 @@ export function rowFromDb(r: Record<string, unknown>): ObjectRow {
     format: Number(r['format']),
     createdAt: Number(r['created_at']),
     updatedAt: Number(r['updated_at']),
+    fetched: Number(r['fetched'] ?? 0) === 1,
   }
 }
 
@@ -238,18 +260,25 @@ export function rowFromDb(r: Record<string, unknown>): ObjectRow {
  * `flush`, and every waiter is resolved (or rejected) with the outcome of that transaction.
  */
 export class GroupCommit {
-  #queue: { stmts: readonly Stmt[]; resolve: () => void; reject: (e: unknown) => void }[] = []
+  #queue: {
+    stmts: readonly Stmt[]
+    lazy: boolean
+    resolve: () => void
+    reject: (e: unknown) => void
+  }[] = []
   #scheduled = false
   #running: Promise<void> = Promise.resolve()
-  readonly #flush: (stmts: Stmt[]) => Promise<void>
+  readonly #flush: (stmts: Stmt[], durable: boolean) => Promise<void>
 
-  constructor(flush: (stmts: Stmt[]) => Promise<void>) {
+  /** `flush(stmts, durable)` commits in one transaction, synced to disk when `durable`. */
+  constructor(flush: (stmts: Stmt[], durable: boolean) => Promise<void>) {
     this.#flush = flush
   }
 
-  submit(stmts: readonly Stmt[]): Promise<void> {
+  /** Queue statements for the next group commit; `lazy` ones do not force a sync by themselves. */
+  submit(stmts: readonly Stmt[], lazy = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ stmts, resolve, reject })
+      this.#queue.push({ stmts, lazy, resolve, reject })
       if (!this.#scheduled) {
         this.#scheduled = true
         setImmediate(() => {
@@ -265,7 +294,10 @@ export class GroupCommit {
     this.#queue = []
     if (batch.length === 0) return
     try {
-      await this.#flush(batch.flatMap((b) => b.stmts))
+      await this.#flush(
+        batch.flatMap((b) => b.stmts),
+        batch.some((b) => !b.lazy),
+      )
       for (const b of batch) b.resolve()
     } catch (e) {
       for (const b of batch) b.reject(e)
