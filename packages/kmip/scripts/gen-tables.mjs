@@ -46,7 +46,8 @@ for (const [ver, reg] of sources) {
     const value = num(v)
     if (tags.has(n) && tags.get(n) !== value) throw new Error(`tag ${n} changes value`)
     if (!tags.has(n)) tagSince.set(n, ver)
-    if (!specNames.has(n)) specNames.set(n, name)
+    // The registry carries a few names with PDF-text double spaces ("Compromise  Date").
+    if (!specNames.has(n)) specNames.set(n, name.replace(/\s+/g, ' '))
     tags.set(n, value)
   }
 }

@@ -415,7 +415,7 @@ export const tagSpecName: Readonly<Record<TagName, string>> = {
   CertificateType: 'Certificate Type',
   CertificateValue: 'Certificate Value',
   CommonTemplateAttribute: 'Common Template-Attribute',
-  CompromiseDate: 'Compromise  Date',
+  CompromiseDate: 'Compromise Date',
   CompromiseOccurrenceDate: 'Compromise Occurrence Date',
   ContactInformation: 'Contact Information',
   Credential: 'Credential',

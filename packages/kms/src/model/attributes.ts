@@ -33,7 +33,7 @@ const tagByName: ReadonlyMap<string, number> = new Map(
   (Object.entries(tagSpecName) as [TagName, string][]).map(([k, n]) => [spaced(n), Tag[k]]),
 )
 
-/** Single-spaced spec name (the table carries "Compromise  Date" from the spec's PDF text). */
+/** Single-spaced spec name (the OASIS registry once spelled "Compromise  Date" with two spaces; peers may too). */
 function spaced(n: string): string {
   return n.replace(/\s+/g, ' ')
 }
