@@ -10,12 +10,18 @@ const oneFile = (positionals: readonly string[], name: string): string => {
 }
 
 /**
- * What kind of envelope a file is: a Ward disk (LUKS2 with a Ward token), a LUKS2 volume made
- * elsewhere (describable, openable with its passphrase, but not Ward-encrypted), a Ward VM file.
+ * What kind of envelope a file is, with its description (each header read once): a Ward disk
+ * (LUKS2 with a Ward token), a LUKS2 volume made elsewhere (describable, openable with its
+ * passphrase, but not Ward-encrypted), a Ward VM file.
  */
-async function envelopeKind(file: string): Promise<'disk' | 'luks2' | 'file' | undefined> {
-  if (isLuks2(file)) return describeDisk(file).ward ? 'disk' : 'luks2'
-  if (await isVmFile(file)) return 'file'
+async function inspectEnvelope(
+  file: string,
+): Promise<{ kind: 'disk' | 'luks2' | 'file'; description: object } | undefined> {
+  if (isLuks2(file)) {
+    const description = describeDisk(file)
+    return { kind: description.ward ? 'disk' : 'luks2', description }
+  }
+  if (await isVmFile(file)) return { kind: 'file', description: await describeVmFile(file) }
   return undefined
 }
 
@@ -34,16 +40,13 @@ export const cryptoUtilCommands: readonly Command[] = [
     options: {},
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'envelope describe')
-      const kind = await envelopeKind(file)
-      if (kind === undefined)
+      const found = await inspectEnvelope(file)
+      if (found === undefined)
         throw new WardError(
           'ERR_ENVELOPE_NOT_WARD',
           `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
         )
-      const d =
-        kind === 'file'
-          ? { kind, ...(await describeVmFile(file)) }
-          : { kind, ...describeDisk(file) }
+      const d = { kind: found.kind, ...found.description }
       out.data(d, () => render(d))
       return 0
     },
@@ -55,7 +58,7 @@ export const cryptoUtilCommands: readonly Command[] = [
     options: {},
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'isencrypted')
-      const kind = await envelopeKind(file)
+      const kind = (await inspectEnvelope(file))?.kind
       const encrypted = kind === 'disk' || kind === 'file'
       if (out.json) out.data({ file, encrypted, kind: kind ?? null })
       else if (kind === 'luks2')
