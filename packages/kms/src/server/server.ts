@@ -114,6 +114,8 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       return
     }
     sockets.add(sock)
+    // Request/response on one connection: send each reply at once (no Nagle delay).
+    sock.setNoDelay(true)
     sock.on('close', () => sockets.delete(sock))
     sock.on('error', (e) => logger.debug({ conn, err: e }, 'connection error'))
     serve(sock, identity, conn)

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import {
   GroupCommit,
-  markFetchedStmt,
+  PendingFetched,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
@@ -41,22 +41,23 @@ export async function openPostgresStore(url: string): Promise<Store> {
       c.release()
     }
   })
+  const fetched = new PendingFetched(gc)
   await backfillLocateIndex(q, (stmts) => gc.submit(stmts))
   return {
     backend: 'postgres',
     async getObject(id) {
       const [r] = await q(`${SELECT_OBJECT} WHERE id = ?`, [id])
-      return r === undefined ? undefined : rowFromDb(r)
+      return r === undefined ? undefined : fetched.apply(rowFromDb(r))
     },
     async locateVisible(identity, filter) {
       const l = locateQuery(identity, filter)
-      return (await q(l.sql, l.params)).map(rowFromDb)
+      return (await q(l.sql, l.params)).map((r) => fetched.apply(rowFromDb(r)))
     },
     putObjects(rows: readonly ObjectRow[]) {
       return gc.submit(rows.flatMap(upsertObject))
     },
-    markFetched(id: string) {
-      return gc.submit([markFetchedStmt(id)], true)
+    async markFetched(id: string) {
+      fetched.mark(id)
     },
     async getGrant(objectId, identity) {
       const [r] = await q(

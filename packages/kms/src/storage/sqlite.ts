@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
 import {
   GroupCommit,
-  markFetchedStmt,
+  PendingFetched,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
@@ -33,20 +33,12 @@ export async function openSqliteStore(path: string): Promise<Store> {
   const runAll = db.transaction((stmts: Stmt[]) => {
     for (const s of stmts) prep(s.sql).run(...s.params)
   })
-  // A durable batch is committed with synchronous=FULL (the WAL is fsynced before any reply); a
-  // batch of lazy writes only with NORMAL: committed and visible, made durable by the next FULL
-  // commit, which syncs the whole WAL.
-  let sync: 'FULL' | 'NORMAL' = 'FULL'
-  const setSync = (want: 'FULL' | 'NORMAL'): void => {
-    if (want !== sync) {
-      db.pragma(`synchronous = ${want}`)
-      sync = want
-    }
-  }
-  const gc = new GroupCommit(async (stmts, durable) => {
-    setSync(durable ? 'FULL' : 'NORMAL')
+  // Every commit is synchronous=FULL: the WAL is fsynced before any reply. Lazy writes (first-Get
+  // marks) ride with the next durable commit (GroupCommit), so they add no sync of their own.
+  const gc = new GroupCommit(async (stmts) => {
     runAll(stmts)
   })
+  const fetched = new PendingFetched(gc)
   await backfillLocateIndex(
     async (sql, params) => prep(sql).all(...params) as Record<string, unknown>[],
     (stmts) => gc.submit(stmts),
@@ -55,21 +47,19 @@ export async function openSqliteStore(path: string): Promise<Store> {
     backend: 'sqlite',
     async getObject(id) {
       const r = prep(`${SELECT_OBJECT} WHERE id = ?`).get(id) as Record<string, unknown> | undefined
-      return r === undefined ? undefined : rowFromDb(r)
+      return r === undefined ? undefined : fetched.apply(rowFromDb(r))
     },
     async locateVisible(identity, filter) {
       const q = locateQuery(identity, filter)
-      return (prep(q.sql).all(...q.params) as Record<string, unknown>[]).map(rowFromDb)
+      return (prep(q.sql).all(...q.params) as Record<string, unknown>[]).map((r) =>
+        fetched.apply(rowFromDb(r)),
+      )
     },
     putObjects(rows: readonly ObjectRow[]) {
       return gc.submit(rows.flatMap(upsertObject))
     },
     async markFetched(id: string) {
-      // Committed at once in its own unsynced transaction (better-sqlite3 is synchronous, so no
-      // group transaction is open here): a first Get does not wait behind a batch's fsync.
-      setSync('NORMAL')
-      const s = markFetchedStmt(id)
-      prep(s.sql).run(...s.params)
+      fetched.mark(id)
     },
     async getGrant(objectId, identity) {
       const r = prep('SELECT operations FROM kms_grants WHERE object_id = ? AND identity = ?').get(

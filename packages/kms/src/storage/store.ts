@@ -56,10 +56,10 @@ export interface Store {
   /** Insert or replace; resolves after the commit that made them durable. */
   putObjects(rows: readonly ObjectRow[]): Promise<void>
   /**
-   * Record that an object's key material was served (Fresh becomes false): committed and visible
-   * before it resolves, made durable by the next durable commit (a power cut in between can leave
-   * Fresh reading true for an object already served; no key is at stake, and a first Get does not
-   * pay a disk sync of its own).
+   * Record that an object's key material was served (Fresh becomes false): visible to this
+   * server's reads before it resolves, committed with the next group commit and durable with the
+   * next durable one (see PendingFetched: a power cut in between can leave Fresh reading true for
+   * an object already served; no key is at stake, and a first Get pays no commit of its own).
    */
   markFetched(id: string): Promise<void>
   getGrant(objectId: string, identity: string): Promise<readonly string[] | undefined>
@@ -258,6 +258,8 @@ export function rowFromDb(r: Record<string, unknown>): ObjectRow {
 /**
  * Group commit: statements queued in the same event-loop turn are committed together by
  * `flush`, and every waiter is resolved (or rejected) with the outcome of that transaction.
+ * A lazy submission (no durability of its own, e.g. a first-Get mark) does not start a commit:
+ * it rides with the next durable one, or is committed on its own after `lazyMs`.
  */
 export class GroupCommit {
   #queue: {
@@ -267,24 +269,35 @@ export class GroupCommit {
     reject: (e: unknown) => void
   }[] = []
   #scheduled = false
+  #timer: NodeJS.Timeout | undefined
   #running: Promise<void> = Promise.resolve()
   readonly #flush: (stmts: Stmt[], durable: boolean) => Promise<void>
+  readonly #lazyMs: number
 
   /** `flush(stmts, durable)` commits in one transaction, synced to disk when `durable`. */
-  constructor(flush: (stmts: Stmt[], durable: boolean) => Promise<void>) {
+  constructor(flush: (stmts: Stmt[], durable: boolean) => Promise<void>, lazyMs = 50) {
     this.#flush = flush
+    this.#lazyMs = lazyMs
   }
 
-  /** Queue statements for the next group commit; `lazy` ones do not force a sync by themselves. */
+  /** Queue statements for the next group commit; `lazy` ones do not force a commit by themselves. */
   submit(stmts: readonly Stmt[], lazy = false): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ stmts, lazy, resolve, reject })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(() => {
-          this.#running = this.#running.then(() => this.#drain())
-        })
+      if (!lazy) this.#now()
+      else if (!this.#scheduled && this.#timer === undefined) {
+        this.#timer = setTimeout(() => this.#now(), this.#lazyMs)
       }
+    })
+  }
+
+  #now(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#running = this.#running.then(() => this.#drain())
     })
   }
 
@@ -304,9 +317,44 @@ export class GroupCommit {
     }
   }
 
-  /** Wait for queued work to finish. */
+  /** Commit everything queued (lazy included) and wait for it. */
   async idle(): Promise<void> {
+    if (this.#queue.length > 0) this.#now()
     while (this.#queue.length > 0 || this.#scheduled) await new Promise((r) => setImmediate(r))
     await this.#running
+  }
+}
+
+/**
+ * First-Get marks (KMIP Fresh becomes false) not yet committed. `mark` makes the flag visible to
+ * this process at once (reads pass through `apply`) and queues the UPDATE as a lazy group-commit
+ * write: no commit and no disk sync of its own on the Get path; it becomes durable with the next
+ * durable commit (a power cut before that can leave Fresh reading true for a served object; no key
+ * is at stake). A failed write is retried.
+ */
+export class PendingFetched {
+  readonly #ids = new Set<string>()
+  readonly #gc: GroupCommit
+
+  constructor(gc: GroupCommit) {
+    this.#gc = gc
+  }
+
+  mark(id: string): void {
+    if (this.#ids.has(id)) return
+    this.#ids.add(id)
+    this.#gc.submit([markFetchedStmt(id)], true).then(
+      () => this.#ids.delete(id),
+      () => {
+        setTimeout(() => {
+          this.#ids.delete(id)
+          this.mark(id)
+        }, 1000).unref()
+      },
+    )
+  }
+
+  apply(r: ObjectRow): ObjectRow {
+    return r.fetched !== true && this.#ids.has(r.id) ? { ...r, fetched: true } : r
   }
 }

@@ -55,7 +55,10 @@ export class KmipTestClient {
     return new Promise((resolve, reject) => {
       const sock = connect(
         { host, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: 'localhost' },
-        () => resolve(new KmipTestClient(sock)),
+        () => {
+          sock.setNoDelay(true)
+          resolve(new KmipTestClient(sock))
+        },
       )
       sock.once('error', reject)
     })
