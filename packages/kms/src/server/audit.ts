@@ -10,7 +10,7 @@ export interface AuditRecord {
   readonly identity: string
   readonly operation: string
   readonly objectId?: string | undefined
-  readonly status: 'success' | 'failed'
+  readonly status: 'success' | 'failed' | 'undone'
   readonly reason?: string | undefined
   readonly requestId: string
   readonly durationMs: number
