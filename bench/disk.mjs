@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library] [--dir DIR]
+//                        [--compare-shm]
 //
 // Disk encryption throughput (issue 2): a random raw image is encrypted to a LUKS2 file by
 // `ward crypto-util disk encrypt`, then deep-rekeyed (`disk rekey --deep`); the same image goes
 // through `qemu-img convert -O luks` (aes-256 xts), and `openssl speed -evp aes-256-xts` gives
 // the single-core limit of this CPU. Also printed: the raw XTS throughput of @ward/envelope in
 // memory (native addon sync / async on all cores, node:crypto baseline). No assertions: figures.
-// Files live in --dir (default: /dev/shm when it has room, so that Ward and qemu-img both run on
-// RAM-backed storage and the figures compare encryption pipelines, not this VM's virtual disk).
+// Files live in --dir (default: a private tmpfs mounted with huge=always when running as root,
+// else /dev/shm when it has room, else os.tmpdir(); Ward and qemu-img always share it, so the
+// figures compare encryption pipelines, not this VM's virtual disk or its 4 KiB page allocator).
 // The last line is one JSON object.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
-import { existsSync, statfsSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs'
 import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     library: { type: 'boolean', default: false },
     dir: { type: 'string' },
+    'compare-shm': { type: 'boolean', default: false },
   },
 })
 const sizeMiB = Number(values['size-mib'])
@@ -32,7 +35,7 @@ const rawMiB = Number(values['raw-mib'])
 const runs = Number(values.runs)
 if (![sizeMiB, rawMiB, runs].every((n) => Number.isInteger(n) && n >= 1)) {
   console.error(
-    'usage: npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library] [--dir DIR]',
+    'usage: npm run bench -- disk [--size-mib N] [--raw-mib N] [--runs N] [--library] [--dir DIR] [--compare-shm]',
   )
   process.exit(2)
 }
@@ -54,10 +57,15 @@ const rate = (bytes, secs) => bytes / MiB / secs
 const fmt = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} MiB/s`)
 const round = (x) => (x === null ? null : Math.round(x * 10) / 10)
 
+/** Children still running, killed if the bench is interrupted (so the private mount can go). */
+const children = new Set()
+
 /** Runs a command to completion; resolves with its stdout, rejects with its stderr's tail. */
 function exec(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+    children.add(child)
+    child.on('exit', () => children.delete(child))
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => {
@@ -78,35 +86,114 @@ function exec(cmd, args, opts = {}) {
 /** statfs f_type of tmpfs (linux/magic.h TMPFS_MAGIC). */
 const TMPFS_MAGIC = 0x01021994
 
-/**
- * Where the bench's files live: --dir when given, else /dev/shm when it exists and has room for
- * the peak usage (the raw image and one output at a time, plus headers), else os.tmpdir().
- * Ward and qemu-img always share it, so they run on the same storage.
- */
-function storageDir(bytes) {
-  const describe = (dir, why) => {
-    let kind = 'unknown file system'
-    try {
-      kind = statfsSync(dir).type === TMPFS_MAGIC ? 'tmpfs, RAM-backed' : 'disk-backed file system'
-    } catch {
-      /* reported as unknown */
-    }
-    return { dir, label: `${dir} (${kind}; ${why})` }
+const describeFs = (dir) => {
+  try {
+    return statfsSync(dir).type === TMPFS_MAGIC ? 'tmpfs, RAM-backed' : 'disk-backed file system'
+  } catch {
+    return 'unknown file system'
   }
-  if (values.dir !== undefined) return describe(values.dir, '--dir')
+}
+
+/** Bytes of RAM the kernel could hand out now (MemAvailable), or undefined. */
+function memAvailable() {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))
+    return m ? Number(m[1]) * 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Unmounts a private mount point, lazily if something still holds it, then removes it. */
+function unmountPrivate(dir) {
+  if (spawnSync('umount', [dir], { stdio: 'ignore' }).status !== 0)
+    spawnSync('umount', ['-l', dir], { stdio: 'ignore' })
+  rmSync(dir, { recursive: true, force: true })
+}
+
+/**
+ * A private tmpfs with transparent huge pages (`huge=always`), mounted on a fresh temp dir, or
+ * undefined (not root, `mount` refused, no room in RAM). Its size bounds it to the bench's peak
+ * usage: the raw image and one output at a time, plus headers and slack.
+ */
+function mountHugeTmpfs(bytes) {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined
+  const size = 2 * bytes + 512 * MiB
+  const avail = memAvailable()
+  if (avail !== undefined && avail < size + 512 * MiB) return undefined
+  const dir = mkdtempSync(join(tmpdir(), 'ward-bench-disk-'))
+  const r = spawnSync(
+    'mount',
+    ['-t', 'tmpfs', '-o', `size=${Math.ceil(size / MiB)}m,huge=always,mode=0700`, 'tmpfs', dir],
+    { stdio: 'ignore' },
+  )
+  // the mount must be there, be tmpfs and have taken huge=always (older kernels ignore nothing
+  // silently, but check rather than report a storage that is not what it says)
+  const line =
+    r.status === 0 &&
+    readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[1] === dir)
+  if (!line || statfsSync(dir).type !== TMPFS_MAGIC || !/\bhuge=always\b/.test(line)) {
+    if (line) unmountPrivate(dir)
+    else rmSync(dir, { recursive: true, force: true })
+    return undefined
+  }
+  return { dir, size }
+}
+
+/**
+ * Where the bench's files live, and how to clean up: --dir when given; else a private tmpfs with
+ * huge pages (root only), else /dev/shm when it exists and has room for the peak usage (the raw
+ * image and one output at a time, plus headers), else os.tmpdir(). Ward and qemu-img always
+ * share it, so they run on the same storage. `kind` goes into the JSON line.
+ */
+async function prepareStorage(bytes) {
+  const inside = async (base, kind, why) => {
+    const dir = await mkdtemp(join(base, 'ward-bench-disk-'))
+    return {
+      dir,
+      kind,
+      label: `${base} (${describeFs(base)}; ${why})`,
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    }
+  }
+  if (values.dir !== undefined) return inside(values.dir, 'dir', '--dir')
+  const huge = mountHugeTmpfs(bytes)
+  if (huge)
+    return {
+      dir: huge.dir,
+      kind: 'tmpfs-huge',
+      label: `${huge.dir} (private tmpfs, RAM-backed, huge=always, size ${(huge.size / MiB).toFixed(0)} MiB; default when root: 2 MiB pages, unmounted at the end)`,
+      cleanup: () => unmountPrivate(huge.dir),
+    }
   const need = 2 * bytes + 256 * MiB
+  const why = process.getuid?.() === 0 ? 'mounting a huge-page tmpfs failed; ' : 'not root; '
   try {
     const st = statfsSync('/dev/shm')
     const free = Number(st.bavail) * Number(st.bsize)
-    if (free >= need) return describe('/dev/shm', 'default: RAM-backed storage has room')
-    return describe(
+    if (free >= need) return inside('/dev/shm', 'dev-shm', `${why}RAM-backed /dev/shm has room`)
+    return inside(
       tmpdir(),
-      `/dev/shm has ${(free / MiB).toFixed(0)} MiB free, ${(need / MiB).toFixed(0)} MiB needed`,
+      'tmpdir',
+      `${why}/dev/shm has ${(free / MiB).toFixed(0)} MiB free, ${(need / MiB).toFixed(0)} MiB needed`,
     )
   } catch {
-    return describe(tmpdir(), 'no /dev/shm')
+    return inside(tmpdir(), 'tmpdir', `${why}no /dev/shm`)
   }
 }
+
+/** Cleanup of the current storage, also run on SIGINT/SIGTERM/SIGHUP (then the bench exits). */
+let cleanupStorage = () => {}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+  process.once(sig, () => {
+    for (const c of children) c.kill('SIGKILL')
+    try {
+      cleanupStorage()
+    } finally {
+      process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[sig] ?? 0))
+    }
+  })
 
 async function timed(fn) {
   const t = now()
@@ -192,8 +279,12 @@ async function libPipeline(src, dst, chunk, transform) {
 }
 
 async function main() {
-  const storage = storageDir(sizeMiB * MiB)
-  const dir = await mkdtemp(join(storage.dir, 'ward-bench-disk-'))
+  const storage = await prepareStorage(sizeMiB * MiB)
+  const dir = storage.dir
+  const cleanups = [storage.cleanup]
+  cleanupStorage = () => {
+    for (const c of cleanups.splice(0).reverse()) c()
+  }
   try {
     console.log(
       `disk bench: ${sizeMiB} MiB image, ${availableParallelism()} cores, node ${process.version}`,
@@ -230,14 +321,15 @@ async function main() {
     // host backs lazily (and takes back when freed: virtio-balloon free page reporting), page
     // cache pages the guest has not touched lately cost several times more to write (seen here:
     // 0.4 vs 1.7-3.4 GB/s for the same 1 GiB write); this spares the first tool the worst of it.
-    {
-      const scratch = join(dir, 'warmup')
+    const warmUp = async (where) => {
+      const scratch = join(where, 'warmup')
       const h = await open(scratch, 'w')
       const chunk = Buffer.alloc(16 * MiB)
       for (let off = 0; off < bytes; off += chunk.length) await h.write(chunk, 0, chunk.length, off)
       await h.close()
       await rm(scratch)
     }
+    await warmUp(dir)
 
     // Best of --runs for every file-based figure (default 1): file I/O on a shared VM is noisy.
     const best = async (fn, before = async () => {}) => {
@@ -253,28 +345,22 @@ async function main() {
     }
     const clearWard = () => rm(wardPath, { force: true })
 
-    let wardSecs, rekeySecs, how
+    let wardSecs, rekeySecs, how, encryptTo
     if (!values.library && (await cliAvailable())) {
       how = 'ward crypto-util disk (CLI, LUKS2 file)'
       const env = { ...process.env, NO_COLOR: '1' }
       const ward = (...args) =>
         exec(process.execPath, [wardBin, 'crypto-util', 'disk', ...args], { env })
-      wardSecs = await best(
-        () => ward('encrypt', '--in', rawPath, '--out', wardPath, '--kek-file', kekPath),
-        clearWard,
-      )
+      encryptTo = (raw, out, kek) => ward('encrypt', '--in', raw, '--out', out, '--kek-file', kek)
+      wardSecs = await best(() => encryptTo(rawPath, wardPath, kekPath), clearWard)
       rekeySecs = await best(() => ward('rekey', '--deep', '--kek-file', kekPath, wardPath))
     } else {
       how = `library path (${values.library ? '--library' : 'ward crypto-util disk not built yet'}): read -> xts async -> write, 16 MiB chunks, fsync`
       const k1 = randomBytes(64)
       const k2 = randomBytes(64)
-      wardSecs = await best(
-        () =>
-          libPipeline(rawPath, wardPath, 16 * MiB, (b, s) =>
-            xts.xtsEncryptSectorsAsync(k1, b, s, SECTOR),
-          ),
-        clearWard,
-      )
+      encryptTo = (raw, out) =>
+        libPipeline(raw, out, 16 * MiB, (b, s) => xts.xtsEncryptSectorsAsync(k1, b, s, SECTOR))
+      wardSecs = await best(() => encryptTo(rawPath, wardPath), clearWard)
       // Each run re-encrypts from k1 to k2 and back, so every run starts from a k1 disk.
       rekeySecs = await best(async () => {
         const t = now()
@@ -294,6 +380,37 @@ async function main() {
     console.log(`  encrypt:    ${fmt(wardMiBs)} (${wardSecs.toFixed(2)} s)`)
     console.log(`  deep rekey: ${fmt(rekeyMiBs)} (${rekeySecs.toFixed(2)} s)`)
     await clearWard()
+
+    // --compare-shm: Ward's encrypt again, the same way, on /dev/shm (tmpfs with 4 KiB pages,
+    // shmem huge pages as the system sets them), so that figure stays visible next to the
+    // storage above. Its own copy of the image; removed before the next step.
+    let shmMiBs = null
+    if (values['compare-shm']) {
+      let shmDir
+      try {
+        shmDir = mkdtempSync('/dev/shm/ward-bench-disk-shm-')
+        const d = shmDir
+        cleanups.push(() => rmSync(d, { recursive: true, force: true }))
+        const shmRaw = join(shmDir, 'raw.img')
+        const shmKek = join(shmDir, 'kek')
+        const shmOut = join(shmDir, 'ward.luks2')
+        copyFileSync(rawPath, shmRaw)
+        await writeFile(shmKek, readFileSync(kekPath), { mode: 0o600 })
+        await warmUp(shmDir)
+        const secs = await best(
+          () => encryptTo(shmRaw, shmOut, shmKek),
+          () => rm(shmOut, { force: true }),
+        )
+        shmMiBs = rate(bytes, secs)
+        console.log(
+          `  encrypt on /dev/shm (${describeFs('/dev/shm')}, --compare-shm): ${fmt(shmMiBs)} (${secs.toFixed(2)} s)`,
+        )
+      } catch (e) {
+        console.log(`  encrypt on /dev/shm: not measured (${e.message})`)
+      } finally {
+        if (shmDir) rmSync(shmDir, { recursive: true, force: true })
+      }
+    }
 
     // Context, not part of the JSON: the same read -> write -> fdatasync pipeline with no
     // cryptography at all is the ceiling any encryptor reaches on this machine's file I/O.
@@ -375,10 +492,12 @@ async function main() {
       openssl_xts_mib_s: round(opensslMiBs),
       ratio_vs_qemu_img: qemuMiBs ? Math.round((wardMiBs / qemuMiBs) * 100) / 100 : null,
       ratio_vs_openssl: opensslMiBs ? Math.round((wardMiBs / opensslMiBs) * 100) / 100 : null,
+      storage: storage.kind,
+      ...(values['compare-shm'] ? { ward_mib_s_dev_shm: round(shmMiBs) } : {}),
     }
     console.log(JSON.stringify(result))
   } finally {
-    await rm(dir, { recursive: true, force: true })
+    cleanupStorage()
   }
 }
 
