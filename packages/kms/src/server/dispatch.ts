@@ -252,8 +252,8 @@ export async function handleMessage(
           en(Tag.ResultReason, ResultReason[ke.reason]),
           text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
         ])
-        deps.audit.record({ ...last.audit, status: 'failed', reason: ke.reason })
         undoHeld()
+        deps.audit.record({ ...last.audit, status: 'failed', reason: ke.reason })
       }
     }
     return encodeTtlv(s(Tag.ResponseMessage, [header(v, out.length), ...out]))

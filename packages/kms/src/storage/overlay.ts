@@ -60,19 +60,17 @@ export class StoreOverlay implements Store {
     return out
   }
 
-  putObjects(rows: readonly ObjectRow[]): Promise<void> {
+  async putObjects(rows: readonly ObjectRow[]): Promise<void> {
     this.#live()
     // A held row keeps a held Get's Fresh = false even if the operation's copy predates it.
     for (const r of rows) this.#rows.set(r.id, this.#withFetched(r))
-    return Promise.resolve()
   }
 
-  markFetched(id: string): Promise<void> {
+  async markFetched(id: string): Promise<void> {
     this.#live()
     this.#fetched.add(id)
     const r = this.#rows.get(id)
     if (r !== undefined) this.#rows.set(id, { ...r, fetched: true })
-    return Promise.resolve()
   }
 
   async getGrant(objectId: string, identity: string): Promise<readonly string[] | undefined> {
@@ -81,7 +79,7 @@ export class StoreOverlay implements Store {
     return this.#base.getGrant(objectId, identity)
   }
 
-  setGrant(
+  async setGrant(
     objectId: string,
     identity: string,
     operations: readonly string[] | null,
@@ -92,7 +90,6 @@ export class StoreOverlay implements Store {
       identity,
       ops: operations === null ? null : [...operations],
     })
-    return Promise.resolve()
   }
 
   async listGrants(objectId?: string): Promise<GrantRow[]> {
