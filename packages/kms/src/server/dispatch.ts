@@ -17,7 +17,6 @@ import type { Store } from '../storage/store.js'
 import {
   BatchErrorContinuationOption,
   KmipError,
-  Operation,
   ResultReason,
   ResultStatus,
   bytes,
@@ -285,18 +284,32 @@ interface Held {
   readonly audit: AuditRecord
 }
 
+/** What an undone item's payload keeps: which objects it was about, none of its output. */
+const UNDONE_KEEPS = new Set<number>([
+  Tag.UniqueIdentifier,
+  Tag.ObjectType,
+  Tag.PrivateKeyUniqueIdentifier,
+  Tag.PublicKeyUniqueIdentifier,
+])
+
 /**
- * An item answered Operation Undone (KMIP 1.4 §6.7, §9.1.3.2.28; 2.1 §11.26): its payload is
- * kept, as in the OASIS BL-M-2 test case, except a Get's: key material does not leave the server
- * for a batch that did not happen (and its Fresh stays true, see StoreOverlay.markFetched).
+ * An item answered Operation Undone (KMIP 1.4 §6.7, §9.1.3.2.28; 2.1 §11.26). Its payload keeps
+ * only the identifiers, as in the OASIS BL-M-2 test case: the output of an operation that did not
+ * happen (key material of a Get, ciphertext, signatures or MACs whose Usage Limits count-down is
+ * undone, RNG output, attributes) does not leave the server, and an undone Get leaves Fresh true.
  */
-const undoneItem = (h: Held): TtlvItem =>
-  s(Tag.BatchItem, [
+function undoneItem(h: Held): TtlvItem {
+  const kept =
+    h.payload?.type === 'Structure'
+      ? h.payload.value.filter((c) => UNDONE_KEEPS.has(c.tag))
+      : undefined
+  return s(Tag.BatchItem, [
     en(Tag.Operation, h.opCode),
     h.batchId !== undefined ? bytes(Tag.UniqueBatchItemID, h.batchId) : undefined,
     en(Tag.ResultStatus, ResultStatus.OperationUndone),
-    h.opCode === Operation.Get ? undefined : h.payload,
+    kept !== undefined && kept.length > 0 ? s(Tag.ResponsePayload, kept) : undefined,
   ])
+}
 
 const reasonName = new Map(
   (Object.entries(ResultReason) as [ResultReasonName, number][]).map(([n, v]) => [v, n]),

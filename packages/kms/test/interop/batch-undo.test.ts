@@ -15,6 +15,7 @@ import {
   ResultStatus,
   State,
   Tag,
+  bytes,
   en,
   find,
   findAll,
@@ -150,7 +151,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       ])
     })
 
-    test('Undo on stored objects: changes and a Get are undone (state, name, Fresh kept; no key material sent)', async () => {
+    test('Undo on stored objects: changes are undone, undone items return identifiers only (no key, ciphertext or RNG output; Fresh kept)', async () => {
       const name = fresh()
       const id = idIn((await c.batch([createKey(name)]))[0])!
       const extra = fresh()
@@ -159,14 +160,23 @@ for (const backend of ['sqlite', 'postgres'] as const) {
           onId(Operation.Activate, id),
           onId(Operation.AddAttribute, id, s(Tag.NewAttribute, [nameAttr(extra)])),
           onId(Operation.Get, id),
+          onId(Operation.Encrypt, id, bytes(Tag.Data, Buffer.from('undone plaintext'))),
+          { op: Operation.RNGRetrieve, payload: P(int(Tag.DataLength, 32)) },
           onId(Operation.Get, `missing-${fresh()}`),
         ],
         bec(Bec.Undo),
       )
       const U = ResultStatus.OperationUndone
-      assert.deepEqual(statuses(rs), [U, U, U, ResultStatus.OperationFailed])
-      assert.equal(rs[3]!.reason, ResultReason.ObjectNotFound)
-      assert.equal(rs[2]!.payload, undefined, 'an undone Get returns no key material')
+      assert.deepEqual(statuses(rs), [U, U, U, U, U, ResultStatus.OperationFailed])
+      assert.equal(rs[5]!.reason, ResultReason.ObjectNotFound)
+      // the Get and the Encrypt ran (the key was Active inside the batch) but their output is kept
+      for (const r of [rs[2]!, rs[3]!]) {
+        assert.equal(idIn(r), id)
+        assert.equal(find(r.payload, Tag.SymmetricKey), undefined)
+        assert.equal(find(r.payload, Tag.Data), undefined)
+        assert.equal(find(r.payload, Tag.IVCounterNonce), undefined)
+      }
+      assert.equal(rs[4]!.payload, undefined)
       const a = await attrs(id, Tag.State, Tag.Fresh, Tag.Name)
       assert.equal(opt(a, Tag.State, 'Enumeration'), State.PreActive)
       assert.equal(opt(a, Tag.Fresh, 'Boolean'), true)
