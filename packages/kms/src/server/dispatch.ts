@@ -293,8 +293,8 @@ const UNDONE_KEEPS = new Set<number>([
 ])
 
 /**
- * An item answered Operation Undone (KMIP 1.4 §6.7, §9.1.3.2.28; 2.1 §11.26). Its payload keeps
- * only the identifiers, as in the OASIS BL-M-2 test case: the output of an operation that did not
+ * An item answered Operation Undone (KMIP 1.4 §6.7, §9.1.3.2.28; 2.1 §8). Its payload keeps only
+ * the identifiers, as in the OASIS BL-M-2 test case: the output of an operation that did not
  * happen (key material of a Get, ciphertext, signatures or MACs whose Usage Limits count-down is
  * undone, RNG output, attributes) does not leave the server, and an undone Get leaves Fresh true.
  */

@@ -1,8 +1,8 @@
 /**
  * A write-holding view of a {@link Store} for one KMIP batch sent with Batch Error Continuation
- * Option Undo (KMIP 1.4 §6.7, 2.1 §9.1.3.2.x): the batch's writes are kept in memory, later items
- * read them first (an ID placeholder names an object created earlier in the same batch), and
- * `commit` hands them to the store in one group-commit submission only once every item
+ * Option Undo (KMIP 1.4 §6.7; 2.1 §8, same rule): the batch's writes are kept in memory, later
+ * items read them first (an ID placeholder names an object created earlier in the same batch),
+ * and `commit` hands them to the store in one group-commit submission only once every item
  * succeeded. Dropping the overlay writes nothing, which is how a failed batch is undone.
  *
  * Other connections do not see the held writes (they are not in the store yet). As with any
