@@ -7,6 +7,7 @@ import { defineOperation } from './types.js'
 export const activate = defineOperation({
   code: Operation.Activate,
   privilege: 'activate',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'activate')

@@ -10,6 +10,7 @@ import { attributeArg, checkWritable, touch, required } from './attribute-common
 export const addAttribute = defineOperation({
   code: Operation.AddAttribute,
   privilege: 'add-attribute',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'add-attribute')

@@ -5,17 +5,19 @@
  * in ../crypto/. Key material is borrowed per call and zeroed afterwards (withMaterial).
  */
 import { constants } from 'node:crypto'
-import { KmsError, invalidField, notSupported } from '../errors.js'
+import { KmsError, invalidField, notFound, notSupported } from '../errors.js'
 import {
   AS_REGISTERED,
   attrScalar,
   attrValues,
+  fromRow,
   loadObject,
   saveObjects,
   setAttr,
   targetId,
 } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
+import { withObjectLock } from '../model/object-lock.js'
 import {
   BlockCipherMode,
   CryptographicAlgorithm,
@@ -134,10 +136,22 @@ const UsageLimitsUnit = { Byte: 1, Object: 2 } as const
  * Usage Limits (KMIP 1.4 §3.21): a key registered with a Usage Limits Total may protect that many
  * bytes (or objects) in all; the remaining Usage Limits Count is kept on the object and saved
  * before the operation answers. Refused with Permission Denied when exhausted (OASIS CS-BC-M-7).
- * The check-and-save is not atomic across concurrent requests on the same key: two racing
- * requests may both pass the last allowance.
+ * The count-down runs under the object's lock on the latest saved copy of the object, so
+ * concurrent requests never spend one allowance twice, and a change saved meanwhile by another
+ * operation (an added attribute, a state change) is kept.
  */
 export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: number): Promise<void> {
+  if (attrValues(o, 'Usage Limits')[0] === undefined) return
+  await withObjectLock(o.id, async () => {
+    const row = await ctx.store.getObject(o.id)
+    if (row === undefined) throw notFound(o.id, ctx.major >= 2)
+    const fresh = fromRow(row)
+    countDown(fresh, bytes)
+    await saveObjects(ctx, [fresh])
+  })
+}
+
+function countDown(o: ManagedObject, bytes: number): void {
   const ul = attrValues(o, 'Usage Limits')[0]
   if (ul === undefined) return
   const total = opt(ul, Tag.UsageLimitsTotal, 'LongInteger')
@@ -160,7 +174,6 @@ export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: numb
       en(Tag.UsageLimitsUnit, unit),
     ]),
   )
-  await saveObjects(ctx, [o])
 }
 
 export const data = (payload: TtlvItem | undefined): Uint8Array => {

@@ -9,6 +9,7 @@ import { attributeArg, checkWritable, touch, indexOfValue } from './attribute-co
 export const deleteAttribute = defineOperation({
   code: Operation.DeleteAttribute,
   privilege: 'delete-attribute',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'delete-attribute')

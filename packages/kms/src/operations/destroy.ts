@@ -7,6 +7,7 @@ import { defineOperation } from './types.js'
 export const destroy = defineOperation({
   code: Operation.Destroy,
   privilege: 'destroy',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'destroy')

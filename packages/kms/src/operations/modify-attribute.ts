@@ -9,6 +9,7 @@ import { attributeArg, checkWritable, touch, required, indexOfValue } from './at
 export const modifyAttribute = defineOperation({
   code: Operation.ModifyAttribute,
   privilege: 'modify-attribute',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'modify-attribute')

@@ -13,6 +13,7 @@ import { defineOperation } from './types.js'
 export const reKey = defineOperation({
   code: Operation.ReKey,
   privilege: 'rekey',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const old = await loadObject(ctx, id, 'rekey')

@@ -20,6 +20,7 @@ import { defineOperation } from './types.js'
 export const revoke = defineOperation({
   code: Operation.Revoke,
   privilege: 'revoke',
+  mutates: true,
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'revoke')

@@ -7,6 +7,7 @@ import { attributeArg, checkWritable, touch, required } from './attribute-common
 export const setAttribute = defineOperation({
   code: Operation.SetAttribute,
   privilege: 'set-attribute',
+  mutates: true,
   since: [2, 0],
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))

@@ -15,6 +15,11 @@ export interface OperationDef {
   readonly privilege: string
   /** Lowest protocol version that has the operation. */
   readonly since?: readonly [number, number]
+  /**
+   * Reads, changes and saves its target object: run under the object's lock (model/object-lock.ts)
+   * so that concurrent changes to one object are not lost.
+   */
+  readonly mutates?: true
   run(ctx: OpContext, payload: TtlvItem | undefined): Promise<OpResult>
 }
 

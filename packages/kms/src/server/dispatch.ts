@@ -10,6 +10,7 @@ import type { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
 import type { ResultReasonName } from '../errors.js'
 import type { OpContext } from '../model/object.js'
+import { withObjectLock } from '../model/object-lock.js'
 import { isSupportedVersion } from '../operations/discover-versions.js'
 import { operations } from '../operations/registry.js'
 import { StoreOverlay } from '../storage/overlay.js'
@@ -181,7 +182,11 @@ export async function handleMessage(
             'OperationNotSupported',
           )
         const payload = find(item, Tag.RequestPayload)
-        const r = await op.run(ctx, payload)
+        const target = op.mutates === true ? lockTarget(ctx, payload) : undefined
+        const r =
+          target === undefined
+            ? await op.run(ctx, payload)
+            : await withObjectLock(target, () => op.run(ctx, payload))
         objectId = r.objectId
         if (r.objectId !== undefined) ctx.placeholder = r.objectId
         out.push(
@@ -272,6 +277,15 @@ export async function handleMessage(
       `${ke.message} [${ke.code}, request ${requestId}]`,
     )
   }
+}
+
+/**
+ * The object a mutating item acts on (its Unique Identifier, else the batch's ID placeholder), or
+ * undefined when there is none (the operation then fails on its own, without a lock).
+ */
+function lockTarget(ctx: OpContext, payload: TtlvItem | undefined): string | undefined {
+  const id = find(payload, Tag.UniqueIdentifier)
+  return id?.type === 'TextString' ? id.value : id === undefined ? ctx.placeholder : undefined
 }
 
 /** A successful item of an Undo batch, waiting for the batch's outcome. */
