@@ -8,7 +8,7 @@ import {
   rekeyDeep,
   rekeyShallow,
   type DiskResult,
-} from '@ward/envelope'
+} from '@ward/envelope/disk'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import type { Progress } from '../output.js'
 
@@ -82,7 +82,8 @@ function print(ctx: CommandContext, action: string, r: DiskResult): void {
   )
 }
 
-const segmentHelp = 'bytes per segment, a multiple of 4096 (default 16 MiB; tests use small ones)'
+const segmentHelp =
+  'bytes per segment, a multiple of 4096 (default 4 MiB into a new file, 16 MiB in place; tests use small ones)'
 
 const encrypt = defineCommand({
   path: ['crypto-util', 'disk', 'encrypt'],

@@ -7,6 +7,7 @@ import {
   asDiskError,
   ascending,
   closeQuietly,
+  NEW_FILE_SEGMENT_BYTES,
   openFile,
   segmentSize,
   type DiskRunOptions,
@@ -48,7 +49,7 @@ export async function decryptDisk(
   out: string,
   o: DecryptOptions,
 ): Promise<DiskResult> {
-  const seg = segmentSize(o)
+  const seg = segmentSize(o, undefined, NEW_FILE_SEGMENT_BYTES)
   refuseJournaled(input)
   const fdIn = openFile(input, constants.O_RDONLY)
   let key: Uint8Array | undefined

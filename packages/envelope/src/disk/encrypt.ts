@@ -8,6 +8,7 @@ import {
   checkKek,
   closeQuietly,
   newDek,
+  NEW_FILE_SEGMENT_BYTES,
   openFile,
   segmentSize,
   asDiskError,
@@ -68,7 +69,7 @@ export async function encryptDisk(
   o: EncryptOptions,
 ): Promise<DiskResult> {
   checkKek(o.kek)
-  const seg = segmentSize(o)
+  const seg = segmentSize(o, undefined, NEW_FILE_SEGMENT_BYTES)
   const fdIn = openFile(input, constants.O_RDONLY)
   const partial = `${out}.ward-partial`
   let fdOut = -1

@@ -1,0 +1,12 @@
+/**
+ * `@ward/envelope/disk`: the offline disk operations alone (LUKS2 headers, XTS, journal), for
+ * callers that need nothing else. A process that only encrypts a disk (the `ward crypto-util
+ * disk` commands) loads about half of the package's modules through this entry instead of the
+ * whole barrel (VM files, bundles, streams), which is measurable in its start-up time.
+ */
+export { describeDisk, isLuks2, type DiskDescription } from '../luks2/describe.js'
+export { encryptDisk, type EncryptOptions, type DiskResult } from './encrypt.js'
+export { encryptInPlace } from './encrypt-in-place.js'
+export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'
+export { rekeyShallow, type ShallowRekeyOptions } from './rekey-shallow.js'
+export { rekeyDeep, type DeepRekeyOptions } from './rekey-deep.js'
