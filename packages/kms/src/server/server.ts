@@ -80,9 +80,13 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       'GeneralFailure',
     )
   const logger = opts.logger ?? createLogger('kms')
+  // Messages being handled right now, over all connections (the store's sync strategy uses it).
+  let inflight = 0
   const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
   const store: Store =
-    opts.db !== undefined ? await openPostgresStore(opts.db) : await openSqliteStore(p.db)
+    opts.db !== undefined
+      ? await openPostgresStore(opts.db)
+      : await openSqliteStore(p.db, { othersWaiting: () => inflight > 1 })
   const audit = openAudit(p.audit, opts.auditToLogger === false ? undefined : logger)
   const deps = { store, barrier, logger, audit }
   const maxMessage = opts.maxMessageBytes ?? 16 << 20
@@ -138,7 +142,13 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       busy = true
       while (queue.length > 0 && !sock.destroyed) {
         const msg = queue.shift()!
-        const res = await handleMessage(deps, identity, msg)
+        inflight++
+        let res: Uint8Array
+        try {
+          res = await handleMessage(deps, identity, msg)
+        } finally {
+          inflight--
+        }
         if (!sock.destroyed) sock.write(res)
       }
       busy = false
