@@ -1,4 +1,4 @@
-import { ObjectType, Operation, QueryFunction, en, findAll, s, text, Tag } from '@ward/kmip'
+import { ObjectType, Operation, QueryFunction, bool, en, findAll, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** Filled in by the registry (avoids an import cycle). */
@@ -6,7 +6,7 @@ export const advertised: { ops: number[] } = { ops: [] }
 
 export const VENDOR = 'Ward'
 
-/** KMIP 1.4 §4.25 Query: operations, object types, server information. */
+/** KMIP 1.4 §4.25 Query: operations, object types, server information, capabilities (1.3+). */
 export const query = defineOperation({
   code: Operation.Query,
   privilege: 'query',
@@ -49,6 +49,19 @@ export const query = defineOperation({
               text(Tag.VendorIdentification, VENDOR),
               s(Tag.ServerInformation, [
                 text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
+              ]),
+            ]
+          : []),
+        // KMIP 1.4 §2.1.25 Capability Information: streamed Encrypt/Decrypt/Sign (Init Indicator),
+        // Batch Undo and Continue; no asynchronous operations or attestation.
+        ...(fns.has(QueryFunction.QueryCapabilities) && (ctx.major >= 2 || ctx.minor >= 3)
+          ? [
+              s(Tag.CapabilityInformation, [
+                bool(Tag.StreamingCapability, true),
+                bool(Tag.AsynchronousCapability, false),
+                bool(Tag.AttestationCapability, false),
+                bool(Tag.BatchUndoCapability, true),
+                bool(Tag.BatchContinueCapability, true),
               ]),
             ]
           : []),

@@ -11,6 +11,7 @@ import {
   CryptographicAlgorithm as Alg,
   ObjectType,
   Operation,
+  QueryFunction,
   ResultReason,
   ResultStatus,
   State,
@@ -245,6 +246,25 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await located(a), [idIn(rs[0])!])
       assert.deepEqual(await located(b), [idIn(rs[2])!])
       assert.deepEqual(await located(later), [idIn(rs[5])!])
+    })
+
+    test('Query Capabilities advertises Batch Undo and Continue (1.4 and 2.1), not before 1.3', async () => {
+      for (const cl of [c, await f.client('batcher', 1, 4)]) {
+        const r = await cl.call(
+          Operation.Query,
+          P(en(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
+        )
+        const cap = find(r, Tag.CapabilityInformation)
+        assert.equal(opt(cap, Tag.BatchUndoCapability, 'Boolean'), true)
+        assert.equal(opt(cap, Tag.BatchContinueCapability, 'Boolean'), true)
+        assert.equal(opt(cap, Tag.AsynchronousCapability, 'Boolean'), false)
+      }
+      const old = await f.client('batcher', 1, 2)
+      const r = await old.call(
+        Operation.Query,
+        P(en(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
+      )
+      assert.equal(find(r, Tag.CapabilityInformation), undefined)
     })
   })
 }
