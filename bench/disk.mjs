@@ -59,6 +59,8 @@ const round = (x) => (x === null ? null : Math.round(x * 10) / 10)
 
 /** Children still running, killed if the bench is interrupted (so the private mount can go). */
 const children = new Set()
+/** Cleanup of the current storage, also run on SIGINT/SIGTERM/SIGHUP (then the bench exits). */
+let cleanupStorage = () => {}
 
 /** Runs a command to completion; resolves with its stdout, rejects with its stderr's tail. */
 function exec(cmd, args, opts = {}) {
@@ -127,16 +129,19 @@ function mountHugeTmpfs(bytes) {
     ['-t', 'tmpfs', '-o', `size=${Math.ceil(size / MiB)}m,huge=always,mode=0700`, 'tmpfs', dir],
     { stdio: 'ignore' },
   )
-  // the mount must be there, be tmpfs and have taken huge=always (older kernels ignore nothing
-  // silently, but check rather than report a storage that is not what it says)
+  // an interrupt from here on must unmount it (main() takes cleanup over once storage is set)
+  if (r.status === 0) cleanupStorage = () => unmountPrivate(dir)
+  // the mount must be there, be tmpfs and have taken huge=always (a kernel without shmem THP
+  // refuses the option; check anyway rather than report a storage that is not what it says)
   const line =
     r.status === 0 &&
     readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .find((l) => l.split(' ')[1] === dir)
   if (!line || statfsSync(dir).type !== TMPFS_MAGIC || !/\bhuge=always\b/.test(line)) {
-    if (line) unmountPrivate(dir)
+    if (line || r.status === 0) unmountPrivate(dir)
     else rmSync(dir, { recursive: true, force: true })
+    cleanupStorage = () => {}
     return undefined
   }
   return { dir, size }
@@ -183,8 +188,6 @@ async function prepareStorage(bytes) {
   }
 }
 
-/** Cleanup of the current storage, also run on SIGINT/SIGTERM/SIGHUP (then the bench exits). */
-let cleanupStorage = () => {}
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
   process.once(sig, () => {
     for (const c of children) c.kill('SIGKILL')
