@@ -1,4 +1,5 @@
-import { pino, destination, type Logger, type DestinationStream } from 'pino'
+import { createRequire } from 'node:module'
+import type { Logger, DestinationStream } from 'pino'
 
 export type { Logger }
 
@@ -13,6 +14,7 @@ export interface LoggerOptions {
  * plaintext, wrapped keys, tokens or passwords. `redact` is a backstop, not the method.
  */
 export function createLogger(component: string, options: LoggerOptions = {}): Logger {
+  const { pino, destination } = loadPino()
   return pino(
     {
       name: component,
@@ -38,6 +40,19 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     },
     options.destination ?? destination({ fd: 1, sync: false }),
   )
+}
+
+type Pino = typeof import('pino')
+let pinoModule: Pino | undefined
+
+/*
+ * pino is loaded on the first createLogger call, not when @ward/core is imported: every command
+ * imports @ward/core, most never log, and loading pino costs ~9 ms of each CLI run. It is
+ * CommonJS, so a synchronous require keeps createLogger synchronous.
+ */
+function loadPino(): Pino {
+  pinoModule ??= createRequire(import.meta.url)('pino') as Pino
+  return pinoModule
 }
 
 /** Errors are logged by code and message only: no stack frames carrying data, no `cause` values. */
