@@ -22,6 +22,12 @@ export interface DiskRunOptions {
    * Default 4 MiB for a new output file, 16 MiB in place and for deep rekey.
    */
   readonly segmentBytes?: number
+  /**
+   * Runs that write a new file (encrypt --out, decrypt --out): read the input through a
+   * read-only mapping, XTS from it straight into the write buffer (native addon only; default
+   * true). false: read() each segment into the buffer first.
+   */
+  readonly mapInput?: boolean
   /** Called with the bytes processed so far. */
   readonly onProgress?: (done: number, total: number) => void
 }

@@ -2,6 +2,7 @@ import { constants, fstatSync, fsyncSync, ftruncateSync, renameSync, unlinkSync 
 import { EnvelopeError } from '../errors.js'
 import { formatMetadata, WARD_DATA_OFFSET, WARD_SECTOR_SIZE } from '../luks2/format.js'
 import { newIdentity, writeHeaders } from '../luks2/volume.js'
+import { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from '../xts/mapped.js'
 import { xtsEncryptSectorsAsync } from '../xts/xts.js'
 import {
   ascending,
@@ -74,6 +75,7 @@ export async function encryptDisk(
   const partial = `${out}.ward-partial`
   let fdOut = -1
   let reserved = false
+  let mapped: MappedInput | undefined
   const dek = newDek()
   try {
     const size = fstatSync(fdIn).size
@@ -90,14 +92,25 @@ export async function encryptDisk(
     fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
     writeNewHeader(fdOut, dek, o, false)
+    const map = (mapped = o.mapInput === false ? undefined : mapInputFile(fdIn, size))
     await runPipeline({
-      fdIn,
+      fdIn: map ? undefined : fdIn,
       fdOut,
       steps: ascending(size, seg, 0, WARD_DATA_OFFSET),
       maxLength: seg,
       durable: false,
       transform: (buf, step) =>
-        xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
+        map
+          ? xtsSectorsFromMappedAsync(
+              true,
+              dek,
+              map,
+              step.readPos,
+              buf,
+              step.readPos / WARD_SECTOR_SIZE,
+              WARD_SECTOR_SIZE,
+            )
+          : xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
       onProgress: (d) => o.onProgress?.(d, size),
     })
     fsyncSync(fdOut)
@@ -127,6 +140,7 @@ export async function encryptDisk(
     throw asDiskError(e, `encrypting ${input} to ${out}`)
   } finally {
     dek.fill(0)
+    mapped?.close()
     closeQuietly(fdIn)
   }
 }

@@ -15,7 +15,11 @@ export interface Step {
 }
 
 export interface PipelineOptions {
-  readonly fdIn: number
+  /**
+   * Read each step's bytes from this file into its buffer before the transform; undefined when
+   * the transform fills the buffer itself (XTS from a mapped input: no read copy).
+   */
+  readonly fdIn: number | undefined
   readonly fdOut: number
   readonly steps: readonly Step[]
   readonly maxLength: number
@@ -108,7 +112,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     for (let i = 0; i < n; i++) {
       if (i >= slots) await (written[i - slots] as Gate).promise
       if (stopped) return
-      await readAt(o.fdIn, view(i), (o.steps[i] as Step).readPos)
+      if (o.fdIn !== undefined) await readAt(o.fdIn, view(i), (o.steps[i] as Step).readPos)
       ;(fetched[i] as Gate).open()
     }
   }

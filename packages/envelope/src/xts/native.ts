@@ -32,9 +32,36 @@ export interface NativeXts {
     sectorSize: number,
   ): Promise<void>
   transform(enc: boolean, key: Uint8Array, tweak: Uint8Array, data: Uint8Array): void
+  /**
+   * How the sector loops reach OpenSSL's AES-256-XTS: the provider's dispatch table directly
+   * (default), or EVP (fallback, or WARD_XTS_EVP_ONLY set when the addon loaded).
+   */
+  readonly cipherPath: 'provider' | 'evp'
+  /** A read-only shared mapping of the file's first `length` bytes (an opaque handle). */
+  mapInput(fd: number, length: number): unknown
+  /** Unmaps now; throws while a job reads from it. */
+  unmapInput(map: unknown): void
+  sectorsFromAsync(
+    enc: boolean,
+    key: Uint8Array,
+    map: unknown,
+    mapOffset: number,
+    dst: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+  ): Promise<void>
 }
 
-const METHODS = ['sectors', 'sectorsAsync', 'reencrypt', 'reencryptAsync', 'transform'] as const
+const METHODS = [
+  'sectors',
+  'sectorsAsync',
+  'reencrypt',
+  'reencryptAsync',
+  'transform',
+  'mapInput',
+  'unmapInput',
+  'sectorsFromAsync',
+] as const
 
 /**
  * The addon built by the package's install hook (node-gyp, native/build/Release). This module

@@ -216,6 +216,11 @@ const MAX_JOBS = Math.max(
 /** The node:crypto fallback yields to the event loop after this much work. */
 const FALLBACK_SLICE_BYTES = 1 << 20
 
+/** Internal: how many pool jobs a buffer of `bytes` holding `sectors` sectors is split into. */
+export function jobCount(bytes: number, sectors: number): number {
+  return Math.max(1, Math.min(MAX_JOBS, Math.floor(bytes / SPLIT_MIN_BYTES), sectors))
+}
+
 async function runAsync(
   impl: NativeXts | undefined,
   op: Op,
@@ -225,7 +230,7 @@ async function runAsync(
 ): Promise<void> {
   const count = data.length / ss
   if (!impl) return fallbackAsync(op, data, first, ss)
-  const parts = Math.max(1, Math.min(MAX_JOBS, Math.floor(data.length / SPLIT_MIN_BYTES), count))
+  const parts = jobCount(data.length, count)
   const per = Math.ceil(count / parts)
   const jobs: Promise<void>[] = []
   try {
@@ -269,7 +274,7 @@ async function fallbackAsync(op: Op, data: Uint8Array, first: number, ss: number
 }
 
 /** The addon throws plain Errors carrying `code`; give them the package's error shape. */
-function asEnvelopeError(e: unknown): Error {
+export function asEnvelopeError(e: unknown): Error {
   if (e instanceof EnvelopeError) return e
   const code = (e as { code?: unknown } | null)?.code
   if (e instanceof Error && typeof code === 'string' && /^ERR_XTS_[A-Z_]+$/.test(code))

@@ -1,0 +1,111 @@
+import { EnvelopeError } from '../errors.js'
+import { checkSectorArgs } from './check.js'
+import { native, type NativeXts } from './native.js'
+import { asEnvelopeError, jobCount } from './xts.js'
+
+/*
+ * XTS straight from a read-only mapping of the input file into the caller's buffer: the file's
+ * bytes reach the cipher without first being copied into a buffer by read() (for a 1 GiB image,
+ * that copy was ~15 % of the CPU of `ward crypto-util disk encrypt`; bench/README.md). Only the
+ * INPUT is mapped: its pages are already in the page cache, so mapping them costs page-table
+ * entries (one per 2 MiB on a huge-page tmpfs), whereas a mapped output measured slower (fresh
+ * pages allocated through faults).
+ */
+
+/** A read-only mapping of an input file's first `length` bytes; `close()` unmaps it. */
+export interface MappedInput {
+  readonly length: number
+  /** Unmaps now (the garbage collector would do it later). Not while a transform reads from it. */
+  close(): void
+  /** @internal the addon's handle */
+  readonly handle: unknown
+}
+
+/**
+ * Maps the first `length` bytes of the open file `fd` read-only (MAP_SHARED), or returns
+ * undefined when the native addon is not built or the file cannot be mapped (callers then
+ * read() as before). The file must not shrink while it is mapped: an access past its end
+ * raises SIGBUS (each job checks its range first and fails with ERR_XTS_INPUT_SHORT instead,
+ * but a truncation racing the cipher cannot be caught).
+ */
+export function mapInputFile(fd: number, length: number): MappedInput | undefined {
+  return mapWith(native, fd, length)
+}
+
+/** Internal: {@link mapInputFile} on a chosen backend (tests). */
+export function mapWith(
+  impl: NativeXts | undefined,
+  fd: number,
+  length: number,
+): MappedInput | undefined {
+  if (!impl || !Number.isSafeInteger(length) || length <= 0) return undefined
+  let handle: unknown
+  try {
+    handle = impl.mapInput(fd, length)
+  } catch {
+    return undefined // not mappable (e.g. a pipe or a special file): the read() path is used
+  }
+  let open = true
+  return {
+    length,
+    handle,
+    close: () => {
+      if (!open) return
+      impl.unmapInput(handle)
+      open = false
+    },
+  }
+}
+
+/**
+ * Encrypts (`enc`) or decrypts `dst.length` bytes of whole sectors read from `src` at
+ * `srcOffset` into `dst`, on libuv's pool (split across the cores like
+ * {@link xtsEncryptSectorsAsync}). Arguments as for the in-place functions; `src` stays intact.
+ */
+export async function xtsSectorsFromMappedAsync(
+  enc: boolean,
+  key: Uint8Array,
+  src: MappedInput,
+  srcOffset: number,
+  dst: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  checkSectorArgs(key, dst, firstSector, sectorSize)
+  if (
+    !native ||
+    !Number.isSafeInteger(srcOffset) ||
+    srcOffset < 0 ||
+    srcOffset + dst.length > src.length
+  )
+    throw new EnvelopeError(
+      'ERR_XTS_DATA_LENGTH',
+      `bytes ${srcOffset}..${srcOffset + dst.length} are outside the ${src.length}-byte mapping`,
+    )
+  const impl = native
+  const count = dst.length / sectorSize
+  const parts = jobCount(dst.length, count)
+  const per = Math.ceil(count / parts)
+  const jobs: Promise<void>[] = []
+  try {
+    for (let s = 0; s < count; s += per) {
+      const end = Math.min(count, s + per)
+      jobs.push(
+        impl.sectorsFromAsync(
+          enc,
+          key,
+          src.handle,
+          srcOffset + s * sectorSize,
+          dst.subarray(s * sectorSize, end * sectorSize),
+          firstSector + s,
+          sectorSize,
+        ),
+      )
+    }
+  } catch (e) {
+    await Promise.allSettled(jobs)
+    throw asEnvelopeError(e)
+  }
+  const results = await Promise.allSettled(jobs)
+  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
+}
