@@ -2,6 +2,7 @@ import { constants, existsSync, fsyncSync, ftruncateSync, renameSync, unlinkSync
 import { EnvelopeError } from '../errors.js'
 import { dataSegment, segmentBytes, unlockWithKek, unlockWithPassphrase } from '../luks2/unlock.js'
 import { readVolume, type Luks2Volume } from '../luks2/volume.js'
+import { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from '../xts/mapped.js'
 import { xtsDecryptSectorsAsync } from '../xts/xts.js'
 import {
   asDiskError,
@@ -55,6 +56,7 @@ export async function decryptDisk(
   let key: Uint8Array | undefined
   let fdOut = -1
   let reserved = false
+  let mapped: MappedInput | undefined
   const partial = `${out}.ward-partial`
   try {
     const vol = readVolume(fdIn)
@@ -67,19 +69,23 @@ export async function decryptDisk(
     reserved = true
     fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
     ftruncateSync(fdOut, bytes)
+    const end = s.offset + bytes
+    // dataSegment checked that the segment lies inside the file; mapped only then (a page wholly
+    // past the end would not be read as an error but fault).
+    const map = (mapped =
+      o.mapInput === false || vol.fileSize < end ? undefined : mapInputFile(fdIn, end))
+    const sector = (step: { readPos: number }): number =>
+      (step.readPos - s.offset) / s.sectorSize + s.ivTweak
     await runPipeline({
-      fdIn,
+      fdIn: map ? undefined : fdIn,
       fdOut,
       steps: ascending(bytes, Math.max(seg - (seg % s.sectorSize), s.sectorSize), s.offset, 0),
       maxLength: seg,
       durable: false,
       transform: (buf, step) =>
-        xtsDecryptSectorsAsync(
-          k,
-          buf,
-          (step.readPos - s.offset) / s.sectorSize + s.ivTweak,
-          s.sectorSize,
-        ),
+        map
+          ? xtsSectorsFromMappedAsync(false, k, map, step.readPos, buf, sector(step), s.sectorSize)
+          : xtsDecryptSectorsAsync(k, buf, sector(step), s.sectorSize),
       onProgress: (d) => o.onProgress?.(d, bytes),
     })
     fsyncSync(fdOut)
@@ -101,6 +107,7 @@ export async function decryptDisk(
     throw asDiskError(e, `decrypting ${input} to ${out}`)
   } finally {
     key?.fill(0)
+    mapped?.close()
     closeQuietly(fdIn)
   }
 }
