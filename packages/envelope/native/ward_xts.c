@@ -593,6 +593,9 @@ static napi_value js_sectors_from_async(napi_env env, napi_callback_info info) {
   if (j == NULL) return throw_status(env, XTS_E_NOMEM);
   j->a = a;
   j->src = m->base + off;
+  /* Set before the job is queued: a pool thread may start it at once. job_free releases it. */
+  j->map = m;
+  m->busy++;
   memcpy(j->key, a.key, a.keylen);
   napi_value promise, name;
   if (napi_create_reference(env, argv[4], 1, &j->data_ref) != napi_ok ||
@@ -604,8 +607,6 @@ static napi_value js_sectors_from_async(napi_env env, napi_callback_info info) {
     job_free(env, j);
     return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
   }
-  j->map = m; /* from here on job_free releases one `busy` */
-  m->busy++;
   return promise;
 }
 
