@@ -8,6 +8,7 @@ import {
   asDiskError,
   ascending,
   closeQuietly,
+  MAPPED_TRANSFORMS_IN_FLIGHT,
   NEW_FILE_SEGMENT_BYTES,
   openFile,
   segmentSize,
@@ -82,6 +83,7 @@ export async function decryptDisk(
       steps: ascending(bytes, Math.max(seg - (seg % s.sectorSize), s.sectorSize), s.offset, 0),
       maxLength: seg,
       durable: false,
+      transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
       transform: (buf, step) =>
         map
           ? xtsSectorsFromMappedAsync(false, k, map, step.readPos, buf, sector(step), s.sectorSize)

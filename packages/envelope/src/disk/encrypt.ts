@@ -9,6 +9,7 @@ import {
   checkKek,
   closeQuietly,
   newDek,
+  MAPPED_TRANSFORMS_IN_FLIGHT,
   NEW_FILE_SEGMENT_BYTES,
   openFile,
   segmentSize,
@@ -99,6 +100,7 @@ export async function encryptDisk(
       steps: ascending(size, seg, 0, WARD_DATA_OFFSET),
       maxLength: seg,
       durable: false,
+      transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
       transform: (buf, step) =>
         map
           ? xtsSectorsFromMappedAsync(

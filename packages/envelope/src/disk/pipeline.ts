@@ -30,6 +30,8 @@ export interface PipelineOptions {
   readonly afterWrite?: (step: Step, index: number) => void
   readonly durable: boolean
   readonly onProgress?: (bytes: number) => void
+  /** Transforms running at once (default 1); each step still reaches the writer in order. */
+  readonly transformsInFlight?: number
 }
 
 const readAt = (fd: number, buf: Uint8Array, pos: number): Promise<void> =>
@@ -116,12 +118,24 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
       ;(fetched[i] as Gate).open()
     }
   }
-  const produce = async (): Promise<void> => {
-    for (let i = 0; i < n; i++) {
+  let nextTransform = 0
+  // Each transformer takes the next step; a failure stops everything at once (the writer would
+  // otherwise wait for the failed step while the other transformer waits for a free buffer).
+  const transformer = async (): Promise<void> => {
+    for (let i = nextTransform++; i < n && !stopped; i = nextTransform++) {
       await (fetched[i] as Gate).promise
-      await o.transform(view(i), o.steps[i] as Step, i)
+      await o.transform(view(i), o.steps[i] as Step, i).catch((e: unknown) => {
+        stop(e)
+        throw e
+      })
       ;(ready[i] as Gate).open()
     }
+  }
+  const produce = async (): Promise<void> => {
+    const k = Math.max(1, Math.min(o.transformsInFlight ?? 1, slots))
+    const all = await Promise.allSettled(Array.from({ length: k }, transformer))
+    const failed = all.find((r) => r.status === 'rejected')
+    if (failed) throw (failed as PromiseRejectedResult).reason
   }
   const consume = async (): Promise<void> => {
     let done = 0
