@@ -4,8 +4,8 @@
  *
  * Why native: node:crypto cannot change the IV of a cipher it has set up, so aes-xts-plain64 needs
  * one createCipheriv per sector, and that set-up (key schedule, provider fetch, JS<->C++ crossings)
- * costs more than encrypting 4 KiB. Here ONE EVP_CIPHER_CTX is keyed once per call and only the
- * tweak is reset per sector: EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1).
+ * costs more than encrypting 4 KiB. Here ONE cipher context is keyed once per call and only the
+ * tweak is reset per sector (through the provider's dispatch table, or EVP: "Per-sector cost").
  *
  * Semantics (dm-crypt aes-xts-plain64, IEEE Std 1619-2007 §5.3): the 16-byte tweak of sector n is
  * n as a little-endian 64-bit integer followed by eight zero bytes. Data is transformed in place.
