@@ -20,7 +20,7 @@ export const NEW_FILE_SEGMENT_BYTES = 4 * 1048576
  * one transform at a time left a core idle between segments (the main thread has to wake up to
  * start the next one while the pool threads and the writer share the two cores); two in flight
  * keep the pool busy: 1 GiB on huge-page tmpfs, library path, fresh processes, min/median
- * 187/215 ms (one) vs 138/185 ms (two), and no difference on /dev/shm (bench/README.md).
+ * 187/215 ms (one) vs 138/185 ms (two); within noise on /dev/shm (bench/README.md).
  */
 export const MAPPED_TRANSFORMS_IN_FLIGHT = 2
 
