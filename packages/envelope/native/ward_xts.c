@@ -44,6 +44,9 @@
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 /* IEEE 1619-2007 §5.1: a data unit holds at most 2^20 AES blocks. */
 #define XTS_MAX_UNIT ((size_t)1 << 24)
@@ -56,6 +59,7 @@ typedef enum {
   XTS_E_CRYPTO,
   XTS_E_NOMEM,
   XTS_E_INPUT_SHORT,
+  XTS_E_OUTPUT_SPACE,
 } xts_status;
 
 static const char *status_code(xts_status s) {
@@ -64,6 +68,7 @@ static const char *status_code(xts_status s) {
     case XTS_E_DUPLICATED_KEYS: return "ERR_XTS_DUPLICATED_KEYS";
     case XTS_E_NOMEM: return "ERR_XTS_NO_MEMORY";
     case XTS_E_INPUT_SHORT: return "ERR_XTS_INPUT_SHORT";
+    case XTS_E_OUTPUT_SPACE: return "ERR_XTS_OUTPUT_SPACE";
     default: return "ERR_XTS_CRYPTO";
   }
 }
@@ -77,6 +82,8 @@ static const char *status_message(xts_status s) {
     case XTS_E_NOMEM: return "out of memory setting up the XTS cipher";
     case XTS_E_INPUT_SHORT:
       return "the mapped input file no longer covers the range being read (was it truncated?)";
+    case XTS_E_OUTPUT_SPACE:
+      return "no space for the mapped output file's pages (is the file system full?)";
     default: return "OpenSSL XTS operation failed";
   }
 }
@@ -408,6 +415,8 @@ typedef struct {
   xts_status st;
   const uint8_t *src; /* a.data (in place) or a position in a mapped input */
   struct mapped_input *map; /* sectorsFromAsync: the mapping `src` points into */
+  struct mapped_input *out; /* sectorsMappedAsync: the writable mapping `a.data` points into */
+  napi_ref out_ref;
   napi_ref map_ref;         /* keeps it from being collected (and unmapped) until completion */
   napi_ref data_ref; /* keeps the caller's buffer alive until completion */
   napi_deferred deferred;
@@ -423,6 +432,7 @@ typedef struct mapped_input {
   uint8_t *base; /* NULL once unmapped */
   size_t len;
   uint32_t busy;
+  int writable;
 } mapped_input;
 
 static const napi_type_tag MAPPED_INPUT_TAG = {0x8f0d2a6c5b1e4e37ULL, 0xa94c1d2e7b3f6051ULL};
@@ -443,7 +453,9 @@ static void job_free(napi_env env, sector_job *j) {
   OPENSSL_cleanse(j->key, sizeof j->key);
   OPENSSL_cleanse(j->key2, sizeof j->key2);
   if (j->map != NULL) j->map->busy--;
+  if (j->out != NULL) j->out->busy--;
   if (j->map_ref) napi_delete_reference(env, j->map_ref);
+  if (j->out_ref) napi_delete_reference(env, j->out_ref);
   if (j->data_ref) napi_delete_reference(env, j->data_ref);
   if (j->work) napi_delete_async_work(env, j->work);
   free(j);
@@ -463,6 +475,18 @@ static void job_execute(napi_env env, void *p) {
     if (madvise((void *)start, (uintptr_t)j->src + j->a.len - start, MADV_POPULATE_READ) != 0 &&
         errno != EINVAL) {
       j->st = XTS_E_INPUT_SHORT;
+      return;
+    }
+  }
+  if (j->out != NULL) {
+    /* Allocate the output's pages here, on this pool thread (page zeroing spread over the
+     * jobs), and learn of a full file system as an error instead of SIGBUS on a write. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)j->a.data & ~(page - 1);
+    if (madvise((void *)start, (uintptr_t)j->a.data + j->a.len - start, MADV_POPULATE_WRITE) !=
+            0 &&
+        errno != EINVAL) {
+      j->st = XTS_E_OUTPUT_SPACE;
       return;
     }
   }
@@ -519,8 +543,9 @@ static napi_value js_reencrypt_async(napi_env env, napi_callback_info info) {
   return sectors_async(env, info, 1);
 }
 
-/* mapInput(fd, length): maps the first `length` bytes of the open file `fd` read-only. */
-static napi_value js_map_input(napi_env env, napi_callback_info info) {
+/* mapInput(fd, length): maps the first `length` bytes of the open file `fd` read-only;
+ * mapOutput(fd, length): read-write (the file must be open for reading and writing). */
+static napi_value map_file(napi_env env, napi_callback_info info, int writable) {
   size_t argc = 2;
   napi_value argv[2];
   int32_t fd;
@@ -529,7 +554,8 @@ static napi_value js_map_input(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_u53(env, argv[1], &len) ||
       len == 0 || len > SIZE_MAX)
     return throw_code(env, "ERR_XTS_ARGUMENT", "expected (fd, length > 0)");
-  void *base = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
+  void *base =
+      mmap(NULL, (size_t)len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return throw_code(env, "ERR_XTS_MAP", strerror(errno));
   mapped_input *m = (mapped_input *)calloc(1, sizeof *m);
   napi_value ext;
@@ -539,6 +565,7 @@ static napi_value js_map_input(napi_env env, napi_callback_info info) {
   }
   m->base = (uint8_t *)base;
   m->len = (size_t)len;
+  m->writable = writable;
   if (napi_create_external(env, m, mapped_finalize, NULL, &ext) != napi_ok) {
     mapped_finalize(env, m, NULL);
     return throw_status(env, XTS_E_NOMEM);
@@ -546,6 +573,14 @@ static napi_value js_map_input(napi_env env, napi_callback_info info) {
   if (napi_type_tag_object(env, ext, &MAPPED_INPUT_TAG) != napi_ok)
     return throw_code(env, "ERR_XTS_MAP", "could not tag the mapping"); /* GC unmaps it */
   return ext;
+}
+
+static napi_value js_map_input(napi_env env, napi_callback_info info) {
+  return map_file(env, info, 0);
+}
+
+static napi_value js_map_output(napi_env env, napi_callback_info info) {
+  return map_file(env, info, 1);
 }
 
 static mapped_input *get_mapped(napi_env env, napi_value v) {
@@ -610,6 +645,62 @@ static napi_value js_sectors_from_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* sectorsMappedAsync(enc, key, src, srcOffset, dst, dstOffset, length, firstSector, sectorSize):
+ * XTS from one mapping into a writable one, no buffer and no write() in between. */
+static napi_value js_sectors_mapped_async(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9)
+    return throw_code(env, "ERR_XTS_ARGUMENT",
+                      "expected (enc, key, src, srcOffset, dst, dstOffset, length, firstSector, "
+                      "sectorSize)");
+  mapped_input *src = get_mapped(env, argv[2]);
+  mapped_input *dst = get_mapped(env, argv[4]);
+  uint64_t soff, doff, len, first, ss;
+  sector_args a;
+  memset(&a, 0, sizeof a);
+  if (src == NULL || src->base == NULL || dst == NULL || dst->base == NULL || !dst->writable)
+    return throw_code(env, "ERR_XTS_ARGUMENT", "src and dst must be live mappings (dst writable)");
+  if (!get_bool(env, argv[0], &a.mode)) return throw_code(env, "ERR_XTS_ARGUMENT", "enc must be a boolean");
+  if (!get_bytes(env, argv[1], &a.key, &a.keylen) || a.keylen != 64) return throw_status(env, XTS_E_KEY_LENGTH);
+  if (!get_u53(env, argv[3], &soff) || !get_u53(env, argv[5], &doff) || !get_u53(env, argv[6], &len))
+    return throw_code(env, "ERR_XTS_ARGUMENT", "offsets and length must be non-negative integers");
+  if (!get_u53(env, argv[7], &first))
+    return throw_code(env, "ERR_XTS_SECTOR_NUMBER", "firstSector must be an integer in [0, 2^53)");
+  if (!get_u53(env, argv[8], &ss) || ss < XTS_MIN_UNIT || ss > XTS_MAX_UNIT)
+    return throw_code(env, "ERR_XTS_SECTOR_SIZE", "sectorSize must be an integer from 16 to 16777216");
+  if (len == 0 || len % ss != 0)
+    return throw_code(env, "ERR_XTS_DATA_LENGTH", "length is not a whole number of sectors");
+  if (len / ss > UINT64_MAX - first)
+    return throw_code(env, "ERR_XTS_SECTOR_NUMBER", "sector numbers would pass 2^64");
+  if (soff > src->len || len > src->len - soff || doff > dst->len || len > dst->len - doff)
+    return throw_code(env, "ERR_XTS_DATA_LENGTH", "the range is outside a mapping");
+  a.len = (size_t)len;
+  a.first = first;
+  a.ss = (size_t)ss;
+  a.data = dst->base + doff;
+  sector_job *j = (sector_job *)calloc(1, sizeof *j);
+  if (j == NULL) return throw_status(env, XTS_E_NOMEM);
+  j->a = a;
+  j->src = src->base + soff;
+  j->map = src; /* before queueing: a pool thread may start the job at once */
+  src->busy++;
+  j->out = dst;
+  dst->busy++;
+  memcpy(j->key, a.key, a.keylen);
+  napi_value promise, name;
+  if (napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok ||
+      napi_create_reference(env, argv[4], 1, &j->out_ref) != napi_ok ||
+      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    job_free(env, j);
+    return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
+  }
+  return promise;
+}
+
 /* ---- transform: one data unit, any length >= 16 (ciphertext stealing) ------------------------ */
 
 static napi_value js_transform(napi_env env, napi_callback_info info) {
@@ -655,6 +746,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"transform", NULL, js_transform, NULL, NULL, NULL, napi_enumerable, NULL},
     {"mapInput", NULL, js_map_input, NULL, NULL, NULL, napi_enumerable, NULL},
     {"unmapInput", NULL, js_unmap_input, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mapOutput", NULL, js_map_output, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sectorsMappedAsync", NULL, js_sectors_mapped_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsFromAsync", NULL, js_sectors_from_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cipherPath", NULL, NULL, NULL, NULL, path_value, napi_enumerable, NULL},
   };

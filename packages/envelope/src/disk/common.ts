@@ -37,6 +37,11 @@ export interface DiskRunOptions {
    * true). false: read() each segment into the buffer first.
    */
   readonly mapInput?: boolean
+  /**
+   * encrypt --out: write the output through a mapping instead of write() (needs the mapped
+   * input). Default: only on a huge-page tmpfs, where it was measured faster (disk/mapped-output.ts).
+   */
+  readonly mapOutput?: boolean
   /** Called with the bytes processed so far. */
   readonly onProgress?: (done: number, total: number) => void
 }

@@ -2,7 +2,12 @@ import { constants, fstatSync, fsyncSync, ftruncateSync, renameSync, unlinkSync 
 import { EnvelopeError } from '../errors.js'
 import { formatMetadata, WARD_DATA_OFFSET, WARD_SECTOR_SIZE } from '../luks2/format.js'
 import { newIdentity, writeHeaders } from '../luks2/volume.js'
-import { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from '../xts/mapped.js'
+import {
+  mapInputFile,
+  mapOutputFile,
+  xtsSectorsFromMappedAsync,
+  type MappedInput,
+} from '../xts/mapped.js'
 import { xtsEncryptSectorsAsync } from '../xts/xts.js'
 import {
   ascending,
@@ -18,6 +23,7 @@ import {
   type KekRef,
 } from './common.js'
 import { fsyncDir, pwriteFull } from './io.js'
+import { encryptMapped, mapOutputWanted } from './mapped-output.js'
 import { runPipeline } from './pipeline.js'
 
 export interface EncryptOptions extends DiskRunOptions, KekRef {
@@ -94,27 +100,44 @@ export async function encryptDisk(
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
     writeNewHeader(fdOut, dek, o, false)
     const map = (mapped = o.mapInput === false ? undefined : mapInputFile(fdIn, size))
-    await runPipeline({
-      fdIn: map ? undefined : fdIn,
-      fdOut,
-      steps: ascending(size, seg, 0, WARD_DATA_OFFSET),
-      maxLength: seg,
-      durable: false,
-      transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
-      transform: (buf, step) =>
-        map
-          ? xtsSectorsFromMappedAsync(
-              true,
-              dek,
-              map,
-              step.readPos,
-              buf,
-              step.readPos / WARD_SECTOR_SIZE,
-              WARD_SECTOR_SIZE,
-            )
-          : xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
-      onProgress: (d) => o.onProgress?.(d, size),
-    })
+    const outMap =
+      map && mapOutputWanted(o, fdOut, partial)
+        ? mapOutputFile(fdOut, WARD_DATA_OFFSET + size)
+        : undefined
+    if (map && outMap) {
+      try {
+        await encryptMapped(map, outMap, {
+          key: dek,
+          size,
+          seg,
+          outOffset: WARD_DATA_OFFSET,
+          onProgress: (d) => o.onProgress?.(d, size),
+        })
+      } finally {
+        outMap.close() // before the fsync below, which writes back the pages it dirtied
+      }
+    } else
+      await runPipeline({
+        fdIn: map ? undefined : fdIn,
+        fdOut,
+        steps: ascending(size, seg, 0, WARD_DATA_OFFSET),
+        maxLength: seg,
+        durable: false,
+        transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
+        transform: (buf, step) =>
+          map
+            ? xtsSectorsFromMappedAsync(
+                true,
+                dek,
+                map,
+                step.readPos,
+                buf,
+                step.readPos / WARD_SECTOR_SIZE,
+                WARD_SECTOR_SIZE,
+              )
+            : xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
+        onProgress: (d) => o.onProgress?.(d, size),
+      })
     fsyncSync(fdOut)
     closeQuietly(fdOut)
     fdOut = -1

@@ -6,13 +6,13 @@ import { asEnvelopeError, jobCount } from './xts.js'
 /*
  * XTS straight from a read-only mapping of the input file into the caller's buffer: the file's
  * bytes reach the cipher without first being copied into a buffer by read() (for a 1 GiB image,
- * that copy was ~15 % of the CPU of `ward crypto-util disk encrypt`; bench/README.md). Only the
- * INPUT is mapped: its pages are already in the page cache, so mapping them costs page-table
- * entries (one per 2 MiB on a huge-page tmpfs), whereas a mapped output measured slower (fresh
- * pages allocated through faults).
+ * that copy was ~15 % of the CPU of `ward crypto-util disk encrypt`; bench/README.md). The
+ * input's pages are already in the page cache, so mapping them costs page-table entries (one
+ * per 2 MiB on a huge-page tmpfs). A mapped OUTPUT (fresh pages allocated through faults) is
+ * faster only on huge-page tmpfs and is used only there (disk/mapped-output.ts).
  */
 
-/** A read-only mapping of an input file's first `length` bytes; `close()` unmaps it. */
+/** A mapping of a file's first `length` bytes (read-only input, or writable output); `close()` unmaps it. */
 export interface MappedInput {
   readonly length: number
   /** Unmaps now (the garbage collector would do it later). Not while a transform reads from it. */
@@ -55,6 +55,71 @@ export function mapWith(
       open = false
     },
   }
+}
+
+/** Maps the first `length` bytes of `fd` (open read-write) for writing; undefined if not possible. */
+export function mapOutputFile(fd: number, length: number): MappedInput | undefined {
+  const impl = native
+  if (!impl || !Number.isSafeInteger(length) || length <= 0) return undefined
+  let handle: unknown
+  try {
+    handle = impl.mapOutput(fd, length)
+  } catch {
+    return undefined
+  }
+  let open = true
+  return {
+    length,
+    handle,
+    close: () => {
+      if (!open) return
+      impl.unmapInput(handle)
+      open = false
+    },
+  }
+}
+
+/** XTS from mapping `src` at `srcOffset` into writable mapping `dst` at `dstOffset`, split across the pool. */
+export async function xtsSectorsMappedAsync(
+  enc: boolean,
+  key: Uint8Array,
+  src: MappedInput,
+  srcOffset: number,
+  dst: MappedInput,
+  dstOffset: number,
+  length: number,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  if (!native) throw new EnvelopeError('ERR_XTS_ARGUMENT', 'mapped XTS needs the native addon')
+  const impl = native
+  const count = length / sectorSize
+  const parts = jobCount(length, count)
+  const per = Math.ceil(count / parts)
+  const jobs: Promise<void>[] = []
+  try {
+    for (let s = 0; s < count; s += per) {
+      const end = Math.min(count, s + per)
+      jobs.push(
+        impl.sectorsMappedAsync(
+          enc,
+          key,
+          src.handle,
+          srcOffset + s * sectorSize,
+          dst.handle,
+          dstOffset + s * sectorSize,
+          (end - s) * sectorSize,
+          firstSector + s,
+          sectorSize,
+        ),
+      )
+    }
+  } catch (e) {
+    await Promise.allSettled(jobs)
+    throw asEnvelopeError(e)
+  }
+  const results = await Promise.allSettled(jobs)
+  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
 }
 
 /**

@@ -41,6 +41,18 @@ export interface NativeXts {
   mapInput(fd: number, length: number): unknown
   /** Unmaps now; throws while a job reads from it. */
   unmapInput(map: unknown): void
+  mapOutput(fd: number, length: number): unknown
+  sectorsMappedAsync(
+    enc: boolean,
+    key: Uint8Array,
+    src: unknown,
+    srcOffset: number,
+    dst: unknown,
+    dstOffset: number,
+    length: number,
+    firstSector: number,
+    sectorSize: number,
+  ): Promise<void>
   sectorsFromAsync(
     enc: boolean,
     key: Uint8Array,

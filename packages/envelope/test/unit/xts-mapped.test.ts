@@ -2,7 +2,13 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
-import { mapInputFile, mapWith, xtsSectorsFromMappedAsync } from '../../src/xts/mapped.js'
+import {
+  mapInputFile,
+  mapOutputFile,
+  mapWith,
+  xtsSectorsFromMappedAsync,
+  xtsSectorsMappedAsync,
+} from '../../src/xts/mapped.js'
 import { xtsDecryptSectors, xtsEncryptSectors } from '../../src/xts/xts.js'
 import { tmp } from './luks2-fixtures.js'
 
@@ -119,4 +125,39 @@ test('the mapping cannot be closed under a running job; without the addon or a m
   }
   assert.equal(mapInputFile(-1, 4096), undefined)
   assert.equal(mapInputFile(0, 0), undefined)
+})
+
+test('XTS from one mapping into a writable mapping of another file equals in-place XTS', async () => {
+  const data = randomBytes(3 * 1048576 + 8192)
+  const f = mapped('src2', data)
+  writeFileSync(t.path('dst2'), new Uint8Array(data.length + 8192))
+  const g = openSync(t.path('dst2'), 'r+')
+  const src = mapInputFile(f.fd, data.length)
+  const dst = mapOutputFile(g, data.length + 8192)
+  assert.ok(src && dst)
+  try {
+    await xtsSectorsMappedAsync(true, key, src, 4096, dst, 8192, 2 * 1048576, 3, 4096)
+    await assert.rejects(
+      xtsSectorsMappedAsync(true, key, src, 0, src, 0, 4096, 0, 4096),
+      { code: 'ERR_XTS_ARGUMENT' },
+      'a read-only mapping is not a destination',
+    )
+    await assert.rejects(
+      xtsSectorsMappedAsync(true, key, src, 0, dst, data.length, 16384, 0, 4096),
+      { code: 'ERR_XTS_DATA_LENGTH' },
+    )
+  } finally {
+    dst.close()
+    src.close()
+    closeSync(g)
+    f.close()
+  }
+  const expected = Uint8Array.from(data.subarray(4096, 4096 + 2 * 1048576))
+  xtsEncryptSectors(key, expected, 3, 4096)
+  const out = readFileSync(t.path('dst2'))
+  assert.deepEqual(new Uint8Array(out.subarray(8192, 8192 + expected.length)), expected)
+  assert.ok(
+    out.subarray(0, 8192).every((b) => b === 0),
+    'bytes before the range untouched',
+  )
 })
