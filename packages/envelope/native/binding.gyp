@@ -5,10 +5,10 @@
   "targets": [
     {
       "target_name": "ward_xts",
-      "sources": ["ward_xts.c"],
+      "sources": ["ward_xts.c", "ward_xts_map.c", "xts_core.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11", "-fvisibility=hidden"],
       "cflags!": ["-fno-exceptions"],
-      "defines": ["NAPI_VERSION=8"],
+      "defines": ["NAPI_VERSION=8", "_DEFAULT_SOURCE"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-std=c11"] }
     }
   ]

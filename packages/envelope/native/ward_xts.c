@@ -22,268 +22,37 @@
  *   sectorsFromAsync(enc, key, map, mapOffset, dst, firstSector, sectorSize): Promise<undefined>
  *     (XTS from the mapping at mapOffset into dst, dst.length bytes: the file's bytes reach the
  *     cipher without a read() copy into a buffer first)
+ *   mapOutput(fd, length): a read-write shared mapping (released with unmapInput)
+ *   sectorsMappedAsync(enc, key, src, srcOffset, dst, dstOffset, length, firstSector, sectorSize)
+ *     (XTS from one mapping into a writable one: no buffer, no write())
+ *   cipherPath: 'provider' | 'evp' (xts_core.c, "Per-sector cost")
  * Errors carry `code` (ERR_XTS_*), documented in docs/errors/envelope-xts.md.
+ *
+ * Files: xts_core.c (ciphers, the sector loop), this file (N-API: arguments, sync and pool
+ * calls, transform, module init), ward_xts_map.c (mapped files).
  */
-#define _DEFAULT_SOURCE /* madvise, MAP_SHARED under -std=c11 */
-#define NAPI_VERSION 8
-#include <node_api.h>
-#include <openssl/core_dispatch.h>
+#include "ward_xts.h"
+
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/provider.h>
-#include <errno.h>
-#include <pthread.h>
-#include <strings.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* IEEE 1619-2007 §5.1: a data unit holds at most 2^20 AES blocks. */
-#define XTS_MAX_UNIT ((size_t)1 << 24)
-#define XTS_MIN_UNIT ((size_t)16)
-
-typedef enum {
-  XTS_OK = 0,
-  XTS_E_KEY_LENGTH,
-  XTS_E_DUPLICATED_KEYS,
-  XTS_E_CRYPTO,
-  XTS_E_NOMEM,
-  XTS_E_INPUT_SHORT,
-  XTS_E_OUTPUT_SPACE,
-} xts_status;
-
-static const char *status_code(xts_status s) {
-  switch (s) {
-    case XTS_E_KEY_LENGTH: return "ERR_XTS_KEY_LENGTH";
-    case XTS_E_DUPLICATED_KEYS: return "ERR_XTS_DUPLICATED_KEYS";
-    case XTS_E_NOMEM: return "ERR_XTS_NO_MEMORY";
-    case XTS_E_INPUT_SHORT: return "ERR_XTS_INPUT_SHORT";
-    case XTS_E_OUTPUT_SPACE: return "ERR_XTS_OUTPUT_SPACE";
-    default: return "ERR_XTS_CRYPTO";
-  }
-}
-
-static const char *status_message(xts_status s) {
-  switch (s) {
-    case XTS_E_KEY_LENGTH:
-      return "XTS key must be 64 bytes (XTS-AES-256) or 32 bytes (XTS-AES-128)";
-    case XTS_E_DUPLICATED_KEYS:
-      return "XTS key halves are equal (IEEE 1619 requires two independent keys); generate a new random key";
-    case XTS_E_NOMEM: return "out of memory setting up the XTS cipher";
-    case XTS_E_INPUT_SHORT:
-      return "the mapped input file no longer covers the range being read (was it truncated?)";
-    case XTS_E_OUTPUT_SPACE:
-      return "no space for the mapped output file's pages (is the file system full?)";
-    default: return "OpenSSL XTS operation failed";
-  }
-}
-
-static const EVP_CIPHER *cipher_for(size_t keylen) {
-  if (keylen == 64) return EVP_aes_256_xts();
-  if (keylen == 32) return EVP_aes_128_xts();
-  return NULL;
-}
-
-/*
- * Per-sector cost. EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) re-keys nothing, but in
- * OpenSSL 3.0 each call also asks the provider for the IV length through an OSSL_PARAM lookup
- * (strcmp over parameter names) and walks evp_cipher_init_internal's checks: `perf` put that at
- * ~15 % of the time spent in AES itself for 4 KiB sectors. So the sector loops call the same
- * provider implementation EVP would use (the one EVP_CIPHER_fetch resolves for "AES-256-XTS" in
- * the default library context, i.e. also a FIPS provider when configured) through its public
- * dispatch table (OSSL_PROVIDER_query_operation, provider-cipher(7)): encrypt_init with only the
- * 16-byte tweak, then the one-shot `cipher` call, per sector. That is exactly the work EVP
- * forwards to (same functions, same arguments), minus the wrapper. The table is looked up once,
- * checked against the EVP path on a known sector, and the EVP path is used when anything is
- * missing or differs (or when WARD_XTS_EVP_ONLY is set: tests compare both).
- */
-typedef struct {
-  OSSL_FUNC_cipher_newctx_fn *newctx;
-  OSSL_FUNC_cipher_freectx_fn *freectx;
-  OSSL_FUNC_cipher_encrypt_init_fn *einit;
-  OSSL_FUNC_cipher_decrypt_init_fn *dinit;
-  OSSL_FUNC_cipher_cipher_fn *cipher;
-  void *provctx;
-} prov_xts;
-
-static prov_xts g_prov;
-static int g_prov_ok; /* written once under pthread_once, read-only afterwards */
-static pthread_once_t g_prov_once = PTHREAD_ONCE_INIT;
-
-/* An XTS context keyed once: the provider's own context, or an EVP one. */
-typedef struct {
-  void *alg;
-  EVP_CIPHER_CTX *evp;
-  int enc;
-} xts_ctx;
-
-static void ctx_free(xts_ctx *x) {
-  /* The provider's freectx and EVP_CIPHER_CTX_free both cleanse the expanded key schedules. */
-  if (x->alg != NULL) g_prov.freectx(x->alg);
-  if (x->evp != NULL) EVP_CIPHER_CTX_free(x->evp);
-  x->alg = NULL;
-  x->evp = NULL;
-}
-
-static xts_status ctx_key(xts_ctx *x, const uint8_t *key, size_t keylen, int enc, int use_prov) {
-  const EVP_CIPHER *c = cipher_for(keylen);
-  x->alg = NULL;
-  x->evp = NULL;
-  x->enc = enc;
-  if (use_prov && keylen == 64) {
-    x->alg = g_prov.newctx(g_prov.provctx);
-    if (x->alg == NULL) return XTS_E_NOMEM;
-    if ((enc ? g_prov.einit : g_prov.dinit)(x->alg, key, keylen, NULL, 0, NULL) != 1) {
-      ctx_free(x);
-      ERR_clear_error();
-      return XTS_E_CRYPTO;
-    }
-    return XTS_OK;
-  }
-  x->evp = EVP_CIPHER_CTX_new();
-  if (x->evp == NULL) return XTS_E_NOMEM;
-  if (EVP_CipherInit_ex(x->evp, c, NULL, key, NULL, enc ? 1 : 0) != 1) {
-    ctx_free(x);
-    ERR_clear_error();
-    return XTS_E_CRYPTO;
-  }
-  return XTS_OK;
-}
-
-/* Keys a context once. Equal halves are refused in both directions: OpenSSL 3 refuses them only
- * when encrypting, but a key like that was never produced by a sound generator. */
-static xts_status ctx_setup(xts_ctx *x, const uint8_t *key, size_t keylen, int enc) {
-  if (cipher_for(keylen) == NULL) return XTS_E_KEY_LENGTH;
-  if (CRYPTO_memcmp(key, key + keylen / 2, keylen / 2) == 0) return XTS_E_DUPLICATED_KEYS;
-  return ctx_key(x, key, keylen, enc, g_prov_ok);
-}
-
-/* One data unit from `in` to `out` (the same pointer: in place) with the given 16-byte tweak. */
-static int unit(xts_ctx *x, const uint8_t *iv, const uint8_t *in, uint8_t *out, size_t n) {
-  if (x->alg != NULL) {
-    size_t outl = 0;
-    if ((x->enc ? g_prov.einit : g_prov.dinit)(x->alg, NULL, 0, iv, 16, NULL) != 1) return 0;
-    if (g_prov.cipher(x->alg, out, &outl, n, in, n) != 1) return 0;
-    return outl == n;
-  }
-  int outl = 0;
-  if (EVP_CipherInit_ex(x->evp, NULL, NULL, NULL, iv, -1) != 1) return 0;
-  if (EVP_CipherUpdate(x->evp, out, &outl, in, (int)n) != 1) return 0;
-  return outl == (int)n;
-}
-
-static int first_name_is(const char *names, const char *want) {
-  size_t n = strlen(want);
-  return strncasecmp(names, want, n) == 0 && (names[n] == '\0' || names[n] == ':');
-}
-
-/* Both paths on one 512-byte sector in both directions: the provider path is kept only if it
- * gives EVP's bytes. */
-static int prov_agrees(void) {
-  uint8_t key[64], iv[16] = {7}, a[512], b[512];
-  for (int i = 0; i < 64; i++) key[i] = (uint8_t)(i * 37 + 1);
-  for (int i = 0; i < 512; i++) a[i] = b[i] = (uint8_t)(i * 11 + 3);
-  int ok = 1;
-  for (int enc = 1; enc >= 0 && ok; enc--) {
-    xts_ctx p, e;
-    if (ctx_key(&p, key, 64, enc, 1) != XTS_OK) return 0;
-    if (ctx_key(&e, key, 64, enc, 0) != XTS_OK) {
-      ctx_free(&p);
-      return 0;
-    }
-    ok = unit(&p, iv, a, a, sizeof a) && unit(&e, iv, b, b, sizeof b) && memcmp(a, b, sizeof a) == 0;
-    ctx_free(&p);
-    ctx_free(&e);
-  }
-  ERR_clear_error();
-  return ok;
-}
-
-static void prov_lookup(void) {
-  if (getenv("WARD_XTS_EVP_ONLY") != NULL) return;
-  /* Held for the life of the process: keeps the provider (and its dispatch table) loaded. */
-  EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, "AES-256-XTS", NULL);
-  const OSSL_PROVIDER *prov = c != NULL ? EVP_CIPHER_get0_provider(c) : NULL;
-  int no_store = 0;
-  const OSSL_ALGORITHM *algs =
-      prov != NULL ? OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &no_store) : NULL;
-  prov_xts p = {0};
-  for (const OSSL_ALGORITHM *a = algs; a != NULL && a->algorithm_names != NULL; a++) {
-    if (!first_name_is(a->algorithm_names, "AES-256-XTS")) continue;
-    for (const OSSL_DISPATCH *d = a->implementation; d->function_id != 0; d++) {
-      switch (d->function_id) {
-        case OSSL_FUNC_CIPHER_NEWCTX: p.newctx = OSSL_FUNC_cipher_newctx(d); break;
-        case OSSL_FUNC_CIPHER_FREECTX: p.freectx = OSSL_FUNC_cipher_freectx(d); break;
-        case OSSL_FUNC_CIPHER_ENCRYPT_INIT: p.einit = OSSL_FUNC_cipher_encrypt_init(d); break;
-        case OSSL_FUNC_CIPHER_DECRYPT_INIT: p.dinit = OSSL_FUNC_cipher_decrypt_init(d); break;
-        case OSSL_FUNC_CIPHER_CIPHER: p.cipher = OSSL_FUNC_cipher_cipher(d); break;
-        default: break;
-      }
-    }
-    break;
-  }
-  if (algs != NULL) OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, algs);
-  if (p.newctx && p.freectx && p.einit && p.dinit && p.cipher) {
-    p.provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
-    g_prov = p;
-    g_prov_ok = prov_agrees();
-  }
-  if (!g_prov_ok) EVP_CIPHER_free(c);
-  ERR_clear_error();
-}
-
-/* Whole sectors from [src, src+len) to [data, data+len) (src == data: in place), len a multiple
- * of ss, first sector number `first`. mode: 1 encrypt, 0 decrypt, 2 re-encrypt (decrypt under
- * key, encrypt under key2, per sector, so each sector is still in L1 cache for its second pass:
- * deep rekey in one sweep). */
-static xts_status run_sectors(const uint8_t *key, const uint8_t *key2, size_t keylen, int mode,
-                              const uint8_t *src, uint8_t *data, size_t len, uint64_t first,
-                              size_t ss) {
-  xts_ctx ctx, ctx2 = {NULL, NULL, 0};
-  xts_status st = ctx_setup(&ctx, key, keylen, mode == 1);
-  if (st != XTS_OK) return st;
-  if (mode == 2 && (st = ctx_setup(&ctx2, key2, keylen, 1)) != XTS_OK) {
-    ctx_free(&ctx);
-    return st;
-  }
-  uint8_t iv[16] = {0};
-  uint64_t s = first;
-  for (size_t off = 0; off < len; off += ss, s++) {
-    for (int i = 0; i < 8; i++) iv[i] = (uint8_t)(s >> (8 * i));
-    if (!unit(&ctx, iv, src + off, data + off, ss) ||
-        (mode == 2 && !unit(&ctx2, iv, data + off, data + off, ss))) {
-      st = XTS_E_CRYPTO;
-      ERR_clear_error();
-      break;
-    }
-  }
-  ctx_free(&ctx);
-  ctx_free(&ctx2);
-  return st;
-}
-
 /* ---- argument helpers ---------------------------------------------------------------------- */
 
-static napi_value throw_code(napi_env env, const char *code, const char *msg) {
+napi_value throw_code(napi_env env, const char *code, const char *msg) {
   napi_throw_error(env, code, msg);
   return NULL;
 }
 
-static napi_value throw_status(napi_env env, xts_status s) {
+napi_value throw_status(napi_env env, xts_status s) {
   return throw_code(env, status_code(s), status_message(s));
 }
 
-static int get_bytes(napi_env env, napi_value v, uint8_t **p, size_t *n) {
+int get_bytes(napi_env env, napi_value v, uint8_t **p, size_t *n) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
   napi_typedarray_type t;
@@ -296,7 +65,7 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **p, size_t *n) {
   return 1;
 }
 
-static int get_bool(napi_env env, napi_value v, int *out) {
+int get_bool(napi_env env, napi_value v, int *out) {
   bool b;
   if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
   *out = b ? 1 : 0;
@@ -304,7 +73,7 @@ static int get_bool(napi_env env, napi_value v, int *out) {
 }
 
 /* A non-negative integral double up to 2^53 (the TypeScript side passes sector numbers as numbers). */
-static int get_u53(napi_env env, napi_value v, uint64_t *out) {
+int get_u53(napi_env env, napi_value v, uint64_t *out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
   if (!(d >= 0) || d > 9007199254740991.0 || d != (double)(uint64_t)d) return 0;
@@ -312,20 +81,9 @@ static int get_u53(napi_env env, napi_value v, uint64_t *out) {
   return 1;
 }
 
-typedef struct {
-  int mode; /* 1 encrypt, 0 decrypt, 2 re-encrypt */
-  uint8_t *key;
-  uint8_t *key2; /* mode 2 only */
-  size_t keylen;
-  uint8_t *data;
-  size_t len;
-  uint64_t first;
-  size_t ss;
-} sector_args;
 
 /* Parses (enc, key, data, firstSector, sectorSize), or with `reenc` (oldKey, newKey, data,
  * firstSector, sectorSize); throws and returns 0 on bad input. */
-static int parse_sector_values(napi_env env, napi_value *argv, int reenc, sector_args *a);
 
 static int parse_sector_args(napi_env env, napi_callback_info info, int reenc, sector_args *a,
                              napi_value *data_obj) {
@@ -342,7 +100,7 @@ static int parse_sector_args(napi_env env, napi_callback_info info, int reenc, s
   return 1;
 }
 
-static int parse_sector_values(napi_env env, napi_value *argv, int reenc, sector_args *a) {
+int parse_sector_values(napi_env env, napi_value *argv, int reenc, sector_args *a) {
   uint64_t ss;
   size_t key2len = 0;
   a->key2 = NULL;
@@ -408,48 +166,7 @@ static napi_value js_reencrypt(napi_env env, napi_callback_info info) {
 
 /* ---- sectorsAsync (libuv pool) -------------------------------------------------------------- */
 
-typedef struct {
-  sector_args a;
-  uint8_t key[64]; /* private copies: the caller may reuse or zero its keys while we run */
-  uint8_t key2[64];
-  xts_status st;
-  const uint8_t *src; /* a.data (in place) or a position in a mapped input */
-  struct mapped_input *map; /* sectorsFromAsync: the mapping `src` points into */
-  struct mapped_input *out; /* sectorsMappedAsync: the writable mapping `a.data` points into */
-  napi_ref out_ref;
-  napi_ref map_ref;         /* keeps it from being collected (and unmapped) until completion */
-  napi_ref data_ref; /* keeps the caller's buffer alive until completion */
-  napi_deferred deferred;
-  napi_async_work work;
-} sector_job;
-
-/* ---- mapped input --------------------------------------------------------------------------- */
-
-/* A read-only MAP_SHARED mapping of an input file. Jobs read from it on pool threads; `busy`
- * counts them and is only touched on the main thread (queue and completion), so unmapInput can
- * refuse to unmap under a running job. */
-typedef struct mapped_input {
-  uint8_t *base; /* NULL once unmapped */
-  size_t len;
-  uint32_t busy;
-  int writable;
-} mapped_input;
-
-static const napi_type_tag MAPPED_INPUT_TAG = {0x8f0d2a6c5b1e4e37ULL, 0xa94c1d2e7b3f6051ULL};
-
-static void mapped_release(mapped_input *m) {
-  if (m->base != NULL) munmap(m->base, m->len);
-  m->base = NULL;
-}
-
-static void mapped_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  mapped_release((mapped_input *)data);
-  free(data);
-}
-
-static void job_free(napi_env env, sector_job *j) {
+void job_free(napi_env env, sector_job *j) {
   OPENSSL_cleanse(j->key, sizeof j->key);
   OPENSSL_cleanse(j->key2, sizeof j->key2);
   if (j->map != NULL) j->map->busy--;
@@ -461,7 +178,7 @@ static void job_free(napi_env env, sector_job *j) {
   free(j);
 }
 
-static void job_execute(napi_env env, void *p) {
+void job_execute(napi_env env, void *p) {
   (void)env;
   sector_job *j = (sector_job *)p;
   if (j->map != NULL) {
@@ -494,7 +211,7 @@ static void job_execute(napi_env env, void *p) {
                       j->a.first, j->a.ss);
 }
 
-static void job_complete(napi_env env, napi_status status, void *p) {
+void job_complete(napi_env env, napi_status status, void *p) {
   sector_job *j = (sector_job *)p;
   napi_deferred d = j->deferred;
   xts_status st = status == napi_ok ? j->st : XTS_E_CRYPTO;
@@ -543,164 +260,6 @@ static napi_value js_reencrypt_async(napi_env env, napi_callback_info info) {
   return sectors_async(env, info, 1);
 }
 
-/* mapInput(fd, length): maps the first `length` bytes of the open file `fd` read-only;
- * mapOutput(fd, length): read-write (the file must be open for reading and writing). */
-static napi_value map_file(napi_env env, napi_callback_info info, int writable) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int32_t fd;
-  uint64_t len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_u53(env, argv[1], &len) ||
-      len == 0 || len > SIZE_MAX)
-    return throw_code(env, "ERR_XTS_ARGUMENT", "expected (fd, length > 0)");
-  void *base =
-      mmap(NULL, (size_t)len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return throw_code(env, "ERR_XTS_MAP", strerror(errno));
-  mapped_input *m = (mapped_input *)calloc(1, sizeof *m);
-  napi_value ext;
-  if (m == NULL) {
-    munmap(base, (size_t)len);
-    return throw_status(env, XTS_E_NOMEM);
-  }
-  m->base = (uint8_t *)base;
-  m->len = (size_t)len;
-  m->writable = writable;
-  if (napi_create_external(env, m, mapped_finalize, NULL, &ext) != napi_ok) {
-    mapped_finalize(env, m, NULL);
-    return throw_status(env, XTS_E_NOMEM);
-  }
-  if (napi_type_tag_object(env, ext, &MAPPED_INPUT_TAG) != napi_ok)
-    return throw_code(env, "ERR_XTS_MAP", "could not tag the mapping"); /* GC unmaps it */
-  return ext;
-}
-
-static napi_value js_map_input(napi_env env, napi_callback_info info) {
-  return map_file(env, info, 0);
-}
-
-static napi_value js_map_output(napi_env env, napi_callback_info info) {
-  return map_file(env, info, 1);
-}
-
-static mapped_input *get_mapped(napi_env env, napi_value v) {
-  bool tagged = false;
-  void *m = NULL;
-  if (napi_check_object_type_tag(env, v, &MAPPED_INPUT_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, v, &m) != napi_ok)
-    return NULL;
-  return (mapped_input *)m;
-}
-
-static napi_value js_unmap_input(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  mapped_input *m;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      (m = get_mapped(env, argv[0])) == NULL)
-    return throw_code(env, "ERR_XTS_ARGUMENT", "expected a mapping from mapInput");
-  if (m->busy != 0)
-    return throw_code(env, "ERR_XTS_ARGUMENT", "the mapping is still read by an XTS job");
-  mapped_release(m);
-  return NULL;
-}
-
-/* sectorsFromAsync(enc, key, map, mapOffset, dst, firstSector, sectorSize) */
-static napi_value js_sectors_from_async(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7)
-    return throw_code(env, "ERR_XTS_ARGUMENT",
-                      "expected (enc, key, map, mapOffset, dst, firstSector, sectorSize)");
-  mapped_input *m = get_mapped(env, argv[2]);
-  uint64_t off;
-  if (m == NULL || m->base == NULL)
-    return throw_code(env, "ERR_XTS_ARGUMENT", "map must be a live mapping from mapInput");
-  if (!get_u53(env, argv[3], &off))
-    return throw_code(env, "ERR_XTS_ARGUMENT", "mapOffset must be a non-negative integer");
-  /* The (enc, key, data, firstSector, sectorSize) checks of the in-place call, on dst. */
-  napi_value rest[5] = {argv[0], argv[1], argv[4], argv[5], argv[6]};
-  sector_args a;
-  if (!parse_sector_values(env, rest, 0, &a)) return NULL;
-  if (off > m->len || a.len > m->len - off)
-    return throw_code(env, "ERR_XTS_DATA_LENGTH", "the range is outside the mapping");
-  sector_job *j = (sector_job *)calloc(1, sizeof *j);
-  if (j == NULL) return throw_status(env, XTS_E_NOMEM);
-  j->a = a;
-  j->src = m->base + off;
-  /* Set before the job is queued: a pool thread may start it at once. job_free releases it. */
-  j->map = m;
-  m->busy++;
-  memcpy(j->key, a.key, a.keylen);
-  napi_value promise, name;
-  if (napi_create_reference(env, argv[4], 1, &j->data_ref) != napi_ok ||
-      napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok ||
-      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    job_free(env, j);
-    return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
-  }
-  return promise;
-}
-
-/* sectorsMappedAsync(enc, key, src, srcOffset, dst, dstOffset, length, firstSector, sectorSize):
- * XTS from one mapping into a writable one, no buffer and no write() in between. */
-static napi_value js_sectors_mapped_async(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9)
-    return throw_code(env, "ERR_XTS_ARGUMENT",
-                      "expected (enc, key, src, srcOffset, dst, dstOffset, length, firstSector, "
-                      "sectorSize)");
-  mapped_input *src = get_mapped(env, argv[2]);
-  mapped_input *dst = get_mapped(env, argv[4]);
-  uint64_t soff, doff, len, first, ss;
-  sector_args a;
-  memset(&a, 0, sizeof a);
-  if (src == NULL || src->base == NULL || dst == NULL || dst->base == NULL || !dst->writable)
-    return throw_code(env, "ERR_XTS_ARGUMENT", "src and dst must be live mappings (dst writable)");
-  if (!get_bool(env, argv[0], &a.mode)) return throw_code(env, "ERR_XTS_ARGUMENT", "enc must be a boolean");
-  if (!get_bytes(env, argv[1], &a.key, &a.keylen) || a.keylen != 64) return throw_status(env, XTS_E_KEY_LENGTH);
-  if (!get_u53(env, argv[3], &soff) || !get_u53(env, argv[5], &doff) || !get_u53(env, argv[6], &len))
-    return throw_code(env, "ERR_XTS_ARGUMENT", "offsets and length must be non-negative integers");
-  if (!get_u53(env, argv[7], &first))
-    return throw_code(env, "ERR_XTS_SECTOR_NUMBER", "firstSector must be an integer in [0, 2^53)");
-  if (!get_u53(env, argv[8], &ss) || ss < XTS_MIN_UNIT || ss > XTS_MAX_UNIT)
-    return throw_code(env, "ERR_XTS_SECTOR_SIZE", "sectorSize must be an integer from 16 to 16777216");
-  if (len == 0 || len % ss != 0)
-    return throw_code(env, "ERR_XTS_DATA_LENGTH", "length is not a whole number of sectors");
-  if (len / ss > UINT64_MAX - first)
-    return throw_code(env, "ERR_XTS_SECTOR_NUMBER", "sector numbers would pass 2^64");
-  if (soff > src->len || len > src->len - soff || doff > dst->len || len > dst->len - doff)
-    return throw_code(env, "ERR_XTS_DATA_LENGTH", "the range is outside a mapping");
-  a.len = (size_t)len;
-  a.first = first;
-  a.ss = (size_t)ss;
-  a.data = dst->base + doff;
-  sector_job *j = (sector_job *)calloc(1, sizeof *j);
-  if (j == NULL) return throw_status(env, XTS_E_NOMEM);
-  j->a = a;
-  j->src = src->base + soff;
-  j->map = src; /* before queueing: a pool thread may start the job at once */
-  src->busy++;
-  j->out = dst;
-  dst->busy++;
-  memcpy(j->key, a.key, a.keylen);
-  napi_value promise, name;
-  if (napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok ||
-      napi_create_reference(env, argv[4], 1, &j->out_ref) != napi_ok ||
-      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    job_free(env, j);
-    return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
-  }
-  return promise;
-}
-
 /* ---- transform: one data unit, any length >= 16 (ciphertext stealing) ------------------------ */
 
 static napi_value js_transform(napi_env env, napi_callback_info info) {
@@ -733,9 +292,9 @@ static napi_value js_transform(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  pthread_once(&g_prov_once, prov_lookup);
+  xts_core_init();
   napi_value path_value;
-  if (napi_create_string_utf8(env, g_prov_ok ? "provider" : "evp", NAPI_AUTO_LENGTH, &path_value) !=
+  if (napi_create_string_utf8(env, xts_provider_path() ? "provider" : "evp", NAPI_AUTO_LENGTH, &path_value) !=
       napi_ok)
     return NULL;
   napi_property_descriptor props[] = {
