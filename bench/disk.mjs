@@ -454,7 +454,8 @@ async function main() {
       qemuPath,
     ]
     // qemu's PBKDF calibration fails now and then on fast CPUs ("Unable to get accurate CPU
-    // usage": its first timing round reads 0 ms of thread CPU time); such a run is retried.
+    // usage": its first timing round reads 0 ms of thread CPU time); such a run is retried, up to
+    // ten attempts.
     const qemuOnce = async () => {
       for (let attempt = 1; ; attempt++) {
         await rm(qemuPath, { force: true })
@@ -463,15 +464,24 @@ async function main() {
           await exec('qemu-img', qemuArgs)
           return now() - t
         } catch (e) {
-          if (attempt < 3 && /Unable to get accurate CPU usage/.test(e.message)) continue
+          if (attempt < 10 && /Unable to get accurate CPU usage/.test(e.message)) continue
           throw e
         }
       }
     }
     let qemuMiBs = null
     try {
+      // Best of the runs that completed (a run whose calibration kept failing is left out).
       let b = Infinity
-      for (let r = 0; r < runs; r++) b = Math.min(b, await qemuOnce())
+      let lastError
+      for (let r = 0; r < runs; r++) {
+        try {
+          b = Math.min(b, await qemuOnce())
+        } catch (e) {
+          lastError = e
+        }
+      }
+      if (b === Infinity) throw lastError
       qemuMiBs = rate(bytes, b)
       console.log(`qemu-img convert -O luks (aes-256 xts): ${fmt(qemuMiBs)} (${b.toFixed(2)} s)`)
     } catch (e) {
