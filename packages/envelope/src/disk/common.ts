@@ -33,8 +33,9 @@ export interface DiskRunOptions {
   readonly segmentBytes?: number
   /**
    * Runs that write a new file (encrypt --out, decrypt --out): read the input through a
-   * read-only mapping, XTS from it straight into the write buffer (native addon only; default
-   * true). false: read() each segment into the buffer first.
+   * read-only mapping, XTS from it straight into the write buffer (native addon only). Default:
+   * only when the input is on tmpfs (disk/mapped-output.ts, mapInputWanted); false: read() each
+   * segment into the buffer first.
    */
   readonly mapInput?: boolean
   /**

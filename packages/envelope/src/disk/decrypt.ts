@@ -3,6 +3,7 @@ import { EnvelopeError } from '../errors.js'
 import { dataSegment, segmentBytes, unlockWithKek, unlockWithPassphrase } from '../luks2/unlock.js'
 import { readVolume, type Luks2Volume } from '../luks2/volume.js'
 import { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from '../xts/mapped.js'
+import { mapInputWanted } from './mapped-output.js'
 import { xtsDecryptSectorsAsync } from '../xts/xts.js'
 import {
   asDiskError,
@@ -74,7 +75,7 @@ export async function decryptDisk(
     // dataSegment checked that the segment lies inside the file; mapped only then (a page wholly
     // past the end would not be read as an error but fault).
     const map = (mapped =
-      o.mapInput === false || vol.fileSize < end ? undefined : mapInputFile(fdIn, end))
+      !mapInputWanted(o, input) || vol.fileSize < end ? undefined : mapInputFile(fdIn, end))
     const sector = (step: { readPos: number }): number =>
       (step.readPos - s.offset) / s.sectorSize + s.ivTweak
     await runPipeline({

@@ -23,7 +23,7 @@ import {
   type KekRef,
 } from './common.js'
 import { fsyncDir, pwriteFull } from './io.js'
-import { encryptMapped, mapOutputWanted } from './mapped-output.js'
+import { encryptMapped, mapInputWanted, mapOutputWanted } from './mapped-output.js'
 import { runPipeline } from './pipeline.js'
 
 export interface EncryptOptions extends DiskRunOptions, KekRef {
@@ -99,7 +99,7 @@ export async function encryptDisk(
     fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
     writeNewHeader(fdOut, dek, o, false)
-    const map = (mapped = o.mapInput === false ? undefined : mapInputFile(fdIn, size))
+    const map = (mapped = mapInputWanted(o, input) ? mapInputFile(fdIn, size) : undefined)
     const outMap =
       map && mapOutputWanted(o, fdOut, partial)
         ? mapOutputFile(fdOut, WARD_DATA_OFFSET + size)

@@ -18,6 +18,21 @@ const TMPFS_MAGIC = 0x01021994
 const HUGE_PAGE = 2 * 1048576
 
 /**
+ * Whether to read the input through a mapping: `o.mapInput` when given (tests), else only for a
+ * file on tmpfs. Memory there cannot fail a read; on a disk or a network file system a bad sector
+ * or a lost server would reach a mapped read as SIGBUS and kill the process, where read() returns
+ * an error this tool reports (a recovery tool must not crash on a damaged source).
+ */
+export function mapInputWanted(o: DiskRunOptions, path: string): boolean {
+  if (o.mapInput !== undefined) return o.mapInput
+  try {
+    return statfsSync(path).type === TMPFS_MAGIC
+  } catch {
+    return false
+  }
+}
+
+/**
  * Whether to map the output: `o.mapOutput` when given (tests), else only for a file on tmpfs
  * whose block size says it is backed by huge pages (`huge=always`: st_blksize is 2 MiB).
  */
