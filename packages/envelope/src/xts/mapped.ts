@@ -1,7 +1,7 @@
 import { EnvelopeError } from '../errors.js'
 import { checkSectorArgs } from './check.js'
 import { native, type NativeXts } from './native.js'
-import { asEnvelopeError, jobCount } from './xts.js'
+import { splitJobs } from './xts.js'
 
 /*
  * XTS straight from a read-only mapping of the input file into the caller's buffer: the file's
@@ -38,34 +38,25 @@ export function mapWith(
   fd: number,
   length: number,
 ): MappedInput | undefined {
-  if (!impl || !Number.isSafeInteger(length) || length <= 0) return undefined
-  let handle: unknown
-  try {
-    handle = impl.mapInput(fd, length)
-  } catch {
-    return undefined // not mappable (e.g. a pipe or a special file): the read() path is used
-  }
-  let open = true
-  return {
-    length,
-    handle,
-    close: () => {
-      if (!open) return
-      impl.unmapInput(handle)
-      open = false
-    },
-  }
+  return mapVia(impl, length, (i) => i.mapInput(fd, length))
 }
 
 /** Maps the first `length` bytes of `fd` (open read-write) for writing; undefined if not possible. */
 export function mapOutputFile(fd: number, length: number): MappedInput | undefined {
-  const impl = native
+  return mapVia(native, length, (i) => i.mapOutput(fd, length))
+}
+
+function mapVia(
+  impl: NativeXts | undefined,
+  length: number,
+  map: (impl: NativeXts) => unknown,
+): MappedInput | undefined {
   if (!impl || !Number.isSafeInteger(length) || length <= 0) return undefined
   let handle: unknown
   try {
-    handle = impl.mapOutput(fd, length)
+    handle = map(impl)
   } catch {
-    return undefined
+    return undefined // not mappable (e.g. a pipe or a special file): the read() path is used
   }
   let open = true
   return {
@@ -93,33 +84,19 @@ export async function xtsSectorsMappedAsync(
 ): Promise<void> {
   if (!native) throw new EnvelopeError('ERR_XTS_ARGUMENT', 'mapped XTS needs the native addon')
   const impl = native
-  const count = length / sectorSize
-  const parts = jobCount(length, count)
-  const per = Math.ceil(count / parts)
-  const jobs: Promise<void>[] = []
-  try {
-    for (let s = 0; s < count; s += per) {
-      const end = Math.min(count, s + per)
-      jobs.push(
-        impl.sectorsMappedAsync(
-          enc,
-          key,
-          src.handle,
-          srcOffset + s * sectorSize,
-          dst.handle,
-          dstOffset + s * sectorSize,
-          (end - s) * sectorSize,
-          firstSector + s,
-          sectorSize,
-        ),
-      )
-    }
-  } catch (e) {
-    await Promise.allSettled(jobs)
-    throw asEnvelopeError(e)
-  }
-  const results = await Promise.allSettled(jobs)
-  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
+  await splitJobs(length, length / sectorSize, (s, end) =>
+    impl.sectorsMappedAsync(
+      enc,
+      key,
+      src.handle,
+      srcOffset + s * sectorSize,
+      dst.handle,
+      dstOffset + s * sectorSize,
+      (end - s) * sectorSize,
+      firstSector + s,
+      sectorSize,
+    ),
+  )
 }
 
 /**
@@ -148,29 +125,15 @@ export async function xtsSectorsFromMappedAsync(
       `bytes ${srcOffset}..${srcOffset + dst.length} are outside the ${src.length}-byte mapping`,
     )
   const impl = native
-  const count = dst.length / sectorSize
-  const parts = jobCount(dst.length, count)
-  const per = Math.ceil(count / parts)
-  const jobs: Promise<void>[] = []
-  try {
-    for (let s = 0; s < count; s += per) {
-      const end = Math.min(count, s + per)
-      jobs.push(
-        impl.sectorsFromAsync(
-          enc,
-          key,
-          src.handle,
-          srcOffset + s * sectorSize,
-          dst.subarray(s * sectorSize, end * sectorSize),
-          firstSector + s,
-          sectorSize,
-        ),
-      )
-    }
-  } catch (e) {
-    await Promise.allSettled(jobs)
-    throw asEnvelopeError(e)
-  }
-  const results = await Promise.allSettled(jobs)
-  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
+  await splitJobs(dst.length, dst.length / sectorSize, (s, end) =>
+    impl.sectorsFromAsync(
+      enc,
+      key,
+      src.handle,
+      srcOffset + s * sectorSize,
+      dst.subarray(s * sectorSize, end * sectorSize),
+      firstSector + s,
+      sectorSize,
+    ),
+  )
 }

@@ -216,9 +216,32 @@ const MAX_JOBS = Math.max(
 /** The node:crypto fallback yields to the event loop after this much work. */
 const FALLBACK_SLICE_BYTES = 1 << 20
 
-/** Internal: how many pool jobs a buffer of `bytes` holding `sectors` sectors is split into. */
-export function jobCount(bytes: number, sectors: number): number {
+/** How many pool jobs a buffer of `bytes` holding `sectors` sectors is split into. */
+function jobCount(bytes: number, sectors: number): number {
   return Math.max(1, Math.min(MAX_JOBS, Math.floor(bytes / SPLIT_MIN_BYTES), sectors))
+}
+
+/**
+ * Internal: runs `count` sectors (`bytes` in all) as pool jobs, one per core-sized run of
+ * sectors; `start(s, end)` queues the job for sectors [s, end). Every queued job has finished
+ * with the caller's memory before a failure is reported.
+ */
+export async function splitJobs(
+  bytes: number,
+  count: number,
+  start: (s: number, end: number) => Promise<void>,
+): Promise<void> {
+  const per = Math.ceil(count / jobCount(bytes, count))
+  const jobs: Promise<void>[] = []
+  try {
+    for (let s = 0; s < count; s += per) jobs.push(start(s, Math.min(count, s + per)))
+  } catch (e) {
+    // Queueing failed part-way: let the queued jobs finish with the memory before reporting.
+    await Promise.allSettled(jobs)
+    throw asEnvelopeError(e)
+  }
+  const results = await Promise.allSettled(jobs)
+  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
 }
 
 async function runAsync(
@@ -230,26 +253,12 @@ async function runAsync(
 ): Promise<void> {
   const count = data.length / ss
   if (!impl) return fallbackAsync(op, data, first, ss)
-  const parts = jobCount(data.length, count)
-  const per = Math.ceil(count / parts)
-  const jobs: Promise<void>[] = []
-  try {
-    for (let s = 0; s < count; s += per) {
-      const part = data.subarray(s * ss, Math.min(count, s + per) * ss)
-      jobs.push(
-        op.newKey
-          ? impl.reencryptAsync(op.key, op.newKey, part, first + s, ss)
-          : impl.sectorsAsync(op.enc, op.key, part, first + s, ss),
-      )
-    }
-  } catch (e) {
-    // Queueing failed part-way: let the queued jobs finish with `data` before reporting.
-    await Promise.allSettled(jobs)
-    throw asEnvelopeError(e)
-  }
-  // allSettled: every job must finish touching `data` before the caller hears of a failure.
-  const results = await Promise.allSettled(jobs)
-  for (const r of results) if (r.status === 'rejected') throw asEnvelopeError(r.reason)
+  await splitJobs(data.length, count, (s, end) => {
+    const part = data.subarray(s * ss, end * ss)
+    return op.newKey
+      ? impl.reencryptAsync(op.key, op.newKey, part, first + s, ss)
+      : impl.sectorsAsync(op.enc, op.key, part, first + s, ss)
+  })
 }
 
 async function fallbackAsync(op: Op, data: Uint8Array, first: number, ss: number): Promise<void> {
