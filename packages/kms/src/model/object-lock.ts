@@ -24,6 +24,3 @@ export async function withObjectLock<T>(id: string, fn: () => Promise<T>): Promi
     if (tails.get(id) === mine) tails.delete(id)
   }
 }
-
-/** Objects whose lock is held or awaited (tests and status). */
-export const lockedObjects = (): number => tails.size

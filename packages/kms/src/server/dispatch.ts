@@ -214,16 +214,7 @@ export async function handleMessage(
           throw ke
         if (onError !== BatchErrorContinuationOption.Continue) stopped = true
         if (overlay !== undefined) undoHeld()
-        const reason = ResultReason[ke.reason]
-        out.push(
-          s(Tag.BatchItem, [
-            opCode !== undefined ? en(Tag.Operation, opCode) : undefined,
-            batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
-            en(Tag.ResultStatus, ResultStatus.OperationFailed),
-            en(Tag.ResultReason, reason),
-            text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
-          ]),
-        )
+        out.push(failedItem(opCode, batchId, ke, requestId))
         deps.audit.record({
           identity,
           operation: opCode !== undefined ? opName(opCode) : 'unknown',
@@ -249,13 +240,7 @@ export async function handleMessage(
           'the batch could not be committed and was undone (none of its writes were kept); retry it',
           'GeneralFailure',
         )
-        out[last.at] = s(Tag.BatchItem, [
-          en(Tag.Operation, last.opCode),
-          last.batchId !== undefined ? bytes(Tag.UniqueBatchItemID, last.batchId) : undefined,
-          en(Tag.ResultStatus, ResultStatus.OperationFailed),
-          en(Tag.ResultReason, ResultReason[ke.reason]),
-          text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
-        ])
+        out[last.at] = failedItem(last.opCode, last.batchId, ke, requestId)
         undoHeld()
         deps.audit.record({ ...last.audit, status: 'failed', reason: ke.reason })
       }
@@ -286,6 +271,22 @@ export async function handleMessage(
 function lockTarget(ctx: OpContext, payload: TtlvItem | undefined): string | undefined {
   const id = find(payload, Tag.UniqueIdentifier)
   return id?.type === 'TextString' ? id.value : id === undefined ? ctx.placeholder : undefined
+}
+
+/** A batch item answered Operation Failed, its message carrying the code and the request id. */
+function failedItem(
+  opCode: number | undefined,
+  batchId: Uint8Array | undefined,
+  ke: KmsError,
+  requestId: string,
+): TtlvItem {
+  return s(Tag.BatchItem, [
+    opCode !== undefined ? en(Tag.Operation, opCode) : undefined,
+    batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
+    en(Tag.ResultStatus, ResultStatus.OperationFailed),
+    en(Tag.ResultReason, ResultReason[ke.reason]),
+    text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
+  ])
 }
 
 /** A successful item of an Undo batch, waiting for the batch's outcome. */

@@ -10,6 +10,7 @@
  * overwritten by the batch's version of it at commit (last writer wins).
  */
 import { KmsError } from '../errors.js'
+import { withFetched } from './store.js'
 import type { GrantRow, LocateFilter, ObjectRow, Store } from './store.js'
 
 const grantKey = (objectId: string, identity: string): string => `${objectId}\u0000${identity}`
@@ -39,8 +40,7 @@ export class StoreOverlay implements Store {
 
   async getObject(id: string): Promise<ObjectRow | undefined> {
     const r = this.#rows.get(id) ?? (await this.#base.getObject(id))
-    if (r === undefined || !this.#fetched.has(id) || r.fetched === true) return r
-    return { ...r, fetched: true }
+    return r === undefined ? undefined : this.#withFetched(r)
   }
 
   async locateVisible(identity: string, filter: LocateFilter): Promise<ObjectRow[]> {
@@ -167,7 +167,7 @@ export class StoreOverlay implements Store {
   }
 
   #withFetched(r: ObjectRow): ObjectRow {
-    return this.#fetched.has(r.id) && r.fetched !== true ? { ...r, fetched: true } : r
+    return withFetched(r, this.#fetched)
   }
 
   #live(): void {

@@ -6,7 +6,6 @@ import {
   backfillLocateIndex,
   locateQuery,
   migrations,
-  rowFromDb,
   upsertObject,
 } from './store.js'
 import type { GrantRow, ObjectRow, Store } from './store.js'
@@ -47,11 +46,11 @@ export async function openPostgresStore(url: string): Promise<Store> {
     backend: 'postgres',
     async getObject(id) {
       const [r] = await q(`${SELECT_OBJECT} WHERE id = ?`, [id])
-      return r === undefined ? undefined : fetched.apply(rowFromDb(r))
+      return r === undefined ? undefined : fetched.fromDb(r)
     },
     async locateVisible(identity, filter) {
       const l = locateQuery(identity, filter)
-      return (await q(l.sql, l.params)).map((r) => fetched.apply(rowFromDb(r)))
+      return (await q(l.sql, l.params)).map((r) => fetched.fromDb(r))
     },
     putObjects(rows: readonly ObjectRow[]) {
       return gc.submit(rows.flatMap(upsertObject))

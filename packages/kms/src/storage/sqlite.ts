@@ -8,7 +8,6 @@ import {
   backfillLocateIndex,
   locateQuery,
   migrations,
-  rowFromDb,
   upsertObject,
 } from './store.js'
 import type { GrantRow, ObjectRow, Stmt, Store } from './store.js'
@@ -67,12 +66,12 @@ export async function openSqliteStore(
     backend: 'sqlite',
     async getObject(id) {
       const r = prep(`${SELECT_OBJECT} WHERE id = ?`).get(id) as Record<string, unknown> | undefined
-      return r === undefined ? undefined : fetched.apply(rowFromDb(r))
+      return r === undefined ? undefined : fetched.fromDb(r)
     },
     async locateVisible(identity, filter) {
       const q = locateQuery(identity, filter)
       return (prep(q.sql).all(...q.params) as Record<string, unknown>[]).map((r) =>
-        fetched.apply(rowFromDb(r)),
+        fetched.fromDb(r),
       )
     },
     putObjects(rows: readonly ObjectRow[]) {

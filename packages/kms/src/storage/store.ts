@@ -355,6 +355,16 @@ export class PendingFetched {
   }
 
   apply(r: ObjectRow): ObjectRow {
-    return r.fetched !== true && this.#ids.has(r.id) ? { ...r, fetched: true } : r
+    return withFetched(r, this.#ids)
   }
+
+  /** A row read from the database (rowFromDb), with this process's pending marks applied. */
+  fromDb(r: Record<string, unknown>): ObjectRow {
+    return this.apply(rowFromDb(r))
+  }
+}
+
+/** `r` with Fresh = false (fetched) when its id is in `ids`. */
+export function withFetched(r: ObjectRow, ids: ReadonlySet<string>): ObjectRow {
+  return r.fetched !== true && ids.has(r.id) ? { ...r, fetched: true } : r
 }
