@@ -73,10 +73,13 @@ export const kmsCommands: readonly Command[] = [
       'data-dir': { type: 'string' },
       listen: { type: 'string' },
       'audit-stdout': { type: 'boolean' },
+      'busy-poll-us': { type: 'string' },
       ...dbOpt,
     },
     help: {
       listen: 'HOST:PORT (port 0 picks a free one)',
+      'busy-poll-us':
+        'after each reply keep polling the sockets this many µs instead of sleeping (default 200; 0 = off: less CPU, more latency)',
       db: 'postgres://… (default: SQLite in the data dir)',
       'audit-stdout':
         'also log audit lines on stdout (audit.log in the data dir is always written)',
@@ -84,11 +87,18 @@ export const kmsCommands: readonly Command[] = [
     async run({ values }) {
       const listen = str(values, 'listen')
       const db = str(values, 'db')
+      const poll = str(values, 'busy-poll-us')
+      if (poll !== undefined && !/^\d{1,7}$/.test(poll))
+        throw new WardError(
+          'ERR_KMS_USAGE',
+          `--busy-poll-us must be a whole number of µs (got ${poll})`,
+        )
       const server = await startKmsServer({
         dataDir: dataDir(values),
         ...(listen !== undefined ? { listen } : {}),
         ...(db !== undefined ? { db } : {}),
         auditToLogger: values['audit-stdout'] === true,
+        ...(poll !== undefined ? { busyPollUs: Number(poll) } : {}),
       })
       await new Promise<void>((res) => {
         const stop = () => res()

@@ -2,8 +2,7 @@
  * The audit stream: one JSON line per operation with allowlisted fields only (identity,
  * operation, object id, outcome, request id, duration); never key material or payloads.
  */
-import { createWriteStream } from 'node:fs'
-import type { WriteStream } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import type { Logger } from '@ward/core'
 
 export interface AuditRecord {
@@ -21,9 +20,19 @@ export interface Audit {
   close(): Promise<void>
 }
 
-export function openAudit(path: string | undefined, logger: Logger | undefined): Audit {
-  const file: WriteStream | undefined =
-    path === undefined ? undefined : createWriteStream(path, { flags: 'a', mode: 0o600 })
+/**
+ * Lines are appended with one write(2) each, on the calling thread, before the reply goes out:
+ * a client never sees a result whose audit line is not yet in the file (page cache; not fsynced),
+ * and no thread-pool hand-off is paid per operation. A failed append is logged, not thrown: the
+ * operation already happened.
+ */
+export function openAudit(
+  path: string | undefined,
+  logger: Logger | undefined,
+  opts: { readonly linesToLogger?: boolean } = {},
+): Audit {
+  let fd: number | undefined = path === undefined ? undefined : openSync(path, 'a', 0o600)
+  let failures = 0
   return {
     record(r) {
       const line = {
@@ -36,10 +45,23 @@ export function openAudit(path: string | undefined, logger: Logger | undefined):
         requestId: r.requestId,
         durationMs: Math.round(r.durationMs * 1000) / 1000,
       }
-      file?.write(`${JSON.stringify(line)}\n`)
-      logger?.info({ audit: line }, 'kmip operation')
+      if (fd !== undefined) {
+        try {
+          writeSync(fd, `${JSON.stringify(line)}\n`)
+        } catch (e) {
+          // Said once per burst of failures (disk full, say), not once per operation.
+          if (failures++ % 1000 === 0)
+            logger?.error(
+              { err: e, failures },
+              'audit.log append failed; audit lines are being lost',
+            )
+        }
+      }
+      if (opts.linesToLogger !== false) logger?.info({ audit: line }, 'kmip operation')
     },
-    close: () =>
-      new Promise((resolve) => (file === undefined ? resolve() : file.end(() => resolve()))),
+    async close() {
+      if (fd !== undefined) closeSync(fd)
+      fd = undefined
+    },
   }
 }

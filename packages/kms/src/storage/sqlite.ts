@@ -33,6 +33,9 @@ export async function openSqliteStore(
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
+  // Checkpoint every 4,000 WAL pages (16 MiB) rather than 1,000: each checkpoint copies the hot
+  // pages once and pays two fsyncs, so fewer of them cost less per commit (~6 µs per Create).
+  db.pragma('wal_autocheckpoint = 4000')
   migrate(db)
   // Our own descriptor on the WAL (SQLite created it on the first write above and keeps it while
   // this connection is open; fdatasync flushes the file whichever descriptor wrote it).

@@ -1,0 +1,82 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { BusyPoll } from '../../src/server/busy-poll.js'
+import { openAudit } from '../../src/server/audit.js'
+import type { Logger } from '@ward/core'
+
+test('busy poll keeps the loop polling for its window after a touch, then stops', async () => {
+  const p = new BusyPoll(20_000) // 20 ms
+  p.touch()
+  assert.equal(p.polling, true)
+  await sleep(5)
+  assert.equal(p.polling, true, 'still polling inside the window')
+  const turnsAt5ms = p.turns
+  assert.ok(turnsAt5ms > 5, `the loop turned with a zero timeout (${turnsAt5ms} turns in 5 ms)`)
+  await sleep(40)
+  assert.equal(p.polling, false, 'stopped once the window passed without a touch')
+  const after = p.turns
+  await sleep(10)
+  assert.equal(p.turns, after, 'no turns once stopped')
+})
+
+test('a touch inside the window extends it; window 0 never polls', async () => {
+  const p = new BusyPoll(15_000)
+  p.touch()
+  await sleep(10)
+  p.touch()
+  await sleep(10)
+  assert.equal(p.polling, true, '20 ms after the first touch, 10 ms after the second')
+  await sleep(25)
+  assert.equal(p.polling, false)
+  const off = new BusyPoll(0)
+  off.touch()
+  assert.equal(off.polling, false)
+  assert.throws(() => new BusyPoll(-1), /0-1000000/)
+  assert.throws(() => new BusyPoll(1.5), /0-1000000/)
+})
+
+test('audit lines are in the file (0600) when record returns, before any reply', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-audit-'))
+  try {
+    const path = join(dir, 'audit.log')
+    const a = openAudit(path, undefined)
+    a.record({
+      identity: 'vc',
+      operation: 'create',
+      objectId: 'id-1',
+      status: 'success',
+      requestId: 'r1',
+      durationMs: 0.25,
+    })
+    const line = JSON.parse(readFileSync(path, 'utf8').trim()) as Record<string, unknown>
+    assert.equal(line['identity'], 'vc')
+    assert.equal(line['objectId'], 'id-1')
+    assert.equal(line['status'], 'success')
+    assert.equal(statSync(path).mode & 0o777, 0o600)
+    await a.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a failed audit append (disk full) is logged once per burst, never thrown at the operation', () => {
+  const errors: string[] = []
+  const logger = { error: (_o: unknown, msg: string) => errors.push(msg), info: () => {} }
+  const a = openAudit('/dev/full', logger as unknown as Logger, { linesToLogger: false })
+  for (let i = 0; i < 5; i++)
+    assert.doesNotThrow(() =>
+      a.record({
+        identity: 'vc',
+        operation: 'get',
+        status: 'success',
+        requestId: `r${i}`,
+        durationMs: 0,
+      }),
+    )
+  assert.equal(errors.length, 1)
+  assert.match(errors[0]!, /audit\.log append failed/)
+})
