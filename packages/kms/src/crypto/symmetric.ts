@@ -3,7 +3,8 @@
  * over node:crypto: AES (ECB, CBC, CFB, OFB, CTR, GCM, CCM), 3DES (ECB, CBC), ChaCha20 and
  * ChaCha20-Poly1305. No TTLV here: callers map KMIP enumerations to these names.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { freshRandom } from './random.js'
 import type { Cipher, CipherGCMTypes, Decipher } from 'node:crypto'
 import { KmsError, cryptoFailure, notSupported } from '../errors.js'
 
@@ -255,7 +256,7 @@ export function openCipher(
 /** The IV to use for encryption: the client's, or a fresh random one of the mode's default length. */
 function ivFor(r: Resolved, iv: Uint8Array | undefined): { iv?: Uint8Array; generated?: Buffer } {
   if (iv !== undefined || r.ivLength === null) return iv === undefined ? {} : { iv }
-  const g = randomBytes(r.ivLength.default)
+  const g = freshRandom(r.ivLength.default)
   return { iv: g, generated: g }
 }
 
@@ -323,5 +324,5 @@ export function decryptOnce(
 /** A fresh random IV/nonce of the mode's default length, or undefined for ECB. */
 export function freshIv(spec: CipherSpec, keyLength: number): Buffer | undefined {
   const r = resolveCipher(spec, keyLength)
-  return r.ivLength === null ? undefined : randomBytes(r.ivLength.default)
+  return r.ivLength === null ? undefined : freshRandom(r.ivLength.default)
 }

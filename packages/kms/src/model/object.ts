@@ -264,7 +264,7 @@ function servedAttributes(o: ManagedObject): void {
 
 /**
  * Random Number Generator attribute (KMIP 1.4 §3.44, 2.1 §4.43) of keys the server generates:
- * node:crypto randomBytes/generateKeyPair draw from OpenSSL's default DRBG, a NIST SP 800-90A
+ * node:crypto randomFillSync (crypto/random.ts) and generateKeyPair draw from OpenSSL's default DRBG, a NIST SP 800-90A
  * CTR_DRBG over AES-256.
  */
 export function markServerGenerated(o: ManagedObject): void {

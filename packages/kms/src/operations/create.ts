@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { freshRandom } from '../crypto/random.js'
 import { KmsError, invalidField } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import {
@@ -44,7 +44,7 @@ const symmetric: Record<number, readonly number[]> = {
 
 /** Triple DES key bytes (8 per 56 key bits) with odd parity in each byte's low bit (FIPS 46-3). */
 function desKey(bits: number): Buffer {
-  const key = randomBytes((bits / 56) * 8)
+  const key = freshRandom((bits / 56) * 8)
   for (let i = 0; i < key.length; i++) {
     const b = key[i]! & 0xfe
     let ones = 0
@@ -73,7 +73,7 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
   applyInitialAttributes(o, attrs, creatable)
   setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, alg))
   setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
-  const key = alg === CryptographicAlgorithm.DES3 ? desKey(len) : randomBytes(len / 8)
+  const key = alg === CryptographicAlgorithm.DES3 ? desKey(len) : freshRandom(len / 8)
   markServerGenerated(o)
   sealMaterial(ctx, o, key, KeyFormatType.Raw)
   key.fill(0)
@@ -90,7 +90,7 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
     attrs.filter((a) => a.name !== 'Cryptographic Length'),
     creatable,
   )
-  const secret = randomBytes(bits / 8)
+  const secret = freshRandom(bits / 8)
   markServerGenerated(o)
   const obj = s(objectTag[ObjectType.SecretData]!, [
     en(Tag.SecretDataType, 2),

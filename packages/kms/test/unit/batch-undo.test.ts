@@ -202,7 +202,7 @@ test('dispatch: a failed commit of an Undo batch reports ERR_KMS_BATCH_COMMIT an
         level: 'fatal',
         destination: new Writable({ write: (_c, _e, cb) => cb() }) as never,
       }),
-      audit: { record: (r) => audit.push(r), close: async () => undefined },
+      audit: { record: (r) => audit.push(r), flush: () => undefined, close: async () => undefined },
     },
     'alice',
     encodeTtlv(request),

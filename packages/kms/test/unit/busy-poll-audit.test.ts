@@ -39,7 +39,7 @@ test('a touch inside the window extends it; window 0 never polls', async () => {
   assert.throws(() => new BusyPoll(1.5), /0-1000000/)
 })
 
-test('audit lines are in the file (0600) when record returns, before any reply', async () => {
+test('audit lines of a turn are appended together at the end of the turn (0600 file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-audit-'))
   try {
     const path = join(dir, 'audit.log')
@@ -52,7 +52,19 @@ test('audit lines are in the file (0600) when record returns, before any reply',
       requestId: 'r1',
       durationMs: 0.25,
     })
-    const line = JSON.parse(readFileSync(path, 'utf8').trim()) as Record<string, unknown>
+    a.record({
+      identity: 'vc',
+      operation: 'get',
+      objectId: 'id-1',
+      status: 'success',
+      requestId: 'r2',
+      durationMs: 0.1,
+    })
+    assert.equal(readFileSync(path, 'utf8'), '', 'nothing written inside the turn')
+    await new Promise((r) => setImmediate(r))
+    const lines = readFileSync(path, 'utf8').trim().split('\n')
+    assert.equal(lines.length, 2)
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>
     assert.equal(line['identity'], 'vc')
     assert.equal(line['objectId'], 'id-1')
     assert.equal(line['status'], 'success')
@@ -67,7 +79,7 @@ test('a failed audit append (disk full) is logged once per burst, never thrown a
   const errors: string[] = []
   const logger = { error: (_o: unknown, msg: string) => errors.push(msg), info: () => {} }
   const a = openAudit('/dev/full', logger as unknown as Logger, { linesToLogger: false })
-  for (let i = 0; i < 5; i++)
+  for (let i = 0; i < 5; i++) {
     assert.doesNotThrow(() =>
       a.record({
         identity: 'vc',
@@ -77,6 +89,8 @@ test('a failed audit append (disk full) is logged once per burst, never thrown a
         durationMs: 0,
       }),
     )
+    a.flush()
+  }
   assert.equal(errors.length, 1)
   assert.match(errors[0]!, /audit\.log append failed/)
 })
