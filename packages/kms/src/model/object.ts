@@ -37,6 +37,8 @@ export interface ManagedObject {
   format: number
   sealed: Uint8Array | null
   readonly createdAt: number
+  /** Made by this request (newObject), not loaded: its first save inserts it. */
+  readonly isNew?: boolean
 }
 
 export interface OpContext {
@@ -88,6 +90,7 @@ export function toRow(o: ManagedObject): ObjectRow {
     updatedAt: Date.now(),
     locate: locateColumnsOf(o),
     fetched: attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && !v.value),
+    ...(o.isNew === true ? { isNew: true } : {}),
   }
 }
 
@@ -222,6 +225,7 @@ export function newObject(ctx: OpContext, objectType: number): ManagedObject {
     format: 0,
     sealed: null,
     createdAt: Date.now(),
+    isNew: true,
   }
   const now = ctx.now()
   setAttr(o, 'Initial Date', { tag: Tag.InitialDate, type: 'DateTime', value: now })

@@ -76,6 +76,29 @@ function parseListen(s: string | undefined): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port: Number(m[3]) }
 }
 
+/**
+ * One server per SQLite data dir: the store caches rows and locks objects in this process, so a
+ * second writer would read stale rows. (PostgreSQL servers may share a database.)
+ */
+function refuseSecondServer(dataDir: string, runtime: string): void {
+  let pid: number
+  try {
+    pid = (JSON.parse(readFileSync(runtime, 'utf8')) as { pid: number }).pid
+  } catch {
+    return // no server.json (or a torn one from a crash): nobody is serving
+  }
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return // stale server.json of a server that died
+  }
+  throw new KmsError(
+    'ERR_KMS_RUNNING',
+    `another ward kms serve (pid ${pid}) is serving ${dataDir}; stop it first (if no server runs, remove ${runtime})`,
+    'GeneralFailure',
+  )
+}
+
 /** Start the KMIP server on `listen` with the data dir's master key, CA and server certificate. */
 export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer> {
   const p = dataPaths(opts.dataDir)
@@ -85,6 +108,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       `${opts.dataDir} is not initialized; run: ward kms init --data-dir ${opts.dataDir}`,
       'GeneralFailure',
     )
+  if (opts.db === undefined) refuseSecondServer(opts.dataDir, p.runtime)
   const logger = opts.logger ?? createLogger('kms')
   // Messages being handled right now, over all connections (the store's sync strategy uses it).
   let inflight = 0

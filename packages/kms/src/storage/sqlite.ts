@@ -4,6 +4,7 @@ import Database from 'better-sqlite3'
 import {
   GroupCommit,
   PendingFetched,
+  RowCache,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
@@ -54,13 +55,19 @@ export async function openSqliteStore(
   })
   // Lazy writes (first-Get marks) ride with the next durable commit (GroupCommit); a batch of
   // lazy writes alone is committed without a sync of its own.
-  const gc = new GroupCommit(async (stmts, durable) => {
-    runAll(stmts)
-    if (!durable) return
-    if (opts.othersWaiting?.() === true) await syncData(walFd)
-    else fdatasyncSync(walFd)
-  })
+  const others = (): boolean => opts.othersWaiting?.() === true
+  const gc = new GroupCommit(
+    async (stmts, durable) => {
+      runAll(stmts)
+      if (!durable) return
+      if (others()) await syncData(walFd)
+      else fdatasyncSync(walFd)
+    },
+    50,
+    () => !others(),
+  )
   const fetched = new PendingFetched(gc)
+  const rows = new RowCache()
   await backfillLocateIndex(
     async (sql, params) => prep(sql).all(...params) as Record<string, unknown>[],
     (stmts) => gc.submit(stmts),
@@ -68,8 +75,13 @@ export async function openSqliteStore(
   return {
     backend: 'sqlite',
     async getObject(id) {
+      const hit = rows.get(id)
+      if (hit !== undefined) return fetched.apply(hit)
       const r = prep(`${SELECT_OBJECT} WHERE id = ?`).get(id) as Record<string, unknown> | undefined
-      return r === undefined ? undefined : fetched.fromDb(r)
+      if (r === undefined) return undefined
+      const row = fetched.fromDb(r)
+      rows.read(row)
+      return row
     },
     async locateVisible(identity, filter) {
       const q = locateQuery(identity, filter)
@@ -77,11 +89,13 @@ export async function openSqliteStore(
         fetched.fromDb(r),
       )
     },
-    putObjects(rows: readonly ObjectRow[]) {
-      return gc.submit(rows.flatMap(upsertObject))
+    async putObjects(put: readonly ObjectRow[]) {
+      await gc.submit(put.flatMap(upsertObject))
+      rows.written(put)
     },
     async markFetched(id: string) {
       fetched.mark(id)
+      rows.fetched(id)
     },
     async getGrant(objectId, identity) {
       const r = prep('SELECT operations FROM kms_grants WHERE object_id = ? AND identity = ?').get(

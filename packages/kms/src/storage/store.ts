@@ -23,6 +23,8 @@ export interface ObjectRow {
    * `markFetched` (an upsert never clears it), so a concurrent save cannot undo it.
    */
   readonly fetched?: boolean
+  /** A new object (Create, Register, CreateKeyPair): nothing of it is stored yet. */
+  readonly isNew?: boolean
 }
 
 export interface GrantRow {
@@ -282,11 +284,22 @@ export class GroupCommit {
   #running: Promise<void> = Promise.resolve()
   readonly #flush: (stmts: Stmt[], durable: boolean) => Promise<void>
   readonly #lazyMs: number
+  readonly #alone: () => boolean
 
-  /** `flush(stmts, durable)` commits in one transaction, synced to disk when `durable`. */
-  constructor(flush: (stmts: Stmt[], durable: boolean) => Promise<void>, lazyMs = 50) {
+  /**
+   * `flush(stmts, durable)` commits in one transaction, synced to disk when `durable`. A commit
+   * normally starts at the end of the event-loop turn (setImmediate), so that the writes of
+   * requests read in the same turn share it; when `alone()` says no other request is being
+   * handled, there is nothing to gather and it starts at once (a microtask), ~10 µs sooner.
+   */
+  constructor(
+    flush: (stmts: Stmt[], durable: boolean) => Promise<void>,
+    lazyMs = 50,
+    alone: () => boolean = () => false,
+  ) {
     this.#flush = flush
     this.#lazyMs = lazyMs
+    this.#alone = alone
   }
 
   /** Queue statements for the next group commit; `lazy` ones do not force a commit by themselves. */
@@ -305,9 +318,11 @@ export class GroupCommit {
     this.#timer = undefined
     if (this.#scheduled) return
     this.#scheduled = true
-    setImmediate(() => {
+    const start = (): void => {
       this.#running = this.#running.then(() => this.#drain())
-    })
+    }
+    if (this.#alone()) queueMicrotask(start)
+    else setImmediate(start)
   }
 
   async #drain(): Promise<void> {
@@ -376,4 +391,69 @@ export class PendingFetched {
 /** `r` with Fresh = false (fetched) when its id is in `ids`. */
 export function withFetched(r: ObjectRow, ids: ReadonlySet<string>): ObjectRow {
   return r.fetched !== true && ids.has(r.id) ? { ...r, fetched: true } : r
+}
+
+/**
+ * Recently written or read object rows of a store that this process alone writes (SQLite in the
+ * data dir; the server refuses to start beside another on the same dir). A Get right after its
+ * Create, the common KMIP pattern, then costs no SQLite read (~15 µs on this VM). Rows hold only
+ * sealed material, as in the database. Kept coherent by the store: a row enters after the commit
+ * that wrote it (new objects) or after a read, is replaced after each committed write, and Fresh
+ * marks are merged, never lost, because an upsert never clears `fetched` in the database either.
+ * Bounded (least recently used rows are dropped).
+ */
+export class RowCache {
+  readonly #rows = new Map<string, ObjectRow>()
+  readonly #max: number
+
+  constructor(max = 4096) {
+    this.#max = max
+  }
+
+  get(id: string): ObjectRow | undefined {
+    const r = this.#rows.get(id)
+    if (r !== undefined) {
+      this.#rows.delete(id)
+      this.#rows.set(id, r)
+    }
+    return r
+  }
+
+  /** A row just read from the database. */
+  read(r: ObjectRow): void {
+    this.#set(r)
+  }
+
+  /** Rows just committed: new objects enter, cached ones are replaced; others stay out. */
+  written(rows: readonly ObjectRow[]): void {
+    for (const r of rows) {
+      const prior = this.#rows.get(r.id)
+      if (prior === undefined && r.isNew !== true) continue
+      const fetched = r.fetched === true || prior?.fetched === true
+      this.#set({
+        id: r.id,
+        owner: r.owner,
+        objectType: r.objectType,
+        state: r.state,
+        attrs: r.attrs,
+        material: r.material,
+        format: r.format,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        fetched,
+      })
+    }
+  }
+
+  /** The object's material was served (Fresh becomes false). */
+  fetched(id: string): void {
+    const r = this.#rows.get(id)
+    if (r !== undefined && r.fetched !== true) this.#rows.set(id, { ...r, fetched: true })
+  }
+
+  #set(r: ObjectRow): void {
+    this.#rows.delete(r.id)
+    this.#rows.set(r.id, r)
+    if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value!)
+  }
 }

@@ -98,3 +98,27 @@ test('PendingFetched: visible at once, written lazily once, retried after a fail
   assert.equal(marks.length, 1)
   assert.equal(p.apply(row('k1')).fetched, false, 'committed: the store row is the truth again')
 })
+
+test('alone: a commit starts at once (before the turn ends) and still gathers its own turn', async () => {
+  const commits: string[][] = []
+  let alone = true
+  const gc = new GroupCommit(
+    async (stmts: Stmt[]) => {
+      commits.push(stmts.map((s) => s.sql))
+    },
+    30,
+    () => alone,
+  )
+  const a = gc.submit([stmt('a')])
+  const b = gc.submit([stmt('b')])
+  let immediateRan = false
+  setImmediate(() => (immediateRan = true))
+  await Promise.all([a, b])
+  assert.equal(immediateRan, false, 'committed before the end of the turn')
+  assert.deepEqual(commits, [['a', 'b']], 'submissions of the same synchronous run share it')
+  alone = false
+  const c = gc.submit([stmt('c')])
+  setImmediate(() => (immediateRan = true))
+  await c
+  assert.equal(immediateRan, true, 'with others in flight it waits for the end of the turn')
+})
