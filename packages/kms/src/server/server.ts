@@ -112,11 +112,17 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   const logger = opts.logger ?? createLogger('kms')
   // Messages being handled right now, over all connections (the store's sync strategy uses it).
   let inflight = 0
+  const sockets = new Set<TLSSocket>()
   const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
   const store: Store =
     opts.db !== undefined
       ? await openPostgresStore(opts.db)
-      : await openSqliteStore(p.db, { othersWaiting: () => inflight > 1 })
+      : await openSqliteStore(p.db, {
+          othersWaiting: () => inflight > 1,
+          // With several connections open, another client's request may be waiting to be read in
+          // this turn: the commit waits for the turn's end so that it can share the fsync.
+          alone: () => inflight <= 1 && sockets.size <= 1,
+        })
   const audit = openAudit(p.audit, logger, { linesToLogger: opts.auditToLogger !== false })
   const deps = { store, barrier, logger, audit }
   const maxMessage = opts.maxMessageBytes ?? 16 << 20
@@ -124,7 +130,6 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   const readMs = opts.readTimeoutMs ?? 30_000
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
   const serverKey = readSecretFile(p.serverKey)
-  const sockets = new Set<TLSSocket>()
   const server = createServer({
     key: serverKey.use((b) => Buffer.from(b)),
     cert: readFileSync(p.serverCert),

@@ -28,7 +28,14 @@ const syncData = promisify(fdatasync)
  */
 export async function openSqliteStore(
   path: string,
-  opts: { readonly othersWaiting?: () => boolean } = {},
+  opts: {
+    readonly othersWaiting?: () => boolean
+    /**
+     * No other client can have a request in the socket buffers (one connection open, nothing in
+     * flight): a commit may start at once instead of at the end of the turn. Default: never.
+     */
+    readonly alone?: () => boolean
+  } = {},
 ): Promise<Store> {
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
@@ -64,7 +71,7 @@ export async function openSqliteStore(
       else fdatasyncSync(walFd)
     },
     50,
-    () => !others(),
+    () => opts.alone?.() === true,
   )
   const fetched = new PendingFetched(gc)
   const rows = new RowCache()
