@@ -3,7 +3,6 @@
  * Value" form, name → values) and key material (sealed at rest; opened only for the duration of
  * one crypto operation, then zeroed).
  */
-import { randomUUID } from 'node:crypto'
 import { denied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
 import type { LocateColumns, ObjectRow, Store } from '../storage/store.js'
@@ -18,6 +17,7 @@ import {
 } from '@ward/kmip'
 import type { JsonItem, TtlvItem } from '@ward/kmip'
 import { digestAttribute } from './digest.js'
+import { newObjectId } from './id.js'
 
 /** Material format: a KMIP Key Format Type for key bytes, or AS_REGISTERED for a whole TTLV object. */
 export const AS_REGISTERED = -1
@@ -56,7 +56,7 @@ export interface OpContext {
   readonly log?: (message: string) => void
 }
 
-export const newId = (): string => randomUUID()
+export const newId = (): string => newObjectId()
 
 export function fromRow(r: ObjectRow): ManagedObject {
   const attrs = (JSON.parse(r.attrs) as [string, JsonItem][]).map(([name, v]) => ({
