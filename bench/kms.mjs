@@ -34,7 +34,11 @@ import {
 import { startPykmipServer } from '@ward/kmip/testing'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, 'latency-qos': { type: 'boolean' } },
+  options: {
+    seconds: { type: 'string' },
+    'latency-qos': { type: 'boolean' },
+    'busy-poll-us': { type: 'string' },
+  },
 })
 const SECONDS = Number(values.seconds ?? 3)
 const root = new URL('..', import.meta.url).pathname
@@ -230,6 +234,8 @@ async function benchWard() {
       data,
       '--listen',
       '127.0.0.1:0',
+      // --busy-poll-us N: the server's poll window after each reply (default: the server's, 200)
+      ...(values['busy-poll-us'] !== undefined ? ['--busy-poll-us', values['busy-poll-us']] : []),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   )
@@ -314,5 +320,6 @@ console.log(
     disk_fdatasync_us: ward.syncUs,
     pykmip_connect_ms: py.conn.p50_ms,
     latency_qos: qosFd !== undefined,
+    ward_busy_poll_us: Number(values['busy-poll-us'] ?? 200),
   }),
 )
