@@ -52,9 +52,9 @@ const keyOf = (g: TtlvItem | undefined): string =>
 const dir = mkdtempSync(join(tmpdir(), 'ward-kms-crash-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-async function serve(): Promise<{ child: ChildProcess; port: number }> {
+async function serve(keepRuntime = false): Promise<{ child: ChildProcess; port: number }> {
   const runtime = join(dir, 'kms', 'server.json')
-  rmSync(runtime, { force: true })
+  if (!keepRuntime) rmSync(runtime, { force: true })
   const child = spawn(
     process.execPath,
     [
@@ -81,6 +81,22 @@ async function serve(): Promise<{ child: ChildProcess; port: number }> {
   }
   child.kill('SIGKILL')
   throw new Error('ward kms serve did not start')
+}
+
+function runWard(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/ward.js'), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
+  // A server that should have refused to start would run forever: stop it, and fail.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stderr })
+    }),
+  )
 }
 
 test('kill -9 during a burst of Creates loses nothing that was acknowledged', async () => {
@@ -116,13 +132,37 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
   }
   const workers = Array.from({ length: 6 }, worker)
   await new Promise((r) => setTimeout(r, 700))
+  const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGKILL')
   stop = true
   await Promise.all(workers)
+  await exited
   assert.ok(acked.size > 20, `burst created ${acked.size} objects before the kill`)
 
-  const again = await serve()
+  // The killed server's server.json is left behind: its pid is dead, so the restart goes ahead.
+  const again = await serve(true)
   try {
+    // A second server on the same SQLite data dir is refused while this one runs.
+    const second = await runWard([
+      'kms',
+      'serve',
+      '--data-dir',
+      join(dir, 'kms'),
+      '--listen',
+      '127.0.0.1:0',
+    ])
+    assert.notEqual(second.code, 0)
+    assert.match(second.stderr, /ERR_KMS_RUNNING|another ward kms serve/)
+    const bad = await runWard([
+      'kms',
+      'serve',
+      '--data-dir',
+      join(dir, 'kms'),
+      '--busy-poll-us',
+      'fast',
+    ])
+    assert.notEqual(bad.code, 0)
+    assert.match(bad.stderr, /--busy-poll-us must be a whole number/)
     const c = await KmipTestClient.connect(again.port, tls)
     for (const [id, key] of acked) {
       const got = keyOf(
