@@ -239,9 +239,16 @@ static napi_value sectors_async(napi_env env, napi_callback_info info, int reenc
   j->src = a.data;
   memcpy(j->key, a.key, a.keylen);
   if (a.key2 != NULL) memcpy(j->key2, a.key2, a.keylen);
+  if (napi_create_reference(env, data_obj, 1, &j->data_ref) != napi_ok) {
+    job_free(env, j);
+    return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
+  }
+  return queue_job(env, j);
+}
+
+napi_value queue_job(napi_env env, sector_job *j) {
   napi_value promise, name;
-  if (napi_create_reference(env, data_obj, 1, &j->data_ref) != napi_ok ||
-      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
       napi_queue_async_work(env, j->work) != napi_ok) {

@@ -57,6 +57,9 @@ int parse_sector_values(napi_env env, napi_value *argv, int reenc, sector_args *
 void job_free(napi_env env, sector_job *j);
 void job_execute(napi_env env, void *p);
 void job_complete(napi_env env, napi_status status, void *p);
+/* Queue `j` (its references taken) on libuv's pool and return its promise; on failure `j` is
+ * freed and a JS error is thrown (NULL). */
+napi_value queue_job(napi_env env, sector_job *j);
 
 /* ward_xts_map.c */
 mapped_input *get_mapped(napi_env env, napi_value v);

@@ -112,17 +112,12 @@ napi_value js_sectors_from_async(napi_env env, napi_callback_info info) {
   j->map = m;
   m->busy++;
   memcpy(j->key, a.key, a.keylen);
-  napi_value promise, name;
   if (napi_create_reference(env, argv[4], 1, &j->data_ref) != napi_ok ||
-      napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok ||
-      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+      napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok) {
     job_free(env, j);
     return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
   }
-  return promise;
+  return queue_job(env, j);
 }
 
 /* sectorsMappedAsync(enc, key, src, srcOffset, dst, dstOffset, length, firstSector, sectorSize):
@@ -168,15 +163,10 @@ napi_value js_sectors_mapped_async(napi_env env, napi_callback_info info) {
   j->out = dst;
   dst->busy++;
   memcpy(j->key, a.key, a.keylen);
-  napi_value promise, name;
   if (napi_create_reference(env, argv[2], 1, &j->map_ref) != napi_ok ||
-      napi_create_reference(env, argv[4], 1, &j->out_ref) != napi_ok ||
-      napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "ward_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+      napi_create_reference(env, argv[4], 1, &j->out_ref) != napi_ok) {
     job_free(env, j);
     return throw_code(env, "ERR_XTS_ARGUMENT", "could not queue the XTS work");
   }
-  return promise;
+  return queue_job(env, j);
 }

@@ -7,7 +7,15 @@ import type { Logger } from '@ward/core'
 import { addClient, initKms, startKmsServer } from '../src/index.js'
 import type { KmsServer, KmsServerOptions } from '../src/index.js'
 import { KmipTestClient } from '../src/testing.js'
+import { Tag, req, s as struct, text } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import type { ClientTls } from '../src/testing.js'
+
+/** A Request Payload of `c` (undefined children are dropped by the encoder). */
+export const P = (...c: (TtlvItem | undefined)[]): TtlvItem => struct(Tag.RequestPayload, c)
+export const uid = (id: string): TtlvItem => text(Tag.UniqueIdentifier, id)
+/** The Unique Identifier of a response payload. */
+export const idOf = (r: TtlvItem | undefined): string => req(r, Tag.UniqueIdentifier, 'TextString')
 
 export interface Fixture {
   readonly dir: string

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dataPaths } from './data-dir.js'
+import { existsSync } from 'node:fs'
+import { dataPaths, runningServer } from './data-dir.js'
 import { readClients } from './init.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -19,15 +19,6 @@ export interface KmsStatus {
 
 const stateNames = Object.fromEntries(Object.entries(State).map(([k, v]) => [v, k]))
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Objects by state, identities owning objects, grants, and the listener if a server runs. */
 export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus> {
   const p = dataPaths(dataDir)
@@ -42,15 +33,7 @@ export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus
     const counts = await store.countByState()
     const objectsByState: Record<string, number> = {}
     for (const [s, n] of counts) objectsByState[stateNames[s] ?? String(s)] = n
-    let listening: KmsStatus['listening'] = null
-    if (existsSync(p.runtime)) {
-      const r = JSON.parse(readFileSync(p.runtime, 'utf8')) as {
-        host: string
-        port: number
-        pid: number
-      }
-      if (alive(r.pid)) listening = { host: r.host, port: r.port, pid: r.pid }
-    }
+    const listening = runningServer(p.runtime) ?? null
     return {
       dataDir,
       backend: store.backend,

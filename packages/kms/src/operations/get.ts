@@ -140,38 +140,33 @@ export const get = defineOperation({
       )
     const m = ctx.barrier.open(o.id, o.sealed)
     try {
+      // An object registered as a whole TTLV object is served as it was registered.
+      let block: TtlvItem | undefined
       if (o.format === AS_REGISTERED) {
         if (spec !== undefined)
           throw notSupported('this object was registered in a form the server does not re-wrap')
-        const payload = s(Tag.ResponsePayload, [
-          en(Tag.ObjectType, o.objectType),
-          text(Tag.UniqueIdentifier, id),
-          renderObject(o, m, undefined),
-        ])
-        await markFetched(ctx, o)
-        return { objectId: id, payload }
+      } else {
+        const registered = attrScalar(o, 'Key Format Type')
+        const format =
+          wantFormat ?? (typeof registered === 'number' ? registered : defaultFormat(o, m))
+        if (spec !== undefined) {
+          const noEncoding = opt(spec, Tag.EncodingOption, 'Enumeration') === 1
+          const data = keyValueBytes(o, m, format, noEncoding)
+          try {
+            const { wrapped, info } = await wrapWith(ctx, spec, data)
+            block = keyBlock(o, m, format, {
+              wrapped,
+              wrappingData: s(Tag.KeyWrappingData, [
+                en(Tag.WrappingMethod, 1),
+                info,
+                noEncoding ? en(Tag.EncodingOption, 1) : undefined,
+              ]),
+            })
+          } finally {
+            data.fill(0)
+          }
+        } else block = keyBlock(o, m, format)
       }
-      const registered = attrScalar(o, 'Key Format Type')
-      const format =
-        wantFormat ?? (typeof registered === 'number' ? registered : defaultFormat(o, m))
-      let block: TtlvItem
-      if (spec !== undefined) {
-        const noEncoding = opt(spec, Tag.EncodingOption, 'Enumeration') === 1
-        const data = keyValueBytes(o, m, format, noEncoding)
-        try {
-          const { wrapped, info } = await wrapWith(ctx, spec, data)
-          block = keyBlock(o, m, format, {
-            wrapped,
-            wrappingData: s(Tag.KeyWrappingData, [
-              en(Tag.WrappingMethod, 1),
-              info,
-              noEncoding ? en(Tag.EncodingOption, 1) : undefined,
-            ]),
-          })
-        } finally {
-          data.fill(0)
-        }
-      } else block = keyBlock(o, m, format)
       const payload = s(Tag.ResponsePayload, [
         en(Tag.ObjectType, o.objectType),
         text(Tag.UniqueIdentifier, id),

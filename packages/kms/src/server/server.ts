@@ -9,7 +9,7 @@ import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createLogger, readSecretFile } from '@ward/core'
 import type { Logger } from '@ward/core'
-import { dataPaths } from '../admin/data-dir.js'
+import { dataPaths, runningServer } from '../admin/data-dir.js'
 import { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -81,20 +81,11 @@ function parseListen(s: string | undefined): { host: string; port: number } {
  * second writer would read stale rows. (PostgreSQL servers may share a database.)
  */
 function refuseSecondServer(dataDir: string, runtime: string): void {
-  let pid: number
-  try {
-    pid = (JSON.parse(readFileSync(runtime, 'utf8')) as { pid: number }).pid
-  } catch {
-    return // no server.json (or a torn one from a crash): nobody is serving
-  }
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return // stale server.json of a server that died
-  }
+  const other = runningServer(runtime)
+  if (other === undefined) return // no server.json, a torn one, or a server that died
   throw new KmsError(
     'ERR_KMS_RUNNING',
-    `another ward kms serve (pid ${pid}) is serving ${dataDir}; stop it first (if no server runs, remove ${runtime})`,
+    `another ward kms serve (pid ${other.pid}) is serving ${dataDir}; stop it first (if no server runs, remove ${runtime})`,
     'GeneralFailure',
   )
 }

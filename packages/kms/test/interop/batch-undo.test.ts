@@ -26,13 +26,11 @@ import {
   text,
 } from '@ward/kmip'
 import type { BatchResult, KmipTestClient, TtlvItem } from '../../src/testing.js'
-import { startFixture } from '../helpers.js'
+import { startFixture, P, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import { createTestDb } from './pg.js'
 import type { TestDb } from './pg.js'
 
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
 const nameAttr = (n: string) => s(Tag.Name, [text(Tag.NameValue, n), en(Tag.NameType, 1)])
 const createKey = (name: string) => ({
   op: Operation.Create,

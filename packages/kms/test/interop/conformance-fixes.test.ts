@@ -29,12 +29,9 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { startFixture } from '../helpers.js'
+import { startFixture, P, uid, idOf } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
-const idOf = (r: TtlvItem | undefined) => req(r, Tag.UniqueIdentifier, 'TextString')
 const attrs2 = (...c: TtlvItem[]) => s(Tag.Attributes, c)
 const ref = (tag: number) => en(Tag.AttributeReference, tag)
 

@@ -52,22 +52,16 @@ const keyOf = (g: TtlvItem | undefined): string =>
 const dir = mkdtempSync(join(tmpdir(), 'ward-kms-crash-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
+const serveArgs = ['kms', 'serve', '--data-dir', join(dir, 'kms'), '--listen', '127.0.0.1:0']
+const spawnWard = (args: string[], stderr: 'ignore' | 'pipe'): ChildProcess =>
+  spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/ward.js'), ...args], {
+    stdio: ['ignore', 'ignore', stderr],
+  })
+
 async function serve(keepRuntime = false): Promise<{ child: ChildProcess; port: number }> {
   const runtime = join(dir, 'kms', 'server.json')
   if (!keepRuntime) rmSync(runtime, { force: true })
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'packages/cli/bin/ward.js'),
-      'kms',
-      'serve',
-      '--data-dir',
-      join(dir, 'kms'),
-      '--listen',
-      '127.0.0.1:0',
-    ],
-    { stdio: 'ignore' },
-  )
+  const child = spawnWard(serveArgs, 'ignore')
   for (let i = 0; i < 200; i++) {
     if (existsSync(runtime)) {
       try {
@@ -84,9 +78,7 @@ async function serve(keepRuntime = false): Promise<{ child: ChildProcess; port: 
 }
 
 function runWard(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/ward.js'), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const child = spawnWard(args, 'pipe')
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
   // A server that should have refused to start would run forever: stop it, and fail.
@@ -143,24 +135,10 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
   const again = await serve(true)
   try {
     // A second server on the same SQLite data dir is refused while this one runs.
-    const second = await runWard([
-      'kms',
-      'serve',
-      '--data-dir',
-      join(dir, 'kms'),
-      '--listen',
-      '127.0.0.1:0',
-    ])
+    const second = await runWard(serveArgs)
     assert.notEqual(second.code, 0)
     assert.match(second.stderr, /ERR_KMS_RUNNING|another ward kms serve/)
-    const bad = await runWard([
-      'kms',
-      'serve',
-      '--data-dir',
-      join(dir, 'kms'),
-      '--busy-poll-us',
-      'fast',
-    ])
+    const bad = await runWard([...serveArgs, '--busy-poll-us', 'fast'])
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /--busy-poll-us must be a whole number/)
     const c = await KmipTestClient.connect(again.port, tls)

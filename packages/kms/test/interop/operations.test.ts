@@ -36,12 +36,9 @@ import {
   date,
 } from '@ward/kmip'
 import type { KmipTestClient, TtlvItem } from '../../src/testing.js'
-import { startFixture } from '../helpers.js'
+import { startFixture, P, uid, idOf } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
-const idOf = (r: TtlvItem | undefined) => req(r, Tag.UniqueIdentifier, 'TextString')
 const attrs2 = (...c: TtlvItem[]) => s(Tag.Attributes, c)
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
   s(Tag.Attribute, [

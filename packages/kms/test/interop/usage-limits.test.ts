@@ -15,19 +15,13 @@ import {
   int,
   long,
   bytes,
-  req,
   find,
   findAll,
   opt,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { startFixture } from '../helpers.js'
+import { startFixture, P, uid, idOf } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
-
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
-const idOf = (r: TtlvItem | undefined) => req(r, Tag.UniqueIdentifier, 'TextString')
 
 describe('Usage Limits under concurrent use', () => {
   let f: Fixture

@@ -19,7 +19,7 @@ import {
   findAll,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { startFixture } from '../helpers.js'
+import { startFixture, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
@@ -39,7 +39,6 @@ const createAes = (len = 256, extra: TtlvItem[] = []): TtlvItem =>
     ]),
   ])
 
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
 const payload = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
 
 describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {

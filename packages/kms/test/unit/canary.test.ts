@@ -23,10 +23,7 @@ import {
   bytes,
   req,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
-import { startFixture } from '../helpers.js'
-
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
+import { startFixture, P } from '../helpers.js'
 
 const canaryKey = Buffer.from(
   'c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7',

@@ -18,17 +18,14 @@ import {
   int,
   req,
   s,
-  text,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { grantAccess } from '../../src/index.js'
-import { startFixture } from '../helpers.js'
+import { startFixture, P, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import type { KmipTestClient } from '../../src/testing.js'
 
 const h = (x: string): Buffer => Buffer.from(x.replace(/\s+/g, ''), 'hex')
-const P = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
-const uid = (id: string) => text(Tag.UniqueIdentifier, id)
 const cp = (...c: TtlvItem[]) => s(Tag.CryptographicParameters, c)
 const hex = (t: TtlvItem | undefined, tag: number) =>
   Buffer.from(req(t, tag, 'ByteString')).toString('hex')
