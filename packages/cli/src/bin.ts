@@ -6,6 +6,16 @@ import { createOutput } from './output.js'
 
 const VERSION = '0.1.0'
 
+/** What `ward --version` reports: Ward's version and the runtime it runs on. */
+export function versions(): { ward: string; node: string; openssl: string; v8: string } {
+  return {
+    ward: VERSION,
+    node: process.versions.node,
+    openssl: process.versions.openssl,
+    v8: process.versions.v8,
+  }
+}
+
 /** Entry point of the `ward` binary. Returns the exit code (0 ok, 1 "no"/failure, 2 error). */
 export async function main(
   argv: readonly string[],
@@ -17,7 +27,12 @@ export async function main(
     words.push(a)
   }
   if (argv[0] === '--version' || argv[0] === 'version') {
-    process.stdout.write(`ward ${VERSION}\n`)
+    const v = versions()
+    process.stdout.write(
+      argv.includes('--json')
+        ? `${JSON.stringify(v)}\n`
+        : `ward ${v.ward} (Node.js ${v.node}, OpenSSL ${v.openssl})\n`,
+    )
     return 0
   }
   const list = commands ?? (await commandsFor(words))

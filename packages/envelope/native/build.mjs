@@ -20,11 +20,14 @@ function nodeGyp() {
   }
 }
 
+// The headers of the runtime that runs this build, which is the one that will load the addon
+// (ward_xts resolves OpenSSL's symbols against that node binary, so its OpenSSL headers must be
+// that binary's); npm's `nodedir` only when the runtime has none next to it.
 function nodeDir() {
-  const fromNpm = process.env.npm_config_nodedir
-  if (fromNpm && existsSync(join(fromNpm, 'include', 'node', 'node_api.h'))) return fromNpm
   const prefix = resolve(process.execPath, '..', '..')
   if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) return prefix
+  const fromNpm = process.env.npm_config_nodedir
+  if (fromNpm && existsSync(join(fromNpm, 'include', 'node', 'node_api.h'))) return fromNpm
   return undefined
 }
 

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import { defineCommand, type Command, type Values } from '../command.js'
 import { table } from '../output.js'
+import { untilStopped } from '../service.js'
 
 const dataDirOption = { 'data-dir': { type: 'string' } } as const
 const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
@@ -143,16 +144,9 @@ export const hostCommands: readonly Command[] = [
       }
       const server = await listenAdminSocket(agent, join(dataDir, SOCKET_FILE), logger)
       logger.info({ socket: join(dataDir, SOCKET_FILE) }, 'agent ready')
-      await new Promise<void>((done) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop)
-          process.off('SIGINT', stop)
-          server.close()
-          void agent.close().then(done)
-        }
-        process.on('SIGTERM', stop)
-        process.on('SIGINT', stop)
-      })
+      await untilStopped()
+      server.close()
+      await agent.close()
       logger.info('agent stopped')
       logger.flush()
       return 0

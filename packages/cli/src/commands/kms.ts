@@ -13,6 +13,7 @@ import { WardError } from '@ward/core'
 import { defineCommand } from '../command.js'
 import type { Command, Values } from '../command.js'
 import { table } from '../output.js'
+import { untilStopped } from '../service.js'
 
 const dataDir = (v: Values): string => {
   const d = v['data-dir']
@@ -100,11 +101,7 @@ export const kmsCommands: readonly Command[] = [
         auditToLogger: values['audit-stdout'] === true,
         ...(poll !== undefined ? { busyPollUs: Number(poll) } : {}),
       })
-      await new Promise<void>((res) => {
-        const stop = () => res()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
-      })
+      await untilStopped()
       await server.close()
       return 0
     },

@@ -5,7 +5,7 @@
  * in memory, is bound to the identity and object that opened it, bounded in count and idle time.
  */
 import { randomBytes } from 'node:crypto'
-import type { Cipher, Decipher } from 'node:crypto'
+import type { Cipheriv, Decipheriv } from 'node:crypto'
 import { KmsError, cryptoFailure, notSupported } from '../errors.js'
 import { nonNull, openCipher } from './symmetric.js'
 import type { CipherSpec } from './symmetric.js'
@@ -40,9 +40,9 @@ export function openStream(
 ): CryptoStream {
   if (spec.mode === 'CCM') throw notSupported('CCM cannot be streamed; send the whole message')
   const opened = openCipher(direction, spec, key, iv, aad)
-  let c: Cipher | Decipher | null = opened.c
+  let c: Cipheriv | Decipheriv | null = opened.c
   const { r, tagLength } = opened
-  const live = (): Cipher | Decipher => {
+  const live = (): Cipheriv | Decipheriv => {
     if (c === null)
       throw new KmsError(
         'ERR_KMS_STREAM',

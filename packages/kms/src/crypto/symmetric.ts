@@ -5,7 +5,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { freshRandom } from './random.js'
-import type { Cipher, CipherGCMTypes, Decipher } from 'node:crypto'
+import type { Cipheriv, CipherGCMTypes, Decipheriv } from 'node:crypto'
 import { KmsError, cryptoFailure, notSupported } from '../errors.js'
 
 /** Key algorithms handled here (KMIP Cryptographic Algorithm names). */
@@ -210,8 +210,8 @@ const EMPTY = new Uint8Array(new ArrayBuffer(1), 0, 0)
 export const nonNull = (d: Uint8Array): Uint8Array => (d.length === 0 ? EMPTY : d)
 
 type WithAad = { setAAD(b: Uint8Array, o?: { plaintextLength: number }): unknown }
-type CipherWithTag = Cipher & { getAuthTag(): Buffer }
-type DecipherWithTag = Decipher & { setAuthTag(t: Uint8Array): unknown }
+type CipherWithTag = Cipheriv & { getAuthTag(): Buffer }
+type DecipherWithTag = Decipheriv & { setAuthTag(t: Uint8Array): unknown }
 
 /**
  * Opens a node cipher for `spec` with AAD set and padding configured. `iv` is the client's (or
@@ -225,7 +225,7 @@ export function openCipher(
   iv: Uint8Array | undefined,
   aad: Uint8Array | undefined,
   length?: number,
-): { c: Cipher | Decipher; r: Resolved; tagLength: number } {
+): { c: Cipheriv | Decipheriv; r: Resolved; tagLength: number } {
   const r = resolveCipher(spec, key.length)
   if (iv !== undefined) checkIv(r, iv)
   else if (r.ivLength !== null) throw missingIv(`${spec.algorithm}-${spec.mode}`)
@@ -235,7 +235,7 @@ export function openCipher(
       `${r.name} is not an AEAD: Authenticated Encryption Additional Data applies to GCM, CCM and ChaCha20-Poly1305`,
     )
   const civ = r.ivLength === null || iv === undefined ? null : r.iv(iv)
-  let c: Cipher | Decipher
+  let c: Cipheriv | Decipheriv
   try {
     const opts = r.aead === null ? undefined : { authTagLength: tagLength }
     c =
