@@ -117,6 +117,7 @@ export const hostCommands: readonly Command[] = [
           '--secure-boot needs --simulate-firmware (a real host reads it from the firmware)',
         )
       let agent: HostAgent
+      const stopped = untilStopped() // handlers first: a signal during boot still stops it
       try {
         agent = await HostAgent.boot({
           dataDir,
@@ -144,7 +145,7 @@ export const hostCommands: readonly Command[] = [
       }
       const server = await listenAdminSocket(agent, join(dataDir, SOCKET_FILE), logger)
       logger.info({ socket: join(dataDir, SOCKET_FILE) }, 'agent ready')
-      await untilStopped()
+      await stopped
       server.close()
       await agent.close()
       logger.info('agent stopped')

@@ -94,6 +94,7 @@ export const kmsCommands: readonly Command[] = [
           'ERR_KMS_USAGE',
           `--busy-poll-us must be a whole number of µs (got ${poll})`,
         )
+      const stopped = untilStopped() // handlers first: a signal during start-up still stops it
       const server = await startKmsServer({
         dataDir: dataDir(values),
         ...(listen !== undefined ? { listen } : {}),
@@ -101,7 +102,7 @@ export const kmsCommands: readonly Command[] = [
         auditToLogger: values['audit-stdout'] === true,
         ...(poll !== undefined ? { busyPollUs: Number(poll) } : {}),
       })
-      await untilStopped()
+      await stopped
       await server.close()
       return 0
     },
