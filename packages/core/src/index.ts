@@ -8,6 +8,7 @@ export {
 } from './errors.js'
 export { Secret } from './secret.js'
 export { readSecretFile, writeSecretFile, type ReadSecretFileOptions } from './secret-file.js'
+export { writeFileAtomic, fsyncDir, type WriteFileAtomicOptions } from './atomic-file.js'
 export { createLogger, type Logger, type LoggerOptions } from './logger.js'
 export {
   loadConfig,

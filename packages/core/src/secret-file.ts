@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync, writeFileSync, constants } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, constants } from 'node:fs'
+import { writeFileAtomic } from './atomic-file.js'
 import { SecretFileError } from './errors.js'
 import { Secret } from './secret.js'
 
@@ -67,13 +68,18 @@ export function readSecretFile(path: string, options: ReadSecretFileOptions = {}
   }
 }
 
-/** Write a secret to a new file with mode 0600 (refuses to overwrite unless `overwrite`). */
+/**
+ * Write a secret to a new file with mode 0600, atomically (see {@link writeFileAtomic}: a random
+ * temporary file, never a planted one, then rename or link). An existing name is
+ * `ERR_FILE_EXISTS` and left as it is, unless `overwrite`: then the name is replaced (a symlink
+ * or hard link there is never written through).
+ */
 export function writeSecretFile(
   path: string,
   secret: Secret,
   options: { overwrite?: boolean } = {},
 ): void {
   secret.use((bytes) =>
-    writeFileSync(path, bytes, { mode: 0o600, flag: options.overwrite ? 'w' : 'wx' }),
+    writeFileAtomic(path, bytes, { mode: 0o600, overwrite: options.overwrite === true }),
   )
 }

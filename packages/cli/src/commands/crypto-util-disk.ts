@@ -101,8 +101,9 @@ const encrypt = defineCommand({
   },
   help: {
     in: 'raw image to encrypt (with --out)',
-    out: 'new LUKS2 file to create (never overwritten)',
-    'in-place': 'raw image to encrypt in place (grows by 16 MiB; crash-safe: re-run to resume)',
+    out: 'new LUKS2 file to create (never overwritten; mode 0600)',
+    'in-place':
+      'raw image to encrypt in place (grows by 16 MiB; made owner-only, 0600; crash-safe: re-run to resume)',
     'kek-file': 'file holding the 32-byte KEK, mode 0600',
     'provider-id': "key provider id recorded in the Ward token (default 'offline')",
     'kek-id': 'KEK id recorded in the Ward token (default: the KEK file name)',

@@ -2,14 +2,26 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // Crash safety of `ward crypto-util disk encrypt --in-place` and `rekey --deep`: the real CLI is
 // killed with SIGKILL at random moments on a 64 MiB image, the same command is run again to
-// completion, and the decrypted result must equal the original byte for byte.
+// completion, and the decrypted result must equal the original byte for byte. `decrypt --out`
+// (a new file, no journal) killed the same way never leaves a partial OUT or a readable leftover.
 
 const WARD = fileURLToPath(new URL('../../../bin/ward.js', import.meta.url))
 // tmpfs when there is one: kill -9 (unlike power loss) leaves the page cache intact, so the
@@ -192,3 +204,70 @@ test('deep rekey survives kill -9 at random moments', { timeout: 120_000 }, asyn
   t.diagnostic(`${interrupted} kills landed mid-operation`)
   assert.ok(interrupted >= 2, `only ${interrupted} kills landed mid-operation`)
 })
+
+test(
+  'decrypt --out killed at random moments: OUT is absent, the empty reservation or whole; leftovers are 0600',
+  { timeout: 120_000 },
+  async (t) => {
+    const disk = p('newfile.luks')
+    const enc = ward([
+      'crypto-util',
+      'disk',
+      'encrypt',
+      '--in',
+      p('raw'),
+      '--out',
+      disk,
+      '--kek-file',
+      p('kek'),
+    ])
+    assert.equal(enc.status, 0, enc.stderr)
+    const out = p('newfile.plain')
+    // the planted file of issue 10, finding 7: never written, whatever moment the run dies at
+    const planted = `${out}.ward-partial`
+    writeFileSync(planted, '')
+    chmodSync(planted, 0o666)
+    const args = [
+      'crypto-util',
+      'disk',
+      'decrypt',
+      '--in',
+      disk,
+      '--out',
+      out,
+      '--kek-file',
+      p('kek'),
+      '--segment-bytes',
+      SEG,
+    ]
+    const temps = (): string[] =>
+      readdirSync(dir).filter((n) => n.startsWith('.newfile.plain.ward-tmp-'))
+    let interrupted = 0
+    for (let i = 0; i < ITERATIONS || (interrupted < 2 && i < 4 * ITERATIONS); i++) {
+      // once the reservation exists, within the first part of the run
+      await killDuring(args, randomInt(60), out)
+      const left = temps()
+      for (const n of left) {
+        const st = lstatSync(p(n))
+        assert.ok(st.isFile() && st.nlink === 1, 'a leftover is a plain file of its own')
+        assert.equal(st.mode & 0o777, 0o600, 'a leftover (partial plaintext) is owner-only')
+      }
+      if (existsSync(out)) {
+        assert.equal(statSync(out).mode & 0o777, 0o600)
+        if (statSync(out).size === 0) interrupted++
+        else assert.ok(readFileSync(out).equals(readFileSync(p('raw'))), 'a visible OUT is whole')
+      }
+      // what the error message tells the user to do after an interrupted run: remove both, re-run
+      rmSync(out, { force: true })
+      for (const n of left) rmSync(p(n))
+    }
+    const r = ward(args)
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(readFileSync(out).equals(readFileSync(p('raw'))))
+    assert.deepEqual(temps(), [])
+    assert.equal(readFileSync(planted).length, 0, 'the planted file got no plaintext')
+    assert.equal(statSync(planted).mode & 0o777, 0o666)
+    t.diagnostic(`${interrupted} kills landed mid-operation`)
+    assert.ok(interrupted >= 2, `only ${interrupted} kills landed mid-operation`)
+  },
+)

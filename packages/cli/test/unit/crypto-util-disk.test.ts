@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -158,4 +167,34 @@ test('usage errors are ERR_CLI_USAGE', () => {
     assert.match(r.stderr, /ERR_CLI_USAGE/, args.join(' '))
   }
   assert.ok(!existsSync(p('x')))
+})
+
+test('decrypt --out ignores a planted OUT.ward-partial (0666 file or hard link); outputs and in-place results are 0600', () => {
+  // issue 10, finding 7: `touch o.img.ward-partial; chmod 666` (or `ln victim o.img.ward-partial`)
+  writeFileSync(p('small'), randomBytes(1 << 20))
+  const enc = run('encrypt', '--in', p('small'), '--out', p('small.luks'), '--kek-file', p('kek'))
+  assert.equal(enc.status, 0, enc.stderr)
+  assert.equal(statSync(p('small.luks')).mode & 0o777, 0o600)
+  const planted = p('o.img.ward-partial')
+  writeFileSync(planted, '')
+  chmodSync(planted, 0o666)
+  writeFileSync(p('victim'), 'precious\n')
+  linkSync(p('victim'), p('o2.img.ward-partial'))
+  for (const out of ['o.img', 'o2.img']) {
+    const r = run('decrypt', '--in', p('small.luks'), '--out', p(out), '--kek-file', p('kek'))
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(readFileSync(p(out)).equals(readFileSync(p('small'))))
+    const st = statSync(p(out))
+    assert.equal(st.mode & 0o777, 0o600)
+    assert.equal(st.nlink, 1)
+  }
+  assert.equal(readFileSync(planted).length, 0, 'no plaintext in the planted file')
+  assert.equal(statSync(planted).mode & 0o777, 0o666)
+  assert.equal(readFileSync(p('victim'), 'utf8'), 'precious\n', "the link's target is unchanged")
+  // in-place encryption of a 0644 image leaves a 0600 disk
+  writeFileSync(p('inplace'), randomBytes(1 << 20), { mode: 0o644 })
+  chmodSync(p('inplace'), 0o644)
+  const ip = run('encrypt', '--in-place', p('inplace'), '--kek-file', p('kek'))
+  assert.equal(ip.status, 0, ip.stderr)
+  assert.equal(statSync(p('inplace')).mode & 0o777, 0o600)
 })

@@ -1,4 +1,4 @@
-import { closeSync, openSync, constants } from 'node:fs'
+import { closeSync, fchmodSync, fstatSync, openSync, constants } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { EnvelopeError } from '../errors.js'
 import { WARD_DATA_OFFSET } from '../luks2/format.js'
@@ -83,6 +83,26 @@ export function openFile(path: string, flags: number, mode = 0o600): number {
       code === 'EEXIST'
         ? `${path} already exists; Ward never overwrites it (remove it or pick another name)`
         : `cannot open ${path} (${code})`,
+      { cause: e },
+    )
+  }
+}
+
+/**
+ * Drop group and other permissions of a file Ward rewrites in place (the result of an in-place
+ * encryption is 0600, or narrower when the owner's bits already were): its header holds the
+ * wrapped DEK and the recovery keyslot, and it holds plaintext until the run ends.
+ */
+export function restrictToOwner(fd: number, path: string): void {
+  const mode = fstatSync(fd).mode & 0o7777
+  const wanted = mode & 0o600
+  if (mode === wanted) return
+  try {
+    fchmodSync(fd, wanted)
+  } catch (e) {
+    throw new EnvelopeError(
+      'ERR_DISK_MODE',
+      `cannot restrict ${path} to mode ${wanted.toString(8).padStart(4, '0')} (${(e as NodeJS.ErrnoException).code ?? 'error'}); run as the file's owner (or root)`,
       { cause: e },
     )
   }

@@ -1,4 +1,4 @@
-import { constants, existsSync, fsyncSync, ftruncateSync, renameSync, unlinkSync } from 'node:fs'
+import { constants, ftruncateSync, lstatSync } from 'node:fs'
 import { EnvelopeError } from '../errors.js'
 import { dataSegment, segmentBytes, unlockWithKek, unlockWithPassphrase } from '../luks2/unlock.js'
 import { readVolume, type Luks2Volume } from '../luks2/volume.js'
@@ -16,8 +16,8 @@ import {
   type DiskRunOptions,
 } from './common.js'
 import type { DiskResult } from './encrypt.js'
-import { fsyncDir } from './io.js'
 import { journalPath } from './journal.js'
+import { NewOutput } from './new-output.js'
 import { runPipeline } from './pipeline.js'
 
 /** How to unlock a disk: its KEK (through the Ward token) or a keyslot passphrase. */
@@ -29,7 +29,13 @@ export interface DecryptOptions extends DiskRunOptions {
 
 /** Refuse disks with an unfinished in-place operation (their data is half old, half new). */
 export function refuseJournaled(disk: string): void {
-  if (existsSync(journalPath(disk)))
+  let present = true
+  try {
+    lstatSync(journalPath(disk)) // any entry counts, a symlink (dangling or not) included
+  } catch {
+    present = false
+  }
+  if (present)
     throw new EnvelopeError(
       'ERR_DISK_REKEY_IN_PROGRESS',
       `${disk} has an unfinished in-place operation (${journalPath(disk)}); re-run the same 'ward crypto-util disk' command to finish it first`,
@@ -45,7 +51,8 @@ export function unlockVolume(fd: number, vol: Luks2Volume, unlock: Unlock): Uint
 
 /**
  * Decrypt a LUKS2 disk (Ward's, or any single-segment aes-xts-plain64 LUKS2 volume) to a new raw
- * file, written as `OUT.ward-partial` (mode 0600) and renamed when complete.
+ * file (mode 0600), written to a new temporary file with a random name beside `out` and renamed
+ * when complete (disk/new-output.ts). Refuses to overwrite `out`.
  */
 export async function decryptDisk(
   input: string,
@@ -56,20 +63,16 @@ export async function decryptDisk(
   refuseJournaled(input)
   const fdIn = openFile(input, constants.O_RDONLY)
   let key: Uint8Array | undefined
-  let fdOut = -1
-  let reserved = false
+  let output: NewOutput | undefined
   let mapped: MappedInput | undefined
-  const partial = `${out}.ward-partial`
   try {
     const vol = readVolume(fdIn)
     const s = dataSegment(vol)
     key = unlockVolume(fdIn, vol, o.unlock)
     const k = key
     const bytes = segmentBytes(vol, s)
-    fdOut = openFile(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL)
-    closeQuietly(fdOut)
-    reserved = true
-    fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    output = NewOutput.create(out)
+    const fdOut = output.fd
     ftruncateSync(fdOut, bytes)
     const end = s.offset + bytes
     // dataSegment checked that the segment lies inside the file; mapped only then (a page wholly
@@ -91,22 +94,11 @@ export async function decryptDisk(
           : xtsDecryptSectorsAsync(k, buf, sector(step), s.sectorSize),
       onProgress: (d) => o.onProgress?.(d, bytes),
     })
-    fsyncSync(fdOut)
-    closeQuietly(fdOut)
-    fdOut = -1
-    reserved = false
-    renameSync(partial, out)
-    fsyncDir(out)
+    output.commit()
+    output = undefined
     return { path: out, dataBytes: bytes, dataOffset: s.offset }
   } catch (e) {
-    if (fdOut >= 0) closeQuietly(fdOut)
-    if (reserved)
-      for (const p of [partial, out])
-        try {
-          unlinkSync(p)
-        } catch {
-          /* not created */
-        }
+    output?.abort()
     throw asDiskError(e, `decrypting ${input} to ${out}`)
   } finally {
     key?.fill(0)

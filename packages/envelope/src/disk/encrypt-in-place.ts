@@ -6,7 +6,15 @@ import { findWardToken } from '../luks2/token.js'
 import { unlockWithKek } from '../luks2/unlock.js'
 import { readVolume } from '../luks2/volume.js'
 import { xtsEncryptSectorsAsync } from '../xts/xts.js'
-import { asDiskError, checkKek, closeQuietly, newDek, openFile, segmentSize } from './common.js'
+import {
+  asDiskError,
+  checkKek,
+  closeQuietly,
+  newDek,
+  openFile,
+  restrictToOwner,
+  segmentSize,
+} from './common.js'
 import { writeNewHeader, type DiskResult, type EncryptOptions } from './encrypt.js'
 import { Journal, journalPath } from './journal.js'
 import { runPipeline, type Step } from './pipeline.js'
@@ -46,7 +54,8 @@ const num = (j: Journal, key: string): number => {
 /**
  * Encrypt a raw image file in place into a LUKS2 disk. Crash-safe: after kill -9 or power loss,
  * running it again with the same KEK resumes from the journal `FILE.ward-journal`. On a file that
- * is already a Ward disk this KEK opens, it reports `alreadyDone`.
+ * is already a Ward disk this KEK opens, it reports `alreadyDone`. The file's mode loses its group
+ * and other bits (0644 becomes 0600) before anything is written.
  */
 export async function encryptInPlace(path: string, o: EncryptOptions): Promise<DiskResult> {
   checkKek(o.kek)
@@ -87,6 +96,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
           'ERR_DISK_UNALIGNED',
           `${path} is ${st.size} bytes, not a non-empty whole number of 4096-byte sectors`,
         )
+      restrictToOwner(fd, path) // before the journal and the first write
       const seg = segmentSize(o, WARD_DATA_OFFSET)
       dek = newDek()
       journal = Journal.create(
@@ -116,6 +126,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
           'ERR_DISK_RECOVERY_PASSPHRASE_NEEDED',
           `${path} was being encrypted with a recovery keyslot; resume with the same --recovery-passphrase-file`,
         )
+      restrictToOwner(fd, path)
     }
     const j = journal
     const k = dek

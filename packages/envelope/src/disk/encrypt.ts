@@ -1,4 +1,4 @@
-import { constants, fstatSync, fsyncSync, ftruncateSync, renameSync, unlinkSync } from 'node:fs'
+import { constants, fstatSync, fsyncSync, ftruncateSync } from 'node:fs'
 import { EnvelopeError } from '../errors.js'
 import { formatMetadata, WARD_DATA_OFFSET, WARD_SECTOR_SIZE } from '../luks2/format.js'
 import { newIdentity, writeHeaders } from '../luks2/volume.js'
@@ -22,8 +22,9 @@ import {
   type DiskRunOptions,
   type KekRef,
 } from './common.js'
-import { fsyncDir, pwriteFull } from './io.js'
+import { pwriteFull } from './io.js'
 import { encryptMapped, mapInputWanted, mapOutputWanted } from './mapped-output.js'
+import { NewOutput } from './new-output.js'
 import { runPipeline } from './pipeline.js'
 
 export interface EncryptOptions extends DiskRunOptions, KekRef {
@@ -68,8 +69,9 @@ export function writeNewHeader(
 
 /**
  * Encrypt a raw image into a new LUKS2 file (aes-xts-plain64, 512-bit DEK, 4096-byte sectors,
- * Ward token; optional recovery keyslot). The output is written as `OUT.ward-partial` and renamed
- * when complete, so `out` never holds a half-written disk. Refuses to overwrite `out`.
+ * Ward token; optional recovery keyslot). The output is written to a new temporary file with a
+ * random name beside `out` (mode 0600) and renamed when complete, so `out` never holds a
+ * half-written disk (disk/new-output.ts). Refuses to overwrite `out`.
  */
 export async function encryptDisk(
   input: string,
@@ -79,9 +81,7 @@ export async function encryptDisk(
   checkKek(o.kek)
   const seg = segmentSize(o, undefined, NEW_FILE_SEGMENT_BYTES)
   const fdIn = openFile(input, constants.O_RDONLY)
-  const partial = `${out}.ward-partial`
-  let fdOut = -1
-  let reserved = false
+  let output: NewOutput | undefined
   let mapped: MappedInput | undefined
   const dek = newDek()
   try {
@@ -93,15 +93,13 @@ export async function encryptDisk(
         'ERR_DISK_UNALIGNED',
         `${input} is ${size} bytes, not a whole number of 4096-byte sectors; pad it (truncate -s) first`,
       )
-    fdOut = openFile(out, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL) // reserve the name
-    closeQuietly(fdOut)
-    reserved = true
-    fdOut = openFile(partial, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC)
+    output = NewOutput.create(out)
+    const fdOut = output.fd
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
     writeNewHeader(fdOut, dek, o, false)
     const map = (mapped = mapInputWanted(o, input) ? mapInputFile(fdIn, size) : undefined)
     const outMap =
-      map && mapOutputWanted(o, fdOut, partial)
+      map && mapOutputWanted(o, fdOut, output.tempPath)
         ? mapOutputFile(fdOut, WARD_DATA_OFFSET + size)
         : undefined
     if (map && outMap) {
@@ -138,12 +136,8 @@ export async function encryptDisk(
             : xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
         onProgress: (d) => o.onProgress?.(d, size),
       })
-    fsyncSync(fdOut)
-    closeQuietly(fdOut)
-    fdOut = -1
-    reserved = false
-    renameSync(partial, out)
-    fsyncDir(out)
+    output.commit()
+    output = undefined
     return {
       path: out,
       dataBytes: size,
@@ -153,15 +147,7 @@ export async function encryptDisk(
       recoveryKeyslot: o.recoveryPassphrase !== undefined,
     }
   } catch (e) {
-    if (fdOut >= 0) closeQuietly(fdOut)
-    if (reserved) {
-      for (const p of [partial, out])
-        try {
-          unlinkSync(p)
-        } catch {
-          /* not created */
-        }
-    }
+    output?.abort()
     throw asDiskError(e, `encrypting ${input} to ${out}`)
   } finally {
     dek.fill(0)

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, fstatSync, openSync, unlinkSync, constants } from 'node:fs'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { EnvelopeError } from '../errors.js'
+import { CREATE_NEW, OWNER_ONLY } from '../fs/exclusive.js'
 import { fsyncDir, preadFull, pwriteFull } from './io.js'
 
 /*
@@ -9,6 +10,9 @@ import { fsyncDir, preadFull, pwriteFull } from './io.js'
  * (the slot with the higher sequence number and a valid SHA-256 wins, so a torn write of one
  * leaves the other), and two record slots hold the progress record of the segment in flight,
  * alternating by record number for the same reason. It never holds plaintext or a bare key.
+ * Its name is well known, so it is only ever created new (O_EXCL) and only resumed from when it is
+ * plainly the file Ward made: a regular file (not a symlink) owned by this user, mode 0600 or
+ * narrower, with one link (a hard link would let journal writes land in another name's file).
  */
 
 const STATE_SLOT = 4096
@@ -50,6 +54,13 @@ function unseal(magic: Buffer, buf: Uint8Array): { seq: bigint; payload: Uint8Ar
   return { seq: b.readBigUInt64BE(8), payload: b.subarray(FIXED, FIXED + len) }
 }
 
+function unsafe(path: string, problem: string): EnvelopeError {
+  return new EnvelopeError(
+    'ERR_DISK_JOURNAL_UNSAFE',
+    `the journal ${path} is not used: ${problem}. Ward only resumes from the journal it created (a regular 0600 file of this user with one link); if this one is yours, fix that (chmod 600, chown, remove the other link, or move the real file in place of a symlink) and run the command again`,
+  )
+}
+
 /** An open journal. State is a JSON object; records are opaque bytes numbered by the caller. */
 export class Journal {
   readonly path: string
@@ -77,7 +88,7 @@ export class Journal {
     const recordSize = Math.ceil((FIXED + recordPayloadMax + SUM) / 4096) * 4096
     if (recordSize > MAX_RECORD)
       throw new EnvelopeError('ERR_DISK_JOURNAL', 'journal record too large: use smaller segments')
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600)
+    const fd = openSync(path, constants.O_RDWR | CREATE_NEW, OWNER_ONLY)
     const j = new Journal(path, fd, recordSize, 0n, state)
     j.setState(state)
     fsyncDir(path)
@@ -90,10 +101,26 @@ export class Journal {
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW)
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return undefined
+      if (code === 'ELOOP') throw unsafe(path, 'it is a symlink')
       throw new EnvelopeError('ERR_DISK_JOURNAL', `cannot open the journal ${path}`, { cause: e })
     }
-    if (fstatSync(fd).size === 0) {
+    const st = fstatSync(fd)
+    const problem = !st.isFile()
+      ? 'it is not a regular file'
+      : typeof process.getuid === 'function' && st.uid !== process.getuid()
+        ? `it is owned by uid ${st.uid}, not by this user`
+        : st.nlink !== 1
+          ? `it has ${st.nlink} hard links`
+          : (st.mode & 0o077) !== 0
+            ? `its mode is ${(st.mode & 0o777).toString(8).padStart(4, '0')}, not 0600`
+            : undefined
+    if (problem !== undefined) {
+      closeSync(fd)
+      throw unsafe(path, problem)
+    }
+    if (st.size === 0) {
       // created, then killed before its first state was written: the operation never touched
       // the disk (it only starts once the state is durable), so start afresh
       closeSync(fd)

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { constants } from 'node:fs'
+import { link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { EnvelopeError } from '../errors.js'
+import { CREATE_NEW, OWNER_ONLY, tempPathBeside } from '../fs/exclusive.js'
 
 export function ioError(op: string, path: string, e: unknown): EnvelopeError {
   if (e instanceof EnvelopeError) return e
@@ -10,29 +11,33 @@ export function ioError(op: string, path: string, e: unknown): EnvelopeError {
 }
 
 /**
- * Crash-safe output: `fill` writes a temporary file (mode 0600) beside `out`; it is fsynced and
- * then renamed (or hard-linked, when not overwriting, so an existing file is never clobbered).
- * A failed or killed run leaves `out` as it was; the temporary file is removed on failure.
+ * Crash-safe output: `fill` writes a new temporary file with a random name beside `out`
+ * (`.OUT.ward-tmp-<hex>`, created exclusively, mode 0600, never through a symlink); it is fsynced
+ * and then renamed (or hard-linked, when not overwriting, so an existing file is never clobbered).
+ * Renaming replaces the name `out`: a symlink or hard link there is replaced, never written
+ * through. A failed or killed run leaves `out` as it was; the temporary file is removed on failure.
  */
 export async function writeAtomically(
   out: string,
   overwrite: boolean,
   fill: (fh: FileHandle) => Promise<void>,
 ): Promise<void> {
-  const tmp = join(dirname(out), `.${basename(out)}.ward-tmp-${randomBytes(6).toString('hex')}`)
+  const tmp = tempPathBeside(out)
   let fh: FileHandle
   try {
     if (!overwrite) {
-      const probe = await open(out, 'r').catch(() => undefined)
-      if (probe) {
-        await probe.close()
+      // lstat: a dangling symlink is an existing name too (link() below would refuse it at the end)
+      const exists = await lstat(out).then(
+        () => true,
+        () => false,
+      )
+      if (exists)
         throw new EnvelopeError(
           'ERR_VMFILE_EXISTS',
           `${out} exists; pass overwrite (--force) to replace it`,
         )
-      }
     }
-    fh = await open(tmp, 'wx', 0o600)
+    fh = await open(tmp, constants.O_WRONLY | CREATE_NEW, OWNER_ONLY)
   } catch (e) {
     throw ioError('create', out, e)
   }

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  linkSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -311,4 +322,49 @@ test('bad parameters are ERR_VMFILE_PARAMS', () => {
     code: 'ERR_VMFILE_PARAMS',
   })
   assert.throws(() => new VmFileSealer(ok, rnd(16)), { code: 'ERR_VMFILE_PARAMS' })
+})
+
+test('planted links at the output are replaced, never written through; a dangling symlink is an existing name', async () => {
+  const { kek, plain, encPath } = await makeFile(3 * CS)
+  for (const kind of ['symlink', 'hardlink'] as const) {
+    const victim = path(`${kind}-victim`)
+    writeFileSync(victim, 'someone else')
+    chmodSync(victim, 0o666)
+    const out = path(`${kind}-out`)
+    if (kind === 'symlink') symlinkSync(victim, out)
+    else linkSync(victim, out)
+    await decryptVmFile(encPath, out, kek, { vmId: 'vm-42', role: 'nvram', overwrite: true })
+    assert.equal(readFileSync(victim, 'utf8'), 'someone else', `${kind}: target unchanged`)
+    const st = lstatSync(out)
+    assert.ok(st.isFile() && st.nlink === 1, `${kind}: the output is a file of its own`)
+    assert.equal(st.mode & 0o777, 0o600)
+    assert.deepEqual(new Uint8Array(readFileSync(out)), plain)
+  }
+  const dangling = path('dangling')
+  symlinkSync(path('nowhere'), dangling)
+  await assert.rejects(decryptVmFile(encPath, dangling, kek, { vmId: 'vm-42', role: 'nvram' }), {
+    code: 'ERR_VMFILE_EXISTS',
+  })
+  assert.ok(lstatSync(dangling).isSymbolicLink())
+  assert.ok(!readdirSync(dir).some((n) => n.includes('ward-tmp')))
+})
+
+test('the temporary output is a new 0600 file with a random name', async () => {
+  const { kek, encPath } = await makeFile(2 << 20)
+  const out = path('watched')
+  const seen: string[] = []
+  await decryptVmFile(encPath, out, kek, {
+    vmId: 'vm-42',
+    role: 'nvram',
+    onProgress: () => {
+      for (const n of readdirSync(dir).filter((x) => x.includes('ward-tmp'))) {
+        const st = lstatSync(join(dir, n))
+        assert.ok(st.isFile() && st.nlink === 1)
+        assert.equal(st.mode & 0o777, 0o600)
+        seen.push(n)
+      }
+    },
+  })
+  assert.ok(seen.length > 0)
+  assert.match(seen[0]!, /^\.\d+-watched\.ward-tmp-[0-9a-f]{16}$/)
 })

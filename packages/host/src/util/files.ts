@@ -2,7 +2,6 @@ import {
   closeSync,
   fsyncSync,
   openSync,
-  renameSync,
   unlinkSync,
   writeSync,
   fstatSync,
@@ -10,39 +9,20 @@ import {
   constants,
 } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { dirname, basename, join } from 'node:path'
+import { dirname } from 'node:path'
+import { fsyncDir, writeFileAtomic as writeAtomic } from '@ward/core'
 import { HostError } from '../errors.js'
 
+export { fsyncDir }
+
 /**
- * Replace `path` with `data` so that a crash leaves either the old or the new content:
- * write a temp file in the same folder, fsync it, rename over, fsync the folder.
+ * Replace `path` with `data` so that a crash leaves either the old or the new content, through
+ * `@ward/core`'s writeFileAtomic: a new temporary file with a random name in the same folder
+ * (O_EXCL|O_NOFOLLOW, `mode`), fsync, rename over (a symlink or hard link at `path` is replaced,
+ * never written through), fsync the folder.
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    let off = 0
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off)
-    fsyncSync(fd)
-  } catch (e) {
-    closeSync(fd)
-    unlinkSync(tmp)
-    throw e
-  }
-  closeSync(fd)
-  renameSync(tmp, path)
-  fsyncDir(dirname(path))
-}
-
-/** fsync a folder so a rename or unlink in it is durable. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY)
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
+  writeAtomic(path, data, { mode })
 }
 
 /**
@@ -80,28 +60,33 @@ export function readFileBounded(path: string, max: number): Buffer | undefined {
 /**
  * Securely delete a file: overwrite its bytes with random data (twice, fsync each), then unlink
  * and fsync the folder. On copy-on-write or journaling file systems the overwrite is best effort;
- * the stored keys are also encrypted under a key that is discarded at the same time.
+ * the stored keys are also encrypted under a key that is discarded at the same time. Only a
+ * regular file with a single link is overwritten: anything else at the name (a hard link to
+ * another file, a device) is only unlinked, so shredding never destroys another name's data.
  */
 export function shredFile(path: string): boolean {
   let fd: number
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW)
+    fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw e
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return false
+    if (code !== 'ELOOP') throw e
+    fd = -1 // a symlink: remove the link itself, never touch its target
   }
   try {
-    const size = fstatSync(fd).size
-    for (let pass = 0; pass < 2; pass++) {
-      let off = 0
-      while (off < size) {
-        const chunk = randomBytes(Math.min(1 << 20, size - off))
-        off += writeSync(fd, chunk, 0, chunk.length, off)
+    const st = fd >= 0 ? fstatSync(fd) : undefined
+    if (st?.isFile() && st.nlink === 1)
+      for (let pass = 0; pass < 2; pass++) {
+        let off = 0
+        while (off < st.size) {
+          const chunk = randomBytes(Math.min(1 << 20, st.size - off))
+          off += writeSync(fd, chunk, 0, chunk.length, off)
+        }
+        fsyncSync(fd)
       }
-      fsyncSync(fd)
-    }
   } finally {
-    closeSync(fd)
+    if (fd >= 0) closeSync(fd)
   }
   unlinkSync(path)
   fsyncDir(dirname(path))
