@@ -77,6 +77,31 @@ test('the launcher refuses clearly when no Node 24 can be found', () => {
   }
 })
 
+test("the launcher uses the user's own node when it is 24 or newer (no pinned package needed)", () => {
+  // a copy of the CLI package with no node_modules above it: only PATH's node can run it
+  const own = mkdtempSync(join(tmpdir(), 'ward-own-node-'))
+  try {
+    const bin = join(own, 'bin')
+    spawnSync('mkdir', ['-p', bin])
+    spawnSync('ln', ['-s', process.execPath, join(bin, 'node')]) // stands in for a system Node 24
+    copyFileSync(LAUNCHER, join(bin, 'ward'))
+    chmodSync(join(bin, 'ward'), 0o755)
+    writeFileSync(
+      join(bin, 'ward.js'),
+      'console.log(JSON.stringify({ node: process.versions.node, exe: process.execPath }))\n',
+    )
+    const r = spawnSync(join(bin, 'ward'), [], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    })
+    assert.equal(r.status, 0, r.stderr)
+    const v = JSON.parse(r.stdout) as { node: string; exe: string }
+    assert.equal(major(v.node), 24)
+  } finally {
+    rmSync(own, { recursive: true, force: true })
+  }
+})
+
 test('a symlink to the launcher (ward on PATH) runs Ward on Node 24', () => {
   const onPath = join(dir, 'path-bin')
   spawnSync('mkdir', ['-p', onPath])
