@@ -39,6 +39,8 @@ export interface ManagedObject {
   readonly createdAt: number
   /** Made by this request (newObject), not loaded: its first save inserts it. */
   readonly isNew?: boolean
+  /** Its key material was just dropped (Destroy): the save scrubs old copies (ObjectRow.scrub). */
+  dropsMaterial?: boolean
 }
 
 export interface OpContext {
@@ -91,6 +93,7 @@ export function toRow(o: ManagedObject): ObjectRow {
     locate: locateColumnsOf(o),
     fetched: attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && !v.value),
     ...(o.isNew === true ? { isNew: true } : {}),
+    ...(o.dropsMaterial === true ? { scrub: true } : {}),
   }
 }
 

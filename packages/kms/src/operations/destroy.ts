@@ -19,8 +19,10 @@ export const destroy = defineOperation({
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
       throw stateError(ctx, `object ${id} is already destroyed`)
     o.state = o.state === State.Compromised ? State.DestroyedCompromised : State.Destroyed
-    // SECURITY: the sealed material is dropped from the row; only the tombstone remains.
+    // SECURITY: the sealed material is dropped from the row; only the tombstone remains, and the
+    // store overwrites the old copies in its files before the Destroy is answered (ObjectRow.scrub).
     o.sealed = null
+    o.dropsMaterial = true
     setAttr(o, 'Destroy Date', date(Tag.DestroyDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs'
+import { closeSync, constants, fdatasync, fdatasyncSync, openSync } from 'node:fs'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import {
@@ -37,10 +37,14 @@ export async function openSqliteStore(
     readonly alone?: () => boolean
   } = {},
 ): Promise<Store> {
+  createPrivate(path)
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('busy_timeout = 5000')
+  // Freed content (a destroyed key's sealed blob, the old copy of a moved or rewritten row, freed
+  // overflow pages) is overwritten with zeros, not left in free space; see scrub() below.
+  db.pragma('secure_delete = ON')
   // Checkpoint every 4,000 WAL pages (16 MiB) rather than 1,000: each checkpoint copies the hot
   // pages once and pays two fsyncs, so fewer of them cost less per commit (~6 µs per Create).
   db.pragma('wal_autocheckpoint = 4000')
@@ -75,6 +79,7 @@ export async function openSqliteStore(
   )
   const fetched = new PendingFetched(gc)
   const rows = new RowCache()
+  const scrubber = new WalScrubber(db)
   await backfillLocateIndex(
     async (sql, params) => prep(sql).all(...params) as Record<string, unknown>[],
     (stmts) => gc.submit(stmts),
@@ -99,6 +104,7 @@ export async function openSqliteStore(
     async putObjects(put: readonly ObjectRow[]) {
       await gc.submit(put.flatMap(upsertObject))
       rows.written(put)
+      if (put.some((r) => r.scrub === true)) scrubber.run()
     },
     async markFetched(id: string) {
       fetched.mark(id)
@@ -151,9 +157,62 @@ export async function openSqliteStore(
     },
     async close() {
       await gc.idle()
+      scrubber.stop()
       closeSync(walFd)
       db.close()
     },
+  }
+}
+
+/**
+ * Create the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database file's mode); an existing file is left to the data dir's check (admin/data-dir.ts).
+ */
+function createPrivate(path: string): void {
+  if (path === ':memory:' || path === '') return
+  closeSync(openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600))
+}
+
+/**
+ * After a commit that dropped key material (Destroy), no copy of the old row may stay in the
+ * files: with secure_delete the database pages have the freed space zeroed, but the WAL still
+ * holds every earlier version of the pages that carried the sealed blob, and the database file
+ * keeps its old page until a checkpoint copies the new one over it. `run` checkpoints the whole
+ * WAL into the database and truncates the WAL to zero bytes (wal_checkpoint(TRUNCATE)), before
+ * the Destroy is answered. A reader in another process (ward kms status) holding an old snapshot
+ * makes it impossible for a moment: then it is retried every second, never waiting on the event
+ * loop (busy_timeout 0 for the checkpoint).
+ */
+class WalScrubber {
+  readonly #db: Database.Database
+  #retry: NodeJS.Timeout | undefined
+
+  constructor(db: Database.Database) {
+    this.#db = db
+  }
+
+  run(): void {
+    clearTimeout(this.#retry)
+    this.#retry = undefined
+    this.#db.pragma('busy_timeout = 0')
+    let busy: boolean
+    try {
+      const [r] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
+      busy = r === undefined || r.busy !== 0
+    } catch {
+      busy = true
+    } finally {
+      this.#db.pragma('busy_timeout = 5000')
+    }
+    if (busy) {
+      this.#retry = setTimeout(() => this.run(), 1000)
+      this.#retry.unref()
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 }
 

@@ -25,6 +25,12 @@ export interface ObjectRow {
   readonly fetched?: boolean
   /** A new object (Create, Register, CreateKeyPair): nothing of it is stored yet. */
   readonly isNew?: boolean
+  /**
+   * This write drops the object's key material (Destroy): once it is committed, the store removes
+   * earlier copies of the row from its files before the write resolves (SQLite: secure_delete and
+   * a truncating WAL checkpoint; PostgreSQL: see docs/kms.md "Storage and the barrier").
+   */
+  readonly scrub?: boolean
 }
 
 export interface GrantRow {
