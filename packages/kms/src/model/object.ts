@@ -3,7 +3,7 @@
  * Value" form, name → values) and key material (sealed at rest; opened only for the duration of
  * one crypto operation, then zeroed).
  */
-import { denied, notFound } from '../errors.js'
+import { denied, hiddenDenied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
 import type { LocateColumns, ObjectRow, Store } from '../storage/store.js'
 import {
@@ -151,14 +151,17 @@ export function targetId(ctx: OpContext, id: string | undefined): string {
 
 /**
  * Load an object and check that `ctx.identity` may run `op` on it: the owner may do anything;
- * anyone else needs a grant naming `op` (or `all`), otherwise Permission Denied.
+ * anyone else needs a grant naming `op` (or `all`). An identity with no grant at all on the object
+ * is answered as if the id did not exist (hiddenDenied: audited as Permission Denied); one with a
+ * grant for other operations gets Permission Denied.
  */
 export async function loadObject(ctx: OpContext, id: string, op: string): Promise<ManagedObject> {
   const r = await ctx.store.getObject(id)
   if (r === undefined) throw notFound(id, ctx.major >= 2)
   if (r.owner !== ctx.identity) {
     const g = await ctx.store.getGrant(id, ctx.identity)
-    if (g === undefined || !(g.includes(op) || g.includes('all'))) throw denied(op, id)
+    if (g === undefined) throw hiddenDenied(id, ctx.major >= 2)
+    if (!(g.includes(op) || g.includes('all'))) throw denied(op, id)
   }
   const o = fromRow(r)
   o.state = effectiveState(o, ctx.now())

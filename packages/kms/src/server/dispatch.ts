@@ -218,9 +218,9 @@ export async function handleMessage(
         deps.audit.record({
           identity,
           operation: opCode !== undefined ? opName(opCode) : 'unknown',
-          objectId,
+          objectId: objectId ?? ke.objectId,
           status: 'failed',
-          reason: ke.reason,
+          reason: ke.auditReason ?? ke.reason,
           requestId: `${requestId}/${i}`,
           durationMs: performance.now() - started,
         })

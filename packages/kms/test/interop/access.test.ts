@@ -16,6 +16,7 @@ import {
   Operation,
   ObjectType,
   CryptographicAlgorithm,
+  ResultReason,
   s,
   text,
   en,
@@ -133,9 +134,10 @@ describe('authentication and grants', () => {
       Tag.KeyValue,
       'Structure',
     )
+    // Without any grant, bob is told what he would be told for an id that does not exist.
     await assert.rejects(
       bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
-      (e: { reason?: number }) => e.reason === 12,
+      (e: { reason?: number }) => e.reason === ResultReason.ItemNotFound,
     )
     const loc = await bob.call(Operation.Locate, p())
     assert.ok(
@@ -162,17 +164,121 @@ describe('authentication and grants', () => {
     assert.ok(findAll(loc2, Tag.UniqueIdentifier).some((x) => x.value === id))
     await assert.rejects(
       bob.call(Operation.Destroy, p(text(Tag.UniqueIdentifier, id))),
-      (e: { reason?: number }) => e.reason === 12,
+      (e: { reason?: number }) => e.reason === ResultReason.PermissionDenied,
     )
 
     await revokeAccess(f.dir, id, 'bob')
     await assert.rejects(
       bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
-      (e: { reason?: number }) => e.reason === 12,
+      (e: { reason?: number }) => e.reason === ResultReason.ItemNotFound,
     )
     await assert.rejects(grantAccess(f.dir, id, 'bob', ['frobnicate']), {
       code: 'ERR_KMS_BAD_GRANT',
     })
+  })
+
+  test('an object of another identity answers exactly like a missing id; audit.log tells them apart', async () => {
+    const owner = await f.client('carol')
+    const id = req(
+      await owner.call(
+        Operation.Create,
+        p(
+          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          s(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+            attr1('Cryptographic Length', int(0, 128)),
+          ]),
+        ),
+      ),
+      Tag.UniqueIdentifier,
+      'TextString',
+    )
+    // an id of the same form that no object has
+    const missing = `${id.slice(0, -12)}${id.endsWith('000000000000') ? '111111111111' : '000000000000'}`
+    const answer = async (c: KmipTestClient, op: number, target: string) => {
+      const [r] = await c.batch([{ op, payload: p(text(Tag.UniqueIdentifier, target)) }])
+      return {
+        status: r?.status,
+        reason: r?.reason,
+        message: r?.message?.replaceAll(target, 'ID').replace(/request [0-9a-f-]+/, 'request R'),
+      }
+    }
+    for (const [major, minor] of [
+      [1, 4],
+      [2, 1],
+    ] as const) {
+      const dave = await f.client('dave', major, minor)
+      for (const op of [
+        Operation.Get,
+        Operation.GetAttributes,
+        Operation.Activate,
+        Operation.Destroy,
+        Operation.Encrypt,
+      ]) {
+        const theirs = await answer(dave, op, id)
+        assert.deepEqual(
+          theirs,
+          await answer(dave, op, missing),
+          `operation ${op} in ${major}.${minor}`,
+        )
+        assert.equal(
+          theirs.reason,
+          major >= 2 ? ResultReason.ObjectNotFound : ResultReason.ItemNotFound,
+        )
+      }
+      // a wrapping key of someone else is just as unknown
+      const mine = req(
+        await dave.call(
+          Operation.Create,
+          p(
+            en(Tag.ObjectType, ObjectType.SymmetricKey),
+            major >= 2
+              ? s(Tag.Attributes, [
+                  en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+                  int(Tag.CryptographicLength, 128),
+                ])
+              : s(Tag.TemplateAttribute, [
+                  attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+                  attr1('Cryptographic Length', int(0, 128)),
+                ]),
+          ),
+        ),
+        Tag.UniqueIdentifier,
+        'TextString',
+      )
+      const wrapUnder = async (kek: string) => {
+        const [r] = await dave.batch([
+          {
+            op: Operation.Get,
+            payload: p(
+              text(Tag.UniqueIdentifier, mine),
+              s(Tag.KeyWrappingSpecification, [
+                en(Tag.WrappingMethod, 1),
+                s(Tag.EncryptionKeyInformation, [text(Tag.UniqueIdentifier, kek)]),
+              ]),
+            ),
+          },
+        ])
+        return [r?.reason, r?.message?.replaceAll(kek, 'ID').replace(/request [0-9a-f-]+/, 'R')]
+      }
+      assert.deepEqual(await wrapUnder(id), await wrapUnder(missing))
+    }
+    // audit lines are appended at the end of the turn that answered (server/audit.ts)
+    await new Promise((r) => setImmediate(r))
+    const lines = readFileSync(join(f.dir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { identity: string; objectId?: string; reason?: string })
+      .filter((l) => l.identity === 'dave' && l.reason !== undefined)
+    assert.ok(
+      lines.some((l) => l.objectId === id && l.reason === 'PermissionDenied'),
+      'the refusal is audited as Permission Denied, with the object id',
+    )
+    assert.ok(
+      !lines.some((l) => l.objectId === id && l.reason !== 'PermissionDenied'),
+      'never audited as not found',
+    )
+    assert.ok(lines.some((l) => l.reason === 'ItemNotFound' || l.reason === 'ObjectNotFound'))
   })
 })
 void KmipTestClient
