@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs'
-import { dataPaths } from './data-dir.js'
+import { openDataDir } from './data-dir.js'
 import { KmsError } from '../errors.js'
 import { privilegeNames } from '../operations/registry.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -11,14 +10,8 @@ async function withStore<T>(
   db: string | undefined,
   fn: (s: Store) => Promise<T>,
 ): Promise<T> {
-  if (!existsSync(dataPaths(dataDir).masterKey))
-    throw new KmsError(
-      'ERR_KMS_NOT_INITIALIZED',
-      `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
-      'GeneralFailure',
-    )
-  const s =
-    db !== undefined ? await openPostgresStore(db) : await openSqliteStore(dataPaths(dataDir).db)
+  const p = openDataDir(dataDir)
+  const s = db !== undefined ? await openPostgresStore(db) : await openSqliteStore(p.db)
   try {
     return await fn(s)
   } finally {

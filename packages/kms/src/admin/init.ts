@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Secret, readSecretFile, writeSecretFile } from '@ward/core'
 import { KmsError } from '../errors.js'
 import { createCa, issueLeaf } from '../pki/pki.js'
-import { dataPaths } from './data-dir.js'
+import { checkDataDir, dataPaths, openDataDir, writePrivateFile } from './data-dir.js'
+import { replaceFileSet } from './file-set.js'
 
 export interface InitResult {
   readonly dataDir: string
@@ -12,15 +13,17 @@ export interface InitResult {
 }
 
 /**
- * Create a data directory: master key (32 random bytes, 0600), CA, server certificate for
- * `localhost` and 127.0.0.1. Refuses to overwrite an existing master key (that would orphan
- * every stored key).
+ * Create a data directory (0700): master key (32 random bytes), CA, server certificate for
+ * `localhost` and 127.0.0.1, every file 0600. Refuses to overwrite an existing master key (that
+ * would orphan every stored key), and an existing directory that other users can reach
+ * (checkDataDir: the message gives the chmod to run).
  */
 export async function initKms(
   dataDir: string,
   opts: { serverName?: string } = {},
 ): Promise<InitResult> {
   const p = dataPaths(dataDir)
+  checkDataDir(dataDir)
   if (existsSync(p.masterKey))
     throw new KmsError(
       'ERR_KMS_ALREADY_INITIALIZED',
@@ -28,19 +31,24 @@ export async function initKms(
       'GeneralFailure',
     )
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  checkDataDir(dataDir)
   const mk = randomBytes(32)
   writeSecretFile(p.masterKey, new Secret(mk))
   mk.fill(0)
   const ca = await createCa('Ward KMS CA')
-  writeFileSync(p.caCert, ca.certPem)
+  writePrivateFile(p.caCert, ca.certPem)
   writeSecretFile(p.caKey, new Secret(Buffer.from(ca.keyPem)))
   const server = await issueLeaf(ca, opts.serverName ?? 'localhost', 'server')
-  writeFileSync(p.serverCert, server.certPem)
+  writePrivateFile(p.serverCert, server.certPem)
   writeSecretFile(p.serverKey, new Secret(Buffer.from(server.keyPem)))
   return { dataDir, created: true }
 }
 
-/** Issue a client certificate for identity `name` into `outDir` (ca.pem, NAME.crt, NAME.key 0600). */
+/**
+ * Issue a client certificate for identity `name` into `outDir`: ca.pem, NAME.crt (0644) and
+ * NAME.key (0600), put in place as one set (replaceFileSet: never through a symlink, never half
+ * of an old set and half of the new one). Issuing a name again replaces its files.
+ */
 export async function addClient(
   dataDir: string,
   name: string,
@@ -52,7 +60,7 @@ export async function addClient(
       'client name must be 1-128 characters of letters, digits, . _ @ - (it becomes the certificate CN)',
       'InvalidField',
     )
-  const p = dataPaths(dataDir)
+  const p = openDataDir(dataDir)
   if (!existsSync(p.caKey))
     throw new KmsError(
       'ERR_KMS_NOT_INITIALIZED',
@@ -72,14 +80,20 @@ export async function addClient(
     cert: join(outDir, `${name}.crt`),
     key: join(outDir, `${name}.key`),
   }
-  writeFileSync(out.ca, ca.certPem)
-  writeFileSync(out.cert, leaf.certPem)
-  writeSecretFile(out.key, new Secret(Buffer.from(leaf.keyPem)))
+  const keyPem = Buffer.from(leaf.keyPem)
+  try {
+    replaceFileSet([
+      { path: out.ca, data: ca.certPem, mode: 0o644 },
+      { path: out.cert, data: leaf.certPem, mode: 0o644 },
+      { path: out.key, data: keyPem, mode: 0o600 },
+    ])
+  } finally {
+    keyPem.fill(0)
+  }
   // Registry of issued client identities, for `ward kms status` (certificates, not secrets).
   const issued = readClients(dataDir).filter((c) => c.name !== name)
   issued.push({ name, issuedAt: new Date().toISOString() })
-  writeFileSync(`${p.clients}.tmp`, JSON.stringify(issued, null, 2))
-  renameSync(`${p.clients}.tmp`, p.clients)
+  writePrivateFile(p.clients, JSON.stringify(issued, null, 2))
   return out
 }
 

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs'
-import { dataPaths, runningServer } from './data-dir.js'
+import { openDataDir, runningServer } from './data-dir.js'
 import { readClients } from './init.js'
-import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import { State } from '@ward/kmip'
@@ -21,13 +19,7 @@ const stateNames = Object.fromEntries(Object.entries(State).map(([k, v]) => [v, 
 
 /** Objects by state, identities owning objects, grants, and the listener if a server runs. */
 export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus> {
-  const p = dataPaths(dataDir)
-  if (!existsSync(p.masterKey))
-    throw new KmsError(
-      'ERR_KMS_NOT_INITIALIZED',
-      `${dataDir} is not initialized; run: ward kms init --data-dir ${dataDir}`,
-      'GeneralFailure',
-    )
+  const p = openDataDir(dataDir)
   const store = db !== undefined ? await openPostgresStore(db) : await openSqliteStore(p.db)
   try {
     const counts = await store.countByState()

@@ -4,12 +4,12 @@
  * Frames are bounded before buffering; per-connection idle timeout; messages on one connection
  * are answered in order; a malformed message gets an Invalid Message response or a clean close.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createLogger, readSecretFile } from '@ward/core'
 import type { Logger } from '@ward/core'
-import { dataPaths, runningServer } from '../admin/data-dir.js'
+import { openDataDir, runningServer, writePrivateFile } from '../admin/data-dir.js'
 import { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -92,15 +92,12 @@ function refuseSecondServer(dataDir: string, runtime: string): void {
 
 /** Start the KMIP server on `listen` with the data dir's master key, CA and server certificate. */
 export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer> {
-  const p = dataPaths(opts.dataDir)
-  if (!existsSync(p.masterKey))
-    throw new KmsError(
-      'ERR_KMS_NOT_INITIALIZED',
-      `${opts.dataDir} is not initialized; run: ward kms init --data-dir ${opts.dataDir}`,
-      'GeneralFailure',
-    )
-  if (opts.db === undefined) refuseSecondServer(opts.dataDir, p.runtime)
   const logger = opts.logger ?? createLogger('kms')
+  // The data dir is the owner's alone (else refused) and its files are 0600 (admin/data-dir.ts).
+  const p = openDataDir(opts.dataDir, (changed) =>
+    logger.warn({ files: changed }, 'data dir files were readable by others; set them to 0600'),
+  )
+  if (opts.db === undefined) refuseSecondServer(opts.dataDir, p.runtime)
   // Messages being handled right now, over all connections (the store's sync strategy uses it).
   let inflight = 0
   const sockets = new Set<TLSSocket>()
@@ -232,12 +229,11 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   })
   const addr = server.address()
   const actualPort = typeof addr === 'object' && addr !== null ? addr.port : port
-  // Atomic (rename) so `ward kms status` never reads a half-written file.
-  writeFileSync(
-    `${p.runtime}.tmp`,
+  // Atomic (temp file + rename, 0600) so `ward kms status` never reads a half-written file.
+  writePrivateFile(
+    p.runtime,
     JSON.stringify({ pid: process.pid, host, port: actualPort, backend: store.backend }),
   )
-  renameSync(`${p.runtime}.tmp`, p.runtime)
   logger.info({ host, port: actualPort, backend: store.backend }, 'ward kms listening')
   return {
     port: actualPort,
