@@ -1,7 +1,7 @@
 /** `ward kms init | client add | status | grant` through the real CLI binary. */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -83,6 +83,34 @@ test('ward kms init, client add, status --json, grant errors', async () => {
     await assert.rejects(
       ward('kms', 'status', '--data-dir', join(dir, 'none')),
       (e: { stderr: string }) => e.stderr.includes('ERR_KMS_NOT_INITIALIZED'),
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('ward kms through the CLI: a symlink in --out and a data dir others can read are refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-kms-cli-'))
+  try {
+    const d = join(dir, 'kms')
+    await ward('kms', 'init', '--data-dir', d)
+    assert.equal(statSync(d).mode & 0o777, 0o700)
+    const out = join(dir, 'out')
+    await ward('kms', 'client', 'add', 'esx', '--data-dir', d, '--out', out)
+    const victim = join(dir, 'victim')
+    writeFileSync(victim, 'keep\n')
+    rmSync(join(out, 'esx.crt'))
+    symlinkSync(victim, join(out, 'esx.crt'))
+    await assert.rejects(
+      ward('kms', 'client', 'add', 'esx', '--data-dir', d, '--out', out),
+      (e: { stderr: string }) => e.stderr.includes('ERR_KMS_CLIENT_OUT'),
+    )
+    assert.equal(readFileSync(victim, 'utf8'), 'keep\n')
+    chmodSync(d, 0o755)
+    await assert.rejects(
+      ward('kms', 'status', '--data-dir', d),
+      (e: { stderr: string }) =>
+        e.stderr.includes('ERR_KMS_DATA_DIR_MODE') && e.stderr.includes(`chmod 700 ${d}`),
     )
   } finally {
     rmSync(dir, { recursive: true, force: true })
