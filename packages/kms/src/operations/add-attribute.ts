@@ -5,6 +5,7 @@ import { Operation, opt, s, text, Tag } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
+import { currentValue, tightenOnly } from './tighten.js'
 
 /** KMIP 1.4 §4.14 Add Attribute. */
 export const addAttribute = defineOperation({
@@ -36,7 +37,8 @@ export const addAttribute = defineOperation({
           is2x(ctx) ? 'NonUniqueNameAttribute' : 'IllegalOperation',
         )
     }
-    o.attrs.push(a)
+    const value = tightenOnly(o, a.name, currentValue(o, a.name), a.value) ?? a.value
+    o.attrs.push(value === a.value ? a : { name: a.name, value })
     touch(ctx, o)
     await saveObjects(ctx, [o])
     return {

@@ -2,6 +2,7 @@
 import { KmsError, invalidField } from '../errors.js'
 import { isMultiValued, readOnlyAttributes } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
+import { freshUsageLimits } from './tighten.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
 import { ResultReason, s, text, Tag } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
@@ -12,6 +13,19 @@ export function stateError(ctx: OpContext, message: string): KmsError {
     'ERR_KMS_WRONG_STATE',
     message,
     ctx.major >= 2 ? 'WrongKeyLifecycleState' : 'PermissionDenied',
+  )
+}
+
+/**
+ * The key's Cryptographic Usage Mask does not allow the operation: KMIP 2.1 has its own reason
+ * (Incompatible Cryptographic Usage Mask, §6.1.17.1 Encrypt … §6.1.19.1 Get errors); 1.x says
+ * Permission Denied.
+ */
+export function usageMaskError(ctx: OpContext, message: string): KmsError {
+  return new KmsError(
+    'ERR_KMS_USAGE_MASK',
+    message,
+    ctx.major >= 2 ? 'IncompatibleCryptographicUsageMask' : 'PermissionDenied',
   )
 }
 
@@ -31,6 +45,8 @@ export function applyInitialAttributes(
       )
     if (a.name === 'State') continue
     if (isMultiValued(a.name)) o.attrs.push(a)
+    // KMIP 2.1 §4.59: the Usage Limits Count of a new object is the server's (= the Total)
+    else if (a.name === 'Usage Limits') setAttr(o, a.name, freshUsageLimits(a.value))
     else setAttr(o, a.name, a.value)
   }
 }

@@ -38,7 +38,7 @@ import { StreamRegistry } from '../crypto/streams.js'
 import type { CipherMode, CipherSpec, SymmetricAlgorithm } from '../crypto/symmetric.js'
 import type { RsaEncryptionParams } from '../crypto/rsa.js'
 import { HMAC_HASHES, macHash } from '../crypto/mac.js'
-import { stateError } from './common.js'
+import { stateError, usageMaskError } from './common.js'
 
 /** Largest Data accepted per request (a stream can carry more over several requests). */
 export const MAX_DATA = 1 << 20
@@ -121,11 +121,7 @@ export async function usable(
     throw notSupported(`object ${id} has no key usable for ${op}`)
   const mask = attrScalar(o, 'Cryptographic Usage Mask')
   if (typeof mask === 'number' && (mask & bit) === 0)
-    throw new KmsError(
-      'ERR_KMS_USAGE_MASK',
-      `object ${id}'s Cryptographic Usage Mask does not allow ${op}`,
-      'PermissionDenied',
-    )
+    throw usageMaskError(ctx, `object ${id}'s Cryptographic Usage Mask does not allow ${op}`)
   return o
 }
 

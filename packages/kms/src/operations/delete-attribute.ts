@@ -4,6 +4,7 @@ import { loadObject, saveObjects, targetId } from '../model/object.js'
 import { Operation, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, indexOfValue } from './attribute-common.js'
+import { tightenOnly } from './tighten.js'
 
 /** KMIP 1.4 §4.16 Delete Attribute. */
 export const deleteAttribute = defineOperation({
@@ -45,6 +46,7 @@ export const deleteAttribute = defineOperation({
         `object ${id} has no such ${name} instance`,
         is2x(ctx) ? 'AttributeNotFound' : 'ItemNotFound',
       )
+    tightenOnly(o, name, o.attrs[at]!.value, undefined)
     const index = o.attrs.slice(0, at).filter((x) => x.name === name).length
     const [removed] = o.attrs.splice(at, 1)
     touch(ctx, o)

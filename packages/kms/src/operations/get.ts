@@ -19,6 +19,7 @@ import {
 } from '../model/material.js'
 import {
   BlockCipherMode,
+  CryptographicUsageMask,
   HashingAlgorithm,
   ObjectType,
   Operation,
@@ -32,7 +33,7 @@ import {
   Tag,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { stateError } from './common.js'
+import { stateError, usageMaskError } from './common.js'
 import { defineOperation } from './types.js'
 
 export const hashName: Record<number, string> = {
@@ -70,6 +71,18 @@ async function wrapWith(
   const mode = opt(params, Tag.BlockCipherMode, 'Enumeration')
   const w = await loadObject(ctx, wid, 'get')
   if (w.state !== State.Active) throw stateError(ctx, `wrapping key ${wid} is not Active`)
+  // Wrapping applies protection (KMIP 1.4 §3.19 Wrap Key, §3.27 Protect Stop Date): the key must
+  // be meant for it, as for Encrypt (a key without a Cryptographic Usage Mask is unrestricted,
+  // as in every operation here; see usable in crypto-common.ts).
+  const mask = attrScalar(w, 'Cryptographic Usage Mask')
+  if (typeof mask === 'number' && (mask & CryptographicUsageMask.WrapKey) === 0)
+    throw usageMaskError(
+      ctx,
+      `wrapping key ${wid}'s Cryptographic Usage Mask does not allow Wrap Key`,
+    )
+  const stop = attrScalar(w, 'Protect Stop Date')
+  if (typeof stop === 'bigint' && ctx.now() >= stop)
+    throw stateError(ctx, `wrapping key ${wid} may not wrap after its Protect Stop Date`)
   let wrapped: Buffer
   if (w.objectType === ObjectType.SymmetricKey && w.format !== AS_REGISTERED) {
     wrapped = withMaterial(ctx, w, (k) => {

@@ -4,6 +4,7 @@ import { loadObject, saveObjects, targetId } from '../model/object.js'
 import { Operation, find, opt, sameItem, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { attributeArg, checkWritable, touch, required, indexOfValue } from './attribute-common.js'
+import { tightenOnly } from './tighten.js'
 
 /** KMIP 1.4 §4.15 Modify Attribute. */
 export const modifyAttribute = defineOperation({
@@ -32,7 +33,8 @@ export const modifyAttribute = defineOperation({
         `object ${id} has no such ${a.name} instance`,
         is2x(ctx) ? 'AttributeNotFound' : 'ItemNotFound',
       )
-    o.attrs[at] = a
+    const value = tightenOnly(o, a.name, o.attrs[at]!.value, a.value) ?? a.value
+    o.attrs[at] = value === a.value ? a : { name: a.name, value }
     touch(ctx, o)
     await saveObjects(ctx, [o])
     const index = o.attrs.slice(0, at).filter((x) => x.name === a.name).length

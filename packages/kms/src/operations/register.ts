@@ -1,12 +1,20 @@
 import { X509Certificate } from 'node:crypto'
 import { KmsError } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
-import { AS_REGISTERED, newObject, saveObjects, sealMaterial, setAttr } from '../model/object.js'
+import {
+  AS_REGISTERED,
+  attrScalar,
+  newObject,
+  saveObjects,
+  sealMaterial,
+  setAttr,
+} from '../model/object.js'
+import { checkSymmetricLength } from '../model/key-length.js'
 import type { ManagedObject } from '../model/object.js'
 import { objectTag, parseObject } from '../model/material.js'
 import { Operation, ObjectType, en, find, int, opt, req, s, text, Tag } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { applyInitialAttributes } from './common.js'
+import { applyInitialAttributes, firstAttr, num } from './common.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.3 Register: every object type; keys are normalised so crypto operations work. */
@@ -36,8 +44,20 @@ export const register = defineOperation({
       setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, parsed.algorithm))
     if (parsed.length !== undefined)
       setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, parsed.length))
-    sealMaterial(ctx, o, parsed.material, parsed.format)
-    parsed.material.fill(0)
+    try {
+      // A symmetric key's bytes must fit its algorithm and its stated length (model/key-length.ts).
+      if (type === ObjectType.SymmetricKey && parsed.format !== AS_REGISTERED) {
+        const alg = attrScalar(o, 'Cryptographic Algorithm')
+        checkSymmetricLength(
+          typeof alg === 'number' ? alg : undefined,
+          [num(firstAttr(attrs, 'Cryptographic Length')), parsed.length],
+          parsed.material.length,
+        )
+      }
+      sealMaterial(ctx, o, parsed.material, parsed.format)
+    } finally {
+      parsed.material.fill(0)
+    }
     // Get without a Key Format Type returns the key as it was registered (BL-M-3-21); the stored
     // form stays canonical. Objects kept as registered carry their own Key Block.
     const registered = opt(find(obj, Tag.KeyBlock), Tag.KeyFormatType, 'Enumeration')

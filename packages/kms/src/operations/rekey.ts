@@ -38,6 +38,12 @@ export const reKey = defineOperation({
           'Object Group',
           'Application Specific Information',
           'Contact Information',
+          // KMIP 1.4 §4.4: the replacement keeps the key's protections (a Sensitive or
+          // non-Extractable key does not become an exportable one by Re-key), and the Usage
+          // Limits Total with a fresh Count (applyInitialAttributes)
+          'Sensitive',
+          'Extractable',
+          'Usage Limits',
         ].includes(a.name) || /^[^-]+-/.test(a.name),
     )
     const n = buildSymmetric(ctx, [

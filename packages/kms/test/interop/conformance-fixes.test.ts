@@ -48,13 +48,13 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     await f.close()
   })
 
-  const register = async (key: Buffer, alg: number, len: number) =>
+  const register = async (key: Buffer, alg: number, len: number, usage = 12) =>
     idOf(
       await c.call(
         Operation.Register,
         P(
           en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(int(Tag.CryptographicUsageMask, 12)),
+          attrs2(int(Tag.CryptographicUsageMask, usage)),
           s(Tag.SymmetricKey, [
             s(Tag.KeyBlock, [
               en(Tag.KeyFormatType, KeyFormatType.Raw),
@@ -244,7 +244,24 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       c.call(Operation.Get, P(uid(id))),
       (e: { reason?: number }) => e.reason === ResultReason.Sensitive,
     )
-    const kek = await register(randomBytes(32), Alg.AES, 256)
+    // Wrapping needs a key whose Cryptographic Usage Mask has Wrap Key (0x10): an Encrypt /
+    // Decrypt key is refused (issue 10), a key-encryption key serves.
+    const dek = await register(randomBytes(32), Alg.AES, 256)
+    await c.call(Operation.Activate, P(uid(dek)))
+    await assert.rejects(
+      c.call(
+        Operation.Get,
+        P(
+          uid(id),
+          s(Tag.KeyWrappingSpecification, [
+            en(Tag.WrappingMethod, 1),
+            s(Tag.EncryptionKeyInformation, [uid(dek)]),
+          ]),
+        ),
+      ),
+      (e: { reason?: number }) => e.reason === ResultReason.IncompatibleCryptographicUsageMask,
+    )
+    const kek = await register(randomBytes(32), Alg.AES, 256, 12 | 0x10)
     await c.call(Operation.Activate, P(uid(kek)))
     const wrapped = await c.call(
       Operation.Get,
