@@ -5,6 +5,7 @@
  * another object id does not open (AAD binds the id).
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -21,6 +22,7 @@ import {
   en,
   int,
   bytes,
+  find,
   req,
 } from '@ward/kmip'
 import { startFixture, P } from '../helpers.js'
@@ -30,6 +32,7 @@ const canaryKey = Buffer.from(
   'hex',
 )
 const canaryText = Buffer.from('CANARY-PLAINTEXT-8f3e2d1c0b')
+const canaryDigest = createHash('sha256').update(canaryKey).digest()
 const forms = (b: Buffer): string[] => [
   b.toString('hex'),
   b.toString('base64'),
@@ -94,6 +97,25 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
     ]),
   )
   await c.call(Operation.Get, P(text(Tag.UniqueIdentifier, id)))
+  // The Digest (unsalted SHA-256 of the key, KMIP 1.4 §3.17) is served and searchable, but never
+  // logged or audited beside the key id (issue 10): read it, and Locate by it.
+  const digest = find(
+    find(
+      await c.call(
+        Operation.GetAttributes,
+        P(text(Tag.UniqueIdentifier, id), en(Tag.AttributeReference, Tag.Digest)),
+      ),
+      Tag.Attributes,
+    ),
+    Tag.Digest,
+  )
+  assert.deepEqual(
+    Buffer.from(req(digest, Tag.DigestValue, 'ByteString')),
+    canaryDigest,
+    'Digest is SHA-256 of the Raw key',
+  )
+  const located = await c.call(Operation.Locate, P(s(Tag.Attributes, [digest!])))
+  assert.equal(req(located, Tag.UniqueIdentifier, 'TextString'), id)
   const other = req(await reg(Buffer.alloc(32, 7)), Tag.UniqueIdentifier, 'TextString')
   await f.server.close()
 
@@ -103,6 +125,8 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
   const haystack = [...f.logLines, audit].join('\n')
   for (const s of [...forms(canaryKey), ...forms(canaryText), canaryText.toString('utf8')])
     assert.ok(!haystack.includes(s), 'canary leaked into logs')
+  for (const s of forms(canaryDigest))
+    assert.ok(!haystack.includes(s), 'the key Digest reached the logs or audit.log')
 
   // at rest: the DB (and WAL) never hold the key bytes
   for (const file of ['kms.db', 'kms.db-wal']) {
