@@ -166,11 +166,16 @@ export async function openSqliteStore(
 
 /**
  * Create the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
- * database file's mode); an existing file is left to the data dir's check (admin/data-dir.ts).
+ * database file's mode). An existing file, or a symlink the owner put there, is SQLite's to open
+ * as before; its mode is the data dir check's (admin/data-dir.ts tightenDataFiles).
  */
 function createPrivate(path: string): void {
   if (path === ':memory:' || path === '') return
-  closeSync(openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600))
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600))
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+  }
 }
 
 /**
