@@ -74,7 +74,16 @@ export async function addClient(
   }
   caKey.dispose()
   const leaf = await issueLeaf(ca, name, 'client')
-  mkdirSync(outDir, { recursive: true })
+  try {
+    mkdirSync(outDir, { recursive: true })
+  } catch (e) {
+    throw new KmsError(
+      'ERR_KMS_CLIENT_OUT',
+      `cannot create the --out directory ${outDir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); choose another --out`,
+      'GeneralFailure',
+      { cause: e },
+    )
+  }
   const out = {
     ca: join(outDir, 'ca.pem'),
     cert: join(outDir, `${name}.crt`),
