@@ -135,16 +135,21 @@ export const tempNameFor = (path: string): string =>
 
 /**
  * Write `data` to a new file at `path` with `mode` (O_EXCL | O_NOFOLLOW: an existing file or a
- * symlink at that name is an error, never followed or reused), synced before it is closed. On a
- * failed write the partial file is removed.
+ * symlink at that name is an error, never followed or reused), synced before it is closed unless
+ * `sync` is false. On a failed write the partial file is removed.
  */
-export function writeNewFile(path: string, data: string | Uint8Array, mode: number): void {
+export function writeNewFile(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  sync = true,
+): void {
   const fd = openSync(path, CREATE_NEW, mode)
   try {
     const b = typeof data === 'string' ? Buffer.from(data) : data
     let off = 0
     while (off < b.length) off += writeSync(fd, b, off, b.length - off)
-    fsyncSync(fd)
+    if (sync) fsyncSync(fd)
   } catch (e) {
     closeSync(fd)
     unlinkSync(path)
@@ -156,11 +161,16 @@ export function writeNewFile(path: string, data: string | Uint8Array, mode: numb
 /**
  * Replace `path` atomically by a 0600 file holding `data`: written under a random temporary name
  * in the same directory (writeNewFile), then renamed over `path`. Readers see the old file or the
- * new one, never a half-written one; a symlink at `path` is replaced, not followed.
+ * new one, never a half-written one; a symlink at `path` is replaced, not followed. `sync: false`
+ * skips the fsync, for a file that need not outlive a power cut (server.json).
  */
-export function writePrivateFile(path: string, data: string | Uint8Array): void {
+export function writePrivateFile(
+  path: string,
+  data: string | Uint8Array,
+  opts: { readonly sync?: boolean } = {},
+): void {
   const tmp = tempNameFor(path)
-  writeNewFile(tmp, data, 0o600)
+  writeNewFile(tmp, data, 0o600, opts.sync !== false)
   try {
     renameSync(tmp, path)
   } catch (e) {

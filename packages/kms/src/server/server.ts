@@ -233,6 +233,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   writePrivateFile(
     p.runtime,
     JSON.stringify({ pid: process.pid, host, port: actualPort, backend: store.backend }),
+    { sync: false },
   )
   logger.info({ host, port: actualPort, backend: store.backend }, 'ward kms listening')
   return {
