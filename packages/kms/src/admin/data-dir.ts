@@ -3,23 +3,10 @@
  * command applies to it: the directory is the owner's alone (mode 0700, no group or other bits,
  * owned by the user running ward; a wider one is refused, saying the chmod to run), and every file
  * Ward writes in it is 0600, created under a temporary name with O_EXCL | O_NOFOLLOW and renamed
- * into place. docs/kms.md "Data directory".
+ * into place (writeFileAtomic of @ward/core). docs/kms.md "Data directory".
  */
-import { randomBytes } from 'node:crypto'
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  fsyncSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { chmodSync, lstatSync, readFileSync, statSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { KmsError } from '../errors.js'
 
 export const dataPaths = (dir: string) =>
@@ -124,59 +111,6 @@ export function openDataDir(
     if (changed.length > 0) tighten(changed)
   }
   return p
-}
-
-/** Flags of a new file that must not exist yet and must not be reached through a symlink. */
-const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
-
-/** A fresh name next to `path` for a temporary file (random, so no one can plant it in advance). */
-export const tempNameFor = (path: string): string =>
-  join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-
-/**
- * Write `data` to a new file at `path` with `mode` (O_EXCL | O_NOFOLLOW: an existing file or a
- * symlink at that name is an error, never followed or reused), synced before it is closed unless
- * `sync` is false. On a failed write the partial file is removed.
- */
-export function writeNewFile(
-  path: string,
-  data: string | Uint8Array,
-  mode: number,
-  sync = true,
-): void {
-  const fd = openSync(path, CREATE_NEW, mode)
-  try {
-    const b = typeof data === 'string' ? Buffer.from(data) : data
-    let off = 0
-    while (off < b.length) off += writeSync(fd, b, off, b.length - off)
-    if (sync) fsyncSync(fd)
-  } catch (e) {
-    closeSync(fd)
-    unlinkSync(path)
-    throw e
-  }
-  closeSync(fd)
-}
-
-/**
- * Replace `path` atomically by a 0600 file holding `data`: written under a random temporary name
- * in the same directory (writeNewFile), then renamed over `path`. Readers see the old file or the
- * new one, never a half-written one; a symlink at `path` is replaced, not followed. `sync: false`
- * skips the fsync, for a file that need not outlive a power cut (server.json).
- */
-export function writePrivateFile(
-  path: string,
-  data: string | Uint8Array,
-  opts: { readonly sync?: boolean } = {},
-): void {
-  const tmp = tempNameFor(path)
-  writeNewFile(tmp, data, 0o600, opts.sync !== false)
-  try {
-    renameSync(tmp, path)
-  } catch (e) {
-    unlinkSync(tmp)
-    throw e
-  }
 }
 
 /**

@@ -2,18 +2,49 @@
  * Put a set of files that belong together (a client's ca.pem, NAME.crt, NAME.key) in place all at
  * once, or leave what was there. `ward kms client add --out DIR` writes through this.
  */
+import { randomBytes } from 'node:crypto'
 import {
   closeSync,
+  constants,
   fsyncSync,
   linkSync,
   lstatSync,
   openSync,
   renameSync,
   unlinkSync,
+  writeSync,
 } from 'node:fs'
-import { dirname } from 'node:path'
+import { basename, dirname, join } from 'node:path'
+import { fsyncDir } from '@ward/core'
 import { KmsError } from '../errors.js'
-import { tempNameFor, writeNewFile } from './data-dir.js'
+
+/** A fresh name next to `path` (random, so no one can plant it in advance). */
+const tempNameFor = (path: string): string =>
+  join(dirname(path), `.${basename(path)}.ward-tmp-${randomBytes(8).toString('hex')}`)
+
+/**
+ * Write `data` to a new file at `path` with `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so an existing
+ * file, hard link or symlink at that name is an error, never opened; synced before it is closed.
+ * On a failed write the partial file is removed.
+ */
+function writeNewFile(path: string, data: string | Uint8Array, mode: number): void {
+  const fd = openSync(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  )
+  try {
+    const b = typeof data === 'string' ? Buffer.from(data) : data
+    let off = 0
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off)
+    fsyncSync(fd)
+  } catch (e) {
+    closeSync(fd)
+    unlinkSync(path)
+    throw e
+  }
+  closeSync(fd)
+}
 
 export interface NewFile {
   readonly path: string
@@ -127,13 +158,5 @@ export function replaceFileSet(
     )
   }
   for (const s of staged) if (s.backup !== undefined) quiet(() => unlinkSync(s.backup!))
-  const dir = dirname(staged[0]?.path ?? '.')
-  quiet(() => {
-    const fd = openSync(dir, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-  })
+  quiet(() => fsyncDir(dirname(staged[0]?.path ?? '.')))
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Secret, readSecretFile, writeSecretFile } from '@ward/core'
+import { Secret, readSecretFile, writeFileAtomic, writeSecretFile } from '@ward/core'
 import { KmsError } from '../errors.js'
 import { createCa, issueLeaf } from '../pki/pki.js'
-import { checkDataDir, dataPaths, openDataDir, writePrivateFile } from './data-dir.js'
+import { checkDataDir, dataPaths, openDataDir } from './data-dir.js'
 import { replaceFileSet } from './file-set.js'
 
 export interface InitResult {
@@ -36,10 +36,10 @@ export async function initKms(
   writeSecretFile(p.masterKey, new Secret(mk))
   mk.fill(0)
   const ca = await createCa('Ward KMS CA')
-  writePrivateFile(p.caCert, ca.certPem)
+  writeFileAtomic(p.caCert, ca.certPem)
   writeSecretFile(p.caKey, new Secret(Buffer.from(ca.keyPem)))
   const server = await issueLeaf(ca, opts.serverName ?? 'localhost', 'server')
-  writePrivateFile(p.serverCert, server.certPem)
+  writeFileAtomic(p.serverCert, server.certPem)
   writeSecretFile(p.serverKey, new Secret(Buffer.from(server.keyPem)))
   return { dataDir, created: true }
 }
@@ -102,7 +102,7 @@ export async function addClient(
   // Registry of issued client identities, for `ward kms status` (certificates, not secrets).
   const issued = readClients(dataDir).filter((c) => c.name !== name)
   issued.push({ name, issuedAt: new Date().toISOString() })
-  writePrivateFile(p.clients, JSON.stringify(issued, null, 2))
+  writeFileAtomic(p.clients, JSON.stringify(issued, null, 2))
   return out
 }
 

@@ -7,9 +7,9 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import { createLogger, readSecretFile } from '@ward/core'
+import { createLogger, readSecretFile, writeFileAtomic } from '@ward/core'
 import type { Logger } from '@ward/core'
-import { openDataDir, runningServer, writePrivateFile } from '../admin/data-dir.js'
+import { openDataDir, runningServer } from '../admin/data-dir.js'
 import { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -230,10 +230,9 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   const addr = server.address()
   const actualPort = typeof addr === 'object' && addr !== null ? addr.port : port
   // Atomic (temp file + rename, 0600) so `ward kms status` never reads a half-written file.
-  writePrivateFile(
+  writeFileAtomic(
     p.runtime,
     JSON.stringify({ pid: process.pid, host, port: actualPort, backend: store.backend }),
-    { sync: false },
   )
   logger.info({ host, port: actualPort, backend: store.backend }, 'ward kms listening')
   return {
