@@ -4,9 +4,11 @@ import {
   grantAccess,
   initKms,
   kmsStatus,
+  listClients,
   listGrants,
   privilegeNames,
   revokeAccess,
+  revokeClient,
   startKmsServer,
 } from '@ward/kms'
 import { WardError } from '@ward/core'
@@ -29,6 +31,29 @@ const need = (v: Values, k: string): string => {
   return s
 }
 const dbOpt = { db: { type: 'string' } } as const
+/** A whole-number flag (range checks are the server's), or undefined when absent. */
+const num = (v: Values, k: string): number | undefined => {
+  const s = str(v, k)
+  if (s === undefined) return undefined
+  if (!/^\d{1,9}$/.test(s))
+    throw new WardError('ERR_KMS_USAGE', `--${k} must be a whole number (got ${s})`)
+  return Number(s)
+}
+/** `ward kms serve` limit flags → KmsServerOptions fields (value scale: MiB → bytes). */
+const serveLimits = [
+  ['max-connections', 'maxConnections', 1],
+  ['max-connections-per-address', 'maxConnectionsPerAddress', 1],
+  ['handshake-timeout-ms', 'handshakeTimeoutMs', 1],
+  ['frame-timeout-ms', 'readTimeoutMs', 1],
+  ['max-buffered-mib', 'maxBufferedBytes', 1 << 20],
+  ['max-streams-per-client', 'maxStreamsPerClient', 1],
+] as const
+
+/** Client names, once each; "(revoked)" when every certificate of the name is. */
+const clientNames = (cs: readonly { name: string; revokedAt?: string }[]): string =>
+  [...new Set(cs.map((c) => c.name))]
+    .map((n) => (cs.every((c) => c.name !== n || c.revokedAt !== undefined) ? `${n} (revoked)` : n))
+    .join(', ')
 
 /** `ward kms …`: the KMIP server and its administration (issue 3). */
 export const kmsCommands: readonly Command[] = [
@@ -68,6 +93,56 @@ export const kmsCommands: readonly Command[] = [
     },
   }),
   defineCommand({
+    path: ['kms', 'client', 'revoke'],
+    summary:
+      'Revoke a client certificate (by client NAME: all its certificates; or by SERIAL): the running server refuses it and closes its connections at once',
+    args: 'NAME|SERIAL',
+    options: { 'data-dir': { type: 'string' } },
+    async run({ values, positionals, out }) {
+      const arg = positionals[0]
+      if (arg === undefined || arg === '')
+        throw new WardError('ERR_KMS_USAGE', 'NAME (a client identity) or SERIAL is required')
+      const dir = dataDir(values)
+      const r = await revokeClient(dir, arg)
+      const what =
+        r.name !== undefined
+          ? `client ${r.name} (${[...r.serials, ...(r.legacyCertificates > 0 ? [`${r.legacyCertificates} certificate(s) without a recorded serial, by date`] : [])].join(', ') || 'no certificates'})`
+          : `certificate serial ${r.serials.join(', ')} (not issued by ward kms client add here)`
+      out.data(r, () =>
+        [
+          `${r.alreadyRevoked ? 'already revoked' : 'revoked'}: ${what}`,
+          r.server === null
+            ? 'no server is running on this data dir; it applies the deny list when it starts'
+            : r.server.applied
+              ? `the running server (pid ${r.server.pid}) applied it: new handshakes are refused, open connections closed`
+              : `the running server (pid ${r.server.pid}) has NOT confirmed it yet: check its log (it reloads ${dir}/revoked.json), or restart it`,
+        ].join('\n'),
+      )
+      return r.server !== null && !r.server.applied ? 1 : 0
+    },
+  }),
+  defineCommand({
+    path: ['kms', 'client', 'list'],
+    summary: 'List issued client certificates (name, serial, issued, expires, revoked)',
+    options: { 'data-dir': { type: 'string' } },
+    async run({ values, out }) {
+      const rows = listClients(dataDir(values))
+      out.data(rows, () =>
+        table(
+          ['name', 'serial', 'issued', 'expires', 'revoked'],
+          rows.map((c) => [
+            c.name,
+            c.serial ?? '(not recorded)',
+            c.issuedAt,
+            c.notAfter ?? '',
+            c.revokedAt ?? '',
+          ]),
+        ),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
     path: ['kms', 'serve'],
     summary: 'Run the KMIP server (binary TTLV over mutual TLS, default 127.0.0.1:5696)',
     options: {
@@ -75,9 +150,22 @@ export const kmsCommands: readonly Command[] = [
       listen: { type: 'string' },
       'audit-stdout': { type: 'boolean' },
       'busy-poll-us': { type: 'string' },
+      ...Object.fromEntries(serveLimits.map(([flag]) => [flag, { type: 'string' }] as const)),
       ...dbOpt,
     },
     help: {
+      'max-connections':
+        'most TCP connections open at once, handshaking ones included (default 1024); more are refused and logged',
+      'max-connections-per-address':
+        'most TCP connections open at once from one source address (default 64)',
+      'handshake-timeout-ms':
+        'a connection that has not finished its TLS handshake by then is closed (default 10000)',
+      'frame-timeout-ms':
+        'a started request (its 8-byte header included) must arrive within this plus 1 s per MiB, else the connection is closed (default 10000; idle connections: 120 s)',
+      'max-buffered-mib':
+        'request bytes the server holds over all connections (default 64); over it new requests wait; at least 4/3 of the 16 MiB largest message',
+      'max-streams-per-client':
+        'open streaming Encrypt/Decrypt contexts per client identity (default 64; 1,024 in all)',
       listen: 'HOST:PORT (port 0 picks a free one)',
       'busy-poll-us':
         'after each reply keep polling the sockets this many µs instead of sleeping (default 200; 0 = off: less CPU, more latency)',
@@ -101,6 +189,12 @@ export const kmsCommands: readonly Command[] = [
         ...(db !== undefined ? { db } : {}),
         auditToLogger: values['audit-stdout'] === true,
         ...(poll !== undefined ? { busyPollUs: Number(poll) } : {}),
+        ...Object.fromEntries(
+          serveLimits.flatMap(([flag, key, scale]) => {
+            const n = num(values, flag)
+            return n === undefined ? [] : [[key, n * scale]]
+          }),
+        ),
       })
       await stopped
       await server.close()
@@ -118,7 +212,7 @@ export const kmsCommands: readonly Command[] = [
           `data dir:  ${s.dataDir}`,
           `backend:   ${s.backend}`,
           `listening: ${s.listening ? `${s.listening.host}:${s.listening.port} (pid ${s.listening.pid})` : 'not running'}`,
-          `clients:   ${s.clients.map((c) => c.name).join(', ') || '(none)'}`,
+          `clients:   ${clientNames(s.clients) || '(none)'}`,
           `owners:    ${s.owners.join(', ') || '(none)'}`,
           `grants:    ${s.grants}`,
           '',

@@ -20,6 +20,7 @@ export const dataPaths = (dir: string) =>
     audit: join(dir, 'audit.log'),
     runtime: join(dir, 'server.json'),
     clients: join(dir, 'clients.json'),
+    revoked: join(dir, 'revoked.json'),
   }) as const
 
 const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '0')
@@ -64,7 +65,17 @@ export function checkDataDir(dir: string): void {
  */
 const PRIVATE_FILES = (dir: string): string[] => {
   const p = dataPaths(dir)
-  return [p.db, `${p.db}-wal`, `${p.db}-shm`, p.audit, p.runtime, p.clients, p.caCert, p.serverCert]
+  return [
+    p.db,
+    `${p.db}-wal`,
+    `${p.db}-shm`,
+    p.audit,
+    p.runtime,
+    p.clients,
+    p.revoked,
+    p.caCert,
+    p.serverCert,
+  ]
 }
 
 /**
@@ -120,12 +131,27 @@ export function openDataDir(
 export function runningServer(
   runtime: string,
 ): { host: string; port: number; pid: number } | undefined {
-  let r: { host: string; port: number; pid: number }
+  const r = runningServerState(runtime)
+  return r === undefined ? undefined : { host: r.host, port: r.port, pid: r.pid }
+}
+
+/** What a running server says of itself in server.json (see runningServer). */
+export interface ServerState {
+  readonly host: string
+  readonly port: number
+  readonly pid: number
+  /** The version of revoked.json the server has applied (`ward kms client revoke` waits for it). */
+  readonly revocations?: number
+}
+
+/** The whole server.json of a live server, or undefined (as runningServer). */
+export function runningServerState(runtime: string): ServerState | undefined {
+  let r: ServerState
   try {
-    r = JSON.parse(readFileSync(runtime, 'utf8')) as typeof r
+    r = JSON.parse(readFileSync(runtime, 'utf8')) as ServerState
     process.kill(r.pid, 0)
   } catch {
     return undefined
   }
-  return { host: r.host, port: r.port, pid: r.pid }
+  return r
 }

@@ -99,19 +99,35 @@ export async function addClient(
   } finally {
     keyPem.fill(0)
   }
-  // Registry of issued client identities, for `ward kms status` (certificates, not secrets).
-  const issued = readClients(dataDir).filter((c) => c.name !== name)
-  issued.push({ name, issuedAt: new Date().toISOString() })
+  // Registry of issued client certificates, for `ward kms status`, `client list` and `client
+  // revoke` (certificates, not secrets). Every issue is kept: a name issued again keeps its
+  // earlier certificates' serials, so that revoking the name revokes them all.
+  const issued = readClients(dataDir)
+  issued.push({
+    name,
+    issuedAt: new Date().toISOString(),
+    serial: leaf.serial,
+    notAfter: leaf.notAfter.toISOString(),
+  })
   writeFileAtomic(p.clients, JSON.stringify(issued, null, 2))
   return out
 }
 
-/** Client identities issued by `ward kms client add` (name, issue time). */
-export function readClients(dataDir: string): { name: string; issuedAt: string }[] {
+/** One certificate issued by `ward kms client add`. */
+export interface IssuedClient {
+  readonly name: string
+  readonly issuedAt: string
+  /** Absent for certificates issued before serials were recorded (revoked by name and date). */
+  readonly serial?: string
+  readonly notAfter?: string
+}
+
+/** Client certificates issued by `ward kms client add`, oldest first. */
+export function readClients(dataDir: string): IssuedClient[] {
   const f = dataPaths(dataDir).clients
   if (!existsSync(f)) return []
   try {
-    return JSON.parse(readFileSync(f, 'utf8')) as { name: string; issuedAt: string }[]
+    return JSON.parse(readFileSync(f, 'utf8')) as IssuedClient[]
   } catch {
     return []
   }

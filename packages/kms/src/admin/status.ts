@@ -1,5 +1,6 @@
 import { openDataDir, runningServer } from './data-dir.js'
-import { readClients } from './init.js'
+import { listClients } from './revocation.js'
+import type { ClientRow } from './revocation.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import { State } from '@ward/kmip'
@@ -9,8 +10,8 @@ export interface KmsStatus {
   readonly backend: 'sqlite' | 'postgres'
   readonly objectsByState: Record<string, number>
   readonly owners: readonly string[]
-  /** Client identities issued with `ward kms client add`. */
-  readonly clients: readonly { name: string; issuedAt: string }[]
+  /** Client certificates issued with `ward kms client add` (revokedAt when revoked). */
+  readonly clients: readonly ClientRow[]
   readonly grants: number
   readonly listening: { host: string; port: number; pid: number } | null
 }
@@ -31,7 +32,7 @@ export async function kmsStatus(dataDir: string, db?: string): Promise<KmsStatus
       backend: store.backend,
       objectsByState,
       owners: await store.countOwners(),
-      clients: readClients(dataDir),
+      clients: listClients(dataDir),
       grants: (await store.listGrants()).length,
       listening,
     }

@@ -101,6 +101,8 @@ export function openStream(
 export interface StreamRegistryOptions {
   /** Most streams open at once (all identities); default 1024. */
   readonly maxStreams?: number
+  /** Most streams one identity (owner) may hold open, so one client cannot take them all; default 64. */
+  readonly maxPerOwner?: number
   /** Idle time after which a stream is dropped; default 5 minutes. */
   readonly idleMs?: number
   /** Clock, for tests. */
@@ -119,15 +121,31 @@ interface Entry {
  */
 export class StreamRegistry {
   readonly #streams = new Map<string, Entry>()
+  /** Open streams per owner (entries only for owners with at least one). */
+  readonly #owned = new Map<string, number>()
   readonly #max: number
+  #maxPerOwner: number
   readonly #idle: number
   readonly #now: () => number
   #timer: ReturnType<typeof setInterval> | undefined
 
   constructor(o: StreamRegistryOptions = {}) {
     this.#max = o.maxStreams ?? 1024
+    this.#maxPerOwner = o.maxPerOwner ?? 64
     this.#idle = o.idleMs ?? 300_000
     this.#now = o.now ?? Date.now
+  }
+
+  /** Sets the per-identity limit (`ward kms serve --max-streams-per-client`). */
+  setMaxPerOwner(n: number): void {
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`per-client stream limit must be >= 1 (got ${n})`)
+    this.#maxPerOwner = n
+  }
+
+  /** Streams `owner` holds open now. */
+  ownedBy(owner: string): number {
+    return this.#owned.get(owner) ?? 0
   }
 
   /** Starts the background sweep (the server calls this; tests may just call sweep()). */
@@ -143,6 +161,16 @@ export class StreamRegistry {
     this.#timer = undefined
     for (const e of this.#streams.values()) e.stream.destroy()
     this.#streams.clear()
+    this.#owned.clear()
+  }
+
+  /** Forgets one entry: destroys its cipher and gives its owner's slot back. */
+  #drop(k: string, e: Entry): void {
+    e.stream.destroy()
+    this.#streams.delete(k)
+    const n = (this.#owned.get(e.stream.owner) ?? 1) - 1
+    if (n > 0) this.#owned.set(e.stream.owner, n)
+    else this.#owned.delete(e.stream.owner)
   }
 
   get size(): number {
@@ -155,8 +183,7 @@ export class StreamRegistry {
     let n = 0
     for (const [k, e] of this.#streams)
       if (e.lastUsed <= limit) {
-        e.stream.destroy()
-        this.#streams.delete(k)
+        this.#drop(k, e)
         n++
       }
     return n
@@ -173,8 +200,18 @@ export class StreamRegistry {
         'GeneralFailure',
       )
     }
+    const owned = this.#owned.get(stream.owner) ?? 0
+    if (owned >= this.#maxPerOwner) {
+      stream.destroy()
+      throw new KmsError(
+        'ERR_KMS_STREAM_LIMIT',
+        `this identity has ${owned} open Encrypt/Decrypt streams, its limit; finish streams with Final Indicator or retry later`,
+        'GeneralFailure',
+      )
+    }
     const id = randomBytes(16)
     this.#streams.set(id.toString('hex'), { stream, lastUsed: this.#now() })
+    this.#owned.set(stream.owner, owned + 1)
     return id
   }
 
@@ -209,7 +246,7 @@ export class StreamRegistry {
   /** Removes a stream (after Final, or when a step failed). */
   delete(correlation: Uint8Array): void {
     const k = Buffer.from(correlation).toString('hex')
-    this.#streams.get(k)?.stream.destroy()
-    this.#streams.delete(k)
+    const e = this.#streams.get(k)
+    if (e !== undefined) this.#drop(k, e)
   }
 }

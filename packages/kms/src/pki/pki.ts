@@ -21,6 +21,24 @@ export interface Issued {
   readonly keyPem: string
 }
 
+/** A leaf certificate with what the client registry records of it (for revocation). */
+export interface IssuedLeaf extends Issued {
+  /** Serial number: lower-case hex without leading zeros (see normalizeSerial). */
+  readonly serial: string
+  readonly notAfter: Date
+}
+
+/**
+ * One spelling of a certificate serial number: lower-case hex, no leading zeros, no colons
+ * (OpenSSL prints `5A:3F…` or `5A3F…`, Node's getPeerCertificate() upper-case hex without
+ * leading zeros). Undefined when `s` is not hex.
+ */
+export function normalizeSerial(s: string): string | undefined {
+  const h = s.replace(/:/g, '').toLowerCase()
+  if (!/^[0-9a-f]{1,128}$/.test(h)) return undefined
+  return h.replace(/^0+(?=.)/, '')
+}
+
 const serial = (): string => {
   const b = randomBytes(16)
   b[0] = b[0]! & 0x7f
@@ -67,7 +85,7 @@ export async function issueLeaf(
   cn: string,
   kind: 'server' | 'client',
   validityYears = 2,
-): Promise<Issued> {
+): Promise<IssuedLeaf> {
   const caCert = new x509.X509Certificate(ca.certPem)
   const caKeyDer = Buffer.from(
     ca.keyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''),
@@ -76,12 +94,14 @@ export async function issueLeaf(
   const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, alg, false, ['sign'])
   caKeyDer.fill(0)
   const keys = await genKeys()
+  const serialNumber = serial()
+  const notAfter = years(validityYears)
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
+    serialNumber,
     subject: `CN=${cn}`,
     issuer: caCert.subject,
     notBefore: new Date(Date.now() - 3600_000),
-    notAfter: years(validityYears),
+    notAfter,
     signingAlgorithm: alg,
     publicKey: keys.publicKey as never,
     signingKey: caKey as never,
@@ -105,5 +125,10 @@ export async function issueLeaf(
         : []),
     ],
   })
-  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) }
+  return {
+    certPem: cert.toString('pem'),
+    keyPem: await keyPem(keys.privateKey),
+    serial: normalizeSerial(cert.serialNumber) ?? serialNumber,
+    notAfter,
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * The audit stream: one JSON line per operation with allowlisted fields only (identity,
- * operation, object id, outcome, request id, duration); never key material or payloads.
+ * operation, object id, outcome, request id, duration; for client revocations and the
+ * connections they close, the client name and certificate serial); never key material or payloads.
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
 import type { Logger } from '@ward/core'
@@ -13,6 +14,9 @@ export interface AuditRecord {
   readonly reason?: string | undefined
   readonly requestId: string
   readonly durationMs: number
+  /** Admin and connection records: the client name and certificate serial they are about. */
+  readonly client?: string | undefined
+  readonly serial?: string | undefined
 }
 
 export interface Audit {
@@ -66,6 +70,8 @@ export function openAudit(
         requestId: r.requestId,
         durationMs: Math.round(r.durationMs * 1000) / 1000,
       }
+      // Only admin/connection records carry these (KMIP operation lines keep their shape).
+      if (r.client !== undefined) Object.assign(line, { client: r.client, serial: r.serial })
       if (fd !== undefined) {
         pending.push(`${JSON.stringify(line)}\n`)
         if (!scheduled) {

@@ -43,9 +43,41 @@ export interface DispatchDeps {
   readonly logger: Logger
   readonly audit: Audit
   readonly now?: () => bigint
+  /**
+   * Largest response (default: no limit). A batch item whose payload would take the response
+   * over it, or over the request's Maximum Response Size (KMIP 1.4 §6.3), fails with Response
+   * Too Large: a small request cannot make the server build a huge reply (1,000 RNG Retrieves
+   * of 64 KiB each would be 64 MiB).
+   */
+  readonly maxResponseBytes?: number
 }
 
 const MAX_BATCH = 1000
+/** Bytes of a response besides its items' payloads: header, and per item its own fields. */
+const HEADER_BYTES = 128
+const ITEM_BYTES = 64
+const FAILED_ITEM_BYTES = 512
+const pad8 = (n: number): number => (n + 7) & ~7
+
+/** Encoded size of an item tree (exact but for Big Integers, rounded up). */
+function ttlvSize(i: TtlvItem | undefined): number {
+  if (i === undefined) return 0
+  switch (i.type) {
+    case 'Structure': {
+      let n = 8
+      for (const c of i.value) n += ttlvSize(c)
+      return n
+    }
+    case 'ByteString':
+      return 8 + pad8(i.value.length)
+    case 'TextString':
+      return 8 + pad8(Buffer.byteLength(i.value))
+    case 'BigInteger':
+      return 16 + pad8(Math.ceil(i.value.toString(16).length / 2))
+    default:
+      return 16
+  }
+}
 const opName = (code: number): string => operations.get(code)?.privilege ?? `operation-${code}`
 
 interface Version {
@@ -118,6 +150,13 @@ export async function handleMessage(
       )
     const onError =
       opt(hdr, Tag.BatchErrorContinuationOption, 'Enumeration') ?? BatchErrorContinuationOption.Stop
+    const askedMax = opt(hdr, Tag.MaximumResponseSize, 'Integer')
+    const maxResponse = Math.min(
+      deps.maxResponseBytes ?? Infinity,
+      askedMax !== undefined && askedMax > 0 ? askedMax : Infinity,
+    )
+    // Bytes the response may still take (Infinity: unchecked).
+    let room = maxResponse - HEADER_BYTES
     // KMIP 1.4 §6.7 Undo: the batch's writes are held and committed only if every item succeeds.
     const overlay =
       onError === BatchErrorContinuationOption.Undo ? new StoreOverlay(deps.store) : undefined
@@ -187,6 +226,15 @@ export async function handleMessage(
           target === undefined
             ? await op.run(ctx, payload)
             : await withObjectLock(target, () => op.run(ctx, payload))
+        if (room !== Infinity) {
+          room -= ttlvSize(r.payload) + ITEM_BYTES
+          if (room < 0)
+            throw new KmsError(
+              'ERR_KMS_RESPONSE_TOO_LARGE',
+              `the response would exceed ${maxResponse} bytes (the server's largest message, or the request's Maximum Response Size); ask for less per request`,
+              'ResponseTooLarge',
+            )
+        }
         objectId = r.objectId
         if (r.objectId !== undefined) ctx.placeholder = r.objectId
         out.push(
@@ -214,6 +262,7 @@ export async function handleMessage(
           throw ke
         if (onError !== BatchErrorContinuationOption.Continue) stopped = true
         if (overlay !== undefined) undoHeld()
+        room -= FAILED_ITEM_BYTES
         out.push(failedItem(opCode, batchId, ke, requestId))
         deps.audit.record({
           identity,

@@ -3,8 +3,18 @@
  * §8 / TLS profile), identity = the client certificate's subject CN (verified against our CA).
  * Frames are bounded before buffering; per-connection idle timeout; messages on one connection
  * are answered in order; a malformed message gets an Invalid Message response or a clean close.
+ *
+ * Hostile peers (issue 10): connections are capped in total and per source address before the
+ * handshake; a handshake that fails or times out is closed; a started frame, even its 8-byte
+ * header, must arrive within the frame deadline; request bytes held over all connections stay
+ * within one budget (budget.ts); a reply the client does not read holds up only its connection;
+ * a revoked client certificate is refused, and its open connections closed, as soon as
+ * revoked.json changes. Log lines a peer can trigger are rate-limited (log-limit.ts).
  */
+import { randomUUID } from 'node:crypto'
 import { readFileSync, rmSync } from 'node:fs'
+import { createServer as createNetServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createLogger, readSecretFile, writeFileAtomic } from '@ward/core'
@@ -15,9 +25,15 @@ import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import type { Store } from '../storage/store.js'
+import { streams } from '../operations/crypto-common.js'
 import { openAudit } from './audit.js'
+import { RequestBudget } from './budget.js'
+import type { BudgetWaiter } from './budget.js'
 import { BusyPoll } from './busy-poll.js'
 import { handleMessage } from './dispatch.js'
+import { limitedLog } from './log-limit.js'
+import { watchRevocations } from './revocation-watch.js'
+import type { Revocations } from '../admin/revocation.js'
 
 export interface KmsServerOptions {
   readonly dataDir: string
@@ -30,9 +46,27 @@ export interface KmsServerOptions {
   readonly auditToLogger?: boolean
   /** Largest accepted message (default 16 MiB); larger length prefixes close the connection. */
   readonly maxMessageBytes?: number
-  /** Idle connection timeout in ms (default 120 s) and time to finish a started frame (30 s). */
+  /** Idle connection timeout in ms (default 120 s). */
   readonly idleTimeoutMs?: number
+  /**
+   * A frame, from its first byte (the 8-byte header included), must have arrived within this
+   * many ms plus 1 s per MiB of its declared length (default 10 s), else the connection is
+   * closed; the same time is given to a reply to leave the server's buffers.
+   */
   readonly readTimeoutMs?: number
+  /** Time to finish the TLS handshake (default 10 s); a connection that has not is closed. */
+  readonly handshakeTimeoutMs?: number
+  /** Most TCP connections open at once, handshaking ones included (default 1024). */
+  readonly maxConnections?: number
+  /** Most TCP connections open at once from one source address (default 64). */
+  readonly maxConnectionsPerAddress?: number
+  /**
+   * Budget for buffered request bytes over all connections (default 64 MiB; see RequestBudget).
+   * Must leave room for one largest message: at least 4/3 of maxMessageBytes.
+   */
+  readonly maxBufferedBytes?: number
+  /** Most streaming Encrypt/Decrypt contexts one identity may hold (default 64; 1,024 in all). */
+  readonly maxStreamsPerClient?: number
   /**
    * After each reply, poll the sockets for this many µs instead of sleeping (see BusyPoll;
    * default 200, 0 = off): lower latency for request/response clients at the cost of CPU.
@@ -40,10 +74,40 @@ export interface KmsServerOptions {
   readonly busyPollUs?: number
 }
 
+/** What `KmsServer.stats()` reports (counters since start, gauges now). */
+export interface KmsServerStats {
+  /** TCP connections open (handshaking or served). */
+  readonly connections: number
+  /** Connections with a verified client certificate. */
+  readonly clients: number
+  /** Request bytes reserved in the budget now, the most ever, and the budget. */
+  readonly bufferedBytes: number
+  readonly peakBufferedBytes: number
+  readonly maxBufferedBytes: number
+  /** Frames waiting for room in the budget now, and in total. */
+  readonly framesWaiting: number
+  readonly memoryWaits: number
+  /** Reply bytes a client has not read yet (waiting in the socket's buffer). */
+  readonly pendingReplyBytes: number
+  /** Connections refused: over --max-connections, over --max-connections-per-address, revoked certificate. */
+  readonly refused: {
+    readonly total: number
+    readonly perAddress: number
+    readonly revoked: number
+  }
+  /** Handshakes that failed or timed out (each closed). */
+  readonly handshakeFailures: number
+  /** Connections closed because their frame or reply was too slow. */
+  readonly slowClosed: number
+  /** The revoked.json version in force. */
+  readonly revocationsVersion: number
+}
+
 export interface KmsServer {
   readonly port: number
   readonly host: string
   readonly backend: 'sqlite' | 'postgres'
+  stats(): KmsServerStats
   close(): Promise<void>
 }
 
@@ -90,33 +154,135 @@ function refuseSecondServer(dataDir: string, runtime: string): void {
   )
 }
 
+/** A limit option: a whole number in [min, max], or the default. */
+function limit(
+  name: string,
+  v: number | undefined,
+  dflt: number,
+  min: number,
+  max: number,
+): number {
+  const n = v ?? dflt
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new KmsError(
+      'ERR_KMS_BAD_LIMIT',
+      `${name} must be a whole number in ${min}-${max} (got ${n})`,
+      'InvalidField',
+    )
+  return n
+}
+
+/** One authenticated connection. */
+interface Peer {
+  readonly conn: number
+  readonly identity: string
+  readonly serial: string | undefined
+  readonly notBefore: string | undefined
+}
+
 /** Start the KMIP server on `listen` with the data dir's master key, CA and server certificate. */
 export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer> {
+  const maxMessage = limit('maxMessageBytes', opts.maxMessageBytes, 16 << 20, 1024, 1 << 30)
+  const idleMs = limit('idleTimeoutMs', opts.idleTimeoutMs, 120_000, 1, 86_400_000)
+  const readMs = limit('readTimeoutMs', opts.readTimeoutMs, 10_000, 1, 3_600_000)
+  const handshakeMs = limit('handshakeTimeoutMs', opts.handshakeTimeoutMs, 10_000, 1, 3_600_000)
+  const maxConns = limit('maxConnections', opts.maxConnections, 1024, 1, 1 << 20)
+  const maxPerAddr = limit(
+    'maxConnectionsPerAddress',
+    opts.maxConnectionsPerAddress,
+    64,
+    1,
+    1 << 20,
+  )
+  const budget = new RequestBudget(
+    limit('maxBufferedBytes', opts.maxBufferedBytes, 64 << 20, 4096, 2 ** 40),
+  )
+  if (budget.largeLimit < maxMessage)
+    throw new KmsError(
+      'ERR_KMS_BAD_LIMIT',
+      `the request memory budget (${budget.limit} bytes) must hold one largest message (${maxMessage} bytes) in its three quarters open to large frames: raise --max-buffered-mib to at least ${Math.ceil((maxMessage * 4) / 3 / (1 << 20))}`,
+      'InvalidField',
+    )
+  streams.setMaxPerOwner(limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20))
   const logger = opts.logger ?? createLogger('kms')
   // The data dir is the owner's alone (else refused) and its files are 0600 (admin/data-dir.ts).
   const p = openDataDir(opts.dataDir, (changed) =>
     logger.warn({ files: changed }, 'data dir files were readable by others; set them to 0600'),
   )
   if (opts.db === undefined) refuseSecondServer(opts.dataDir, p.runtime)
+  const limited = limitedLog(logger)
   // Messages being handled right now, over all connections (the store's sync strategy uses it).
   let inflight = 0
-  const sockets = new Set<TLSSocket>()
-  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
-  const store: Store =
-    opts.db !== undefined
-      ? await openPostgresStore(opts.db)
-      : await openSqliteStore(p.db, {
-          othersWaiting: () => inflight > 1,
-          // With several connections open, another client's request may be waiting to be read in
-          // this turn: the commit waits for the turn's end so that it can share the fsync.
-          alone: () => inflight <= 1 && sockets.size <= 1,
-        })
+  const sockets = new Map<TLSSocket, Peer>()
+  // Every TCP connection (handshaking or served), for the caps and close().
+  const raws = new Set<Socket>()
+  const perAddress = new Map<string, number>()
+  const counts = {
+    refusedTotal: 0,
+    refusedPerAddress: 0,
+    refusedRevoked: 0,
+    handshakeFailures: 0,
+    slowClosed: 0,
+  }
+  let pendingReply = 0
+  let runtime: { pid: number; host: string; port: number; backend: string } | undefined = undefined
+  const writeRuntime = (revocations: number): void => {
+    if (runtime === undefined) return
+    // Atomic (temp file + rename, 0600) so `ward kms status` never reads a half-written file.
+    writeFileAtomic(p.runtime, JSON.stringify({ ...runtime, revocations }))
+  }
   const audit = openAudit(p.audit, logger, { linesToLogger: opts.auditToLogger !== false })
-  const deps = { store, barrier, logger, audit }
-  const maxMessage = opts.maxMessageBytes ?? 16 << 20
-  const idleMs = opts.idleTimeoutMs ?? 120_000
-  const readMs = opts.readTimeoutMs ?? 30_000
+  let revocations: ReturnType<typeof watchRevocations>
+  try {
+    revocations = watchRevocations(p.revoked, logger, onRevocations)
+  } catch (e) {
+    await audit.close()
+    throw e
+  }
+  function onRevocations(r: Revocations): void {
+    let closed = 0
+    for (const [sock, peer] of sockets)
+      if (r.denies(peer.serial, peer.identity, peer.notBefore)) {
+        audit.record({
+          identity: peer.identity,
+          operation: 'connection-close',
+          status: 'success',
+          reason: 'CertificateRevoked',
+          requestId: randomUUID(),
+          durationMs: 0,
+          client: peer.identity,
+          serial: peer.serial,
+        })
+        sock.destroy()
+        closed++
+      }
+    logger.warn(
+      { version: r.version, closed },
+      'revoked.json applied; connections of revoked certificates closed',
+    )
+    writeRuntime(r.version)
+  }
+  let store: Store
+  try {
+    store =
+      opts.db !== undefined
+        ? await openPostgresStore(opts.db)
+        : await openSqliteStore(p.db, {
+            othersWaiting: () => inflight > 1,
+            // With several connections open, another client's request may be waiting to be read
+            // in this turn: the commit waits for the turn's end so that it can share the fsync.
+            alone: () => inflight <= 1 && sockets.size <= 1,
+          })
+  } catch (e) {
+    revocations.stop()
+    await audit.close()
+    throw e
+  }
+  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
+  const deps = { store, barrier, logger, audit, maxResponseBytes: maxMessage }
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
+  // A frame (or a reply) of n bytes must pass within readMs plus 1 s per MiB.
+  const deadline = (n: number): number => readMs + Math.floor(n / (1 << 20)) * 1000
   const serverKey = readSecretFile(p.serverKey)
   const server = createServer({
     key: serverKey.use((b) => Buffer.from(b)),
@@ -127,9 +293,51 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     minVersion: 'TLSv1.2',
     ciphers: CIPHERS,
     honorCipherOrder: true,
-    handshakeTimeout: 10_000,
+    handshakeTimeout: handshakeMs,
   })
   serverKey.dispose()
+  // TCP is accepted here and handed to the TLS server once the caps allow it (a refused
+  // connection never costs a handshake). maxConnections drops the excess before any JS runs.
+  const front = createNetServer()
+  front.maxConnections = maxConns
+  front.on('drop', (d) => {
+    counts.refusedTotal++
+    limited(
+      'cap-total',
+      'warn',
+      { limit: maxConns, remoteAddress: d?.remoteAddress },
+      `connection refused: ${maxConns} connections are open (ward kms serve --max-connections)`,
+    )
+  })
+  front.on('connection', (raw: Socket) => {
+    const addr = raw.remoteAddress
+    if (addr === undefined) {
+      raw.destroy()
+      return
+    }
+    const key = addr.startsWith('::ffff:') ? addr.slice(7) : addr
+    const n = (perAddress.get(key) ?? 0) + 1
+    if (n > maxPerAddr) {
+      counts.refusedPerAddress++
+      limited(
+        'cap-address',
+        'warn',
+        { limit: maxPerAddr, remoteAddress: key },
+        `connection refused: ${maxPerAddr} connections are open from ${key} (ward kms serve --max-connections-per-address)`,
+      )
+      raw.destroy()
+      return
+    }
+    perAddress.set(key, n)
+    raws.add(raw)
+    raw.once('close', () => {
+      raws.delete(raw)
+      const m = (perAddress.get(key) ?? 1) - 1
+      if (m > 0) perAddress.set(key, m)
+      else perAddress.delete(key)
+    })
+    server.emit('connection', raw)
+  })
   let connSeq = 0
   server.on('secureConnection', (sock: TLSSocket) => {
     const conn = ++connSeq
@@ -137,29 +345,82 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     const cn = cert.subject?.CN
     const identity = Array.isArray(cn) ? undefined : cn
     if (!sock.authorized || identity === undefined || identity === '') {
-      logger.warn({ conn }, 'client certificate without a usable subject CN; closing')
+      limited('no-cn', 'warn', { conn }, 'client certificate without a usable subject CN; closing')
       sock.destroy()
       return
     }
-    sockets.add(sock)
+    const peer: Peer = { conn, identity, serial: cert.serialNumber, notBefore: cert.valid_from }
+    if (revocations.current().denies(peer.serial, identity, peer.notBefore)) {
+      counts.refusedRevoked++
+      limited(
+        'revoked',
+        'warn',
+        { conn, identity, serial: peer.serial },
+        'revoked client certificate (ward kms client revoke); connection closed',
+      )
+      sock.destroy()
+      return
+    }
+    sockets.set(sock, peer)
     // Request/response on one connection: send each reply at once (no Nagle delay).
     sock.setNoDelay(true)
     sock.on('close', () => sockets.delete(sock))
-    sock.on('error', (e) => logger.debug({ conn, err: e }, 'connection error'))
+    sock.on('error', (e) => {
+      // Errors Node only reports (a renegotiation over its limit, say) must close too.
+      logger.debug({ conn, err: e }, 'connection error')
+      sock.destroy()
+    })
     serve(sock, identity, conn)
   })
-  server.on('tlsClientError', (e) => logger.info({ err: e }, 'TLS handshake refused'))
+  // Every handshake error or timeout closes its connection (Node only reports a timeout).
+  server.on('tlsClientError', (e, sock) => {
+    counts.handshakeFailures++
+    sock.destroy()
+    limited('handshake', 'info', { err: e }, 'TLS handshake refused; connection closed')
+  })
 
   function serve(sock: TLSSocket, identity: string, conn: number): void {
     let chunks: Buffer[] = []
     let have = 0
+    // Length of the frame being read (reserved in the budget), or -1 before its header.
     let need = -1
+    // Bytes this connection holds in the budget; a grant made while it waited.
+    let held = 0
+    let granted = 0
+    let waiter: BudgetWaiter | undefined
     let busy = false
-    let readTimer: NodeJS.Timeout | undefined
+    let closed = false
+    let frameTimer: NodeJS.Timeout | undefined
+    let frameStart = 0
     sock.setTimeout(idleMs, () => {
       logger.debug({ conn }, 'idle timeout')
       sock.destroy()
     })
+    const slow = (what: string): void => {
+      counts.slowClosed++
+      limited('slow', 'info', { conn, identity }, `${what} too slow; connection closed`)
+      sock.destroy()
+    }
+    const release = (n: number): void => {
+      held -= n
+      budget.release(n)
+    }
+    // A reply the client does not read stays in the socket: wait for it to drain (bounded by
+    // the reply deadline) before the next message, so a connection holds at most one.
+    const drained = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        pendingReply += n
+        const t = setTimeout(() => slow('reading the reply'), deadline(n))
+        const done = (): void => {
+          clearTimeout(t)
+          pendingReply -= n
+          sock.off('drain', done)
+          sock.off('close', done)
+          resolve()
+        }
+        sock.on('drain', done)
+        sock.on('close', done)
+      })
     const queue: Buffer[] = []
     const pump = async (): Promise<void> => {
       if (busy) return
@@ -173,76 +434,167 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
         } finally {
           inflight--
         }
-        if (!sock.destroyed) sock.write(res)
-        poll.touch()
+        if (!sock.destroyed) {
+          const flushed = sock.write(res)
+          poll.touch()
+          if (!flushed) await drained(res.length)
+        }
+        // After a close everything was released at once.
+        if (!closed) release(msg.length)
       }
       busy = false
-      if (queue.length === 0 && !sock.destroyed && sock.isPaused()) sock.resume()
+      if (queue.length === 0 && !sock.destroyed && waiter === undefined && sock.isPaused())
+        sock.resume()
     }
     sock.on('data', (d: Buffer) => {
       chunks.push(d)
       have += d.length
+      let waiting = false
       while (true) {
         if (need < 0) {
           if (have < 8) break
           const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
           chunks = [head]
-          // SECURITY: the length is checked before anything is buffered for it.
+          // SECURITY: the length is checked, and reserved, before anything is buffered for it.
           const len = head.readUInt32BE(4)
           if (head[0] !== 0x42 || head[3] !== 0x01 || len > maxMessage - 8) {
-            logger.info({ conn, len }, 'oversized or non-TTLV frame; closing connection')
+            limited(
+              'frame',
+              'info',
+              { conn, len },
+              'oversized or non-TTLV frame; closing connection',
+            )
             sock.destroy()
             return
           }
-          need = 8 + len
+          const n = 8 + len
+          if (granted === n) granted = 0
+          else if (budget.tryTake(n)) held += n
+          else {
+            // Over the budget: stop reading and hand the bytes back to the socket until the
+            // budget grants this frame (pause first: unshift on a flowing stream re-emits).
+            sock.pause()
+            sock.unshift(head)
+            chunks = []
+            have = 0
+            waiter = budget.wait(n, () => {
+              waiter = undefined
+              held += n
+              granted = n
+              sock.resume()
+            })
+            waiting = true
+            break
+          }
+          need = n
+          // A large frame gets 1 s per MiB more than the timer armed at its first byte.
+          if (frameTimer !== undefined && n >= 1 << 20) {
+            clearTimeout(frameTimer)
+            frameTimer = setTimeout(
+              () => slow('frame'),
+              Math.max(0, deadline(n) - (performance.now() - frameStart)),
+            )
+          }
         }
-        if (have < need) {
-          // A frame is incomplete: it must be finished within readMs (one timer, armed once).
-          readTimer ??= setTimeout(() => sock.destroy(), readMs)
-          break
-        }
+        if (have < need) break
         const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
         queue.push(all.subarray(0, need))
         const rest = all.subarray(need)
         chunks = rest.length > 0 ? [rest] : []
         have = rest.length
         need = -1
-        if (readTimer !== undefined) {
-          clearTimeout(readTimer)
-          readTimer = undefined
+        if (frameTimer !== undefined) {
+          clearTimeout(frameTimer)
+          frameTimer = undefined
         }
+      }
+      // A started frame (even a partial 8-byte header) must be complete within its deadline;
+      // a frame waiting for the budget is not timed (the wait is not the client's doing).
+      if (have > 0 && !waiting) {
+        if (frameTimer === undefined) {
+          frameStart = performance.now()
+          frameTimer = setTimeout(() => slow('frame'), deadline(need))
+        }
+      } else if (frameTimer !== undefined) {
+        clearTimeout(frameTimer)
+        frameTimer = undefined
       }
       // Backpressure: stop reading while too many messages wait.
       if (queue.length > 32) sock.pause()
       void pump()
     })
-    sock.on('close', () => clearTimeout(readTimer))
+    sock.on('close', () => {
+      closed = true
+      clearTimeout(frameTimer)
+      if (waiter !== undefined) budget.cancel(waiter)
+      waiter = undefined
+      const h = held
+      held = 0
+      chunks = []
+      queue.length = 0
+      if (h > 0) budget.release(h)
+    })
   }
 
   const { host, port } = parseListen(opts.listen)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      front.once('error', reject)
+      front.listen(port, host, () => {
+        front.off('error', reject)
+        resolve()
+      })
     })
-  })
-  const addr = server.address()
+  } catch (e) {
+    revocations.stop()
+    await store.close()
+    await audit.close()
+    barrier.dispose()
+    throw e
+  }
+  const addr = front.address()
   const actualPort = typeof addr === 'object' && addr !== null ? addr.port : port
-  // Atomic (temp file + rename, 0600) so `ward kms status` never reads a half-written file.
-  writeFileAtomic(
-    p.runtime,
-    JSON.stringify({ pid: process.pid, host, port: actualPort, backend: store.backend }),
+  runtime = { pid: process.pid, host, port: actualPort, backend: store.backend }
+  writeRuntime(revocations.current().version)
+  logger.info(
+    {
+      host,
+      port: actualPort,
+      backend: store.backend,
+      maxConnections: maxConns,
+      maxConnectionsPerAddress: maxPerAddr,
+      maxBufferedBytes: budget.limit,
+    },
+    'ward kms listening',
   )
-  logger.info({ host, port: actualPort, backend: store.backend }, 'ward kms listening')
   return {
     port: actualPort,
     host,
     backend: store.backend,
+    stats: () => ({
+      connections: raws.size,
+      clients: sockets.size,
+      bufferedBytes: budget.used,
+      peakBufferedBytes: budget.peak,
+      maxBufferedBytes: budget.limit,
+      framesWaiting: budget.waiting,
+      memoryWaits: budget.waits,
+      pendingReplyBytes: pendingReply,
+      refused: {
+        total: counts.refusedTotal,
+        perAddress: counts.refusedPerAddress,
+        revoked: counts.refusedRevoked,
+      },
+      handshakeFailures: counts.handshakeFailures,
+      slowClosed: counts.slowClosed,
+      revocationsVersion: revocations.current().version,
+    }),
     async close() {
+      revocations.stop()
       await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of sockets) s.destroy()
+        front.close(() => resolve())
+        for (const s of raws) s.destroy()
+        for (const s of sockets.keys()) s.destroy()
       })
       await store.close()
       await audit.close()
