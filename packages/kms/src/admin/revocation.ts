@@ -230,8 +230,13 @@ function resolveTarget(clients: readonly IssuedClient[], arg: string): Target | 
       name: arg,
       serials: [...new Set(byName.flatMap((c) => (c.serial !== undefined ? [c.serial] : [])))],
       legacy: legacy.length,
-      // notBefore = issue time - 1 h (pki.ts), issue time <= issuedAt.
-      legacyUpTo: legacy.length > 0 ? new Date(last - 3600_000).toISOString() : undefined,
+      // notBefore = issue time - 1 h (pki.ts), issue time <= issuedAt, and X.509 keeps whole
+      // seconds: floor(issuedAt - 1 h) covers every such certificate, and none issued later
+      // than the second after.
+      legacyUpTo:
+        legacy.length > 0
+          ? new Date(Math.floor((last - 3600_000) / 1000) * 1000).toISOString()
+          : undefined,
       known: true,
     }
   }
@@ -302,7 +307,9 @@ export function listClients(dataDir: string): ClientRow[] {
     const bySerial = c.serial !== undefined ? f.serials[c.serial] : undefined
     const byName = c.serial === undefined ? f.names[c.name] : undefined
     const legacyRevoked =
-      byName !== undefined && Date.parse(c.issuedAt) - 3600_000 <= Date.parse(byName.notBeforeUpTo)
+      byName !== undefined &&
+      Math.floor((Date.parse(c.issuedAt) - 3600_000) / 1000) * 1000 <=
+        Date.parse(byName.notBeforeUpTo)
     const revokedAt = bySerial?.revokedAt ?? (legacyRevoked ? byName.revokedAt : undefined)
     return revokedAt !== undefined ? { ...c, revokedAt } : { ...c }
   })

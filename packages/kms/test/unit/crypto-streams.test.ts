@@ -104,3 +104,39 @@ test('registry: owner, object and direction bound; idle expiry; count limit', ()
   reg.close()
   assert.equal(reg.size, 0)
 })
+
+test('registry: one identity is held to its own limit (default 64) while others still open streams', () => {
+  const reg = new StreamRegistry()
+  const mk = (owner: string) => openStream('enc', GCM, K, IV, undefined, owner, 'k1')
+  const mine = Array.from({ length: 64 }, () => reg.add(mk('greedy')))
+  assert.equal(reg.ownedBy('greedy'), 64)
+  assert.throws(
+    () => reg.add(mk('greedy')),
+    (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'ERR_KMS_STREAM_LIMIT')
+      assert.match((e as Error).message, /this identity has 64 open/)
+      return true
+    },
+  )
+  // Another identity is not locked out.
+  const theirs = reg.add(mk('other'))
+  assert.equal(reg.ownedBy('other'), 1)
+  // Finishing one of greedy's streams gives its slot back.
+  reg.delete(mine[0]!)
+  assert.equal(reg.ownedBy('greedy'), 63)
+  reg.add(mk('greedy'))
+  reg.delete(theirs)
+  assert.equal(reg.ownedBy('other'), 0)
+  // The limit can be set (ward kms serve --max-streams-per-client), and expiry frees slots too.
+  let now = 0
+  const small = new StreamRegistry({ idleMs: 10, now: () => now })
+  small.setMaxPerOwner(2)
+  small.add(mk('a'))
+  small.add(mk('a'))
+  assert.throws(() => small.add(mk('a')), code('ERR_KMS_STREAM_LIMIT'))
+  now += 11
+  small.add(mk('a'))
+  assert.equal(small.ownedBy('a'), 1)
+  reg.close()
+  assert.equal(reg.ownedBy('greedy'), 0)
+})

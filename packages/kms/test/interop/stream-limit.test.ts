@@ -1,0 +1,87 @@
+/**
+ * Issue 10 (low): one client opening streaming Encrypt contexts up to the server-wide limit
+ * locked every other client out for 5 minutes. Each identity now has its own limit
+ * (`ward kms serve --max-streams-per-client`).
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, test } from 'node:test'
+import {
+  BlockCipherMode,
+  CryptographicAlgorithm,
+  KeyFormatType,
+  ObjectType,
+  Operation,
+  PaddingMethod,
+  ResultReason,
+  Tag,
+  bool,
+  bytes,
+  en,
+  int,
+  req,
+  s,
+} from '@ward/kmip'
+import type { KmipTestClient } from '../../src/testing.js'
+import { P, startFixture, uid } from '../helpers.js'
+import type { Fixture } from '../helpers.js'
+
+let f: Fixture
+before(async () => {
+  f = await startFixture({ maxStreamsPerClient: 4 })
+})
+after(async () => {
+  await f.close()
+})
+
+async function key(c: KmipTestClient): Promise<string> {
+  const r = await c.call(
+    Operation.Register,
+    P(
+      en(Tag.ObjectType, ObjectType.SymmetricKey),
+      s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
+      s(Tag.SymmetricKey, [
+        s(Tag.KeyBlock, [
+          en(Tag.KeyFormatType, KeyFormatType.Raw),
+          s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(16))]),
+          en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+          int(Tag.CryptographicLength, 128),
+        ]),
+      ]),
+    ),
+  )
+  const id = req(r, Tag.UniqueIdentifier, 'TextString')
+  await c.call(Operation.Activate, P(uid(id)))
+  return id
+}
+
+const open = (c: KmipTestClient, id: string) =>
+  c.batch([
+    {
+      op: Operation.Encrypt,
+      payload: P(
+        uid(id),
+        s(Tag.CryptographicParameters, [
+          en(Tag.BlockCipherMode, BlockCipherMode.CBC),
+          en(Tag.PaddingMethod, PaddingMethod.PKCS5),
+        ]),
+        bytes(Tag.Data, randomBytes(16)),
+        bool(Tag.InitIndicator, true),
+      ),
+    },
+  ])
+
+test('one identity hits its own stream limit; another identity still opens streams', async () => {
+  const greedy = await f.client('greedy', 2, 0)
+  const other = await f.client('other', 2, 0)
+  const gk = await key(greedy)
+  const ok = await key(other)
+  for (let i = 0; i < 4; i++) assert.equal((await open(greedy, gk))[0]!.status, 0)
+  const [refused] = await open(greedy, gk)
+  assert.equal(refused!.status, 1)
+  assert.equal(refused!.reason, ResultReason.GeneralFailure)
+  assert.match(refused!.message ?? '', /ERR_KMS_STREAM_LIMIT/)
+  const [theirs] = await open(other, ok)
+  assert.equal(theirs!.status, 0)
+  assert.ok(req(theirs!.payload, Tag.CorrelationValue, 'ByteString').length === 16)
+})
