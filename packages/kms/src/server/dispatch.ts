@@ -50,6 +50,8 @@ export interface DispatchDeps {
    * of 64 KiB each would be 64 MiB).
    */
   readonly maxResponseBytes?: number
+  /** Bounds KMIP Log messages per identity (over it the Log item fails, nothing is logged). */
+  readonly logRate?: { take(identity: string): boolean }
 }
 
 const MAX_BATCH = 1000
@@ -168,8 +170,15 @@ export async function handleMessage(
       minor,
       now: deps.now ?? (() => BigInt(Math.floor(Date.now() / 1000))),
       placeholder: undefined,
-      log: (message) =>
-        deps.logger.info({ identity, requestId, kmipLog: message }, 'KMIP Log operation'),
+      log: (message) => {
+        if (deps.logRate?.take(identity) === false)
+          throw new KmsError(
+            'ERR_KMS_LOG_RATE',
+            'this identity sent too many Log messages (100 per 10 s); this one was not logged: send it later',
+            'GeneralFailure',
+          )
+        deps.logger.info({ identity, requestId, kmipLog: message }, 'KMIP Log operation')
+      },
     }
     const out: TtlvItem[] = []
     // Under Undo, successes are answered and audited once the batch's outcome is known.

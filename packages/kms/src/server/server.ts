@@ -31,7 +31,7 @@ import { RequestBudget } from './budget.js'
 import type { BudgetWaiter } from './budget.js'
 import { BusyPoll } from './busy-poll.js'
 import { handleMessage } from './dispatch.js'
-import { limitedLog } from './log-limit.js'
+import { PerIdentityRate, limitedLog } from './log-limit.js'
 import { watchRevocations } from './revocation-watch.js'
 import type { Revocations } from '../admin/revocation.js'
 
@@ -279,7 +279,14 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     throw e
   }
   const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
-  const deps = { store, barrier, logger, audit, maxResponseBytes: maxMessage }
+  const deps = {
+    store,
+    barrier,
+    logger,
+    audit,
+    maxResponseBytes: maxMessage,
+    logRate: new PerIdentityRate(100, 10_000),
+  }
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
   // A frame (or a reply) of n bytes must pass within readMs plus 1 s per MiB.
   const deadline = (n: number): number => readMs + Math.floor(n / (1 << 20)) * 1000
