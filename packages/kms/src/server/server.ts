@@ -27,6 +27,7 @@ import { openSqliteStore } from '../storage/sqlite.js'
 import type { Store } from '../storage/store.js'
 import { streams } from '../operations/crypto-common.js'
 import { openAudit } from './audit.js'
+import { addressKey } from './address-key.js'
 import { RequestBudget } from './budget.js'
 import type { BudgetWaiter } from './budget.js'
 import { BusyPoll } from './busy-poll.js'
@@ -322,7 +323,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       raw.destroy()
       return
     }
-    const key = addr.startsWith('::ffff:') ? addr.slice(7) : addr
+    const key = addressKey(addr)
     const n = (perAddress.get(key) ?? 0) + 1
     if (n > maxPerAddr) {
       counts.refusedPerAddress++
