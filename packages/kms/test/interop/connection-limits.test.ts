@@ -4,14 +4,20 @@
  * (rate-limited) log line when a cap is hit; a real mutual-TLS client is served throughout.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { CryptographicAlgorithm, ObjectType, Operation, Tag, en, int, s, text } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
+import { initKms, startKmsServer } from '../../src/index.js'
 import { KmipTestClient } from '../../src/testing.js'
 import { P, startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
+import { repoRoot } from './pg.js'
 
 const attr1 = (name: string, value: TtlvItem): TtlvItem =>
   s(Tag.Attribute, [
@@ -178,5 +184,83 @@ describe('connection caps and handshake timeout', () => {
     assert.ok(f.server.stats().slowClosed >= 2)
     const good = await f.client('good2')
     await good.call(Operation.Create, create)
+  })
+})
+
+describe('ward kms serve limit flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-kms-flags-'))
+  before(async () => {
+    await initKms(dir)
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('the CLI flags reach the server; bad values are refused before it starts', async () => {
+    const ward = (args: string[]) =>
+      spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/ward.js'), ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    const exit = (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+      const c = ward(args)
+      let stderr = ''
+      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
+      const t = setTimeout(() => c.kill('SIGKILL'), 20_000)
+      return new Promise((r) =>
+        c.once('close', (code) => {
+          clearTimeout(t)
+          r({ code, stderr })
+        }),
+      )
+    }
+    const base = ['kms', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0']
+    const bad = await exit([...base, '--max-connections', 'many'])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /ERR_KMS_USAGE/)
+    const small = await exit([...base, '--max-buffered-mib', '4'])
+    assert.equal(small.code, 2)
+    assert.match(small.stderr, /at least 22 \[ERR_KMS_BAD_LIMIT\]/)
+    await assert.rejects(
+      startKmsServer({ dataDir: dir, listen: '127.0.0.1:0', maxConnectionsPerAddress: 0 }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_KMS_BAD_LIMIT',
+    )
+
+    const child = ward([
+      ...base,
+      '--max-connections-per-address',
+      '2',
+      '--handshake-timeout-ms',
+      '500',
+      '--max-buffered-mib',
+      '32',
+      '--frame-timeout-ms',
+      '500',
+      '--max-streams-per-client',
+      '8',
+    ])
+    try {
+      let port: number | undefined
+      for (let i = 0; i < 300 && port === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        if (!existsSync(join(dir, 'server.json'))) continue
+        try {
+          const rt = JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as {
+            pid: number
+            port: number
+          }
+          if (rt.pid === child.pid) port = rt.port
+        } catch {
+          /* being written */
+        }
+      }
+      assert.ok(port !== undefined, 'ward kms serve started')
+      const conns = Array.from({ length: 3 }, () => silent(port, '127.0.0.7'))
+      const times = await within(Promise.all(conns.map((c) => c.closed)), 8000, 'closed')
+      times.sort((a, b) => a - b)
+      // One refused at once (cap 2), two closed at the 500 ms handshake timeout.
+      assert.ok(times[0]! < 400, `refused at ${times[0]} ms`)
+      assert.ok(times[1]! >= 400, `closed at ${times[1]} ms, not before the handshake timeout`)
+    } finally {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    }
   })
 })
