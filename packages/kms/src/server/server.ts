@@ -204,6 +204,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       `the request memory budget (${budget.limit} bytes) must hold one largest message (${maxMessage} bytes) in its three quarters open to large frames: raise --max-buffered-mib to at least ${Math.ceil((maxMessage * 4) / 3 / (1 << 20))}`,
       'InvalidField',
     )
+  const poll = new BusyPoll(opts.busyPollUs ?? 200)
   streams.setMaxPerOwner(limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20))
   const logger = opts.logger ?? createLogger('kms')
   // The data dir is the owner's alone (else refused) and its files are 0600 (admin/data-dir.ts).
@@ -257,7 +258,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
         sock.destroy()
         closed++
       }
-    logger.warn(
+    logger[closed > 0 ? 'warn' : 'info'](
       { version: r.version, closed },
       'revoked.json applied; connections of revoked certificates closed',
     )
@@ -288,7 +289,6 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     maxResponseBytes: maxMessage,
     logRate: new PerIdentityRate(100, 10_000),
   }
-  const poll = new BusyPoll(opts.busyPollUs ?? 200)
   // A frame (or a reply) of n bytes must pass within readMs plus 1 s per MiB.
   const deadline = (n: number): number => readMs + Math.floor(n / (1 << 20)) * 1000
   const serverKey = readSecretFile(p.serverKey)
