@@ -6,16 +6,9 @@
  * certificate is refused and its open connections are closed.
  */
 import { randomUUID } from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs'
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { userInfo } from 'node:os'
+import { writeFileAtomic } from '@ward/core'
 import { KmsError } from '../errors.js'
 import { normalizeSerial } from '../pki/pki.js'
 import { openAudit } from '../server/audit.js'
@@ -173,26 +166,32 @@ export async function revokeClient(
         'ItemNotFound',
       )
     }
-    const cur = readRevocations(p.revoked)
-    const now = new Date().toISOString()
-    const serials = { ...cur.serials }
-    const names = { ...cur.names }
-    let changed = false
-    for (const s of target.serials)
-      if (serials[s] === undefined) {
-        serials[s] =
-          target.name !== undefined ? { name: target.name, revokedAt: now } : { revokedAt: now }
-        changed = true
+    // Read, change and write under the lock: a concurrent revoke is refused, never lost.
+    const { version, changed } = withLock(p.revoked, () => {
+      const cur = readRevocations(p.revoked)
+      const now = new Date().toISOString()
+      const serials = { ...cur.serials }
+      const names = { ...cur.names }
+      let changed = false
+      for (const s of target.serials)
+        if (serials[s] === undefined) {
+          serials[s] =
+            target.name !== undefined ? { name: target.name, revokedAt: now } : { revokedAt: now }
+          changed = true
+        }
+      if (target.legacyUpTo !== undefined && target.name !== undefined) {
+        const prev = names[target.name]
+        if (prev === undefined || Date.parse(prev.notBeforeUpTo) < Date.parse(target.legacyUpTo)) {
+          names[target.name] = { notBeforeUpTo: target.legacyUpTo, revokedAt: now }
+          changed = true
+        }
       }
-    if (target.legacyUpTo !== undefined && target.name !== undefined) {
-      const prev = names[target.name]
-      if (prev === undefined || Date.parse(prev.notBeforeUpTo) < Date.parse(target.legacyUpTo)) {
-        names[target.name] = { notBeforeUpTo: target.legacyUpTo, revokedAt: now }
-        changed = true
-      }
-    }
-    const version = changed ? cur.version + 1 : cur.version
-    if (changed) writeRevocations(p.revoked, { version, serials, names })
+      const version = changed ? cur.version + 1 : cur.version
+      // Atomic and synced (a crash leaves the old list or the new), 0600, never through a link.
+      if (changed)
+        writeFileAtomic(p.revoked, `${JSON.stringify({ version, serials, names }, null, 2)}\n`)
+      return { version, changed }
+    })
     const label = target.name ?? nameOrSerial
     const reason = changed ? undefined : 'AlreadyRevoked'
     if (target.serials.length === 0) record('success', reason, label)
@@ -250,30 +249,32 @@ function resolveTarget(clients: readonly IssuedClient[], arg: string): Target | 
 }
 
 /**
- * Atomic replace (rename), 0600. The temporary file is created exclusively: it doubles as the
- * lock against a concurrent `client revoke` (whose update would otherwise be lost).
+ * Runs `fn` holding `PATH.lock` (created exclusively, removed after): two `client revoke` at
+ * once would otherwise both read the old list and one revocation would be lost.
  */
-function writeRevocations(path: string, f: RevocationFile): void {
-  const tmp = `${path}.tmp`
+function withLock<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`
   let fd: number
   try {
-    fd = openSync(tmp, 'wx', 0o600)
+    fd = openSync(
+      lock,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    )
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST')
       throw new KmsError(
         'ERR_KMS_BUSY',
-        `another ward kms client revoke is writing ${path}; retry (if none runs, remove ${tmp})`,
+        `another ward kms client revoke is changing ${path}; retry (if none runs, remove ${lock})`,
         'GeneralFailure',
       )
     throw e
   }
   try {
-    writeSync(fd, `${JSON.stringify(f, null, 2)}\n`)
     closeSync(fd)
-    renameSync(tmp, path)
-  } catch (e) {
-    rmSync(tmp, { force: true })
-    throw e
+    return fn()
+  } finally {
+    rmSync(lock, { force: true })
   }
 }
 

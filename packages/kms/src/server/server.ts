@@ -230,7 +230,8 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   let runtime: { pid: number; host: string; port: number; backend: string } | undefined = undefined
   const writeRuntime = (revocations: number): void => {
     if (runtime === undefined) return
-    // Atomic (temp file + rename, 0600) so `ward kms status` never reads a half-written file.
+    // Atomic (temp file + rename, 0600) so `ward kms status` and `client revoke` never read a
+    // half-written file.
     writeFileAtomic(p.runtime, JSON.stringify({ ...runtime, revocations }))
   }
   const audit = openAudit(p.audit, logger, { linesToLogger: opts.auditToLogger !== false })

@@ -14,7 +14,7 @@ import { connect } from 'node:tls'
 import { after, before, describe, test } from 'node:test'
 import { CryptographicAlgorithm, ObjectType, Operation, Tag, en, int, s, text } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { initKms } from '../../src/index.js'
+import { initKms, startKmsServer } from '../../src/index.js'
 import type { ClientTls } from '../../src/testing.js'
 import { P, startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
@@ -228,6 +228,31 @@ describe('ward kms client revoke', () => {
       key: readFileSync(join(dir, 'clients', 'dave2', 'dave.key')),
     }
     assert.equal(await handshake(f.server.port, fresh), 'served')
+  })
+
+  test('a concurrent revoke is refused (not lost); a damaged revoked.json keeps the last good list and stops a start', async () => {
+    const lock = join(dir, 'revoked.json.lock')
+    writeFileSync(lock, '')
+    const busy = await ward(['kms', 'client', 'revoke', 'bob', '--data-dir', dir, '--json'])
+    assert.equal(busy.code, 2)
+    assert.match(busy.stdout, /ERR_KMS_BUSY/)
+    rmSync(lock)
+    assert.equal(await handshake(f.server.port, await f.tls('bob')), 'served')
+
+    const file = join(dir, 'revoked.json')
+    const good = readFileSync(file, 'utf8')
+    writeFileSync(file, '{"version": 9, "serials": ')
+    for (let i = 0; i < 100 && !f.logLines.some((l) => l.includes('cannot be read')); i++)
+      await new Promise((r) => setTimeout(r, 50))
+    assert.ok(f.logLines.some((l) => l.includes('previous deny list stays in force')))
+    assert.equal(await handshake(f.server.port, await f.tls('alice')), 'refused')
+    // A second server (PostgreSQL, so the one-server-per-SQLite-dir guard does not answer
+    // first) reads the deny list before anything else, and stops there.
+    await assert.rejects(
+      startKmsServer({ dataDir: dir, listen: '127.0.0.1:0', db: 'postgres://unused.invalid/x' }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_KMS_REVOCATIONS',
+    )
+    writeFileSync(file, good)
   })
 
   test('revocations survive a restart', async () => {
