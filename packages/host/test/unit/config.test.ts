@@ -31,7 +31,7 @@ import { parseTpmSpec } from '../../src/index.js'
 import { tempDir } from '../helpers/harness.js'
 
 const contents: ArchiveContents = {
-  version: 1,
+  version: 2,
   hostId: 'h',
   identity: { algorithm: 'ECDSA-P256', publicKeySpki: 'AA==' },
   keyPersistence: { enabled: false },
@@ -73,7 +73,7 @@ test('encryption.info: MAC over the bytes read; edits and malformed files are re
   const key = new Secret(new Uint8Array(randomBytes(32)))
   const body: EncryptionInfoBody = {
     format: 'ward-encryption-info',
-    version: 1,
+    version: 2,
     mode: 'NONE',
     requireSecureBoot: false,
     requireExecInstalledOnly: false,
@@ -95,9 +95,50 @@ test('encryption.info: MAC over the bytes read; edits and malformed files are re
     'garbage',
     '{}\n' + '0'.repeat(64) + '\n',
     text.replace('"mode":"NONE"', '"mode":"OTHER"'),
+    text.replace('"mode":"NONE"', '"mode":"NONE","generation":"5"'),
     text.slice(0, -3),
   ])
     assert.throws(() => parseEncryptionInfo(Buffer.from(bad)), { code: 'ERR_HOST_CONFIG_DECRYPT' })
+  // format 1 (before generations) says so
+  assert.throws(
+    () => parseEncryptionInfo(Buffer.from(text.replace('"version":2', '"version":1'))),
+    (e: { code: string; details: { reason: string } }) =>
+      e.code === 'ERR_HOST_CONFIG_DECRYPT' && /format version 1/.test(e.details.reason),
+  )
+  // mode TPM: the generation is a decimal u64, the counter index and storage key name are given
+  const tpmBody: EncryptionInfoBody = {
+    format: 'ward-encryption-info',
+    version: 2,
+    mode: 'TPM',
+    generation: '18446744073709551615',
+    requireSecureBoot: true,
+    requireExecInstalledOnly: false,
+    tpm: {
+      sealedPublic: 'AA==',
+      sealedPrivate: 'AA==',
+      pcrBank: 'sha256',
+      pcrs: [7, 12],
+      pcrPolicyDigest: '00'.repeat(32),
+      policyDigest: '11'.repeat(32),
+      nvIndex: 0x01805741,
+      srkName: '000b' + '22'.repeat(32),
+    },
+    recovery: { id: '{X}', N: 16384, r: 8, p: 1, salt: 'AA==', wrappedKey: 'AA==' },
+  }
+  const tpmText = formatEncryptionInfo(tpmBody, key)
+  assert.deepEqual(parseEncryptionInfo(Buffer.from(tpmText)).body, tpmBody)
+  for (const g of ['18446744073709551616', '-1', '01', '1e3', ''])
+    assert.throws(
+      () =>
+        parseEncryptionInfo(
+          Buffer.from(tpmText.replace('"18446744073709551615"', JSON.stringify(g))),
+        ),
+      { code: 'ERR_HOST_CONFIG_DECRYPT' },
+    )
+  assert.throws(
+    () => parseEncryptionInfo(Buffer.from(tpmText.replace('"18446744073709551615"', '5'))),
+    { code: 'ERR_HOST_CONFIG_DECRYPT' },
+  )
   assert.throws(() => parseEncryptionInfo(Buffer.alloc(70000, 0x20)), {
     code: 'ERR_HOST_CONFIG_DECRYPT',
   })

@@ -41,7 +41,8 @@ export const MAX_SEALED_BYTES = 128
 
 /**
  * Seal `secret` (≤ 128 bytes) so that it unseals only while `pcrs` hold `values` (default: their
- * current values) and, with `nv`, while that NV condition holds (PolicyPCR then PolicyNV). The
+ * current values; or the values behind a given `pcrDigest`) and, with `nv`, while that NV
+ * condition holds (PolicyPCR then PolicyNV). The
  * object lives under the SRK; nothing stays loaded in the TPM.
  */
 export async function seal(
@@ -51,6 +52,8 @@ export async function seal(
     pcrs: readonly number[]
     bank?: Bank
     values?: ReadonlyMap<number, Uint8Array>
+    /** the PolicyPCR digest of `pcrs`, computed earlier (instead of `values`) */
+    pcrDigest?: Uint8Array
     nv?: NvCondition
   },
 ): Promise<SealedBlob> {
@@ -60,8 +63,8 @@ export async function seal(
   const pcrs = [...new Set(o.pcrs)].sort((a, b) => a - b)
   if (pcrs.length === 0) throw new TpmError('ERR_TPM_ARG', 'seal needs at least one PCR')
   return tpm.lock(async () => {
-    const values = o.values ?? (await readPcrs(tpm, pcrs, bank))
-    const pcrDigest = policyPcrDigest(pcrs, values, bank)
+    const pcrDigest =
+      o.pcrDigest ?? policyPcrDigest(pcrs, o.values ?? (await readPcrs(tpm, pcrs, bank)), bank)
     const policyDigest = o.nv ? policyNvDigest(o.nv, pcrDigest) : pcrDigest
     const blobs = await withSrk(tpm, (srk) =>
       withSession(
