@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { createDecipheriv, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { Secret } from '@ward/core'
+import { openTpm, unseal } from '@ward/tpm2'
 import { unwrapKw } from '@ward/envelope'
 import {
   tempDir,
@@ -169,6 +170,32 @@ test('finding 3: an old encryption.info put back (or planted as .next, or with i
   const out = await refused(h.off, 'ERR_HOST_CONFIG_ROLLBACK')
   assert.match(out, /older than/)
   assert.deepEqual(readFileSync(h.file('encryption.info')), oldInfo, 'left as found')
+  // The TPM itself refuses the old sealed key, also to code other than Ward's: the PCRs of this
+  // secure-boot-off boot satisfy its PolicyPCR (12 only), its PolicyNV (counter == its
+  // generation) no longer holds.
+  const old = JSON.parse(oldInfo.toString('utf8').split('\n')[0]!) as {
+    generation: string
+    tpm: { sealedPublic: string; sealedPrivate: string; pcrs: number[]; policyDigest: string }
+  }
+  assert.deepEqual(old.tpm.pcrs, [12])
+  const operand = Buffer.alloc(8)
+  operand.writeBigUInt64BE(BigInt(old.generation))
+  const { tpm } = openTpm(h.tpm.spec)
+  try {
+    await assert.rejects(
+      unseal(tpm, {
+        publicBytes: Buffer.from(old.tpm.sealedPublic, 'base64'),
+        privateBytes: Buffer.from(old.tpm.sealedPrivate, 'base64'),
+        pcrs: old.tpm.pcrs,
+        bank: 'sha256',
+        policyDigest: Buffer.from(old.tpm.policyDigest, 'hex'),
+        nv: { index: 0x01805741, name: new Uint8Array(0), operandB: operand },
+      }),
+      { code: 'ERR_TPM_RC', base: 0x126 }, // TPM_RC_POLICY from PolicyNV
+    )
+  } finally {
+    await tpm.transport.close()
+  }
   // planted as encryption.info.next next to the current one
   writeFileSync(h.file('encryption.info'), curInfo)
   writeFileSync(h.file('encryption.info.next'), oldInfo)

@@ -29,6 +29,9 @@ import {
 } from '../../src/config/recovery-attempts.js'
 import { parseTpmSpec } from '../../src/index.js'
 import { tempDir } from '../helpers/harness.js'
+import { readFileBounded, shredFile } from '../../src/util/files.js'
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const contents: ArchiveContents = {
   version: 2,
@@ -205,4 +208,18 @@ test('policy PCRs follow the settings; --tpm values are parsed strictly', () => 
   assert.deepEqual(parseTpmSpec('none'), { kind: 'none' })
   for (const bad of ['swtpm:h', 'swtpm:h:0', 'swtpm:h:99999', '/etc/passwd', 'tpm'])
     assert.throws(() => parseTpmSpec(bad), { code: 'ERR_HOST_TPM_SPEC' })
+})
+
+test('a data file that is a symbolic link is refused with a coded error, not followed', (t) => {
+  const { dir, cleanup } = tempDir()
+  t.after(cleanup)
+  writeFileSync(join(dir, 'elsewhere'), 'x')
+  symlinkSync(join(dir, 'elsewhere'), join(dir, 'encryption.info'))
+  assert.throws(() => readFileBounded(join(dir, 'encryption.info'), 100), {
+    code: 'ERR_HOST_DATA_DIR',
+    message: /symbolic link/,
+  })
+  // shredding removes the link itself, never its target
+  assert.equal(shredFile(join(dir, 'encryption.info')), true)
+  assert.equal(readFileSync(join(dir, 'elsewhere'), 'utf8'), 'x')
 })
