@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { Secret, type Logger } from '@ward/core'
+import { Secret, isCodedError, type Logger } from '@ward/core'
 import { HostError } from '../errors.js'
 import { KeyCache, checkId, MAX_KEY, type CachedKey } from '../keys/key-cache.js'
 import { KeyStore } from '../keys/key-store.js'
@@ -307,9 +307,18 @@ export class HostAgent {
           )
         // A stored key's removal is acknowledged once the TPM counter anchors it.
         if (this.#store && this.#store.checkpoint !== this.#journal)
-          await this.#withTpm(async () => {
-            this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
-          })
+          try {
+            await this.#withTpm(async () => {
+              this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
+            })
+          } catch (e) {
+            throw new HostError(
+              'ERR_HOST_KEYSTORE_ANCHOR',
+              `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
+              { providerId, kekId },
+              { cause: e },
+            )
+          }
         this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
         return { removed: true }
       }

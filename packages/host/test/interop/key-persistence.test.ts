@@ -347,3 +347,40 @@ test('a key removed while key persistence is disabled does not come back on enab
   ])
   assert.equal(await agent.stop(), 0)
 })
+
+test('a removal the TPM could not anchor is reported (ERR_HOST_KEYSTORE_ANCHOR) and anchored at the next boot', async (t) => {
+  const { dir, D, tpm, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  t.after(() => agent.kill9())
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  for (const k of ['a', 'b'])
+    await callAgent(D, 'keys.add', {
+      providerId: 'p',
+      kekId: k,
+      key: randomBytes(32).toString('base64'),
+    })
+  await tpm.stop()
+  const r = await ward(['crypto-util', 'keys', 'remove', 'p', 'a', '--data-dir', D])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /ERR_HOST_KEYSTORE_ANCHOR/)
+  assert.match(r.stderr, /removed from the cache and the journal/)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'p', kekId: 'b' },
+  ])
+  assert.equal(await agent.stop(), 0)
+  // the same TPM back (same state, another port)
+  const again = await startSwtpm(join(dir, 'tpm'))
+  t.after(() => again.stop())
+  writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: again.spec }))
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.match(agent.output(), /finished anchoring a removal/)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'p', kekId: 'b' },
+  ])
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+  })
+  assert.equal(await agent.stop(), 0)
+})
