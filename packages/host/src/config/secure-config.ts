@@ -430,7 +430,16 @@ export class SecureConfig {
       return
     }
     // Anchored in another TPM: anchor it in this one (its counter), keeping the PCR policy.
-    if (this.fromAnotherTpm) await this.#commit({})
+    if (this.fromAnotherTpm)
+      try {
+        await this.#commit({})
+      } catch (e) {
+        if (!(e instanceof HostError)) throw e
+        this.#log.warn(
+          { code: e.code },
+          'the recovered configuration could not be anchored in this TPM yet',
+        )
+      }
     this.#log.warn(
       'configuration recovered with the recovery key; this boot does not satisfy the sealing policy, so the recovery key will be needed again',
     )
