@@ -10,11 +10,13 @@ export const TPM_CC = {
   EvictControl: 0x00000120,
   NV_DefineSpace: 0x0000012a,
   CreatePrimary: 0x00000131,
+  NV_Increment: 0x00000134,
   NV_Write: 0x00000137,
   PCR_Event: 0x0000013c,
   Startup: 0x00000144,
   Shutdown: 0x00000145,
   ActivateCredential: 0x00000147,
+  PolicyNV: 0x00000149,
   NV_Read: 0x0000014e,
   PolicySecret: 0x00000151,
   Create: 0x00000153,
@@ -153,6 +155,22 @@ export const TPM_RC = {
   NV_UNAVAILABLE: 0x923,
 } as const
 
+/** TPM_EO arithmetic and logic operations of PolicyNV / PolicyCounterTimer, Part 2 §6.8. */
+export const TPM_EO = {
+  EQ: 0x0000,
+  NEQ: 0x0001,
+  SIGNED_GT: 0x0002,
+  UNSIGNED_GT: 0x0003,
+  SIGNED_LT: 0x0004,
+  UNSIGNED_LT: 0x0005,
+  SIGNED_GE: 0x0006,
+  UNSIGNED_GE: 0x0007,
+  SIGNED_LE: 0x0008,
+  UNSIGNED_LE: 0x0009,
+  BITSET: 0x000a,
+  BITCLEAR: 0x000b,
+} as const
+
 /** TPM_SU, Part 2 §6.11. */
 export const TPM_SU = { CLEAR: 0x0000, STATE: 0x0001 } as const
 
@@ -213,7 +231,17 @@ export const TPMA_SESSION = {
   audit: 0x80,
 } as const
 
-/** TPMA_NV bits, Part 2 §13.4 (TPM_NT in bits 4-7 is 0 = ordinary). */
+/** TPM_NT index types, Part 2 §13.2: the value of TPMA_NV bits 4-7 (`nvType`). */
+export const TPM_NT = {
+  ORDINARY: 0x0,
+  COUNTER: 0x1,
+  BITS: 0x2,
+  EXTEND: 0x4,
+  PIN_FAIL: 0x8,
+  PIN_PASS: 0x9,
+} as const
+
+/** TPMA_NV bits, Part 2 §13.4 (TPM_NT in bits 4-7: see `TPM_NT` and `nvType`). */
 export const TPMA_NV = {
   PPWRITE: 1 << 0,
   OWNERWRITE: 1 << 1,
@@ -237,6 +265,9 @@ export const TPMA_NV = {
   PLATFORMCREATE: 1 << 30,
   READ_STCLEAR: 2 ** 31,
 } as const
+
+/** The TPMA_NV bits 4-7 that give an index the type `nt` (Part 2 §13.4). */
+export const nvType = (nt: (typeof TPM_NT)[keyof typeof TPM_NT]): number => nt << 4
 
 /** TPM_GENERATED_VALUE, Part 2 §6.2: magic of every TPMS_ATTEST. */
 export const TPM_GENERATED_VALUE = 0xff544347

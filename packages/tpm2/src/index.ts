@@ -15,6 +15,9 @@ export {
   TPMA_OBJECT,
   TPMA_SESSION,
   TPMA_NV,
+  TPM_EO,
+  TPM_NT,
+  nvType,
   TPM_GENERATED_VALUE,
 } from './constants.js'
 export {
@@ -86,8 +89,11 @@ export {
   policyPcr,
   policySecret,
   policyGetDigest,
+  policyNv,
+  policyNvDigest,
   policyPcrDigest,
   policySecretDigest,
+  type NvCondition,
   type StartSessionOptions,
 } from './ops/session.js'
 export {
@@ -125,8 +131,12 @@ export {
   nvReadPublic,
   nvWrite,
   nvRead,
+  nvDefineCounter,
+  nvIncrement,
+  nvReadCounter,
   NV_CHUNK,
   NV_DEFAULT_ATTRIBUTES,
+  NV_COUNTER_ATTRIBUTES,
   type NvAuth,
 } from './ops/nv.js'
 export { readEkCertificate, EK_CERT_INDEX } from './ops/ek.js'

@@ -232,8 +232,13 @@ export const hostCommands: readonly Command[] = [
     async run({ values, out }) {
       const r = (await callAgent(dataDirOf(values), 'security.keypersistence.get')) as {
         enabled: boolean
+        storeError?: string
       }
-      out.data(r, () => `   Enabled: ${r.enabled}`)
+      out.data(r, () =>
+        r.storeError === undefined
+          ? `   Enabled: ${r.enabled}`
+          : `   Enabled: ${r.enabled}\n   Store Error: ${r.storeError} (the stored keys were not restored; see docs/errors/host.md)`,
+      )
       return 0
     },
   }),

@@ -1,17 +1,21 @@
 import { randomBytes } from 'node:crypto'
+import { existsSync, renameSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { Secret, type Logger } from '@ward/core'
+import { Secret, isCodedError, type Logger } from '@ward/core'
 import { HostError } from '../errors.js'
 import { KeyCache, checkId, MAX_KEY, type CachedKey } from '../keys/key-cache.js'
 import { KeyStore } from '../keys/key-store.js'
-import { SecureConfig, type EncryptionSettings } from '../config/secure-config.js'
+import { SecureConfig, type CommitStep, type EncryptionSettings } from '../config/secure-config.js'
 import { measureBoot, type BootState } from '../measure/measurements.js'
-import { HostTpm } from '../tpm/host-tpm.js'
+import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
-import { shredFile } from '../util/files.js'
+import { checkRequest, type AdminRequest } from './protocol.js'
+import { fsyncDir, shredFile } from '../util/files.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
+/** The key store re-encrypted under a new key, written before the generation that holds that key. */
+export const KEYSTORE_NEXT = 'keystore.journal.next'
 
 export interface AgentOptions {
   readonly dataDir: string
@@ -22,6 +26,8 @@ export interface AgentOptions {
   /** The exec-installed-only enforcement measured at boot (default on). */
   readonly execInstalledOnly?: boolean | undefined
   readonly logger: Logger
+  /** Tests: called after each step of a configuration change (a throw there is a crash). */
+  readonly onCommitStep?: ((step: CommitStep) => void) | undefined
 }
 
 /** Timings and counts of one boot (the benchmark reads them). */
@@ -29,7 +35,7 @@ export interface BootStats {
   /** From the start of boot to the key cache restored, in ms. */
   readonly restoreMs: number
   readonly restoredKeys: number
-  /** TPM commands sent during the boot (reboot, measurements, unseal). */
+  /** TPM commands sent during the boot (reboot, measurements, counters, unseal). */
   readonly tpmCommands: number
   readonly unlockedWith: string
   readonly truncatedTail: boolean
@@ -47,9 +53,12 @@ export class HostAgent {
   readonly #boot: BootState
   readonly #config: SecureConfig
   readonly #log: Logger
+  /** The key store while one exists (persistence enabled, or disabled with its keys kept). */
   #store: KeyStore | undefined
   /** Set when the key store could not be read at boot (the host still boots, without those keys). */
   #storeError: string | undefined
+  /** The TPM journal counter's value as last read or incremented (mode TPM). */
+  #journal: bigint | undefined
   #chain: Promise<unknown> = Promise.resolve()
 
   private constructor(o: {
@@ -61,6 +70,7 @@ export class HostAgent {
     stats: BootStats
     store: KeyStore | undefined
     storeError: string | undefined
+    journal: bigint | undefined
   }) {
     this.dataDir = o.dataDir
     this.#tpm = o.tpm
@@ -70,6 +80,7 @@ export class HostAgent {
     this.bootStats = o.stats
     this.#store = o.store
     this.#storeError = o.storeError
+    this.#journal = o.journal
   }
 
   /** A host boot. Throws the seed's messages (HostError) when the configuration stays locked. */
@@ -102,36 +113,58 @@ export class HostAgent {
         boot,
         recoveryKeyFile: o.recoveryKeyFile,
         log,
+        onCommitStep: o.onCommitStep,
       })
       log.info(
         { mode: config.settings.mode, unlockedWith: config.unlockedWith },
         'configuration unlocked',
       )
+      // Mode TPM: the journal counter exists from the switch on (defined here if a crash came
+      // right after the switch); it anchors the key store and marks the TPM as a mode-TPM host's.
+      let journal =
+        config.settings.mode === 'TPM' && tpm
+          ? (await tpm.ensureCounter(WARD_NV.journal)).value
+          : undefined
       const kp = config.contents.keyPersistence
       let store: KeyStore | undefined
       let restored: CachedKey[] = []
       let truncatedTail = false
       let storeError: string | undefined
       const storeKey = config.secret('keystore.key')
-      if (kp.enabled && storeKey && kp.storeId) {
+      const path = join(o.dataDir, KEYSTORE_FILE)
+      finishStoreSwap(o.dataDir, storeKey && kp.storeId ? kp.storeId : undefined, log)
+      if (storeKey && kp.storeId) {
         try {
-          const opened = KeyStore.open(
-            join(o.dataDir, KEYSTORE_FILE),
-            copySecret(storeKey),
-            Buffer.from(kp.storeId, 'hex'),
-          )
+          // A configuration recovered from another TPM: its journal's checkpoints refer to that
+          // TPM's counter; it is accepted as found and re-anchored in this TPM below.
+          const opened = KeyStore.open(path, copySecret(storeKey), Buffer.from(kp.storeId, 'hex'), {
+            anchor: config.fromAnotherTpm ? undefined : journal,
+          })
           store = opened.store
-          restored = opened.entries
           truncatedTail = opened.truncatedTail
           if (truncatedTail)
             log.warn('key store: cut off a torn final record (an unacknowledged write)')
+          if (opened.pendingAnchor && tpm) {
+            journal = await anchorJournal(tpm, store, journal)
+            log.warn('key store: finished anchoring a removal interrupted by a crash')
+          }
+          if (config.fromAnotherTpm && journal !== undefined) store.compact(opened.entries, journal)
+          if (kp.enabled) restored = opened.entries
+          else for (const e of opened.entries) e.key.dispose()
         } catch (e) {
           // Availability: boot without the persisted keys (providers refill the cache) and leave
           // the store untouched until the admin removes it; the admin socket must stay reachable.
           if (!(e instanceof HostError)) throw e
+          store?.close()
+          store = undefined
+          restored = []
           storeError = e.code
           log.error({ code: e.code }, e.message)
         }
+      } else if (existsSync(path)) {
+        // --remove-all-stored-keys was committed but the agent stopped before the journal went.
+        shredFile(path)
+        log.warn('removed a key-store journal that no configuration references')
       }
       const agent = new HostAgent({
         dataDir: o.dataDir,
@@ -141,6 +174,7 @@ export class HostAgent {
         log,
         store,
         storeError,
+        journal,
         stats: {
           restoreMs: 0,
           restoredKeys: restored.length,
@@ -150,7 +184,7 @@ export class HostAgent {
         },
       })
       agent.cache.restore(restored)
-      if (store) agent.#observe()
+      agent.#observe()
       ;(agent.bootStats as { restoreMs: number }).restoreMs = performance.now() - t0
       log.info(
         {
@@ -167,23 +201,33 @@ export class HostAgent {
     }
   }
 
+  /**
+   * Persistence on: adds and removals go to the journal. Off with the store kept: only removals of
+   * stored keys, so that a key removed meanwhile does not come back on `enable`.
+   */
   #observe(): void {
-    const store = this.#store!
+    const store = this.#store
+    if (!store) return this.cache.observe(undefined)
+    const enabled = this.#config.contents.keyPersistence.enabled
     this.cache.observe({
-      added: (entries) => store.appendAdd(entries),
-      removed: (ref) => store.appendRemove(ref),
+      added: (entries) => {
+        if (enabled) store.appendAdd(entries)
+      },
+      removed: (ref) => {
+        if (store.has(ref)) store.appendRemove(ref)
+      },
     })
   }
 
   /** Run admin operations one at a time (they touch files and the TPM). */
   handle(op: string, params: Record<string, unknown>): Promise<unknown> {
-    const p = this.#chain.then(() => this.#dispatch(op, params))
+    const p = this.#chain.then(() => this.#dispatch(checkRequest(op, params)))
     this.#chain = p.catch(() => undefined)
     return p
   }
 
-  async #dispatch(op: string, params: Record<string, unknown>): Promise<unknown> {
-    switch (op) {
+  async #dispatch(req: AdminRequest): Promise<unknown> {
+    switch (req.op) {
       case 'status':
         return {
           hostId: this.#config.contents.hostId,
@@ -198,63 +242,91 @@ export class HostAgent {
         }
       case 'settings.encryption.get':
         return this.#settings()
-      case 'settings.encryption.set':
-        return this.#withTpm(() =>
-          this.#config.setEncryption(encryptionRequest(params), this.#tpm, this.#boot),
+      case 'settings.encryption.set': {
+        const r = req.params
+        if (
+          r.mode === undefined &&
+          r.requireSecureBoot === undefined &&
+          r.requireExecInstalledOnly === undefined
         )
+          throw new HostError(
+            'ERR_HOST_BAD_ARGUMENT',
+            'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
+          )
+        return this.#withTpm(() => this.#config.setEncryption(r))
+      }
       case 'settings.encryption.recovery.list':
         return this.#config.recovery()
       case 'settings.encryption.recovery.rotate':
-        return this.#withTpm(() => this.#config.rotateRecovery(this.#tpm, this.#boot))
+        return this.#withTpm(() => this.#rotateRecovery())
       case 'security.keypersistence.get':
         return {
           enabled: this.#config.contents.keyPersistence.enabled,
           ...(this.#storeError ? { storeError: this.#storeError } : {}),
         }
       case 'security.keypersistence.enable':
-        return this.#enablePersistence()
+        return this.#withTpm(() => this.#enablePersistence())
       case 'security.keypersistence.disable':
-        return this.#disablePersistence(params.removeAllStoredKeys === true)
+        return this.#withTpm(() =>
+          this.#disablePersistence(req.params.removeAllStoredKeys === true),
+        )
       case 'keys.add': {
-        const providerId = checkId('provider id', params.providerId)
-        const kekId = checkId('KEK id', params.kekId)
-        if (typeof params.key !== 'string' || params.key.length > 128)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', 'key must be base64')
-        const bytes = Buffer.from(params.key, 'base64')
+        const providerId = checkId('provider id', req.params.providerId)
+        const kekId = checkId('KEK id', req.params.kekId)
+        if (req.params.key.length > 128)
+          throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
+        const bytes = Buffer.from(req.params.key, 'base64')
         if (bytes.length === 0 || bytes.length > MAX_KEY) {
           bytes.fill(0)
           throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
         }
+        const persisted = this.#persisting()
         this.cache.add(providerId, kekId, Secret.take(bytes))
         this.#log.info(
-          { op, providerId, kekId, bytes: bytes.length, persisted: this.#store !== undefined },
+          { op: req.op, providerId, kekId, bytes: bytes.length, persisted },
           'key added to the cache',
         )
-        return { providerId, kekId, persisted: this.#store !== undefined }
+        return { providerId, kekId, persisted }
       }
       case 'keys.has':
         return {
           inCache: this.cache.has(
-            checkId('provider id', params.providerId),
-            checkId('KEK id', params.kekId),
+            checkId('provider id', req.params.providerId),
+            checkId('KEK id', req.params.kekId),
           ),
         }
       case 'keys.list':
         return this.cache.list()
       case 'keys.remove': {
-        const providerId = checkId('provider id', params.providerId)
-        const kekId = checkId('KEK id', params.kekId)
+        const providerId = checkId('provider id', req.params.providerId)
+        const kekId = checkId('KEK id', req.params.kekId)
         if (!this.cache.remove(providerId, kekId))
           throw new HostError(
             'ERR_HOST_KEY_NOT_FOUND',
             `no key (${providerId}, ${kekId}) in the key cache`,
           )
-        this.#log.info({ op, providerId, kekId }, 'key removed from the cache')
+        // A stored key's removal is acknowledged once the TPM counter anchors it.
+        if (this.#store && this.#store.checkpoint !== this.#journal)
+          try {
+            await this.#withTpm(async () => {
+              this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
+            })
+          } catch (e) {
+            throw new HostError(
+              'ERR_HOST_KEYSTORE_ANCHOR',
+              `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
+              { providerId, kekId },
+              { cause: e },
+            )
+          }
+        this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
         return { removed: true }
       }
-      default:
-        throw new HostError('ERR_HOST_BAD_REQUEST', `unknown operation '${op.slice(0, 64)}'`)
     }
+  }
+
+  #persisting(): boolean {
+    return this.#store !== undefined && this.#config.contents.keyPersistence.enabled
   }
 
   #settings(): EncryptionSettings & { recoveryId?: string } {
@@ -269,7 +341,12 @@ export class HostAgent {
     }
   }
 
-  #enablePersistence(): { enabled: true; storedKeys: number } {
+  async #journalCounter(): Promise<bigint> {
+    this.#journal ??= (await this.#tpm!.ensureCounter(WARD_NV.journal)).value
+    return this.#journal
+  }
+
+  async #enablePersistence(): Promise<{ enabled: true; storedKeys: number }> {
     if (!this.#tpm)
       throw new HostError(
         'ERR_HOST_NO_TPM',
@@ -281,47 +358,112 @@ export class HostAgent {
         'key persistence needs encryption mode TPM: run ward host settings encryption set --mode=TPM first',
       )
     const c = this.#config.contents
+    const path = join(this.dataDir, KEYSTORE_FILE)
+    const journal = await this.#journalCounter()
     const existing = this.#config.secret('keystore.key')
-    const storeId =
-      existing && c.keyPersistence.storeId
-        ? c.keyPersistence.storeId
-        : randomBytes(16).toString('hex')
-    // The store key lives in the archive, which is sealed to the TPM: one unseal per boot opens both.
-    this.#config.save(
-      { ...c, keyPersistence: { enabled: true, storeId } },
-      existing && c.keyPersistence.storeId ? {} : { 'keystore.key': Secret.take(randomBytes(32)) },
-    )
-    if (!this.#store) {
+    if (existing && c.keyPersistence.storeId) {
+      // The store kept by a disable (or unreadable at boot): its keys come back, unless removed.
       const opened = KeyStore.open(
-        join(this.dataDir, KEYSTORE_FILE),
-        copySecret(this.#config.secret('keystore.key')!),
-        Buffer.from(storeId, 'hex'),
+        path,
+        copySecret(existing),
+        Buffer.from(c.keyPersistence.storeId, 'hex'),
+        { anchor: journal },
       )
+      if (opened.pendingAnchor)
+        this.#journal = await anchorJournal(this.#tpm, opened.store, journal)
+      this.#store?.close()
+      this.#store = opened.store
+      this.#storeError = undefined
       const fresh = opened.entries.filter((e) => !this.cache.has(e.providerId, e.kekId))
       for (const e of opened.entries) if (!fresh.includes(e)) e.key.dispose()
       this.cache.restore(fresh)
-      this.#store = opened.store
-      this.#store.compact(this.cache.entries())
-      this.#observe()
+      await this.#config.save({ ...c, keyPersistence: { ...c.keyPersistence, enabled: true } })
+    } else {
+      // A new store: its key and id in the archive first (a crash leaves an empty store).
+      const storeId = randomBytes(16)
+      const key = Secret.take(randomBytes(32))
+      await this.#config.save(
+        { ...c, keyPersistence: { enabled: true, storeId: storeId.toString('hex') } },
+        { 'keystore.key': key },
+      )
+      this.#store = KeyStore.create(path, copySecret(key), storeId, journal)
       this.#storeError = undefined
     }
+    this.#store.compact(this.cache.entries())
+    this.#observe()
     this.#log.info({ keys: this.cache.size }, 'key persistence enabled')
     return { enabled: true, storedKeys: this.cache.size }
   }
 
-  #disablePersistence(removeAll: boolean): { enabled: false; removedStoredKeys: boolean } {
-    this.cache.observe(undefined)
-    this.#store?.close()
-    this.#store = undefined
+  async #disablePersistence(
+    removeAll: boolean,
+  ): Promise<{ enabled: false; removedStoredKeys: boolean }> {
     const c = this.#config.contents
     if (removeAll) {
-      // Drop the store key from the archive first: the journal is then unreadable even before shredding.
-      this.#config.save({ ...c, keyPersistence: { enabled: false } }, { 'keystore.key': null })
+      this.cache.observe(undefined)
+      this.#store?.close()
+      this.#store = undefined
+      // Drop the store key from the archive first (a new generation: the previous one, which
+      // still holds it, is refused from then on), then destroy the journal.
+      await this.#config.save(
+        { ...c, keyPersistence: { enabled: false } },
+        { 'keystore.key': null },
+      )
       shredFile(join(this.dataDir, KEYSTORE_FILE))
+      shredFile(join(this.dataDir, KEYSTORE_NEXT))
       this.#storeError = undefined
-    } else this.#config.save({ ...c, keyPersistence: { ...c.keyPersistence, enabled: false } })
+    } else {
+      await this.#config.save({ ...c, keyPersistence: { ...c.keyPersistence, enabled: false } })
+      this.#observe()
+    }
     this.#log.info({ removeAll }, 'key persistence disabled')
     return { enabled: false, removedStoredKeys: removeAll }
+  }
+
+  /**
+   * A new recovery key in a new generation; a key store is re-encrypted under a new key and id in
+   * the same generation, so the old recovery key opens neither the archive nor the journal.
+   */
+  async #rotateRecovery(): Promise<{ id: string; key: string }> {
+    this.#config.recovery()
+    const c = this.#config.contents
+    const oldKey = this.#config.secret('keystore.key')
+    if (!oldKey || !c.keyPersistence.storeId || this.#storeError !== undefined) {
+      if (this.#storeError !== undefined)
+        this.#log.warn(
+          { code: this.#storeError },
+          'the unreadable key store keeps its key; remove it with --remove-all-stored-keys',
+        )
+      return this.#config.rotateRecovery()
+    }
+    const path = join(this.dataDir, KEYSTORE_FILE)
+    const nextPath = join(this.dataDir, KEYSTORE_NEXT)
+    const current = KeyStore.read(path, oldKey, Buffer.from(c.keyPersistence.storeId, 'hex'))
+    const storeId = randomBytes(16)
+    const key = Secret.take(randomBytes(32))
+    const checkpoint = this.#store?.checkpoint ?? current.checkpoint
+    let r: { id: string; key: string }
+    try {
+      r = await this.#config.rotateRecovery({
+        contents: {
+          ...c,
+          keyPersistence: { ...c.keyPersistence, storeId: storeId.toString('hex') },
+        },
+        secrets: { 'keystore.key': key },
+        beforeCommit: () => KeyStore.write(nextPath, key, storeId, current.entries, checkpoint),
+      })
+    } finally {
+      for (const e of current.entries) e.key.dispose()
+    }
+    // Committed: the re-encrypted journal replaces the old one (a boot would finish this too).
+    this.#store?.close()
+    renameSync(nextPath, path)
+    fsyncDir(this.dataDir)
+    const opened = KeyStore.open(path, copySecret(key), storeId, { anchor: undefined })
+    for (const e of opened.entries) e.key.dispose()
+    this.#store = opened.store
+    this.#observe()
+    return r
   }
 
   /** Shutdown: zero every cached key and the archive key. */
@@ -335,37 +477,56 @@ export class HostAgent {
   }
 }
 
+/**
+ * Raise the TPM journal counter to the store's latest checkpoint (normally one increment); if the
+ * counter is past it (incremented by someone else), anchor the journal at the counter's value.
+ */
+async function anchorJournal(
+  tpm: HostTpm,
+  store: KeyStore,
+  known: bigint | undefined,
+): Promise<bigint> {
+  let j = known ?? (await tpm.ensureCounter(WARD_NV.journal)).value
+  for (let i = 0; j < store.checkpoint; i++) {
+    if (i >= 16)
+      throw new HostError(
+        'ERR_HOST_TPM_COUNTER',
+        `the key store's checkpoint ${store.checkpoint} is far ahead of the TPM journal counter ${j}`,
+      )
+    j = await tpm.increment(WARD_NV.journal)
+  }
+  if (j !== store.checkpoint) store.appendCheckpoint(j)
+  return j
+}
+
+/**
+ * A recovery-key rotation re-encrypts the journal to keystore.journal.next before its generation
+ * is committed. At boot: if the committed configuration's store is that file's, it replaces the
+ * journal; otherwise the rotation did not commit and it is discarded.
+ */
+function finishStoreSwap(dataDir: string, storeId: string | undefined, log: Logger): void {
+  const nextPath = join(dataDir, KEYSTORE_NEXT)
+  if (!existsSync(nextPath)) return
+  const path = join(dataDir, KEYSTORE_FILE)
+  const nextId = KeyStore.storeIdOf(nextPath)?.toString('hex')
+  if (
+    storeId !== undefined &&
+    nextId === storeId &&
+    KeyStore.storeIdOf(path)?.toString('hex') !== storeId
+  ) {
+    renameSync(nextPath, path)
+    fsyncDir(dataDir)
+    log.warn(
+      'key store: finished a re-encryption interrupted after its configuration was committed',
+    )
+    return
+  }
+  unlinkSync(nextPath)
+  fsyncDir(dataDir)
+  log.warn('key store: discarded the journal of an interrupted re-encryption')
+}
+
 /** An independent copy (the key store owns and zeroes its own). */
 function copySecret(s: Secret): Secret {
   return s.use((b) => new Secret(new Uint8Array(b)))
-}
-
-function encryptionRequest(p: Record<string, unknown>): {
-  mode?: 'TPM' | 'NONE'
-  requireSecureBoot?: boolean
-  requireExecInstalledOnly?: boolean
-} {
-  const r: {
-    mode?: 'TPM' | 'NONE'
-    requireSecureBoot?: boolean
-    requireExecInstalledOnly?: boolean
-  } = {}
-  if (p.mode !== undefined) {
-    if (p.mode !== 'TPM' && p.mode !== 'NONE')
-      throw new HostError('ERR_HOST_BAD_ARGUMENT', 'mode must be TPM or NONE')
-    r.mode = p.mode
-  }
-  for (const k of ['requireSecureBoot', 'requireExecInstalledOnly'] as const) {
-    const v = p[k]
-    if (v === undefined) continue
-    if (typeof v !== 'boolean')
-      throw new HostError('ERR_HOST_BAD_ARGUMENT', `${k} must be true or false`)
-    r[k] = v
-  }
-  if (Object.keys(r).length === 0)
-    throw new HostError(
-      'ERR_HOST_BAD_ARGUMENT',
-      'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
-    )
-  return r
 }

@@ -1,5 +1,14 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
-import { chmodSync, unlinkSync, existsSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { Logger } from '@ward/core'
 import { isCodedError } from '@ward/core'
 import { HostError } from '../errors.js'
@@ -35,7 +44,10 @@ function probe(path: string): Promise<boolean> {
 
 /**
  * Serve the admin socket (mode 0600 in the 0700 data folder: root-only, like esxcli's local
- * access). Logs carry the operation and outcome, never parameters.
+ * access). Logs carry the operation and outcome, never parameters. The socket is bound in a fresh
+ * 0700 folder, made 0600 there and only then renamed into place, so it is never reachable with
+ * a wider mode (and no process-wide umask is changed around an await). Closing the server
+ * removes it.
  */
 export async function listenAdminSocket(
   agent: HostAgent,
@@ -51,19 +63,33 @@ export async function listenAdminSocket(
     unlinkSync(path)
   }
   const server = createServer((socket) => serveConnection(agent, socket, log))
-  const old = process.umask(0o177)
+  // as long as `path`'s own name (sun_path holds 107 bytes): ".sXXXXXX/a" vs "agent.sock"
+  const staging = mkdtempSync(join(dirname(path), '.s'))
+  const tmp = join(staging, 'a')
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(path, () => {
+      server.listen(tmp, () => {
         server.off('error', reject)
         resolve()
       })
     })
+    chmodSync(tmp, 0o600)
+    renameSync(tmp, path)
+  } catch (e) {
+    server.close()
+    throw e
   } finally {
-    process.umask(old)
+    rmSync(staging, { recursive: true, force: true })
   }
-  chmodSync(path, 0o600)
+  const ino = statSync(path).ino
+  server.once('close', () => {
+    try {
+      if (statSync(path).ino === ino) unlinkSync(path)
+    } catch {
+      // already gone
+    }
+  })
   return server
 }
 
@@ -97,11 +123,16 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
   let req: AgentRequest
   try {
     const v: unknown = JSON.parse(line)
-    if (typeof v !== 'object' || v === null) throw new Error('not an object')
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object')
     const r = v as Record<string, unknown>
     if (typeof r.op !== 'string' || !Number.isSafeInteger(r.id)) throw new Error('missing id or op')
-    if (r.params !== undefined && (typeof r.params !== 'object' || r.params === null))
+    if (
+      r.params !== undefined &&
+      (typeof r.params !== 'object' || r.params === null || Array.isArray(r.params))
+    )
       throw new Error('bad params')
+    if (Object.keys(r).some((k) => k !== 'id' && k !== 'op' && k !== 'params'))
+      throw new Error('unknown field')
     req = { id: r.id as number, op: r.op, params: (r.params ?? {}) as Record<string, unknown> }
   } catch {
     return {
@@ -109,7 +140,8 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
       ok: false,
       error: {
         code: 'ERR_HOST_PROTOCOL',
-        message: 'malformed request: send one JSON object {id, op, params} per line',
+        message:
+          'malformed request: send one JSON object {id, op, params} per line (params an object)',
       },
     }
   }
@@ -118,7 +150,7 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
     return { id: req.id, ok: true, result }
   } catch (e) {
     const code = isCodedError(e) ? e.code : 'ERR_HOST_INTERNAL'
-    log.warn({ op: req.op, code }, 'admin request failed')
+    log.warn({ op: req.op.slice(0, 64), code }, 'admin request failed')
     return {
       id: req.id,
       ok: false,

@@ -17,7 +17,9 @@ const MAX_SECRET = 4096
 
 /** The non-secret part of the archive (JSON). */
 export interface ArchiveContents {
-  readonly version: 1
+  readonly version: 2
+  /** Mode TPM: the generation, equal to encryption.info's (each generation has its own key). */
+  readonly generation?: string
   readonly hostId: string
   readonly identity: { readonly algorithm: 'ECDSA-P256'; readonly publicKeySpki: string }
   /** Present in mode TPM: the id of the recovery key (the key itself is `recovery.key`). */
@@ -137,7 +139,9 @@ function isContents(v: unknown): v is ArchiveContents {
   const kp = a.keyPersistence as Record<string, unknown> | undefined
   const rec = a.recovery as Record<string, unknown> | undefined
   return (
-    a.version === 1 &&
+    a.version === 2 &&
+    (a.generation === undefined ||
+      (typeof a.generation === 'string' && /^(0|[1-9][0-9]{0,19})$/.test(a.generation))) &&
     typeof a.hostId === 'string' &&
     typeof id === 'object' &&
     id !== null &&

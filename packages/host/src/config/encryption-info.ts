@@ -11,19 +11,32 @@ export type EncryptionMode = 'NONE' | 'TPM'
 /** What encryption.info says (it is authenticated by a MAC under the archive key). */
 export interface EncryptionInfoBody {
   readonly format: 'ward-encryption-info'
-  readonly version: 1
+  readonly version: 2
   readonly mode: EncryptionMode
+  /**
+   * Mode TPM: the generation of the configuration (decimal), the value the TPM's configuration
+   * counter has while this configuration is the current one. The archive key is sealed to it.
+   */
+  readonly generation?: string
   readonly requireSecureBoot: boolean
   readonly requireExecInstalledOnly: boolean
   /** Mode NONE: the KDF inputs (the archive key is HKDF-SHA256 of these). */
   readonly kdf?: { readonly alg: 'HKDF-SHA256'; readonly salt: string; readonly ikm: string }
-  /** Mode TPM: the sealed archive key and a description of its PolicyPCR. */
+  /**
+   * Mode TPM: the sealed archive key and a description of its policy: PolicyPCR(pcrs), whose
+   * digest is `pcrPolicyDigest`, then PolicyNV(counter `nvIndex` == generation), giving
+   * `policyDigest`; `srkName` names the TPM's storage key it was sealed under (which TPM this
+   * configuration is anchored in).
+   */
   readonly tpm?: {
     readonly sealedPublic: string
     readonly sealedPrivate: string
     readonly pcrBank: 'sha256'
     readonly pcrs: readonly number[]
+    readonly pcrPolicyDigest: string
     readonly policyDigest: string
+    readonly nvIndex: number
+    readonly srkName: string
   }
   /** Mode TPM: the archive key wrapped (AES-KW) under scrypt(recovery key). */
   readonly recovery?: {
@@ -58,24 +71,38 @@ export function formatEncryptionInfo(body: EncryptionInfoBody, archiveKey: Secre
   return `${json}\n${mac}\n`
 }
 
-/** Parse (untrusted: bounded, shape-checked). The MAC is checked later with `verifyEncryptionInfo`. */
-export function parseEncryptionInfo(bytes: Buffer): EncryptionInfo {
+/**
+ * Parse (untrusted: bounded, shape-checked). The MAC is checked later with `verifyEncryptionInfo`;
+ * until then every field, the generation included, is only a claim.
+ */
+export function parseEncryptionInfo(bytes: Buffer, name = 'encryption.info'): EncryptionInfo {
   const fail = (why: string): HostError =>
-    new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, { reason: why })
-  if (bytes.length > MAX_INFO) throw fail('encryption.info too large')
+    new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, {
+      reason: `${name} ${why}`,
+    })
+  if (bytes.length > MAX_INFO) throw fail('too large')
   const nl = bytes.indexOf(0x0a)
-  if (nl < 0) throw fail('encryption.info malformed')
+  if (nl < 0) throw fail('malformed')
   const bodyBytes = bytes.subarray(0, nl)
   const macHex = bytes.subarray(nl + 1).toString('latin1')
-  if (!/^[0-9a-f]{64}\n$/.test(macHex)) throw fail('encryption.info malformed')
+  if (!/^[0-9a-f]{64}\n$/.test(macHex)) throw fail('malformed')
   let v: unknown
   try {
     v = JSON.parse(bodyBytes.toString('utf8'))
   } catch {
-    throw fail('encryption.info malformed')
+    throw fail('malformed')
   }
-  if (!isBody(v)) throw fail('encryption.info malformed')
+  if (isObj(v) && v.format === 'ward-encryption-info' && v.version === 1)
+    throw fail(
+      'is format version 1 (written before configuration generations): re-initialise the host',
+    )
+  if (!isBody(v)) throw fail('malformed')
   return { body: v, bodyBytes, mac: Buffer.from(macHex.slice(0, 64), 'hex') }
+}
+
+/** The generation a mode-TPM encryption.info claims (undefined in mode NONE). */
+export function generationOf(body: EncryptionInfoBody): bigint | undefined {
+  return body.generation === undefined ? undefined : BigInt(body.generation)
 }
 
 /** Check the MAC over the bytes read (never re-encoded). */
@@ -103,19 +130,29 @@ export function kdfArchiveKey(kdf: NonNullable<EncryptionInfoBody['kdf']>): Secr
 const isStr = (x: unknown): x is string => typeof x === 'string' && x.length <= 16384
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null
 
+/** A u64 in decimal, no leading zeros. */
+export const isGeneration = (x: unknown): x is string =>
+  typeof x === 'string' && /^(0|[1-9][0-9]{0,19})$/.test(x) && BigInt(x) < 1n << 64n
+
 function isBody(v: unknown): v is EncryptionInfoBody {
   if (!isObj(v)) return false
-  if (v.format !== 'ward-encryption-info' || v.version !== 1) return false
+  if (v.format !== 'ward-encryption-info' || v.version !== 2) return false
   if (v.mode !== 'NONE' && v.mode !== 'TPM') return false
   if (typeof v.requireSecureBoot !== 'boolean' || typeof v.requireExecInstalledOnly !== 'boolean')
     return false
   if (v.mode === 'NONE') {
     const k = v.kdf
     if (!isObj(k) || k.alg !== 'HKDF-SHA256' || !isStr(k.salt) || !isStr(k.ikm)) return false
+    if (v.generation !== undefined || v.tpm !== undefined) return false
   } else {
     const t = v.tpm
+    if (!isGeneration(v.generation)) return false
     if (!isObj(t) || !isStr(t.sealedPublic) || !isStr(t.sealedPrivate) || !isStr(t.policyDigest))
       return false
+    if (!Number.isInteger(t.nvIndex) || typeof t.srkName !== 'string') return false
+    if (typeof t.pcrPolicyDigest !== 'string' || !/^[0-9a-f]{64}$/.test(t.pcrPolicyDigest))
+      return false
+    if (!/^[0-9a-f]{4,136}$/.test(t.srkName)) return false
     if (t.pcrBank !== 'sha256' || !Array.isArray(t.pcrs) || t.pcrs.length > 24) return false
     if (!t.pcrs.every((p) => Number.isInteger(p) && p >= 0 && p < 24)) return false
     const r = v.recovery

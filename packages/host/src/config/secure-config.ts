@@ -14,10 +14,12 @@ import {
 } from './archive.js'
 import {
   formatEncryptionInfo,
+  generationOf,
   kdfArchiveKey,
   parseEncryptionInfo,
   verifyEncryptionInfo,
   MAX_INFO,
+  type EncryptionInfo,
   type EncryptionInfoBody,
   type EncryptionMode,
 } from './encryption-info.js'
@@ -33,12 +35,16 @@ import {
   resetRecoveryAttempts,
 } from './recovery-attempts.js'
 import { PCR, type BootState } from '../measure/measurements.js'
-import { isTpmRefusal, type HostTpm, type SealedKey } from '../tpm/host-tpm.js'
+import { policyPcrDigest } from '@ward/tpm2'
+import { isTpmRefusal, WARD_NV, type HostTpm, type SealedKey } from '../tpm/host-tpm.js'
 
 export const ARCHIVE_FILE = 'config.archive'
 export const INFO_FILE = 'encryption.info'
-/** A new encryption.info whose archive key replaces the current one (written first; see `unlock`). */
-const INFO_NEXT = 'encryption.info.next'
+/** The next generation's files, written before the TPM counter moves (see `SecureConfig.#commit`). */
+export const INFO_NEXT = 'encryption.info.next'
+export const ARCHIVE_NEXT = 'config.archive.next'
+
+const hex8 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
 
 /** The encryption settings as `ward host settings encryption get` shows them. */
 export interface EncryptionSettings {
@@ -49,6 +55,29 @@ export interface EncryptionSettings {
 
 /** How the configuration was unlocked at boot. */
 export type UnlockPath = 'kdf' | 'tpm' | 'recovery-key'
+
+/** The steps of a configuration change, in order (crash tests stop a change after any of them). */
+export type CommitStep = 'next-written' | 'counter-incremented' | 'archive-renamed' | 'info-renamed'
+
+export interface UnlockOptions {
+  readonly dataDir: string
+  readonly tpm: HostTpm | undefined
+  readonly boot: BootState
+  readonly recoveryKeyFile: string | undefined
+  readonly log: Logger
+  /** Called after each step of every configuration change (tests: a throw here is a crash). */
+  readonly onCommitStep?: ((step: CommitStep) => void) | undefined
+}
+
+/** What a configuration change replaces (everything else is kept). */
+export interface ConfigChange {
+  readonly settings?: EncryptionSettings
+  readonly contents?: ArchiveContents
+  /** secrets to add or replace (the config takes ownership) or, with null, remove */
+  readonly secrets?: Partial<Record<SecretName, Secret | null>>
+  /** after the next generation's files are written, before it becomes current (e.g. keystore.journal.next) */
+  readonly beforeCommit?: () => void
+}
 
 /** The PCRs the TPM policy covers for these settings (Ward's version always; the rest as required). */
 export function policyPcrs(s: {
@@ -65,7 +94,7 @@ export function policyPcrs(s: {
 export function createSecureConfig(dataDir: string): { hostId: string; publicKeySpki: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const contents: ArchiveContents = {
-    version: 1,
+    version: 2,
     hostId: randomUUID(),
     identity: {
       algorithm: 'ECDSA-P256',
@@ -80,7 +109,7 @@ export function createSecureConfig(dataDir: string): { hostId: string; publicKey
   } as const
   const body: EncryptionInfoBody = {
     format: 'ward-encryption-info',
-    version: 1,
+    version: 2,
     mode: 'NONE',
     requireSecureBoot: false,
     requireExecInstalledOnly: false,
@@ -96,9 +125,40 @@ export function createSecureConfig(dataDir: string): { hostId: string; publicKey
   return { hostId: contents.hostId, publicKeySpki: contents.identity.publicKeySpki }
 }
 
+function rollbackError(file: string, g: bigint, c: bigint): HostError {
+  return new HostError(
+    'ERR_HOST_CONFIG_ROLLBACK',
+    `${file} is configuration generation ${g}, older than the TPM's configuration counter (NV index ${hex8(WARD_NV.config)}) at ${c}: an earlier copy was put back, which would bring back an earlier policy and keys, so the host does not boot from it (nothing was changed). Put the current files back, or a backup taken after the last configuration change; without one, re-initialise the host (ward host init) and let its providers push the keys again.`,
+    { file, generation: g.toString(), counter: c.toString() },
+  )
+}
+
+function decryptError(reason: string): HostError {
+  return new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, { reason })
+}
+
+/** One way to open the configuration, chosen before anything is decrypted. */
+interface Candidate {
+  readonly info: EncryptionInfo
+  readonly infoFile: string
+  readonly archive: Buffer
+  /** the next generation's files, to rename into place once they opened */
+  readonly pending: boolean
+  /** anchored in another TPM (or before a TPM clear): only the recovery key can open it */
+  readonly foreign: boolean
+}
+
 /**
  * The unlocked secure configuration of a running host: the archive key (a `Secret`), the
- * authenticated encryption.info and the archive contents. Every change is written atomically.
+ * authenticated encryption.info and the archive contents.
+ *
+ * Anti-rollback (mode TPM): every change is a new generation with a fresh archive key. Its number
+ * is the next value of a TPM NV counter (`WARD_NV.config`) and the new key is sealed to
+ * PolicyPCR + PolicyNV(counter == generation), so once the counter moved, no earlier
+ * encryption.info unseals in this TPM, and the boot refuses any file whose generation is not the
+ * counter's. A change writes `config.archive.next` and `encryption.info.next`, increments the
+ * counter, then renames them into place: a boot after a crash at any point finds either the .next
+ * files one generation ahead of the counter (discarded) or at the counter (renamed into place).
  */
 export class SecureConfig {
   readonly dataDir: string
@@ -107,20 +167,35 @@ export class SecureConfig {
   #contents: ArchiveContents
   readonly #secrets: Map<SecretName, Secret>
   readonly unlockedWith: UnlockPath
+  /**
+   * The configuration was anchored in another TPM (or before a TPM clear) and opened with the
+   * recovery key: the key-store journal's checkpoints refer to that TPM's counter.
+   */
+  readonly fromAnotherTpm: boolean
+  readonly #tpm: HostTpm | undefined
+  readonly #boot: BootState
+  readonly #log: Logger
+  readonly #onStep: ((step: CommitStep) => void) | undefined
 
   private constructor(
-    dataDir: string,
+    o: UnlockOptions,
     key: Secret,
     info: EncryptionInfoBody,
     archive: { contents: ArchiveContents; secrets: ReadonlyMap<SecretName, Secret> },
     how: UnlockPath,
+    fromAnotherTpm: boolean,
   ) {
-    this.dataDir = dataDir
+    this.dataDir = o.dataDir
     this.#key = key
     this.#info = info
     this.#contents = archive.contents
     this.#secrets = new Map(archive.secrets)
     this.unlockedWith = how
+    this.fromAnotherTpm = fromAnotherTpm
+    this.#tpm = o.tpm
+    this.#boot = o.boot
+    this.#log = o.log
+    this.#onStep = o.onCommitStep
   }
 
   get contents(): ArchiveContents {
@@ -137,6 +212,11 @@ export class SecureConfig {
     return { mode, requireSecureBoot, requireExecInstalledOnly }
   }
 
+  /** Mode TPM: the current generation (the TPM counter's value). */
+  get generation(): bigint | undefined {
+    return generationOf(this.#info)
+  }
+
   get recoveryId(): string | undefined {
     return this.#info.recovery?.id
   }
@@ -144,71 +224,154 @@ export class SecureConfig {
   /**
    * Unlock at boot. Refusals carry the seed's messages: TPM policy failure → security violation;
    * tampered archive or encryption.info → "Failed to decrypt system configuration."; a wrong
-   * recovery key → "Unable to recover the system configuration." (and the attempt is counted).
-   * Nothing is written unless the configuration authenticated.
+   * recovery key → "Unable to recover the system configuration." (and the attempt is counted); an
+   * older generation than the TPM counter → ERR_HOST_CONFIG_ROLLBACK. Nothing is written unless
+   * the configuration authenticated.
    */
-  static async unlock(o: {
-    dataDir: string
-    tpm: HostTpm | undefined
-    boot: BootState
-    recoveryKeyFile: string | undefined
-    log: Logger
-  }): Promise<SecureConfig> {
-    const archive = readFileBounded(join(o.dataDir, ARCHIVE_FILE), MAX_ARCHIVE)
-    const info = readFileBounded(join(o.dataDir, INFO_FILE), MAX_INFO)
-    if (!archive || !info)
-      throw new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, {
-        reason: 'missing file',
-      })
-    // An interrupted key change left encryption.info.next: it wins if it opens the archive.
-    const nextPath = join(o.dataDir, INFO_NEXT)
-    const next = readFileBounded(nextPath, MAX_INFO)
-    if (next) {
-      try {
-        const cfg = await SecureConfig.#open(o, archive, next, false)
-        renameSync(nextPath, join(o.dataDir, INFO_FILE))
-        fsyncDir(o.dataDir)
-        return cfg
-      } catch (e) {
-        // Only a .next that does not open this archive is stale (the crash came before the
-        // archive was rewritten); a TPM refusal must not make us fall back and lose the new key.
-        if (!(e instanceof HostError && e.code === 'ERR_HOST_CONFIG_DECRYPT')) throw e
-        unlinkSync(nextPath)
-        o.log.warn('discarded an encryption.info.next left by an interrupted change')
-      }
+  static async unlock(o: UnlockOptions): Promise<SecureConfig> {
+    const d = o.dataDir
+    const archive = readFileBounded(join(d, ARCHIVE_FILE), MAX_ARCHIVE)
+    const infoBytes = readFileBounded(join(d, INFO_FILE), MAX_INFO)
+    if (!archive || !infoBytes) throw decryptError('missing file')
+    const nextBytes = readFileBounded(join(d, INFO_NEXT), MAX_INFO)
+    const archiveNext = readFileBounded(join(d, ARCHIVE_NEXT), MAX_ARCHIVE)
+    const tpm = o.tpm
+    const anchor = tpm ? await tpm.counter(WARD_NV.config) : undefined
+    const counter = anchor?.kind === 'value' ? anchor.value : undefined
+    let srk: Buffer | undefined
+    /** Is `body` anchored in this TPM (the same storage key, i.e. the same owner seed)? */
+    const sameTpm = async (body: EncryptionInfoBody): Promise<boolean> => {
+      srk ??= await tpm!.srkName()
+      return srk.toString('hex') === body.tpm!.srkName
     }
-    return SecureConfig.#open(o, archive, info, true)
+    /** Files of an unfinished change to remove once the configuration opened. */
+    const stale: string[] = []
+    let chosen: Candidate | undefined
+
+    if (nextBytes) {
+      const next = parseEncryptionInfo(nextBytes, INFO_NEXT)
+      const g = generationOf(next.body)
+      if (g === undefined || !tpm) throw decryptError(`${INFO_NEXT} is not a mode-TPM file`)
+      if (counter !== undefined && g === counter)
+        // the change was committed (the counter moved) but not renamed into place
+        chosen = {
+          info: next,
+          infoFile: INFO_NEXT,
+          archive: archiveNext ?? archive,
+          pending: true,
+          foreign: false,
+        }
+      else if (counter !== undefined && g === counter + 1n) stale.push(INFO_NEXT, ARCHIVE_NEXT)
+      else if (!(await sameTpm(next.body)))
+        // Anchored in another TPM: whether it was committed there cannot be told here. It is the
+        // newer file, so only it is tried, and only the recovery key opens it; it is kept.
+        chosen = {
+          info: next,
+          infoFile: INFO_NEXT,
+          archive: archiveNext ?? archive,
+          pending: true,
+          foreign: true,
+        }
+      else if (counter !== undefined && g < counter) throw rollbackError(INFO_NEXT, g, counter)
+      else
+        throw new HostError(
+          'ERR_HOST_CONFIG_COUNTER',
+          `${INFO_NEXT} (generation ${g}) does not match the TPM's configuration counter (NV index ${hex8(WARD_NV.config)}, ${counter ?? 'missing'}): it is not a file Ward wrote for this TPM. Remove it if the data folder is otherwise intact.`,
+          { generation: g.toString(), counter: String(counter ?? 'missing') },
+        )
+    } else if (archiveNext) stale.push(ARCHIVE_NEXT) // a change interrupted before its encryption.info.next
+
+    if (!chosen) {
+      const info = parseEncryptionInfo(infoBytes)
+      const body = info.body
+      let foreign = false
+      if (body.mode === 'NONE') {
+        // Once a host switched to mode TPM its TPM holds Ward's journal counter: mode NONE files
+        // (host init's) put back are then refused. (Without a TPM, see docs/host.md.)
+        if (tpm && (await tpm.counter(WARD_NV.journal)).kind !== 'absent')
+          throw new HostError(
+            'ERR_HOST_CONFIG_ROLLBACK',
+            `encryption.info is mode NONE, but this TPM holds Ward's journal counter (NV index ${hex8(WARD_NV.journal)}): the host was switched to mode TPM, which is irreversible, so these are earlier files (host init's) put back. The host does not boot from them (nothing was changed); put the current files back.`,
+            { file: INFO_FILE, mode: 'NONE' },
+          )
+      } else {
+        if (!tpm)
+          throw new HostError(
+            'ERR_HOST_NO_TPM',
+            `the configuration is in mode TPM but ${join(d, 'host.json')} names no TPM: point it at the host's TPM (its counter proves which configuration is current)`,
+          )
+        const g = generationOf(body)!
+        if (counter === undefined || g !== counter) {
+          if (await sameTpm(body)) {
+            if (counter === undefined)
+              throw new HostError(
+                'ERR_HOST_CONFIG_COUNTER',
+                `the TPM's configuration counter (NV index ${hex8(WARD_NV.config)}) is missing although this TPM holds the storage key the configuration was sealed under: it was deleted with owner authorization, so no configuration can be proven current. Re-initialise the host (ward host init) and let its providers push the keys again.`,
+                { counter: 'missing' },
+              )
+            if (g < counter) throw rollbackError(INFO_FILE, g, counter)
+            throw new HostError(
+              'ERR_HOST_CONFIG_COUNTER',
+              `encryption.info is generation ${g}, ahead of the TPM's configuration counter (NV index ${hex8(WARD_NV.config)}) at ${counter}: it is not a file Ward wrote for this TPM. Put the current files back.`,
+              { generation: g.toString(), counter: counter.toString() },
+            )
+          }
+          // Anchored in another TPM (moved boot disk, new motherboard) or before a TPM clear.
+          foreign = true
+        }
+      }
+      chosen = { info, infoFile: INFO_FILE, archive, pending: false, foreign }
+    }
+    const cfg = await SecureConfig.#open(o, chosen, archiveNext)
+    try {
+      if (chosen.pending) {
+        if (archiveNext) {
+          renameSync(join(d, ARCHIVE_NEXT), join(d, ARCHIVE_FILE))
+          fsyncDir(d)
+        }
+        renameSync(join(d, INFO_NEXT), join(d, INFO_FILE))
+        fsyncDir(d)
+        o.log.warn('finished a configuration change interrupted after it was committed')
+      }
+      for (const f of stale) {
+        try {
+          unlinkSync(join(d, f))
+          o.log.warn({ file: f }, 'discarded a file of an interrupted configuration change')
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+        }
+      }
+      if (stale.length > 0) fsyncDir(d)
+      await cfg.#afterUnlock()
+    } catch (e) {
+      cfg.dispose()
+      throw e
+    }
+    return cfg
   }
 
   static async #open(
-    o: {
-      dataDir: string
-      tpm: HostTpm | undefined
-      boot: BootState
-      recoveryKeyFile: string | undefined
-      log: Logger
-    },
-    archive: Buffer,
-    infoBytes: Buffer,
-    mayRecover: boolean,
+    o: UnlockOptions,
+    c: Candidate,
+    archiveNext: Buffer | undefined,
   ): Promise<SecureConfig> {
-    const info = parseEncryptionInfo(infoBytes)
-    const body = info.body
+    const body = c.info.body
     let key: Secret
     let how: UnlockPath
     if (body.mode === 'NONE') {
       key = kdfArchiveKey(body.kdf!)
       how = 'kdf'
     } else {
-      const tpmInfo = body.tpm!
+      const t = body.tpm!
       let unsealed: Secret | undefined
-      if (o.tpm) {
+      if (!c.foreign) {
         try {
-          unsealed = await o.tpm.unseal({
-            publicBytes: Buffer.from(tpmInfo.sealedPublic, 'base64'),
-            privateBytes: Buffer.from(tpmInfo.sealedPrivate, 'base64'),
-            pcrs: tpmInfo.pcrs,
-            policyDigest: Buffer.from(tpmInfo.policyDigest, 'hex'),
+          unsealed = await o.tpm!.unseal({
+            publicBytes: Buffer.from(t.sealedPublic, 'base64'),
+            privateBytes: Buffer.from(t.sealedPrivate, 'base64'),
+            pcrs: t.pcrs,
+            policyDigest: Buffer.from(t.policyDigest, 'hex'),
+            counter: { index: t.nvIndex, value: generationOf(body)! },
           })
         } catch (e) {
           if (!isTpmRefusal(e)) throw e
@@ -218,103 +381,213 @@ export class SecureConfig {
       if (unsealed) {
         key = unsealed
         how = 'tpm'
-      } else if (mayRecover && o.recoveryKeyFile !== undefined) {
+      } else if (o.recoveryKeyFile !== undefined) {
         key = recover(o.dataDir, o.recoveryKeyFile, body.recovery!)
         how = 'recovery-key'
       } else throw new HostError('ERR_HOST_SECURITY_VIOLATION', BootMessages.securityViolation)
     }
-    if (!verifyEncryptionInfo(info, key)) {
+    if (!verifyEncryptionInfo(c.info, key)) {
       key.dispose()
-      throw new HostError('ERR_HOST_CONFIG_DECRYPT', BootMessages.decryptFailed, {
-        reason: 'encryption.info MAC',
-      })
+      throw decryptError(`${c.infoFile} MAC`)
     }
     let contents: ReturnType<typeof openArchive>
     try {
-      contents = openArchive(key, archive)
+      try {
+        contents = openArchive(key, c.archive)
+      } catch (e) {
+        // Renames reordered by a crash: the next archive may be the one this file belongs to.
+        if (!archiveNext || c.archive === archiveNext) throw e
+        contents = openArchive(key, archiveNext)
+        renameSync(join(o.dataDir, ARCHIVE_NEXT), join(o.dataDir, ARCHIVE_FILE))
+        fsyncDir(o.dataDir)
+      }
     } catch (e) {
       key.dispose()
-      throw e
+      throw e instanceof HostError && e.code === 'ERR_HOST_CONFIG_DECRYPT'
+        ? decryptError(`config.archive does not belong to ${c.infoFile} (older or damaged)`)
+        : e
+    }
+    if (contents.contents.generation !== body.generation) {
+      for (const s of contents.secrets.values()) s.dispose()
+      key.dispose()
+      throw decryptError('config.archive is from another generation')
     }
     if (how === 'recovery-key') resetRecoveryAttempts(o.dataDir)
-    const cfg = new SecureConfig(o.dataDir, key, body, contents, how)
-    await cfg.#repair(o.tpm, o.boot, o.log)
-    return cfg
+    return new SecureConfig(o, key, body, contents, how, c.foreign)
   }
 
   /**
-   * After an authenticated unlock: finish an interrupted recovery rotation, and after a recovery
-   * reseal to the current boot when it satisfies the policy (else keep the old sealing).
+   * After an authenticated unlock with the recovery key: reseal to the current boot (a new
+   * generation, anchored in this TPM) when it satisfies the policy, else keep the old sealing.
    */
-  async #repair(tpm: HostTpm | undefined, boot: BootState, log: Logger): Promise<void> {
-    const rec = this.#contents.recovery
-    const recKey = this.#secrets.get('recovery.key')
-    if (this.#info.mode === 'TPM' && rec && recKey && rec.id !== this.#info.recovery?.id) {
-      this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, rec.id, recKey) })
-      log.warn('finished an interrupted recovery key rotation')
+  async #afterUnlock(): Promise<void> {
+    if (this.unlockedWith !== 'recovery-key' || !this.#tpm) return
+    if (satisfies(this.settings, this.#boot)) {
+      await this.#commit({})
+      this.#log.warn(
+        'configuration recovered with the recovery key and resealed to this boot; rotate the recovery key now: ward host settings encryption recovery rotate',
+      )
+      return
     }
-    if (this.unlockedWith === 'recovery-key' && tpm) {
-      if (satisfies(this.settings, boot)) {
-        await this.#reseal(tpm, boot, this.settings)
-        log.warn(
-          'configuration recovered with the recovery key and resealed to this boot; rotate the recovery key now: ward host settings encryption recovery rotate',
+    // Anchored in another TPM: anchor it in this one (its counter), keeping the PCR policy.
+    if (this.fromAnotherTpm)
+      try {
+        await this.#commit({})
+      } catch (e) {
+        if (!(e instanceof HostError)) throw e
+        this.#log.warn(
+          { code: e.code },
+          'the recovered configuration could not be anchored in this TPM yet',
         )
-      } else
-        log.warn(
-          'configuration recovered with the recovery key; this boot does not satisfy the sealing policy, so the recovery key will be needed again',
-        )
-    }
+      }
+    this.#log.warn(
+      'configuration recovered with the recovery key; this boot does not satisfy the sealing policy, so the recovery key will be needed again',
+    )
   }
 
   /**
-   * Replace the archive contents (atomic). `secrets` adds or replaces secrets (the config takes
-   * ownership) or, with null, removes them; replaced and removed ones are zeroed after the write.
+   * Replace the archive contents. `secrets` adds or replaces secrets (the config takes ownership)
+   * or, with null, removes them; replaced and removed ones are zeroed after the write. Mode TPM:
+   * a new generation (see `#commit`); mode NONE: the archive is rewritten atomically.
    */
-  save(contents: ArchiveContents, secrets: Partial<Record<SecretName, Secret | null>> = {}): void {
-    const next = new Map(this.#secrets)
-    for (const [name, s] of Object.entries(secrets) as [SecretName, Secret | null][])
-      if (s === null) next.delete(name)
-      else next.set(name, s)
+  async save(
+    contents: ArchiveContents,
+    secrets: Partial<Record<SecretName, Secret | null>> = {},
+    o: { beforeCommit?: () => void } = {},
+  ): Promise<void> {
+    if (this.#info.mode === 'TPM') return this.#commit({ contents, secrets, ...o })
+    const next = this.#merge(secrets)
     writeFileAtomic(
       join(this.dataDir, ARCHIVE_FILE),
       sealArchive(this.#key, { contents, secrets: next }),
     )
-    for (const [name, s] of this.#secrets) if (next.get(name) !== s) s.dispose()
+    o.beforeCommit?.()
+    this.#adopt(this.#key, this.#info, contents, next)
+  }
+
+  #merge(secrets: Partial<Record<SecretName, Secret | null>>): Map<SecretName, Secret> {
+    const next = new Map(this.#secrets)
+    for (const [name, s] of Object.entries(secrets) as [SecretName, Secret | null][])
+      if (s === null) next.delete(name)
+      else next.set(name, s)
+    return next
+  }
+
+  /** Make a written generation the in-memory state; zero what it replaced. */
+  #adopt(
+    key: Secret,
+    info: EncryptionInfoBody,
+    contents: ArchiveContents,
+    secrets: Map<SecretName, Secret>,
+  ): void {
+    for (const [name, s] of this.#secrets) if (secrets.get(name) !== s) s.dispose()
     this.#secrets.clear()
-    for (const [name, s] of next) this.#secrets.set(name, s)
+    for (const [name, s] of secrets) this.#secrets.set(name, s)
+    if (key !== this.#key) this.#key.dispose()
+    this.#key = key
+    this.#info = info
     this.#contents = contents
   }
 
-  #writeInfo(body: EncryptionInfoBody, path = join(this.dataDir, INFO_FILE)): void {
-    writeFileAtomic(path, formatEncryptionInfo(body, this.#key))
-    this.#info = body
-  }
-
-  async #reseal(tpm: HostTpm, boot: BootState, s: EncryptionSettings): Promise<EncryptionInfoBody> {
-    const pcrs = policyPcrs(s)
-    const sealed = await tpm.seal(this.#key, pcrs, boot.pcrValues)
-    const body: EncryptionInfoBody = {
-      format: 'ward-encryption-info',
-      version: 1,
-      mode: 'TPM',
-      requireSecureBoot: s.requireSecureBoot,
-      requireExecInstalledOnly: s.requireExecInstalledOnly,
-      tpm: sealedInfo(sealed),
-      ...(this.#info.recovery ? { recovery: this.#info.recovery } : {}),
+  /**
+   * A configuration change in mode TPM: a new generation g = counter + 1 with a fresh archive key,
+   * sealed to the policy of `settings` and to "counter == g", its recovery wrap, then
+   * config.archive.next, encryption.info.next, `beforeCommit`; the counter is incremented (the
+   * commit point) and the .next files are renamed into place.
+   */
+  async #commit(change: ConfigChange): Promise<void> {
+    const tpm = this.#tpm
+    if (!tpm) throw new HostError('ERR_HOST_NO_TPM', 'this host has no TPM')
+    const settings = change.settings ?? this.settings
+    const contents0 = change.contents ?? this.#contents
+    const secrets = this.#merge(change.secrets ?? {})
+    const recKey = secrets.get('recovery.key')
+    const recId = contents0.recovery?.id
+    if (!recKey || !recId)
+      throw new HostError('ERR_HOST_INTERNAL', 'mode TPM needs a recovery key in the archive')
+    // The PCR part of the policy: this boot's values when it satisfies the policy; else, for the
+    // same PCR list, the last sealing's (made at a boot that did), so a recovery-key boot can
+    // still rotate the recovery key while the next normal boot unseals.
+    const pcrs = policyPcrs(settings)
+    const cur = this.#info.tpm
+    let pcrDigest: Uint8Array
+    if (satisfies(settings, this.#boot)) pcrDigest = policyPcrDigest(pcrs, this.#boot.pcrValues)
+    else if (cur && cur.pcrs.join(',') === pcrs.join(','))
+      pcrDigest = Buffer.from(cur.pcrPolicyDigest, 'hex')
+    else
+      throw new HostError('ERR_HOST_POLICY_UNSATISFIABLE', PolicyUnsatisfiableMessage, {
+        secureBoot: this.#boot.secureBoot,
+        execInstalledOnly: this.#boot.execInstalledOnly,
+        measurementsVerified: this.#boot.verified,
+      })
+    const d = this.dataDir
+    for (let attempt = 0; ; attempt++) {
+      const counter = await tpm.ensureCounter(WARD_NV.config)
+      const gen = counter.value + 1n
+      const key = new Secret(new Uint8Array(randomBytes(32)))
+      let body: EncryptionInfoBody
+      let contents: ArchiveContents
+      try {
+        const { sealed, srkName } = await tpm.seal(key, pcrs, pcrDigest, {
+          index: WARD_NV.config,
+          name: counter.name,
+          value: gen,
+        })
+        body = {
+          format: 'ward-encryption-info',
+          version: 2,
+          mode: 'TPM',
+          generation: gen.toString(),
+          requireSecureBoot: settings.requireSecureBoot,
+          requireExecInstalledOnly: settings.requireExecInstalledOnly,
+          tpm: sealedInfo(sealed, srkName, pcrDigest),
+          recovery: wrapRecovery(key, recId, recKey),
+        }
+        contents = { ...contents0, version: 2, generation: gen.toString() }
+        writeFileAtomic(join(d, ARCHIVE_NEXT), sealArchive(key, { contents, secrets }))
+        writeFileAtomic(join(d, INFO_NEXT), formatEncryptionInfo(body, key))
+        change.beforeCommit?.()
+        this.#onStep?.('next-written')
+      } catch (e) {
+        key.dispose()
+        throw e
+      }
+      const now = await tpm.increment(WARD_NV.config)
+      if (now !== gen) {
+        // Someone else moved the counter meanwhile (owner authorization): seal to its new value.
+        key.dispose()
+        this.#log.warn(
+          { expected: gen.toString(), counter: now.toString() },
+          'the configuration counter moved during a change; sealing again',
+        )
+        if (attempt < 2) continue
+        throw new HostError(
+          'ERR_HOST_TPM_COUNTER',
+          `the TPM's configuration counter (NV index ${hex8(WARD_NV.config)}) keeps moving during a change: something else increments it`,
+        )
+      }
+      this.#onStep?.('counter-incremented')
+      renameSync(join(d, ARCHIVE_NEXT), join(d, ARCHIVE_FILE))
+      fsyncDir(d)
+      this.#onStep?.('archive-renamed')
+      renameSync(join(d, INFO_NEXT), join(d, INFO_FILE))
+      fsyncDir(d)
+      this.#onStep?.('info-renamed')
+      this.#adopt(key, body, contents, secrets)
+      this.#log.info({ generation: gen.toString() }, 'configuration generation committed')
+      return
     }
-    this.#writeInfo(body)
-    return body
   }
 
   /**
    * `settings encryption set`: NONE → TPM (irreversible) or a new TPM policy. Refused when the
    * running boot cannot satisfy the requirement (the seed's message) or there is no TPM.
    */
-  async setEncryption(
-    req: { mode?: EncryptionMode; requireSecureBoot?: boolean; requireExecInstalledOnly?: boolean },
-    tpm: HostTpm | undefined,
-    boot: BootState,
-  ): Promise<EncryptionSettings> {
+  async setEncryption(req: {
+    mode?: EncryptionMode
+    requireSecureBoot?: boolean
+    requireExecInstalledOnly?: boolean
+  }): Promise<EncryptionSettings> {
     const cur = this.settings
     const mode = req.mode ?? cur.mode
     if (cur.mode === 'TPM' && mode === 'NONE')
@@ -330,6 +603,7 @@ export class SecureConfig {
         )
       return cur
     }
+    const tpm = this.#tpm
     if (!tpm)
       throw new HostError(
         'ERR_HOST_NO_TPM',
@@ -340,39 +614,26 @@ export class SecureConfig {
       requireSecureBoot: req.requireSecureBoot ?? cur.requireSecureBoot,
       requireExecInstalledOnly: req.requireExecInstalledOnly ?? cur.requireExecInstalledOnly,
     }
-    if (!satisfies(next, boot))
+    if (!satisfies(next, this.#boot))
       throw new HostError('ERR_HOST_POLICY_UNSATISFIABLE', PolicyUnsatisfiableMessage, {
-        secureBoot: boot.secureBoot,
-        execInstalledOnly: boot.execInstalledOnly,
-        measurementsVerified: boot.verified,
+        secureBoot: this.#boot.secureBoot,
+        execInstalledOnly: this.#boot.execInstalledOnly,
+        measurementsVerified: this.#boot.verified,
       })
     if (cur.mode === 'TPM') {
-      await this.#reseal(tpm, boot, next)
+      await this.#commit({ settings: next })
       return this.settings
     }
-    // NONE → TPM: a fresh archive key (the old one is derivable from the old encryption.info).
-    const newKey = new Secret(new Uint8Array(randomBytes(32)))
+    // NONE → TPM: the first generation, with a fresh archive key (the old one is derivable from
+    // the old encryption.info) and a recovery key.
     const recoveryId = generateRecoveryId()
-    const recoveryKey = generateRecoveryKey()
-    const pcrs = policyPcrs(next)
-    const sealed = await tpm.seal(newKey, pcrs, boot.pcrValues)
-    const body: EncryptionInfoBody = {
-      format: 'ward-encryption-info',
-      version: 1,
-      ...next,
-      tpm: sealedInfo(sealed),
-      recovery: wrapRecovery(newKey, recoveryId, recoveryKey),
-    }
-    // Crash-safe key change: encryption.info.next, then the archive, then rename (see unlock).
-    const nextPath = join(this.dataDir, INFO_NEXT)
-    writeFileAtomic(nextPath, formatEncryptionInfo(body, newKey))
-    const old = this.#key
-    this.#key = newKey
-    this.save({ ...this.#contents, recovery: { id: recoveryId } }, { 'recovery.key': recoveryKey })
-    renameSync(nextPath, join(this.dataDir, INFO_FILE))
-    fsyncDir(this.dataDir)
-    this.#info = body
-    old.dispose()
+    await this.#commit({
+      settings: next,
+      contents: { ...this.#contents, recovery: { id: recoveryId } },
+      secrets: { 'recovery.key': generateRecoveryKey() },
+    })
+    // Its presence marks this TPM's host as switched to mode TPM (mode NONE files are then refused).
+    await tpm.ensureCounter(WARD_NV.journal)
     return this.settings
   }
 
@@ -389,18 +650,26 @@ export class SecureConfig {
     return { id: r.id, key: key.use((k) => Buffer.from(k).toString('latin1')) }
   }
 
-  /** `recovery rotate`: a new key replaces the old one, which stops working. Reseals when possible. */
+  /**
+   * `recovery rotate`: a new recovery key in a new generation (new archive key), so the old key,
+   * even with an old encryption.info, opens nothing current. `rekeyStore` replaces the key-store
+   * key in the same generation (its journal, re-encrypted, is written by `beforeCommit`). Refused
+   * when this boot does not satisfy the policy (the new generation could not be sealed to it).
+   */
   async rotateRecovery(
-    tpm: HostTpm | undefined,
-    boot: BootState,
+    o: {
+      secrets?: Partial<Record<SecretName, Secret | null>>
+      contents?: ArchiveContents
+      beforeCommit?: () => void
+    } = {},
   ): Promise<{ id: string; key: string }> {
     this.recovery()
     const id = generateRecoveryId()
-    const key = generateRecoveryKey()
-    // Archive first: if we crash before encryption.info, the next unlock finishes the rotation.
-    this.save({ ...this.#contents, recovery: { id } }, { 'recovery.key': key })
-    this.#writeInfo({ ...this.#info, recovery: wrapRecovery(this.#key, id, key) })
-    if (tpm && satisfies(this.settings, boot)) await this.#reseal(tpm, boot, this.settings)
+    await this.#commit({
+      contents: { ...(o.contents ?? this.#contents), recovery: { id } },
+      secrets: { ...o.secrets, 'recovery.key': generateRecoveryKey() },
+      ...(o.beforeCommit ? { beforeCommit: o.beforeCommit } : {}),
+    })
     return this.recovery()
   }
 
@@ -412,13 +681,20 @@ export class SecureConfig {
   }
 }
 
-function sealedInfo(k: SealedKey): NonNullable<EncryptionInfoBody['tpm']> {
+function sealedInfo(
+  k: SealedKey,
+  srkName: Buffer,
+  pcrDigest: Uint8Array,
+): NonNullable<EncryptionInfoBody['tpm']> {
   return {
     sealedPublic: Buffer.from(k.publicBytes).toString('base64'),
     sealedPrivate: Buffer.from(k.privateBytes).toString('base64'),
     pcrBank: 'sha256',
     pcrs: [...k.pcrs],
+    pcrPolicyDigest: Buffer.from(pcrDigest).toString('hex'),
     policyDigest: Buffer.from(k.policyDigest).toString('hex'),
+    nvIndex: k.counter.index,
+    srkName: srkName.toString('hex'),
   }
 }
 

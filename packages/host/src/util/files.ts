@@ -34,7 +34,15 @@ export function readFileBounded(path: string, max: number): Buffer | undefined {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    if (code === 'ELOOP')
+      throw new HostError(
+        'ERR_HOST_DATA_DIR',
+        `${path} is a symbolic link: data files must be regular files (remove the link and restore the file)`,
+        {},
+        { cause: e },
+      )
     throw e
   }
   try {

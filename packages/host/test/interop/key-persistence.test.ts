@@ -133,7 +133,15 @@ test('keys survive a reboot with key persistence on, are gone with it off, and -
     'host.json',
     'ward-eventlog.bin',
   ])
-  assert.deepEqual(await tpmObjects(tpm), before)
+  // In the TPM: Ward's two counters (configuration and journal anchors), nothing else
+  const after = await tpmObjects(tpm)
+  assert.equal(after.persistent, before.persistent)
+  assert.equal(before.nv, '')
+  assert.deepEqual(
+    [...after.nv.matchAll(/^(0x[0-9a-f]+):/gm)].map((m) => m[1]),
+    ['0x1805741', '0x1805742'],
+  )
+  assert.equal((after.nv.match(/ownerwrite\|nt=0x1\|ownerread\|no_da\|written/g) ?? []).length, 2)
   agent = await serve(on)
   assert.equal(agent.exitCode, undefined, agent.output())
   assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
@@ -238,6 +246,139 @@ test('an unreadable key store does not stop the boot: the admin sees it and can 
   ])
   assert.equal(existsSync(path), false)
   await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+  })
+  assert.equal(await agent.stop(), 0)
+})
+
+test('kill -9 of the agent during a burst of keys remove: no acknowledged removal comes back, the store opens', async (t) => {
+  const { D, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  t.after(() => agent.kill9())
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  const all = Array.from({ length: 120 }, (_, i) => `kek-${i}`)
+  for (const kekId of all)
+    await callAgent(D, 'keys.add', {
+      providerId: 'p',
+      kekId,
+      key: randomBytes(32).toString('base64'),
+    })
+  const removed: string[] = []
+  let failed = 0
+  let next = 0
+  // 4 removals in flight; power is cut once 25 are acknowledged (each one moves the TPM counter)
+  const worker = async (): Promise<void> => {
+    while (failed === 0 && next < all.length) {
+      const kekId = all[next++]!
+      try {
+        await callAgent(D, 'keys.remove', { providerId: 'p', kekId })
+        removed.push(kekId)
+        if (removed.length === 25) void agent.kill9()
+      } catch {
+        failed++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 4 }, worker))
+  await agent.kill9()
+  assert.ok(removed.length >= 25)
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
+    enabled: true,
+  })
+  const listed = new Set(
+    ((await json(['crypto-util', 'keys', 'list', '--data-dir', D])) as { kekId: string }[]).map(
+      (k) => k.kekId,
+    ),
+  )
+  for (const k of removed) assert.ok(!listed.has(k), `removed ${k} came back`)
+  assert.ok(listed.size >= all.length - next, 'keys never asked to be removed are kept')
+  // removals stay anchored after the crash
+  const keep = [...listed][0]!
+  await callAgent(D, 'keys.remove', { providerId: 'p', kekId: keep })
+  assert.equal(await agent.stop(), 0)
+  agent = await serve(on)
+  assert.equal(
+    ((await callAgent(D, 'keys.has', { providerId: 'p', kekId: keep })) as { inCache: boolean })
+      .inCache,
+    false,
+  )
+  assert.equal(await agent.stop(), 0)
+})
+
+test('a key removed while key persistence is disabled does not come back on enable', async (t) => {
+  const { dir, D, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  for (const k of ['a', 'b'])
+    await callAgent(D, 'keys.add', {
+      providerId: 'p',
+      kekId: k,
+      key: randomBytes(32).toString('base64'),
+    })
+  await json(['host', 'security', 'keypersistence', 'disable', '--data-dir', D])
+  assert.equal((await ward(['crypto-util', 'keys', 'remove', 'p', 'a', '--data-dir', D])).code, 0)
+  assert.equal(await agent.stop(), 0)
+  agent = await serve(on)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [])
+  // a key added (not persisted) and removed while disabled leaves the store alone
+  const f = secretFile(join(dir, 'kek-c'), randomBytes(32))
+  await ward([
+    'crypto-util',
+    'keys',
+    'add',
+    '--data-dir',
+    D,
+    '--provider-id',
+    'p',
+    '--kek-id',
+    'c',
+    '--kek-file',
+    f,
+  ])
+  assert.equal((await ward(['crypto-util', 'keys', 'remove', 'p', 'c', '--data-dir', D])).code, 0)
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'p', kekId: 'b' },
+  ])
+  assert.equal(await agent.stop(), 0)
+})
+
+test('a removal the TPM could not anchor is reported (ERR_HOST_KEYSTORE_ANCHOR) and anchored at the next boot', async (t) => {
+  const { dir, D, tpm, on } = await hostInTpmMode(t)
+  let agent = await serve(on)
+  t.after(() => agent.kill9())
+  await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+  await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+  for (const k of ['a', 'b'])
+    await callAgent(D, 'keys.add', {
+      providerId: 'p',
+      kekId: k,
+      key: randomBytes(32).toString('base64'),
+    })
+  await tpm.stop()
+  const r = await ward(['crypto-util', 'keys', 'remove', 'p', 'a', '--data-dir', D])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /ERR_HOST_KEYSTORE_ANCHOR/)
+  assert.match(r.stderr, /removed from the cache and the journal/)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'p', kekId: 'b' },
+  ])
+  assert.equal(await agent.stop(), 0)
+  // the same TPM back (same state, another port)
+  const again = await startSwtpm(join(dir, 'tpm'))
+  t.after(() => again.stop())
+  writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: again.spec }))
+  agent = await serve(on)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  assert.match(agent.output(), /finished anchoring a removal/)
+  assert.deepEqual(await json(['crypto-util', 'keys', 'list', '--data-dir', D]), [
+    { providerId: 'p', kekId: 'b' },
+  ])
   assert.deepEqual(await json(['host', 'security', 'keypersistence', 'get', '--data-dir', D]), {
     enabled: true,
   })

@@ -161,7 +161,7 @@ test('canary: a KEK added through every flow never appears in logs or in any fil
   }
 })
 
-test("the sealing policy in encryption.info equals tpm2_createpolicy's over the booted PCRs; tpm2_eventlog replays Ward's logs to them", async (t) => {
+test("the sealing policy in encryption.info equals tpm2_createpolicy + tpm2_policynv over the booted PCRs and the counter; tpm2_eventlog replays Ward's logs to them", async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
   const tpm = await startSwtpm(join(dir, 'tpm'))
@@ -183,9 +183,11 @@ test("the sealing policy in encryption.info equals tpm2_createpolicy's over the 
   ])
   assert.equal(await agent.stop(), 0) // PCRs keep this boot's values until the next serve
   const info = JSON.parse(readFileSync(join(D, 'encryption.info'), 'utf8').split('\n')[0]!) as {
-    tpm: { pcrs: number[]; policyDigest: string }
+    generation: string
+    tpm: { pcrs: number[]; pcrPolicyDigest: string; policyDigest: string; nvIndex: number }
   }
   assert.deepEqual(info.tpm.pcrs, [7, 12, 13])
+  assert.equal(info.tpm.nvIndex, 0x01805741)
   const env = { TPM2TOOLS_TCTI: tpm.tcti }
   const pcrFile = join(dir, 'pcrs.bin')
   const rd = await run('tpm2_pcrread', ['-o', pcrFile, 'sha256:7,12,13'], env)
@@ -197,7 +199,29 @@ test("the sealing policy in encryption.info equals tpm2_createpolicy's over the 
     env,
   )
   assert.equal(cp.code, 0, cp.stderr)
-  assert.equal(info.tpm.policyDigest, readFileSync(pol).toString('hex'))
+  assert.equal(info.tpm.pcrPolicyDigest, readFileSync(pol).toString('hex'))
+  // the whole policy: PolicyPCR, then PolicyNV(configuration counter == generation)
+  const session = join(dir, 'trial.ctx')
+  const operand = join(dir, 'generation.bin')
+  const g = Buffer.alloc(8)
+  g.writeBigUInt64BE(BigInt(info.generation))
+  writeFileSync(operand, g)
+  const full = join(dir, 'full.pol')
+  for (const [cmd, args] of [
+    ['tpm2_startauthsession', ['-S', session]],
+    ['tpm2_policypcr', ['-S', session, '-l', 'sha256:7,12,13', '-f', pcrFile]],
+    ['tpm2_policynv', ['-S', session, '-C', 'o', '-i', operand, '-L', full, '0x1805741', 'eq']],
+    ['tpm2_flushcontext', [session]],
+  ] as const) {
+    const r = await run(cmd, args, env)
+    assert.equal(r.code, 0, `${cmd}: ${r.stderr}`)
+  }
+  assert.equal(info.tpm.policyDigest, readFileSync(full).toString('hex'))
+  // and the counter holds the generation of the current configuration
+  const counter = join(dir, 'counter.bin')
+  const nv = await run('tpm2_nvread', ['-C', 'o', '-o', counter, '0x1805741'], env)
+  assert.equal(nv.code, 0, nv.stderr)
+  assert.deepEqual(readFileSync(counter), g)
   const raw = readFileSync(pcrFile)
   for (const [i, [log, pcr]] of (
     [

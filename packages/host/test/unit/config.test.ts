@@ -29,9 +29,12 @@ import {
 } from '../../src/config/recovery-attempts.js'
 import { parseTpmSpec } from '../../src/index.js'
 import { tempDir } from '../helpers/harness.js'
+import { readFileBounded, shredFile } from '../../src/util/files.js'
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const contents: ArchiveContents = {
-  version: 1,
+  version: 2,
   hostId: 'h',
   identity: { algorithm: 'ECDSA-P256', publicKeySpki: 'AA==' },
   keyPersistence: { enabled: false },
@@ -73,7 +76,7 @@ test('encryption.info: MAC over the bytes read; edits and malformed files are re
   const key = new Secret(new Uint8Array(randomBytes(32)))
   const body: EncryptionInfoBody = {
     format: 'ward-encryption-info',
-    version: 1,
+    version: 2,
     mode: 'NONE',
     requireSecureBoot: false,
     requireExecInstalledOnly: false,
@@ -95,9 +98,50 @@ test('encryption.info: MAC over the bytes read; edits and malformed files are re
     'garbage',
     '{}\n' + '0'.repeat(64) + '\n',
     text.replace('"mode":"NONE"', '"mode":"OTHER"'),
+    text.replace('"mode":"NONE"', '"mode":"NONE","generation":"5"'),
     text.slice(0, -3),
   ])
     assert.throws(() => parseEncryptionInfo(Buffer.from(bad)), { code: 'ERR_HOST_CONFIG_DECRYPT' })
+  // format 1 (before generations) says so
+  assert.throws(
+    () => parseEncryptionInfo(Buffer.from(text.replace('"version":2', '"version":1'))),
+    (e: { code: string; details: { reason: string } }) =>
+      e.code === 'ERR_HOST_CONFIG_DECRYPT' && /format version 1/.test(e.details.reason),
+  )
+  // mode TPM: the generation is a decimal u64, the counter index and storage key name are given
+  const tpmBody: EncryptionInfoBody = {
+    format: 'ward-encryption-info',
+    version: 2,
+    mode: 'TPM',
+    generation: '18446744073709551615',
+    requireSecureBoot: true,
+    requireExecInstalledOnly: false,
+    tpm: {
+      sealedPublic: 'AA==',
+      sealedPrivate: 'AA==',
+      pcrBank: 'sha256',
+      pcrs: [7, 12],
+      pcrPolicyDigest: '00'.repeat(32),
+      policyDigest: '11'.repeat(32),
+      nvIndex: 0x01805741,
+      srkName: '000b' + '22'.repeat(32),
+    },
+    recovery: { id: '{X}', N: 16384, r: 8, p: 1, salt: 'AA==', wrappedKey: 'AA==' },
+  }
+  const tpmText = formatEncryptionInfo(tpmBody, key)
+  assert.deepEqual(parseEncryptionInfo(Buffer.from(tpmText)).body, tpmBody)
+  for (const g of ['18446744073709551616', '-1', '01', '1e3', ''])
+    assert.throws(
+      () =>
+        parseEncryptionInfo(
+          Buffer.from(tpmText.replace('"18446744073709551615"', JSON.stringify(g))),
+        ),
+      { code: 'ERR_HOST_CONFIG_DECRYPT' },
+    )
+  assert.throws(
+    () => parseEncryptionInfo(Buffer.from(tpmText.replace('"18446744073709551615"', '5'))),
+    { code: 'ERR_HOST_CONFIG_DECRYPT' },
+  )
   assert.throws(() => parseEncryptionInfo(Buffer.alloc(70000, 0x20)), {
     code: 'ERR_HOST_CONFIG_DECRYPT',
   })
@@ -164,4 +208,18 @@ test('policy PCRs follow the settings; --tpm values are parsed strictly', () => 
   assert.deepEqual(parseTpmSpec('none'), { kind: 'none' })
   for (const bad of ['swtpm:h', 'swtpm:h:0', 'swtpm:h:99999', '/etc/passwd', 'tpm'])
     assert.throws(() => parseTpmSpec(bad), { code: 'ERR_HOST_TPM_SPEC' })
+})
+
+test('a data file that is a symbolic link is refused with a coded error, not followed', (t) => {
+  const { dir, cleanup } = tempDir()
+  t.after(cleanup)
+  writeFileSync(join(dir, 'elsewhere'), 'x')
+  symlinkSync(join(dir, 'elsewhere'), join(dir, 'encryption.info'))
+  assert.throws(() => readFileBounded(join(dir, 'encryption.info'), 100), {
+    code: 'ERR_HOST_DATA_DIR',
+    message: /symbolic link/,
+  })
+  // shredding removes the link itself, never its target
+  assert.equal(shredFile(join(dir, 'encryption.info')), true)
+  assert.equal(readFileSync(join(dir, 'elsewhere'), 'utf8'), 'x')
 })

@@ -11,6 +11,7 @@ import {
   TPM2B_MAX_NV_BUFFER,
   TPM2B_NAME,
   TPM2B_NONCE,
+  TPM2B_OPERAND,
   TPM2B_PRIVATE,
   TPM2B_SENSITIVE_DATA,
   TPML_DIGEST,
@@ -154,6 +155,11 @@ export const PolicySecret = command('TPM2_PolicySecret', TPM_CC.PolicySecret, {
   params: { nonceTPM: TPM2B_NONCE, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, expiration: u32 },
   response: { timeout: TPM2B_DIGEST, policyTicket: TPMT_TK_AUTH },
 })
+/** TPM2_PolicyNV, Part 3 §23.9: the policy holds while the NV index's data compares true. */
+export const PolicyNV = command('TPM2_PolicyNV', TPM_CC.PolicyNV, {
+  handles: { authHandle: 'auth', nvIndex: 'none', policySession: 'none' },
+  params: { operandB: TPM2B_OPERAND, offset: u16, operation: u16 },
+})
 /** TPM2_PolicyGetDigest, Part 3 §23.19. */
 export const PolicyGetDigest = command('TPM2_PolicyGetDigest', TPM_CC.PolicyGetDigest, {
   handles: { policySession: 'none' },
@@ -186,6 +192,10 @@ export const NV_ReadPublic = command('TPM2_NV_ReadPublic', TPM_CC.NV_ReadPublic,
 export const NV_Write = command('TPM2_NV_Write', TPM_CC.NV_Write, {
   handles: { authHandle: 'auth', nvIndex: 'none' },
   params: { data: TPM2B_MAX_NV_BUFFER, offset: u16 },
+})
+/** TPM2_NV_Increment, Part 3 §31.8 (TPM_NT_COUNTER indices). */
+export const NV_Increment = command('TPM2_NV_Increment', TPM_CC.NV_Increment, {
+  handles: { authHandle: 'auth', nvIndex: 'none' },
 })
 /** TPM2_NV_Read, Part 3 §31.13. */
 export const NV_Read = command('TPM2_NV_Read', TPM_CC.NV_Read, {

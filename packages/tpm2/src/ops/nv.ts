@@ -1,12 +1,13 @@
-/** NV indices (Part 3 §31): define, write and read in chunks, undefine, read public. */
+/** NV indices (Part 3 §31): define, write and read in chunks, undefine, read public, counters. */
 import {
   NV_DefineSpace,
+  NV_Increment,
   NV_Read,
   NV_ReadPublic,
   NV_UndefineSpace,
   NV_Write,
 } from '../commands/commands.js'
-import { TPMA_NV, TPM_HT, TPM_ALG, TPM_RH } from '../constants.js'
+import { TPMA_NV, TPM_HT, TPM_ALG, TPM_NT, TPM_RH, nvType } from '../constants.js'
 import { TpmError } from '../errors.js'
 import type { Infer } from '../marshal/dsl.js'
 import { PasswordSession } from '../session/session.js'
@@ -19,6 +20,15 @@ export const NV_CHUNK = 512
 /** Default attributes: owner and auth may read/write, no dictionary-attack lockout. */
 export const NV_DEFAULT_ATTRIBUTES =
   TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA
+
+/**
+ * Monotonic counter (TPM_NT_COUNTER, 8 bytes): owner authorization increments and reads it, no
+ * dictionary-attack lockout. Nothing but TPM2_NV_Increment changes its value, which never goes
+ * down, not even across NV_UndefineSpace and a new definition (Part 1 §37.2.3: a new counter starts
+ * at the largest value any counter of this TPM ever had).
+ */
+export const NV_COUNTER_ATTRIBUTES =
+  nvType(TPM_NT.COUNTER) | TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.NO_DA
 
 function checkIndex(index: number): void {
   if (index >>> 24 !== TPM_HT.NV_INDEX)
@@ -144,4 +154,40 @@ export async function nvRead(
     }
     return out
   })
+}
+
+/** TPM2_NV_DefineSpace (owner auth) of a monotonic counter (8 bytes, `NV_COUNTER_ATTRIBUTES`). */
+export async function nvDefineCounter(
+  tpm: Tpm,
+  index: number,
+  o: { attributes?: number; ownerAuth?: Uint8Array } = {},
+): Promise<void> {
+  const attributes = o.attributes ?? NV_COUNTER_ATTRIBUTES
+  if (((attributes >>> 4) & 0xf) !== TPM_NT.COUNTER)
+    throw new TpmError('ERR_TPM_ARG', 'counter attributes must have TPM_NT_COUNTER in bits 4-7')
+  await nvDefine(tpm, index, 8, { attributes, ...(o.ownerAuth ? { ownerAuth: o.ownerAuth } : {}) })
+}
+
+/** TPM2_NV_Increment of a counter index (its first increment sets TPMA_NV_WRITTEN). */
+export async function nvIncrement(tpm: Tpm, index: number, o: NvAuth = {}): Promise<void> {
+  checkIndex(index)
+  const { handle, session } = authOf(index, o)
+  await tpm.run(NV_Increment, { authHandle: handle, nvIndex: index }, { sessions: [session] })
+}
+
+/**
+ * Read a counter's value (TPM2_NV_Read of its 8 big-endian bytes). A counter never incremented
+ * fails with TPM_RC_NV_UNINITIALIZED.
+ */
+export async function nvReadCounter(tpm: Tpm, index: number, o: NvAuth = {}): Promise<bigint> {
+  checkIndex(index)
+  const { handle, session } = authOf(index, o)
+  const r = await tpm.run(
+    NV_Read,
+    { authHandle: handle, nvIndex: index, size: 8, offset: 0 },
+    { sessions: [session] },
+  )
+  if (r.data.length !== 8)
+    throw new TpmError('ERR_TPM_DECODE', `NV_Read of a counter returned ${r.data.length} bytes`)
+  return Buffer.from(r.data).readBigUInt64BE(0)
 }

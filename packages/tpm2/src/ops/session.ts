@@ -2,18 +2,19 @@
 import { createHash, randomBytes } from 'node:crypto'
 import {
   PolicyGetDigest,
+  PolicyNV,
   PolicyPCR,
   PolicySecret,
   ReadPublic,
   StartAuthSession,
 } from '../commands/commands.js'
-import { TPMA_SESSION, TPM_ALG, TPM_CC, TPM_RH } from '../constants.js'
+import { TPMA_SESSION, TPM_ALG, TPM_CC, TPM_EO, TPM_RH } from '../constants.js'
 import { kdfA } from '../crypto/kdf.js'
 import { TpmError } from '../errors.js'
 import { encryptSeed } from '../crypto/secret.js'
 import type { PublicArea } from '../crypto/public-key.js'
 import { encode } from '../marshal/codec.js'
-import { Session, SESSION_TYPE } from '../session/session.js'
+import { PasswordSession, Session, SESSION_TYPE } from '../session/session.js'
 import { TPML_PCR_SELECTION } from '../structures/basic.js'
 import type { Tpm } from '../tpm.js'
 import { flush } from './basic.js'
@@ -120,6 +121,41 @@ export async function policySecret(tpm: Tpm, session: Session, authHandle: numbe
   })
 }
 
+/** What a PolicyNV assertion compares: `operandB` against the index's data at `offset`. */
+export interface NvCondition {
+  readonly index: number
+  /** the index's Name (`nvReadPublic(...).name`; it changes when TPMA_NV_WRITTEN is first set) */
+  readonly name: Uint8Array
+  readonly operandB: Uint8Array
+  readonly offset?: number
+  /** a TPM_EO value (default EQ) */
+  readonly operation?: number
+}
+
+/**
+ * TPM2_PolicyNV: the TPM compares the index's data with `operandB`. The read is authorized with
+ * owner authorization (empty password unless `ownerAuth`), so the index needs TPMA_NV_OWNERREAD.
+ */
+export async function policyNv(
+  tpm: Tpm,
+  session: Session,
+  c: NvCondition,
+  o: { ownerAuth?: Uint8Array } = {},
+): Promise<void> {
+  await tpm.run(
+    PolicyNV,
+    {
+      authHandle: TPM_RH.OWNER,
+      nvIndex: c.index,
+      policySession: session.handle,
+      operandB: c.operandB,
+      offset: c.offset ?? 0,
+      operation: c.operation ?? TPM_EO.EQ,
+    },
+    { sessions: [new PasswordSession(o.ownerAuth)] },
+  )
+}
+
 /** TPM2_PolicyGetDigest. */
 export async function policyGetDigest(tpm: Tpm, session: Session): Promise<Uint8Array> {
   return (await tpm.run(PolicyGetDigest, { policySession: session.handle })).policyDigest
@@ -172,4 +208,31 @@ export function policySecretDigest(
     .update(authName)
     .digest()
   return createHash('sha256').update(a).update(policyRef).digest()
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2)
+  b.writeUInt16BE(n)
+  return b
+}
+
+/**
+ * Offline PolicyNV digest (Part 3 §23.9): H(old || TPM_CC_PolicyNV || args || nvIndex Name) with
+ * args = H(operandB || offset || operation).
+ */
+export function policyNvDigest(
+  c: NvCondition,
+  previous: Uint8Array = new Uint8Array(32),
+): Uint8Array {
+  const args = createHash('sha256')
+    .update(c.operandB)
+    .update(u16(c.offset ?? 0))
+    .update(u16(c.operation ?? TPM_EO.EQ))
+    .digest()
+  return createHash('sha256')
+    .update(previous)
+    .update(u32(TPM_CC.PolicyNV))
+    .update(args)
+    .update(c.name)
+    .digest()
 }

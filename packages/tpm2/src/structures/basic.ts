@@ -8,6 +8,8 @@ export const TPM2B_DIGEST = tpm2b(64)
 export const TPM2B_DATA = tpm2b(66)
 /** TPM2B_NONCE, Part 2 §10.4.4. */
 export const TPM2B_NONCE = TPM2B_DIGEST
+/** TPM2B_OPERAND, Part 2 §10.4.6 (a TPM2B_DIGEST: operandB of PolicyNV). */
+export const TPM2B_OPERAND = TPM2B_DIGEST
 /** TPM2B_AUTH, Part 2 §10.4.5. */
 export const TPM2B_AUTH = tpm2b(64, { sensitive: true })
 /** TPM2B_EVENT, Part 2 §10.4.7 (1024). */
