@@ -76,9 +76,10 @@ function pkcs1v15Decrypt(key: KeyObject, c: Uint8Array): Buffer {
   try {
     return privateDecrypt({ key, padding: constants.RSA_PKCS1_PADDING }, c)
   } catch (e) {
-    // A Node built against an OpenSSL without implicit rejection refuses this padding whatever the
-    // ciphertext (ERR_INVALID_ARG_VALUE); that answer says nothing about the ciphertext.
-    if ((e as { code?: string }).code === 'ERR_INVALID_ARG_VALUE')
+    // A Node.js built against an OpenSSL without implicit rejection refuses this padding whatever
+    // the ciphertext, with a TypeError (argument validation; OpenSSL's own failures are Errors).
+    // That answer says nothing about the ciphertext.
+    if (e instanceof TypeError)
       throw new KmsError(
         'ERR_KMS_NOT_SUPPORTED',
         `RSA PKCS#1 v1.5 decryption needs OpenSSL with implicit rejection (3.2+; this Node.js has ${process.versions.openssl}); encrypt with OAEP`,
