@@ -75,14 +75,9 @@ interface Gate {
 }
 
 function gate(): Gate {
-  let open = (): void => undefined
-  let fail = (_e: unknown): void => undefined
-  const promise = new Promise<void>((res, rej) => {
-    open = res
-    fail = rej
-  })
+  const { promise, resolve, reject }: PromiseWithResolvers<void> = Promise.withResolvers()
   promise.catch(() => undefined) // a failed gate is reported by the loop that failed it
-  return { promise, open, fail }
+  return { promise, open: () => resolve(), fail: reject }
 }
 
 /**

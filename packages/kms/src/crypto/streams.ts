@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Cipheriv, Decipheriv } from 'node:crypto'
 import { KmsError, cryptoFailure, notSupported } from '../errors.js'
-import { nonNull, openCipher } from './symmetric.js'
+import { openCipher } from './symmetric.js'
 import type { CipherSpec } from './symmetric.js'
 
 /** One open cipher context. */
@@ -57,7 +57,7 @@ export function openStream(
     objectId,
     update(data) {
       try {
-        return live().update(nonNull(data))
+        return live().update(data)
       } catch (e) {
         if (e instanceof KmsError) throw e
         this.destroy()
@@ -77,7 +77,7 @@ export function openStream(
           if (tag.length !== tagLength) throw cryptoFailure('decryption failed (tag)')
           ;(cc as unknown as WithTag).setAuthTag(tag)
         }
-        const out = Buffer.concat([cc.update(nonNull(data)), cc.final()])
+        const out = Buffer.concat([cc.update(data), cc.final()])
         const t =
           direction === 'enc' && r.aead !== null
             ? (cc as unknown as WithTag).getAuthTag().subarray(0, tagLength)

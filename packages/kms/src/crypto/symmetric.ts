@@ -200,15 +200,6 @@ export function needsIv(spec: CipherSpec, keyLength: number): boolean {
   return resolveCipher(spec, keyLength).ivLength !== null
 }
 
-/**
- * A zero-length input with a real backing store. Node hands OpenSSL a NULL pointer for an empty
- * Buffer without one (e.g. randomBytes(0), or a decoded empty Byte String), and OpenSSL's CCM
- * takes `in == NULL` as "no payload" and then fails with "tag not set".
- */
-const EMPTY = new Uint8Array(new ArrayBuffer(1), 0, 0)
-/** `d`, or a safe empty view when `d` is empty (see EMPTY). */
-export const nonNull = (d: Uint8Array): Uint8Array => (d.length === 0 ? EMPTY : d)
-
 type WithAad = { setAAD(b: Uint8Array, o?: { plaintextLength: number }): unknown }
 type CipherWithTag = Cipheriv & { getAuthTag(): Buffer }
 type DecipherWithTag = Decipheriv & { setAuthTag(t: Uint8Array): unknown }
@@ -274,7 +265,7 @@ export function encryptOnce(
   const { c, r, tagLength } = openCipher('enc', spec, key, iv, input.aad, data.length)
   let out: Buffer
   try {
-    out = Buffer.concat([c.update(nonNull(data)), c.final()])
+    out = Buffer.concat([c.update(data), c.final()])
   } catch (e) {
     throw cryptoFailure(
       `${r.name} encryption failed: without padding the data must be whole blocks (${(e as Error).message})`,
@@ -315,7 +306,7 @@ export function decryptOnce(
   const { c } = openCipher('dec', s, key, input.iv, input.aad, data.length)
   try {
     if (r.aead !== null) (c as DecipherWithTag).setAuthTag(input.tag!)
-    return Buffer.concat([c.update(nonNull(data)), c.final()])
+    return Buffer.concat([c.update(data), c.final()])
   } catch {
     throw cryptoFailure('decryption failed (wrong key, IV, tag, padding or data)')
   }

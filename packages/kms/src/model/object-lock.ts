@@ -11,10 +11,7 @@ const tails = new Map<string, Promise<void>>()
 /** Run `fn` once every earlier holder of `id`'s lock has finished. */
 export async function withObjectLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
   const prev = tails.get(id)
-  let release!: () => void
-  const mine = new Promise<void>((resolve) => {
-    release = resolve
-  })
+  const { promise: mine, resolve: release }: PromiseWithResolvers<void> = Promise.withResolvers()
   tails.set(id, mine)
   try {
     if (prev !== undefined) await prev

@@ -1,4 +1,4 @@
-// Known-answer tests for RSA-OAEP (any hash / MGF1 hash / label) and HMAC (src/crypto/{rsa,mac}.ts).
+// Known-answer tests for RSA-OAEP (any hash / MGF1 hash / label), RSA PKCS#1 v1.5 (implicit rejection) and HMAC (src/crypto/{rsa,mac}.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
@@ -8,9 +8,11 @@ import {
   generateKeyPairSync,
   publicEncrypt,
 } from 'node:crypto'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { rsaDecrypt, rsaEncrypt } from '../../src/crypto/rsa.js'
 import { macCompute, macHash, macVerify } from '../../src/crypto/mac.js'
 
+const require = createRequire(import.meta.url)
 const h = (s: string): Buffer => Buffer.from(s, 'hex')
 const code = (c: string) => (e: unknown) => {
   assert.equal((e as { code?: string }).code, c)
@@ -67,12 +69,76 @@ test('OAEP round trips with every hash and a label; wrong label or a flipped bit
   )
 })
 
-test('PKCS#1 v1.5: encryption works, decryption is refused (Bleichenbacher)', () => {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
-  assert.equal(rsaEncrypt(publicKey, { padding: 'PKCS1v15' }, Buffer.from('hi')).length, 128)
+test("PKCS#1 v1.5 round trips, and with OpenSSL's own encoder", () => {
+  for (const m of [Buffer.alloc(0), Buffer.from('hi'), Buffer.alloc(256 - 11, 7)]) {
+    const ct = rsaEncrypt(pub, { padding: 'PKCS1v15' }, m)
+    assert.equal(ct.length, 256)
+    assert.deepEqual(rsaDecrypt(priv, { padding: 'PKCS1v15' }, ct), m)
+  }
+  const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, Buffer.from('x'))
+  assert.equal(rsaDecrypt(priv, { padding: 'PKCS1v15' }, ct).toString(), 'x')
   assert.throws(
-    () => rsaDecrypt(priv, { padding: 'PKCS1v15' }, Buffer.alloc(256)),
-    code('ERR_KMS_NOT_SUPPORTED'),
+    () => rsaEncrypt(pub, { padding: 'PKCS1v15' }, Buffer.alloc(256 - 10)),
+    code('ERR_KMS_CRYPTO'),
+  )
+})
+
+test('PKCS#1 v1.5 decryption of a bad ciphertext is implicit rejection, not an error', () => {
+  // A flipped bit, all zeros, a valid RSA value with no 00 02 prefix: each decrypts to a synthetic
+  // message fixed by key and ciphertext (no error that would tell padding failures apart).
+  const good = rsaEncrypt(pub, { padding: 'PKCS1v15' }, Buffer.from('secret'))
+  const flipped = Buffer.from(good)
+  flipped[10]! ^= 1
+  const zeros = Buffer.alloc(256)
+  const raw = publicEncrypt({ key: pub, padding: constants.RSA_NO_PADDING }, Buffer.alloc(256, 1))
+  const outs = [flipped, zeros, raw].map((c) => {
+    const a = rsaDecrypt(priv, { padding: 'PKCS1v15' }, c)
+    assert.deepEqual(rsaDecrypt(priv, { padding: 'PKCS1v15' }, c), a, 'deterministic')
+    assert.ok(a.length <= 256 - 11)
+    assert.notDeepEqual(a, Buffer.from('secret'))
+    return a.toString('hex')
+  })
+  assert.equal(new Set(outs).size, 3)
+  // Another key gives another synthetic message for the same ciphertext.
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  assert.notDeepEqual(rsaDecrypt(other, { padding: 'PKCS1v15' }, zeros).toString('hex'), outs[1])
+  // Only what anyone can see without the key fails: the length, a value not below the modulus.
+  for (const c of [Buffer.alloc(255, 1), Buffer.alloc(257, 1), Buffer.alloc(256, 0xff)])
+    assert.throws(() => rsaDecrypt(priv, { padding: 'PKCS1v15' }, c), code('ERR_KMS_CRYPTO'))
+})
+
+test('PKCS#1 v1.5 decryption on a Node.js whose OpenSSL has no implicit rejection: Feature Not Supported', () => {
+  // Node refuses RSA_PKCS1_PADDING decryption whatever the ciphertext there (CVE-2023-46809); an
+  // OpenSSL 3.0 build of Node (Node 20, a distribution's shared-OpenSSL Node) behaves like this.
+  const nodeCrypto = require('node:crypto') as typeof import('node:crypto')
+  const real = nodeCrypto.privateDecrypt
+  const refuse = (o: { padding?: number }, c: NodeJS.ArrayBufferView) => {
+    if (o.padding === constants.RSA_PKCS1_PADDING)
+      throw Object.assign(new TypeError('RSA_PKCS1_PADDING is no longer supported'), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      })
+    return real(o as never, c)
+  }
+  nodeCrypto.privateDecrypt = refuse as typeof real
+  syncBuiltinESMExports()
+  try {
+    const ct = rsaEncrypt(pub, { padding: 'PKCS1v15' }, Buffer.from('x'))
+    assert.throws(
+      () => rsaDecrypt(priv, { padding: 'PKCS1v15' }, ct),
+      (e: Error & { code?: string }) =>
+        e.code === 'ERR_KMS_NOT_SUPPORTED' && /implicit rejection/.test(e.message),
+    )
+  } finally {
+    nodeCrypto.privateDecrypt = real
+    syncBuiltinESMExports()
+  }
+  assert.equal(
+    rsaDecrypt(
+      priv,
+      { padding: 'PKCS1v15' },
+      rsaEncrypt(pub, { padding: 'PKCS1v15' }, Buffer.from('x')),
+    ).toString(),
+    'x',
   )
 })
 

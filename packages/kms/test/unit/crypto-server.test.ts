@@ -1,5 +1,6 @@
 // The crypto operations over the wire against a real `ward kms` (mutual TLS, SQLite): modes beyond
-// the OASIS cases, streaming Decrypt, stream binding, Result Reasons of crypto failures.
+// the OASIS cases, streaming Decrypt, stream binding, Result Reasons of crypto failures, RSA PKCS#1
+// v1.5 decryption (implicit rejection).
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
@@ -15,11 +16,13 @@ import {
   bool,
   bytes,
   en,
+  find,
   int,
   req,
   s,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto'
 import { grantAccess } from '../../src/index.js'
 import { startFixture, P, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
@@ -281,4 +284,55 @@ test('Hash: SHA-256 / SHA3-256 known answers, Hashing Algorithm required', async
   )
   await fails(c.call(Operation.Hash, P(bytes(Tag.Data, d))), ResultReason.MissingData)
   await fails(hashOf(HashingAlgorithm.MD2), ResultReason.FeatureNotSupported)
+})
+
+test('RSA PKCS#1 v1.5 Decrypt over the wire: local and server ciphertexts; bad padding is implicit rejection', async () => {
+  const r = await c.call(
+    Operation.CreateKeyPair,
+    P(
+      s(Tag.CommonAttributes, [
+        en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.RSA),
+        int(Tag.CryptographicLength, 2048),
+        int(Tag.CryptographicUsageMask, 12),
+      ]),
+    ),
+  )
+  const sk = req(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
+  const pk = req(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
+  await c.call(Operation.Activate, P(uid(sk)))
+  await c.call(Operation.Activate, P(uid(pk)))
+  const got = await c.call(Operation.Get, P(uid(pk), en(Tag.KeyFormatType, KeyFormatType.X_509)))
+  const block = find(find(got, Tag.PublicKey), Tag.KeyBlock)
+  const spki = req(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString')
+  const pub = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
+  const pkcs1 = cp(en(Tag.PaddingMethod, PaddingMethod.PKCS1V1_5))
+  const dec = async (ct: Uint8Array) =>
+    Buffer.from(
+      req(
+        await c.call(Operation.Decrypt, P(uid(sk), pkcs1, bytes(Tag.Data, ct))),
+        Tag.Data,
+        'ByteString',
+      ),
+    )
+  const m = Buffer.from('a 32-byte data encryption key...')
+  // Encrypted here with OpenSSL's encoder, and by the server's Encrypt with the public key.
+  const local = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, m)
+  assert.deepEqual(await dec(local), m)
+  const remote = req(
+    await c.call(Operation.Encrypt, P(uid(pk), pkcs1, bytes(Tag.Data, m))),
+    Tag.Data,
+    'ByteString',
+  )
+  assert.notDeepEqual(Buffer.from(remote), local, 'PKCS#1 v1.5 encryption is randomised')
+  assert.deepEqual(await dec(remote), m)
+  // A tampered ciphertext answers Success with a synthetic message (the same each time), not an
+  // error: the server gives no padding oracle.
+  const bad = Buffer.from(local)
+  bad[100]! ^= 0x40
+  const a = await dec(bad)
+  assert.deepEqual(await dec(bad), a)
+  assert.notDeepEqual(a, m)
+  assert.ok(a.length <= 256 - 11)
+  // A wrong length is visible without the key: Cryptographic Failure.
+  await fails(dec(local.subarray(1)), ResultReason.CryptographicFailure)
 })
