@@ -33,6 +33,8 @@ import type { ResolvedOptions } from './options.js'
 export const MAX_OPTION_DATA = 4 + SIZE.MAX_STRING + 2 + 2 * 64
 /** During the handshake, stop reading while this many reply bytes wait for the client. */
 const HANDSHAKE_WRITE_HIGH = 64 * 1024
+/** After the server ends a connection, how long the client has to read what is left. */
+const CLOSE_LINGER_MS = 10_000
 /** Largest zero buffer the WRITE_ZEROES fallback writes at once. */
 const ZERO_CHUNK = 1024 * 1024
 
@@ -232,6 +234,21 @@ export class Connection {
       this.#payload = undefined
       this.#release(p.cost)
     }
+    if (this.#state === 'discard' && this.#afterDiscard !== undefined) {
+      // a refused WRITE whose payload never fully arrived: unanswered, its slot freed
+      this.#afterDiscard = undefined
+      this.#release(0)
+    }
+    this.#toClosing()
+    this.#maybeFinish()
+  }
+
+  /**
+   * The input can no longer be trusted (transmission phase): read nothing more, answer the requests
+   * already in flight, then close. The client's earlier, valid requests are not lost.
+   */
+  #stopReading(code: NbdErrorCode): void {
+    this.#closeCode ??= code
     this.#toClosing()
     this.#maybeFinish()
   }
@@ -239,7 +256,7 @@ export class Connection {
   #toClosing(): void {
     if (this.#state === 'closed') return
     this.#state = 'closing'
-    this.#dropInput()
+    this.#dropInput() // and what still arrives is dropped on arrival (reading on sees the client's EOF)
     this.#pending = undefined
     this.#blocked = false
   }
@@ -513,10 +530,10 @@ export class Connection {
     try {
       h = decode(Request, this.#hdr)
     } catch {
-      return this.#fail('ERR_NBD_BAD_MAGIC') // the stream cannot be re-synchronised
+      return this.#stopReading('ERR_NBD_BAD_MAGIC') // the stream cannot be re-synchronised
     }
     if (h.type === CMD.WRITE && h.length > this.#o.maxPayload)
-      return this.#fail('ERR_NBD_PAYLOAD_TOO_LARGE') // its payload cannot be skipped safely
+      return this.#stopReading('ERR_NBD_PAYLOAD_TOO_LARGE') // its payload cannot be skipped safely
     if (h.type === CMD.DISC) {
       // "The server MUST handle all outstanding requests ... and close"; no reply
       this.#toClosing()
@@ -544,10 +561,13 @@ export class Connection {
     const { h } = p
     if (h.type === CMD.WRITE && h.length > 0) {
       if (p.errno !== 0) {
-        // refused, but its payload is in the stream: answer now, skip the payload
-        this.#reply(h.cookie, p.errno, undefined, p.cost)
+        // refused, but its payload is in the stream: skip it, then answer (a request cut short
+        // by the end of input is never answered)
         this.#discard = h.length
-        this.#afterDiscard = () => (this.#state = 'request')
+        this.#afterDiscard = () => {
+          this.#state = 'request'
+          this.#reply(h.cookie, p.errno, undefined, p.cost)
+        }
         this.#state = 'discard'
         return
       }
@@ -681,6 +701,8 @@ export class Connection {
     if (this.#state !== 'closing' || this.#inflight !== 0) return
     this.#state = 'closed'
     this.#s.end()
+    // a client that never reads the last replies does not keep the connection open
+    setTimeout(() => this.#s.destroy(), CLOSE_LINGER_MS).unref()
   }
 }
 
