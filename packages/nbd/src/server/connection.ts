@@ -439,10 +439,8 @@ export class Connection {
       case OPT.ABORT:
         // "The server MUST reply with NBD_REP_ACK"; the client then drops the connection
         this.#optionReply(option, REP.ACK)
-        this.#state = 'closing'
-        this.#dropInput()
-        this.#s.end()
-        return
+        this.#toClosing()
+        return this.#maybeFinish()
       case OPT.LIST: {
         if (data.length !== 0)
           return this.#optionReply(option, REP.ERR_INVALID, 'LIST takes no data')
