@@ -17,7 +17,10 @@ export {
   pbkdf2Sha256Sync,
   PBKDF2_MAX_ITERATIONS,
   PBKDF2_MAX_LENGTH,
+  pbkdf2Derive,
+  type Pbkdf2Hash,
 } from './kdf/pbkdf2.js'
+export { argon2Derive, type Argon2Variant, type Argon2Params } from './kdf/argon2.js'
 export {
   sealBundle,
   openBundle,
@@ -47,5 +50,12 @@ export { encryptInPlace } from './disk/encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './disk/decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './disk/rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './disk/rekey-deep.js'
+export {
+  KDF_ATTEMPT_BUDGET_NS,
+  WARD_KDF_DEFAULTS,
+  defaultMemoryKiB,
+  defaultParallelism,
+  type KeyslotKdfOptions,
+} from './luks2/kdf.js'
 export { VmFileOpener } from './vmfile/opener.js'
 export { createVmFileEncryptStream, createVmFileDecryptStream } from './vmfile/streams.js'

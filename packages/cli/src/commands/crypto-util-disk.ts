@@ -7,7 +7,10 @@ import {
   encryptInPlace,
   rekeyDeep,
   rekeyShallow,
+  WARD_KDF_DEFAULTS,
+  type DiskDescription,
   type DiskResult,
+  type KeyslotKdfOptions,
 } from '@ward/envelope/disk'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import type { Progress } from '../output.js'
@@ -40,6 +43,56 @@ function int(ctx: CommandContext, name: string): number | undefined {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new WardError('ERR_CLI_USAGE', `--${name} must be a positive integer`, { option: name })
   return n
+}
+
+/** Flags of every command that writes a keyslot, shaped like cryptsetup's. */
+const kdfOptions = {
+  pbkdf: { type: 'string' },
+  'pbkdf-memory': { type: 'string' },
+  'pbkdf-force-iterations': { type: 'string' },
+  'pbkdf-parallel': { type: 'string' },
+} as const
+
+const kdfHelp = (prefix: string): Record<string, string> => ({
+  pbkdf: `${prefix}KDF of the recovery keyslot: argon2id (default), argon2i or pbkdf2`,
+  'pbkdf-memory': `${prefix}argon2 memory in KiB (default ${WARD_KDF_DEFAULTS.memory}, at most half the host's memory)`,
+  'pbkdf-force-iterations': `${prefix}argon2 passes (default ${WARD_KDF_DEFAULTS.passes}) or PBKDF2-SHA256 iterations (default ${WARD_KDF_DEFAULTS.pbkdf2Iterations})`,
+  'pbkdf-parallel': `${prefix}argon2 lanes (default min(${WARD_KDF_DEFAULTS.maxParallelism}, CPUs))`,
+})
+
+/** The KDF flags, or undefined when none is given (library defaults). */
+function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOptions | undefined {
+  const type = str(ctx, 'pbkdf')
+  if (type !== undefined && type !== 'argon2id' && type !== 'argon2i' && type !== 'pbkdf2')
+    throw new WardError('ERR_CLI_USAGE', '--pbkdf must be argon2id, argon2i or pbkdf2', {
+      option: 'pbkdf',
+    })
+  const memory = int(ctx, 'pbkdf-memory')
+  const iterations = int(ctx, 'pbkdf-force-iterations')
+  const parallelism = int(ctx, 'pbkdf-parallel')
+  const o: KeyslotKdfOptions = {
+    ...(type !== undefined ? { type } : {}),
+    ...(memory !== undefined ? { memory } : {}),
+    ...(iterations !== undefined ? { iterations } : {}),
+    ...(parallelism !== undefined ? { parallelism } : {}),
+  }
+  if (Object.keys(o).length === 0) return undefined
+  if (!hasPassphrase)
+    throw new WardError(
+      'ERR_CLI_USAGE',
+      '--pbkdf* flags set the recovery keyslot: give --recovery-passphrase-file too',
+    )
+  return o
+}
+
+/** --key-slot N: a keyslot number as cryptsetup prints it. */
+function keySlot(ctx: CommandContext): string | undefined {
+  const v = str(ctx, 'key-slot')
+  if (v !== undefined && !/^(0|[1-9][0-9]?)$/.test(v))
+    throw new WardError('ERR_CLI_USAGE', '--key-slot must be a keyslot number (0-31)', {
+      option: 'key-slot',
+    })
+  return v
 }
 
 /** Borrow the bytes of several secrets (nested `use`) for an async operation, then dispose them all. */
@@ -96,7 +149,7 @@ const encrypt = defineCommand({
     'provider-id': { type: 'string' },
     'kek-id': { type: 'string' },
     'recovery-passphrase-file': { type: 'string' },
-    'pbkdf2-iterations': { type: 'string' },
+    ...kdfOptions,
     'segment-bytes': { type: 'string' },
   },
   help: {
@@ -108,8 +161,8 @@ const encrypt = defineCommand({
     'provider-id': "key provider id recorded in the Ward token (default 'offline')",
     'kek-id': 'KEK id recorded in the Ward token (default: the KEK file name)',
     'recovery-passphrase-file':
-      'add a PBKDF2 recovery keyslot opened by this passphrase (mode 0600)',
-    'pbkdf2-iterations': 'PBKDF2-SHA256 iterations of the recovery keyslot (default 600000)',
+      'add a recovery keyslot (argon2id) opened by this passphrase (mode 0600)',
+    ...kdfHelp(''),
     'segment-bytes': segmentHelp,
   },
   async run(ctx) {
@@ -124,10 +177,11 @@ const encrypt = defineCommand({
     const kekFile = required(ctx, 'kek-file')
     const providerId = str(ctx, 'provider-id') ?? 'offline'
     const kekId = str(ctx, 'kek-id') ?? basename(kekFile)
-    const iterations = int(ctx, 'pbkdf2-iterations')
+    const passFile = str(ctx, 'recovery-passphrase-file')
+    const kdf = kdfFlags(ctx, passFile !== undefined)
     const segmentBytes = int(ctx, 'segment-bytes')
     const kek = readKek(kekFile)
-    const pass = readPass(str(ctx, 'recovery-passphrase-file'))
+    const pass = readPass(passFile)
     const progress = progressFor(ctx, 'encrypt')
     const r = await withSecrets([kek, pass], ([k, p]) => {
       const o = {
@@ -136,7 +190,7 @@ const encrypt = defineCommand({
         kekId,
         onProgress: progress.onProgress,
         ...(p !== undefined ? { recoveryPassphrase: p } : {}),
-        ...(iterations !== undefined ? { recoveryIterations: iterations } : {}),
+        ...(kdf !== undefined ? { recoveryKdf: kdf } : {}),
         ...(segmentBytes !== undefined ? { segmentBytes } : {}),
       }
       return inPlace !== undefined
@@ -157,13 +211,16 @@ const decrypt = defineCommand({
     out: { type: 'string' },
     'kek-file': { type: 'string' },
     'recovery-passphrase-file': { type: 'string' },
+    'key-slot': { type: 'string' },
     'segment-bytes': { type: 'string' },
   },
   help: {
     in: 'LUKS2 disk',
     out: 'raw image to create (never overwritten; mode 0600)',
     'kek-file': 'file holding the 32-byte KEK, mode 0600 (unlocks through the Ward token)',
-    'recovery-passphrase-file': 'passphrase of a PBKDF2 keyslot, mode 0600 (break-glass)',
+    'recovery-passphrase-file':
+      'passphrase of a keyslot (argon2id, argon2i or pbkdf2), mode 0600 (break-glass)',
+    'key-slot': 'try the passphrase on this keyslot only (default: every keyslot)',
     'segment-bytes': segmentHelp,
   },
   async run(ctx) {
@@ -176,12 +233,18 @@ const decrypt = defineCommand({
         'ERR_CLI_USAGE',
         'give exactly one of --kek-file or --recovery-passphrase-file',
       )
+    const keyslot = keySlot(ctx)
+    if (keyslot !== undefined && passFile === undefined)
+      throw new WardError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
     const segmentBytes = int(ctx, 'segment-bytes')
     const secret = kekFile !== undefined ? readKek(kekFile) : (readPass(passFile) as Secret)
     const progress = progressFor(ctx, 'decrypt')
     const r = await withSecrets([secret], ([b]) =>
       decryptDisk(input, out, {
-        unlock: kekFile !== undefined ? { kek: b as Uint8Array } : { passphrase: b as Uint8Array },
+        unlock:
+          kekFile !== undefined
+            ? { kek: b as Uint8Array }
+            : { passphrase: b as Uint8Array, ...(keyslot !== undefined ? { keyslot } : {}) },
         onProgress: progress.onProgress,
         ...(segmentBytes !== undefined ? { segmentBytes } : {}),
       }),
@@ -204,7 +267,8 @@ const rekey = defineCommand({
     'new-provider-id': { type: 'string' },
     'new-kek-id': { type: 'string' },
     'recovery-passphrase-file': { type: 'string' },
-    'pbkdf2-iterations': { type: 'string' },
+    'key-slot': { type: 'string' },
+    ...kdfOptions,
     'segment-bytes': { type: 'string' },
   },
   help: {
@@ -216,7 +280,8 @@ const rekey = defineCommand({
     'new-kek-id': '--shallow: new KEK id (default: the new KEK file name)',
     'recovery-passphrase-file':
       '--deep: passphrase of the recovery keyslot, rebuilt for the new DEK',
-    'pbkdf2-iterations': '--deep: PBKDF2-SHA256 iterations of the rebuilt keyslot (default 600000)',
+    'key-slot': '--deep: check the passphrase on this keyslot only (default: every keyslot)',
+    ...kdfHelp('--deep: '),
     'segment-bytes': segmentHelp,
   },
   async run(ctx) {
@@ -245,15 +310,20 @@ const rekey = defineCommand({
         ),
       )
     } else {
-      const pass = readPass(str(ctx, 'recovery-passphrase-file'))
-      const iterations = int(ctx, 'pbkdf2-iterations')
+      const passFile = str(ctx, 'recovery-passphrase-file')
+      const kdf = kdfFlags(ctx, passFile !== undefined)
+      const keyslot = keySlot(ctx)
+      if (keyslot !== undefined && passFile === undefined)
+        throw new WardError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
       const segmentBytes = int(ctx, 'segment-bytes')
+      const pass = readPass(passFile)
       r = await withSecrets([kek, pass], ([k, p]) =>
         rekeyDeep(disk, {
           kek: k as Uint8Array,
           onProgress: progress.onProgress,
           ...(p !== undefined ? { recoveryPassphrase: p } : {}),
-          ...(iterations !== undefined ? { recoveryIterations: iterations } : {}),
+          ...(keyslot !== undefined ? { recoveryKeyslotId: keyslot } : {}),
+          ...(kdf !== undefined ? { recoveryKdf: kdf } : {}),
           ...(segmentBytes !== undefined ? { segmentBytes } : {}),
         }),
       )
@@ -263,6 +333,17 @@ const rekey = defineCommand({
     return 0
   },
 })
+
+/** `0 (luks2, argon2id: 1048576 KiB, 4 iterations, 2 lanes)`: the KDF and its cost, never a key. */
+function keyslotLine(k: DiskDescription['keyslots'][number]): string {
+  const cost = [
+    k.hash,
+    k.memoryKiB !== undefined ? `${k.memoryKiB} KiB` : undefined,
+    k.iterations !== undefined ? `${k.iterations} iterations` : undefined,
+    k.parallelism !== undefined ? `${k.parallelism} lanes` : undefined,
+  ].filter((x) => x !== undefined)
+  return `${k.id} (${k.type}, ${k.kdf}${cost.length ? `: ${cost.join(', ')}` : ''})`
+}
 
 const describe = defineCommand({
   path: ['crypto-util', 'disk', 'describe'],
@@ -279,7 +360,7 @@ const describe = defineCommand({
         `cipher:      ${d.cipher ?? '-'} ${d.keyBits ?? '?'} bits, sector ${d.sectorSize ?? '?'}`,
         `data:        ${d.dataBytes ?? 0} bytes at offset ${d.dataOffset ?? '?'}`,
         `ward token:  ${d.ward ? `provider '${d.providerId ?? ''}', KEK '${d.kekId ?? ''}'` : 'none'}`,
-        `keyslots:    ${d.keyslots.map((k) => `${k.id} (${k.type}, ${k.kdf})`).join(', ') || 'none'}`,
+        `keyslots:    ${d.keyslots.map(keyslotLine).join(', ') || 'none'}`,
         ...(d.requirements.length ? [`requirements: ${d.requirements.join(', ')}`] : []),
         ...(d.pendingOperation
           ? ['pending:     an interrupted operation left its journal; re-run it to finish']

@@ -14,6 +14,8 @@ const bin = fileURLToPath(new URL('../../../bin/ward.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'ward-canary-'))
 test.after(() => rmSync(dir, { recursive: true, force: true }))
 
+/** Small argon2id costs for the recovery keyslot (the default is 1 GiB x 4 passes per run). */
+const SMALL_KDF = ['--pbkdf-memory', '32768', '--pbkdf-force-iterations', '4']
 const printed: string[] = []
 const ward = (...args: string[]): void => {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
@@ -53,6 +55,7 @@ test('no KEK, passphrase or DEK appears in CLI output or stray files', () => {
       k1,
       '--recovery-passphrase-file',
       pf,
+      ...SMALL_KDF,
       ...json,
     )
     ward('crypto-util', 'envelope', 'describe', disk, ...json)
@@ -77,6 +80,7 @@ test('no KEK, passphrase or DEK appears in CLI output or stray files', () => {
       k2,
       '--recovery-passphrase-file',
       pf,
+      ...SMALL_KDF,
       disk,
       ...json,
     )

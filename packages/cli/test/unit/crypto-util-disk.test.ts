@@ -46,8 +46,12 @@ test('encrypt, describe, rekey and decrypt with --json results and JSON progress
     'k1',
     '--recovery-passphrase-file',
     p('pass'),
-    '--pbkdf2-iterations',
-    '1000',
+    '--pbkdf-memory',
+    '32768',
+    '--pbkdf-force-iterations',
+    '4',
+    '--pbkdf-parallel',
+    '2',
     '--json',
   )
   assert.equal(enc.status, 0, enc.stderr)
@@ -71,6 +75,13 @@ test('encrypt, describe, rekey and decrypt with --json results and JSON progress
     ['aes-xts-plain64', 512, 4096, 'k1'],
   )
   assert.ok(!d.stdout.includes('wrapped'))
+  assert.deepEqual(desc.keyslots, [
+    { id: '0', type: 'luks2', kdf: 'argon2id', iterations: 4, memoryKiB: 32768, parallelism: 2 },
+  ])
+  assert.match(
+    run('describe', p('disk')).stdout,
+    /keyslots: +0 \(luks2, argon2id: 32768 KiB, 4 iterations, 2 lanes\)/,
+  )
 
   const sh = run(
     'rekey',
@@ -91,12 +102,18 @@ test('encrypt, describe, rekey and decrypt with --json results and JSON progress
     p('kek2'),
     '--recovery-passphrase-file',
     p('pass'),
-    '--pbkdf2-iterations',
+    '--pbkdf',
+    'pbkdf2',
+    '--pbkdf-force-iterations',
     '1000',
     p('disk'),
   )
   assert.equal(deep.status, 0, deep.stderr)
   assert.match(deep.stdout, /rekey-deep/)
+  assert.match(
+    run('describe', p('disk')).stdout,
+    /keyslots: +0 \(luks2, pbkdf2: sha256, 1000 iterations\)/,
+  )
 
   const dec = run(
     'decrypt',
@@ -109,6 +126,87 @@ test('encrypt, describe, rekey and decrypt with --json results and JSON progress
   )
   assert.equal(dec.status, 0, dec.stderr)
   assert.ok(readFileSync(p('plain')).equals(readFileSync(p('raw'))))
+  const slot = run(
+    'decrypt',
+    '--in',
+    p('disk'),
+    '--out',
+    p('plain-slot'),
+    '--recovery-passphrase-file',
+    p('pass'),
+    '--key-slot',
+    '3',
+    '--json',
+  )
+  assert.equal(slot.status, 2)
+  assert.equal(
+    (JSON.parse(slot.stdout) as { error: { code: string } }).error.code,
+    'ERR_DISK_NO_KEYSLOT',
+  )
+})
+
+test('KDF flags: cryptsetup-shaped, checked before any work (usage errors, ERR_DISK_OPTIONS)', () => {
+  const enc = (...extra: string[]) =>
+    run(
+      'encrypt',
+      '--in',
+      p('raw'),
+      '--out',
+      p('kdf-x'),
+      '--kek-file',
+      p('kek'),
+      '--recovery-passphrase-file',
+      p('pass'),
+      ...extra,
+    )
+  for (const extra of [
+    ['--pbkdf', 'scrypt'],
+    ['--pbkdf-memory', 'lots'],
+    ['--pbkdf-force-iterations', '0'],
+  ]) {
+    const r = enc(...extra)
+    assert.equal(r.status, 2, extra.join(' '))
+    assert.match(r.stderr, /ERR_CLI_USAGE/, extra.join(' '))
+  }
+  for (const extra of [
+    ['--pbkdf', 'pbkdf2', '--pbkdf-memory', '65536'],
+    ['--pbkdf-force-iterations', '3'],
+    ['--pbkdf-memory', '8388608'],
+    ['--pbkdf-parallel', '8'],
+  ]) {
+    const r = enc(...extra)
+    assert.equal(r.status, 2, extra.join(' '))
+    assert.match(r.stderr, /ERR_DISK_OPTIONS/, extra.join(' '))
+  }
+  const noPass = run(
+    'encrypt',
+    '--in',
+    p('raw'),
+    '--out',
+    p('kdf-x'),
+    '--kek-file',
+    p('kek'),
+    '--pbkdf',
+    'argon2id',
+  )
+  assert.match(
+    noPass.stderr,
+    /--recovery-passphrase-file.*ERR_CLI_USAGE|ERR_CLI_USAGE.*--recovery-passphrase-file/s,
+  )
+  assert.equal(noPass.status, 2)
+  const badSlot = run(
+    'decrypt',
+    '--in',
+    p('disk'),
+    '--out',
+    p('kdf-x'),
+    '--recovery-passphrase-file',
+    p('pass'),
+    '--key-slot',
+    'first',
+  )
+  assert.match(badSlot.stderr, /ERR_CLI_USAGE/)
+  assert.ok(!existsSync(p('kdf-x')))
 })
 
 test('wrong KEK: exit 2 with the coded error, in JSON on stdout with --json; no output file', () => {

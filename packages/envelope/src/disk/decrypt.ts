@@ -20,8 +20,9 @@ import { journalPath } from './journal.js'
 import { NewOutput } from './new-output.js'
 import { runPipeline } from './pipeline.js'
 
-/** How to unlock a disk: its KEK (through the Ward token) or a keyslot passphrase. */
-export type Unlock = { readonly kek: Uint8Array } | { readonly passphrase: Uint8Array }
+/** How to unlock a disk: its KEK (through the Ward token) or a keyslot passphrase (all keyslots, or `keyslot`). */
+export type Unlock =
+  { readonly kek: Uint8Array } | { readonly passphrase: Uint8Array; readonly keyslot?: string }
 
 export interface DecryptOptions extends DiskRunOptions {
   readonly unlock: Unlock
@@ -43,10 +44,19 @@ export function refuseJournaled(disk: string): void {
 }
 
 /** Unlock an opened volume; returns the volume key (caller zeroes it). */
-export function unlockVolume(fd: number, vol: Luks2Volume, unlock: Unlock): Uint8Array {
+export async function unlockVolume(
+  fd: number,
+  vol: Luks2Volume,
+  unlock: Unlock,
+): Promise<Uint8Array> {
   return 'kek' in unlock
     ? unlockWithKek(vol, unlock.kek)
-    : unlockWithPassphrase(fd, vol, unlock.passphrase)
+    : unlockWithPassphrase(
+        fd,
+        vol,
+        unlock.passphrase,
+        unlock.keyslot !== undefined ? { keyslot: unlock.keyslot } : {},
+      )
 }
 
 /**
@@ -68,7 +78,7 @@ export async function decryptDisk(
   try {
     const vol = readVolume(fdIn)
     const s = dataSegment(vol)
-    key = unlockVolume(fdIn, vol, o.unlock)
+    key = await unlockVolume(fdIn, vol, o.unlock)
     const k = key
     const bytes = segmentBytes(vol, s)
     output = NewOutput.create(out)

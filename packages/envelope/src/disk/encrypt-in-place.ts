@@ -181,7 +181,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
     }
     if (j.state.phase !== 'header')
       throw new EnvelopeError('ERR_DISK_JOURNAL', 'journal phase is invalid')
-    writeNewHeader(fd, k, { ...o, providerId, kekId }, true)
+    await writeNewHeader(fd, k, { ...o, providerId, kekId }, true)
     j.remove()
     journal = undefined
     o.onProgress?.(rawSize, rawSize)

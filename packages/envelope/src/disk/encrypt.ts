@@ -1,6 +1,7 @@
 import { constants, fstatSync, fsyncSync, ftruncateSync } from 'node:fs'
 import { EnvelopeError } from '../errors.js'
 import { formatMetadata, WARD_DATA_OFFSET, WARD_SECTOR_SIZE } from '../luks2/format.js'
+import type { KeyslotKdfOptions } from '../luks2/kdf.js'
 import { newIdentity, writeHeaders } from '../luks2/volume.js'
 import {
   mapInputFile,
@@ -28,9 +29,9 @@ import { NewOutput } from './new-output.js'
 import { runPipeline } from './pipeline.js'
 
 export interface EncryptOptions extends DiskRunOptions, KekRef {
-  /** Adds a pbkdf2-sha256 recovery keyslot opened by this passphrase. */
+  /** Adds a recovery keyslot opened by this passphrase (argon2id unless `recoveryKdf` says otherwise). */
   readonly recoveryPassphrase?: Uint8Array
-  readonly recoveryIterations?: number
+  readonly recoveryKdf?: KeyslotKdfOptions
 }
 
 export interface DiskResult {
@@ -46,19 +47,19 @@ export interface DiskResult {
 }
 
 /** Write the LUKS2 header area (zeros, keyslot material, both header copies) of a new Ward disk. */
-export function writeNewHeader(
+export async function writeNewHeader(
   fd: number,
   dek: Uint8Array,
   o: EncryptOptions,
   wipe: boolean,
-): void {
-  const { json, keyslotArea } = formatMetadata({
+): Promise<void> {
+  const { json, keyslotArea } = await formatMetadata({
     dek,
     kek: o.kek,
     providerId: o.providerId,
     kekId: o.kekId,
     ...(o.recoveryPassphrase !== undefined ? { recoveryPassphrase: o.recoveryPassphrase } : {}),
-    ...(o.recoveryIterations !== undefined ? { recoveryIterations: o.recoveryIterations } : {}),
+    ...(o.recoveryKdf !== undefined ? { recoveryKdf: o.recoveryKdf } : {}),
   })
   // SECURITY: the header area of an in-place run still holds plaintext of the image's first 16 MiB
   if (wipe) pwriteFull(fd, new Uint8Array(WARD_DATA_OFFSET), 0)
@@ -96,7 +97,7 @@ export async function encryptDisk(
     output = NewOutput.create(out)
     const fdOut = output.fd
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
-    writeNewHeader(fdOut, dek, o, false)
+    await writeNewHeader(fdOut, dek, o, false)
     const map = (mapped = mapInputWanted(o, input) ? mapInputFile(fdIn, size) : undefined)
     const outMap =
       map && mapOutputWanted(o, fdOut, output.tempPath)

@@ -10,3 +10,10 @@ export { encryptInPlace } from './encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './rekey-deep.js'
+export {
+  KDF_ATTEMPT_BUDGET_NS,
+  WARD_KDF_DEFAULTS,
+  defaultMemoryKiB,
+  defaultParallelism,
+  type KeyslotKdfOptions,
+} from '../luks2/kdf.js'

@@ -2,6 +2,7 @@ import { constants, fdatasyncSync } from 'node:fs'
 import { EnvelopeError } from '../errors.js'
 import { unwrapKwp, wrapKwp } from '../keywrap/keywrap.js'
 import { makeDigest } from '../luks2/digest.js'
+import type { KeyslotKdfOptions } from '../luks2/kdf.js'
 import { createKeyslot, keyslotAreaSize } from '../luks2/keyslot.js'
 import { findWardToken, makeWardToken } from '../luks2/token.js'
 import {
@@ -46,7 +47,10 @@ export interface DeepRekeyOptions extends DiskRunOptions {
   readonly kek: Uint8Array
   /** Needed when the disk has passphrase keyslots: the recovery keyslot is rebuilt for the new DEK. */
   readonly recoveryPassphrase?: Uint8Array
-  readonly recoveryIterations?: number
+  /** Check the passphrase against this keyslot only (cryptsetup --key-slot). */
+  readonly recoveryKeyslotId?: string
+  /** KDF of the rebuilt keyslot (argon2id defaults when absent). */
+  readonly recoveryKdf?: KeyslotKdfOptions
 }
 
 function unwrapField(j: Journal, field: string, kek: Uint8Array): Uint8Array {
@@ -114,7 +118,13 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
             'ERR_DISK_RECOVERY_PASSPHRASE_NEEDED',
             `${path} has a recovery keyslot; pass its passphrase (--recovery-passphrase-file) so it can be rebuilt for the new DEK`,
           )
-        unlockWithPassphrase(fd, vol, o.recoveryPassphrase).fill(0)
+        const opened = await unlockWithPassphrase(
+          fd,
+          vol,
+          o.recoveryPassphrase,
+          o.recoveryKeyslotId !== undefined ? { keyslot: o.recoveryKeyslotId } : {},
+        )
+        opened.fill(0)
       }
       const token = findWardToken(vol.meta)
       if (!token) throw new EnvelopeError('ERR_DISK_NO_WARD_TOKEN', `${path} has no Ward token`)
@@ -251,7 +261,7 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
     }
     if (j.state.phase !== 'header')
       throw new EnvelopeError('ERR_DISK_JOURNAL', 'journal phase is invalid')
-    switchHeader(fd, vol, newK, o)
+    await switchHeader(fd, vol, newK, o)
     j.remove()
     journal = undefined
     o.onProgress?.(dataBytes, dataBytes)
@@ -275,7 +285,12 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
 }
 
 /** Point the header at the new DEK: token, digest, recovery keyslot; drop the requirement. */
-function switchHeader(fd: number, vol: Luks2Volume, newK: Uint8Array, o: DeepRekeyOptions): void {
+async function switchHeader(
+  fd: number,
+  vol: Luks2Volume,
+  newK: Uint8Array,
+  o: DeepRekeyOptions,
+): Promise<void> {
   const json = structuredClone(vol.meta.json)
   const token = findWardToken(vol.meta)
   if (!token)
@@ -289,7 +304,7 @@ function switchHeader(fd: number, vol: Luks2Volume, newK: Uint8Array, o: DeepRek
   const hadKeyslots = vol.meta.keyslots.length > 0
   if (hadKeyslots && o.recoveryPassphrase !== undefined) {
     const areaOffset = 2 * vol.hdrSize
-    const ks = createKeyslot(newK, o.recoveryPassphrase, areaOffset, o.recoveryIterations)
+    const ks = await createKeyslot(newK, o.recoveryPassphrase, areaOffset, o.recoveryKdf)
     const area = new Uint8Array(keyslotAreaSize(newK.length))
     area.set(ks.area)
     ks.area.fill(0)

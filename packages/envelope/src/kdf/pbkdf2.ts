@@ -5,6 +5,10 @@ import { EnvelopeError } from '../errors.js'
 export const PBKDF2_MAX_ITERATIONS = 100_000_000
 export const PBKDF2_MAX_LENGTH = 1024
 
+/** Hashes PBKDF2 runs with (LUKS2 keyslots and digests use sha1, sha256 or sha512). */
+export type Pbkdf2Hash = 'sha1' | 'sha256' | 'sha512'
+const HASHES: readonly string[] = ['sha1', 'sha256', 'sha512']
+
 const check = (iterations: number, length: number): void => {
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS)
     throw new EnvelopeError(
@@ -36,11 +40,35 @@ export function pbkdf2Sha256(
   iterations: number,
   length: number,
 ): Promise<Uint8Array> {
-  check(iterations, length)
+  return pbkdf2Derive(password, salt, iterations, length, 'sha256')
+}
+
+/** PBKDF2-HMAC (RFC 8018 §5.2) with `hash`, on the libuv thread pool; the caller zeroes the result. */
+export function pbkdf2Derive(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+  hash: Pbkdf2Hash,
+): Promise<Uint8Array> {
+  try {
+    check(iterations, length)
+    if (!HASHES.includes(hash))
+      throw new EnvelopeError(
+        'ERR_KDF_PARAMS',
+        `PBKDF2 hash '${String(hash).slice(0, 16)}' is not supported`,
+      )
+  } catch (e) {
+    return Promise.reject(e as Error)
+  }
   return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, iterations, length, 'sha256', (err, key) => {
+    pbkdf2(password, salt, iterations, length, hash, (err, key) => {
       if (err) reject(new EnvelopeError('ERR_KDF_PARAMS', 'PBKDF2 failed', { cause: err }))
-      else resolve(new Uint8Array(key))
+      else {
+        const out = new Uint8Array(key)
+        key.fill(0)
+        resolve(out)
+      }
     })
   })
 }

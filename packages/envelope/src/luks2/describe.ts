@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, constants } from 'node:fs'
+import { closeSync, lstatSync, openSync, constants } from 'node:fs'
 import { journalPath } from '../disk/journal.js'
 import { EnvelopeError } from '../errors.js'
 import { isJsonObject } from './metadata.js'
@@ -21,7 +21,7 @@ export interface DiskDescription {
   readonly ward: boolean
   readonly providerId: string | undefined
   readonly kekId: string | undefined
-  readonly keyslots: readonly { readonly id: string; readonly type: string; readonly kdf: string }[]
+  readonly keyslots: readonly KeyslotDescription[]
   readonly tokens: readonly { readonly id: string; readonly type: string }[]
   /** Mandatory requirements (e.g. an interrupted rekey: `ward-rekey`). */
   readonly requirements: readonly string[]
@@ -30,6 +30,46 @@ export interface DiskDescription {
   /** An interrupted in-place operation left its journal (`DISK.ward-journal`): re-run it to finish. */
   readonly pendingOperation: boolean
 }
+
+/** A keyslot's KDF and its parameters as the header states them (never a key, never the salt). */
+export interface KeyslotDescription {
+  readonly id: string
+  readonly type: string
+  /** pbkdf2, argon2i, argon2id (or what the header says, cut to 32 characters; 'unknown'). */
+  readonly kdf: string
+  /** PBKDF2 hash. */
+  readonly hash?: string
+  /** PBKDF2 iterations, or argon2 passes (cryptsetup "Time cost"). */
+  readonly iterations?: number
+  /** argon2 memory in KiB. */
+  readonly memoryKiB?: number
+  /** argon2 lanes (cryptsetup "Threads"). */
+  readonly parallelism?: number
+}
+
+const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined
+
+function describeKeyslot(id: string, type: string, kdf: unknown): KeyslotDescription {
+  if (!isJsonObject(kdf) || typeof kdf.type !== 'string') return { id, type, kdf: 'unknown' }
+  const name = kdf.type.slice(0, 32)
+  const fields: Record<string, string | number | undefined> =
+    name === 'pbkdf2'
+      ? {
+          hash: typeof kdf.hash === 'string' ? kdf.hash.slice(0, 16) : undefined,
+          iterations: num(kdf.iterations),
+        }
+      : name.startsWith('argon2')
+        ? { iterations: num(kdf.time), memoryKiB: num(kdf.memory), parallelism: num(kdf.cpus) }
+        : {}
+  const out: Record<string, string | number> = { id, type, kdf: name }
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v
+  return out as unknown as KeyslotDescription
+}
+
+/** Does `path` exist as a directory entry (a dangling symlink counts: lstat, not stat)? */
+const entryExists = (path: string): boolean =>
+  lstatSync(path, { throwIfNoEntry: false }) !== undefined
 
 const openRead = (path: string): number => {
   try {
@@ -70,19 +110,14 @@ export function describeDisk(path: string): DiskDescription {
       ward: token !== undefined,
       providerId: token?.providerId,
       kekId: token?.kekId,
-      keyslots: vol.meta.keyslots.map((k) => {
-        const kdf = k.json.kdf
-        return {
-          id: k.id,
-          type: k.type,
-          kdf:
-            isJsonObject(kdf) && typeof kdf.type === 'string' ? kdf.type.slice(0, 32) : 'unknown',
-        }
-      }),
+      keyslots: vol.meta.keyslots.map((k) =>
+        describeKeyslot(k.id, k.type.slice(0, 32), k.json.kdf),
+      ),
       tokens: vol.meta.tokens.map((t) => ({ id: t.id, type: t.type.slice(0, 64) })),
       requirements: vol.meta.requirements,
       damagedHeaders: vol.damaged,
-      pendingOperation: existsSync(journalPath(path)),
+      // SECURITY: a dangling journal symlink is still an entry an in-place run would trip over
+      pendingOperation: entryExists(journalPath(path)),
     }
   } finally {
     closeSync(fd)

@@ -1,5 +1,7 @@
 import { pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { EnvelopeError } from '../errors.js'
+import { pbkdf2Derive } from '../kdf/pbkdf2.js'
+import { pbkdf2Work } from './kdf.js'
 import { b64, u32, jsonString, type Luks2Digest } from './metadata.js'
 
 /*
@@ -34,8 +36,16 @@ export function makeDigest(
   }
 }
 
-/** Does `volumeKey` match digest `d`? Malformed digests throw ERR_LUKS2_METADATA. */
-export function checkDigest(d: Luks2Digest, volumeKey: Uint8Array): boolean {
+/** A digest's parameters, validated. */
+interface DigestParams {
+  readonly hash: 'sha1' | 'sha256' | 'sha512'
+  readonly iterations: number
+  readonly salt: Uint8Array
+  readonly expected: Uint8Array
+}
+
+/** Validate digest `d` (ERR_LUKS2_UNSUPPORTED / ERR_LUKS2_METADATA); runs no KDF. */
+function digestParams(d: Luks2Digest): DigestParams {
   const where = `digests.${d.id}`
   if (d.type !== 'pbkdf2')
     throw new EnvelopeError(
@@ -56,6 +66,25 @@ export function checkDigest(d: Luks2Digest, volumeKey: Uint8Array): boolean {
   const expected = b64(d.json, 'digest', where, 20, 64)
   if (expected.length !== 20 && expected.length !== hashLen)
     throw new EnvelopeError('ERR_LUKS2_METADATA', `${where}: digest length does not match its hash`)
-  const got = pbkdf2Sync(volumeKey, salt, iterations, expected.length, hash)
-  return timingSafeEqual(got, expected)
+  return { hash: hash as DigestParams['hash'], iterations, salt, expected }
+}
+
+/** Estimated work of one check against digest `d`, in reference nanoseconds (luks2/kdf.ts). */
+export function digestWork(d: Luks2Digest): number {
+  const p = digestParams(d)
+  return pbkdf2Work(p.hash, p.iterations, p.expected.length)
+}
+
+/** Does `volumeKey` match digest `d`? Malformed digests throw ERR_LUKS2_METADATA. */
+export function checkDigest(d: Luks2Digest, volumeKey: Uint8Array): boolean {
+  const p = digestParams(d)
+  const got = pbkdf2Sync(volumeKey, p.salt, p.iterations, p.expected.length, p.hash)
+  return timingSafeEqual(got, p.expected)
+}
+
+/** `checkDigest` on the libuv thread pool (a digest may take up to 10M iterations). */
+export async function checkDigestAsync(d: Luks2Digest, volumeKey: Uint8Array): Promise<boolean> {
+  const p = digestParams(d)
+  const got = await pbkdf2Derive(volumeKey, p.salt, p.iterations, p.expected.length, p.hash)
+  return timingSafeEqual(got, p.expected)
 }

@@ -1,4 +1,5 @@
 import { makeDigest } from './digest.js'
+import type { KeyslotKdfOptions } from './kdf.js'
 import { createKeyslot, keyslotAreaSize } from './keyslot.js'
 import { makeWardToken } from './token.js'
 
@@ -25,9 +26,10 @@ export interface FormatParams {
   readonly kek: Uint8Array
   readonly providerId: string
   readonly kekId: string
-  /** Adds a pbkdf2-sha256 keyslot for break-glass access. */
+  /** Adds a passphrase keyslot (argon2id by default) for break-glass access. */
   readonly recoveryPassphrase?: Uint8Array
-  readonly recoveryIterations?: number
+  /** KDF of that keyslot (luks2/kdf.ts WARD_KDF_DEFAULTS when absent). */
+  readonly recoveryKdf?: KeyslotKdfOptions
 }
 
 export interface FormattedMetadata {
@@ -36,13 +38,13 @@ export interface FormattedMetadata {
   readonly keyslotArea?: { readonly offset: number; readonly bytes: Uint8Array }
 }
 
-/** The JSON metadata of a Ward disk holding `dek`. */
-export function formatMetadata(p: FormatParams): FormattedMetadata {
+/** The JSON metadata of a Ward disk holding `dek` (the recovery keyslot's KDF runs off the event loop). */
+export async function formatMetadata(p: FormatParams): Promise<FormattedMetadata> {
   const keyslots: Record<string, unknown> = {}
   let keyslotArea: FormattedMetadata['keyslotArea']
   const areaOffset = 2 * WARD_HDR_SIZE
   if (p.recoveryPassphrase !== undefined) {
-    const ks = createKeyslot(p.dek, p.recoveryPassphrase, areaOffset, p.recoveryIterations)
+    const ks = await createKeyslot(p.dek, p.recoveryPassphrase, areaOffset, p.recoveryKdf)
     keyslots['0'] = ks.json
     const bytes = new Uint8Array(keyslotAreaSize(p.dek.length))
     bytes.set(ks.area)

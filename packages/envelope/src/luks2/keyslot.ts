@@ -1,12 +1,24 @@
-import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { EnvelopeError } from '../errors.js'
 import { afMerge, afSplit, afSplitSize } from './af.js'
-import { checkDigest } from './digest.js'
+import { checkDigestAsync, digestWork } from './digest.js'
 import {
-  b64,
+  checkKdfFitsHost,
+  deriveKeyslotKey,
+  kdfJson,
+  kdfWork,
+  KDF_ATTEMPT_BUDGET_NS,
+  LUKS2_KDF_LIMITS,
+  newKeyslotKdf,
+  parseKeyslotKdf,
+  type KeyslotKdf,
+  type KeyslotKdfOptions,
+} from './kdf.js'
+import {
   jsonObject,
   jsonString,
   u32,
+  type Luks2Digest,
   type Luks2Keyslot,
   type Luks2Metadata,
 } from './metadata.js'
@@ -19,11 +31,6 @@ import {
 
 /** cryptsetup's default and only stripe count for new keyslots (LUKS_STRIPES). */
 export const LUKS2_STRIPES = 4000
-/** PBKDF2-SHA256 iterations for new recovery keyslots (OWASP 2023 guidance). */
-export const RECOVERY_PBKDF2_ITERATIONS = 600_000
-/** Bound on iterations Ward runs for a keyslot read from a header (hostile input). */
-const MAX_KDF_ITERATIONS = 20_000_000
-const KDF_SALT_LEN = 32
 
 /** Size of the keyslot area for a key of `keySize` bytes, rounded up to 4 KiB as cryptsetup does. */
 export const keyslotAreaSize = (keySize: number): number =>
@@ -47,15 +54,19 @@ export interface NewKeyslot {
   readonly area: Uint8Array
 }
 
-/** A pbkdf2-sha256 luks2 keyslot holding `volumeKey` under `passphrase`. */
-export function createKeyslot(
+/**
+ * A luks2 keyslot holding `volumeKey` under `passphrase`: argon2id by default (luks2/kdf.ts,
+ * WARD_KDF_DEFAULTS), or what `kdf` asks for. The KDF runs on the libuv thread pool.
+ */
+export async function createKeyslot(
   volumeKey: Uint8Array,
   passphrase: Uint8Array,
   areaOffset: number,
-  iterations = RECOVERY_PBKDF2_ITERATIONS,
-): NewKeyslot {
-  const salt = randomBytes(KDF_SALT_LEN)
-  const derived = pbkdf2Sync(passphrase, salt, iterations, 64, 'sha256')
+  kdfOptions: KeyslotKdfOptions = {},
+): Promise<NewKeyslot> {
+  const kdf = newKeyslotKdf(kdfOptions, new Uint8Array(randomBytes(LUKS2_KDF_LIMITS.saltBytes)))
+  checkKdfFitsHost(kdf, 'new keyslot')
+  const derived = await deriveKeyslotKey(kdf, passphrase, 64)
   const material = new Uint8Array(afSplitSize(volumeKey.length, LUKS2_STRIPES))
   const split = afSplit(volumeKey, LUKS2_STRIPES, 'sha256')
   material.set(split)
@@ -74,7 +85,7 @@ export function createKeyslot(
         encryption: 'aes-xts-plain64',
         key_size: 64,
       },
-      kdf: { type: 'pbkdf2', hash: 'sha256', iterations, salt: salt.toString('base64') },
+      kdf: kdfJson(kdf),
     },
     area: material,
   }
@@ -99,81 +110,142 @@ export function keyslotArea(k: Luks2Keyslot): { offset: number; length: number }
   return { offset: Number(area.offset), length }
 }
 
+/** Everything needed to try one keyslot, validated before any KDF work. */
+interface Attempt {
+  readonly id: string
+  readonly keySize: number
+  readonly kdf: KeyslotKdf
+  readonly digest: Luks2Digest
+  readonly areaKeySize: number
+  readonly offset: number
+  readonly length: number
+  readonly stripes: number
+  readonly afHash: string
+  /** Estimated work (KDF + digest), reference nanoseconds. */
+  readonly work: number
+}
+
+/** cryptsetup keyslot priority (luks2_keyslot.c): 0 ignore, 1 normal (absent), 2 prefer. */
+function priorityOf(k: Luks2Keyslot): number {
+  const p = k.json.priority
+  if (p === undefined) return 1
+  if (p !== 0 && p !== 1 && p !== 2)
+    throw new EnvelopeError('ERR_LUKS2_KEYSLOT', `keyslots.${k.id}: priority must be 0, 1 or 2`)
+  return p
+}
+
+function plan(meta: Luks2Metadata, k: Luks2Keyslot): Attempt {
+  const where = `keyslots.${k.id}`
+  const kdf = parseKeyslotKdf(k.json.kdf, where)
+  const digest = meta.digests.find((d) => d.keyslots.includes(k.id))
+  if (!digest) throw new EnvelopeError('ERR_LUKS2_KEYSLOT', `${where} has no digest`)
+  const area = jsonObject(k.json, 'area', where)
+  const areaCipher = jsonString(area, 'encryption', `${where}.area`)
+  const areaKeySize = u32(area, 'key_size', `${where}.area`)
+  if (areaCipher !== 'aes-xts-plain64' || (areaKeySize !== 32 && areaKeySize !== 64))
+    throw new EnvelopeError(
+      'ERR_LUKS2_UNSUPPORTED',
+      `${where}: area cipher ${areaCipher.slice(0, 32)}/${areaKeySize * 8} is not supported (only aes-xts-plain64)`,
+    )
+  const af = jsonObject(k.json, 'af', where)
+  const afHash = jsonString(af, 'hash', `${where}.af`)
+  if (
+    jsonString(af, 'type', `${where}.af`) !== 'luks1' ||
+    !['sha1', 'sha256', 'sha512'].includes(afHash)
+  )
+    throw new EnvelopeError(
+      'ERR_LUKS2_UNSUPPORTED',
+      `${where}: AF ${afHash.slice(0, 16)} is not supported`,
+    )
+  const { offset, length } = keyslotArea(k)
+  const stripes = u32(af, 'stripes', `${where}.af`)
+  const work = kdfWork(kdf, areaKeySize) + digestWork(digest)
+  return {
+    id: k.id,
+    keySize: k.keySize,
+    kdf,
+    digest,
+    areaKeySize,
+    offset,
+    length,
+    stripes,
+    afHash,
+    work,
+  }
+}
+
+export interface OpenKeyslotsOptions {
+  /** Try only this keyslot (cryptsetup --key-slot), whatever its priority. */
+  readonly keyslot?: string
+}
+
+const seconds = (ns: number): string => (ns / 1e9).toFixed(ns < 10e9 ? 1 : 0)
+
 /**
- * Try `passphrase` on every luks2 keyslot; return the volume key it unlocks (checked against the
- * keyslot's digest). Wrong passphrase: ERR_DISK_WRONG_PASSPHRASE. Only argon2 keyslots:
- * ERR_LUKS2_KDF_UNSUPPORTED (Node 20 has no argon2).
+ * Try `passphrase` on the luks2 keyslots (priority 2 first, then 1; 0 only when named) and
+ * return the volume key it unlocks, checked against the keyslot's digest. Every keyslot to try
+ * is validated first (ERR_LUKS2_KDF_PARAMS, ERR_LUKS2_KEYSLOT, ...) and their total estimated
+ * KDF work bounded (ERR_LUKS2_KDF_BUDGET), before any KDF runs. Wrong passphrase:
+ * ERR_DISK_WRONG_PASSPHRASE. The KDFs run on the libuv thread pool, one keyslot at a time.
  */
-export function openKeyslots(
+export async function openKeyslots(
   meta: Luks2Metadata,
   passphrase: Uint8Array,
   readArea: (offset: number, length: number) => Uint8Array,
-): { keyslot: string; volumeKey: Uint8Array } {
-  const unsupported: string[] = []
-  let tried = 0
-  for (const k of meta.keyslots) {
-    if (k.type !== 'luks2') continue
-    const where = `keyslots.${k.id}`
-    const kdf = jsonObject(k.json, 'kdf', where)
-    const kdfType = jsonString(kdf, 'type', `${where}.kdf`)
-    if (kdfType !== 'pbkdf2') {
-      unsupported.push(`${k.id} (${kdfType.slice(0, 16)})`)
-      continue
-    }
-    const digest = meta.digests.find((d) => d.keyslots.includes(k.id))
-    if (!digest) throw new EnvelopeError('ERR_LUKS2_KEYSLOT', `${where} has no digest`)
-    const hash = jsonString(kdf, 'hash', `${where}.kdf`)
-    if (!['sha1', 'sha256', 'sha512'].includes(hash))
+  options: OpenKeyslotsOptions = {},
+): Promise<{ keyslot: string; volumeKey: Uint8Array }> {
+  const luks2 = meta.keyslots.filter((k) => k.type === 'luks2')
+  let chosen: Luks2Keyslot[]
+  if (options.keyslot !== undefined) {
+    const k = luks2.find((x) => x.id === options.keyslot)
+    if (!k)
       throw new EnvelopeError(
-        'ERR_LUKS2_UNSUPPORTED',
-        `${where}: kdf hash '${hash.slice(0, 16)}' is not supported`,
+        'ERR_DISK_NO_KEYSLOT',
+        `there is no passphrase keyslot ${options.keyslot.slice(0, 16)} (keyslots: ${luks2.map((x) => x.id).join(', ') || 'none'})`,
       )
-    const iterations = u32(kdf, 'iterations', `${where}.kdf`)
-    if (iterations < 1 || iterations > MAX_KDF_ITERATIONS)
-      throw new EnvelopeError('ERR_LUKS2_KEYSLOT', `${where}: kdf iterations out of range`)
-    const salt = b64(kdf, 'salt', `${where}.kdf`, 1, 256)
-    const area = jsonObject(k.json, 'area', where)
-    const areaCipher = jsonString(area, 'encryption', `${where}.area`)
-    const areaKeySize = u32(area, 'key_size', `${where}.area`)
-    if (areaCipher !== 'aes-xts-plain64' || (areaKeySize !== 32 && areaKeySize !== 64))
+    chosen = [k]
+  } else {
+    const prio = new Map(luks2.map((k) => [k.id, priorityOf(k)]))
+    chosen = luks2
+      .filter((k) => prio.get(k.id) !== 0)
+      .sort((a, b) => (prio.get(b.id) ?? 1) - (prio.get(a.id) ?? 1) || Number(a.id) - Number(b.id))
+    if (chosen.length === 0 && luks2.length > 0)
       throw new EnvelopeError(
-        'ERR_LUKS2_UNSUPPORTED',
-        `${where}: area cipher ${areaCipher.slice(0, 32)}/${areaKeySize * 8} is not supported (only aes-xts-plain64)`,
+        'ERR_DISK_NO_KEYSLOT',
+        `every passphrase keyslot (${luks2.map((x) => x.id).join(', ')}) has priority "ignore"; name one with --key-slot, or open with the KEK (--kek-file)`,
       )
-    const af = jsonObject(k.json, 'af', where)
-    const afHash = jsonString(af, 'hash', `${where}.af`)
-    if (
-      jsonString(af, 'type', `${where}.af`) !== 'luks1' ||
-      !['sha1', 'sha256', 'sha512'].includes(afHash)
-    )
-      throw new EnvelopeError(
-        'ERR_LUKS2_UNSUPPORTED',
-        `${where}: AF ${afHash.slice(0, 16)} is not supported`,
-      )
-    const { offset, length } = keyslotArea(k)
-    const stripes = u32(af, 'stripes', `${where}.af`)
-    tried++
-    const derived = pbkdf2Sync(passphrase, salt, iterations, areaKeySize, hash)
-    const material = readArea(offset, length)
-    areaXts(false, derived, material)
-    derived.fill(0)
-    const key = afMerge(material, k.keySize, stripes, afHash)
-    material.fill(0)
-    if (checkDigest(digest, key)) return { keyslot: k.id, volumeKey: key }
-    key.fill(0)
   }
-  if (tried === 0 && unsupported.length > 0)
-    throw new EnvelopeError(
-      'ERR_LUKS2_KDF_UNSUPPORTED',
-      `keyslot ${unsupported.join(', ')} uses a KDF Node.js 20 cannot run (argon2 is not in node:crypto); add a PBKDF2 keyslot with 'cryptsetup luksAddKey --pbkdf pbkdf2 DISK' and use that passphrase`,
-    )
-  if (tried === 0)
+  if (chosen.length === 0)
     throw new EnvelopeError(
       'ERR_DISK_NO_KEYSLOT',
       'this disk has no passphrase keyslot; open it with its KEK (--kek-file)',
     )
+  const attempts = chosen.map((k) => plan(meta, k))
+  const total = attempts.reduce((a, x) => a + x.work, 0)
+  if (total > KDF_ATTEMPT_BUDGET_NS) {
+    const costly = [...attempts].sort((a, b) => b.work - a.work)[0] as Attempt
+    throw new EnvelopeError(
+      'ERR_LUKS2_KDF_BUDGET',
+      attempts.length === 1
+        ? `keyslot ${costly.id} would cost about ${seconds(total)} s of CPU to try, more than the ${seconds(KDF_ATTEMPT_BUDGET_NS)} s Ward spends on one passphrase attempt; the header was altered, or open it with cryptsetup`
+        : `trying the passphrase on keyslots ${attempts.map((x) => x.id).join(', ')} would cost about ${seconds(total)} s of CPU, more than the ${seconds(KDF_ATTEMPT_BUDGET_NS)} s Ward spends on one attempt (keyslot ${costly.id} alone: ${seconds(costly.work)} s); name the keyslot of this passphrase with --key-slot N`,
+    )
+  }
+  for (const a of attempts) checkKdfFitsHost(a.kdf, `keyslots.${a.id}`)
+  for (const a of attempts) {
+    const material = readArea(a.offset, a.length)
+    const derived = await deriveKeyslotKey(a.kdf, passphrase, a.areaKeySize)
+    areaXts(false, derived, material)
+    derived.fill(0)
+    const key = afMerge(material, a.keySize, a.stripes, a.afHash)
+    material.fill(0)
+    if (await checkDigestAsync(a.digest, key)) return { keyslot: a.id, volumeKey: key }
+    key.fill(0)
+  }
   throw new EnvelopeError(
     'ERR_DISK_WRONG_PASSPHRASE',
-    `the passphrase opens no keyslot${unsupported.length ? ` (keyslots ${unsupported.join(', ')} use argon2, which Ward cannot run)` : ''}; check the passphrase file`,
+    options.keyslot !== undefined
+      ? `the passphrase does not open keyslot ${options.keyslot}; check the passphrase file and the keyslot number`
+      : 'the passphrase opens no keyslot; check the passphrase file',
   )
 }

@@ -1,7 +1,7 @@
 import { EnvelopeError } from '../errors.js'
 import { preadFull } from '../disk/io.js'
 import { checkDigest } from './digest.js'
-import { openKeyslots } from './keyslot.js'
+import { openKeyslots, type OpenKeyslotsOptions } from './keyslot.js'
 import type { Luks2Segment } from './metadata.js'
 import { findWardToken, unwrapWardToken } from './token.js'
 import type { Luks2Volume } from './volume.js'
@@ -78,19 +78,28 @@ export function unlockWithKek(vol: Luks2Volume, kek: Uint8Array): Uint8Array {
   return dek
 }
 
-/** Unlock with a passphrase through the luks2 keyslots; returns the volume key (caller zeroes it). */
-export function unlockWithPassphrase(
+/**
+ * Unlock with a passphrase through the luks2 keyslots (all of them, or `options.keyslot`);
+ * returns the volume key (caller zeroes it). The KDFs run on the libuv thread pool.
+ */
+export async function unlockWithPassphrase(
   fd: number,
   vol: Luks2Volume,
   passphrase: Uint8Array,
-): Uint8Array {
+  options: OpenKeyslotsOptions = {},
+): Promise<Uint8Array> {
   const s = dataSegment(vol)
-  const { volumeKey } = openKeyslots(vol.meta, passphrase, (offset, length) => {
-    const buf = new Uint8Array(length)
-    if (preadFull(fd, buf, offset) !== length)
-      throw new EnvelopeError('ERR_LUKS2_TRUNCATED', 'the file ends inside a keyslot area')
-    return buf
-  })
+  const { volumeKey } = await openKeyslots(
+    vol.meta,
+    passphrase,
+    (offset, length) => {
+      const buf = new Uint8Array(length)
+      if (preadFull(fd, buf, offset) !== length)
+        throw new EnvelopeError('ERR_LUKS2_TRUNCATED', 'the file ends inside a keyslot area')
+      return buf
+    },
+    options,
+  )
   if (volumeKey.length !== 64) {
     volumeKey.fill(0)
     throw new EnvelopeError(

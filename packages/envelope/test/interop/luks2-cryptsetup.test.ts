@@ -12,7 +12,17 @@ import {
 } from '../../src/index.js'
 import { readVolume } from '../../src/luks2/volume.js'
 import { unlockWithPassphrase } from '../../src/luks2/unlock.js'
-import { cryptsetup, dumpVolumeKey, pythonXts, same, tmp } from '../unit/luks2-fixtures.js'
+import { availableParallelism } from 'node:os'
+import { defaultMemoryKiB, WARD_KDF_DEFAULTS } from '../../src/luks2/kdf.js'
+import {
+  cryptsetup,
+  dumpVolumeKey,
+  pythonXts,
+  same,
+  SMALL_ARGON2,
+  SMALL_PBKDF2,
+  tmp,
+} from '../unit/luks2-fixtures.js'
 
 // Interop with the real peers: Debian cryptsetup-bin (reads Ward's headers, keyslots and token)
 // and python3-cryptography's XTS (an independent aes-xts-plain64).
@@ -37,15 +47,30 @@ function tokenDek(disk: string, key: Uint8Array = kek): Uint8Array {
 }
 
 const disk = t.path('ward.luks')
-test('setup: Ward encrypts a raw image with a recovery keyslot', async () => {
+/** Ward's argon2id keyslot in these tests: small, but with two lanes, so `cpus` is exercised. */
+const WARD_ARGON2 = { type: 'argon2id', memory: 65536, iterations: 4, parallelism: 2 } as const
+test('setup: Ward encrypts a raw image with an argon2id recovery keyslot', async () => {
   await encryptDisk(raw, disk, {
     kek,
     providerId: 'prov-1',
     kekId: 'kek-1',
     recoveryPassphrase: passBytes,
-    recoveryIterations: 1000,
+    recoveryKdf: WARD_ARGON2,
   })
 })
+
+/** The PBKDF lines of `cryptsetup luksDump` for the (first) keyslot. */
+function dumpKdf(d: string): Record<string, string> {
+  const r = cryptsetup(['luksDump', d])
+  assert.equal(r.status, 0, r.stderr)
+  const out: Record<string, string> = {}
+  const slots = r.stdout.slice(r.stdout.indexOf('Keyslots:'), r.stdout.indexOf('Tokens:'))
+  for (const key of ['PBKDF', 'Time cost', 'Memory', 'Threads', 'Iterations', 'Hash']) {
+    const m = new RegExp(`^\\s*${key}:\\s*(\\S+)`, 'm').exec(slots)
+    if (m?.[1]) out[key] = m[1]
+  }
+  return out
+}
 
 test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the Ward token', () => {
   const r = cryptsetup(['luksDump', disk])
@@ -55,8 +80,14 @@ test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the W
   assert.match(r.stdout, /sector:\s+4096 \[bytes\]/)
   assert.match(r.stdout, /offset:\s+16777216 \[bytes\]/)
   assert.match(r.stdout, /Key:\s+512 bits/)
-  assert.match(r.stdout, /PBKDF:\s+pbkdf2/)
   assert.match(r.stdout, /Tokens:\s+0: ward/)
+  // the argon2id keyslot with exactly the parameters Ward wrote
+  assert.deepEqual(dumpKdf(disk), {
+    PBKDF: 'argon2id',
+    'Time cost': '4',
+    Memory: '65536',
+    Threads: '2',
+  })
   const tok = JSON.parse(cryptsetup(['token', 'export', '--token-id', '0', disk]).stdout) as Record<
     string,
     unknown
@@ -92,15 +123,16 @@ test('python3-cryptography XTS decrypts the data area back to the original image
   assert.ok(same(out, raw))
 })
 
-test('shallow rekey: cryptsetup still reads it, same DEK under the new KEK, recovery keyslot kept', async () => {
+test('shallow rekey: cryptsetup still reads it, same DEK under the new KEK, pbkdf2 recovery keyslot kept', async () => {
   const d = t.path('shallow.luks')
   await encryptDisk(raw, d, {
     kek,
     providerId: 'p',
     kekId: 'k',
     recoveryPassphrase: passBytes,
-    recoveryIterations: 1000,
+    recoveryKdf: SMALL_PBKDF2,
   })
+  assert.deepEqual(dumpKdf(d), { PBKDF: 'pbkdf2', Iterations: '1000', Hash: 'sha256' })
   const before = tokenDek(d)
   const data = readFileSync(d).subarray(16 * MiB)
   const kek2 = randomBytes(32)
@@ -118,22 +150,23 @@ test('shallow rekey: cryptsetup still reads it, same DEK under the new KEK, reco
   assert.equal(describeDisk(d).kekId, 'k2')
 })
 
-test('deep rekey: new DEK seen by cryptsetup, python decrypts the re-encrypted data', async () => {
+test('deep rekey (pbkdf2 keyslot rebuilt as argon2i): new DEK seen by cryptsetup, python decrypts the re-encrypted data', async () => {
   const d = t.path('deep.luks')
   await encryptDisk(raw, d, {
     kek,
     providerId: 'p',
     kekId: 'k',
     recoveryPassphrase: passBytes,
-    recoveryIterations: 1000,
+    recoveryKdf: SMALL_PBKDF2,
   })
   const before = tokenDek(d)
   await rekeyDeep(d, {
     kek,
     recoveryPassphrase: passBytes,
-    recoveryIterations: 1000,
+    recoveryKdf: { ...SMALL_ARGON2, type: 'argon2i' },
     segmentBytes: 256 * 1024,
   })
+  assert.equal(dumpKdf(d).PBKDF, 'argon2i')
   const after = tokenDek(d)
   assert.notDeepEqual(after, before)
   assert.deepEqual(dumpVolumeKey(d, passFile), after)
@@ -183,9 +216,9 @@ test('an image made by cryptsetup luksFormat (pbkdf2, sector 4096) opens in Ward
   const vk = dumpVolumeKey(img, passFile)
   const fd = openSync(img, constants.O_RDONLY)
   try {
-    assert.deepEqual(unlockWithPassphrase(fd, readVolume(fd), passBytes), vk)
-    assert.throws(
-      () => unlockWithPassphrase(fd, readVolume(fd), new TextEncoder().encode('nope')),
+    assert.deepEqual(await unlockWithPassphrase(fd, readVolume(fd), passBytes), vk)
+    await assert.rejects(
+      unlockWithPassphrase(fd, readVolume(fd), new TextEncoder().encode('nope')),
       { code: 'ERR_DISK_WRONG_PASSPHRASE' },
     )
   } finally {
@@ -208,38 +241,139 @@ test('an image made by cryptsetup luksFormat (pbkdf2, sector 4096) opens in Ward
   })
 })
 
-test('an argon2id keyslot gives a coded error naming the KDF and the luksAddKey --pbkdf pbkdf2 fix', async () => {
-  const img = t.path('argon.img')
+/** A fresh 18 MiB image formatted by cryptsetup with `args` (passphrase through --key-file). */
+function luksFormat(name: string, args: readonly string[]): string {
+  const img = t.path(name)
   writeFileSync(img, '')
-  truncateSync(img, 17 * MiB)
+  truncateSync(img, 18 * MiB)
   const f = cryptsetup([
     'luksFormat',
     '--type',
     'luks2',
-    '--pbkdf',
-    'argon2id',
-    '--pbkdf-force-iterations',
-    '4',
-    '--pbkdf-memory',
-    '32',
-    '--sector-size',
-    '4096',
+    ...args,
     '--batch-mode',
     '--key-file',
     passFile,
     img,
   ])
   assert.equal(f.status, 0, f.stderr)
-  await assert.rejects(
-    decryptDisk(img, t.path('y'), { unlock: { passphrase: passBytes } }),
-    (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'ERR_LUKS2_KDF_UNSUPPORTED')
-      assert.match(e.message, /argon2id/)
-      assert.match(e.message, /cryptsetup luksAddKey --pbkdf pbkdf2/)
-      return true
-    },
+  return img
+}
+
+/** Ward's volume key through the passphrase (any keyslot, or `keyslot`). */
+async function wardKey(img: string, pass: Uint8Array, keyslot?: string): Promise<Uint8Array> {
+  const fd = openSync(img, constants.O_RDONLY)
+  try {
+    return await unlockWithPassphrase(
+      fd,
+      readVolume(fd),
+      pass,
+      keyslot !== undefined ? { keyslot } : {},
+    )
+  } finally {
+    closeSync(fd)
+  }
+}
+
+for (const variant of ['argon2id', 'argon2i'] as const)
+  test(`a cryptsetup ${variant} keyslot (64 MiB, 4 iterations) opens in Ward: same volume key as --dump-volume-key`, async () => {
+    const img = luksFormat(`${variant}.img`, [
+      '--pbkdf',
+      variant,
+      '--pbkdf-memory',
+      '65536',
+      '--pbkdf-force-iterations',
+      '4',
+    ])
+    const dump = dumpKdf(img)
+    assert.equal(dump.PBKDF, variant)
+    assert.deepEqual(await wardKey(img, passBytes), dumpVolumeKey(img, passFile))
+    await assert.rejects(wardKey(img, new TextEncoder().encode('nope')), {
+      code: 'ERR_DISK_WRONG_PASSPHRASE',
+    })
+    const k = describeDisk(img).keyslots[0]
+    assert.deepEqual(
+      [k?.kdf, k?.memoryKiB, k?.iterations, k?.parallelism],
+      [variant, 65536, 4, Number(dump.Threads)],
+    )
+    assert.ok(k !== undefined && !('salt' in k), 'describe never shows the salt')
+  })
+
+test('a default-settings cryptsetup luksFormat (argon2id, --iter-time 100) opens in Ward; decrypt with the passphrase', async () => {
+  const img = luksFormat('default.img', ['--iter-time', '100'])
+  assert.equal(dumpKdf(img).PBKDF, 'argon2id')
+  const vk = dumpVolumeKey(img, passFile)
+  assert.deepEqual(await wardKey(img, passBytes), vk)
+  // data written under cryptsetup's key by python's XTS (sector 4096: cryptsetup's default here)
+  const sectorSize = Number(/sector:\s+(\d+)/.exec(cryptsetup(['luksDump', img]).stdout)?.[1])
+  pythonXts('enc', vk, raw, 0, 2 * MiB, t.path('default-data.bin'), sectorSize)
+  const whole = readFileSync(img)
+  readFileSync(t.path('default-data.bin')).copy(whole, 16 * MiB)
+  writeFileSync(img, whole)
+  const out = t.path('default-plain.img')
+  await decryptDisk(img, out, { unlock: { passphrase: passBytes } })
+  assert.ok(same(out, raw))
+})
+
+test('several cryptsetup keyslots: the passphrase of the second opens; --key-slot and priority "ignore" as cryptsetup', async () => {
+  const img = luksFormat('two.img', [
+    '--pbkdf',
+    'argon2id',
+    '--pbkdf-memory',
+    '32768',
+    '--pbkdf-force-iterations',
+    '4',
+  ])
+  const pass2 = 'second passphrase'
+  const pass2File = t.secret('pass2', pass2)
+  const pass2Bytes = new TextEncoder().encode(pass2)
+  const add = cryptsetup([
+    'luksAddKey',
+    '--key-file',
+    passFile,
+    '--pbkdf',
+    'pbkdf2',
+    '--pbkdf-force-iterations',
+    '1000',
+    '--batch-mode',
+    img,
+    pass2File,
+  ])
+  assert.equal(add.status, 0, add.stderr)
+  const vk = dumpVolumeKey(img, pass2File)
+  assert.deepEqual(await wardKey(img, pass2Bytes), vk)
+  assert.deepEqual(await wardKey(img, pass2Bytes, '1'), vk)
+  await assert.rejects(wardKey(img, pass2Bytes, '0'), { code: 'ERR_DISK_WRONG_PASSPHRASE' })
+  await assert.rejects(wardKey(img, pass2Bytes, '7'), { code: 'ERR_DISK_NO_KEYSLOT' })
+  const cfg = cryptsetup(['config', '--priority', 'ignore', '--key-slot', '1', img])
+  assert.equal(cfg.status, 0, cfg.stderr)
+  assert.notEqual(
+    cryptsetup(['open', '--test-passphrase', '--key-file', pass2File, img]).status,
+    0,
+    'cryptsetup skips an ignored keyslot',
   )
-  assert.equal(describeDisk(img).keyslots[0]?.kdf, 'argon2id')
+  await assert.rejects(wardKey(img, pass2Bytes), { code: 'ERR_DISK_WRONG_PASSPHRASE' })
+  assert.deepEqual(await wardKey(img, pass2Bytes, '1'), vk, 'a named keyslot is tried anyway')
+})
+
+test("Ward's default recovery keyslot: argon2id, 1 GiB, 4 iterations, min(4, CPUs) lanes, as luksDump shows", async () => {
+  const d = t.path('default-ward.luks')
+  const small = t.random('small.img', 64 * 1024)
+  await encryptDisk(small, d, { kek, providerId: 'p', kekId: 'k', recoveryPassphrase: passBytes })
+  assert.equal(defaultMemoryKiB(), WARD_KDF_DEFAULTS.memory) // this host has more than 2 GiB
+  assert.deepEqual(dumpKdf(d), {
+    PBKDF: 'argon2id',
+    'Time cost': String(WARD_KDF_DEFAULTS.passes),
+    Memory: String(WARD_KDF_DEFAULTS.memory),
+    Threads: String(Math.min(4, availableParallelism())),
+  })
+  assert.deepEqual(WARD_KDF_DEFAULTS, {
+    type: 'argon2id',
+    memory: 1048576,
+    passes: 4,
+    maxParallelism: 4,
+    pbkdf2Iterations: 600_000,
+  })
 })
 
 test('an interrupted deep rekey is marked for cryptsetup (mandatory requirement ward-rekey) until resumed', async () => {

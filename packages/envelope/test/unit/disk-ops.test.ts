@@ -12,7 +12,7 @@ import {
   rekeyShallow,
 } from '../../src/index.js'
 import { Journal, journalPath } from '../../src/disk/journal.js'
-import { same, tmp } from './luks2-fixtures.js'
+import { same, SMALL_ARGON2, SMALL_PBKDF2, tmp } from './luks2-fixtures.js'
 
 const t = tmp()
 after(() => t.cleanup())
@@ -30,7 +30,7 @@ test('encrypt then decrypt with the KEK and with the recovery passphrase gives t
     providerId: 'prov',
     kekId: 'kid',
     recoveryPassphrase: pass,
-    recoveryIterations: 1000,
+    recoveryKdf: SMALL_ARGON2,
     ...small,
   })
   assert.equal(r.dataBytes, statSync(raw).size)
@@ -44,7 +44,9 @@ test('encrypt then decrypt with the KEK and with the recovery passphrase gives t
   assert.equal(desc.sectorSize, 4096)
   assert.equal(desc.providerId, 'prov')
   assert.equal(desc.kekId, 'kid')
-  assert.deepEqual(desc.keyslots, [{ id: '0', type: 'luks2', kdf: 'pbkdf2' }])
+  assert.deepEqual(desc.keyslots, [
+    { id: '0', type: 'luks2', kdf: 'argon2id', iterations: 4, memoryKiB: 32768, parallelism: 1 },
+  ])
   assert.ok(!JSON.stringify(desc).includes('wrapped'), 'describe never shows key material')
   await decryptDisk(d, t.path('a.kek'), { unlock: { kek }, ...small })
   assert.ok(same(t.path('a.kek'), raw))
@@ -66,7 +68,7 @@ test('wrong KEK and wrong passphrase are clear coded errors, and no output is le
     providerId: 'p',
     kekId: 'k',
     recoveryPassphrase: pass,
-    recoveryIterations: 1000,
+    recoveryKdf: SMALL_PBKDF2,
   })
   await assert.rejects(decryptDisk(d, t.path('b.out'), { unlock: { kek: otherKek } }), {
     code: 'ERR_DISK_WRONG_KEK',
@@ -150,7 +152,7 @@ test('deep rekey re-encrypts every sector under a new DEK; the recovery keyslot 
     providerId: 'p',
     kekId: 'k',
     recoveryPassphrase: pass,
-    recoveryIterations: 1000,
+    recoveryKdf: SMALL_ARGON2,
   })
   const before = readFileSync(d).subarray(16 * 1048576)
   await assert.rejects(rekeyDeep(d, { kek }), { code: 'ERR_DISK_RECOVERY_PASSPHRASE_NEEDED' })
@@ -161,7 +163,7 @@ test('deep rekey re-encrypts every sector under a new DEK; the recovery keyslot 
     code: 'ERR_DISK_WRONG_KEK',
   })
   assert.ok(!existsSync(journalPath(d)))
-  await rekeyDeep(d, { kek, recoveryPassphrase: pass, recoveryIterations: 1000, ...small })
+  await rekeyDeep(d, { kek, recoveryPassphrase: pass, recoveryKdf: SMALL_ARGON2, ...small })
   const afterData = readFileSync(d).subarray(16 * 1048576)
   for (let off = 0; off < before.length; off += 4096)
     assert.ok(

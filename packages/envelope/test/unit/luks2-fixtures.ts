@@ -16,6 +16,16 @@ import { join } from 'node:path'
 
 /** Shared by the luks2-* and disk-* tests: temp dirs, images, and the two independent peers. */
 
+/** Small keyslot KDF costs for tests (the defaults take 1 GiB and seconds): 32 MiB x 4 passes. */
+export const SMALL_ARGON2 = {
+  type: 'argon2id',
+  memory: 32768,
+  iterations: 4,
+  parallelism: 1,
+} as const
+/** cryptsetup's minimum PBKDF2 iterations. */
+export const SMALL_PBKDF2 = { type: 'pbkdf2', iterations: 1000 } as const
+
 export interface Tmp {
   readonly dir: string
   path(name: string): string

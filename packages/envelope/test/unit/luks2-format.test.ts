@@ -114,15 +114,15 @@ test('AF splitter: deterministic given the random stripes (sha256 diffusion of 6
   assert.deepEqual(last, Buffer.from(key.map((b, i) => b ^ (diffused[i] ?? 0))))
 })
 
-test('new Ward metadata validates, fits the 12 KiB JSON area and puts data at 16 MiB', () => {
+test('new Ward metadata validates, fits the 12 KiB JSON area and puts data at 16 MiB', async () => {
   const dek = new Uint8Array(randomBytes(64))
-  const { json, keyslotArea } = formatMetadata({
+  const { json, keyslotArea } = await formatMetadata({
     dek,
     kek: new Uint8Array(32).fill(1),
     providerId: 'p',
     kekId: 'k',
     recoveryPassphrase: new Uint8Array([1, 2, 3]),
-    recoveryIterations: 1000,
+    recoveryKdf: { type: 'pbkdf2', iterations: 1000 },
   })
   const meta = parseJsonArea(encodeJsonArea(json, 12288))
   assert.equal(meta.segments[0]?.offset, WARD_DATA_OFFSET)
