@@ -64,8 +64,11 @@ export async function main(
       strict: true,
     })
   } catch (e) {
+    const message = usageMessage(e, rest, Object.keys(cmd.options))
+    if (rest.includes('--json'))
+      process.stdout.write(`${JSON.stringify({ error: { code: 'ERR_CLI_USAGE', message } })}\n`)
     process.stderr.write(
-      `ward ${cmd.path.join(' ')}: ${(e as Error).message}\nRun 'ward ${cmd.path.join(' ')} --help' for usage.\n`,
+      `ward ${cmd.path.join(' ')}: ${message} [ERR_CLI_USAGE]\nRun 'ward ${cmd.path.join(' ')} --help' for usage.\n`,
     )
     return 2
   }
@@ -139,4 +142,60 @@ function commandHelp(c: Command): string {
   lines.push(`  ${'--json'.padEnd(34)} machine-readable output`)
   lines.push(`  ${'--help'.padEnd(34)} this help`, '')
   return lines.join('\n')
+}
+
+/**
+ * A parse failure said the way the rest of the CLI says usage errors (ERR_CLI_USAGE): the flag at
+ * fault and, for an unknown one, the closest known flag.
+ */
+export function usageMessage(
+  e: unknown,
+  args: readonly string[],
+  known: readonly string[],
+): string {
+  const code = (e as { code?: string }).code
+  const all = [...known, 'json', 'help']
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flag = args
+      .filter((a) => a.startsWith('-') && a !== '--')
+      .map((a) => a.replace(/^-+/, '').split('=')[0] ?? '')
+      .find((n) => !all.includes(n) && n !== 'h')
+    if (flag !== undefined) {
+      const near = closest(flag, all)
+      return `unknown option --${flag}${near ? ` (did you mean --${near}?)` : ''}`
+    }
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const m = /'--([\w-]+)/.exec((e as Error).message)
+    if (m) return `--${m[1]} needs a value`
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return (e as Error).message.split('.')[0] ?? ''
+  return (e as Error).message
+}
+
+/** The known name at the smallest edit distance from `name`, when it is close enough to be a typo. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Infinity
+  for (const k of known) {
+    const d = distance(name, k)
+    if (d < bestD) [best, bestD] = [k, d]
+  }
+  const prefix = known.find((k) => k.startsWith(name) || name.startsWith(k))
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : prefix
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j] ?? 0
+      row[j] = Math.min(here + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = here
+    }
+  }
+  return row[b.length] ?? 0
 }

@@ -1,5 +1,5 @@
-import { HostError, callAgent } from '@ward/host'
-import { readSecretFile } from '@ward/core'
+import { readSecretFile, WardError } from '@ward/core'
+import { callAgent } from '@ward/host'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import { table } from '../output.js'
 import { dataDirOf } from './host.js'
@@ -19,8 +19,8 @@ function ids(ctx: CommandContext): { providerId: string; kekId: string } {
   const p = ctx.values['provider-id'] ?? ctx.positionals[0]
   const k = ctx.values['kek-id'] ?? ctx.positionals[1]
   if (typeof p !== 'string' || typeof k !== 'string')
-    throw new HostError(
-      'ERR_HOST_BAD_ARGUMENT',
+    throw new WardError(
+      'ERR_CLI_USAGE',
       'give the provider id and the KEK id (positional P K, or --provider-id and --kek-id)',
     )
   return { providerId: p, kekId: k }
@@ -36,8 +36,7 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
       const f = ctx.values['kek-file']
-      if (typeof f !== 'string')
-        throw new HostError('ERR_HOST_BAD_ARGUMENT', '--kek-file is required')
+      if (typeof f !== 'string') throw new WardError('ERR_CLI_USAGE', '--kek-file is required')
       const kek = readSecretFile(f, { length: 32 })
       const key = kek.use((k) => Buffer.from(k).toString('base64'))
       kek.dispose()

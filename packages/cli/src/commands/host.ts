@@ -1,4 +1,4 @@
-import { createLogger, isCodedError } from '@ward/core'
+import { createLogger, isCodedError, WardError } from '@ward/core'
 import {
   DEFAULT_DATA_DIR,
   HostAgent,
@@ -30,7 +30,9 @@ export function parseBool(flag: string, v: unknown): boolean | undefined {
   const s = String(v).toLowerCase()
   if (s === 't' || s === 'true') return true
   if (s === 'f' || s === 'false') return false
-  throw new HostError('ERR_HOST_BAD_ARGUMENT', `--${flag} takes T, true, F or false`)
+  throw new WardError('ERR_CLI_USAGE', `--${flag} takes T, true, F or false (got ${String(v)})`, {
+    option: flag,
+  })
 }
 
 function onOff(flag: string, v: unknown, dflt: boolean): boolean {
@@ -38,7 +40,9 @@ function onOff(flag: string, v: unknown, dflt: boolean): boolean {
   const s = String(v).toLowerCase()
   if (s === 'on' || s === 'true' || s === 't') return true
   if (s === 'off' || s === 'false' || s === 'f') return false
-  throw new HostError('ERR_HOST_BAD_ARGUMENT', `--${flag} takes on or off`)
+  throw new WardError('ERR_CLI_USAGE', `--${flag} takes on or off (got ${String(v)})`, {
+    option: flag,
+  })
 }
 
 interface Settings {
@@ -65,8 +69,8 @@ export const hostCommands: readonly Command[] = [
     help: { ...dataDirHelp, tpm: 'swtpm:HOST:PORT | /dev/tpmrm0 | none (required)' },
     async run({ values, out }) {
       if (typeof values.tpm !== 'string')
-        throw new HostError(
-          'ERR_HOST_BAD_ARGUMENT',
+        throw new WardError(
+          'ERR_CLI_USAGE',
           '--tpm is required: swtpm:HOST:PORT, /dev/tpmrm0 or none',
         )
       const dataDir = dataDirOf(values)
@@ -112,10 +116,14 @@ export const hostCommands: readonly Command[] = [
       const dataDir = dataDirOf(values)
       const logger = createLogger('host')
       if (values['secure-boot'] !== undefined && values['simulate-firmware'] !== true)
-        throw new HostError(
-          'ERR_HOST_BAD_ARGUMENT',
+        throw new WardError(
+          'ERR_CLI_USAGE',
           '--secure-boot needs --simulate-firmware (a real host reads it from the firmware)',
         )
+      // flags are checked before booting: a bad value is a usage error (exit 2), never the
+      // boot refusal (exit 3) that a real security violation gives
+      const secureBoot = onOff('secure-boot', values['secure-boot'], true)
+      const execInstalledOnly = onOff('exec-installed-only', values['exec-installed-only'], true)
       let agent: HostAgent
       const stopped = untilStopped() // handlers first: a signal during boot still stops it
       try {
@@ -125,11 +133,8 @@ export const hostCommands: readonly Command[] = [
             typeof values['encryption-recovery-key-file'] === 'string'
               ? values['encryption-recovery-key-file']
               : undefined,
-          simulateFirmware:
-            values['simulate-firmware'] === true
-              ? { secureBoot: onOff('secure-boot', values['secure-boot'], true) }
-              : undefined,
-          execInstalledOnly: onOff('exec-installed-only', values['exec-installed-only'], true),
+          simulateFirmware: values['simulate-firmware'] === true ? { secureBoot } : undefined,
+          execInstalledOnly,
           logger,
         })
       } catch (e) {
@@ -184,7 +189,7 @@ export const hostCommands: readonly Command[] = [
       if (values.mode !== undefined) {
         const m = String(values.mode).toUpperCase()
         if (m !== 'TPM' && m !== 'NONE')
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', '--mode takes TPM or NONE')
+          throw new WardError('ERR_CLI_USAGE', '--mode takes TPM or NONE', { option: 'mode' })
         params.mode = m
       }
       const sb = parseBool('require-secure-boot', values['require-secure-boot'])

@@ -20,14 +20,14 @@ import { untilStopped } from '../service.js'
 const dataDir = (v: Values): string => {
   const d = v['data-dir']
   if (typeof d !== 'string' || d === '')
-    throw new WardError('ERR_KMS_USAGE', '--data-dir DIR is required')
+    throw new WardError('ERR_CLI_USAGE', '--data-dir DIR is required')
   return resolve(d)
 }
 const str = (v: Values, k: string): string | undefined =>
   typeof v[k] === 'string' ? v[k] : undefined
 const need = (v: Values, k: string): string => {
   const s = str(v, k)
-  if (s === undefined || s === '') throw new WardError('ERR_KMS_USAGE', `--${k} is required`)
+  if (s === undefined || s === '') throw new WardError('ERR_CLI_USAGE', `--${k} is required`)
   return s
 }
 const dbOpt = { db: { type: 'string' } } as const
@@ -36,7 +36,7 @@ const num = (v: Values, k: string): number | undefined => {
   const s = str(v, k)
   if (s === undefined) return undefined
   if (!/^\d{1,9}$/.test(s))
-    throw new WardError('ERR_KMS_USAGE', `--${k} must be a whole number (got ${s})`)
+    throw new WardError('ERR_CLI_USAGE', `--${k} must be a whole number (got ${s})`)
   return Number(s)
 }
 /** `ward kms serve` limit flags → KmsServerOptions fields (value scale: MiB → bytes). */
@@ -83,7 +83,7 @@ export const kmsCommands: readonly Command[] = [
     async run({ values, positionals, out }) {
       const name = positionals[0]
       if (name === undefined)
-        throw new WardError('ERR_KMS_USAGE', 'NAME (the client identity) is required')
+        throw new WardError('ERR_CLI_USAGE', 'NAME (the client identity) is required')
       const files = await addClient(dataDir(values), name, resolve(need(values, 'out')))
       out.data(
         { identity: name, ...files },
@@ -101,7 +101,7 @@ export const kmsCommands: readonly Command[] = [
     async run({ values, positionals, out }) {
       const arg = positionals[0]
       if (arg === undefined || arg === '')
-        throw new WardError('ERR_KMS_USAGE', 'NAME (a client identity) or SERIAL is required')
+        throw new WardError('ERR_CLI_USAGE', 'NAME (a client identity) or SERIAL is required')
       const dir = dataDir(values)
       const r = await revokeClient(dir, arg)
       const what =
@@ -179,7 +179,7 @@ export const kmsCommands: readonly Command[] = [
       const poll = str(values, 'busy-poll-us')
       if (poll !== undefined && !/^\d{1,7}$/.test(poll))
         throw new WardError(
-          'ERR_KMS_USAGE',
+          'ERR_CLI_USAGE',
           `--busy-poll-us must be a whole number of µs (got ${poll})`,
         )
       const stopped = untilStopped() // handlers first: a signal during start-up still stops it

@@ -559,6 +559,17 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     await store.close()
     await audit.close()
     barrier.dispose()
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      throw new KmsError(
+        'ERR_KMS_LISTEN',
+        code === 'EADDRINUSE'
+          ? `${host}:${port} is already in use (another ward kms serve or service?); choose another port with --listen HOST:PORT`
+          : code === 'EACCES'
+            ? `not allowed to listen on ${host}:${port} (ports below 1024 need privileges); choose another with --listen HOST:PORT`
+            : `${host} is not an address of this machine; choose one with --listen HOST:PORT (0.0.0.0 for all)`,
+        'InvalidField',
+      )
     throw e
   }
   const addr = front.address()

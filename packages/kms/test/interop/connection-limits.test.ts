@@ -214,7 +214,7 @@ describe('ward kms serve limit flags', () => {
     const base = ['kms', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0']
     const bad = await exit([...base, '--max-connections', 'many'])
     assert.equal(bad.code, 2)
-    assert.match(bad.stderr, /ERR_KMS_USAGE/)
+    assert.match(bad.stderr, /ERR_CLI_USAGE/)
     const small = await exit([...base, '--max-buffered-mib', '4'])
     assert.equal(small.code, 2)
     assert.match(small.stderr, /at least 22 \[ERR_KMS_BAD_LIMIT\]/)
