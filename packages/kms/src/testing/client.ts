@@ -117,6 +117,11 @@ export class KmipTestClient {
     return r.payload
   }
 
+  /** True once the server (or this side) closed the connection. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
   close(): void {
     this.#sock.end()
     this.#sock.destroy()
