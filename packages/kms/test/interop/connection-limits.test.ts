@@ -176,7 +176,11 @@ describe('connection caps and handshake timeout', () => {
           c.sendRaw(b).catch(() => {})
         }
       })()
-      assert.equal(await within(closed, 8000, 'slow frame closed'), 'connection closed')
+      // closed by the server: a FIN, or an RST when a dripped byte crossed the close
+      assert.match(
+        await within(closed, 8000, 'slow frame closed'),
+        /^(connection closed|read ECONNRESET|write EPIPE)$/,
+      )
       assert.ok(Date.now() - t0 < 8000)
       c.close()
       await drip
