@@ -39,11 +39,7 @@ function fail(item: TtlvItem, msg: string): never {
 }
 
 /** Value length (unpadded) of an item, checking ranges; structure sizes are cached. */
-function measure(
-  item: TtlvItem,
-  sizes: Map<TtlvItem, number | Uint8Array>,
-  depth: number,
-): number {
+function measure(item: TtlvItem, sizes: Map<TtlvItem, number | Uint8Array>, depth: number): number {
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff)
     fail(item, 'tag out of range')
   if (depth > 1000) fail(item, 'tree too deep')

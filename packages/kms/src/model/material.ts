@@ -191,7 +191,8 @@ export function keyValueBytes(
 
 /** The whole object structure for Get. */
 export function renderObject(o: ManagedObject, m: Buffer, block: TtlvItem | undefined): TtlvItem {
-  if (o.format === AS_REGISTERED) return decodeTtlv(m)
+  // Sealed by this server (so authenticated), possibly before Big Integers were bounded at 8 KiB
+  if (o.format === AS_REGISTERED) return decodeTtlv(m, { maxBigIntegerBytes: 1 << 20 })
   const tag = objectTag[o.objectType]!
   if (o.objectType === ObjectType.SecretData) return s(tag, [en(Tag.SecretDataType, 1), block])
   return s(tag, [block])
