@@ -1,6 +1,6 @@
 import { KmipError } from '../errors.js'
 import type { TtlvItem } from './item.js'
-import { bigIntHex } from './bigint.js'
+import { bigIntLayout, writeBigInt, type BigIntLayout } from './bigint.js'
 import { padded, typeCode } from './types.js'
 
 const utf8 = new TextEncoder()
@@ -13,23 +13,13 @@ const INT64_MAX = (1n << 63n) - 1n
  * (sign-extended) to a multiple of 8 bytes.
  */
 export function encodeTtlv(item: TtlvItem): Uint8Array {
-  // Structure lengths, and the bytes of Big Integers (computed once, written as measured)
-  const sizes = new Map<TtlvItem, number | Uint8Array>()
+  // Structure lengths, and the layout of Big Integers beyond 64 bits (computed once)
+  const sizes = new Map<TtlvItem, number | BigIntLayout>()
   const total = measure(item, sizes, 0)
   const out = new Uint8Array(total)
   const view = new DataView(out.buffer)
   write(item, out, view, 0, sizes)
   return out
-}
-
-/** Two's complement bytes of a Big Integer (bigint.ts; an int64 fits the minimum 8 bytes). */
-function bigIntBytes(x: bigint): Uint8Array {
-  if (x >= INT64_MIN && x <= INT64_MAX) {
-    const out = new Uint8Array(8)
-    new DataView(out.buffer).setBigInt64(0, x)
-    return out
-  }
-  return Buffer.from(bigIntHex(x), 'hex')
 }
 
 function fail(item: TtlvItem, msg: string): never {
@@ -39,7 +29,11 @@ function fail(item: TtlvItem, msg: string): never {
 }
 
 /** Value length (unpadded) of an item, checking ranges; structure sizes are cached. */
-function measure(item: TtlvItem, sizes: Map<TtlvItem, number | Uint8Array>, depth: number): number {
+function measure(
+  item: TtlvItem,
+  sizes: Map<TtlvItem, number | BigIntLayout>,
+  depth: number,
+): number {
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff)
     fail(item, 'tag out of range')
   if (depth > 1000) fail(item, 'tree too deep')
@@ -70,9 +64,13 @@ function measure(item: TtlvItem, sizes: Map<TtlvItem, number | Uint8Array>, dept
       break
     case 'BigInteger': {
       if (typeof item.value !== 'bigint') fail(item, 'not a bigint')
-      const b = bigIntBytes(item.value)
-      sizes.set(item, b)
-      len = b.length
+      if (item.value >= INT64_MIN && item.value <= INT64_MAX) len = 8
+      else {
+        // linear in the value's size (bigint.ts)
+        const l = bigIntLayout(item.value)
+        sizes.set(item, l)
+        len = l.bytes
+      }
       break
     }
     case 'Boolean':
@@ -99,7 +97,7 @@ function write(
   out: Uint8Array,
   v: DataView,
   off: number,
-  sizes: Map<TtlvItem, number | Uint8Array>,
+  sizes: Map<TtlvItem, number | BigIntLayout>,
 ): number {
   v.setUint8(off, (item.tag >> 16) & 0xff)
   v.setUint16(off + 1, item.tag & 0xffff)
@@ -129,9 +127,14 @@ function write(
       len = 8
       break
     case 'BigInteger': {
-      const b = (sizes.get(item) as Uint8Array | undefined) ?? bigIntBytes(item.value)
-      out.set(b, p)
-      len = b.length
+      const l = sizes.get(item) as BigIntLayout | undefined
+      if (l === undefined) {
+        v.setBigInt64(p, item.value)
+        len = 8
+      } else {
+        writeBigInt(l, out, p)
+        len = l.bytes
+      }
       break
     }
     case 'Boolean':
