@@ -76,6 +76,8 @@ export function ttlvToJson(item: TtlvItem): JsonTtlv {
 
 /** Bounds for {@link ttlvFromJson}. */
 export interface JsonLimits {
+  /** Longest JSON text accepted (default 16 MiB, as a binary message). */
+  readonly maxBytes?: number
   readonly maxDepth?: number
   readonly maxItems?: number
 }
@@ -86,9 +88,12 @@ const isType = (t: string): t is TtlvType => Object.hasOwn(typeCode, t)
 export function ttlvFromJson(input: unknown, limits: JsonLimits = {}): TtlvItem {
   const maxDepth = limits.maxDepth ?? 64
   const maxItems = limits.maxItems ?? 100_000
+  const maxBytes = limits.maxBytes ?? 16 << 20
   let count = 0
   let root: unknown = input
   if (typeof input === 'string') {
+    if (input.length > maxBytes)
+      throw new KmipError('ERR_KMIP_JSON', `document larger than ${maxBytes}`)
     try {
       root = JSON.parse(input)
     } catch (cause) {

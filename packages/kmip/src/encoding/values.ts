@@ -2,7 +2,8 @@ import { KmipError } from '../errors.js'
 import { enumForTag, maskForTag } from '../tables/enums.js'
 import { normalizeName } from '../tables/names.js'
 import { Tag, tagByName, tagNameOf } from '../tables/tags.js'
-import type { TtlvItem, TtlvType } from '../ttlv/item.js'
+import { bigIntHex } from '../ttlv/bigint.js'
+import { defaultLimits, type TtlvItem, type TtlvType } from '../ttlv/item.js'
 import { attributeTag } from '../message/attributes.js'
 
 // Text forms of TTLV values shared by the XML and JSON encodings (KMIP Profiles v1.4 §5.4.1,
@@ -30,9 +31,43 @@ export function childContext(
   return attributeTag(nameItem.value as string)
 }
 
+const enumNames = new WeakMap<Readonly<Record<string, number>>, ReadonlyMap<number, string>>()
+
+/** Name of an enumeration value (the first name, in table order, when several share it). */
 function enumNameOf(values: Readonly<Record<string, number>>, v: number): string | undefined {
-  for (const [k, x] of Object.entries(values)) if (x === v) return k
-  return undefined
+  let names = enumNames.get(values)
+  if (names === undefined) {
+    const m = new Map<number, string>()
+    for (const [k, x] of Object.entries(values)) if (!m.has(x)) m.set(x, k)
+    enumNames.set(values, m)
+    names = m
+  }
+  return names.get(v)
+}
+
+/**
+ * Longest text form of a number other than a Big Integer (Integer, Long Integer, Interval,
+ * Date-Time): far above any valid one, so leading zeros pass, yet decimal parsing (which is not
+ * linear in V8) never sees a megabyte of digits.
+ */
+const MAX_NUMBER_TEXT = 64
+
+/**
+ * Longest tag or enumeration name looked up: the longest in the tables is under 80 characters;
+ * normalising a megabyte-long name would only cost time.
+ */
+const MAX_NAME_TEXT = 256
+
+/** Hex digits of the largest Big Integer the text forms accept (as the binary decoder). */
+const MAX_BIG_HEX = 2 * defaultLimits.maxBigIntegerBytes
+
+function checkNumberText(s: string, tag: number, what: string): void {
+  if (s.length > MAX_NUMBER_TEXT)
+    throw new KmipError(
+      'ERR_KMIP_INVALID_FIELD',
+      `${what} text of ${s.length} characters is too long (at most ${MAX_NUMBER_TEXT})`,
+      { tag },
+    )
 }
 
 const hex8 = (v: number): string => '0x' + (v >>> 0).toString(16).toUpperCase().padStart(8, '0')
@@ -61,6 +96,7 @@ export function isoFromSeconds(sec: bigint): string {
 }
 
 function secondsFromIso(s: string, tag: number): bigint {
+  checkNumberText(s, tag, 'Date-Time')
   if (/^0x[0-9a-fA-F]{1,16}$/.test(s)) return BigInt.asIntN(64, BigInt(s))
   const ms = Date.parse(s)
   if (!/^\d{4}-\d{2}-\d{2}T/.test(s) || Number.isNaN(ms)) {
@@ -98,6 +134,7 @@ export function intToText(
 }
 
 function parseInt32(s: string, tag: number): number {
+  checkNumberText(s, tag, 'Integer')
   const v = /^0x[0-9a-fA-F]{1,8}$/.test(s)
     ? Number.parseInt(s.slice(2), 16) | 0
     : /^-?\d+$/.test(s)
@@ -113,6 +150,12 @@ function parseInt32(s: string, tag: number): number {
 export function enumFromText(tag: number, s: string, ctx?: ValueContext): number {
   if (/^0x[0-9a-fA-F]{1,8}$/.test(s)) return Number.parseInt(s.slice(2), 16)
   const sem = ctx?.semanticTag ?? tag
+  if (s.length > MAX_NAME_TEXT)
+    throw new KmipError(
+      'ERR_KMIP_ENUM',
+      `enumeration value of ${s.length} characters for ${tagNameOf(sem) ?? sem} (no name is that long)`,
+      { tag },
+    )
   if (tagValued.has(sem)) {
     const t = tagByName(s)
     if (t !== undefined) return t
@@ -147,6 +190,7 @@ export function intFromText(tag: number, s: string, ctx?: ValueContext): number 
 }
 
 function parseBig(s: string, tag: number, what: string): bigint {
+  checkNumberText(s, tag, what)
   if (/^-?\d+$/.test(s) || /^0x[0-9a-fA-F]+$/.test(s)) return BigInt(s)
   throw new KmipError('ERR_KMIP_INVALID_FIELD', `bad ${what} "${s}"`, { tag })
 }
@@ -180,10 +224,16 @@ export function itemFromText(
     case 'BigInteger': {
       if (/^(0x)?[0-9a-fA-F]+$/.test(s)) {
         // XML Big Integers are hex (with or without 0x), two's complement of their byte length
-        // (KMIP Profiles v1.4 §5.4.1.6)
+        // (KMIP Profiles v1.4 §5.4.1.6); hex converts in linear time
         const digits = s.startsWith('0x') ? s.slice(2) : s
-        const bits = BigInt(Math.ceil(digits.length / 2) * 8)
-        return { tag, type, value: BigInt.asIntN(Number(bits), BigInt('0x' + digits)) }
+        if (digits.length > MAX_BIG_HEX)
+          throw new KmipError(
+            'ERR_TTLV_TOO_LARGE',
+            `Big Integer of ${Math.ceil(digits.length / 2)} bytes exceeds ${defaultLimits.maxBigIntegerBytes} (maxBigIntegerBytes)`,
+            { tag },
+          )
+        const bits = Math.ceil(digits.length / 2) * 8
+        return { tag, type, value: BigInt.asIntN(bits, BigInt('0x' + digits)) }
       }
       throw new KmipError(
         'ERR_KMIP_INVALID_FIELD',
@@ -202,6 +252,7 @@ export function itemFromText(
     case 'DateTime':
       return { tag, type, value: secondsFromIso(s, tag) }
     case 'DateTimeExtended': {
+      checkNumberText(s, tag, 'Date-Time Extended')
       if (/^0x[0-9a-fA-F]{1,16}$/.test(s)) return { tag, type, value: BigInt.asIntN(64, BigInt(s)) }
       const m = /\.(\d{1,6})/.exec(s)
       const micros = m ? BigInt(m[1]!.padEnd(6, '0')) : 0n
@@ -210,16 +261,9 @@ export function itemFromText(
   }
 }
 
-/** Text form of a Big Integer: hex of its two's complement bytes. */
+/** Text form of a Big Integer: hex of its two's complement bytes (linear time, ttlv/bigint.ts). */
 export function bigToHex(v: bigint): string {
-  let n = 8
-  while (v < -(1n << BigInt(n * 8 - 1)) || v >= 1n << BigInt(n * 8 - 1)) n += 8
-  return (
-    '0x' +
-    BigInt.asUintN(n * 8, v)
-      .toString(16)
-      .padStart(n * 2, '0')
-  )
+  return '0x' + bigIntHex(v)
 }
 
 /** Text form of a Date-Time Extended (ISO 8601 with microseconds). */
@@ -234,6 +278,7 @@ export function isoFromMicros(us: bigint): string {
 
 /** Resolves an element/JSON tag name: a normalised spec name or `0x42XXXX` hex. */
 export function tagFromName(name: string): number | undefined {
+  if (name.length > MAX_NAME_TEXT) return undefined
   if (/^0x[0-9a-fA-F]{6}$/.test(name)) return Number.parseInt(name.slice(2), 16)
   return tagByName(name) ?? tagByName(normalizeName(name))
 }

@@ -25,7 +25,8 @@ export function isCustomAttributeName(name: string): boolean {
 
 /** Tag of a spec attribute from its 1.x name, or undefined for custom/unknown names. */
 export function attributeTag(name: string): number | undefined {
-  if (isCustomAttributeName(name)) return undefined
+  // no spec name is near 256 characters: a longer one is not normalised (linear, but slow)
+  if (name.length > 256 || isCustomAttributeName(name)) return undefined
   return tagByName(normalizeName(name))
 }
 

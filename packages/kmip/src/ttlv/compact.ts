@@ -1,11 +1,14 @@
 import { KmipError } from '../errors.js'
-import type { TtlvItem, TtlvType } from './item.js'
+import { defaultLimits, type TtlvItem, type TtlvType } from './item.js'
 import { typeCode } from './types.js'
 
 /**
  * Compact JSON form of an item tree, `[tag, type, value]` with 64-bit and big integers as decimal
  * strings and Byte Strings as hex. Used to store non-secret attribute values (it is not the KMIP
- * JSON profile, see encoding/json.ts): small, lossless, and stable across releases.
+ * JSON profile, see encoding/json.ts): small, lossless, and stable across releases. Big Integers
+ * above {@link DECIMAL_BIG_BITS} bits are written as `0x…` hex (`-0x…` when negative): decimal
+ * conversion is not linear in V8 (an 8 KiB value takes milliseconds each way), and releases that
+ * wrote only decimal could not read back more than 400 digits either.
  */
 export type JsonItem = [number, TtlvType, unknown]
 
@@ -14,8 +17,9 @@ export function toJsonItem(item: TtlvItem): JsonItem {
   switch (item.type) {
     case 'Structure':
       return [item.tag, item.type, item.value.map(toJsonItem)]
-    case 'LongInteger':
     case 'BigInteger':
+      return [item.tag, item.type, bigText(item.value)]
+    case 'LongInteger':
     case 'DateTime':
     case 'DateTimeExtended':
       return [item.tag, item.type, item.value.toString()]
@@ -25,6 +29,19 @@ export function toJsonItem(item: TtlvItem): JsonItem {
       return [item.tag, item.type, item.value]
   }
 }
+
+/** Big Integers up to this many bits (309 decimal digits) keep the decimal form. */
+export const DECIMAL_BIG_BITS = 1024
+const DECIMAL_BIG_LIMIT = 1n << BigInt(DECIMAL_BIG_BITS)
+
+function bigText(x: bigint): string {
+  const m = x < 0n ? -x : x
+  if (m < DECIMAL_BIG_LIMIT) return x.toString()
+  return (x < 0n ? '-0x' : '0x') + m.toString(16)
+}
+
+/** Hex digits of the largest Big Integer read back (as the binary decoder's limit). */
+const MAX_BIG_HEX = 2 * defaultLimits.maxBigIntegerBytes
 
 const bad = (why: string): KmipError => new KmipError('ERR_KMIP_JSON', `compact item: ${why}`)
 
@@ -44,8 +61,17 @@ export function fromJsonItem(j: unknown, maxDepth = 64): TtlvItem {
     case 'Structure':
       if (!Array.isArray(v)) throw bad('structure value must be an array')
       return { tag, type: 'Structure', value: v.map((c) => fromJsonItem(c, maxDepth - 1)) }
+    case 'BigInteger': {
+      const h = typeof v === 'string' ? /^(-?)0x([0-9a-f]+)$/.exec(v) : null
+      if (h !== null) {
+        if (h[2]!.length > MAX_BIG_HEX) throw bad('Big Integer too large')
+        const m = BigInt('0x' + h[2]!)
+        return { tag, type: 'BigInteger', value: h[1] === '-' ? -m : m }
+      }
+      if (typeof v !== 'string' || !/^-?[0-9]{1,400}$/.test(v)) throw bad('bad integer')
+      return { tag, type: 'BigInteger', value: BigInt(v) }
+    }
     case 'LongInteger':
-    case 'BigInteger':
     case 'DateTime':
     case 'DateTimeExtended':
       if (typeof v !== 'string' || !/^-?[0-9]{1,400}$/.test(v)) throw bad('bad integer')

@@ -1,6 +1,7 @@
 import { KmipError } from '../errors.js'
 import { isKnownTag } from '../tables/tags.js'
 import { defaultLimits, type Limits, type TtlvItem, type TtlvType } from './item.js'
+import { bigIntFromBytes } from './bigint.js'
 import { fixedLength, padded, typeByCode } from './types.js'
 
 /** Options for {@link decodeTtlv}: any subset of the {@link Limits}, plus strictness. */
@@ -38,6 +39,7 @@ export function decodeTtlv(bytes: Uint8Array, options: DecodeOptions = {}): Ttlv
     maxItemBytes: options.maxItemBytes ?? defaultLimits.maxItemBytes,
     maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
     maxItems: options.maxItems ?? defaultLimits.maxItems,
+    maxBigIntegerBytes: options.maxBigIntegerBytes ?? defaultLimits.maxBigIntegerBytes,
   }
   if (bytes.length > limits.maxMessageBytes) {
     throw new KmipError(
@@ -111,15 +113,24 @@ function readItem(st: State, off: number, limit: number, depth: number): [TtlvIt
       tag,
     })
   }
-  if (type === 'BigInteger' && (len === 0 || len % 8 !== 0)) {
-    throw new KmipError(
-      'ERR_TTLV_LENGTH',
-      `Big Integer length ${len} is not a positive multiple of 8`,
-      {
-        offset: off + 4,
-        tag,
-      },
-    )
+  if (type === 'BigInteger') {
+    if (len === 0 || len % 8 !== 0) {
+      throw new KmipError(
+        'ERR_TTLV_LENGTH',
+        `Big Integer length ${len} is not a positive multiple of 8`,
+        {
+          offset: off + 4,
+          tag,
+        },
+      )
+    }
+    if (len > st.limits.maxBigIntegerBytes) {
+      throw new KmipError(
+        'ERR_TTLV_TOO_LARGE',
+        `Big Integer of ${len} bytes exceeds ${st.limits.maxBigIntegerBytes} (maxBigIntegerBytes)`,
+        { offset: off, tag },
+      )
+    }
   }
   const total = padded(len)
   if (total > limit - start) {
@@ -169,13 +180,14 @@ function readValue(
       return { tag, type, value: v.getBigInt64(start) }
     case 'DateTimeExtended':
       return { tag, type, value: v.getBigInt64(start) }
-    case 'BigInteger': {
-      // Two's complement, big-endian, sign-extended to a multiple of 8 bytes (KMIP 1.4 §9.1.1.4).
-      let x = 0n
-      for (let i = 0; i < len; i += 8) x = (x << 64n) | v.getBigUint64(start + i)
-      if (v.getUint8(start) & 0x80) x -= 1n << BigInt(len * 8)
-      return { tag, type, value: x }
-    }
+    case 'BigInteger':
+      // Two's complement, big-endian, sign-extended to a multiple of 8 bytes (KMIP 1.4 §9.1.1.4);
+      // linear in len (bigint.ts), and len is at most maxBigIntegerBytes (checked in readItem).
+      return {
+        tag,
+        type,
+        value: len === 8 ? v.getBigInt64(start) : bigIntFromBytes(st.bytes, start, len),
+      }
     case 'Boolean': {
       const b = v.getBigUint64(start)
       if (b > 1n)

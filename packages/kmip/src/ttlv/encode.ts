@@ -1,5 +1,6 @@
 import { KmipError } from '../errors.js'
 import type { TtlvItem } from './item.js'
+import { bigIntLayout, writeBigInt, type BigIntLayout } from './bigint.js'
 import { padded, typeCode } from './types.js'
 
 const utf8 = new TextEncoder()
@@ -12,24 +13,12 @@ const INT64_MAX = (1n << 63n) - 1n
  * (sign-extended) to a multiple of 8 bytes.
  */
 export function encodeTtlv(item: TtlvItem): Uint8Array {
-  const sizes = new Map<TtlvItem, number>()
+  // Structure lengths, and the layout of Big Integers beyond 64 bits (computed once)
+  const sizes = new Map<TtlvItem, number | BigIntLayout>()
   const total = measure(item, sizes, 0)
   const out = new Uint8Array(total)
   const view = new DataView(out.buffer)
   write(item, out, view, 0, sizes)
-  return out
-}
-
-function bigIntBytes(x: bigint): Uint8Array {
-  let n = 8
-  // smallest multiple of 8 bytes holding x in two's complement
-  while (x < -(1n << BigInt(n * 8 - 1)) || x >= 1n << BigInt(n * 8 - 1)) n += 8
-  const out = new Uint8Array(n)
-  let y = BigInt.asUintN(n * 8, x)
-  for (let i = n - 1; i >= 0; i--) {
-    out[i] = Number(y & 0xffn)
-    y >>= 8n
-  }
   return out
 }
 
@@ -40,7 +29,11 @@ function fail(item: TtlvItem, msg: string): never {
 }
 
 /** Value length (unpadded) of an item, checking ranges; structure sizes are cached. */
-function measure(item: TtlvItem, sizes: Map<TtlvItem, number>, depth: number): number {
+function measure(
+  item: TtlvItem,
+  sizes: Map<TtlvItem, number | BigIntLayout>,
+  depth: number,
+): number {
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff)
     fail(item, 'tag out of range')
   if (depth > 1000) fail(item, 'tree too deep')
@@ -69,10 +62,17 @@ function measure(item: TtlvItem, sizes: Map<TtlvItem, number>, depth: number): n
         fail(item, 'not an int64')
       len = 8
       break
-    case 'BigInteger':
+    case 'BigInteger': {
       if (typeof item.value !== 'bigint') fail(item, 'not a bigint')
-      len = bigIntBytes(item.value).length
+      if (item.value >= INT64_MIN && item.value <= INT64_MAX) len = 8
+      else {
+        // linear in the value's size (bigint.ts)
+        const l = bigIntLayout(item.value)
+        sizes.set(item, l)
+        len = l.bytes
+      }
       break
+    }
     case 'Boolean':
       if (typeof item.value !== 'boolean') fail(item, 'not a boolean')
       len = 8
@@ -97,7 +97,7 @@ function write(
   out: Uint8Array,
   v: DataView,
   off: number,
-  sizes: Map<TtlvItem, number>,
+  sizes: Map<TtlvItem, number | BigIntLayout>,
 ): number {
   v.setUint8(off, (item.tag >> 16) & 0xff)
   v.setUint16(off + 1, item.tag & 0xffff)
@@ -106,7 +106,7 @@ function write(
   let len: number
   switch (item.type) {
     case 'Structure': {
-      len = sizes.get(item) ?? 0
+      len = (sizes.get(item) as number | undefined) ?? 0
       let q = p
       for (const c of item.value) q = write(c, out, v, q, sizes)
       break
@@ -127,9 +127,14 @@ function write(
       len = 8
       break
     case 'BigInteger': {
-      const b = bigIntBytes(item.value)
-      out.set(b, p)
-      len = b.length
+      const l = sizes.get(item) as BigIntLayout | undefined
+      if (l === undefined) {
+        v.setBigInt64(p, item.value)
+        len = 8
+      } else {
+        writeBigInt(l, out, p)
+        len = l.bytes
+      }
       break
     }
     case 'Boolean':

@@ -31,13 +31,24 @@ export type TtlvItem =
   /** Microseconds since the epoch (KMIP 2.x). */
   | { readonly tag: number; readonly type: 'DateTimeExtended'; readonly value: bigint }
 
-/** Decoder bounds (STYLE.md §3): defaults depth 64, item 1 MiB, message 16 MiB. */
+/**
+ * Decoder bounds (STYLE.md §3): defaults depth 64, item 1 MiB, message 16 MiB, 100,000 items,
+ * Big Integer 8 KiB.
+ */
 export interface Limits {
   readonly maxDepth: number
   readonly maxItemBytes: number
   readonly maxMessageBytes: number
   /** Maximum number of items in one message. */
   readonly maxItems: number
+  /**
+   * Largest Big Integer value, in bytes. KMIP carries Big Integers only as key components
+   * (Transparent RSA/DSA/DH/EC keys, KMIP 1.4 §2.1.7): the largest any operation needs is an
+   * RSA-16384 modulus (2,056 bytes with its sign byte) or an 8192-bit DH prime (1,032 bytes).
+   * The default, 8 KiB (65,536 bits), is four times that; larger values are refused before any
+   * work is done on them.
+   */
+  readonly maxBigIntegerBytes: number
 }
 
 export const defaultLimits: Limits = {
@@ -45,4 +56,5 @@ export const defaultLimits: Limits = {
   maxItemBytes: 1 << 20,
   maxMessageBytes: 16 << 20,
   maxItems: 100_000,
+  maxBigIntegerBytes: 8 << 10,
 }

@@ -24,7 +24,8 @@ export function attributesPayload(
   names: readonly string[],
 ): TtlvItem {
   const all = allAttributes(ctx, o)
-  const chosen = names.length === 0 ? all : all.filter(({ attr }) => names.includes(attr.name))
+  const wanted = new Set(names) // a Set: names × attributes scans were quadratic (issue 10)
+  const chosen = names.length === 0 ? all : all.filter(({ attr }) => wanted.has(attr.name))
   const rendered = chosen.map(({ attr, index }) => renderAttribute(ctx, attr, index))
   return s(Tag.ResponsePayload, [
     text(Tag.UniqueIdentifier, o.id),

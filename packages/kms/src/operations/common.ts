@@ -35,20 +35,28 @@ export function applyInitialAttributes(
   attrs: readonly Attr[],
   allowed: ReadonlySet<string>,
 ): void {
-  for (const a of attrs) {
-    if (a.name === 'Object Type' || a.name === 'Unique Identifier') continue
+  // A single-valued attribute given several times keeps its last value, placed where that one
+  // is: only the last instance is set (one setAttr per instance scanned o.attrs each time, which
+  // was quadratic in the request, issue 10).
+  const last = new Map<string, number>()
+  attrs.forEach((a, i) => last.set(a.name, i))
+  attrs.forEach((a, i) => {
+    if (a.name === 'Object Type' || a.name === 'Unique Identifier') return
     if (readOnlyAttributes.has(a.name) && !allowed.has(a.name))
       throw new KmsError(
         'ERR_KMS_READ_ONLY_ATTRIBUTE',
         `attribute ${a.name} is set by the server`,
         'InvalidField',
       )
-    if (a.name === 'State') continue
-    if (isMultiValued(a.name)) o.attrs.push(a)
+    if (a.name === 'State') return
+    if (isMultiValued(a.name)) {
+      o.attrs.push(a)
+      return
+    }
     // KMIP 2.1 §4.59: the Usage Limits Count of a new object is the server's (= the Total)
-    else if (a.name === 'Usage Limits') setAttr(o, a.name, freshUsageLimits(a.value))
-    else setAttr(o, a.name, a.value)
-  }
+    const value = a.name === 'Usage Limits' ? freshUsageLimits(a.value) : a.value
+    if (last.get(a.name) === i) setAttr(o, a.name, value)
+  })
 }
 
 export const idPayload = (id: string, extra: readonly (TtlvItem | undefined)[] = []): TtlvItem =>

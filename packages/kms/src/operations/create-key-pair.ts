@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPair } from 'node:crypto'
+import { promisify } from 'node:util'
 import { KmsError, invalidField } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import {
@@ -45,12 +46,35 @@ export const LinkType = {
   Replaced: 0x10b,
 } as const
 
-export function buildKeyPair(
+/**
+ * Key generation runs in libuv's thread pool, never on the event loop: an RSA-4096 key takes
+ * 1-2 s, and a batch of Create Key Pair items held every other client that long per item
+ * (issue 10). At most KEYGEN_THREADS run at once, so that the pool's other threads stay free for
+ * the store's fdatasync and the audit log.
+ */
+const generateAsync = promisify(generateKeyPair)
+const KEYGEN_THREADS = 2
+let keygens = 0
+const keygenQueue: (() => void)[] = []
+
+async function inKeygenSlot<T>(f: () => Promise<T>): Promise<T> {
+  if (keygens < KEYGEN_THREADS) keygens++
+  else await new Promise<void>((resolve) => keygenQueue.push(resolve)) // the slot is handed over
+  try {
+    return await f()
+  } finally {
+    const next = keygenQueue.shift()
+    if (next !== undefined) next()
+    else keygens--
+  }
+}
+
+export async function buildKeyPair(
   ctx: OpContext,
   common: Attr[],
   priv: Attr[],
   pub: Attr[],
-): [ManagedObject, ManagedObject] {
+): Promise<[ManagedObject, ManagedObject]> {
   const all = [...common, ...priv, ...pub]
   const alg = num(firstAttr(all, 'Cryptographic Algorithm'))
   let len = num(firstAttr(all, 'Cryptographic Length'))
@@ -60,12 +84,15 @@ export function buildKeyPair(
     len ??= 2048
     if (![2048, 3072, 4096].includes(len))
       throw invalidField(`RSA length ${len} is not supported (2048, 3072, 4096)`)
-    pair = generateKeyPairSync('rsa', {
-      modulusLength: len,
-      publicExponent: 65537,
-      privateKeyEncoding: { format: 'der', type: 'pkcs8' },
-      publicKeyEncoding: { format: 'der', type: 'spki' },
-    })
+    const modulusLength = len
+    pair = await inKeygenSlot(() =>
+      generateAsync('rsa', {
+        modulusLength,
+        publicExponent: 65537,
+        privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+        publicKeyEncoding: { format: 'der', type: 'spki' },
+      }),
+    )
     storedAlg = alg
   } else if (alg === CryptographicAlgorithm.EC || alg === CryptographicAlgorithm.ECDSA) {
     const dp = firstAttr(all, 'Cryptographic Domain Parameters')
@@ -79,11 +106,13 @@ export function buildKeyPair(
         'EC keys: curve P-256 or P-384 (Cryptographic Length 256/384 or Recommended Curve)',
       )
     len = curve.bits
-    pair = generateKeyPairSync('ec', {
-      namedCurve: curve.name,
-      privateKeyEncoding: { format: 'der', type: 'pkcs8' },
-      publicKeyEncoding: { format: 'der', type: 'spki' },
-    })
+    pair = await inKeygenSlot(() =>
+      generateAsync('ec', {
+        namedCurve: curve.name,
+        privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+        publicKeyEncoding: { format: 'der', type: 'spki' },
+      }),
+    )
     storedAlg = alg
   } else
     throw new KmsError(
@@ -123,7 +152,7 @@ export const createKeyPair = defineOperation({
     const pub = parseAttributeContainer(
       find(payload, Tag.PublicKeyTemplateAttribute) ?? find(payload, Tag.PublicKeyAttributes),
     )
-    const [sk, pk] = buildKeyPair(ctx, common, priv, pub)
+    const [sk, pk] = await buildKeyPair(ctx, common, priv, pub)
     await saveObjects(ctx, [sk, pk])
     return {
       objectId: sk.id,

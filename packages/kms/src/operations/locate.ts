@@ -8,7 +8,8 @@ import {
 import { effectiveState, fromRow } from '../model/object.js'
 import type { Attr } from '../model/object.js'
 import type { LocateFilter } from '../storage/store.js'
-import { Operation, State, find, findAll, int, opt, sameItem, s, text, Tag } from '@ward/kmip'
+import { locateMatcher } from '../model/locate-match.js'
+import { Operation, State, find, findAll, int, opt, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /**
@@ -57,39 +58,6 @@ function sqlFilter(filters: readonly Attr[], withDestroyed: boolean): LocateFilt
   return f
 }
 
-type Criterion = (attrs: readonly Attr[]) => boolean
-
-/**
- * One test per criterion: equality on the value (KMIP 1.4 §4.9), except that two instances of the
- * same Date-Time attribute select the dates between them, both included (1.4 §4.9, 2.1 §6.1.27).
- */
-function matchers(filters: readonly Attr[]): Criterion[] {
-  const out: Criterion[] = []
-  const done = new Set<string>()
-  for (const f of filters) {
-    const same = filters.filter((g) => g.name === f.name)
-    if (same.length === 2 && same.every((g) => g.value.type === 'DateTime')) {
-      if (done.has(f.name)) continue
-      done.add(f.name)
-      const [a, b] = same.map((g) => g.value.value as bigint) as [bigint, bigint]
-      const lo = a < b ? a : b
-      const hi = a < b ? b : a
-      out.push((attrs) =>
-        attrs.some(
-          (x) =>
-            x.name === f.name &&
-            x.value.type === 'DateTime' &&
-            x.value.value >= lo &&
-            x.value.value <= hi,
-        ),
-      )
-      continue
-    }
-    out.push((attrs) => attrs.some((a) => a.name === f.name && sameItem(a.value, f.value)))
-  }
-  return out
-}
-
 /** Storage Status Mask bit Destroyed Storage (KMIP 2.1 §11.46; not in 1.4's table). */
 const DESTROYED = 0x4
 
@@ -117,7 +85,7 @@ export const locate = defineOperation({
     const mask = opt(payload, Tag.StorageStatusMask, 'Integer')
     const withDestroyed =
       filters.some((f) => f.name === 'State') || (mask !== undefined && (mask & DESTROYED) !== 0)
-    const criteria = matchers(filters)
+    const matches = locateMatcher(filters)
     const rows = await ctx.store.locateVisible(ctx.identity, sqlFilter(filters, withDestroyed))
     const now = ctx.now()
     const hits: string[] = []
@@ -127,7 +95,7 @@ export const locate = defineOperation({
       if (!withDestroyed && (o.state === State.Destroyed || o.state === State.DestroyedCompromised))
         continue
       const attrs = allAttributes(ctx, o).map(({ attr }) => attr)
-      if (criteria.every((c) => c(attrs))) hits.push(o.id)
+      if (matches(attrs)) hits.push(o.id)
     }
     const page = hits.slice(offset, max === undefined ? undefined : offset + max)
     return {

@@ -46,9 +46,11 @@ export const reKey = defineOperation({
           'Usage Limits',
         ].includes(a.name) || /^[^-]+-/.test(a.name),
     )
+    // a Set: the extra × carried scan was quadratic in the request and the object (issue 10)
+    const carriedNames = new Set(carried.map((c) => c.name))
     const n = buildSymmetric(ctx, [
       ...carried,
-      ...extra.filter((e) => !carried.some((c) => c.name === e.name && e.name !== 'Name')),
+      ...extra.filter((e) => e.name === 'Name' || !carriedNames.has(e.name)),
     ])
     // KMIP 1.4 §3.41: a replacement key keeps the Original Creation Date of the key it replaces
     const original = old.attrs.find((a) => a.name === 'Original Creation Date')

@@ -80,6 +80,9 @@ function ttlvSize(i: TtlvItem | undefined): number {
       return 16
   }
 }
+
+/** Longest run of one batch's items before other connections get a turn, in ms. */
+const BATCH_SLICE_MS = 10
 const opName = (code: number): string => operations.get(code)?.privilege ?? `operation-${code}`
 
 interface Version {
@@ -191,8 +194,16 @@ export async function handleMessage(
       }
     }
     let stopped = false
+    let slice = 0 // when this run of items started (the first item's start)
     for (const [i, item] of items.entries()) {
+      // A long batch gives the event loop back between items (issue 10): 1,000 costly items
+      // (signatures, large Locates) would otherwise hold every other client until the last one.
+      if (i > 0 && performance.now() - slice > BATCH_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        slice = performance.now()
+      }
       const started = performance.now()
+      if (i === 0) slice = started
       let opCode: number | undefined
       let batchId: Uint8Array | undefined
       let objectId: string | undefined
