@@ -186,7 +186,7 @@ test('a damaged primary header is recovered from the secondary and rewritten; cr
   const out = t.path('damaged-plain.img')
   await decryptDisk(d, out, { unlock: { kek } })
   assert.ok(same(out, raw))
-  rekeyShallow(d, { kek, newKek: kek }) // a read-write open repairs the primary copy
+  rekeyShallow(d, { kek, newKek: kek, kekId: 'k' }) // a read-write open repairs the primary copy
   assert.deepEqual(describeDisk(d).damagedHeaders, [])
   const r = cryptsetup(['luksDump', d])
   assert.equal(r.status, 0, r.stderr)
