@@ -1,7 +1,15 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync, truncateSync, writeFileSync, constants } from 'node:fs'
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  constants,
+} from 'node:fs'
 import {
   decryptDisk,
   describeDisk,
@@ -93,6 +101,7 @@ test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the W
     unknown
   >
   assert.deepEqual(Object.keys(tok).sort(), [
+    'data_size',
     'kek_id',
     'keyslots',
     'provider_id',
@@ -102,6 +111,7 @@ test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the W
   ])
   assert.equal(tok.provider_id, 'prov-1')
   assert.equal(tok.kek_id, 'kek-1')
+  assert.equal(tok.data_size, String(statSync(raw).size))
   assert.deepEqual(tok.keyslots, [])
 })
 
