@@ -42,9 +42,20 @@ export {
 export { VmFileSealer, type VmFileSealOptions } from './vmfile/sealer.js'
 export { openVmFile, type VmFileReader, type VmFileOpenOptions } from './vmfile/reader.js'
 export { encryptVmFile, decryptVmFile, type VmFileFileOptions } from './vmfile/files.js'
-export { describeVmFile, isVmFile, type VmFileDescription } from './vmfile/describe.js'
+export {
+  describeVmFile,
+  hasVmFileMagic,
+  isVmFile,
+  type VmFileDescription,
+} from './vmfile/describe.js'
 export { parseVmFileHeader, unwrapVmFileDek, type ParsedVmFileHeader } from './vmfile/header.js'
-export { describeDisk, isLuks2, type DiskDescription } from './luks2/describe.js'
+export {
+  describeDisk,
+  hasLuks2Magic,
+  isLuks2,
+  type DiskDescription,
+  type KeyslotDescription,
+} from './luks2/describe.js'
 export { encryptDisk, type EncryptOptions, type DiskResult } from './disk/encrypt.js'
 export { encryptInPlace } from './disk/encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './disk/decrypt.js'

@@ -128,10 +128,14 @@ function progressFor(ctx: CommandContext, label: string) {
 }
 
 function print(ctx: CommandContext, action: string, r: DiskResult): void {
+  const was =
+    r.previousKekId !== undefined
+      ? `, was KEK '${r.previousKekId}' of provider '${r.previousProviderId ?? ''}'`
+      : ''
   ctx.out.data({ action, ...r }, () =>
     r.alreadyDone
-      ? `${r.path}: nothing to do (${action} already complete)`
-      : `${action}: ${r.path} (${r.dataBytes} bytes of data${r.kekId !== undefined ? `, KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''}${r.resumed ? ', resumed from its journal' : ''})`,
+      ? `${r.path}: nothing to do (${action} already complete${r.kekId !== undefined ? `: KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''})`
+      : `${action}: ${r.path} (${r.dataBytes} bytes of data${r.kekId !== undefined ? `, KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''}${was}${r.resumed ? ', resumed from its journal' : ''})`,
   )
 }
 
@@ -151,6 +155,7 @@ const encrypt = defineCommand({
     'recovery-passphrase-file': { type: 'string' },
     ...kdfOptions,
     'segment-bytes': { type: 'string' },
+    'force-raw': { type: 'boolean' },
   },
   help: {
     in: 'raw image to encrypt (with --out)',
@@ -164,6 +169,8 @@ const encrypt = defineCommand({
       'add a recovery keyslot (argon2id) opened by this passphrase (mode 0600)',
     ...kdfHelp(''),
     'segment-bytes': segmentHelp,
+    'force-raw':
+      'encrypt the input as a raw image even if it starts like a qcow2, VMDK, VHD(X) or VDI image (refused by default: convert those with qemu-img convert -O raw)',
   },
   async run(ctx) {
     const inPlace = str(ctx, 'in-place')
@@ -189,6 +196,7 @@ const encrypt = defineCommand({
         providerId,
         kekId,
         onProgress: progress.onProgress,
+        assumeRaw: ctx.values['force-raw'] === true,
         ...(p !== undefined ? { recoveryPassphrase: p } : {}),
         ...(kdf !== undefined ? { recoveryKdf: kdf } : {}),
         ...(segmentBytes !== undefined ? { segmentBytes } : {}),
@@ -277,7 +285,8 @@ const rekey = defineCommand({
     'kek-file': 'the current 32-byte KEK, mode 0600',
     'new-kek-file': '--shallow: the new 32-byte KEK, mode 0600',
     'new-provider-id': '--shallow: new key provider id (default: keep)',
-    'new-kek-id': '--shallow: new KEK id (default: the new KEK file name)',
+    'new-kek-id':
+      "--shallow, required: the new KEK's id at its provider, recorded in the Ward token (printed with the old one)",
     'recovery-passphrase-file':
       '--deep: passphrase of the recovery keyslot, rebuilt for the new DEK',
     'key-slot': '--deep: check the passphrase on this keyslot only (default: every keyslot)',
@@ -296,9 +305,16 @@ const rekey = defineCommand({
     let r: DiskResult
     if (shallow) {
       const newKekFile = required(ctx, 'new-kek-file')
-      const newKek = readKek(newKekFile)
+      // a shallow rekey changes the KEK, so the id naming it changes too: never guessed from a file name
+      const kekId = str(ctx, 'new-kek-id')
+      if (kekId === undefined)
+        throw new WardError(
+          'ERR_CLI_USAGE',
+          "--shallow needs --new-kek-id: the new KEK's id at its key provider (recorded in the disk's Ward token in place of the old KEK's id)",
+          { option: 'new-kek-id' },
+        )
       const providerId = str(ctx, 'new-provider-id')
-      const kekId = str(ctx, 'new-kek-id') ?? basename(newKekFile)
+      const newKek = readKek(newKekFile)
       r = await withSecrets([kek, newKek], ([k, n]) =>
         Promise.resolve(
           rekeyShallow(disk, {
@@ -345,6 +361,29 @@ function keyslotLine(k: DiskDescription['keyslots'][number]): string {
   return `${k.id} (${k.type}, ${k.kdf}${cost.length ? `: ${cost.join(', ')}` : ''})`
 }
 
+/** The text form of a disk description (`disk describe`, `envelope describe`): lines, never JSON. */
+export function diskDescriptionText(d: DiskDescription): string {
+  return [
+    `format:      LUKS2 (uuid ${d.uuid})`,
+    `cipher:      ${d.cipher ?? '-'} ${d.keyBits ?? '?'} bits, sector ${d.sectorSize ?? '?'}`,
+    `data:        ${d.dataBytes ?? 0} bytes at offset ${d.dataOffset ?? '?'}`,
+    ...(d.truncated
+      ? [
+          `truncated:   the file ends before its data${d.recordedDataBytes !== undefined ? ` (the disk holds ${d.recordedDataBytes} bytes)` : ''}; copy it again from its source`,
+        ]
+      : []),
+    `ward token:  ${d.ward ? `provider '${d.providerId ?? ''}', KEK '${d.kekId ?? ''}'` : 'none'}`,
+    `keyslots:    ${d.keyslots.map(keyslotLine).join(', ') || 'none'}`,
+    ...(d.requirements.length ? [`requirements: ${d.requirements.join(', ')}`] : []),
+    ...(d.pendingOperation
+      ? ['pending:     an interrupted operation left its journal; re-run it to finish']
+      : []),
+    ...(d.damagedHeaders.length
+      ? [`damaged:     ${d.damagedHeaders.join(', ')} header (recovered)`]
+      : []),
+  ].join('\n')
+}
+
 const describe = defineCommand({
   path: ['crypto-util', 'disk', 'describe'],
   summary: 'Describe a LUKS2 disk: cipher, sector size, Ward token ids, keyslots (never keys)',
@@ -354,22 +393,7 @@ const describe = defineCommand({
     const disk = ctx.positionals[0]
     if (disk === undefined) throw new WardError('ERR_CLI_USAGE', 'give a DISK')
     const d = describeDisk(disk)
-    ctx.out.data(d, () =>
-      [
-        `format:      LUKS2 (uuid ${d.uuid})`,
-        `cipher:      ${d.cipher ?? '-'} ${d.keyBits ?? '?'} bits, sector ${d.sectorSize ?? '?'}`,
-        `data:        ${d.dataBytes ?? 0} bytes at offset ${d.dataOffset ?? '?'}`,
-        `ward token:  ${d.ward ? `provider '${d.providerId ?? ''}', KEK '${d.kekId ?? ''}'` : 'none'}`,
-        `keyslots:    ${d.keyslots.map(keyslotLine).join(', ') || 'none'}`,
-        ...(d.requirements.length ? [`requirements: ${d.requirements.join(', ')}`] : []),
-        ...(d.pendingOperation
-          ? ['pending:     an interrupted operation left its journal; re-run it to finish']
-          : []),
-        ...(d.damagedHeaders.length
-          ? [`damaged:     ${d.damagedHeaders.join(', ')} header (recovered)`]
-          : []),
-      ].join('\n'),
-    )
+    ctx.out.data(d, () => diskDescriptionText(d))
     return 0
   },
 })

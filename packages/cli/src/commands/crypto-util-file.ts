@@ -39,13 +39,22 @@ function required(ctx: CommandContext, name: string): string {
   return v
 }
 
-function role(ctx: CommandContext): VmFileRole {
-  const r = required(ctx, 'role')
-  if (!(VM_FILE_ROLES as readonly string[]).includes(r))
+/** --role as given (checked against the known roles), or undefined when absent. */
+function givenRole(ctx: CommandContext): VmFileRole | undefined {
+  const r = ctx.values.role
+  if (r === undefined) return undefined
+  if (typeof r !== 'string' || !(VM_FILE_ROLES as readonly string[]).includes(r))
     throw new WardError('ERR_CLI_USAGE', `--role must be one of ${VM_FILE_ROLES.join(', ')}`, {
       option: 'role',
     })
   return r as VmFileRole
+}
+
+function role(ctx: CommandContext): VmFileRole {
+  const r = givenRole(ctx)
+  if (r === undefined)
+    throw new WardError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
+  return r
 }
 
 function progressFor(ctx: CommandContext, label: string, total: number) {
@@ -129,17 +138,30 @@ const decrypt = defineCommand({
   path: ['crypto-util', 'file', 'decrypt'],
   summary: 'Decrypt a Ward VM file with its KEK (every chunk is verified first)',
   options: common,
-  help: commonHelp,
+  help: {
+    ...commonHelp,
+    role: `optional check: the role the file must have (${VM_FILE_ROLES.join(', ')}); default: the role its header records`,
+  },
   async run(ctx) {
     const [vmId, inPath, outPath, kekFile] = ['vm-id', 'in', 'out', 'kek-file'].map((n) =>
       required(ctx, n),
     ) as [string, string, string, string]
-    const fileRole = role(ctx)
+    const expected = givenRole(ctx)
     const kek = readSecretFile(kekFile, { length: 32 })
     const d = await describeVmFile(inPath).catch((e: unknown) => {
       kek.dispose()
       throw e
     })
+    // the header records the role (and every chunk is bound to it): --role is a check, not a requirement
+    const fileRole = d.role
+    if (expected !== undefined && expected !== fileRole) {
+      kek.dispose()
+      throw new WardError(
+        'ERR_VMFILE_ROLE_MISMATCH',
+        `${inPath} is a ${fileRole} file, not ${expected}: drop --role to decrypt it as ${fileRole}, or check where it came from`,
+        { option: 'role' },
+      )
+    }
     const progress = progressFor(ctx, 'decrypt', d.plaintextSize ?? 0)
     try {
       await kek.use((k) =>

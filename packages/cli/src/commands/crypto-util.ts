@@ -1,6 +1,14 @@
 import { WardError } from '@ward/core'
-import { describeDisk, describeVmFile, isLuks2, isVmFile } from '@ward/envelope'
+import {
+  describeDisk,
+  describeVmFile,
+  hasLuks2Magic,
+  hasVmFileMagic,
+  type DiskDescription,
+  type VmFileDescription,
+} from '@ward/envelope'
 import { defineCommand, type Command } from '../command.js'
+import { diskDescriptionText } from './crypto-util-disk.js'
 
 const oneFile = (positionals: readonly string[], name: string): string => {
   const f = positionals[0]
@@ -14,21 +22,39 @@ const oneFile = (positionals: readonly string[], name: string): string => {
  * (LUKS2 with a Ward token), a LUKS2 volume made elsewhere (describable, openable with its
  * passphrase, but not Ward-encrypted), a Ward VM file.
  */
-async function inspectEnvelope(
-  file: string,
-): Promise<{ kind: 'disk' | 'luks2' | 'file'; description: object } | undefined> {
-  if (isLuks2(file)) {
+type Found =
+  | { kind: 'disk' | 'luks2'; description: DiskDescription }
+  | { kind: 'file'; description: VmFileDescription }
+
+/**
+ * A file that starts with a format's magic is that format: a header cut short or damaged is its
+ * coded error (ERR_LUKS2_TRUNCATED, ERR_VMFILE_HEADER ...), not "neither".
+ */
+async function inspectEnvelope(file: string): Promise<Found | undefined> {
+  if (hasLuks2Magic(file)) {
     const description = describeDisk(file)
     return { kind: description.ward ? 'disk' : 'luks2', description }
   }
-  if (await isVmFile(file)) return { kind: 'file', description: await describeVmFile(file) }
+  if (await hasVmFileMagic(file)) return { kind: 'file', description: await describeVmFile(file) }
   return undefined
 }
 
-const render = (d: object): string =>
-  Object.entries(d)
-    .map(([k, v]) => `${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
-    .join('\n')
+function vmFileText(d: VmFileDescription): string {
+  return [
+    `format:      Ward VM file, version ${d.version}`,
+    `role:        ${d.role}`,
+    `cipher:      ${d.cipher}, chunks of ${d.chunkSize} bytes`,
+    d.plaintextSize !== undefined
+      ? `data:        ${d.plaintextSize} bytes in ${d.chunkCount ?? '?'} chunks (file ${d.fileSize} bytes, header ${d.headerSize})`
+      : `truncated:   the file (${d.fileSize} bytes) ends inside a chunk or has no final chunk; restore it from a backup`,
+    `KEK:         provider '${d.providerId}', KEK '${d.kekId}'`,
+  ].join('\n')
+}
+
+/** Text mode: readable lines (keyslots one per entry, never JSON); --json gives the object. */
+const render = (found: Found): string =>
+  `kind:        ${found.kind}\n` +
+  (found.kind === 'file' ? vmFileText(found.description) : diskDescriptionText(found.description))
 
 /** `ward crypto-util envelope describe` and `ward crypto-util isencrypted` (issue 2). */
 export const cryptoUtilCommands: readonly Command[] = [
@@ -46,8 +72,7 @@ export const cryptoUtilCommands: readonly Command[] = [
           'ERR_ENVELOPE_NOT_WARD',
           `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
         )
-      const d = { kind: found.kind, ...found.description }
-      out.data(d, () => render(d))
+      out.data({ kind: found.kind, ...found.description }, () => render(found))
       return 0
     },
   }),

@@ -90,11 +90,13 @@ test('encrypt, describe, rekey and decrypt with --json results and JSON progress
     p('kek'),
     '--new-kek-file',
     p('kek2'),
+    '--new-kek-id',
+    'k2',
     p('disk'),
     '--json',
   )
   assert.equal(sh.status, 0, sh.stderr)
-  assert.equal((JSON.parse(sh.stdout) as Record<string, unknown>).kekId, 'kek2')
+  assert.equal((JSON.parse(sh.stdout) as Record<string, unknown>).kekId, 'k2')
   const deep = run(
     'rekey',
     '--deep',

@@ -16,6 +16,7 @@ import {
   segmentSize,
 } from './common.js'
 import { writeNewHeader, type DiskResult, type EncryptOptions } from './encrypt.js'
+import { checkRawImage, hasLuks2MagicFd } from './image-format.js'
 import { Journal, journalPath } from './journal.js'
 import { runPipeline, type Step } from './pipeline.js'
 
@@ -71,7 +72,9 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
       let vol
       try {
         vol = readVolume(fd)
-      } catch {
+      } catch (e) {
+        // SECURITY: a LUKS2 volume with a damaged or cut header is not a raw image to encrypt
+        if (hasLuks2MagicFd(fd)) throw e
         vol = undefined
       }
       if (vol) {
@@ -91,11 +94,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
       }
       const st = fstatSync(fd)
       if (!st.isFile()) throw new EnvelopeError('ERR_DISK_OPTIONS', `${path} is not a regular file`)
-      if (st.size % WARD_SECTOR_SIZE !== 0 || st.size === 0)
-        throw new EnvelopeError(
-          'ERR_DISK_UNALIGNED',
-          `${path} is ${st.size} bytes, not a non-empty whole number of 4096-byte sectors`,
-        )
+      checkRawImage(fd, path, st.size, o)
       restrictToOwner(fd, path) // before the journal and the first write
       const seg = segmentSize(o, WARD_DATA_OFFSET)
       dek = newDek()
@@ -181,7 +180,7 @@ export async function encryptInPlace(path: string, o: EncryptOptions): Promise<D
     }
     if (j.state.phase !== 'header')
       throw new EnvelopeError('ERR_DISK_JOURNAL', 'journal phase is invalid')
-    await writeNewHeader(fd, k, { ...o, providerId, kekId }, true)
+    await writeNewHeader(fd, k, { ...o, providerId, kekId }, true, rawSize)
     j.remove()
     journal = undefined
     o.onProgress?.(rawSize, rawSize)

@@ -23,6 +23,7 @@ import {
   type DiskRunOptions,
   type KekRef,
 } from './common.js'
+import { checkRawImage } from './image-format.js'
 import { pwriteFull } from './io.js'
 import { encryptMapped, mapInputWanted, mapOutputWanted } from './mapped-output.js'
 import { NewOutput } from './new-output.js'
@@ -32,6 +33,12 @@ export interface EncryptOptions extends DiskRunOptions, KekRef {
   /** Adds a recovery keyslot opened by this passphrase (argon2id unless `recoveryKdf` says otherwise). */
   readonly recoveryPassphrase?: Uint8Array
   readonly recoveryKdf?: KeyslotKdfOptions
+  /**
+   * Encrypt the input as a raw image even when its first bytes look like a qcow2, VMDK, VHD(X),
+   * VDI, QED or Parallels container (a guest can write anything there). Default false: such an
+   * input is refused with ERR_DISK_IMAGE_FORMAT.
+   */
+  readonly assumeRaw?: boolean
 }
 
 export interface DiskResult {
@@ -44,6 +51,9 @@ export interface DiskResult {
   readonly alreadyDone?: boolean
   readonly resumed?: boolean
   readonly recoveryKeyslot?: boolean
+  /** Shallow rekey: the KEK id and provider id the disk had before. */
+  readonly previousKekId?: string
+  readonly previousProviderId?: string
 }
 
 /** Write the LUKS2 header area (zeros, keyslot material, both header copies) of a new Ward disk. */
@@ -52,12 +62,14 @@ export async function writeNewHeader(
   dek: Uint8Array,
   o: EncryptOptions,
   wipe: boolean,
+  dataSize: number,
 ): Promise<void> {
   const { json, keyslotArea } = await formatMetadata({
     dek,
     kek: o.kek,
     providerId: o.providerId,
     kekId: o.kekId,
+    dataSize,
     ...(o.recoveryPassphrase !== undefined ? { recoveryPassphrase: o.recoveryPassphrase } : {}),
     ...(o.recoveryKdf !== undefined ? { recoveryKdf: o.recoveryKdf } : {}),
   })
@@ -89,15 +101,11 @@ export async function encryptDisk(
     const size = fstatSync(fdIn).size
     if (!fstatSync(fdIn).isFile())
       throw new EnvelopeError('ERR_DISK_OPTIONS', `${input} is not a regular file`)
-    if (size % WARD_SECTOR_SIZE !== 0)
-      throw new EnvelopeError(
-        'ERR_DISK_UNALIGNED',
-        `${input} is ${size} bytes, not a whole number of 4096-byte sectors; pad it (truncate -s) first`,
-      )
+    checkRawImage(fdIn, input, size, { allowEmpty: true, ...o })
     output = NewOutput.create(out)
     const fdOut = output.fd
     ftruncateSync(fdOut, WARD_DATA_OFFSET + size)
-    await writeNewHeader(fdOut, dek, o, false)
+    await writeNewHeader(fdOut, dek, o, false, size)
     const map = (mapped = mapInputWanted(o, input) ? mapInputFile(fdIn, size) : undefined)
     const outMap =
       map && mapOutputWanted(o, fdOut, output.tempPath)

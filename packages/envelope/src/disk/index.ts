@@ -4,7 +4,13 @@
  * disk` commands) loads about half of the package's modules through this entry instead of the
  * whole barrel (VM files, bundles, streams), which is measurable in its start-up time.
  */
-export { describeDisk, isLuks2, type DiskDescription } from '../luks2/describe.js'
+export {
+  describeDisk,
+  hasLuks2Magic,
+  isLuks2,
+  type DiskDescription,
+  type KeyslotDescription,
+} from '../luks2/describe.js'
 export { encryptDisk, type EncryptOptions, type DiskResult } from './encrypt.js'
 export { encryptInPlace } from './encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'

@@ -261,7 +261,7 @@ export async function rekeyDeep(path: string, o: DeepRekeyOptions): Promise<Disk
     }
     if (j.state.phase !== 'header')
       throw new EnvelopeError('ERR_DISK_JOURNAL', 'journal phase is invalid')
-    await switchHeader(fd, vol, newK, o)
+    await switchHeader(fd, vol, newK, dataBytes, o)
     j.remove()
     journal = undefined
     o.onProgress?.(dataBytes, dataBytes)
@@ -289,6 +289,7 @@ async function switchHeader(
   fd: number,
   vol: Luks2Volume,
   newK: Uint8Array,
+  dataBytes: number,
   o: DeepRekeyOptions,
 ): Promise<void> {
   const json = structuredClone(vol.meta.json)
@@ -299,7 +300,7 @@ async function switchHeader(
       'the disk lost its Ward token during the rekey',
     )
   const tokens = json.tokens as Record<string, unknown>
-  tokens[token.id] = makeWardToken(o.kek, newK, token.providerId, token.kekId)
+  tokens[token.id] = makeWardToken(o.kek, newK, token.providerId, token.kekId, dataBytes)
   const keyslots: Record<string, unknown> = {}
   const hadKeyslots = vol.meta.keyslots.length > 0
   if (hadKeyslots && o.recoveryPassphrase !== undefined) {

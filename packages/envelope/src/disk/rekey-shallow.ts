@@ -10,9 +10,13 @@ import { refuseJournaled } from './decrypt.js'
 export interface ShallowRekeyOptions {
   readonly kek: Uint8Array
   readonly newKek: Uint8Array
-  /** New ids for the token; default: keep the current ones. */
+  /**
+   * Id of the new KEK at its provider, recorded in the token. Required: a shallow rekey changes
+   * the KEK, and the KEK id names the key (vSphere's shallow recrypt takes the new key's id too).
+   */
+  readonly kekId: string
+  /** New key provider id; default: keep the current one. */
   readonly providerId?: string
-  readonly kekId?: string
 }
 
 /**
@@ -33,7 +37,9 @@ export function rekeyShallow(path: string, o: ShallowRekeyOptions): DiskResult {
     if (!token)
       throw new EnvelopeError('ERR_DISK_NO_WARD_TOKEN', `${path} has no Ward token to rekey`)
     const providerId = o.providerId ?? token.providerId
-    const kekId = o.kekId ?? token.kekId
+    const kekId = o.kekId
+    if (typeof kekId !== 'string' || kekId === '')
+      throw new EnvelopeError('ERR_DISK_OPTIONS', 'a shallow rekey needs the id of the new KEK')
     try {
       dek = unlockWithKek(vol, o.kek)
     } catch (e) {
@@ -56,9 +62,17 @@ export function rekeyShallow(path: string, o: ShallowRekeyOptions): DiskResult {
     }
     const json = structuredClone(vol.meta.json)
     const tokens = json.tokens as Record<string, unknown>
-    tokens[token.id] = makeWardToken(o.newKek, dek, providerId, kekId)
+    tokens[token.id] = makeWardToken(o.newKek, dek, providerId, kekId, segmentBytes(vol, s))
     writeHeaders(fd, vol, json, vol.seqid + 1n)
-    return { path, dataBytes: segmentBytes(vol, s), dataOffset: s.offset, providerId, kekId }
+    return {
+      path,
+      dataBytes: segmentBytes(vol, s),
+      dataOffset: s.offset,
+      providerId,
+      kekId,
+      previousProviderId: token.providerId,
+      previousKekId: token.kekId,
+    }
   } catch (e) {
     throw asDiskError(e, `shallow rekey of ${path}`)
   } finally {

@@ -1,4 +1,5 @@
 import { closeSync, lstatSync, openSync, constants } from 'node:fs'
+import { hasLuks2MagicFd } from '../disk/image-format.js'
 import { journalPath } from '../disk/journal.js'
 import { EnvelopeError } from '../errors.js'
 import { isJsonObject } from './metadata.js'
@@ -17,6 +18,10 @@ export interface DiskDescription {
   readonly dataOffset: number | undefined
   /** Bytes of encrypted data. */
   readonly dataBytes: number | undefined
+  /** Bytes of data the Ward token records (`data_size`; undefined on older disks and other volumes). */
+  readonly recordedDataBytes: number | undefined
+  /** The file ends before the data it should hold (shorter than `recordedDataBytes`, or a partial sector). */
+  readonly truncated: boolean
   /** True when the volume carries a Ward token (a Ward-encrypted disk). */
   readonly ward: boolean
   readonly providerId: string | undefined
@@ -98,6 +103,13 @@ export function describeDisk(path: string): DiskDescription {
         : token !== undefined
           ? (token.wrappedDek.length - 8) * 8
           : undefined
+    const dataBytes = seg ? (seg.size ?? Math.max(0, vol.fileSize - seg.offset)) : undefined
+    const truncated =
+      seg !== undefined &&
+      dataBytes !== undefined &&
+      (seg.offset + dataBytes > vol.fileSize ||
+        (seg.size === null && (vol.fileSize - seg.offset) % seg.sectorSize !== 0) ||
+        (token?.dataSize !== undefined && dataBytes < token.dataSize))
     return {
       format: 'luks2',
       uuid: vol.uuid,
@@ -106,7 +118,9 @@ export function describeDisk(path: string): DiskDescription {
       keyBits,
       sectorSize: seg?.sectorSize,
       dataOffset: seg?.offset,
-      dataBytes: seg ? (seg.size ?? Math.max(0, vol.fileSize - seg.offset)) : undefined,
+      dataBytes,
+      recordedDataBytes: token?.dataSize,
+      truncated,
       ward: token !== undefined,
       providerId: token?.providerId,
       kekId: token?.kekId,
@@ -135,6 +149,27 @@ export function isLuks2(path: string): boolean {
   try {
     readVolume(fd)
     return true
+  } catch {
+    return false
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Does `path` carry a LUKS2 magic (the primary at 0, or a secondary at one of the header sizes)?
+ * True for a volume whose headers are damaged or cut short: describe it to get the coded error
+ * (ERR_LUKS2_TRUNCATED, ERR_LUKS2_CHECKSUM ...) rather than calling it "not LUKS2".
+ */
+export function hasLuks2Magic(path: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY)
+  } catch {
+    return false
+  }
+  try {
+    return hasLuks2MagicFd(fd)
   } catch {
     return false
   } finally {

@@ -26,6 +26,8 @@ export interface FormatParams {
   readonly kek: Uint8Array
   readonly providerId: string
   readonly kekId: string
+  /** Bytes of data the disk holds, recorded in the Ward token (`data_size`). */
+  readonly dataSize: number
   /** Adds a passphrase keyslot (argon2id by default) for break-glass access. */
   readonly recoveryPassphrase?: Uint8Array
   /** KDF of that keyslot (luks2/kdf.ts WARD_KDF_DEFAULTS when absent). */
@@ -53,7 +55,7 @@ export async function formatMetadata(p: FormatParams): Promise<FormattedMetadata
   }
   const json = {
     keyslots,
-    tokens: { '0': makeWardToken(p.kek, p.dek, p.providerId, p.kekId) },
+    tokens: { '0': makeWardToken(p.kek, p.dek, p.providerId, p.kekId, p.dataSize) },
     segments: {
       '0': {
         type: 'crypt',

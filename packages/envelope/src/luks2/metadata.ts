@@ -297,4 +297,4 @@ export function b64(parent: Json, key: string, where: string, min: number, max =
   return out
 }
 
-export { obj as jsonObject, str as jsonString, isObj as isJsonObject }
+export { obj as jsonObject, str as jsonString, ustr as jsonUintString, isObj as isJsonObject }

@@ -1,6 +1,6 @@
 import { EnvelopeError } from '../errors.js'
 import { unwrapKwp, wrapKwp } from '../keywrap/keywrap.js'
-import { b64, jsonString, type Luks2Metadata, type Luks2Token } from './metadata.js'
+import { b64, jsonString, jsonUintString, type Luks2Metadata, type Luks2Token } from './metadata.js'
 
 /*
  * The Ward token (docs/disk-format.md): a LUKS2 token (spec §3.6) of type "ward" carrying the key
@@ -20,6 +20,12 @@ export interface WardToken {
   readonly kekId: string
   readonly wrappedDek: Uint8Array
   readonly version: number
+  /**
+   * Bytes of data Ward wrote (optional `data_size`, a decimal string; absent on disks written
+   * before it existed). The segment stays `dynamic` (the file may grow), but a data segment
+   * shorter than this is a truncated file (ERR_LUKS2_TRUNCATED).
+   */
+  readonly dataSize?: number
 }
 
 const bad = (id: string, what: string): EnvelopeError =>
@@ -51,6 +57,9 @@ export function findWardToken(meta: Luks2Metadata): WardToken | undefined {
       kekId: idField(t, 'kek_id'),
       wrappedDek: b64(t.json, 'wrapped_dek', `tokens.${t.id}`, WRAPPED_DEK_LEN),
       version,
+      ...(t.json.data_size !== undefined
+        ? { dataSize: jsonUintString(t.json, 'data_size', `tokens.${t.id}`) }
+        : {}),
     }
   } catch (e) {
     if ((e as { code?: string }).code === 'ERR_LUKS2_METADATA')
@@ -61,12 +70,13 @@ export function findWardToken(meta: Luks2Metadata): WardToken | undefined {
   }
 }
 
-/** The token JSON for a DEK wrapped under `kek`. */
+/** The token JSON for a DEK wrapped under `kek`, recording `dataSize` bytes of data. */
 export function makeWardToken(
   kek: Uint8Array,
   dek: Uint8Array,
   providerId: string,
   kekId: string,
+  dataSize: number,
 ): Record<string, unknown> {
   if (providerId.length > ID_MAX || kekId.length > ID_MAX)
     throw new EnvelopeError(
@@ -80,6 +90,7 @@ export function makeWardToken(
     kek_id: kekId,
     wrapped_dek: Buffer.from(wrapKwp(kek, dek)).toString('base64'),
     version: WARD_TOKEN_VERSION,
+    data_size: String(dataSize),
   }
 }
 

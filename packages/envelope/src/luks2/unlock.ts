@@ -38,15 +38,37 @@ export function dataSegment(vol: Luks2Volume): Luks2Segment {
       'ERR_LUKS2_UNSUPPORTED',
       'volumes with dm-integrity (authenticated encryption) are not supported; use cryptsetup',
     )
+  const cut = `the file was cut short (copy it again from its source)`
   if (s.offset > vol.fileSize)
-    throw new EnvelopeError('ERR_LUKS2_TRUNCATED', 'the file ends before the data segment')
+    throw new EnvelopeError(
+      'ERR_LUKS2_TRUNCATED',
+      `the file is ${vol.fileSize} bytes and ends before the data segment at ${s.offset}: ${cut}`,
+    )
   const size = s.size ?? vol.fileSize - s.offset
   if (size % s.sectorSize !== 0 || s.offset + size > vol.fileSize)
     throw new EnvelopeError(
       'ERR_LUKS2_TRUNCATED',
-      'the data segment is not a whole number of sectors inside the file',
+      `the data segment is not a whole number of ${s.sectorSize}-byte sectors inside the file (${vol.fileSize} bytes, data from ${s.offset}${s.size !== null ? `, ${s.size} bytes long` : ''}): ${cut}`,
+    )
+  const expected = recordedDataSize(vol)
+  if (expected !== undefined && size < expected)
+    throw new EnvelopeError(
+      'ERR_LUKS2_TRUNCATED',
+      `the file is ${vol.fileSize} bytes but the disk holds ${expected} bytes of data from offset ${s.offset} (expected at least ${s.offset + expected} bytes, ${expected - size} missing): ${cut}`,
     )
   return s
+}
+
+/**
+ * The data size the Ward token records (`data_size`), if any. Read leniently: a malformed token
+ * is reported by the operations that use it, and must not stop a passphrase unlock.
+ */
+function recordedDataSize(vol: Luks2Volume): number | undefined {
+  try {
+    return findWardToken(vol.meta)?.dataSize
+  } catch {
+    return undefined
+  }
 }
 
 /** Bytes of data in the segment (dynamic segments run to the end of the file). */

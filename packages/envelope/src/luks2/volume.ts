@@ -51,11 +51,17 @@ function readCopy(fd: number, offset: number, secondary: boolean, fileSize: numb
     notLuks,
   })
   const binBytes = new Uint8Array(LUKS2_HDR_BIN_LEN)
-  if (preadFull(fd, binBytes, offset) !== LUKS2_HDR_BIN_LEN)
-    return fail('ERR_LUKS2_TRUNCATED', 'file too short', true)
+  const got = preadFull(fd, binBytes, offset)
   const magic = secondary ? LUKS2_MAGIC_2ND : LUKS2_MAGIC_1ST
-  if (!timingSafeEqual(binBytes.subarray(0, 6), magic))
-    return fail('ERR_LUKS2_NOT_LUKS', 'no LUKS2 magic', true)
+  const hasMagic = got >= magic.length && timingSafeEqual(binBytes.subarray(0, 6), magic)
+  if (got !== LUKS2_HDR_BIN_LEN)
+    // a file cut inside a header that starts with the magic is a truncated volume, not "not LUKS"
+    return fail(
+      'ERR_LUKS2_TRUNCATED',
+      `file too short (${fileSize} bytes, the binary header needs ${offset + LUKS2_HDR_BIN_LEN})`,
+      !hasMagic,
+    )
+  if (!hasMagic) return fail('ERR_LUKS2_NOT_LUKS', 'no LUKS2 magic', true)
   let bin: Luks2BinaryHeader
   try {
     bin = decodeBinaryHeader(binBytes)
@@ -71,7 +77,10 @@ function readCopy(fd: number, offset: number, secondary: boolean, fileSize: numb
   if (secondary && hdrSize !== offset)
     return fail('ERR_LUKS2_HEADER', 'hdr_size does not match the secondary offset')
   if (offset + hdrSize > fileSize)
-    return fail('ERR_LUKS2_TRUNCATED', 'file ends inside the JSON area')
+    return fail(
+      'ERR_LUKS2_TRUNCATED',
+      `file ends inside the JSON area (${fileSize} bytes, the header copy needs ${offset + hdrSize})`,
+    )
   const area = new Uint8Array(hdrSize - LUKS2_HDR_BIN_LEN)
   preadFull(fd, area, offset + LUKS2_HDR_BIN_LEN)
   let sum: Uint8Array
@@ -119,7 +128,7 @@ export function readVolume(fd: number, options: { repair?: boolean } = {}): Luks
     const first = primary.notLuks ? secondary.error : primary.error
     throw new EnvelopeError(
       first.code,
-      `no valid LUKS2 header copy: ${primary.error.message}; ${secondary.error.message}`,
+      `no valid LUKS2 header copy: ${primary.error.message}; ${secondary.error.message}${first.code === 'ERR_LUKS2_TRUNCATED' ? ': the file was cut short (copy it again from its source)' : ''}`,
       { cause: first },
     )
   }
@@ -137,7 +146,10 @@ export function readVolume(fd: number, options: { repair?: boolean } = {}): Luks
   const hdrSize = Number(w.bin.hdrSize)
   const dataEnd = 2 * hdrSize + w.meta.keyslotsSize
   if (fileSize < dataEnd)
-    throw new EnvelopeError('ERR_LUKS2_TRUNCATED', 'the file ends inside the keyslots area')
+    throw new EnvelopeError(
+      'ERR_LUKS2_TRUNCATED',
+      `the file is ${fileSize} bytes and ends inside the keyslots area (the headers and keyslots need ${dataEnd}): the file was cut short (copy it again from its source)`,
+    )
   let repaired = false
   if (options.repair && damaged.length > 0) {
     for (const which of damaged) writeCopy(fd, which === 'secondary', w.bin, w.area, w.bin.seqid)

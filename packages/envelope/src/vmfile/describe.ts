@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { EnvelopeError } from '../errors.js'
 import { parseVmFileHeader } from './header.js'
-import { VMFILE_MAX_HEADER, type VmFileRole } from './layout.js'
+import { VMFILE_MAX_HEADER, VmFileHeader, type VmFileRole } from './layout.js'
 import { ioError } from './io.js'
 import { vmFileGeometry } from './reader.js'
 
@@ -76,4 +76,14 @@ export async function isVmFile(path: string): Promise<boolean> {
     if (e instanceof EnvelopeError) return e.code === 'ERR_VMFILE_VERSION'
     throw e
   }
+}
+
+/**
+ * Does `path` start with the Ward VM file magic? True for a file whose header is cut short or
+ * damaged: describe it to get the coded error instead of calling it "not a Ward VM file".
+ */
+export async function hasVmFileMagic(path: string): Promise<boolean> {
+  const { head } = await readHead(path)
+  const m = VmFileHeader.magic.value
+  return head.length >= m.length && m.every((b, i) => head[i] === b)
 }

@@ -1,7 +1,15 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync, truncateSync, writeFileSync, constants } from 'node:fs'
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  constants,
+} from 'node:fs'
 import {
   decryptDisk,
   describeDisk,
@@ -93,6 +101,7 @@ test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the W
     unknown
   >
   assert.deepEqual(Object.keys(tok).sort(), [
+    'data_size',
     'kek_id',
     'keyslots',
     'provider_id',
@@ -102,6 +111,7 @@ test('cryptsetup luksDump shows aes-xts-plain64, 512 bits, sector 4096 and the W
   ])
   assert.equal(tok.provider_id, 'prov-1')
   assert.equal(tok.kek_id, 'kek-1')
+  assert.equal(tok.data_size, String(statSync(raw).size))
   assert.deepEqual(tok.keyslots, [])
 })
 
@@ -186,7 +196,7 @@ test('a damaged primary header is recovered from the secondary and rewritten; cr
   const out = t.path('damaged-plain.img')
   await decryptDisk(d, out, { unlock: { kek } })
   assert.ok(same(out, raw))
-  rekeyShallow(d, { kek, newKek: kek }) // a read-write open repairs the primary copy
+  rekeyShallow(d, { kek, newKek: kek, kekId: 'k' }) // a read-write open repairs the primary copy
   assert.deepEqual(describeDisk(d).damagedHeaders, [])
   const r = cryptsetup(['luksDump', d])
   assert.equal(r.status, 0, r.stderr)

@@ -140,7 +140,7 @@ test('shallow rekey changes only the header: the data area is byte-identical', a
     rekeyShallow(d, { kek, newKek: otherKek, providerId: 'p2', kekId: 'k2' }).alreadyDone,
     true,
   )
-  assert.throws(() => rekeyShallow(d, { kek: new Uint8Array(32), newKek: kek }), {
+  assert.throws(() => rekeyShallow(d, { kek: new Uint8Array(32), newKek: kek, kekId: 'k' }), {
     code: 'ERR_DISK_WRONG_KEK',
   })
 })
@@ -184,7 +184,7 @@ test('an interrupted operation (journal present) blocks decrypt and shallow reke
   await assert.rejects(decryptDisk(d, t.path('j.out'), { unlock: { kek } }), {
     code: 'ERR_DISK_REKEY_IN_PROGRESS',
   })
-  assert.throws(() => rekeyShallow(d, { kek, newKek: otherKek }), {
+  assert.throws(() => rekeyShallow(d, { kek, newKek: otherKek, kekId: 'k2' }), {
     code: 'ERR_DISK_REKEY_IN_PROGRESS',
   })
   await assert.rejects(rekeyDeep(d, { kek }), { code: 'ERR_DISK_JOURNAL' })

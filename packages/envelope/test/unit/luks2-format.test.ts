@@ -121,6 +121,7 @@ test('new Ward metadata validates, fits the 12 KiB JSON area and puts data at 16
     kek: new Uint8Array(32).fill(1),
     providerId: 'p',
     kekId: 'k',
+    dataSize: 1 << 20,
     recoveryPassphrase: new Uint8Array([1, 2, 3]),
     recoveryKdf: { type: 'pbkdf2', iterations: 1000 },
   })
