@@ -84,11 +84,11 @@ test('the pretty format: one readable line per record, fields dotted, secrets st
   assert.equal(all.split('\n').filter(Boolean).length, 2)
   assert.match(
     all,
-    /^\d\d:\d\d:\d\d\.\d{3} INFO  kms: listening on x key=\[redacted\] nested\.passphrase=\[redacted\] conn=7 addr=10\.0\.0\.1:5696\n/,
+    /^\d\d:\d\d:\d\d\.\d{3} INFO {2}kms: listening on x key=\[redacted\] nested\.passphrase=\[redacted\] conn=7 addr=10\.0\.0\.1:5696\n/,
   )
   assert.match(
     all,
-    /WARN  kms: failed err\.type=Error err\.code=ERR_X_Y err\.message="bad thing"\n$/,
+    /WARN {2}kms: failed err\.type=Error err\.code=ERR_X_Y err\.message="bad thing"\n$/,
   )
   assert.doesNotMatch(all, /k-bytes|pw\b|[{}]/)
   // a line that is not a JSON object passes through
