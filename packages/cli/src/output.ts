@@ -5,6 +5,8 @@ export interface Output {
   data(value: unknown, text?: () => string): void
   /** A line for people (stderr when --json so stdout stays parseable). */
   info(line: string): void
+  /** A warning for people: always stderr (`warning: …`), in text and --json mode. */
+  warn(line: string): void
   progress(label: string, total: number): Progress
 }
 
@@ -27,6 +29,9 @@ export function createOutput(
     },
     info(line) {
       ;(json ? stderr : stdout).write(`${line}\n`)
+    },
+    warn(line) {
+      stderr.write(`warning: ${line}\n`)
     },
     progress(label, total) {
       return stderr.isTTY ? ttyProgress(stderr, label, total) : jsonProgress(stderr, label, total)

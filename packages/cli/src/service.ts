@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs'
+import { chooseLogFormat, LOG_FORMAT_ENV, WardError } from '@ward/core'
+import type { LogFormat } from '@ward/core'
+import type { Values } from './command.js'
 
 /** Why a long-running `ward ... serve` stops. */
 export type StopReason = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'wrapper-exited'
@@ -88,4 +91,25 @@ function alive(p: Proc): boolean {
   const st = stat(p.pid)
   // a zombie (killed, not yet reaped by its shell) has ended; a reused pid is another process
   return st !== undefined && st.state !== 'Z' && st.start === p.start
+}
+
+/** The `--log-format` flag of `ward kms serve` and `ward host serve`. */
+export const logFormatOption = { 'log-format': { type: 'string' } } as const
+export const logFormatHelp = {
+  'log-format': `json|pretty (default: pretty on a terminal, json otherwise; or ${LOG_FORMAT_ENV})`,
+} as const
+
+/** The log format from --log-format, WARD_LOG_FORMAT or whether stdout is a terminal. */
+export function logFormatOf(values: Values): LogFormat {
+  const flag = typeof values['log-format'] === 'string' ? values['log-format'] : undefined
+  const env = process.env[LOG_FORMAT_ENV]
+  const f = chooseLogFormat({ flag, env, isTTY: process.stdout.isTTY })
+  if (f === undefined)
+    throw new WardError(
+      'ERR_CLI_USAGE',
+      flag !== undefined
+        ? `--log-format must be json or pretty (got ${flag})`
+        : `${LOG_FORMAT_ENV} must be json or pretty (got ${env}); unset it or fix it`,
+    )
+  return f
 }

@@ -9,7 +9,15 @@ export {
 export { Secret } from './secret.js'
 export { readSecretFile, writeSecretFile, type ReadSecretFileOptions } from './secret-file.js'
 export { writeFileAtomic, fsyncDir, type WriteFileAtomicOptions } from './atomic-file.js'
-export { createLogger, type Logger, type LoggerOptions } from './logger.js'
+export {
+  createLogger,
+  chooseLogFormat,
+  formatLogLine,
+  LOG_FORMAT_ENV,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+} from './logger.js'
 export {
   loadConfig,
   printableConfig,

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import { defineCommand, type Command, type Values } from '../command.js'
 import { table } from '../output.js'
-import { untilStopped } from '../service.js'
+import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
 
 const dataDirOption = { 'data-dir': { type: 'string' } } as const
 const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
@@ -103,9 +103,11 @@ export const hostCommands: readonly Command[] = [
       'simulate-firmware': { type: 'boolean' },
       'secure-boot': { type: 'string' },
       'exec-installed-only': { type: 'string' },
+      ...logFormatOption,
     },
     help: {
       ...dataDirHelp,
+      ...logFormatHelp,
       'encryption-recovery-key-file': 'file (0600) with the recovery key, when the TPM refuses',
       'simulate-firmware': 'measure the boot like firmware would (swtpm has none)',
       'secure-boot': 'on|off: the simulated secure-boot state (default on)',
@@ -114,7 +116,7 @@ export const hostCommands: readonly Command[] = [
     },
     async run({ values }) {
       const dataDir = dataDirOf(values)
-      const logger = createLogger('host')
+      const logger = createLogger('host', { format: logFormatOf(values) })
       if (values['secure-boot'] !== undefined && values['simulate-firmware'] !== true)
         throw new WardError(
           'ERR_CLI_USAGE',

@@ -2,6 +2,9 @@ import { resolve } from 'node:path'
 import {
   addClient,
   grantAccess,
+  grantWarnings,
+  listObjects,
+  showObject,
   initKms,
   kmsStatus,
   listClients,
@@ -11,11 +14,12 @@ import {
   revokeClient,
   startKmsServer,
 } from '@ward/kms'
-import { WardError } from '@ward/core'
+import type { ObjectSummary } from '@ward/kms'
+import { createLogger, WardError } from '@ward/core'
 import { defineCommand } from '../command.js'
 import type { Command, Values } from '../command.js'
 import { table } from '../output.js'
-import { untilStopped } from '../service.js'
+import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
 
 const dataDir = (v: Values): string => {
   const d = v['data-dir']
@@ -55,17 +59,38 @@ const clientNames = (cs: readonly { name: string; revokedAt?: string }[]): strin
     .map((n) => (cs.every((c) => c.name !== n || c.revokedAt !== undefined) ? `${n} (revoked)` : n))
     .join(', ')
 
+const objectLines = (o: ObjectSummary): string[] => [
+  `id:        ${o.id}`,
+  `type:      ${o.type}`,
+  `algorithm: ${o.algorithm ?? '-'}${o.length !== null ? ` ${o.length} bits` : ''}`,
+  `state:     ${o.state}`,
+  `owner:     ${o.owner}`,
+  `names:     ${o.names.join(', ') || '-'}`,
+  `created:   ${o.created}`,
+  `updated:   ${o.updated}`,
+  ...Object.entries(o.dates).map(([k, v]) => `${`${k}:`.padEnd(28)}${v}`),
+  ...Object.entries(o.custom).map(([k, v]) => `${`${k}:`.padEnd(28)}${v}`),
+]
+
 /** `ward kms …`: the KMIP server and its administration (issue 3). */
 export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'init'],
     summary:
-      'Create a KMS data directory: master key (0600), CA, server certificate for localhost/127.0.0.1',
-    options: { 'data-dir': { type: 'string' }, 'server-name': { type: 'string' } },
+      'Create a KMS data directory: master key (0600), CA, server certificate for localhost (or --server-name) and 127.0.0.1/::1',
+    options: {
+      'data-dir': { type: 'string' },
+      'server-name': { type: 'string', multiple: true },
+    },
+    help: {
+      'server-name':
+        'a name or IP address clients connect to (repeatable; IP addresses become IP SANs, names DNS SANs; default localhost)',
+    },
     async run({ values, out }) {
       const dir = dataDir(values)
-      const name = str(values, 'server-name')
-      await initKms(dir, name !== undefined ? { serverName: name } : {})
+      const v = values['server-name']
+      const names = Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+      await initKms(dir, { serverNames: names })
       out.data(
         { dataDir: dir, initialized: true },
         () =>
@@ -150,6 +175,7 @@ export const kmsCommands: readonly Command[] = [
       listen: { type: 'string' },
       'audit-stdout': { type: 'boolean' },
       'busy-poll-us': { type: 'string' },
+      ...logFormatOption,
       ...Object.fromEntries(serveLimits.map(([flag]) => [flag, { type: 'string' }] as const)),
       ...dbOpt,
     },
@@ -167,6 +193,7 @@ export const kmsCommands: readonly Command[] = [
       'max-streams-per-client':
         'open streaming Encrypt/Decrypt contexts per client identity (default 64; 1,024 in all)',
       listen: 'HOST:PORT (port 0 picks a free one)',
+      ...logFormatHelp,
       'busy-poll-us':
         'after each reply keep polling the sockets this many µs instead of sleeping (default 200; 0 = off: less CPU, more latency)',
       db: 'postgres://… (default: SQLite in the data dir)',
@@ -182,9 +209,11 @@ export const kmsCommands: readonly Command[] = [
           'ERR_CLI_USAGE',
           `--busy-poll-us must be a whole number of µs (got ${poll})`,
         )
+      const logger = createLogger('kms', { format: logFormatOf(values) })
       const stopped = untilStopped() // handlers first: a signal during start-up still stops it
       const server = await startKmsServer({
         dataDir: dataDir(values),
+        logger,
         ...(listen !== undefined ? { listen } : {}),
         ...(db !== undefined ? { db } : {}),
         auditToLogger: values['audit-stdout'] === true,
@@ -226,6 +255,77 @@ export const kmsCommands: readonly Command[] = [
     },
   }),
   defineCommand({
+    path: ['kms', 'objects', 'list'],
+    summary:
+      'List stored objects (id, type, algorithm, state, owner, names; never key material), read from the data dir',
+    options: {
+      'data-dir': { type: 'string' },
+      owner: { type: 'string' },
+      state: { type: 'string' },
+      type: { type: 'string' },
+      ...dbOpt,
+    },
+    help: {
+      owner: 'only objects owned by this identity',
+      state:
+        'only objects in this KMIP state (PreActive, Active, Deactivated, Compromised, Destroyed, …)',
+      type: 'only objects of this KMIP object type (SymmetricKey, SecretData, PrivateKey, …)',
+      db: 'postgres://… (default: SQLite in the data dir)',
+    },
+    async run({ values, out }) {
+      const owner = str(values, 'owner')
+      const state = str(values, 'state')
+      const type = str(values, 'type')
+      const rows = await listObjects(
+        dataDir(values),
+        {
+          ...(owner !== undefined ? { owner } : {}),
+          ...(state !== undefined ? { state } : {}),
+          ...(type !== undefined ? { type } : {}),
+        },
+        str(values, 'db'),
+      )
+      out.data(rows, () =>
+        table(
+          ['id', 'type', 'algorithm', 'state', 'owner', 'names', 'created'],
+          rows.map((o) => [
+            o.id,
+            o.type,
+            `${o.algorithm ?? '-'}${o.length !== null ? `-${o.length}` : ''}`,
+            o.state,
+            o.owner,
+            o.names.join(',') || '-',
+            o.created,
+          ]),
+        ),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['kms', 'objects', 'show'],
+    summary:
+      'Show one stored object: attributes, dates, x- attributes and grants (never key material)',
+    args: 'ID',
+    options: { 'data-dir': { type: 'string' }, ...dbOpt },
+    async run({ values, positionals, out }) {
+      const id = positionals[0]
+      if (id === undefined || id === '')
+        throw new WardError(
+          'ERR_CLI_USAGE',
+          'ID (an object id, see ward kms objects list) is required',
+        )
+      const o = await showObject(dataDir(values), id, str(values, 'db'))
+      out.data(o, () =>
+        [
+          ...objectLines(o),
+          `grants:    ${o.grants.map((g) => `${g.identity}: ${g.operations.join(',')}`).join('; ') || '-'}`,
+        ].join('\n'),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
     path: ['kms', 'grant'],
     summary: 'Let another identity run operations on an object (get, encrypt, …, or all)',
     options: {
@@ -248,7 +348,12 @@ export const kmsCommands: readonly Command[] = [
         ops,
         str(values, 'db'),
       )
-      out.data(g, () => `${g.identity} may now ${g.operations.join(', ')} on ${g.objectId}`)
+      const warnings = grantWarnings(dataDir(values), g.identity)
+      for (const w of warnings) out.warn(w)
+      out.data(
+        { ...g, warnings },
+        () => `${g.identity} may now ${g.operations.join(', ')} on ${g.objectId}`,
+      )
       return 0
     },
   }),

@@ -53,3 +53,48 @@ test('importing @ward/core does not load pino; the first createLogger does', () 
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(JSON.parse(r.stdout), { before: false, after: true })
 })
+
+test('chooseLogFormat: flag, then WARD_LOG_FORMAT, then pretty on a terminal and json otherwise', async () => {
+  const { chooseLogFormat } = await import('../../src/logger.js')
+  assert.equal(chooseLogFormat({ isTTY: true }), 'pretty')
+  assert.equal(chooseLogFormat({ isTTY: false }), 'json')
+  assert.equal(chooseLogFormat({}), 'json')
+  assert.equal(chooseLogFormat({ isTTY: true, flag: 'json' }), 'json')
+  assert.equal(chooseLogFormat({ isTTY: false, flag: 'pretty' }), 'pretty')
+  assert.equal(chooseLogFormat({ isTTY: true, env: 'json' }), 'json')
+  assert.equal(chooseLogFormat({ isTTY: false, env: 'pretty', flag: 'json' }), 'json')
+  assert.equal(chooseLogFormat({ isTTY: true, env: '' }), 'pretty')
+  assert.equal(chooseLogFormat({ flag: 'xml' }), undefined)
+  assert.equal(chooseLogFormat({ env: 'yaml' }), undefined)
+})
+
+test('the pretty format: one readable line per record, fields dotted, secrets still redacted', async () => {
+  const { formatLogLine } = await import('../../src/logger.js')
+  const lines: string[] = []
+  const log = createLogger('kms', {
+    format: 'pretty',
+    destination: { write: (s: string) => void lines.push(s) },
+  })
+  log.info(
+    { key: 'k-bytes', nested: { passphrase: 'pw' }, conn: 7, addr: '10.0.0.1:5696' },
+    'listening on x',
+  )
+  log.warn({ err: Object.assign(new Error('bad thing'), { code: 'ERR_X_Y' }) }, 'failed')
+  const all = lines.join('')
+  assert.equal(all.split('\n').filter(Boolean).length, 2)
+  assert.match(
+    all,
+    /^\d\d:\d\d:\d\d\.\d{3} INFO {2}kms: listening on x key=\[redacted\] nested\.passphrase=\[redacted\] conn=7 addr=10\.0\.0\.1:5696\n/,
+  )
+  assert.match(
+    all,
+    /WARN {2}kms: failed err\.type=Error err\.code=ERR_X_Y err\.message="bad thing"\n$/,
+  )
+  assert.doesNotMatch(all, /k-bytes|pw\b|[{}]/)
+  // a line that is not a JSON object passes through
+  assert.equal(formatLogLine('plain text'), 'plain text\n')
+  assert.equal(
+    formatLogLine(JSON.stringify({ level: 50, time: 0, msg: 'm', a: [1, 2] })),
+    '00:00:00.000 ERROR m a=[1,2]\n',
+  )
+})

@@ -1,4 +1,5 @@
 import { openDataDir } from './data-dir.js'
+import { listClients } from './revocation.js'
 import { KmsError } from '../errors.js'
 import { privilegeNames } from '../operations/registry.js'
 import { openPostgresStore } from '../storage/postgres.js'
@@ -38,7 +39,7 @@ export async function grantAccess(
     if ((await s.getObject(objectId)) === undefined)
       throw new KmsError(
         'ERR_KMS_NOT_FOUND',
-        `object ${objectId} not found (list ids with a Locate)`,
+        `object ${objectId} not found; list ids with: ward kms objects list --data-dir ${dataDir}`,
         'ItemNotFound',
       )
     const prev = (await s.getGrant(objectId, identity)) ?? []
@@ -71,4 +72,22 @@ export async function listGrants(
   db?: string,
 ): Promise<GrantRow[]> {
   return withStore(dataDir, db, (s) => s.listGrants(objectId))
+}
+
+/**
+ * Warnings for a grant to `identity`: no client certificate was issued for it here (`ward kms
+ * client add`), or every one issued is revoked. The grant is still made (the identity may hold a
+ * certificate from another CA the server trusts, or get one later).
+ */
+export function grantWarnings(dataDir: string, identity: string): string[] {
+  const mine = listClients(dataDir).filter((c) => c.name === identity)
+  if (mine.length === 0)
+    return [
+      `no client certificate was issued for ${identity} here; it can use the grant once it has one: ward kms client add ${identity} --data-dir ${dataDir} --out DIR`,
+    ]
+  if (mine.every((c) => c.revokedAt !== undefined))
+    return [
+      `every client certificate of ${identity} is revoked; issue a new one: ward kms client add ${identity} --data-dir ${dataDir} --out DIR`,
+    ]
+  return []
 }

@@ -14,14 +14,26 @@ export interface InitResult {
 
 /**
  * Create a data directory (0700): master key (32 random bytes), CA, server certificate for
- * `localhost` and 127.0.0.1, every file 0600. Refuses to overwrite an existing master key (that
+ * `localhost` (or the given server names: IP SANs for addresses, DNS SANs for names) and
+ * 127.0.0.1/::1, every file 0600. Refuses to overwrite an existing master key (that
  * would orphan every stored key), and an existing directory that other users can reach
  * (checkDataDir: the message gives the chmod to run).
  */
 export async function initKms(
   dataDir: string,
-  opts: { serverName?: string } = {},
+  opts: { serverName?: string; serverNames?: readonly string[] } = {},
 ): Promise<InitResult> {
+  const names = [
+    ...(opts.serverName !== undefined ? [opts.serverName] : []),
+    ...(opts.serverNames ?? []),
+  ]
+  for (const n of names)
+    if (!/^(?:[A-Za-z0-9._-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?)$/.test(n))
+      throw new KmsError(
+        'ERR_KMS_BAD_SERVER_NAME',
+        `--server-name ${JSON.stringify(n)} is neither a host name nor an IP address; give a DNS name (kms.example.org) or an address (192.0.2.10, 2001:db8::1)`,
+        'InvalidField',
+      )
   const p = dataPaths(dataDir)
   checkDataDir(dataDir)
   if (existsSync(p.masterKey))
@@ -38,7 +50,8 @@ export async function initKms(
   const ca = await createCa('Ward KMS CA')
   writeFileAtomic(p.caCert, ca.certPem)
   writeSecretFile(p.caKey, new Secret(Buffer.from(ca.keyPem)))
-  const server = await issueLeaf(ca, opts.serverName ?? 'localhost', 'server')
+  const [first = 'localhost', ...rest] = names
+  const server = await issueLeaf(ca, first, 'server', 2, rest)
   writeFileAtomic(p.serverCert, server.certPem)
   writeSecretFile(p.serverKey, new Secret(Buffer.from(server.keyPem)))
   return { dataDir, created: true }

@@ -1,10 +1,11 @@
 /**
  * The KMS's own small PKI (@peculiar/x509 over node:crypto's WebCrypto): a CA, the server
- * certificate (localhost, 127.0.0.1) and client certificates (EKU clientAuth, which PyKMIP and
+ * certificate (localhost or the --server-name values, plus 127.0.0.1 and ::1) and client certificates (EKU clientAuth, which PyKMIP and
  * vCenter-style clients expect). RSA-2048 keys: every KMIP client offers RSA suites, including
  * PyKMIP's TLS 1.2 CBC-SHA256 list.
  */
 import { randomBytes, webcrypto } from 'node:crypto'
+import { isIP } from 'node:net'
 import * as x509 from '@peculiar/x509'
 
 x509.cryptoProvider.set(webcrypto as never)
@@ -79,12 +80,35 @@ export async function createCa(name: string): Promise<Issued> {
   return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) }
 }
 
-/** A leaf certificate signed by the CA: `server` (SAN localhost/127.0.0.1) or `client`. */
+/**
+ * Subject Alternative Names of a server certificate: an IP SAN for each IPv4/IPv6 address (a
+ * client connecting by IP checks IP SANs only, RFC 6125 §6.2.1 / node:tls checkServerIdentity),
+ * a DNS SAN for each host name; 127.0.0.1 and ::1 are always there (local clients).
+ */
+export function serverSans(names: readonly string[]): { type: 'dns' | 'ip'; value: string }[] {
+  const out: { type: 'dns' | 'ip'; value: string }[] = []
+  const seen = new Set<string>()
+  for (const raw of [...names, '127.0.0.1', '::1']) {
+    const n = raw.replace(/^\[(.*)\]$/, '$1')
+    const type = isIP(n) !== 0 ? 'ip' : 'dns'
+    const key = `${type}:${type === 'dns' ? n.toLowerCase() : n}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push({ type, value: n })
+  }
+  return out
+}
+
+/**
+ * A leaf certificate signed by the CA: `server` (CN the first name; SANs from serverSans of
+ * `cn` and `altNames`) or `client`.
+ */
 export async function issueLeaf(
   ca: Issued,
   cn: string,
   kind: 'server' | 'client',
   validityYears = 2,
+  altNames: readonly string[] = [],
 ): Promise<IssuedLeaf> {
   const caCert = new x509.X509Certificate(ca.certPem)
   const caKeyDer = Buffer.from(
@@ -116,12 +140,7 @@ export async function issueLeaf(
       ]),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
       ...(kind === 'server'
-        ? [
-            new x509.SubjectAlternativeNameExtension([
-              { type: 'dns', value: cn },
-              { type: 'ip', value: '127.0.0.1' },
-            ]),
-          ]
+        ? [new x509.SubjectAlternativeNameExtension(serverSans([cn, ...altNames]))]
         : []),
     ],
   })
