@@ -144,6 +144,8 @@ function commandHelp(c: Command): string {
   return lines.join('\n')
 }
 
+const PARSE_ARGS = 'ERR_PARSE_ARGS_'
+
 /**
  * A parse failure said the way the rest of the CLI says usage errors (ERR_CLI_USAGE): the flag at
  * fault and, for an unknown one, the closest known flag.
@@ -153,9 +155,11 @@ export function usageMessage(
   args: readonly string[],
   known: readonly string[],
 ): string {
-  const code = (e as { code?: string }).code
+  // Node's parseArgs codes (Node's, not Ward's: named by their suffix after this prefix)
+  const nodeCode = (e as { code?: string }).code ?? ''
+  const code = nodeCode.startsWith(PARSE_ARGS) ? nodeCode.slice(PARSE_ARGS.length) : ''
   const all = [...known, 'json', 'help']
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (code === 'UNKNOWN_OPTION') {
     const flag = args
       .filter((a) => a.startsWith('-') && a !== '--')
       .map((a) => a.replace(/^-+/, '').split('=')[0] ?? '')
@@ -165,12 +169,11 @@ export function usageMessage(
       return `unknown option --${flag}${near ? ` (did you mean --${near}?)` : ''}`
     }
   }
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+  if (code === 'INVALID_OPTION_VALUE') {
     const m = /'--([\w-]+)/.exec((e as Error).message)
     if (m) return `--${m[1]} needs a value`
   }
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
-    return (e as Error).message.split('.')[0] ?? ''
+  if (code === 'UNEXPECTED_POSITIONAL') return (e as Error).message.split('.')[0] ?? ''
   return (e as Error).message
 }
 
