@@ -68,6 +68,8 @@ test('no KEK, passphrase or DEK appears in CLI output or stray files', () => {
       k1,
       '--new-kek-file',
       k2,
+      '--new-kek-id',
+      'kek2',
       disk,
       ...json,
     )
@@ -93,6 +95,8 @@ test('no KEK, passphrase or DEK appears in CLI output or stray files', () => {
       k2,
       '--new-kek-file',
       k1,
+      '--new-kek-id',
+      'kek1',
       disk,
       ...json,
     )
