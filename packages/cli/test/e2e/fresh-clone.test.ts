@@ -22,9 +22,9 @@ function userEnv(): NodeJS.ProcessEnv {
 }
 
 const sh = (cmd: string, cwd: string) =>
-  spawnSync('bash', ['-c', cmd], { cwd, env: userEnv(), encoding: 'utf8', timeout: 15 * 60_000 })
+  spawnSync('bash', ['-c', cmd], { cwd, env: userEnv(), encoding: 'utf8', timeout: 30 * 60_000 })
 
-test("a fresh clone runs the README's two commands on Node 24", { timeout: 20 * 60_000 }, () => {
+test("a fresh clone runs the README's two commands on Node 24", { timeout: 40 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-clone-'))
   try {
     const clone = spawnSync('git', ['clone', '--quiet', ROOT, join(dir, 'ward')], {
