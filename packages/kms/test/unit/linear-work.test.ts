@@ -14,6 +14,7 @@ import { setAttr } from '../../src/model/object.js'
 import type { Attr, ManagedObject } from '../../src/model/object.js'
 import { isMultiValued, readOnlyAttributes } from '../../src/model/attributes.js'
 import { applyInitialAttributes } from '../../src/operations/common.js'
+import { freshUsageLimits } from '../../src/operations/tighten.js'
 
 const V = Tag.AttributeValue
 
@@ -46,6 +47,15 @@ function referenceMatch(filters: readonly Attr[], attrs: readonly Attr[]): boole
 }
 
 const values: fc.Arbitrary<TtlvItem> = fc.oneof(
+  // a valid Usage Limits value (others are refused by both versions)
+  fc.bigInt({ min: 1n, max: 9n }).map((t): TtlvItem => ({
+    tag: V,
+    type: 'Structure',
+    value: [
+      { tag: Tag.UsageLimitsTotal, type: 'LongInteger', value: t },
+      { tag: Tag.UsageLimitsUnit, type: 'Enumeration', value: 1 },
+    ],
+  })),
   fc.constantFrom('a', 'b', '').map((v): TtlvItem => ({ tag: V, type: 'TextString', value: v })),
   fc.bigInt({ min: 0n, max: 4n }).map((v): TtlvItem => ({ tag: V, type: 'DateTime', value: v })),
   fc.integer({ min: 0, max: 2 }).map((v): TtlvItem => ({ tag: V, type: 'Integer', value: v })),
@@ -116,6 +126,7 @@ function referenceApply(
     if (readOnlyAttributes.has(a.name) && !allowed.has(a.name)) throw new Error(a.name)
     if (a.name === 'State') continue
     if (isMultiValued(a.name)) o.attrs.push(a)
+    else if (a.name === 'Usage Limits') setAttr(o, a.name, freshUsageLimits(a.value))
     else setAttr(o, a.name, a.value)
   }
 }
@@ -145,6 +156,7 @@ test('applyInitialAttributes keeps the same attributes in the same order as befo
     'Object Type',
     'Unique Identifier',
     'Initial Date',
+    'Usage Limits',
   )
   fc.assert(
     fc.property(fc.array(fc.record({ name: names, value: values }), { maxLength: 12 }), (list) => {
