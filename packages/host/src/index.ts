@@ -1,4 +1,4 @@
-export { HostError, BootMessages, PolicyUnsatisfiableMessage } from './errors.js'
+export { HostError, BootMessages, PolicyUnsatisfiableMessage, VmMessages } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
 export { callAgent, AgentError } from './agent/client.js'
@@ -22,3 +22,13 @@ export {
   type BootState,
 } from './measure/measurements.js'
 export { backoffSeconds, FREE_ATTEMPTS } from './config/recovery-attempts.js'
+export {
+  VmManager,
+  type DiskFilter,
+  type DiskServer,
+  type VmDescription,
+  type KeyState,
+} from './vm/manager.js'
+export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
+export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
+export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'

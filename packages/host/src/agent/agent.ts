@@ -12,6 +12,7 @@ import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
 import { checkRequest, type AdminRequest } from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
+import { VmManager, type DiskFilter } from '../vm/manager.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
 /** The key store re-encrypted under a new key, written before the generation that holds that key. */
@@ -28,7 +29,18 @@ export interface AgentOptions {
   readonly logger: Logger
   /** Tests: called after each step of a configuration change (a throw there is a crash). */
   readonly onCommitStep?: ((step: CommitStep) => void) | undefined
+  /** The run folder (0700; tmpfs on a real host): VM sockets and runtime state. Default <dataDir>/run. */
+  readonly runDir?: string | undefined
+  /** The crypto filter serving encrypted disks to QEMU (default: the host's NBD filter). */
+  readonly diskFilter?: DiskFilter | undefined
+  /** qemu-system-x86_64 to run (default from PATH). */
+  readonly qemu?: string | undefined
+  /** Bound of the KVM probe in ms (default 5000). */
+  readonly probeTimeoutMs?: number | undefined
 }
+
+/** Operations that only read: answered at once, not queued behind a running operation. */
+const READ_ONLY_OPS: ReadonlySet<string> = new Set(['vm.list', 'vm.describe', 'datastore.list'])
 
 /** Timings and counts of one boot (the benchmark reads them). */
 export interface BootStats {
@@ -60,6 +72,7 @@ export class HostAgent {
   /** The TPM journal counter's value as last read or incremented (mode TPM). */
   #journal: bigint | undefined
   #chain: Promise<unknown> = Promise.resolve()
+  readonly #vms: VmManager
 
   private constructor(o: {
     dataDir: string
@@ -71,6 +84,7 @@ export class HostAgent {
     store: KeyStore | undefined
     storeError: string | undefined
     journal: bigint | undefined
+    vm: Pick<AgentOptions, 'runDir' | 'diskFilter' | 'qemu' | 'probeTimeoutMs'>
   }) {
     this.dataDir = o.dataDir
     this.#tpm = o.tpm
@@ -81,6 +95,16 @@ export class HostAgent {
     this.#store = o.store
     this.#storeError = o.storeError
     this.#journal = o.journal
+    this.#vms = new VmManager({
+      dataDir: o.dataDir,
+      runDir: o.vm.runDir ?? join(o.dataDir, 'run'),
+      cache: this.cache,
+      log: o.log,
+      evictKey: (ref) => this.#removeKey(ref.providerId, ref.kekId),
+      filter: o.vm.diskFilter,
+      ...(o.vm.qemu !== undefined ? { qemu: o.vm.qemu } : {}),
+      ...(o.vm.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.vm.probeTimeoutMs } : {}),
+    })
   }
 
   /** A host boot. Throws the seed's messages (HostError) when the configuration stays locked. */
@@ -175,6 +199,7 @@ export class HostAgent {
         store,
         storeError,
         journal,
+        vm: o,
         stats: {
           restoreMs: 0,
           restoredKeys: restored.length,
@@ -185,6 +210,8 @@ export class HostAgent {
       })
       agent.cache.restore(restored)
       agent.#observe()
+      // autostart VMs power on after boot, ahead of the first admin request
+      agent.#enqueue(() => agent.#vms.autostart())
       ;(agent.bootStats as { restoreMs: number }).restoreMs = performance.now() - t0
       log.info(
         {
@@ -219,10 +246,17 @@ export class HostAgent {
     })
   }
 
-  /** Run admin operations one at a time (they touch files and the TPM). */
+  /** Run admin operations one at a time (they touch files and the TPM); reads answer at once. */
   handle(op: string, params: Record<string, unknown>): Promise<unknown> {
-    const p = this.#chain.then(() => this.#dispatch(checkRequest(op, params)))
-    this.#chain = p.catch(() => undefined)
+    if (READ_ONLY_OPS.has(op)) return this.#dispatch(checkRequest(op, params))
+    return this.#enqueue(() => this.#dispatch(checkRequest(op, params)))
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#chain.then(fn)
+    this.#chain = p.catch((e: unknown) => {
+      if (!isCodedError(e)) this.#log.error({ err: String(e).slice(0, 200) }, 'operation failed')
+    })
     return p
   }
 
@@ -286,6 +320,8 @@ export class HostAgent {
           { op: req.op, providerId, kekId, bytes: bytes.length, persisted },
           'key added to the cache',
         )
+        // autostart VMs locked for this key power on now (after this answer)
+        void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId }))
         return { providerId, kekId, persisted }
       }
       case 'keys.has':
@@ -300,29 +336,65 @@ export class HostAgent {
       case 'keys.remove': {
         const providerId = checkId('provider id', req.params.providerId)
         const kekId = checkId('KEK id', req.params.kekId)
-        if (!this.cache.remove(providerId, kekId))
-          throw new HostError(
-            'ERR_HOST_KEY_NOT_FOUND',
-            `no key (${providerId}, ${kekId}) in the key cache`,
-          )
-        // A stored key's removal is acknowledged once the TPM counter anchors it.
-        if (this.#store && this.#store.checkpoint !== this.#journal)
-          try {
-            await this.#withTpm(async () => {
-              this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
-            })
-          } catch (e) {
-            throw new HostError(
-              'ERR_HOST_KEYSTORE_ANCHOR',
-              `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
-              { providerId, kekId },
-              { cause: e },
-            )
-          }
+        await this.#removeKey(providerId, kekId)
         this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
         return { removed: true }
       }
+      case 'datastore.add':
+        return this.#vms.addDatastore(req.params.name, req.params.path)
+      case 'datastore.list':
+        return this.#vms.listDatastores()
+      case 'vm.create':
+        return this.#vms.create(req.params)
+      case 'vm.list':
+        return this.#vms.list()
+      case 'vm.describe':
+        return this.#vms.describe(req.params.name)
+      case 'vm.register':
+        return this.#vms.register(req.params.path)
+      case 'vm.unregister':
+        return this.#vms.unregister(req.params.name)
+      case 'vm.destroy':
+        return this.#vms.destroy(req.params.name)
+      case 'vm.disk.add':
+        return this.#vms.addDisk(req.params.name, req.params.size, req.params.encrypt)
+      case 'vm.autostart':
+        return this.#vms.setAutostart(req.params.name, req.params.enabled)
+      case 'vm.power.on': {
+        const { name, ...boot } = req.params
+        return this.#vms.powerOn(name, boot)
+      }
+      case 'vm.power.off':
+        return this.#vms.powerOff(req.params.name, {
+          ...(req.params.hard !== undefined ? { hard: req.params.hard } : {}),
+          ...(req.params.timeoutSeconds !== undefined
+            ? { timeoutMs: req.params.timeoutSeconds * 1000 }
+            : {}),
+        })
     }
+  }
+
+  /** Evict a key from the cache (zeroed) and from key persistence, anchored in the TPM. */
+  async #removeKey(providerId: string, kekId: string): Promise<void> {
+    if (!this.cache.remove(providerId, kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `no key (${providerId}, ${kekId}) in the key cache`,
+      )
+    // A stored key's removal is acknowledged once the TPM counter anchors it.
+    if (this.#store && this.#store.checkpoint !== this.#journal)
+      try {
+        await this.#withTpm(async () => {
+          this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
+        })
+      } catch (e) {
+        throw new HostError(
+          'ERR_HOST_KEYSTORE_ANCHOR',
+          `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
+          { providerId, kekId },
+          { cause: e },
+        )
+      }
   }
 
   #persisting(): boolean {
@@ -469,6 +541,7 @@ export class HostAgent {
   /** Shutdown: zero every cached key and the archive key. */
   async close(): Promise<void> {
     await this.#chain
+    await this.#vms.close()
     this.cache.observe(undefined)
     this.#store?.close()
     this.cache.clear()

@@ -7,9 +7,18 @@ import { HostError } from '../errors.js'
  */
 const str = { kind: 'string' } as const
 const bool = { kind: 'boolean' } as const
+/** A safe integer. */
+const int = { kind: 'integer' } as const
+/** An array of at most 64 strings. */
+const strs = { kind: 'strings' } as const
 const oneOf = <const V extends readonly string[]>(...values: V) =>
   ({ kind: 'enum', values }) as const
-type Kind = typeof str | typeof bool | { readonly kind: 'enum'; readonly values: readonly string[] }
+type Kind =
+  | typeof str
+  | typeof bool
+  | typeof int
+  | typeof strs
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
 const req = <const K extends Kind>(k: K) => ({ ...k, required: true }) as const
 const opt = <const K extends Kind>(k: K) => ({ ...k, required: false }) as const
 type Param = Kind & { readonly required: boolean }
@@ -31,17 +40,45 @@ export const AdminOps = {
   'keys.has': { providerId: req(str), kekId: req(str) },
   'keys.list': {},
   'keys.remove': { providerId: req(str), kekId: req(str) },
+  'datastore.add': { name: req(str), path: req(str) },
+  'datastore.list': {},
+  'vm.create': {
+    name: req(str),
+    cpus: opt(int),
+    memory: opt(str),
+    disks: opt(strs),
+    firmware: opt(oneOf('bios', 'efi')),
+    vtpm: opt(bool),
+    autostart: opt(bool),
+    datastore: opt(str),
+    encrypt: opt(bool),
+    providerId: opt(str),
+    kekId: opt(str),
+  },
+  'vm.list': {},
+  'vm.describe': { name: req(str) },
+  'vm.register': { path: req(str) },
+  'vm.unregister': { name: req(str) },
+  'vm.destroy': { name: req(str) },
+  'vm.disk.add': { name: req(str), size: req(str), encrypt: opt(bool) },
+  'vm.autostart': { name: req(str), enabled: req(bool) },
+  'vm.power.on': { name: req(str), kernel: opt(str), initrd: opt(str), append: opt(str) },
+  'vm.power.off': { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },
 } as const satisfies Record<string, Record<string, Param>>
 
 export type AdminOp = keyof typeof AdminOps
 
 type ValueOf<P> = P extends { kind: 'string' }
   ? string
-  : P extends { kind: 'boolean' }
-    ? boolean
-    : P extends { kind: 'enum'; values: readonly (infer V)[] }
-      ? V
-      : never
+  : P extends { kind: 'integer' }
+    ? number
+    : P extends { kind: 'strings' }
+      ? string[]
+      : P extends { kind: 'boolean' }
+        ? boolean
+        : P extends { kind: 'enum'; values: readonly (infer V)[] }
+          ? V
+          : never
 type ParamsOf<M> = {
   -readonly [K in keyof M as M[K] extends { required: true } ? K : never]: ValueOf<M[K]>
 } & {
@@ -56,7 +93,11 @@ const describe = (p: Param): string =>
     ? `one of ${p.values.join(', ')}`
     : p.kind === 'boolean'
       ? 'true or false'
-      : 'a string'
+      : p.kind === 'integer'
+        ? 'an integer'
+        : p.kind === 'strings'
+          ? 'an array of at most 64 strings'
+          : 'a string'
 
 const typeName = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
@@ -94,7 +135,11 @@ export function checkRequest(op: string, params: unknown): AdminRequest {
         ? typeof v === 'string' && s.values.includes(v)
         : s.kind === 'boolean'
           ? typeof v === 'boolean'
-          : typeof v === 'string'
+          : s.kind === 'integer'
+            ? Number.isSafeInteger(v)
+            : s.kind === 'strings'
+              ? Array.isArray(v) && v.length <= 64 && v.every((x) => typeof x === 'string')
+              : typeof v === 'string'
     if (!ok)
       throw new HostError(
         'ERR_HOST_BAD_ARGUMENT',

@@ -1,0 +1,358 @@
+import { WardError } from '@ward/core'
+import { DEFAULT_DATA_DIR, callAgent, type VmDescription } from '@ward/host'
+import { resolve } from 'node:path'
+import { defineCommand, type Command, type CommandContext, type Options } from '../command.js'
+import { table } from '../output.js'
+import { dataDirOf } from './host.js'
+
+const dataDir = { 'data-dir': { type: 'string' } } as const
+const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
+
+/** Exactly `names.length` positional arguments, named for the usage error. */
+function args(ctx: CommandContext, ...names: string[]): string[] {
+  if (ctx.positionals.length !== names.length)
+    throw new WardError(
+      'ERR_CLI_USAGE',
+      `expected ${names.join(' ')} (got ${ctx.positionals.length} argument${ctx.positionals.length === 1 ? '' : 's'})`,
+    )
+  return [...ctx.positionals]
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+function describeText(d: VmDescription): string {
+  const lines = [
+    `Name:             ${d.name}`,
+    `ID:               ${d.id}`,
+    `Path:             ${d.path}`,
+    `Power State:      ${d.powerState}${d.qemuStatus ? ` (${d.qemuStatus})` : ''}${d.pid !== undefined ? `, pid ${d.pid}` : ''}`,
+    `Accelerator:      ${d.accelerator} (${d.acceleratorReason})`,
+    `CPUs:             ${d.cpus}`,
+    `Memory:           ${d.memoryMiB} MiB`,
+    `Firmware:         ${d.firmware}`,
+    `vTPM:             ${d.vtpm}`,
+    `Autostart:        ${d.autostart}`,
+    `Encrypted:        ${d.encrypted}`,
+  ]
+  if (d.encryption)
+    lines.push(
+      `Key Provider:     ${d.encryption.providerId}`,
+      `KEK ID:           ${d.encryption.kekId}`,
+      `Crypto State:     ${d.cryptoState ?? ''}${d.lockedReason ? ` (${d.lockedReason})` : ''}`,
+    )
+  lines.push(
+    '',
+    table(
+      ['Disk', 'File', 'Size', 'Allocated', 'Encrypted'],
+      d.disks.map((x) => [
+        x.id,
+        x.file,
+        `${x.sizeBytes / 1048576} MiB`,
+        `${Math.round(x.allocatedBytes / 1048576)} MiB`,
+        String(x.encrypted),
+      ]),
+    ),
+  )
+  if (d.keys.length > 0)
+    lines.push(
+      '',
+      table(
+        ['Key', 'Provider', 'KEK ID', 'State'],
+        d.keys.map((k) => [
+          k.disk ? `${k.role} ${k.disk}` : k.role,
+          k.providerId,
+          k.kekId,
+          k.state,
+        ]),
+      ),
+    )
+  lines.push('', `Log:              ${d.log}`, `Console:          ${d.console}`)
+  return lines.join('\n')
+}
+
+const listText = (vms: readonly VmDescription[]): string =>
+  table(
+    ['Name', 'Power State', 'Encrypted', 'Crypto State', 'Disks', 'Path'],
+    vms.map((v) => [
+      v.name,
+      v.powerState,
+      String(v.encrypted),
+      v.cryptoState ?? '-',
+      String(v.disks.length),
+      v.path,
+    ]),
+  )
+
+/** A command that sends one admin operation and prints the VM it returns. */
+function vmCommand(c: {
+  path: readonly string[]
+  summary: string
+  args: string
+  options?: Options
+  help?: Record<string, string>
+  params: (ctx: CommandContext) => Record<string, unknown>
+  op: string
+  done?: (d: VmDescription) => string
+}): Command {
+  return defineCommand({
+    path: c.path,
+    summary: c.summary,
+    args: c.args,
+    options: { ...dataDir, ...c.options },
+    help: { ...dataDirHelp, ...c.help },
+    async run(ctx) {
+      const d = (await callAgent(dataDirOf(ctx.values), c.op, c.params(ctx))) as VmDescription
+      ctx.out.data(d, () => (c.done ? `${c.done(d)}\n\n` : '') + describeText(d))
+      return 0
+    },
+  })
+}
+
+const int = (flag: string, v: unknown): number | undefined => {
+  if (v === undefined) return undefined
+  const s = String(v)
+  if (!/^\d{1,9}$/.test(s))
+    throw new WardError('ERR_CLI_USAGE', `--${flag} takes a whole number (got ${s.slice(0, 32)})`)
+  return Number(s)
+}
+
+/** `ward host datastore ...` and `ward host vm ...`: the VMs of a host (issue 12). */
+export const hostVmCommands: readonly Command[] = [
+  defineCommand({
+    path: ['host', 'datastore', 'add'],
+    summary: 'add a datastore: a folder where VM folders are created',
+    args: 'NAME PATH',
+    options: dataDir,
+    help: dataDirHelp,
+    async run(ctx) {
+      const [name, path] = args(ctx, 'NAME', 'PATH')
+      const d = (await callAgent(dataDirOf(ctx.values), 'datastore.add', {
+        name,
+        path: resolve(path!),
+      })) as { name: string; path: string }
+      ctx.out.data(d, () => `Datastore ${d.name} added: ${d.path}`)
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['host', 'datastore', 'list'],
+    summary: 'list the datastores',
+    options: dataDir,
+    help: dataDirHelp,
+    async run(ctx) {
+      args(ctx)
+      const r = (await callAgent(dataDirOf(ctx.values), 'datastore.list')) as {
+        name: string
+        path: string
+        vms: number
+      }[]
+      ctx.out.data(r, () =>
+        table(
+          ['Name', 'Path', 'VMs'],
+          r.map((d) => [d.name, d.path, String(d.vms)]),
+        ),
+      )
+      return 0
+    },
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'create'],
+    summary: 'create a VM on a datastore: thin disks, encrypted with --encrypt (KEK in the cache)',
+    args: 'NAME',
+    options: {
+      cpus: { type: 'string' },
+      memory: { type: 'string' },
+      disk: { type: 'string', multiple: true },
+      firmware: { type: 'string' },
+      vtpm: { type: 'boolean' },
+      autostart: { type: 'boolean' },
+      datastore: { type: 'string' },
+      encrypt: { type: 'boolean' },
+      'provider-id': { type: 'string' },
+      'kek-id': { type: 'string' },
+    },
+    help: {
+      cpus: 'virtual CPUs (default 1)',
+      memory: 'memory size, e.g. 256M or 2G (default 256M)',
+      disk: 'a disk of this size, e.g. 8G (repeat for more disks)',
+      firmware: 'bios (default) or efi',
+      vtpm: 'add a vTPM (needs --encrypt)',
+      autostart: 'power on when the host boots',
+      datastore: 'datastore to create it on (default: the only one)',
+      encrypt: 'encrypt the VM and its disks with --provider-id/--kek-id',
+      'provider-id': 'key provider of the KEK',
+      'kek-id': 'the KEK, which must be in the key cache',
+    },
+    op: 'vm.create',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      const fw = str(ctx.values.firmware)
+      if (fw !== undefined && fw !== 'bios' && fw !== 'efi')
+        throw new WardError('ERR_CLI_USAGE', '--firmware takes bios or efi')
+      const disks = ctx.values.disk
+      return {
+        name,
+        ...(ctx.values.cpus !== undefined ? { cpus: int('cpus', ctx.values.cpus) } : {}),
+        ...(str(ctx.values.memory) !== undefined ? { memory: str(ctx.values.memory) } : {}),
+        ...(Array.isArray(disks) ? { disks } : {}),
+        ...(fw !== undefined ? { firmware: fw } : {}),
+        ...(ctx.values.vtpm === true ? { vtpm: true } : {}),
+        ...(ctx.values.autostart === true ? { autostart: true } : {}),
+        ...(str(ctx.values.datastore) !== undefined
+          ? { datastore: str(ctx.values.datastore) }
+          : {}),
+        ...(ctx.values.encrypt === true ? { encrypt: true } : {}),
+        ...(str(ctx.values['provider-id']) !== undefined
+          ? { providerId: str(ctx.values['provider-id']) }
+          : {}),
+        ...(str(ctx.values['kek-id']) !== undefined ? { kekId: str(ctx.values['kek-id']) } : {}),
+      }
+    },
+    done: (d) => `VM ${d.name} created in ${d.path}.`,
+  }),
+  defineCommand({
+    path: ['host', 'vm', 'list'],
+    summary: 'list the registered VMs',
+    options: dataDir,
+    help: dataDirHelp,
+    async run(ctx) {
+      args(ctx)
+      const r = (await callAgent(dataDirOf(ctx.values), 'vm.list')) as VmDescription[]
+      ctx.out.data(r, () => listText(r))
+      return 0
+    },
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'describe'],
+    summary: 'power state, accelerator, encryption, the state of every key, locked reason',
+    args: 'NAME',
+    op: 'vm.describe',
+    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'register'],
+    summary: 'register the VM in a folder (its vm.json) on this host',
+    args: 'PATH',
+    op: 'vm.register',
+    params: (ctx) => ({ path: resolve(args(ctx, 'PATH')[0]!) }),
+    done: (d) => `VM ${d.name} registered.`,
+  }),
+  defineCommand({
+    path: ['host', 'vm', 'unregister'],
+    summary: 'remove a VM from the inventory (files stay); its KEK leaves the cache unless used',
+    args: 'NAME',
+    options: dataDir,
+    help: dataDirHelp,
+    async run(ctx) {
+      const [name] = args(ctx, 'NAME')
+      const r = (await callAgent(dataDirOf(ctx.values), 'vm.unregister', { name })) as {
+        evictedKey: boolean
+      }
+      ctx.out.data(
+        r,
+        () =>
+          `VM ${name} unregistered.${r.evictedKey ? ' Its KEK was evicted from the key cache.' : ''}`,
+      )
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['host', 'vm', 'destroy'],
+    summary: 'delete a powered-off VM: its configuration, disks and logs',
+    args: 'NAME',
+    options: dataDir,
+    help: dataDirHelp,
+    async run(ctx) {
+      const [name] = args(ctx, 'NAME')
+      const r = (await callAgent(dataDirOf(ctx.values), 'vm.destroy', { name })) as {
+        evictedKey: boolean
+      }
+      ctx.out.data(
+        r,
+        () =>
+          `VM ${name} destroyed.${r.evictedKey ? ' Its KEK was evicted from the key cache.' : ''}`,
+      )
+      return 0
+    },
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'disk', 'add'],
+    summary: 'add a thin disk (encrypted when the VM is); powered off',
+    args: 'NAME',
+    options: { size: { type: 'string' }, encrypt: { type: 'boolean' } },
+    help: {
+      size: 'disk size, e.g. 8G (required)',
+      encrypt: 'ask for an encrypted disk (refused on an unencrypted VM)',
+    },
+    op: 'vm.disk.add',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      const size = str(ctx.values.size)
+      if (size === undefined) throw new WardError('ERR_CLI_USAGE', '--size is required')
+      return { name, size, ...(ctx.values.encrypt === true ? { encrypt: true } : {}) }
+    },
+    done: (d) => `Disk added to ${d.name}.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'autostart'],
+    summary: 'power the VM on when the host boots (on) or not (off)',
+    args: 'NAME on|off',
+    op: 'vm.autostart',
+    params: (ctx) => {
+      const [name, v] = args(ctx, 'NAME', 'on|off')
+      if (v !== 'on' && v !== 'off')
+        throw new WardError('ERR_CLI_USAGE', 'autostart takes on or off')
+      return { name, enabled: v === 'on' }
+    },
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'power-on'],
+    summary: 'power on under QEMU (KVM when usable, else TCG); --kernel boots a kernel directly',
+    args: 'NAME',
+    options: {
+      kernel: { type: 'string' },
+      initrd: { type: 'string' },
+      append: { type: 'string' },
+    },
+    help: {
+      kernel: 'boot this kernel (else the VM boots from its first disk)',
+      initrd: 'initramfs for --kernel',
+      append: 'kernel command line for --kernel',
+    },
+    op: 'vm.power.on',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      const k = str(ctx.values.kernel)
+      const i = str(ctx.values.initrd)
+      const a = str(ctx.values.append)
+      return {
+        name,
+        ...(k !== undefined ? { kernel: resolve(k) } : {}),
+        ...(i !== undefined ? { initrd: resolve(i) } : {}),
+        ...(a !== undefined ? { append: a } : {}),
+      }
+    },
+    done: (d) => `VM ${d.name} powered on.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'power-off'],
+    summary: 'shut the guest down (ACPI, bounded wait, then quit); --hard powers off at once',
+    args: 'NAME',
+    options: { hard: { type: 'boolean' }, timeout: { type: 'string' } },
+    help: {
+      hard: 'power off at once (no guest shutdown)',
+      timeout: 'seconds to wait for the guest to shut down (default 30)',
+    },
+    op: 'vm.power.off',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      const t = int('timeout', ctx.values.timeout)
+      return {
+        name,
+        ...(ctx.values.hard === true ? { hard: true } : {}),
+        ...(t !== undefined ? { timeoutSeconds: t } : {}),
+      }
+    },
+    done: (d) => `VM ${d.name} powered off.`,
+  }),
+]
