@@ -1,0 +1,671 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { bundleFromBase64, openBundle, zeroBundleKeys } from '@ward/envelope'
+import {
+  tempDir,
+  startSwtpm,
+  ward,
+  serve,
+  secretFile,
+  run,
+  type Serving,
+} from '../helpers/harness.js'
+import { VmMessages, type VmDescription } from '../../src/index.js'
+import { buildTestGuest, type GuestImage } from '../../src/testing/index.js'
+
+// VMs on a host, end to end through `ward host` commands, with a real QEMU (TCG: nested KVM
+// hangs on these machines, and the agent's probe must find that out by itself) and the test
+// guest (linux-image-cloud-amd64 + busybox-static) booted with --kernel/--initrd.
+
+const MiB = 1 << 20
+const PATTERN_BYTES = 4 * MiB
+const LINE = 'WARD-VM-RUNTIME-PATTERN 0123456789abcdef'
+
+function pattern(): Buffer {
+  const line = Buffer.from(`${LINE}\n`)
+  return Buffer.concat(
+    Array.from({ length: Math.ceil(PATTERN_BYTES / line.length) }, () => line),
+  ).subarray(0, PATTERN_BYTES)
+}
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex')
+
+async function json<T = unknown>(args: string[]): Promise<T> {
+  const r = await ward([...args, '--json'])
+  assert.equal(r.code, 0, `ward ${args.join(' ')} failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}
+
+/** The guest's kernel command line: console, the number of disks, the script. */
+const append = (script: string, disks = 1): string =>
+  `console=ttyS0 quiet panic=-1 ward.disks=${disks} ward.cmd=${Buffer.from(script).toString('base64')}`
+
+async function waitPoweredOff(D: string, name: string, ms = 180_000): Promise<VmDescription> {
+  const end = Date.now() + ms
+  for (;;) {
+    const d = await json<VmDescription>(['host', 'vm', 'describe', name, '--data-dir', D])
+    if (d.powerState === 'poweredOff') return d
+    if (Date.now() > end) throw new Error(`${name} still ${d.powerState} after ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 300))
+  }
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 300))
+  }
+}
+
+/** Boot the guest with `script`, wait for it to power itself off, return its console. */
+async function bootRun(
+  D: string,
+  g: GuestImage,
+  name: string,
+  script: string,
+  disks = 1,
+): Promise<string> {
+  const on = await json<VmDescription>([
+    'host',
+    'vm',
+    'power-on',
+    name,
+    '--data-dir',
+    D,
+    '--kernel',
+    g.kernel,
+    '--initrd',
+    g.initrd,
+    '--append',
+    append(script, disks),
+  ])
+  assert.equal(on.powerState, 'poweredOn')
+  assert.equal(on.accelerator, 'tcg')
+  const off = await waitPoweredOff(D, name)
+  const console = readFileSync(off.console, 'utf8').replace(/\r/g, '')
+  assert.match(console, /WARD-GUEST-EXIT 0/, console)
+  return console
+}
+
+const output = (console: string): string =>
+  console.slice(console.indexOf('WARD-GUEST-READY') + 17, console.indexOf('WARD-GUEST-EXIT'))
+
+interface Host {
+  dir: string
+  D: string
+  flags: string[]
+  agent: Serving
+  kek: Buffer
+  kekFile: string
+}
+
+async function newHost(t: { after: (fn: () => unknown) => void }, withTpm = false): Promise<Host> {
+  const { dir, cleanup } = tempDir('ward-vm-')
+  t.after(cleanup)
+  const D = join(dir, 'h')
+  let spec = 'none'
+  if (withTpm) {
+    const tpm = await startSwtpm(join(dir, 'tpm'))
+    t.after(() => tpm.stop())
+    spec = tpm.spec
+  }
+  assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', spec])).code, 0)
+  const flags = withTpm ? ['--data-dir', D, '--simulate-firmware'] : ['--data-dir', D]
+  const agent = await serve(flags)
+  assert.equal(agent.exitCode, undefined, agent.output())
+  t.after(() => agent.stop())
+  await json(['host', 'datastore', 'add', 'ds1', join(dir, 'ds1'), '--data-dir', D])
+  const kek = randomBytes(32)
+  const kekFile = secretFile(join(dir, 'kek'), kek)
+  return { dir, D, flags, agent, kek, kekFile }
+}
+
+const addKey = async (h: Host, kekId = 'kek-1'): Promise<void> => {
+  await json([
+    'crypto-util',
+    'keys',
+    'add',
+    'kp1',
+    kekId,
+    '--kek-file',
+    h.kekFile,
+    '--data-dir',
+    h.D,
+  ])
+}
+
+test('vm model: create, list, describe, register, unregister, destroy, disk add; vSphere refusals', async (t) => {
+  const h = await newHost(t)
+  const { D } = h
+  const plain = await json<VmDescription>([
+    'host',
+    'vm',
+    'create',
+    'plain1',
+    '--cpus',
+    '2',
+    '--memory',
+    '128M',
+    '--disk',
+    '64M',
+    '--disk',
+    '1G',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(plain.powerState, 'poweredOff')
+  assert.equal(plain.accelerator, 'tcg', plain.acceleratorReason)
+  assert.equal(plain.encrypted, false)
+  assert.equal(plain.cryptoState, undefined)
+  assert.deepEqual(
+    plain.disks.map((d) => [d.id, d.sizeBytes, d.encrypted]),
+    [
+      ['disk0', 64 * MiB, false],
+      ['disk1', 1024 * MiB, false],
+    ],
+  )
+  for (const d of plain.disks) {
+    assert.equal(statSync(d.path).size, d.sizeBytes)
+    assert.ok(d.allocatedBytes < MiB, 'thin: nothing written') // sparse
+  }
+  // an encrypted disk on an unencrypted VM: refused, as on vSphere
+  const r = await ward([
+    'host',
+    'vm',
+    'disk',
+    'add',
+    'plain1',
+    '--size',
+    '8M',
+    '--encrypt',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(r.code, 2)
+  assert.ok(r.stderr.includes(VmMessages.encryptedDiskNeedsEncryptedVm), r.stderr)
+  assert.match(r.stderr, /ERR_HOST_VM_ENCRYPTION/)
+  // --encrypt with a KEK that is not in the cache
+  const noKey = await ward([
+    'host',
+    'vm',
+    'create',
+    'enc1',
+    '--disk',
+    '64M',
+    '--encrypt',
+    '--provider-id',
+    'kp1',
+    '--kek-id',
+    'kek-1',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(noKey.code, 2)
+  assert.match(noKey.stderr, /ERR_HOST_KEY_NOT_FOUND/)
+  await addKey(h)
+  const enc = await json<VmDescription>([
+    'host',
+    'vm',
+    'create',
+    'enc1',
+    '--disk',
+    '64M',
+    '--encrypt',
+    '--provider-id',
+    'kp1',
+    '--kek-id',
+    'kek-1',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(enc.encrypted, true)
+  assert.equal(enc.cryptoState, 'unlocked')
+  assert.deepEqual(enc.encryption, { providerId: 'kp1', kekId: 'kek-1' })
+  assert.deepEqual(
+    enc.keys.map((k) => [k.role, k.disk, k.state]),
+    [
+      ['KEK', undefined, 'in cache'],
+      ['file key', undefined, 'in bundle'],
+      ['disk DEK', 'disk0', 'in bundle'],
+    ],
+  )
+  const disk0 = enc.disks[0]!
+  assert.ok(disk0.allocatedBytes < 2 * MiB, `thin LUKS2: only the header (${disk0.allocatedBytes})`)
+  assert.equal(statSync(disk0.path).size, 16 * MiB + 64 * MiB)
+  const dump = await run('cryptsetup', ['luksDump', disk0.path])
+  assert.equal(dump.code, 0, dump.stderr)
+  assert.match(dump.stdout, /aes-xts-plain64/)
+  // a second encrypted disk (encrypted because the VM is), its DEK in the bundle
+  const two = await json<VmDescription>([
+    'host',
+    'vm',
+    'disk',
+    'add',
+    'enc1',
+    '--size',
+    '32M',
+    '--data-dir',
+    D,
+  ])
+  assert.deepEqual(
+    two.disks.map((d) => [d.id, d.encrypted]),
+    [
+      ['disk0', true],
+      ['disk1', true],
+    ],
+  )
+  assert.equal(two.keys.filter((k) => k.role === 'disk DEK' && k.state === 'in bundle').length, 2)
+  // vm.json: mostly clear, the keys only in the wrapped bundle
+  const cfg = JSON.parse(readFileSync(join(enc.path, 'vm.json'), 'utf8')) as {
+    encryption: { bundle: string }
+    disks: unknown[]
+  }
+  const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek)
+  assert.deepEqual([...opened.disks.keys()], ['disk0', 'disk1'])
+  zeroBundleKeys(opened)
+
+  const list = await json<VmDescription[]>(['host', 'vm', 'list', '--data-dir', D])
+  assert.deepEqual(list.map((v) => v.name).sort(), ['enc1', 'plain1'])
+  // unregister: files stay; the KEK leaves the cache (no other VM uses it)
+  const u = await json<{ evictedKey: boolean }>([
+    'host',
+    'vm',
+    'unregister',
+    'enc1',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(u.evictedKey, true)
+  const has = await ward(['crypto-util', 'keys', 'iskeyincache', 'kp1', 'kek-1', '--data-dir', D])
+  assert.equal(has.stdout.trim(), 'NO')
+  assert.ok(existsSync(join(enc.path, 'vm.json')))
+  // registered again without its key: locked, with the reason
+  const back = await json<VmDescription>(['host', 'vm', 'register', enc.path, '--data-dir', D])
+  assert.equal(back.cryptoState, 'locked')
+  assert.equal(back.lockedReason, 'key missing in cache')
+  assert.equal(back.keys[0]?.state, 'missing in cache')
+  const dup = await ward(['host', 'vm', 'register', enc.path, '--data-dir', D])
+  assert.match(dup.stderr, /ERR_HOST_VM_EXISTS/)
+  // two VMs under one KEK: unregistering one keeps the key
+  await addKey(h)
+  const enc2 = await json<VmDescription>([
+    'host',
+    'vm',
+    'create',
+    'enc2',
+    '--disk',
+    '16M',
+    '--encrypt',
+    '--provider-id',
+    'kp1',
+    '--kek-id',
+    'kek-1',
+    '--data-dir',
+    D,
+  ])
+  assert.equal(
+    (await json<{ evictedKey: boolean }>(['host', 'vm', 'unregister', 'enc1', '--data-dir', D]))
+      .evictedKey,
+    false,
+  )
+  const d2 = await json<{ evictedKey: boolean }>(['host', 'vm', 'destroy', 'enc2', '--data-dir', D])
+  assert.equal(d2.evictedKey, true)
+  assert.equal(existsSync(enc2.path), false)
+  const gone = await ward(['host', 'vm', 'describe', 'enc2', '--data-dir', D])
+  assert.match(gone.stderr, /ERR_HOST_VM_NOT_FOUND/)
+  // registered VMs persist across an agent restart
+  assert.equal(await h.agent.stop(), 0)
+  const again = await serve(h.flags)
+  t.after(() => again.stop())
+  assert.deepEqual(
+    (await json<VmDescription[]>(['host', 'vm', 'list', '--data-dir', D])).map((v) => v.name),
+    ['plain1'],
+  )
+  const ds = await json<{ name: string; vms: number }[]>([
+    'host',
+    'datastore',
+    'list',
+    '--data-dir',
+    D,
+  ])
+  assert.deepEqual(
+    ds.map((d) => [d.name, d.vms]),
+    [['ds1', 1]],
+  )
+})
+
+test('the KVM probe: a long-mode guest that prints under TCG and is killed at its deadline', async () => {
+  const { probeImage, runProbe } = await import('../../src/vm/accel.js')
+  const { dir, cleanup } = tempDir('ward-probe-')
+  try {
+    const img = join(dir, 'probe.bin')
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(img, probeImage())
+    const tcg = await runProbe('qemu-system-x86_64', 'tcg', img, 20_000)
+    assert.equal(tcg.ok, true, 'the probe guest reaches long mode under TCG')
+    // on these machines nested KVM hangs: the probe is cut at its deadline, never hangs
+    const t0 = Date.now()
+    const kvm = await runProbe('qemu-system-x86_64', 'kvm', img, 3000)
+    assert.ok(Date.now() - t0 < 15_000)
+    assert.equal(typeof kvm.ok, 'boolean')
+  } finally {
+    cleanup()
+  }
+})
+
+test(
+  'a plain VM boots its guest, which writes its disk; power-off --hard stops a running guest',
+  { timeout: 600_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D } = h
+    const g = await buildTestGuest()
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'p1',
+      '--disk',
+      '64M',
+      '--data-dir',
+      D,
+    ])
+    const want = pattern()
+    const out = await bootRun(
+      D,
+      g,
+      'p1',
+      [
+        `yes '${LINE}' | head -c ${PATTERN_BYTES} > /tmp/p`,
+        'dd if=/tmp/p of=/dev/vda bs=65536 conv=fsync 2>/dev/null',
+        'sync',
+        'md5sum /tmp/p',
+      ].join('\n'),
+    )
+    assert.ok(output(out).includes(md5(want)), out)
+    assert.ok(readFileSync(vm.disks[0]!.path).subarray(0, PATTERN_BYTES).equals(want))
+    // a guest that does not stop: described as running, then powered off hard
+    const on = await json<VmDescription>([
+      'host',
+      'vm',
+      'power-on',
+      'p1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append('sleep 3600'),
+    ])
+    assert.equal(on.powerState, 'poweredOn')
+    assert.ok(on.pid !== undefined)
+    const again = await ward(['host', 'vm', 'power-on', 'p1', '--data-dir', D])
+    assert.match(again.stderr, /ERR_HOST_VM_POWER_STATE/)
+    const busy = await ward(['host', 'vm', 'destroy', 'p1', '--data-dir', D])
+    assert.match(busy.stderr, /ERR_HOST_VM_POWER_STATE/)
+    const d = await json<VmDescription>(['host', 'vm', 'describe', 'p1', '--data-dir', D])
+    assert.equal(d.qemuStatus, 'running')
+    const off = await json<VmDescription & { how: string }>([
+      'host',
+      'vm',
+      'power-off',
+      'p1',
+      '--hard',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(off.powerState, 'poweredOff')
+    assert.equal(off.how, 'hard power-off')
+    assert.equal(existsSync(`/proc/${on.pid}`), false, 'QEMU is gone')
+    const twice = await ward(['host', 'vm', 'power-off', 'p1', '--data-dir', D])
+    assert.match(twice.stderr, /already powered off/)
+  },
+)
+
+/** Every file under `dir` (recursively). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  const out: string[] = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...filesUnder(p))
+    else if (e.isFile()) out.push(p)
+  }
+  return out
+}
+
+const forms = (b: Buffer): Buffer[] => [
+  b,
+  Buffer.from(b.toString('hex')),
+  Buffer.from(b.toString('base64')),
+  Buffer.from(b.toString('base64url')),
+]
+
+test(
+  'an encrypted VM: the guest writes through the crypto filter, nothing plain at rest, the data comes back; locked without its key; no key leaks',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'e1',
+      '--disk',
+      '64M',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek)
+    const dek = Buffer.from(opened.disks.get('disk0')!)
+    const fileKey = Buffer.from(opened.fileKey)
+    zeroBundleKeys(opened)
+    const want = pattern()
+    // boot 1: write the pattern, fsync, sync; the guest powers off
+    let qemuPid: number | undefined
+    let procSeen = false
+    const writer = json<VmDescription>([
+      'host',
+      'vm',
+      'power-on',
+      'e1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append(
+        [
+          `yes '${LINE}' | head -c ${PATTERN_BYTES} > /tmp/p`,
+          'dd if=/tmp/p of=/dev/vda bs=65536 conv=fsync 2>/dev/null',
+          'sync',
+          'md5sum /tmp/p',
+          'sleep 2',
+        ].join('\n'),
+      ),
+    ])
+    const on = await writer
+    assert.equal(on.powerState, 'poweredOn')
+    assert.equal(on.accelerator, 'tcg')
+    qemuPid = on.pid
+    // canary while it runs: QEMU's argv and environment, the run folder
+    if (qemuPid !== undefined && existsSync(`/proc/${qemuPid}`)) {
+      const cmdline = readFileSync(`/proc/${qemuPid}/cmdline`)
+      const environ = readFileSync(`/proc/${qemuPid}/environ`)
+      for (const secret of [h.kek, dek, fileKey])
+        for (const f of forms(secret)) {
+          assert.equal(cmdline.includes(f), false, 'a key on QEMU argv')
+          assert.equal(environ.includes(f), false, 'a key in QEMU environ')
+        }
+      assert.match(cmdline.toString(), /nbd/, 'the disk reaches QEMU over NBD')
+      procSeen = true
+      const runFiles = filesUnder(join(D, 'run'))
+      for (const p of runFiles) {
+        const b = readFileSync(p)
+        for (const secret of [h.kek, dek, fileKey])
+          for (const f of forms(secret)) assert.equal(b.includes(f), false, `a key in ${p}`)
+      }
+    }
+    const off = await waitPoweredOff(D, 'e1')
+    const c1 = readFileSync(off.console, 'utf8')
+    assert.match(c1, /WARD-GUEST-EXIT 0/, c1)
+    assert.ok(c1.includes(md5(want)), c1)
+    assert.ok(procSeen, 'QEMU was inspected while running')
+    // at rest: no copy of the pattern; cryptsetup reads the header; crypto-util decrypts
+    const disk = vm.disks[0]!.path
+    const raw = readFileSync(disk)
+    assert.equal(raw.includes(Buffer.from(LINE)), false, 'the raw disk holds no plaintext')
+    const dump = await run('cryptsetup', ['luksDump', disk])
+    assert.equal(dump.code, 0, dump.stderr)
+    assert.match(dump.stdout, /aes-xts-plain64/)
+    assert.match(dump.stdout, /sector:\s*4096/)
+    const plainOut = join(dir, 'decrypted.img')
+    const dec = await ward([
+      'crypto-util',
+      'disk',
+      'decrypt',
+      '--in',
+      disk,
+      '--out',
+      plainOut,
+      '--kek-file',
+      h.kekFile,
+    ])
+    assert.equal(dec.code, 0, dec.stderr)
+    assert.ok(
+      readFileSync(plainOut).subarray(0, PATTERN_BYTES).equals(want),
+      'crypto-util gives the pattern back',
+    )
+
+    // locked: the KEK leaves the cache; power-on refused with the reason; the key back, it boots
+    assert.equal(
+      (await ward(['crypto-util', 'keys', 'remove', 'kp1', 'kek-1', '--data-dir', D])).code,
+      0,
+    )
+    const locked = await json<VmDescription>(['host', 'vm', 'describe', 'e1', '--data-dir', D])
+    assert.equal(locked.cryptoState, 'locked')
+    assert.equal(locked.lockedReason, 'key missing in cache')
+    const refused = await ward([
+      'host',
+      'vm',
+      'power-on',
+      'e1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+    ])
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /ERR_HOST_VM_LOCKED/)
+    assert.ok(refused.stderr.includes(VmMessages.lockedReason), refused.stderr)
+    await addKey(h)
+    // boot 2: the guest reads the pattern back through the filter
+    const c2 = await bootRun(
+      D,
+      g,
+      'e1',
+      `dd if=/dev/vda bs=65536 count=${PATTERN_BYTES / 65536} 2>/dev/null | md5sum`,
+    )
+    assert.ok(output(c2).includes(md5(want)), c2)
+
+    // canary at rest: logs (agent, QEMU, console) and the datastore outside the wrapped bundle
+    const texts: [string, Buffer][] = [['agent output', Buffer.from(h.agent.output())]]
+    for (const p of filesUnder(join(dir, 'ds1'))) {
+      if (p === disk) continue // ciphertext and the LUKS2 header (DEK wrapped in the Ward token)
+      let b = readFileSync(p)
+      if (p.endsWith('vm.json'))
+        b = Buffer.from(b.toString('utf8').replace(cfg.encryption.bundle, ''))
+      texts.push([p, b])
+    }
+    for (const p of filesUnder(D)) texts.push([p, readFileSync(p)])
+    for (const [where, b] of texts)
+      for (const secret of [h.kek, dek, fileKey])
+        for (const f of forms(secret)) assert.equal(b.includes(f), false, `a key in ${where}`)
+    // the disk file itself: the header holds the DEK wrapped only
+    for (const f of forms(dek)) assert.equal(raw.includes(f), false, 'a plain DEK in the disk file')
+    for (const f of forms(h.kek)) assert.equal(raw.includes(f), false, 'the KEK in the disk file')
+  },
+)
+
+test(
+  'autostart after a host reboot: with key persistence it powers on with no provider; without, it stays locked until its key comes back',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t, true)
+    const { D } = h
+    await addKey(h)
+    await json([
+      'host',
+      'vm',
+      'create',
+      'auto1',
+      '--disk',
+      '16M',
+      '--autostart',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    // the guest idles: autostart boots it without --kernel, so it boots from its (empty) disk
+    // and SeaBIOS waits there; the VM is powered on all the same
+    // 1. key persistence off: after the reboot the VM is locked and off
+    assert.equal(await h.agent.stop(), 0)
+    let agent = await serve(h.flags)
+    t.after(() => agent.stop())
+    let d = await json<VmDescription>(['host', 'vm', 'describe', 'auto1', '--data-dir', D])
+    assert.equal(d.powerState, 'poweredOff')
+    assert.equal(d.cryptoState, 'locked')
+    assert.equal(d.lockedReason, 'key missing in cache')
+    // the key comes back: the VM powers on, no other step
+    await addKey(h)
+    await waitFor('autostart after keys add', async () => {
+      d = await json<VmDescription>(['host', 'vm', 'describe', 'auto1', '--data-dir', D])
+      return d.powerState === 'poweredOn'
+    })
+    assert.equal(d.cryptoState, 'unlocked')
+    // 2. key persistence on (mode TPM): after the reboot it powers on by itself
+    await json(['host', 'settings', 'encryption', 'set', '--data-dir', D, '--mode=TPM'])
+    await json(['host', 'security', 'keypersistence', 'enable', '--data-dir', D])
+    assert.equal(await agent.stop(), 0)
+    agent = await serve(h.flags)
+    assert.equal(agent.exitCode, undefined, agent.output())
+    await waitFor('autostart with key persistence', async () => {
+      d = await json<VmDescription>(['host', 'vm', 'describe', 'auto1', '--data-dir', D])
+      return d.powerState === 'poweredOn'
+    })
+    const off = await json<VmDescription>([
+      'host',
+      'vm',
+      'power-off',
+      'auto1',
+      '--hard',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(off.powerState, 'poweredOff')
+  },
+)
