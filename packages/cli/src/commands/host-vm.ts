@@ -1,5 +1,5 @@
 import { WardError } from '@ward/core'
-import { DEFAULT_DATA_DIR, callAgent, type VmDescription } from '@ward/host'
+import { DEFAULT_DATA_DIR, agentClient, type AdminParams, type VmDescription } from '@ward/host'
 import { resolve } from 'node:path'
 import { defineCommand, type Command, type CommandContext, type Options } from '../command.js'
 import { table } from '../output.js'
@@ -9,13 +9,16 @@ const dataDir = { 'data-dir': { type: 'string' } } as const
 const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
 
 /** Exactly `names.length` positional arguments, named for the usage error. */
-function args(ctx: CommandContext, ...names: string[]): string[] {
+function args<const N extends readonly string[]>(
+  ctx: CommandContext,
+  ...names: N
+): { -readonly [K in keyof N]: string } {
   if (ctx.positionals.length !== names.length)
     throw new WardError(
       'ERR_CLI_USAGE',
       `expected ${names.join(' ')} (got ${ctx.positionals.length} argument${ctx.positionals.length === 1 ? '' : 's'})`,
     )
-  return [...ctx.positionals]
+  return [...ctx.positionals] as { -readonly [K in keyof N]: string }
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -83,15 +86,25 @@ const listText = (vms: readonly VmDescription[]): string =>
     ]),
   )
 
+/** The operations that answer with the VM's description (AdminOps rows with result VmDescription). */
+type VmOp =
+  | 'vm.create'
+  | 'vm.describe'
+  | 'vm.register'
+  | 'vm.disk.add'
+  | 'vm.autostart'
+  | 'vm.power.on'
+  | 'vm.power.off'
+
 /** A command that sends one admin operation and prints the VM it returns. */
-function vmCommand(c: {
+function vmCommand<O extends VmOp>(c: {
   path: readonly string[]
   summary: string
   args: string
   options?: Options
   help?: Record<string, string>
-  params: (ctx: CommandContext) => Record<string, unknown>
-  op: string
+  params: (ctx: CommandContext) => AdminParams<O>
+  op: O
   done?: (d: VmDescription) => string
 }): Command {
   return defineCommand({
@@ -101,7 +114,12 @@ function vmCommand(c: {
     options: { ...dataDir, ...c.options },
     help: { ...dataDirHelp, ...c.help },
     async run(ctx) {
-      const d = (await callAgent(dataDirOf(ctx.values), c.op, c.params(ctx))) as VmDescription
+      // every VmOp row answers a VmDescription; TypeScript cannot pick the row of a generic op
+      const call = agentClient(dataDirOf(ctx.values)).call as (
+        op: O,
+        params: AdminParams<O>,
+      ) => Promise<VmDescription>
+      const d = await call(c.op, c.params(ctx))
       ctx.out.data(d, () => (c.done ? `${c.done(d)}\n\n` : '') + describeText(d))
       return 0
     },
@@ -126,10 +144,10 @@ export const hostVmCommands: readonly Command[] = [
     help: dataDirHelp,
     async run(ctx) {
       const [name, path] = args(ctx, 'NAME', 'PATH')
-      const d = (await callAgent(dataDirOf(ctx.values), 'datastore.add', {
+      const d = await agentClient(dataDirOf(ctx.values)).call('datastore.add', {
         name,
-        path: resolve(path!),
-      })) as { name: string; path: string }
+        path: resolve(path),
+      })
       ctx.out.data(d, () => `Datastore ${d.name} added: ${d.path}`)
       return 0
     },
@@ -141,11 +159,7 @@ export const hostVmCommands: readonly Command[] = [
     help: dataDirHelp,
     async run(ctx) {
       args(ctx)
-      const r = (await callAgent(dataDirOf(ctx.values), 'datastore.list')) as {
-        name: string
-        path: string
-        vms: number
-      }[]
+      const r = await agentClient(dataDirOf(ctx.values)).call('datastore.list')
       ctx.out.data(r, () =>
         table(
           ['Name', 'Path', 'VMs'],
@@ -186,26 +200,28 @@ export const hostVmCommands: readonly Command[] = [
     op: 'vm.create',
     params: (ctx) => {
       const [name] = args(ctx, 'NAME')
-      const fw = str(ctx.values.firmware)
+      const v = ctx.values
+      const fw = str(v.firmware)
       if (fw !== undefined && fw !== 'bios' && fw !== 'efi')
         throw new WardError('ERR_CLI_USAGE', '--firmware takes bios or efi')
-      const disks = ctx.values.disk
+      const firmware: 'bios' | 'efi' | undefined = fw
+      const cpus = int('cpus', v.cpus)
+      const memory = str(v.memory)
+      const datastore = str(v.datastore)
+      const providerId = str(v['provider-id'])
+      const kekId = str(v['kek-id'])
       return {
         name,
-        ...(ctx.values.cpus !== undefined ? { cpus: int('cpus', ctx.values.cpus) } : {}),
-        ...(str(ctx.values.memory) !== undefined ? { memory: str(ctx.values.memory) } : {}),
-        ...(Array.isArray(disks) ? { disks } : {}),
-        ...(fw !== undefined ? { firmware: fw } : {}),
-        ...(ctx.values.vtpm === true ? { vtpm: true } : {}),
-        ...(ctx.values.autostart === true ? { autostart: true } : {}),
-        ...(str(ctx.values.datastore) !== undefined
-          ? { datastore: str(ctx.values.datastore) }
-          : {}),
-        ...(ctx.values.encrypt === true ? { encrypt: true } : {}),
-        ...(str(ctx.values['provider-id']) !== undefined
-          ? { providerId: str(ctx.values['provider-id']) }
-          : {}),
-        ...(str(ctx.values['kek-id']) !== undefined ? { kekId: str(ctx.values['kek-id']) } : {}),
+        ...(cpus !== undefined ? { cpus } : {}),
+        ...(memory !== undefined ? { memory } : {}),
+        ...(Array.isArray(v.disk) ? { disks: v.disk.map(String) } : {}),
+        ...(firmware !== undefined ? { firmware } : {}),
+        ...(v.vtpm === true ? { vtpm: true } : {}),
+        ...(v.autostart === true ? { autostart: true } : {}),
+        ...(datastore !== undefined ? { datastore } : {}),
+        ...(v.encrypt === true ? { encrypt: true } : {}),
+        ...(providerId !== undefined ? { providerId } : {}),
+        ...(kekId !== undefined ? { kekId } : {}),
       }
     },
     done: (d) => `VM ${d.name} created in ${d.path}.`,
@@ -217,7 +233,7 @@ export const hostVmCommands: readonly Command[] = [
     help: dataDirHelp,
     async run(ctx) {
       args(ctx)
-      const r = (await callAgent(dataDirOf(ctx.values), 'vm.list')) as VmDescription[]
+      const r = await agentClient(dataDirOf(ctx.values)).call('vm.list')
       ctx.out.data(r, () => listText(r))
       return 0
     },
@@ -245,9 +261,7 @@ export const hostVmCommands: readonly Command[] = [
     help: dataDirHelp,
     async run(ctx) {
       const [name] = args(ctx, 'NAME')
-      const r = (await callAgent(dataDirOf(ctx.values), 'vm.unregister', { name })) as {
-        evictedKey: boolean
-      }
+      const r = await agentClient(dataDirOf(ctx.values)).call('vm.unregister', { name })
       ctx.out.data(
         r,
         () =>
@@ -264,9 +278,7 @@ export const hostVmCommands: readonly Command[] = [
     help: dataDirHelp,
     async run(ctx) {
       const [name] = args(ctx, 'NAME')
-      const r = (await callAgent(dataDirOf(ctx.values), 'vm.destroy', { name })) as {
-        evictedKey: boolean
-      }
+      const r = await agentClient(dataDirOf(ctx.values)).call('vm.destroy', { name })
       ctx.out.data(
         r,
         () =>

@@ -10,7 +10,13 @@ import { SecureConfig, type CommitStep, type EncryptionSettings } from '../confi
 import { measureBoot, type BootState } from '../measure/measurements.js'
 import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
-import { checkRequest, type AdminRequest } from './protocol.js'
+import {
+  dispatchAdmin,
+  type AdminHandlers,
+  type AdminOp,
+  type AdminParams,
+  type AdminResult,
+} from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
 import { VmManager, type DiskFilter } from '../vm/manager.js'
 
@@ -211,7 +217,7 @@ export class HostAgent {
       agent.cache.restore(restored)
       agent.#observe()
       // autostart VMs power on after boot, ahead of the first admin request
-      agent.#enqueue(() => agent.#vms.autostart())
+      void agent.#enqueue(() => agent.#vms.autostart())
       ;(agent.bootStats as { restoreMs: number }).restoreMs = performance.now() - t0
       log.info(
         {
@@ -246,10 +252,17 @@ export class HostAgent {
     })
   }
 
-  /** Run admin operations one at a time (they touch files and the TPM); reads answer at once. */
-  handle(op: string, params: Record<string, unknown>): Promise<unknown> {
-    if (READ_ONLY_OPS.has(op)) return this.#dispatch(checkRequest(op, params))
-    return this.#enqueue(() => this.#dispatch(checkRequest(op, params)))
+  /**
+   * Run admin operations one at a time (they touch files and the TPM): validated against the
+   * protocol table, then given to their handler. Typed for callers that name an operation; the
+   * socket passes what it read.
+   */
+  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
+  handle(op: string, params: unknown): Promise<unknown>
+  handle(op: string, params: unknown): Promise<unknown> {
+    // reads answer at once, not queued behind a power-on or power-off
+    if (READ_ONLY_OPS.has(op)) return dispatchAdmin(this.#handlers, op, params)
+    return this.#enqueue(() => dispatchAdmin(this.#handlers, op, params))
   }
 
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -260,118 +273,88 @@ export class HostAgent {
     return p
   }
 
-  async #dispatch(req: AdminRequest): Promise<unknown> {
-    switch (req.op) {
-      case 'status':
-        return {
-          hostId: this.#config.contents.hostId,
-          ...this.#settings(),
-          keyPersistence: this.#config.contents.keyPersistence.enabled,
-          cachedKeys: this.cache.size,
-          boot: {
-            secureBoot: this.#boot.secureBoot,
-            execInstalledOnly: this.#boot.execInstalledOnly,
-            verified: this.#boot.verified,
-          },
-        }
-      case 'settings.encryption.get':
-        return this.#settings()
-      case 'settings.encryption.set': {
-        const r = req.params
-        if (
-          r.mode === undefined &&
-          r.requireSecureBoot === undefined &&
-          r.requireExecInstalledOnly === undefined
+  /** One handler per row of `AdminOps` (protocol.ts). */
+  readonly #handlers: AdminHandlers = {
+    status: () => ({
+      hostId: this.#config.contents.hostId,
+      ...this.#settings(),
+      keyPersistence: this.#config.contents.keyPersistence.enabled,
+      cachedKeys: this.cache.size,
+      boot: {
+        secureBoot: this.#boot.secureBoot,
+        execInstalledOnly: this.#boot.execInstalledOnly,
+        verified: this.#boot.verified,
+      },
+    }),
+    'settings.encryption.get': () => this.#settings(),
+    'settings.encryption.set': (r) => {
+      if (
+        r.mode === undefined &&
+        r.requireSecureBoot === undefined &&
+        r.requireExecInstalledOnly === undefined
+      )
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
         )
-          throw new HostError(
-            'ERR_HOST_BAD_ARGUMENT',
-            'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
-          )
-        return this.#withTpm(() => this.#config.setEncryption(r))
+      return this.#withTpm(() => this.#config.setEncryption(r))
+    },
+    'settings.encryption.recovery.list': () => this.#config.recovery(),
+    'settings.encryption.recovery.rotate': () => this.#withTpm(() => this.#rotateRecovery()),
+    'security.keypersistence.get': () => ({
+      enabled: this.#config.contents.keyPersistence.enabled,
+      ...(this.#storeError ? { storeError: this.#storeError } : {}),
+    }),
+    'security.keypersistence.enable': () => this.#withTpm(() => this.#enablePersistence()),
+    'security.keypersistence.disable': (r) =>
+      this.#withTpm(() => this.#disablePersistence(r.removeAllStoredKeys === true)),
+    'keys.add': (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      if (r.key.length > 128)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
+      const bytes = Buffer.from(r.key, 'base64')
+      if (bytes.length === 0 || bytes.length > MAX_KEY) {
+        bytes.fill(0)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
       }
-      case 'settings.encryption.recovery.list':
-        return this.#config.recovery()
-      case 'settings.encryption.recovery.rotate':
-        return this.#withTpm(() => this.#rotateRecovery())
-      case 'security.keypersistence.get':
-        return {
-          enabled: this.#config.contents.keyPersistence.enabled,
-          ...(this.#storeError ? { storeError: this.#storeError } : {}),
-        }
-      case 'security.keypersistence.enable':
-        return this.#withTpm(() => this.#enablePersistence())
-      case 'security.keypersistence.disable':
-        return this.#withTpm(() =>
-          this.#disablePersistence(req.params.removeAllStoredKeys === true),
-        )
-      case 'keys.add': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        if (req.params.key.length > 128)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
-        const bytes = Buffer.from(req.params.key, 'base64')
-        if (bytes.length === 0 || bytes.length > MAX_KEY) {
-          bytes.fill(0)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
-        }
-        const persisted = this.#persisting()
-        this.cache.add(providerId, kekId, Secret.take(bytes))
-        this.#log.info(
-          { op: req.op, providerId, kekId, bytes: bytes.length, persisted },
-          'key added to the cache',
-        )
-        // autostart VMs locked for this key power on now (after this answer)
-        void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId }))
-        return { providerId, kekId, persisted }
-      }
-      case 'keys.has':
-        return {
-          inCache: this.cache.has(
-            checkId('provider id', req.params.providerId),
-            checkId('KEK id', req.params.kekId),
-          ),
-        }
-      case 'keys.list':
-        return this.cache.list()
-      case 'keys.remove': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        await this.#removeKey(providerId, kekId)
-        this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
-        return { removed: true }
-      }
-      case 'datastore.add':
-        return this.#vms.addDatastore(req.params.name, req.params.path)
-      case 'datastore.list':
-        return this.#vms.listDatastores()
-      case 'vm.create':
-        return this.#vms.create(req.params)
-      case 'vm.list':
-        return this.#vms.list()
-      case 'vm.describe':
-        return this.#vms.describe(req.params.name)
-      case 'vm.register':
-        return this.#vms.register(req.params.path)
-      case 'vm.unregister':
-        return this.#vms.unregister(req.params.name)
-      case 'vm.destroy':
-        return this.#vms.destroy(req.params.name)
-      case 'vm.disk.add':
-        return this.#vms.addDisk(req.params.name, req.params.size, req.params.encrypt)
-      case 'vm.autostart':
-        return this.#vms.setAutostart(req.params.name, req.params.enabled)
-      case 'vm.power.on': {
-        const { name, ...boot } = req.params
-        return this.#vms.powerOn(name, boot)
-      }
-      case 'vm.power.off':
-        return this.#vms.powerOff(req.params.name, {
-          ...(req.params.hard !== undefined ? { hard: req.params.hard } : {}),
-          ...(req.params.timeoutSeconds !== undefined
-            ? { timeoutMs: req.params.timeoutSeconds * 1000 }
-            : {}),
-        })
-    }
+      const persisted = this.#persisting()
+      this.cache.add(providerId, kekId, Secret.take(bytes))
+      this.#log.info(
+        { op: 'keys.add', providerId, kekId, bytes: bytes.length, persisted },
+        'key added to the cache',
+      )
+      // autostart VMs locked for this key power on now (after this answer)
+      void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId }))
+      return { providerId, kekId, persisted }
+    },
+    'keys.has': (r) => ({
+      inCache: this.cache.has(checkId('provider id', r.providerId), checkId('KEK id', r.kekId)),
+    }),
+    'keys.list': () => this.cache.list(),
+    'keys.remove': async (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      await this.#removeKey(providerId, kekId)
+      this.#log.info({ op: 'keys.remove', providerId, kekId }, 'key removed from the cache')
+      return { removed: true }
+    },
+    'datastore.add': (r) => this.#vms.addDatastore(r.name, r.path),
+    'datastore.list': () => this.#vms.listDatastores(),
+    'vm.create': (r) => this.#vms.create(r),
+    'vm.list': () => this.#vms.list(),
+    'vm.describe': (r) => this.#vms.describe(r.name),
+    'vm.register': (r) => this.#vms.register(r.path),
+    'vm.unregister': (r) => this.#vms.unregister(r.name),
+    'vm.destroy': (r) => this.#vms.destroy(r.name),
+    'vm.disk.add': (r) => this.#vms.addDisk(r.name, r.size, r.encrypt),
+    'vm.autostart': (r) => this.#vms.setAutostart(r.name, r.enabled),
+    'vm.power.on': ({ name, ...boot }) => this.#vms.powerOn(name, boot),
+    'vm.power.off': (r) =>
+      this.#vms.powerOff(r.name, {
+        ...(r.hard !== undefined ? { hard: r.hard } : {}),
+        ...(r.timeoutSeconds !== undefined ? { timeoutMs: r.timeoutSeconds * 1000 } : {}),
+      }),
   }
 
   /** Evict a key from the cache (zeroed) and from key persistence, anchored in the TPM. */

@@ -478,8 +478,7 @@ test(
     zeroBundleKeys(opened)
     const want = pattern()
     // boot 1: write the pattern, fsync, sync; the guest powers off
-    let qemuPid: number | undefined
-    let procSeen = false
+      let procSeen = false
     const writer = json<VmDescription>([
       'host',
       'vm',
@@ -505,7 +504,7 @@ test(
     const on = await writer
     assert.equal(on.powerState, 'poweredOn')
     assert.equal(on.accelerator, 'tcg')
-    qemuPid = on.pid
+    const qemuPid = on.pid
     // canary while it runs: QEMU's argv and environment, the run folder
     if (qemuPid !== undefined && existsSync(`/proc/${qemuPid}`)) {
       const cmdline = readFileSync(`/proc/${qemuPid}/cmdline`)
