@@ -41,3 +41,13 @@ export {
 export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
 export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
 export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'
+export {
+  serveEncryptedDisk,
+  openEncryptedDisk,
+  type EncryptedDisk,
+  type EncryptedDiskOptions,
+  type EncryptedDiskStats,
+  type EncryptedDiskServer,
+  type FilterEvent,
+  type ServeEncryptedDiskOptions,
+} from './filter/index.js'

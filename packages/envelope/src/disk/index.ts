@@ -17,6 +17,7 @@ export { createThinDisk, THIN_DISK_MAX_BYTES, type ThinDiskOptions } from './cre
 export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './rekey-deep.js'
+export { diskDataArea, unlockDiskKey, refuseJournaled, type DiskDataArea } from './data-area.js'
 export {
   KDF_ATTEMPT_BUDGET_NS,
   WARD_KDF_DEFAULTS,

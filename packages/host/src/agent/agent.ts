@@ -19,6 +19,7 @@ import {
 } from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
 import { VmManager, type DiskFilter } from '../vm/manager.js'
+import { serveEncryptedDisk } from '../filter/index.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
 /** The key store re-encrypted under a new key, written before the generation that holds that key. */
@@ -107,7 +108,7 @@ export class HostAgent {
       cache: this.cache,
       log: o.log,
       evictKey: (ref) => this.#removeKey(ref.providerId, ref.kekId),
-      filter: o.vm.diskFilter,
+      filter: o.vm.diskFilter ?? ((d) => serveEncryptedDisk(d)),
       ...(o.vm.qemu !== undefined ? { qemu: o.vm.qemu } : {}),
       ...(o.vm.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.vm.probeTimeoutMs } : {}),
     })
