@@ -478,7 +478,7 @@ test(
     zeroBundleKeys(opened)
     const want = pattern()
     // boot 1: write the pattern, fsync, sync; the guest powers off
-      let procSeen = false
+    let procSeen = false
     const writer = json<VmDescription>([
       'host',
       'vm',
@@ -666,5 +666,103 @@ test(
       D,
     ])
     assert.equal(off.powerState, 'poweredOff')
+  },
+)
+
+test(
+  'kill -9 of the agent while the guest writes: the next boot reaps QEMU, the disk opens and every flushed write is there',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'k1',
+      '--disk',
+      '64M',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    // the guest writes 1 MiB blocks "BLOCK-i" at i MiB, each fsync'd (a FLUSH through the filter),
+    // and says so on the console after each one
+    const script = [
+      'i=1',
+      'while [ $i -le 60 ]; do',
+      `  yes "BLOCK-$i-${LINE}" | head -c 1048576 > /tmp/b`,
+      '  dd if=/tmp/b of=/dev/vda bs=1048576 seek=$i conv=fsync 2>/dev/null && echo "FLUSHED $i"',
+      '  i=$((i + 1))',
+      'done',
+    ].join('\n')
+    const on = await json<VmDescription>([
+      'host',
+      'vm',
+      'power-on',
+      'k1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append(script),
+    ])
+    const flushedIn = (): number =>
+      Math.max(
+        0,
+        ...[
+          ...(existsSync(on.console) ? readFileSync(on.console, 'utf8') : '').matchAll(
+            /FLUSHED (\d+)/g,
+          ),
+        ].map((m) => Number(m[1])),
+      )
+    await waitFor('three flushed writes', async () => flushedIn() >= 3, 180_000)
+    await h.agent.kill9()
+    // QEMU outlived its agent (its own process group): the next boot must reap it
+    const seen = flushedIn()
+    const again = await serve(h.flags)
+    t.after(() => again.stop())
+    assert.equal(again.exitCode, undefined, again.output())
+    await waitFor('the stale QEMU reaped', async () => !existsSync(`/proc/${on.pid}`), 30_000)
+    await waitFor(
+      'the reap logged',
+      async () => again.output().includes('killed a QEMU left by the previous agent'),
+      10_000,
+    )
+    const d = await json<VmDescription>(['host', 'vm', 'describe', 'k1', '--data-dir', D])
+    assert.equal(d.powerState, 'poweredOff')
+    const out = join(dir, 'k1.img')
+    const dec = await ward([
+      'crypto-util',
+      'disk',
+      'decrypt',
+      '--in',
+      vm.disks[0]!.path,
+      '--out',
+      out,
+      '--kek-file',
+      h.kekFile,
+    ])
+    assert.equal(dec.code, 0, dec.stderr)
+    const plain = readFileSync(out)
+    assert.ok(seen >= 3)
+    for (let i = 1; i <= seen; i++) {
+      const block = plain.subarray(i * MiB, (i + 1) * MiB)
+      const want = Buffer.from(`BLOCK-${i}-${LINE}\n`)
+      assert.ok(
+        block.subarray(0, want.length).equals(want),
+        `flushed block ${i} of ${seen} is there`,
+      )
+      assert.ok(block.subarray(MiB - 4096).includes(Buffer.from(`BLOCK-${i}-`)), `block ${i} whole`)
+    }
   },
 )
