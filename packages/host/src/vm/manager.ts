@@ -13,7 +13,7 @@ import {
   statSync,
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import type { Logger } from '@ward/core'
+import { Secret, type Logger } from '@ward/core'
 import {
   bundleFromBase64,
   bundleToBase64,
@@ -47,6 +47,16 @@ import {
   type Inventory,
   type RegisteredVm,
 } from './inventory.js'
+import {
+  NVRAM_PLAIN,
+  NVRAM_SEALED,
+  createNvram,
+  nvramRunFolder,
+  openNvram,
+  ovmfArgs,
+  sealNvram,
+  wipeFile,
+} from './nvram.js'
 import {
   PID_FILE,
   QEMU_LOG,
@@ -96,6 +106,15 @@ interface Running {
   readonly stopped: Promise<void>
 }
 
+/** An efi VM's variable store for one run: decrypted in a tmpfs folder when the VM is encrypted. */
+interface RunNvram {
+  readonly plain: string
+  /** The VM's file key, held while it runs to seal the store back at power-off. */
+  readonly fileKey?: Secret
+  /** A /dev/shm folder of its own (removed at power-off), when the run folder is not a tmpfs. */
+  readonly tmpfsFolder?: string
+}
+
 export interface KeyState {
   readonly role: 'KEK' | 'disk DEK' | 'file key'
   readonly providerId: string
@@ -118,6 +137,8 @@ export interface VmDescription {
   readonly vtpm: boolean
   readonly autostart: boolean
   readonly disks: readonly (VmDisk & { path: string; allocatedBytes: number })[]
+  /** efi: the UEFI variable store (encrypted with the VM's file key when the VM is encrypted). */
+  readonly nvram?: { readonly path: string; readonly encrypted: boolean }
   readonly encrypted: boolean
   readonly encryption?: { readonly providerId: string; readonly kekId: string }
   /** vSphere's runtime.cryptoState for encrypted VMs. */
@@ -331,6 +352,7 @@ export class VmManager {
         disks,
         ...(encryption ? { encryption } : {}),
       }
+      if (config.firmware === 'efi') await createNvram(folder, config, kek ? fileKey : undefined)
       writeVmConfig(folder, config)
       fsyncDir(folder)
       const now = this.#inventory()
@@ -424,7 +446,8 @@ export class VmManager {
     writeInventory(this.#o.dataDir, { ...inv, vms: inv.vms.filter((v) => v.id !== reg.id) })
     this.#pendingAutostart.delete(reg.id)
     // only the files this VM owns: its config, disks, logs
-    for (const f of [VM_CONFIG_FILE, QEMU_LOG, SERIAL_LOG, ...config.disks.map((d) => d.file)])
+    const own = [VM_CONFIG_FILE, QEMU_LOG, SERIAL_LOG, NVRAM_PLAIN, NVRAM_SEALED]
+    for (const f of [...own, ...config.disks.map((d) => d.file)])
       rmSync(join(reg.path, f), { force: true })
     try {
       if (readdirSync(reg.path).length === 0) rmSync(reg.path, { recursive: true })
@@ -616,6 +639,14 @@ export class VmManager {
         path: join(reg.path, d.file),
         allocatedBytes: allocated(join(reg.path, d.file)),
       })),
+      ...(c.firmware === 'efi'
+        ? {
+            nvram: {
+              path: join(reg.path, c.encryption ? NVRAM_SEALED : NVRAM_PLAIN),
+              encrypted: c.encryption !== undefined,
+            },
+          }
+        : {}),
       encrypted: c.encryption !== undefined,
       ...(c.encryption
         ? { encryption: { providerId: c.encryption.providerId, kekId: c.encryption.kekId } }
@@ -635,11 +666,6 @@ export class VmManager {
   async powerOn(name: string, boot: BootOptions = {}): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     this.#refuseRunning(c, 'power on')
-    if (c.firmware === 'efi')
-      throw new HostError(
-        'ERR_HOST_VM_UNSUPPORTED',
-        `VM '${name}' has firmware efi: encrypted NVRAM (OVMF) is not built yet; create the VM with --firmware bios`,
-      )
     if (c.vtpm)
       throw new HostError(
         'ERR_HOST_VM_UNSUPPORTED',
@@ -664,6 +690,7 @@ export class VmManager {
     let opened: OpenedBundle | undefined
     if (c.encryption) opened = this.#openBundle(c) // the locked error when the KEK is missing
     const filters: DiskServer[] = []
+    let nvram: RunNvram | undefined
     try {
       const disks: DiskBacking[] = []
       rmSync(runFolder, { recursive: true, force: true })
@@ -689,19 +716,33 @@ export class VmManager {
         filters.push(await this.#o.filter({ path, volumeKey: dek, socketPath }))
         disks.push({ nbdSocket: socketPath })
       }
+      if (c.firmware === 'efi') {
+        if (opened) {
+          const fileKey = Secret.take(new Uint8Array(opened.fileKey))
+          const tmp = nvramRunFolder(runFolder, c)
+          nvram = {
+            plain: await fileKey.use((k) => openNvram(reg.path, c, k, tmp)),
+            fileKey,
+            ...(tmp !== runFolder ? { tmpfsFolder: tmp } : {}),
+          }
+        } else nvram = { plain: await openNvram(reg.path, c, undefined, runFolder) }
+      }
       if (opened) {
         zeroBundleKeys(opened)
         opened = undefined
       }
       const accel = await this.accelerator()
-      const args = qemuArgs({
-        config: c,
-        accelerator: accel.accelerator,
-        folder: reg.path,
-        runFolder,
-        disks,
-        boot,
-      })
+      const args = [
+        ...qemuArgs({
+          config: c,
+          accelerator: accel.accelerator,
+          folder: reg.path,
+          runFolder,
+          disks,
+          boot,
+        }),
+        ...(nvram ? ovmfArgs(nvram.plain) : []),
+      ]
       const qemu = await startQemu({ qemu: this.#qemu, args, folder: reg.path, runFolder })
       const run: Running = {
         qemu,
@@ -714,6 +755,7 @@ export class VmManager {
           this.#running.delete(c.id)
           qemu.qmp.close()
           await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
+          await this.#closeNvram(reg.path, c, nvram)
           rmSync(runFolder, { recursive: true, force: true })
           this.#log.info(
             { vm: c.name, id: c.id, code: r.code, signal: r.signal, requested: run.stopping },
@@ -735,12 +777,34 @@ export class VmManager {
       )
     } catch (e) {
       await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
+      // QEMU never ran: the store is unchanged, the plaintext copy is only wiped
+      if (nvram?.fileKey) {
+        wipeFile(nvram.plain)
+        nvram.fileKey.dispose()
+      }
+      if (nvram?.tmpfsFolder) rmSync(nvram.tmpfsFolder, { recursive: true, force: true })
       rmSync(runFolder, { recursive: true, force: true })
       throw e
     } finally {
       if (opened) zeroBundleKeys(opened)
     }
     return this.describe(name)
+  }
+
+  /** After QEMU exits: an encrypted VM's variable store sealed back, its plaintext wiped. */
+  async #closeNvram(folder: string, c: VmConfig, nvram: RunNvram | undefined): Promise<void> {
+    if (!nvram?.fileKey) return
+    try {
+      await nvram.fileKey.use((k) => sealNvram(folder, c, k, nvram.plain))
+    } catch (e) {
+      this.#log.error(
+        { vm: c.name, code: (e as { code?: string }).code ?? 'error' },
+        'the NVRAM could not be sealed back: the run changes to UEFI variables are lost',
+      )
+    } finally {
+      nvram.fileKey.dispose()
+      if (nvram.tmpfsFolder) rmSync(nvram.tmpfsFolder, { recursive: true, force: true })
+    }
   }
 
   /**
@@ -851,7 +915,11 @@ export class VmManager {
       } catch {
         // no pid file, or the process is gone
       }
-      rmSync(folder, { recursive: true, force: true })
+      // a decrypted NVRAM of that run: wiped (a host crash loses at most the run's changes)
+      for (const d of [folder, join('/dev/shm', `ward-vm-${id}`)]) {
+        if (existsSync(join(d, 'nvram.fd'))) wipeFile(join(d, 'nvram.fd'))
+        rmSync(d, { recursive: true, force: true })
+      }
     }
   }
 

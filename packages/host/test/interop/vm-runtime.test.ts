@@ -766,3 +766,90 @@ test(
     }
   },
 )
+
+test(
+  'an encrypted efi VM: a UEFI variable the guest sets survives power cycles, the plain variable store is never on disk',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'efi1',
+      '--firmware',
+      'efi',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(vm.firmware, 'efi')
+    assert.deepEqual(vm.nvram, { path: join(vm.path, 'nvram.ve'), encrypted: true })
+    const { decryptVmFile } = await import('@ward/envelope')
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      id: string
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek)
+    const fileKey = new Uint8Array(opened.fileKey)
+    zeroBundleKeys(opened)
+    const template = readFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd')
+    const fvh = Buffer.from('_FVH')
+    assert.ok(template.includes(fvh))
+    const storeNow = async (name: string): Promise<Buffer> => {
+      const out = join(dir, name)
+      await decryptVmFile(vm.nvram!.path, out, fileKey, { vmId: cfg.id, role: 'nvram' })
+      return readFileSync(out)
+    }
+    assert.ok((await storeNow('v0.fd')).equals(template), 'created from OVMF template')
+    const value = `WARD-NVRAM-${randomBytes(6).toString('hex')}`
+    const efivars = '/sys/firmware/efi/efivars'
+    const varFile = `${efivars}/WardTest-c0ffee00-1234-4abc-8def-0123456789ab`
+    const mount = `insmod /lib/modules/efivarfs.ko; mount -t efivarfs efivarfs ${efivars}`
+    // boot 1: the guest sets a non-volatile variable (attributes NV|BS|RT = 7)
+    let runningChecked = false
+    const on = await json<VmDescription>([
+      'host',
+      'vm',
+      'power-on',
+      'efi1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append(
+        `${mount}\nprintf '\\007\\000\\000\\000${value}' > ${varFile}\ncat ${varFile} | tail -c +5; echo\nsleep 1`,
+        0,
+      ),
+    ])
+    // while it runs: the plaintext store is only on a tmpfs, never in the datastore
+    for (const p of filesUnder(join(dir, 'ds1'))) {
+      const b = readFileSync(p)
+      assert.equal(b.includes(fvh), false, `a plain variable store in ${p}`)
+    }
+    runningChecked = on.powerState === 'poweredOn'
+    const off1 = await waitPoweredOff(D, 'efi1')
+    const c1 = readFileSync(off1.console, 'utf8')
+    assert.match(c1, /WARD-GUEST-EXIT 0/, c1)
+    assert.ok(c1.includes(value), c1)
+    assert.ok(runningChecked)
+    const s1 = await storeNow('v1.fd')
+    assert.ok(s1.includes(Buffer.from(value)), 'the variable is in the sealed store')
+    for (const p of filesUnder(join(dir, 'ds1')))
+      assert.equal(readFileSync(p).includes(fvh), false, `a plain variable store in ${p}`)
+    assert.equal(existsSync('/dev/shm/ward-vm-' + cfg.id), false, 'the tmpfs copy is gone')
+    // boot 2: the guest reads it back
+    const c2 = await bootRun(D, g, 'efi1', `${mount}\ncat ${varFile} | tail -c +5; echo`, 0)
+    assert.ok(output(c2).includes(value), c2)
+  },
+)
