@@ -47,6 +47,7 @@ import {
   type Inventory,
   type RegisteredVm,
 } from './inventory.js'
+import { VTPM_DIR, VTPM_LOG, startVtpm, vtpmQemuArgs, vtpmStateKey, type Vtpm } from './vtpm.js'
 import {
   NVRAM_PLAIN,
   NVRAM_SEALED,
@@ -446,7 +447,8 @@ export class VmManager {
     writeInventory(this.#o.dataDir, { ...inv, vms: inv.vms.filter((v) => v.id !== reg.id) })
     this.#pendingAutostart.delete(reg.id)
     // only the files this VM owns: its config, disks, logs
-    const own = [VM_CONFIG_FILE, QEMU_LOG, SERIAL_LOG, NVRAM_PLAIN, NVRAM_SEALED]
+    const own = [VM_CONFIG_FILE, QEMU_LOG, SERIAL_LOG, NVRAM_PLAIN, NVRAM_SEALED, VTPM_LOG]
+    rmSync(join(reg.path, VTPM_DIR), { recursive: true, force: true })
     for (const f of [...own, ...config.disks.map((d) => d.file)])
       rmSync(join(reg.path, f), { force: true })
     try {
@@ -666,11 +668,6 @@ export class VmManager {
   async powerOn(name: string, boot: BootOptions = {}): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     this.#refuseRunning(c, 'power on')
-    if (c.vtpm)
-      throw new HostError(
-        'ERR_HOST_VM_UNSUPPORTED',
-        `VM '${name}' has a vTPM: the per-VM swtpm is not built yet`,
-      )
     for (const f of [boot.kernel, boot.initrd])
       if (f !== undefined && !isAbsolute(f))
         throw new HostError(
@@ -691,6 +688,7 @@ export class VmManager {
     if (c.encryption) opened = this.#openBundle(c) // the locked error when the KEK is missing
     const filters: DiskServer[] = []
     let nvram: RunNvram | undefined
+    let vtpm: Vtpm | undefined
     try {
       const disks: DiskBacking[] = []
       rmSync(runFolder, { recursive: true, force: true })
@@ -727,6 +725,19 @@ export class VmManager {
           }
         } else nvram = { plain: await openNvram(reg.path, c, undefined, runFolder) }
       }
+      if (c.vtpm) {
+        if (!opened)
+          throw new HostError(
+            'ERR_HOST_VM_ENCRYPTION',
+            `VM '${name}': a vTPM needs an encrypted VM`,
+          )
+        const key = vtpmStateKey(opened.fileKey, c.id)
+        try {
+          vtpm = await startVtpm({ folder: reg.path, runFolder, key })
+        } finally {
+          key.fill(0)
+        }
+      }
       if (opened) {
         zeroBundleKeys(opened)
         opened = undefined
@@ -742,6 +753,7 @@ export class VmManager {
           boot,
         }),
         ...(nvram ? ovmfArgs(nvram.plain) : []),
+        ...(vtpm ? vtpmQemuArgs(vtpm.socket) : []),
       ]
       const qemu = await startQemu({ qemu: this.#qemu, args, folder: reg.path, runFolder })
       const run: Running = {
@@ -756,6 +768,7 @@ export class VmManager {
           qemu.qmp.close()
           await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
           await this.#closeNvram(reg.path, c, nvram)
+          await vtpm?.stop()
           rmSync(runFolder, { recursive: true, force: true })
           this.#log.info(
             { vm: c.name, id: c.id, code: r.code, signal: r.signal, requested: run.stopping },
@@ -777,6 +790,7 @@ export class VmManager {
       )
     } catch (e) {
       await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
+      await vtpm?.stop()
       // QEMU never ran: the store is unchanged, the plaintext copy is only wiped
       if (nvram?.fileKey) {
         wipeFile(nvram.plain)

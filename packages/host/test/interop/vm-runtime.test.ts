@@ -853,3 +853,104 @@ test(
     assert.ok(output(c2).includes(value), c2)
   },
 )
+
+/** The EK public (RSA 2048, default template) of a copy of a vTPM state, through swtpm + tpm2-tools. */
+async function ekOf(
+  state: string,
+  work: string,
+  keyFile: string | undefined,
+): Promise<string | undefined> {
+  const { cpSync, mkdtempSync } = await import('node:fs')
+  const { spawn } = await import('node:child_process')
+  const copy = mkdtempSync(join(work, 'ek-'))
+  cpSync(state, copy, { recursive: true })
+  const port = 20000 + 2 * Math.floor(Math.random() * 15000)
+  const p = spawn(
+    'swtpm',
+    [
+      'socket',
+      '--tpm2',
+      '--tpmstate',
+      `dir=${copy}`,
+      '--server',
+      `type=tcp,port=${port},bindaddr=127.0.0.1`,
+      '--ctrl',
+      `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+      '--flags',
+      'not-need-init,startup-clear',
+      ...(keyFile ? ['--key', `file=${keyFile},mode=aes-256-cbc,format=binary`] : []),
+    ],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise<void>((r) => p.once('exit', () => r()))
+  try {
+    await new Promise((r) => setTimeout(r, 1000))
+    if (p.exitCode !== null) return undefined
+    const pub = join(copy, 'ek.pub')
+    const r = await run('tpm2_createek', ['-c', join(copy, 'ek.ctx'), '-G', 'rsa', '-u', pub], {
+      TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}`,
+    })
+    if (r.code !== 0) return undefined
+    return createHash('sha256').update(readFileSync(pub)).digest('hex')
+  } finally {
+    if (p.exitCode === null) p.kill('SIGKILL')
+    await exited
+  }
+}
+
+test(
+  'vTPM: a swtpm per VM, its state encrypted with a key from the bundle; the same EK after a power cycle and a host reboot',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      't1',
+      '--vtpm',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(vm.vtpm, true)
+    const { vtpmStateKey } = await import('../../src/vm/vtpm.js')
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      id: string
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek)
+    const stateKey = vtpmStateKey(opened.fileKey, cfg.id)
+    zeroBundleKeys(opened)
+    const keyFile = secretFile(join(dir, 'vtpm.key'), stateKey)
+    const probe = 'cat /sys/class/tpm/tpm0/tpm_version_major; echo TPM-DEVICE $(ls /dev/tpm0)'
+    const c1 = await bootRun(D, g, 't1', probe, 0)
+    assert.match(output(c1), /^2\n/m, c1)
+    assert.match(output(c1), /TPM-DEVICE \/dev\/tpm0/, c1)
+    const state = join(vm.path, 'vtpm')
+    const ek1 = await ekOf(state, dir, keyFile)
+    assert.ok(ek1, 'the vTPM state opens with the state key')
+    // at rest the state is not swtpm's plain format: without the key it does not load
+    assert.equal(await ekOf(state, dir, undefined), undefined, 'the state loads without its key')
+    // a power cycle, then a host reboot: the same EK
+    await bootRun(D, g, 't1', probe, 0)
+    assert.equal(await ekOf(state, dir, keyFile), ek1, 'same EK after a power cycle')
+    assert.equal(await h.agent.stop(), 0)
+    const again = await serve(h.flags)
+    t.after(() => again.stop())
+    await addKey(h)
+    await bootRun(D, g, 't1', probe, 0)
+    assert.equal(await ekOf(state, dir, keyFile), ek1, 'same EK after a host reboot')
+    // the key never lands in the VM folder or the logs
+    for (const p of filesUnder(vm.path))
+      for (const f of forms(Buffer.from(stateKey)))
+        assert.equal(readFileSync(p).includes(f), false, p)
+  },
+)
