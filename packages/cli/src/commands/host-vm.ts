@@ -95,6 +95,8 @@ type VmOp =
   | 'vm.autostart'
   | 'vm.power.on'
   | 'vm.power.off'
+  | 'vm.suspend'
+  | 'vm.resume'
 
 /** A command that sends one admin operation and prints the VM it returns. */
 function vmCommand<O extends VmOp>(c: {
@@ -345,6 +347,22 @@ export const hostVmCommands: readonly Command[] = [
       }
     },
     done: (d) => `VM ${d.name} powered on.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'suspend'],
+    summary: "suspend: the guest's state streamed into the VM folder (encrypted with the VM)",
+    args: 'NAME',
+    op: 'vm.suspend',
+    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+    done: (d) => `VM ${d.name} suspended.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'resume'],
+    summary: 'resume a suspended VM where it stopped',
+    args: 'NAME',
+    op: 'vm.resume',
+    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+    done: (d) => `VM ${d.name} resumed.`,
   }),
   vmCommand({
     path: ['host', 'vm', 'power-off'],

@@ -351,6 +351,8 @@ export class HostAgent {
     'vm.disk.add': (r) => this.#vms.addDisk(r.name, r.size, r.encrypt),
     'vm.autostart': (r) => this.#vms.setAutostart(r.name, r.enabled),
     'vm.power.on': ({ name, ...boot }) => this.#vms.powerOn(name, boot),
+    'vm.suspend': (r) => this.#vms.suspend(r.name),
+    'vm.resume': (r) => this.#vms.resume(r.name),
     'vm.power.off': (r) =>
       this.#vms.powerOff(r.name, {
         ...(r.hard !== undefined ? { hard: r.hard } : {}),

@@ -102,6 +102,8 @@ export const AdminOps = {
     { name: req(str), kernel: opt(str), initrd: opt(str), append: opt(str) },
     result<VmDescription>(),
   ),
+  'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
+  'vm.resume': op({ name: req(str) }, result<VmDescription>()),
   'vm.power.off': op(
     { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },
     result<VmDescription & { how: string }>(),

@@ -49,6 +49,12 @@ export interface VmConfig {
   readonly autostart: boolean
   readonly disks: readonly VmDisk[]
   readonly encryption?: VmEncryption
+  /** Set while suspended: the boot options the resumed QEMU must be given again. */
+  readonly suspended?: {
+    readonly kernel?: string
+    readonly initrd?: string
+    readonly append?: string
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
@@ -214,6 +220,19 @@ export function readVmConfig(folder: string): VmConfig {
       throw bad(path, 'bad encryption section')
     encryption = { providerId: e.providerId, kekId: e.kekId, bundle: e.bundle }
   }
+  let suspended: VmConfig['suspended']
+  if (v.suspended !== undefined) {
+    const x = v.suspended as Record<string, unknown>
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad(path, 'bad suspended')
+    const out: { kernel?: string; initrd?: string; append?: string } = {}
+    for (const k of ['kernel', 'initrd', 'append'] as const) {
+      const y = x[k]
+      if (y === undefined) continue
+      if (typeof y !== 'string' || y.length > 4096) throw bad(path, 'bad suspended')
+      out[k] = y
+    }
+    suspended = out
+  }
   if (!encryption && disks.some((d) => d.encrypted))
     throw bad(path, 'an encrypted disk on a VM without an encryption section')
   return {
@@ -227,6 +246,7 @@ export function readVmConfig(folder: string): VmConfig {
     autostart: flag('autostart'),
     disks,
     ...(encryption ? { encryption } : {}),
+    ...(suspended ? { suspended } : {}),
   }
 }
 

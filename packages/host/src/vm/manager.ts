@@ -47,6 +47,7 @@ import {
   type Inventory,
   type RegisteredVm,
 } from './inventory.js'
+import { SUSPEND_PLAIN, SUSPEND_SEALED, loadState, saveState, type StateSeal } from './suspend.js'
 import { VTPM_DIR, VTPM_LOG, startVtpm, vtpmQemuArgs, vtpmStateKey, type Vtpm } from './vtpm.js'
 import {
   NVRAM_PLAIN,
@@ -95,7 +96,7 @@ export interface VmManagerOptions {
   readonly probeTimeoutMs?: number
 }
 
-type PowerState = 'poweredOn' | 'poweredOff'
+type PowerState = 'poweredOn' | 'poweredOff' | 'suspended'
 
 interface Running {
   readonly qemu: QemuProcess
@@ -105,6 +106,10 @@ interface Running {
   readonly startedAt: string
   stopping: boolean
   readonly stopped: Promise<void>
+  /** How it was booted (a suspend records it: the resumed QEMU needs the same). */
+  readonly boot: BootOptions
+  /** An encrypted VM's file key for this run (suspend seals its image with it). */
+  readonly fileKey: Secret | undefined
 }
 
 /** An efi VM's variable store for one run: decrypted in a tmpfs folder when the VM is encrypted. */
@@ -447,7 +452,16 @@ export class VmManager {
     writeInventory(this.#o.dataDir, { ...inv, vms: inv.vms.filter((v) => v.id !== reg.id) })
     this.#pendingAutostart.delete(reg.id)
     // only the files this VM owns: its config, disks, logs
-    const own = [VM_CONFIG_FILE, QEMU_LOG, SERIAL_LOG, NVRAM_PLAIN, NVRAM_SEALED, VTPM_LOG]
+    const own = [
+      VM_CONFIG_FILE,
+      QEMU_LOG,
+      SERIAL_LOG,
+      NVRAM_PLAIN,
+      NVRAM_SEALED,
+      VTPM_LOG,
+      SUSPEND_PLAIN,
+      SUSPEND_SEALED,
+    ]
     rmSync(join(reg.path, VTPM_DIR), { recursive: true, force: true })
     for (const f of [...own, ...config.disks.map((d) => d.file)])
       rmSync(join(reg.path, f), { force: true })
@@ -463,6 +477,11 @@ export class VmManager {
   async addDisk(name: string, size: string, encrypt: boolean | undefined): Promise<VmDescription> {
     const { reg, config } = this.#find(name)
     this.#refuseRunning(config, 'add a disk to')
+    if (config.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `VM '${name}' is suspended: resume and power it off before adding a disk`,
+      )
     if (encrypt === true && !config.encryption)
       throw new HostError(
         'ERR_HOST_VM_ENCRYPTION',
@@ -628,7 +647,7 @@ export class VmManager {
       id: c.id,
       name: c.name,
       path: reg.path,
-      powerState: run ? 'poweredOn' : 'poweredOff',
+      powerState: run ? 'poweredOn' : c.suspended ? 'suspended' : 'poweredOff',
       accelerator: accel.accelerator,
       acceleratorReason: accel.reason,
       cpus: c.cpus,
@@ -665,7 +684,21 @@ export class VmManager {
 
   // ---- power
 
+  /** Power on; a suspended VM resumes (as on vSphere). */
   async powerOn(name: string, boot: BootOptions = {}): Promise<VmDescription> {
+    const { config } = this.#find(name)
+    if (config.suspended) {
+      if (boot.kernel !== undefined || boot.initrd !== undefined || boot.append !== undefined)
+        throw new HostError(
+          'ERR_HOST_VM_POWER_STATE',
+          `VM '${name}' is suspended: it resumes with the boot options it had (run power-on or resume without --kernel, --initrd, --append)`,
+        )
+      return this.resume(name)
+    }
+    return this.#start(name, boot, false)
+  }
+
+  async #start(name: string, boot: BootOptions, incoming: boolean): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     this.#refuseRunning(c, 'power on')
     for (const f of [boot.kernel, boot.initrd])
@@ -689,6 +722,7 @@ export class VmManager {
     const filters: DiskServer[] = []
     let nvram: RunNvram | undefined
     let vtpm: Vtpm | undefined
+    let fileKey: Secret | undefined
     try {
       const disks: DiskBacking[] = []
       rmSync(runFolder, { recursive: true, force: true })
@@ -739,6 +773,7 @@ export class VmManager {
         }
       }
       if (opened) {
+        fileKey = Secret.take(new Uint8Array(opened.fileKey))
         zeroBundleKeys(opened)
         opened = undefined
       }
@@ -751,6 +786,7 @@ export class VmManager {
           runFolder,
           disks,
           boot,
+          incoming,
         }),
         ...(nvram ? ovmfArgs(nvram.plain) : []),
         ...(vtpm ? vtpmQemuArgs(vtpm.socket) : []),
@@ -763,12 +799,15 @@ export class VmManager {
         filters,
         startedAt: new Date().toISOString(),
         stopping: false,
+        boot,
+        fileKey,
         stopped: qemu.exited.then(async (r) => {
           this.#running.delete(c.id)
           qemu.qmp.close()
           await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
           await this.#closeNvram(reg.path, c, nvram)
           await vtpm?.stop()
+          fileKey?.dispose()
           rmSync(runFolder, { recursive: true, force: true })
           this.#log.info(
             { vm: c.name, id: c.id, code: r.code, signal: r.signal, requested: run.stopping },
@@ -797,6 +836,7 @@ export class VmManager {
         nvram.fileKey.dispose()
       }
       if (nvram?.tmpfsFolder) rmSync(nvram.tmpfsFolder, { recursive: true, force: true })
+      fileKey?.dispose()
       rmSync(runFolder, { recursive: true, force: true })
       throw e
     } finally {
@@ -821,6 +861,73 @@ export class VmManager {
     }
   }
 
+  #stateSeal(c: VmConfig, key: Uint8Array): StateSeal {
+    return { key, vmId: c.id, providerId: 'ward-vm', kekId: `${c.id}/file-key` }
+  }
+
+  /**
+   * Suspend: the guest stops, QEMU's state is streamed through the agent into the suspend image
+   * (sealed with the VM's file key when it is encrypted: role snapshot-memory, bound to the VM
+   * id), the boot options are recorded in vm.json, and QEMU exits.
+   */
+  async suspend(name: string): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    const run = this.#running.get(c.id)
+    if (!run)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is not powered on`, {
+        vm: name,
+      })
+    const out = join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN)
+    const save = (key: Uint8Array | undefined): Promise<void> =>
+      saveState({
+        qmp: run.qemu.qmp,
+        runFolder: run.runFolder,
+        out,
+        seal: key ? this.#stateSeal(c, key) : undefined,
+      })
+    if (run.fileKey) await run.fileKey.use((k) => save(k))
+    else await save(undefined)
+    writeVmConfig(reg.path, { ...c, suspended: { ...run.boot } })
+    await this.#stop(run, true, 0)
+    this.#log.info({ vm: name, id: c.id }, 'VM suspended')
+    return this.describe(name)
+  }
+
+  /** Resume a suspended VM: QEMU starts with -incoming defer and the agent streams the image in. */
+  async resume(name: string): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.suspended)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is not suspended`, { vm: name })
+    const image = join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN)
+    if (!existsSync(image))
+      throw new HostError(
+        'ERR_HOST_VM_SUSPEND',
+        `VM '${name}' is marked suspended but ${image} is missing`,
+      )
+    await this.#start(name, c.suspended, true)
+    const run = this.#running.get(c.id)!
+    try {
+      const load = (key: Uint8Array | undefined): Promise<void> =>
+        loadState({
+          qmp: run.qemu.qmp,
+          runFolder: run.runFolder,
+          image,
+          seal: key ? this.#stateSeal(c, key) : undefined,
+        })
+      if (run.fileKey) await run.fileKey.use((k) => load(k))
+      else await load(undefined)
+    } catch (e) {
+      // the image stays: the VM is still suspended
+      await this.#stop(run, true, 0)
+      throw e
+    }
+    const { suspended: _, ...rest } = c
+    writeVmConfig(reg.path, rest)
+    rmSync(image, { force: true })
+    this.#log.info({ vm: name, id: c.id }, 'VM resumed')
+    return this.describe(name)
+  }
+
   /**
    * Guest shutdown through ACPI (QMP system_powerdown), bounded by `timeoutMs`; then, or at
    * once with `hard`, QMP quit (QEMU flushes its disks and exits), then SIGKILL after 5 s.
@@ -829,8 +936,15 @@ export class VmManager {
     name: string,
     o: { hard?: boolean; timeoutMs?: number } = {},
   ): Promise<VmDescription & { how: string }> {
-    const { config: c } = this.#find(name)
+    const { reg, config: c } = this.#find(name)
     const run = this.#running.get(c.id)
+    if (!run && c.suspended) {
+      // as on vSphere: powering off a suspended VM discards its suspended state
+      const { suspended: _, ...rest } = c
+      writeVmConfig(reg.path, rest)
+      rmSync(join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN), { force: true })
+      return { ...(await this.describe(name)), how: 'suspended state discarded' }
+    }
     if (!run)
       throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is already powered off`, {
         vm: name,

@@ -32,6 +32,8 @@ export function qemuArgs(o: {
   readonly runFolder: string
   readonly disks: readonly DiskBacking[]
   readonly boot: BootOptions
+  /** Resume: wait for the state on QMP migrate-incoming; the console log is appended to. */
+  readonly incoming?: boolean
 }): string[] {
   const c = o.config
   const args = [
@@ -52,12 +54,13 @@ export function qemuArgs(o: {
     '-qmp',
     `unix:${join(o.runFolder, QMP_SOCKET)},server=on,wait=off`,
     '-chardev',
-    `file,id=serial0,path=${join(o.folder, SERIAL_LOG)}`,
+    `file,id=serial0,path=${join(o.folder, SERIAL_LOG)}${o.incoming ? ',append=on' : ''}`,
     '-serial',
     'chardev:serial0',
     '-pidfile',
     join(o.runFolder, PID_FILE),
   ]
+  if (o.incoming) args.push('-incoming', 'defer')
   if (o.boot.kernel !== undefined) args.push('-kernel', o.boot.kernel)
   if (o.boot.initrd !== undefined) args.push('-initrd', o.boot.initrd)
   if (o.boot.append !== undefined) args.push('-append', o.boot.append)

@@ -954,3 +954,103 @@ test(
         assert.equal(readFileSync(p).includes(f), false, p)
   },
 )
+
+test(
+  'suspend and resume an encrypted VM: a counter in the guest goes on where it stopped; the image holds no plain guest memory',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      's1',
+      '--disk',
+      '16M',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      id: string
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek)
+    const fileKey = new Uint8Array(opened.fileKey)
+    zeroBundleKeys(opened)
+    const ram = `WARD-RAM-PATTERN-${randomBytes(6).toString('hex')}`
+    const script = [
+      // the pattern lives in guest RAM (the initramfs is a tmpfs), built so it is nowhere on the command line
+      `yes "${ram.slice(0, 10)}""${ram.slice(10)}" | head -c 4194304 > /tmp/ram`,
+      'i=0',
+      'while true; do i=$((i + 1)); echo "COUNT $i"; sleep 0.3; done',
+    ].join('\n')
+    await json([
+      'host',
+      'vm',
+      'power-on',
+      's1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append(script),
+    ])
+    const counts = (): number[] =>
+      [...readFileSync(vm.console, 'utf8').matchAll(/COUNT (\d+)/g)].map((m) => Number(m[1]))
+    await waitFor('the counter runs', async () => counts().length >= 5, 180_000)
+    const s = await json<VmDescription>(['host', 'vm', 'suspend', 's1', '--data-dir', D])
+    assert.equal(s.powerState, 'suspended')
+    const before = counts()
+    const last = before.at(-1)!
+    const image = join(vm.path, 'suspend.ve')
+    assert.ok(existsSync(image))
+    const sealed = readFileSync(image)
+    assert.equal(
+      sealed.includes(Buffer.from(ram)),
+      false,
+      'plain guest memory in the suspend image',
+    )
+    assert.equal(sealed.includes(Buffer.from('COUNT ')), false)
+    const { decryptVmFile } = await import('@ward/envelope')
+    const plainOut = join(dir, 'suspend.raw')
+    await decryptVmFile(image, plainOut, fileKey, { vmId: cfg.id, role: 'snapshot-memory' })
+    assert.ok(
+      readFileSync(plainOut).includes(Buffer.from(ram)),
+      'the image holds the guest memory, sealed',
+    )
+    // refusals while suspended
+    const add = await ward(['host', 'vm', 'disk', 'add', 's1', '--size', '8M', '--data-dir', D])
+    assert.match(add.stderr, /ERR_HOST_VM_POWER_STATE/)
+    await new Promise((r) => setTimeout(r, 2000))
+    assert.deepEqual(counts(), before, 'nothing runs while suspended')
+    const r = await json<VmDescription>(['host', 'vm', 'resume', 's1', '--data-dir', D])
+    assert.equal(r.powerState, 'poweredOn')
+    assert.equal(existsSync(image), false, 'the image is gone once resumed')
+    await waitFor('the counter goes on', async () => counts().at(-1)! >= last + 3, 180_000)
+    const all = counts()
+    all.forEach((n, i) =>
+      assert.equal(n, i + 1, `the counter restarted or skipped: ${all.join(',')}`),
+    )
+    const off = await json<VmDescription>([
+      'host',
+      'vm',
+      'power-off',
+      's1',
+      '--hard',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(off.powerState, 'poweredOff')
+  },
+)
