@@ -921,8 +921,7 @@ export class VmManager {
       await this.#stop(run, true, 0)
       throw e
     }
-    const { suspended: _, ...rest } = c
-    writeVmConfig(reg.path, rest)
+    writeVmConfig(reg.path, withoutSuspended(c))
     rmSync(image, { force: true })
     this.#log.info({ vm: name, id: c.id }, 'VM resumed')
     return this.describe(name)
@@ -940,8 +939,7 @@ export class VmManager {
     const run = this.#running.get(c.id)
     if (!run && c.suspended) {
       // as on vSphere: powering off a suspended VM discards its suspended state
-      const { suspended: _, ...rest } = c
-      writeVmConfig(reg.path, rest)
+      writeVmConfig(reg.path, withoutSuspended(c))
       rmSync(join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN), { force: true })
       return { ...(await this.describe(name)), how: 'suspended state discarded' }
     }
@@ -1055,6 +1053,13 @@ export class VmManager {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#running.values()].map((r) => this.#stop(r, false, 3000)))
   }
+}
+
+/** The configuration with its suspended state cleared. */
+function withoutSuspended(c: VmConfig): VmConfig {
+  const copy: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = { ...c }
+  delete copy.suspended
+  return copy as VmConfig
 }
 
 function newDek(): Uint8Array {
