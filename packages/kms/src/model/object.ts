@@ -6,6 +6,7 @@
 import { denied, hiddenDenied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
 import type { LocateColumns, ObjectRow, Store } from '../storage/store.js'
+import type { KmsRuntime } from '../server/runtime.js'
 import {
   CryptographicAlgorithm,
   DRBGAlgorithm,
@@ -17,7 +18,6 @@ import {
 } from '@ward/kmip'
 import type { JsonItem, TtlvItem } from '@ward/kmip'
 import { digestAttribute } from './digest.js'
-import { newObjectId } from './id.js'
 
 /** Material format: a KMIP Key Format Type for key bytes, or AS_REGISTERED for a whole TTLV object. */
 export const AS_REGISTERED = -1
@@ -56,9 +56,9 @@ export interface OpContext {
   placeholder: string | undefined
   /** Server log for client-supplied Log messages (KMIP 2.1 §6.1.28), tagged with the identity. */
   readonly log?: (message: string) => void
+  /** The server's own state: streams, locks, random pool, id generator (server/runtime.ts). */
+  readonly runtime: KmsRuntime
 }
-
-export const newId = (): string => newObjectId()
 
 export function fromRow(r: ObjectRow): ManagedObject {
   const attrs = (JSON.parse(r.attrs) as [string, JsonItem][]).map(([name, v]) => ({
@@ -223,7 +223,7 @@ export function sealMaterial(
 /** Fresh object with the standard dates (Initial Date, Last Change Date). */
 export function newObject(ctx: OpContext, objectType: number): ManagedObject {
   const o: ManagedObject = {
-    id: newId(),
+    id: ctx.runtime.ids.next(),
     owner: ctx.identity,
     objectType,
     state: State.PreActive,

@@ -4,6 +4,7 @@
  * types differ). Writes go through group commit: the writes of concurrent requests share one
  * transaction, and each caller's promise resolves only after that transaction committed.
  */
+import type { LockAcross } from '../model/object-lock.js'
 
 /** One managed object as stored. `attrs` is JSON (non-secret); `material` is sealed or null. */
 export interface ObjectRow {
@@ -76,6 +77,13 @@ export interface Store {
   listGrants(objectId?: string): Promise<GrantRow[]>
   countByState(): Promise<Map<number, number>>
   countOwners(): Promise<string[]>
+  /**
+   * Run `fn` holding a lock on object `id` that every server sharing this database respects
+   * (PostgreSQL: a transaction-level advisory lock), so that several servers serialize changes to
+   * one object as one server does (model/object-lock.ts). Absent when this process alone uses the
+   * store (SQLite in the data dir: the in-process lock is enough).
+   */
+  readonly exclusive?: LockAcross
   close(): Promise<void>
 }
 
