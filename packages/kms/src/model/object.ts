@@ -5,7 +5,8 @@
  */
 import { denied, hiddenDenied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
-import type { LocateColumns, ObjectRow, Store } from '../storage/store.js'
+import { locateColumns } from '../storage/locate-columns.js'
+import type { ObjectRow, Store } from '../storage/store.js'
 import type { KmsRuntime } from '../server/runtime.js'
 import {
   CryptographicAlgorithm,
@@ -90,28 +91,11 @@ export function toRow(o: ManagedObject): ObjectRow {
     format: o.format,
     createdAt: o.createdAt,
     updatedAt: Date.now(),
-    locate: locateColumnsOf(o),
+    locate: locateColumns(o.attrs),
     fetched: attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && !v.value),
     ...(o.isNew === true ? { isNew: true } : {}),
     ...(o.dropsMaterial === true ? { scrub: true } : {}),
   }
-}
-
-/** The columns Locate filters on in SQL (storage/store.ts), read from the attributes in hand. */
-function locateColumnsOf(o: ManagedObject): LocateColumns {
-  let algorithm: number | null = null
-  let cryptoLength: number | null = null
-  const names = new Set<string>()
-  for (const a of o.attrs) {
-    const v = a.value
-    if (a.name === 'Cryptographic Algorithm' && v.type === 'Enumeration') algorithm = v.value
-    else if (a.name === 'Cryptographic Length' && v.type === 'Integer') cryptoLength = v.value
-    else if (a.name === 'Name' && v.type === 'Structure') {
-      for (const c of v.value)
-        if (c.tag === Tag.NameValue && c.type === 'TextString') names.add(c.value)
-    }
-  }
-  return { algorithm, cryptoLength, names: [...names] }
 }
 
 export const attrValues = (o: ManagedObject, name: string): TtlvItem[] =>

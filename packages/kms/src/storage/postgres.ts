@@ -1,13 +1,14 @@
 import pg from 'pg'
+import { PendingFetched } from './fetched-marks.js'
+import { GroupCommit } from './group-commit.js'
+import { migrations } from './migrations.js'
 import {
-  GroupCommit,
-  PendingFetched,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
-  migrations,
+  setGrantStmt,
   upsertObject,
-} from './store.js'
+} from './statements.js'
 import type { GrantRow, ObjectRow, Store } from './store.js'
 
 /** `?` → `$n` (our statements never contain a literal question mark). */
@@ -66,17 +67,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
       return r === undefined ? undefined : String(r['operations']).split(',').filter(Boolean)
     },
     setGrant(objectId, identity, operations) {
-      return gc.submit([
-        operations === null
-          ? {
-              sql: 'DELETE FROM kms_grants WHERE object_id = ? AND identity = ?',
-              params: [objectId, identity],
-            }
-          : {
-              sql: 'INSERT INTO kms_grants (object_id, identity, operations) VALUES (?, ?, ?) ON CONFLICT (object_id, identity) DO UPDATE SET operations = excluded.operations',
-              params: [objectId, identity, operations.join(',')],
-            },
-      ])
+      return gc.submit([setGrantStmt(objectId, identity, operations)])
     },
     async listGrants(objectId) {
       const rows =

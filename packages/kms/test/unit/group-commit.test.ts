@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { GroupCommit, PendingFetched } from '../../src/storage/store.js'
+import { PendingFetched } from '../../src/storage/fetched-marks.js'
+import { GroupCommit } from '../../src/storage/group-commit.js'
 import type { ObjectRow, Stmt } from '../../src/storage/store.js'
 
 function recorder(
