@@ -20,7 +20,7 @@ export class PendingFetched {
   mark(id: string): void {
     if (this.#ids.has(id)) return
     this.#ids.add(id)
-    this.#gc.submit([markFetchedStmt(id)], true).then(
+    this.#gc.submit([markFetchedStmt(id)], 'lazy').then(
       () => this.#ids.delete(id),
       () => {
         setTimeout(() => {

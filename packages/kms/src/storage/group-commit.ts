@@ -1,15 +1,22 @@
 import type { Stmt } from './store.js'
 
 /**
+ * How a submission is committed. `durable`: a commit starts for it and is synced to disk before
+ * it resolves. `lazy` (no durability of its own, e.g. a first-Get mark in SQLite): it starts no
+ * commit, rides with the next durable one, or is committed on its own after `lazyMs`. `visible`
+ * (a first-Get mark in PostgreSQL, which other servers must see): a commit starts for it at once
+ * but need not be synced; it resolves once committed, so every connection sees it.
+ */
+export type WriteMode = 'durable' | 'lazy' | 'visible'
+
+/**
  * Group commit: statements queued in the same event-loop turn are committed together by
  * `flush`, and every waiter is resolved (or rejected) with the outcome of that transaction.
- * A lazy submission (no durability of its own, e.g. a first-Get mark) does not start a commit:
- * it rides with the next durable one, or is committed on its own after `lazyMs`.
  */
 export class GroupCommit {
   #queue: {
     stmts: readonly Stmt[]
-    lazy: boolean
+    mode: WriteMode
     resolve: () => void
     reject: (e: unknown) => void
   }[] = []
@@ -36,11 +43,11 @@ export class GroupCommit {
     this.#alone = alone
   }
 
-  /** Queue statements for the next group commit; `lazy` ones do not force a commit by themselves. */
-  submit(stmts: readonly Stmt[], lazy = false): Promise<void> {
+  /** Queue statements for the next group commit (see WriteMode). */
+  submit(stmts: readonly Stmt[], mode: WriteMode = 'durable'): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ stmts, lazy, resolve, reject })
-      if (!lazy) this.#now()
+      this.#queue.push({ stmts, mode, resolve, reject })
+      if (mode !== 'lazy') this.#now()
       else if (!this.#scheduled && this.#timer === undefined) {
         this.#timer = setTimeout(() => this.#now(), this.#lazyMs)
       }
@@ -67,7 +74,7 @@ export class GroupCommit {
     try {
       await this.#flush(
         batch.flatMap((b) => b.stmts),
-        batch.some((b) => !b.lazy),
+        batch.some((b) => b.mode === 'durable'),
       )
       for (const b of batch) b.resolve()
     } catch (e) {

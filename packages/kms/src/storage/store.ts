@@ -66,10 +66,12 @@ export interface Store {
   /** Insert or replace; resolves after the commit that made them durable. */
   putObjects(rows: readonly ObjectRow[]): Promise<void>
   /**
-   * Record that an object's key material was served (Fresh becomes false): visible to this
-   * server's reads before it resolves, committed with the next group commit and durable with the
-   * next durable one (see PendingFetched: a power cut in between can leave Fresh reading true for
-   * an object already served; no key is at stake, and a first Get pays no commit of its own).
+   * Record that an object's key material was served (Fresh becomes false). SQLite: visible to
+   * this server's reads before it resolves, committed with the next group commit and durable
+   * with the next durable one (see PendingFetched: a power cut in between can leave Fresh reading
+   * true for an object already served; no key is at stake, and a first Get pays no commit of its
+   * own). PostgreSQL: committed, so visible to every server on the database, before it resolves;
+   * durable with the next durable commit.
    */
   markFetched(id: string): Promise<void>
   getGrant(objectId: string, identity: string): Promise<readonly string[] | undefined>
