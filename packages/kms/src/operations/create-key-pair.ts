@@ -46,7 +46,7 @@ export const LinkType = {
   Replaced: 0x10b,
 } as const
 
-/** Runs in libuv's thread pool, in one of the server's key generation slots (crypto/keygen-slots.ts). */
+/** Runs in one of the server's key generation slots (crypto/keygen-slots.ts says why). */
 const generateAsync = promisify(generateKeyPair)
 
 export async function buildKeyPair(

@@ -136,7 +136,7 @@ test('a process that starts two servers, uses them and closes both exits on its 
   const script = `
     const { startFixture, P, uid } = await import(${JSON.stringify(helpers)})
     const k = await import(${JSON.stringify(kmip)})
-    const servers = [await startFixture(), await startFixture({ db: undefined })]
+    const servers = [await startFixture(), await startFixture()]
     for (const f of servers) {
       const c = await f.client('alice', 2, 0)
       const r = await c.call(k.Operation.Create, P(
