@@ -46,6 +46,18 @@ test('a lazy write alone is committed (not durable) after the lazy delay', async
   assert.deepEqual(commits, [{ sqls: ['mark'], durable: false }])
 })
 
+test('a visible write starts a commit at once that is not durable; beside a durable one, it is', async () => {
+  const { gc, commits } = recorder(() => false, 5000)
+  const t0 = performance.now()
+  await gc.submit([stmt('mark')], 'visible')
+  assert.ok(performance.now() - t0 < 2500, 'did not wait for the 5 s lazy timer')
+  await Promise.all([gc.submit([stmt('mark2')], 'visible'), gc.submit([stmt('put')])])
+  assert.deepEqual(commits, [
+    { sqls: ['mark'], durable: false },
+    { sqls: ['mark2', 'put'], durable: true },
+  ])
+})
+
 test('idle() commits pending lazy writes at once', async () => {
   const { gc, commits } = recorder(() => false, 5000)
   void gc.submit([stmt('mark')], 'lazy')
