@@ -1,7 +1,7 @@
 /**
  * Key generation runs in libuv's thread pool, never on the event loop: an RSA-4096 key takes
- * 1-2 s, and a batch of Create Key Pair items held every other client that long per item
- * (issue 10). At most `max` run at once per server, so that the pool's other threads stay free
+ * seconds (bench/README.md, "Figures from source comments"), and a batch of Create Key Pair items
+ * held every other client that long per item (issue 10). At most `max` run at once per server, so that the pool's other threads stay free
  * for the store's fdatasync and the audit log.
  */
 export class KeygenSlots {

@@ -1,10 +1,10 @@
 /**
  * Random bytes for keys, secrets and nonces, drawn from OpenSSL's DRBG (node:crypto
  * randomFillSync) 4 KiB at a time, as Node's own randomUUID does: one call into OpenSSL per 4 KiB
- * instead of one per key. Measured in the server, a cold `randomBytes(32)` costs ~6.5 µs per
- * Create (bench/README.md, "kms"). Bytes are handed out once, copied into the caller's buffer,
- * and zeroed in the pool at once, so the pool never holds a byte that was already given out.
- * One pool per server, in its runtime (server/runtime.ts).
+ * instead of one per key: a cold `randomBytes(32)` per key was a visible part of a Create's cost
+ * (bench/README.md, "kms" and "Figures from source comments"). Bytes are handed out once, copied
+ * into the caller's buffer, and zeroed in the pool at once, so the pool never holds a byte that
+ * was already given out. One pool per server, in its runtime (server/runtime.ts).
  */
 import { randomBytes, randomFillSync } from 'node:crypto'
 

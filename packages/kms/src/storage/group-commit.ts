@@ -31,7 +31,8 @@ export class GroupCommit {
    * `flush(stmts, durable)` commits in one transaction, synced to disk when `durable`. A commit
    * normally starts at the end of the event-loop turn (setImmediate), so that the writes of
    * requests read in the same turn share it; when `alone()` says no other request is being
-   * handled, there is nothing to gather and it starts at once (a microtask), ~10 µs sooner.
+   * handled, there is nothing to gather and it starts at once (a microtask), not a turn later.
+   * (Figure: bench/README.md, "Figures from source comments".)
    */
   constructor(
     flush: (stmts: Stmt[], durable: boolean) => Promise<void>,

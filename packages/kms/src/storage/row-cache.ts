@@ -3,7 +3,8 @@ import type { ObjectRow } from './store.js'
 /**
  * Recently written or read object rows of a store that this process alone writes (SQLite in the
  * data dir; the server refuses to start beside another on the same dir). A Get right after its
- * Create, the common KMIP pattern, then costs no SQLite read (~15 µs on this VM). Rows hold only
+ * Create, the common KMIP pattern, then costs no SQLite read (what one costs: bench/README.md,
+ * "Figures from source comments"). Rows hold only
  * sealed material, as in the database. Kept coherent by the store: a row enters after the commit
  * that wrote it (new objects) or after a read, is replaced after each committed write, and Fresh
  * marks are merged, never lost, because an upsert never clears `fetched` in the database either.
