@@ -43,6 +43,10 @@ export async function openPostgresStore(url: string): Promise<Store> {
   // Lock holders wait on their own connections: a holder waiting for its group commit never
   // holds a connection that commit needs.
   const locks = new pg.Pool({ connectionString: url, max: 8 })
+  // An idle pooled connection that the database drops (a restart, a failover, an admin's
+  // pg_terminate_backend) is reported as an 'error' event: with no listener it would end the
+  // process. The pool has already discarded that connection; the next query opens a new one.
+  for (const p of [pool, locks]) p.on('error', () => {})
   try {
     await migrate(pool)
   } catch (e) {
