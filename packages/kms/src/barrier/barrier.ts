@@ -3,8 +3,8 @@
  * before it reaches storage, with the object id as AAD, so storage alone reveals no key and a
  * blob moved to another object id fails to open. Sealed form: version(1) ‖ nonce(12) ‖ ct ‖ tag(16).
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto'
-import { freshRandom } from '../crypto/random.js'
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import type { RandomSource } from '../crypto/random.js'
 import type { Secret } from '@ward/core'
 import { KmsError } from '../errors.js'
 
@@ -12,13 +12,17 @@ const VERSION = 1
 
 export class Barrier {
   readonly #key: Secret
-  constructor(masterKey: Secret) {
+  readonly #random: RandomSource
+
+  /** `random` gives the nonces (the server's RandomPool; default node:crypto randomBytes). */
+  constructor(masterKey: Secret, random: RandomSource = randomBytes) {
     this.#key = masterKey
+    this.#random = random
   }
 
   seal(objectId: string, plaintext: Uint8Array): Buffer {
     return this.#key.use((key) => {
-      const nonce = freshRandom(12)
+      const nonce = this.#random(12)
       const c = createCipheriv('aes-256-gcm', key, nonce)
       c.setAAD(Buffer.from(`ward-kms/v1/${objectId}`))
       const ct = Buffer.concat([c.update(plaintext), c.final()])

@@ -17,7 +17,6 @@ import {
   targetId,
 } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
-import { withObjectLock } from '../model/object-lock.js'
 import {
   BlockCipherMode,
   CryptographicAlgorithm,
@@ -34,7 +33,6 @@ import {
   Tag,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { StreamRegistry } from '../crypto/streams.js'
 import type { CipherMode, CipherSpec, SymmetricAlgorithm } from '../crypto/symmetric.js'
 import type { RsaEncryptionParams } from '../crypto/rsa.js'
 import { HMAC_HASHES, macHash } from '../crypto/mac.js'
@@ -138,7 +136,7 @@ const UsageLimitsUnit = { Byte: 1, Object: 2 } as const
  */
 export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: number): Promise<void> {
   if (attrValues(o, 'Usage Limits')[0] === undefined) return
-  await withObjectLock(o.id, async () => {
+  await ctx.runtime.locks.run(o.id, async () => {
     const row = await ctx.store.getObject(o.id)
     if (row === undefined) throw notFound(o.id, ctx.major >= 2)
     const fresh = fromRow(row)
@@ -314,11 +312,3 @@ export function sigOptions(p: Params): { hash: string; padding?: number } {
     return { hash, padding: constants.RSA_PKCS1_PSS_PADDING }
   return { hash }
 }
-
-/**
- * Streaming Encrypt/Decrypt contexts of this process (Correlation Value → cipher state). One
- * registry per process: values are random and bound to identity, object and direction, so
- * servers sharing a process cannot use each other's streams.
- */
-export const streams = new StreamRegistry()
-streams.start()

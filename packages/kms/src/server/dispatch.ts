@@ -10,7 +10,6 @@ import type { Barrier } from '../barrier/barrier.js'
 import { KmsError } from '../errors.js'
 import type { ResultReasonName } from '../errors.js'
 import type { OpContext } from '../model/object.js'
-import { withObjectLock } from '../model/object-lock.js'
 import { isSupportedVersion } from '../operations/discover-versions.js'
 import { operations } from '../operations/registry.js'
 import { StoreOverlay } from '../storage/overlay.js'
@@ -36,12 +35,15 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { Audit, AuditRecord } from './audit.js'
+import type { KmsRuntime } from './runtime.js'
 
 export interface DispatchDeps {
   readonly store: Store
   readonly barrier: Barrier
   readonly logger: Logger
   readonly audit: Audit
+  /** The server's streams, locks, random pool and id generator (runtime.ts). */
+  readonly runtime: KmsRuntime
   readonly now?: () => bigint
   /**
    * Largest response (default: no limit). A batch item whose payload would take the response
@@ -173,6 +175,7 @@ export async function handleMessage(
       minor,
       now: deps.now ?? (() => BigInt(Math.floor(Date.now() / 1000))),
       placeholder: undefined,
+      runtime: deps.runtime,
       log: (message) => {
         if (deps.logRate?.take(identity) === false)
           throw new KmsError(
@@ -229,7 +232,7 @@ export async function handleMessage(
             `not processed: an earlier batch item failed and the Batch Error Continuation Option is ${overlay !== undefined ? 'Undo' : 'Stop'}`,
             'OperationCanceledByRequester',
           )
-        const op = operations.get(opCode)
+        const op = deps.runtime.operations.get(opCode)
         if (
           op === undefined ||
           (op.since !== undefined &&
@@ -245,7 +248,7 @@ export async function handleMessage(
         const r =
           target === undefined
             ? await op.run(ctx, payload)
-            : await withObjectLock(target, () => op.run(ctx, payload))
+            : await deps.runtime.locks.run(target, () => op.run(ctx, payload))
         if (room !== Infinity) {
           room -= ttlvSize(r.payload) + ITEM_BYTES
           if (room < 0)

@@ -25,7 +25,7 @@ import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import type { Store } from '../storage/store.js'
-import { streams } from '../operations/crypto-common.js'
+import { operations } from '../operations/registry.js'
 import { openAudit } from './audit.js'
 import { addressKey } from './address-key.js'
 import { RequestBudget } from './budget.js'
@@ -34,6 +34,7 @@ import { BusyPoll } from './busy-poll.js'
 import { handleMessage } from './dispatch.js'
 import { PerIdentityRate, limitedLog } from './log-limit.js'
 import { watchRevocations } from './revocation-watch.js'
+import { createRuntime } from './runtime.js'
 import type { Revocations } from '../admin/revocation.js'
 
 export interface KmsServerOptions {
@@ -205,7 +206,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       'InvalidField',
     )
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
-  streams.setMaxPerOwner(limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20))
+  const maxStreams = limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20)
   const logger = opts.logger ?? createLogger('kms')
   // The data dir is the owner's alone (else refused) and its files are 0600 (admin/data-dir.ts).
   const p = openDataDir(opts.dataDir, (changed) =>
@@ -281,10 +282,17 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     await audit.close()
     throw e
   }
-  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
+  // This server's streams, locks, random pool and ids (runtime.ts; nothing is shared between servers).
+  const state = createRuntime({
+    operations,
+    maxStreamsPerClient: maxStreams,
+    ...(store.exclusive !== undefined ? { lockAcross: store.exclusive } : {}),
+  })
+  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }), state.random.bytes)
   const deps = {
     store,
     barrier,
+    runtime: state,
     logger,
     audit,
     maxResponseBytes: maxMessage,
@@ -559,6 +567,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     await store.close()
     await audit.close()
     barrier.dispose()
+    state.close()
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
       throw new KmsError(
@@ -619,6 +628,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       await store.close()
       await audit.close()
       barrier.dispose()
+      state.close()
       rmSync(p.runtime, { force: true })
     },
   }

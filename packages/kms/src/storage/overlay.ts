@@ -10,7 +10,7 @@
  * overwritten by the batch's version of it at commit (last writer wins).
  */
 import { KmsError } from '../errors.js'
-import { withFetched } from './store.js'
+import { withFetched } from './fetched-marks.js'
 import type { GrantRow, LocateFilter, ObjectRow, Store } from './store.js'
 
 const grantKey = (objectId: string, identity: string): string => `${objectId}\u0000${identity}`
