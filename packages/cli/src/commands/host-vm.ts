@@ -96,6 +96,7 @@ type VmOp =
   | 'vm.power.on'
   | 'vm.power.off'
   | 'vm.suspend'
+  | 'vm.recrypt'
   | 'vm.resume'
 
 /** A command that sends one admin operation and prints the VM it returns. */
@@ -347,6 +348,33 @@ export const hostVmCommands: readonly Command[] = [
       }
     },
     done: (d) => `VM ${d.name} powered on.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'recrypt'],
+    summary:
+      "recrypt --shallow: rewrap the VM's keys and disk tokens under a new KEK (may run powered on)",
+    args: 'NAME',
+    options: {
+      shallow: { type: 'boolean' },
+      'new-kek-id': { type: 'string' },
+      'new-provider-id': { type: 'string' },
+    },
+    help: {
+      shallow: 'replace the KEK only (no data rewritten); required',
+      'new-kek-id': 'the new KEK, which must be in the key cache (required)',
+      'new-provider-id': 'its key provider (default: the current one)',
+    },
+    op: 'vm.recrypt',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      if (ctx.values.shallow !== true)
+        throw new WardError('ERR_CLI_USAGE', 'give --shallow (a deep recrypt is not built yet)')
+      const k = str(ctx.values['new-kek-id'])
+      if (k === undefined) throw new WardError('ERR_CLI_USAGE', '--new-kek-id is required')
+      const p = str(ctx.values['new-provider-id'])
+      return { name, shallow: true, newKekId: k, ...(p !== undefined ? { newProviderId: p } : {}) }
+    },
+    done: (d) => `VM ${d.name} recrypted (shallow).`,
   }),
   vmCommand({
     path: ['host', 'vm', 'suspend'],

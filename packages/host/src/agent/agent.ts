@@ -351,6 +351,14 @@ export class HostAgent {
     'vm.disk.add': (r) => this.#vms.addDisk(r.name, r.size, r.encrypt),
     'vm.autostart': (r) => this.#vms.setAutostart(r.name, r.enabled),
     'vm.power.on': ({ name, ...boot }) => this.#vms.powerOn(name, boot),
+    'vm.recrypt': (r) => {
+      if (!r.shallow)
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          'vm.recrypt: only a shallow recrypt is built (a deep recrypt is not yet)',
+        )
+      return this.#vms.recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
+    },
     'vm.suspend': (r) => this.#vms.suspend(r.name),
     'vm.resume': (r) => this.#vms.resume(r.name),
     'vm.power.off': (r) =>

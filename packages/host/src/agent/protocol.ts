@@ -102,6 +102,10 @@ export const AdminOps = {
     { name: req(str), kernel: opt(str), initrd: opt(str), append: opt(str) },
     result<VmDescription>(),
   ),
+  'vm.recrypt': op(
+    { name: req(str), shallow: req(bool), newKekId: req(str), newProviderId: opt(str) },
+    result<VmDescription & { disksRewrapped: number }>(),
+  ),
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),
   'vm.power.off': op(

@@ -36,6 +36,15 @@ export interface VmEncryption {
   readonly kekId: string
   /** base64 of the envelope's encrypted bundle: the file key and one DEK per disk. */
   readonly bundle: string
+  /**
+   * During a shallow recrypt: the same keys under the previous KEK, kept until every disk's token
+   * is rewrapped, so that a recrypt stopped midway leaves the VM usable under either KEK.
+   */
+  readonly previous?: {
+    readonly providerId: string
+    readonly kekId: string
+    readonly bundle: string
+  }
 }
 
 export interface VmConfig {
@@ -218,7 +227,26 @@ export function readVmConfig(folder: string): VmConfig {
       e.bundle.length > 64 << 10
     )
       throw bad(path, 'bad encryption section')
-    encryption = { providerId: e.providerId, kekId: e.kekId, bundle: e.bundle }
+    let previous: VmEncryption['previous']
+    if (e.previous !== undefined) {
+      const q = e.previous as Record<string, unknown>
+      if (
+        typeof q !== 'object' ||
+        q === null ||
+        typeof q.providerId !== 'string' ||
+        typeof q.kekId !== 'string' ||
+        typeof q.bundle !== 'string' ||
+        q.bundle.length > 64 << 10
+      )
+        throw bad(path, 'bad encryption.previous')
+      previous = { providerId: q.providerId, kekId: q.kekId, bundle: q.bundle }
+    }
+    encryption = {
+      providerId: e.providerId,
+      kekId: e.kekId,
+      bundle: e.bundle,
+      ...(previous ? { previous } : {}),
+    }
   }
   let suspended: VmConfig['suspended']
   if (v.suspended !== undefined) {

@@ -19,6 +19,8 @@ import {
   bundleToBase64,
   createThinDisk,
   openBundle,
+  rekeyShallow,
+  rewrapBundle,
   sealBundle,
   zeroBundleKeys,
   type OpenedBundle,
@@ -122,7 +124,7 @@ interface RunNvram {
 }
 
 export interface KeyState {
-  readonly role: 'KEK' | 'disk DEK' | 'file key'
+  readonly role: 'KEK' | 'previous KEK' | 'disk DEK' | 'file key'
   readonly providerId: string
   readonly kekId: string
   readonly disk?: string
@@ -253,9 +255,118 @@ export class VmManager {
   /** Open a VM's bundle with its KEK from the cache (throws the locked error when it is absent). */
   #openBundle(c: VmConfig): OpenedBundle {
     const e = c.encryption!
-    if (!this.#o.cache.has(e.providerId, e.kekId)) throw this.#lockedError(c)
-    const bytes = bundleFromBase64(e.bundle)
-    return this.#o.cache.use(e.providerId, e.kekId, (kek) => openBundle(bytes, kek))
+    // mid-recrypt: either KEK opens the VM
+    const use = this.#o.cache.has(e.providerId, e.kekId)
+      ? e
+      : e.previous && this.#o.cache.has(e.previous.providerId, e.previous.kekId)
+        ? e.previous
+        : undefined
+    if (!use) throw this.#lockedError(c)
+    const bytes = bundleFromBase64(use.bundle)
+    return this.#o.cache.use(use.providerId, use.kekId, (kek) => openBundle(bytes, kek))
+  }
+
+  /**
+   * Shallow recrypt (vSphere's CryptoSpecShallowRecrypt): the VM's keys rewrapped under a new KEK
+   * and every disk's Ward token with them; no data is touched, so it runs powered on (there are no
+   * snapshots, so no second branch to refuse). The new bundle is written first, beside the old
+   * one; a failure on a disk leaves the VM usable under either KEK, and running it again finishes.
+   */
+  async recryptShallow(
+    name: string,
+    to: { providerId?: string | undefined; kekId: string },
+  ): Promise<VmDescription & { disksRewrapped: number }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' is not encrypted: there is no KEK to replace (encrypt it first)`,
+      )
+    const e = c.encryption
+    const next = {
+      providerId: checkIdArg(to.providerId ?? e.providerId),
+      kekId: checkIdArg(to.kekId),
+    }
+    if (!this.#o.cache.has(next.providerId, next.kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `the new KEK '${next.kekId}' of key provider '${next.providerId}' is not in the key cache: add it first (ward crypto-util keys add ${next.providerId} ${next.kekId} --kek-file FILE)`,
+        { ...next },
+      )
+    // a recrypt stopped midway, run again to the same new KEK, resumes
+    const resuming =
+      e.previous !== undefined && e.providerId === next.providerId && e.kekId === next.kekId
+    const from = resuming ? e.previous! : e
+    if (!resuming && from.providerId === next.providerId && from.kekId === next.kekId)
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        `VM '${name}' is already under KEK '${next.kekId}' of '${next.providerId}'`,
+      )
+    if (!this.#o.cache.has(from.providerId, from.kekId)) throw this.#lockedError(c)
+    if (!resuming) {
+      const bytes = bundleFromBase64(from.bundle)
+      const oldKek = this.#o.cache.use(from.providerId, from.kekId, (k) => new Uint8Array(k))
+      let fresh: Uint8Array
+      try {
+        fresh = this.#o.cache.use(next.providerId, next.kekId, (k) =>
+          rewrapBundle(bytes, oldKek, k, next),
+        )
+      } finally {
+        oldKek.fill(0)
+      }
+      writeVmConfig(reg.path, {
+        ...c,
+        encryption: {
+          ...next,
+          bundle: bundleToBase64(fresh),
+          previous: { providerId: from.providerId, kekId: from.kekId, bundle: from.bundle },
+        },
+      })
+    }
+    let done = 0
+    const disks = c.disks.filter((d) => d.encrypted)
+    for (const d of disks) {
+      try {
+        await this.#withKek(from, (oldKek) =>
+          this.#withKek(next, async (newKek) => {
+            rekeyShallow(join(reg.path, d.file), {
+              kek: oldKek,
+              newKek,
+              kekId: next.kekId,
+              providerId: next.providerId,
+            })
+          }),
+        )
+      } catch (err) {
+        throw new HostError(
+          'ERR_HOST_VM_RECRYPT_PARTIAL',
+          `shallow recrypt of VM '${name}' stopped at ${d.id} (${done} of ${disks.length} disks rewrapped; ${(err as { code?: string }).code ?? 'error'}): the VM remains usable under either KEK, '${from.kekId}' of '${from.providerId}' or '${next.kekId}' of '${next.providerId}'; fix the cause and run the recrypt again before any other operation`,
+          { vm: name, done, disks: disks.length },
+          { cause: err },
+        )
+      }
+      done++
+    }
+    const now = readVmConfig(reg.path)
+    writeVmConfig(reg.path, {
+      ...now,
+      encryption: {
+        providerId: next.providerId,
+        kekId: next.kekId,
+        bundle: now.encryption!.bundle,
+      },
+    })
+    this.#log.info(
+      {
+        vm: name,
+        from: from.kekId,
+        to: next.kekId,
+        disks: done,
+        poweredOn: this.#running.has(c.id),
+      },
+      'shallow recrypt done',
+    )
+    return { ...(await this.describe(name)), disksRewrapped: done }
   }
 
   /** A copy of a cached KEK for an async use, zeroed when `fn` settles. */
@@ -438,8 +549,9 @@ export class VmManager {
       } catch {
         continue
       }
-      const r = this.#kekRef(other)
-      if (r && r.providerId === ref.providerId && r.kekId === ref.kekId) return false
+      const refs = [this.#kekRef(other), other.encryption?.previous]
+      if (refs.some((r) => r && r.providerId === ref.providerId && r.kekId === ref.kekId))
+        return false
     }
     await this.#o.evictKey(ref)
     return true
@@ -611,8 +723,17 @@ export class VmManager {
         kekId,
         state: inCache ? 'in cache' : 'missing in cache',
       })
+      const prev = c.encryption.previous
+      const prevInCache = prev !== undefined && this.#o.cache.has(prev.providerId, prev.kekId)
+      if (prev)
+        keys.push({
+          role: 'previous KEK',
+          providerId: prev.providerId,
+          kekId: prev.kekId,
+          state: prevInCache ? 'in cache' : 'missing in cache',
+        })
       let opened: OpenedBundle | undefined
-      if (inCache)
+      if (inCache || prevInCache)
         try {
           opened = this.#openBundle(c)
         } catch (e) {
@@ -1060,6 +1181,15 @@ function withoutSuspended(c: VmConfig): VmConfig {
   const copy: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = { ...c }
   delete copy.suspended
   return copy as VmConfig
+}
+
+const checkIdArg = (id: string): string => {
+  if (id.length === 0 || Buffer.byteLength(id) > 255 || /[\p{Cc}]/u.test(id))
+    throw new HostError(
+      'ERR_HOST_BAD_ARGUMENT',
+      'a key id is 1 to 255 bytes, no control characters',
+    )
+  return id
 }
 
 function newDek(): Uint8Array {

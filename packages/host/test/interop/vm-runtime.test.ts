@@ -1054,3 +1054,235 @@ test(
     assert.equal(off.powerState, 'poweredOff')
   },
 )
+
+test(
+  'shallow recrypt while the guest writes: it keeps running; afterwards every disk opens under the new KEK only; a recrypt stopped midway leaves the VM usable under either KEK',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const kek2 = randomBytes(32)
+    const kek2File = secretFile(join(dir, 'kek2'), kek2)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'r1',
+      '--disk',
+      '32M',
+      '--disk',
+      '16M',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    const noKey = await ward([
+      'host',
+      'vm',
+      'recrypt',
+      'r1',
+      '--shallow',
+      '--new-kek-id',
+      'kek-2',
+      '--data-dir',
+      D,
+    ])
+    assert.match(noKey.stderr, /ERR_HOST_KEY_NOT_FOUND/)
+    await json([
+      'crypto-util',
+      'keys',
+      'add',
+      'kp1',
+      'kek-2',
+      '--kek-file',
+      kek2File,
+      '--data-dir',
+      D,
+    ])
+    const script = [
+      'i=0',
+      'while true; do i=$((i + 1))',
+      `  yes "W$i-${LINE}" | head -c 65536 | dd of=/dev/vda bs=65536 seek=$((i % 64)) conv=fsync 2>/dev/null`,
+      '  echo "COUNT $i"',
+      'done',
+    ].join('\n')
+    await json([
+      'host',
+      'vm',
+      'power-on',
+      'r1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append(script, 2),
+    ])
+    const counts = (): number[] =>
+      [...readFileSync(vm.console, 'utf8').matchAll(/COUNT (\d+)/g)].map((m) => Number(m[1]))
+    await waitFor('the guest writes', async () => counts().length >= 3, 180_000)
+    const r = await json<VmDescription & { disksRewrapped: number }>([
+      'host',
+      'vm',
+      'recrypt',
+      'r1',
+      '--shallow',
+      '--new-kek-id',
+      'kek-2',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(r.disksRewrapped, 2)
+    assert.equal(r.powerState, 'poweredOn')
+    assert.deepEqual(r.encryption, { providerId: 'kp1', kekId: 'kek-2' })
+    const at = counts().at(-1)!
+    await waitFor('the guest goes on writing', async () => counts().at(-1)! >= at + 3, 120_000)
+    await json(['host', 'vm', 'power-off', 'r1', '--hard', '--data-dir', D])
+    for (const d of vm.disks) {
+      const out = join(dir, `${d.id}.new`)
+      const ok = await ward([
+        'crypto-util',
+        'disk',
+        'decrypt',
+        '--in',
+        d.path,
+        '--out',
+        out,
+        '--kek-file',
+        kek2File,
+      ])
+      assert.equal(ok.code, 0, ok.stderr)
+      const old = await ward([
+        'crypto-util',
+        'disk',
+        'decrypt',
+        '--in',
+        d.path,
+        '--out',
+        join(dir, `${d.id}.old`),
+        '--kek-file',
+        h.kekFile,
+      ])
+      assert.notEqual(old.code, 0, 'the old KEK still opens a disk')
+    }
+    assert.ok(
+      readFileSync(join(dir, 'disk0.new')).includes(Buffer.from(`-${LINE}\n`)),
+      'the guest data is there',
+    )
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      encryption: { bundle: string; previous?: unknown }
+    }
+    assert.equal(cfg.encryption.previous, undefined)
+    assert.throws(() => openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek), {
+      code: 'ERR_BUNDLE_WRONG_KEK',
+    })
+    zeroBundleKeys(openBundle(bundleFromBase64(cfg.encryption.bundle), kek2))
+
+    // back to kek-1, stopped midway: disk1 cannot be opened (moved away)
+    const { renameSync } = await import('node:fs')
+    const d1 = vm.disks[1]!.path
+    renameSync(d1, `${d1}.away`)
+    const partial = await ward([
+      'host',
+      'vm',
+      'recrypt',
+      'r1',
+      '--shallow',
+      '--new-kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(partial.code, 2)
+    assert.match(partial.stderr, /ERR_HOST_VM_RECRYPT_PARTIAL/)
+    assert.match(partial.stderr, /1 of 2 disks rewrapped/)
+    assert.match(partial.stderr, /usable under either KEK/)
+    renameSync(`${d1}.away`, d1)
+    const mid = await json<VmDescription>(['host', 'vm', 'describe', 'r1', '--data-dir', D])
+    assert.deepEqual(
+      mid.keys.filter((k) => k.role.endsWith('KEK')).map((k) => [k.role, k.kekId]),
+      [
+        ['KEK', 'kek-1'],
+        ['previous KEK', 'kek-2'],
+      ],
+    )
+    // under either KEK alone: unlocked, and it powers on
+    for (const [keep, drop] of [
+      ['kek-2', 'kek-1'],
+      ['kek-1', 'kek-2'],
+    ] as const) {
+      assert.equal(
+        (await ward(['crypto-util', 'keys', 'remove', 'kp1', drop, '--data-dir', D])).code,
+        0,
+      )
+      const d = await json<VmDescription>(['host', 'vm', 'describe', 'r1', '--data-dir', D])
+      assert.equal(d.cryptoState, 'unlocked', `with ${keep} only`)
+      const on = await json<VmDescription>([
+        'host',
+        'vm',
+        'power-on',
+        'r1',
+        '--data-dir',
+        D,
+        '--kernel',
+        g.kernel,
+        '--initrd',
+        g.initrd,
+        '--append',
+        append('true', 2),
+      ])
+      assert.equal(on.powerState, 'poweredOn')
+      await waitPoweredOff(D, 'r1')
+      await json([
+        'crypto-util',
+        'keys',
+        'add',
+        'kp1',
+        drop,
+        '--kek-file',
+        drop === 'kek-1' ? h.kekFile : kek2File,
+        '--data-dir',
+        D,
+      ])
+    }
+    // run again: it finishes
+    const done = await json<VmDescription & { disksRewrapped: number }>([
+      'host',
+      'vm',
+      'recrypt',
+      'r1',
+      '--shallow',
+      '--new-kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(done.disksRewrapped, 2)
+    assert.equal(
+      done.keys.some((k) => k.role === 'previous KEK'),
+      false,
+    )
+    for (const d of vm.disks) {
+      const ok = await ward([
+        'crypto-util',
+        'disk',
+        'decrypt',
+        '--in',
+        d.path,
+        '--out',
+        join(dir, `${d.id}.back`),
+        '--kek-file',
+        h.kekFile,
+      ])
+      assert.equal(ok.code, 0, ok.stderr)
+    }
+  },
+)
