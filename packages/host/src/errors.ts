@@ -22,6 +22,8 @@ export const VmMessages = {
   lockedReasonShort: 'key missing in cache',
   diskKeyMissing: (path: string): string =>
     `The disk [${path}] is encrypted and a required key was not found.`,
+  /** vsphere-features.md §9: "VM must be powered off with no snapshots". */
+  deepRecryptPoweredOff: 'A deep recrypt needs the VM powered off with no snapshots.',
   encryptedDiskNeedsEncryptedVm:
     'An encrypted virtual disk cannot be associated with a VM that is not encrypted.',
 } as const

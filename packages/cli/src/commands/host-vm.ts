@@ -352,29 +352,39 @@ export const hostVmCommands: readonly Command[] = [
   vmCommand({
     path: ['host', 'vm', 'recrypt'],
     summary:
-      "recrypt --shallow: rewrap the VM's keys and disk tokens under a new KEK (may run powered on)",
+      'recrypt --shallow (new KEK, may run powered on) or --deep (new DEKs, data rewritten, powered off)',
     args: 'NAME',
     options: {
       shallow: { type: 'boolean' },
+      deep: { type: 'boolean' },
       'new-kek-id': { type: 'string' },
       'new-provider-id': { type: 'string' },
     },
     help: {
-      shallow: 'replace the KEK only (no data rewritten); required',
-      'new-kek-id': 'the new KEK, which must be in the key cache (required)',
+      shallow: 'replace the KEK only: keys and disk tokens rewrapped, no data rewritten',
+      deep: 'new DEKs: every disk re-encrypted in place (resumes after a crash), powered off only',
+      'new-kek-id':
+        'the new KEK, in the key cache (required with --shallow; --deep keeps the KEK without it)',
       'new-provider-id': 'its key provider (default: the current one)',
     },
     op: 'vm.recrypt',
     params: (ctx) => {
       const [name] = args(ctx, 'NAME')
-      if (ctx.values.shallow !== true)
-        throw new WardError('ERR_CLI_USAGE', 'give --shallow (a deep recrypt is not built yet)')
+      const shallow = ctx.values.shallow === true
+      const deep = ctx.values.deep === true
+      if (shallow === deep) throw new WardError('ERR_CLI_USAGE', 'give --shallow or --deep')
       const k = str(ctx.values['new-kek-id'])
-      if (k === undefined) throw new WardError('ERR_CLI_USAGE', '--new-kek-id is required')
+      if (shallow && k === undefined)
+        throw new WardError('ERR_CLI_USAGE', '--shallow needs --new-kek-id')
       const p = str(ctx.values['new-provider-id'])
-      return { name, shallow: true, newKekId: k, ...(p !== undefined ? { newProviderId: p } : {}) }
+      return {
+        name,
+        mode: shallow ? ('shallow' as const) : ('deep' as const),
+        ...(k !== undefined ? { newKekId: k } : {}),
+        ...(p !== undefined ? { newProviderId: p } : {}),
+      }
     },
-    done: (d) => `VM ${d.name} recrypted (shallow).`,
+    done: (d) => `VM ${d.name} recrypted.`,
   }),
   vmCommand({
     path: ['host', 'vm', 'suspend'],

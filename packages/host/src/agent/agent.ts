@@ -352,11 +352,10 @@ export class HostAgent {
     'vm.autostart': (r) => this.#vms.setAutostart(r.name, r.enabled),
     'vm.power.on': ({ name, ...boot }) => this.#vms.powerOn(name, boot),
     'vm.recrypt': (r) => {
-      if (!r.shallow)
-        throw new HostError(
-          'ERR_HOST_BAD_ARGUMENT',
-          'vm.recrypt: only a shallow recrypt is built (a deep recrypt is not yet)',
-        )
+      if (r.mode === 'deep')
+        return this.#vms.recryptDeep(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
+      if (r.newKekId === undefined)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'vm.recrypt: a shallow recrypt needs newKekId')
       return this.#vms.recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
     },
     'vm.suspend': (r) => this.#vms.suspend(r.name),

@@ -103,8 +103,13 @@ export const AdminOps = {
     result<VmDescription>(),
   ),
   'vm.recrypt': op(
-    { name: req(str), shallow: req(bool), newKekId: req(str), newProviderId: opt(str) },
-    result<VmDescription & { disksRewrapped: number }>(),
+    {
+      name: req(str),
+      mode: req(oneOf('shallow', 'deep')),
+      newKekId: opt(str),
+      newProviderId: opt(str),
+    },
+    result<VmDescription & { disksRewrapped?: number; disksReencrypted?: number }>(),
   ),
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),

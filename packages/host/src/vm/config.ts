@@ -45,6 +45,15 @@ export interface VmEncryption {
     readonly kekId: string
     readonly bundle: string
   }
+  /**
+   * An unfinished deep recrypt: its target KEK and the disks already re-encrypted (a rerun resumes,
+   * each disk from its envelope journal); power-on is refused until it finishes.
+   */
+  readonly deepRecrypt?: {
+    readonly providerId: string
+    readonly kekId: string
+    readonly done: readonly string[]
+  }
 }
 
 export interface VmConfig {
@@ -241,11 +250,26 @@ export function readVmConfig(folder: string): VmConfig {
         throw bad(path, 'bad encryption.previous')
       previous = { providerId: q.providerId, kekId: q.kekId, bundle: q.bundle }
     }
+    let deepRecrypt: VmEncryption['deepRecrypt']
+    if (e.deepRecrypt !== undefined) {
+      const q = e.deepRecrypt as Record<string, unknown>
+      if (
+        typeof q !== 'object' ||
+        q === null ||
+        typeof q.providerId !== 'string' ||
+        typeof q.kekId !== 'string' ||
+        !Array.isArray(q.done) ||
+        !q.done.every((x) => typeof x === 'string' && ids.has(x))
+      )
+        throw bad(path, 'bad encryption.deepRecrypt')
+      deepRecrypt = { providerId: q.providerId, kekId: q.kekId, done: q.done as string[] }
+    }
     encryption = {
       providerId: e.providerId,
       kekId: e.kekId,
       bundle: e.bundle,
       ...(previous ? { previous } : {}),
+      ...(deepRecrypt ? { deepRecrypt } : {}),
     }
   }
   let suspended: VmConfig['suspended']

@@ -19,8 +19,10 @@ import {
   bundleToBase64,
   createThinDisk,
   openBundle,
+  rekeyDeep,
   rekeyShallow,
   rewrapBundle,
+  unlockDiskKey,
   sealBundle,
   zeroBundleKeys,
   type OpenedBundle,
@@ -267,6 +269,110 @@ export class VmManager {
   }
 
   /**
+   * Deep recrypt (vSphere's CryptoSpecDeepRecrypt): every disk re-encrypted under a new DEK (the
+   * envelope's in-place rekey, crash-safe with its journal), its token under the new KEK (or the
+   * same one), then the bundle rebuilt from the disks' tokens under that KEK. Only powered off
+   * (and with no snapshots: Ward VMs have none yet). The file key is kept, so the NVRAM, the vTPM
+   * state and a suspend image stay readable. A rerun after a crash resumes where it stopped.
+   */
+  async recryptDeep(
+    name: string,
+    to: { providerId?: string | undefined; kekId?: string | undefined },
+  ): Promise<VmDescription & { disksReencrypted: number }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' is not encrypted: there is nothing to recrypt (encrypt it first)`,
+      )
+    if (this.#running.has(c.id) || c.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `${VmMessages.deepRecryptPoweredOff} VM '${name}' is ${this.#running.has(c.id) ? 'powered on' : 'suspended'}: power it off first (a shallow recrypt runs powered on)`,
+        { vm: name },
+      )
+    const e = c.encryption
+    if (e.previous)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished shallow recrypt: run it again first`,
+      )
+    const pending = e.deepRecrypt
+    const next = pending
+      ? { providerId: pending.providerId, kekId: pending.kekId }
+      : {
+          providerId: checkIdArg(to.providerId ?? e.providerId),
+          kekId: checkIdArg(to.kekId ?? e.kekId),
+        }
+    if (
+      pending &&
+      ((to.kekId !== undefined && to.kekId !== pending.kekId) ||
+        (to.providerId !== undefined && to.providerId !== pending.providerId))
+    )
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        `VM '${name}' has an unfinished deep recrypt to KEK '${pending.kekId}': run it again with that KEK`,
+      )
+    for (const k of [e, next])
+      if (!this.#o.cache.has(k.providerId, k.kekId))
+        throw k === e
+          ? this.#lockedError(c)
+          : new HostError(
+              'ERR_HOST_KEY_NOT_FOUND',
+              `the new KEK '${k.kekId}' of key provider '${k.providerId}' is not in the key cache: add it first`,
+              { providerId: k.providerId, kekId: k.kekId },
+            )
+    const sameKek = next.providerId === e.providerId && next.kekId === e.kekId
+    const done = new Set(pending?.done ?? [])
+    const mark = (): void =>
+      writeVmConfig(reg.path, {
+        ...c,
+        encryption: { ...e, deepRecrypt: { ...next, done: [...done] } },
+      })
+    mark()
+    const disks = c.disks.filter((d) => d.encrypted)
+    for (const d of disks) {
+      if (done.has(d.id)) continue
+      const path = join(reg.path, d.file)
+      await this.#withKek(e, async (oldKek) => {
+        await rekeyDeep(path, { kek: oldKek })
+        if (!sameKek)
+          await this.#withKek(next, async (newKek) => {
+            rekeyShallow(path, { kek: oldKek, newKek, ...next })
+          })
+      })
+      done.add(d.id)
+      mark()
+      this.#log.info(
+        { vm: name, disk: d.id, done: done.size, of: disks.length },
+        'deep recrypt: disk re-encrypted',
+      )
+    }
+    // the bundle from the disks themselves: their new DEKs, the same file key, the new KEK
+    const opened = this.#openBundle(c)
+    const deks = new Map<string, Uint8Array>()
+    try {
+      for (const d of disks)
+        deks.set(
+          d.id,
+          await this.#withKek(next, (k) => unlockDiskKey(join(reg.path, d.file), { kek: k })),
+        )
+      const bundle = this.#o.cache.use(next.providerId, next.kekId, (k) =>
+        sealBundle({ ...next, fileKey: opened.fileKey, disks: deks }, k),
+      )
+      writeVmConfig(reg.path, { ...c, encryption: { ...next, bundle: bundleToBase64(bundle) } })
+    } finally {
+      zeroBundleKeys(opened)
+      for (const k of deks.values()) k.fill(0)
+    }
+    this.#log.info(
+      { vm: name, from: e.kekId, to: next.kekId, disks: disks.length },
+      'deep recrypt done',
+    )
+    return { ...(await this.describe(name)), disksReencrypted: disks.length }
+  }
+
+  /**
    * Shallow recrypt (vSphere's CryptoSpecShallowRecrypt): the VM's keys rewrapped under a new KEK
    * and every disk's Ward token with them; no data is touched, so it runs powered on (there are no
    * snapshots, so no second branch to refuse). The new bundle is written first, beside the old
@@ -283,6 +389,11 @@ export class VmManager {
         `VM '${name}' is not encrypted: there is no KEK to replace (encrypt it first)`,
       )
     const e = c.encryption
+    if (e.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished deep recrypt: run it again first`,
+      )
     const next = {
       providerId: checkIdArg(to.providerId ?? e.providerId),
       kekId: checkIdArg(to.kekId),
@@ -822,6 +933,11 @@ export class VmManager {
   async #start(name: string, boot: BootOptions, incoming: boolean): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     this.#refuseRunning(c, 'power on')
+    if (c.encryption?.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished deep recrypt: run 'ward host vm recrypt ${name} --deep' again to finish it, then power on`,
+      )
     for (const f of [boot.kernel, boot.initrd])
       if (f !== undefined && !isAbsolute(f))
         throw new HostError(

@@ -1286,3 +1286,149 @@ test(
     }
   },
 )
+
+test(
+  'deep recrypt: refused powered on; powered off every disk gets a new DEK under the new KEK, the data intact',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const kek2 = randomBytes(32)
+    const kek2File = secretFile(join(dir, 'kek2'), kek2)
+    await json([
+      'crypto-util',
+      'keys',
+      'add',
+      'kp1',
+      'kek-2',
+      '--kek-file',
+      kek2File,
+      '--data-dir',
+      D,
+    ])
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'd1',
+      '--disk',
+      '32M',
+      '--disk',
+      '16M',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    const want = pattern()
+    await bootRun(
+      D,
+      g,
+      'd1',
+      [
+        `yes '${LINE}' | head -c ${PATTERN_BYTES} > /tmp/p`,
+        'dd if=/tmp/p of=/dev/vda bs=65536 conv=fsync 2>/dev/null',
+        'dd if=/tmp/p of=/dev/vdb bs=65536 conv=fsync 2>/dev/null',
+        'sync',
+      ].join('\n'),
+      2,
+    )
+    const { unlockDiskKey } = await import('@ward/envelope')
+    const before = await Promise.all(vm.disks.map((d) => unlockDiskKey(d.path, { kek: h.kek })))
+    // refused while powered on, with the seed's rule
+    await json([
+      'host',
+      'vm',
+      'power-on',
+      'd1',
+      '--data-dir',
+      D,
+      '--kernel',
+      g.kernel,
+      '--initrd',
+      g.initrd,
+      '--append',
+      append('sleep 3600', 2),
+    ])
+    const running = await ward([
+      'host',
+      'vm',
+      'recrypt',
+      'd1',
+      '--deep',
+      '--new-kek-id',
+      'kek-2',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(running.code, 2)
+    assert.match(running.stderr, /ERR_HOST_VM_POWER_STATE/)
+    assert.ok(running.stderr.includes(VmMessages.deepRecryptPoweredOff), running.stderr)
+    await json(['host', 'vm', 'power-off', 'd1', '--hard', '--data-dir', D])
+    const r = await json<VmDescription & { disksReencrypted: number }>([
+      'host',
+      'vm',
+      'recrypt',
+      'd1',
+      '--deep',
+      '--new-kek-id',
+      'kek-2',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(r.disksReencrypted, 2)
+    assert.deepEqual(r.encryption, { providerId: 'kp1', kekId: 'kek-2' })
+    assert.equal(r.cryptoState, 'unlocked')
+    const after = await Promise.all(vm.disks.map((d) => unlockDiskKey(d.path, { kek: kek2 })))
+    after.forEach((k, i) => assert.equal(Buffer.compare(k, before[i]!) === 0, false, 'a new DEK'))
+    for (const d of vm.disks) {
+      const old = await ward([
+        'crypto-util',
+        'disk',
+        'decrypt',
+        '--in',
+        d.path,
+        '--out',
+        join(dir, `${d.id}.old`),
+        '--kek-file',
+        h.kekFile,
+      ])
+      assert.notEqual(old.code, 0, 'the old KEK still opens a disk')
+      const out = join(dir, `${d.id}.new`)
+      const ok = await ward([
+        'crypto-util',
+        'disk',
+        'decrypt',
+        '--in',
+        d.path,
+        '--out',
+        out,
+        '--kek-file',
+        kek2File,
+      ])
+      assert.equal(ok.code, 0, ok.stderr)
+      assert.ok(readFileSync(out).subarray(0, PATTERN_BYTES).equals(want), `${d.id}: data intact`)
+    }
+    // the bundle holds the disks' new DEKs
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), kek2)
+    vm.disks.forEach((d, i) => assert.equal(Buffer.compare(opened.disks.get(d.id)!, after[i]!), 0))
+    zeroBundleKeys(opened)
+    // and the guest reads its data back through the filter
+    const c = await bootRun(
+      D,
+      g,
+      'd1',
+      `dd if=/dev/vdb bs=65536 count=${PATTERN_BYTES / 65536} 2>/dev/null | md5sum`,
+      2,
+    )
+    assert.ok(output(c).includes(md5(want)), c)
+  },
+)
