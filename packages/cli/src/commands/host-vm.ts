@@ -96,6 +96,8 @@ type VmOp =
   | 'vm.power.on'
   | 'vm.power.off'
   | 'vm.suspend'
+  | 'vm.encrypt'
+  | 'vm.decrypt'
   | 'vm.recrypt'
   | 'vm.resume'
 
@@ -385,6 +387,36 @@ export const hostVmCommands: readonly Command[] = [
       }
     },
     done: (d) => `VM ${d.name} recrypted.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'encrypt'],
+    summary:
+      'encrypt a powered-off VM: its disks in place, its NVRAM, a key bundle (resumes after a crash)',
+    args: 'NAME',
+    options: { 'provider-id': { type: 'string' }, 'kek-id': { type: 'string' } },
+    help: {
+      'provider-id': 'key provider of the KEK (required)',
+      'kek-id': 'the KEK, in the key cache (required)',
+    },
+    op: 'vm.encrypt',
+    params: (ctx) => {
+      const [name] = args(ctx, 'NAME')
+      const providerId = str(ctx.values['provider-id'])
+      const kekId = str(ctx.values['kek-id'])
+      if (providerId === undefined || kekId === undefined)
+        throw new WardError('ERR_CLI_USAGE', '--provider-id and --kek-id are required')
+      return { name, providerId, kekId }
+    },
+    done: (d) => `VM ${d.name} encrypted.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'decrypt'],
+    summary:
+      'decrypt a powered-off VM: plain disks and NVRAM; its KEK leaves the cache unless used',
+    args: 'NAME',
+    op: 'vm.decrypt',
+    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+    done: (d) => `VM ${d.name} decrypted.`,
   }),
   vmCommand({
     path: ['host', 'vm', 'suspend'],

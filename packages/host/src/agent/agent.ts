@@ -358,6 +358,8 @@ export class HostAgent {
         throw new HostError('ERR_HOST_BAD_ARGUMENT', 'vm.recrypt: a shallow recrypt needs newKekId')
       return this.#vms.recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
     },
+    'vm.encrypt': (r) => this.#vms.encrypt(r.name, r),
+    'vm.decrypt': (r) => this.#vms.decrypt(r.name),
     'vm.suspend': (r) => this.#vms.suspend(r.name),
     'vm.resume': (r) => this.#vms.resume(r.name),
     'vm.power.off': (r) =>

@@ -111,6 +111,11 @@ export const AdminOps = {
     },
     result<VmDescription & { disksRewrapped?: number; disksReencrypted?: number }>(),
   ),
+  'vm.encrypt': op(
+    { name: req(str), providerId: req(str), kekId: req(str) },
+    result<VmDescription>(),
+  ),
+  'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>()),
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),
   'vm.power.off': op(

@@ -67,6 +67,12 @@ export interface VmConfig {
   readonly autostart: boolean
   readonly disks: readonly VmDisk[]
   readonly encryption?: VmEncryption
+  /** An unfinished encrypt or decrypt of the VM (a rerun resumes it; power-on is refused). */
+  readonly cryptoTask?: {
+    readonly op: 'encrypt' | 'decrypt'
+    readonly providerId?: string
+    readonly kekId?: string
+  }
   /** Set while suspended: the boot options the resumed QEMU must be given again. */
   readonly suspended?: {
     readonly kernel?: string
@@ -285,6 +291,23 @@ export function readVmConfig(folder: string): VmConfig {
     }
     suspended = out
   }
+  let cryptoTask: VmConfig['cryptoTask']
+  if (v.cryptoTask !== undefined) {
+    const x = v.cryptoTask as Record<string, unknown>
+    if (
+      typeof x !== 'object' ||
+      x === null ||
+      (x.op !== 'encrypt' && x.op !== 'decrypt') ||
+      (x.providerId !== undefined && typeof x.providerId !== 'string') ||
+      (x.kekId !== undefined && typeof x.kekId !== 'string')
+    )
+      throw bad(path, 'bad cryptoTask')
+    cryptoTask = {
+      op: x.op,
+      ...(typeof x.providerId === 'string' ? { providerId: x.providerId } : {}),
+      ...(typeof x.kekId === 'string' ? { kekId: x.kekId } : {}),
+    }
+  }
   if (!encryption && disks.some((d) => d.encrypted))
     throw bad(path, 'an encrypted disk on a VM without an encryption section')
   return {
@@ -299,6 +322,7 @@ export function readVmConfig(folder: string): VmConfig {
     disks,
     ...(encryption ? { encryption } : {}),
     ...(suspended ? { suspended } : {}),
+    ...(cryptoTask ? { cryptoTask } : {}),
   }
 }
 

@@ -9,6 +9,7 @@ import {
   ftruncateSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
 } from 'node:fs'
@@ -19,6 +20,10 @@ import {
   bundleToBase64,
   createThinDisk,
   openBundle,
+  decryptDisk,
+  decryptVmFile,
+  encryptInPlace,
+  encryptVmFile,
   rekeyDeep,
   rekeyShallow,
   rewrapBundle,
@@ -266,6 +271,162 @@ export class VmManager {
     if (!use) throw this.#lockedError(c)
     const bytes = bundleFromBase64(use.bundle)
     return this.#o.cache.use(use.providerId, use.kekId, (kek) => openBundle(bytes, kek))
+  }
+
+  #refuseForCrypt(c: VmConfig, what: string): void {
+    if (this.#running.has(c.id) || c.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `cannot ${what} VM '${c.name}' while it is ${this.#running.has(c.id) ? 'powered on' : 'suspended'}: power it off first`,
+        { vm: c.name },
+      )
+    if (c.encryption?.previous || c.encryption?.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${c.name}' has an unfinished recrypt: run it again first`,
+      )
+  }
+
+  /**
+   * Encrypt a plain VM (powered off; it has no snapshots): each disk encrypted in place into a
+   * LUKS2 volume (`encryptInPlace`, crash-safe, resumable) and renamed `diskN.luks`, the NVRAM
+   * sealed, the bundle made from the disks' DEKs and a new file key. Until it is done vm.json says
+   * so (`cryptoTask`) and power-on is refused; running it again resumes.
+   */
+  async encrypt(name: string, kek: { providerId: string; kekId: string }): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    const task = c.cryptoTask
+    if (c.encryption && task?.op !== 'decrypt')
+      throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is already encrypted`)
+    if (task && task.op !== 'encrypt')
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished decrypt: run it again first`,
+      )
+    this.#refuseForCrypt(c, 'encrypt')
+    const ref =
+      task?.providerId && task.kekId
+        ? { providerId: task.providerId, kekId: task.kekId }
+        : {
+            providerId: checkIdArg(kek.providerId),
+            kekId: checkIdArg(kek.kekId),
+          }
+    if (!this.#o.cache.has(ref.providerId, ref.kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `KEK '${ref.kekId}' of key provider '${ref.providerId}' is not in the key cache: add it first (ward crypto-util keys add ${ref.providerId} ${ref.kekId} --kek-file FILE)`,
+        { providerId: ref.providerId, kekId: ref.kekId },
+      )
+    writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'encrypt', ...ref } })
+    const disks: VmDisk[] = []
+    for (const d of c.disks) {
+      const plain = join(reg.path, d.file)
+      const file = d.file.replace(/\.img$/, '') + '.luks'
+      const sealed = join(reg.path, file)
+      if (existsSync(plain)) {
+        await this.#withKek(ref, (k) => encryptInPlace(plain, { kek: k, ...ref }))
+        renameSync(plain, sealed)
+        fsyncDir(reg.path)
+      } else if (!existsSync(sealed))
+        throw new HostError('ERR_HOST_VM_CONFIG', `${plain} is missing`)
+      disks.push({ ...d, file, encrypted: true })
+      this.#log.info({ vm: name, disk: d.id }, 'encrypt: disk encrypted')
+    }
+    const fileKey = new Uint8Array(randomBytes(32))
+    const deks = new Map<string, Uint8Array>()
+    try {
+      for (const d of disks)
+        deks.set(
+          d.id,
+          await this.#withKek(ref, (k) => unlockDiskKey(join(reg.path, d.file), { kek: k })),
+        )
+      const bundle = this.#o.cache.use(ref.providerId, ref.kekId, (k) =>
+        sealBundle({ ...ref, fileKey, disks: deks }, k),
+      )
+      const next: VmConfig = {
+        ...withoutTask(c),
+        disks,
+        encryption: { ...ref, bundle: bundleToBase64(bundle) },
+      }
+      if (c.firmware === 'efi' && existsSync(join(reg.path, NVRAM_PLAIN))) {
+        await encryptVmFile(join(reg.path, NVRAM_PLAIN), join(reg.path, NVRAM_SEALED), fileKey, {
+          vmId: c.id,
+          role: 'nvram',
+          providerId: 'ward-vm',
+          kekId: `${c.id}/file-key`,
+          overwrite: true,
+        })
+      }
+      writeVmConfig(reg.path, next)
+      if (existsSync(join(reg.path, NVRAM_PLAIN))) wipeFile(join(reg.path, NVRAM_PLAIN))
+    } finally {
+      fileKey.fill(0)
+      for (const k of deks.values()) k.fill(0)
+    }
+    this.#log.info({ vm: name, providerId: ref.providerId, kekId: ref.kekId }, 'VM encrypted')
+    return this.describe(name)
+  }
+
+  /**
+   * Decrypt an encrypted VM (powered off, no vTPM): the NVRAM opened, each disk decrypted into a
+   * plain `diskN.img` (then the LUKS2 file removed), the encryption section dropped; the KEK leaves
+   * the cache unless another VM uses it. Resumable like encrypt.
+   */
+  async decrypt(name: string): Promise<VmDescription & { evictedKey: boolean }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is not encrypted`)
+    if (c.cryptoTask?.op === 'encrypt')
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished encrypt: run it again first`,
+      )
+    this.#refuseForCrypt(c, 'decrypt')
+    if (c.vtpm)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' has a vTPM, which needs an encrypted VM: it cannot be decrypted`,
+      )
+    const e = c.encryption
+    const opened = this.#openBundle(c) // locked error without the KEK
+    try {
+      writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'decrypt' } })
+      if (c.firmware === 'efi' && existsSync(join(reg.path, NVRAM_SEALED))) {
+        const plain = join(reg.path, NVRAM_PLAIN)
+        rmSync(plain, { force: true })
+        await decryptVmFile(join(reg.path, NVRAM_SEALED), plain, opened.fileKey, {
+          vmId: c.id,
+          role: 'nvram',
+        })
+      }
+    } finally {
+      zeroBundleKeys(opened)
+    }
+    const disks: VmDisk[] = []
+    for (const d of c.disks) {
+      const sealed = join(reg.path, d.file)
+      const file = d.file.replace(/\.luks$/, '') + '.img'
+      const plain = join(reg.path, file)
+      if (existsSync(sealed)) {
+        rmSync(plain, { force: true }) // a copy a crash left half-written
+        await this.#withKek(e, (k) => decryptDisk(sealed, plain, { unlock: { kek: k } }))
+        rmSync(sealed)
+        fsyncDir(reg.path)
+      } else if (!existsSync(plain))
+        throw new HostError('ERR_HOST_VM_CONFIG', `${sealed} is missing`)
+      disks.push({ ...d, file, encrypted: false })
+      this.#log.info({ vm: name, disk: d.id }, 'decrypt: disk decrypted')
+    }
+    const plainConfig: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = {
+      ...withoutTask(c),
+      disks,
+    }
+    delete plainConfig.encryption
+    writeVmConfig(reg.path, plainConfig as VmConfig)
+    rmSync(join(reg.path, NVRAM_SEALED), { force: true })
+    this.#log.info({ vm: name }, 'VM decrypted')
+    const evictedKey = await this.#evictUnused(c)
+    return { ...(await this.describe(name)), evictedKey }
   }
 
   /**
@@ -938,6 +1099,11 @@ export class VmManager {
         'ERR_HOST_VM_RECRYPT_PARTIAL',
         `VM '${name}' has an unfinished deep recrypt: run 'ward host vm recrypt ${name} --deep' again to finish it, then power on`,
       )
+    if (c.cryptoTask)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished ${c.cryptoTask.op}: run 'ward host vm ${c.cryptoTask.op} ${name}' again to finish it, then power on`,
+      )
     for (const f of [boot.kernel, boot.initrd])
       if (f !== undefined && !isAbsolute(f))
         throw new HostError(
@@ -1290,6 +1456,13 @@ export class VmManager {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#running.values()].map((r) => this.#stop(r, false, 3000)))
   }
+}
+
+/** The configuration without its unfinished encrypt/decrypt marker. */
+function withoutTask(c: VmConfig): VmConfig {
+  const copy: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = { ...c }
+  delete copy.cryptoTask
+  return copy as VmConfig
 }
 
 /** The configuration with its suspended state cleared. */

@@ -1432,3 +1432,122 @@ test(
     assert.ok(output(c).includes(md5(want)), c)
   },
 )
+
+test(
+  'encrypt a plain VM, then decrypt it: its data stays, nothing plain at rest while encrypted',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    await addKey(h)
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'c1',
+      '--disk',
+      '32M',
+      '--data-dir',
+      D,
+    ])
+    const want = pattern()
+    await bootRun(
+      D,
+      g,
+      'c1',
+      [
+        `yes '${LINE}' | head -c ${PATTERN_BYTES} > /tmp/p`,
+        'dd if=/tmp/p of=/dev/vda bs=65536 conv=fsync 2>/dev/null',
+        'sync',
+      ].join('\n'),
+    )
+    const noKey = await ward([
+      'host',
+      'vm',
+      'encrypt',
+      'c1',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'nope',
+      '--data-dir',
+      D,
+    ])
+    assert.match(noKey.stderr, /ERR_HOST_KEY_NOT_FOUND/)
+    const enc = await json<VmDescription>([
+      'host',
+      'vm',
+      'encrypt',
+      'c1',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(enc.encrypted, true)
+    assert.equal(enc.cryptoState, 'unlocked')
+    const disk = enc.disks[0]!
+    assert.equal(disk.file, 'disk0.luks')
+    assert.equal(existsSync(vm.disks[0]!.path), false, 'the plain disk file is gone')
+    assert.equal(
+      readFileSync(disk.path).includes(Buffer.from(LINE)),
+      false,
+      'plaintext left in the encrypted disk',
+    )
+    const out = join(dir, 'c1.img')
+    const dec = await ward([
+      'crypto-util',
+      'disk',
+      'decrypt',
+      '--in',
+      disk.path,
+      '--out',
+      out,
+      '--kek-file',
+      h.kekFile,
+    ])
+    assert.equal(dec.code, 0, dec.stderr)
+    assert.ok(readFileSync(out).subarray(0, PATTERN_BYTES).equals(want))
+    const again = await ward([
+      'host',
+      'vm',
+      'encrypt',
+      'c1',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    assert.match(again.stderr, /already encrypted/)
+    // the guest reads its data through the crypto filter
+    const c = await bootRun(
+      D,
+      g,
+      'c1',
+      `dd if=/dev/vda bs=65536 count=${PATTERN_BYTES / 65536} 2>/dev/null | md5sum`,
+    )
+    assert.ok(output(c).includes(md5(want)), c)
+    // decrypt: a plain disk again, the KEK evicted (no other VM uses it)
+    const back = await json<VmDescription & { evictedKey: boolean }>([
+      'host',
+      'vm',
+      'decrypt',
+      'c1',
+      '--data-dir',
+      D,
+    ])
+    assert.equal(back.encrypted, false)
+    assert.equal(back.evictedKey, true)
+    assert.equal(back.disks[0]!.file, 'disk0.img')
+    assert.equal(existsSync(disk.path), false)
+    assert.ok(
+      readFileSync(back.disks[0]!.path).subarray(0, PATTERN_BYTES).equals(want),
+      'the plain disk holds the data',
+    )
+  },
+)
