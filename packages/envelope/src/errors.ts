@@ -3,7 +3,7 @@
  * Every code is a row of {@link envelopeErrors}; the native XTS addon throws the `ERR_XTS_` ones too.
  */
 
-/** What kind of failure a code is: the same union as @ward/core's `ErrorKind` (a test checks). */
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
 export type EnvelopeErrorKind =
   | 'usage'
   | 'input'

@@ -52,7 +52,8 @@ export const hostErrors = {
 export type HostErrorCode = keyof typeof hostErrors
 
 /** True for a code of {@link hostErrors} (e.g. one an agent answered with). */
-export const isHostErrorCode = (code: string): code is HostErrorCode => Object.hasOwn(hostErrors, code)
+export const isHostErrorCode = (code: string): code is HostErrorCode =>
+  Object.hasOwn(hostErrors, code)
 
 /** Every error of the host agent; the code is stable and documented in docs/errors/host.md. */
 export class HostError extends CodedError {

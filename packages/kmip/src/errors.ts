@@ -1,6 +1,6 @@
 import { ResultReason } from './tables/enums.js'
 
-/** What kind of failure a code is: the same union as @ward/core's `ErrorKind` (a test checks). */
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
 export type KmipErrorKind =
   | 'usage'
   | 'input'

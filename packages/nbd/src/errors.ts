@@ -4,7 +4,7 @@
  * docs/errors/nbd.md (a test checks every code used here is).
  */
 
-/** What kind of failure a code is: the same union as @ward/core's `ErrorKind` (a test checks). */
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
 export type NbdErrorKind =
   | 'usage'
   | 'input'

@@ -3,7 +3,7 @@
  * optional `cause`) without importing it: protocol cores depend on Node only.
  */
 
-/** What kind of failure a code is: the same union as @ward/core's `ErrorKind` (a test checks). */
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
 export type TpmErrorKind =
   | 'usage'
   | 'input'

@@ -54,8 +54,7 @@ function givenRole(ctx: CommandContext): VmFileRole | undefined {
 
 function role(ctx: CommandContext): VmFileRole {
   const r = givenRole(ctx)
-  if (r === undefined)
-    throw new CliError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
+  if (r === undefined) throw new CliError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
   return r
 }
 
