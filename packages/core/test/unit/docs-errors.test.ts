@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { errorKinds } from '../../src/errors.js'
+import { WardError, errorKinds } from '../../src/errors.js'
 
 // Repository root: walk up from this compiled file until package.json with workspaces.
 function repoRoot(): string {
@@ -139,4 +139,10 @@ test('every error code used in the sources is in an error table (and so document
   const missing = [...used].filter(([c]) => !tables.has(c)).map(([c, f]) => `${c} (${f})`)
   assert.deepEqual(missing, [], `error codes in no table:\n${missing.join('\n')}`)
   assert.ok(used.size > 0)
+})
+
+test("an error class takes only its own table's codes", () => {
+  // @ts-expect-error: ERR_CLI_USAGE is the CLI's (CliError), not a row of coreErrors
+  const other = new WardError('ERR_CLI_USAGE', 'x')
+  assert.equal(other.code, 'ERR_CLI_USAGE')
 })

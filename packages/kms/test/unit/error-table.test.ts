@@ -146,3 +146,13 @@ test('a public code keeps its message and reason; a version-dependent one differ
   assert.equal(v2.reason, ResultReason.ObjectNotFound)
   assert.match(v1.message, /^object x not found \[ERR_KMS_NOT_FOUND, request /)
 })
+
+test('a code that is not in the table does not compile', () => {
+  // Checked by the build: @ts-expect-error fails it if the line compiles. Never run: the
+  // constructor looks its code up in the table.
+  const typo = (): KmsError =>
+    // @ts-expect-error: ERR_KMS_NOT_FOUNDD is not a row of kmsErrors
+    new KmsError('ERR_KMS_NOT_FOUNDD', 'x')
+  assert.equal(typeof typo, 'function')
+  assert.equal(Object.hasOwn(kmsErrors, 'ERR_KMS_NOT_FOUNDD'), false)
+})
