@@ -22,7 +22,9 @@ import {
 import { Barrier } from '../../src/barrier/barrier.js'
 import { KmsError, kmsErrors, type KmsErrorCode } from '../../src/errors.js'
 import type { AuditRecord } from '../../src/server/audit.js'
+import { operations } from '../../src/operations/registry.js'
 import { handleMessage } from '../../src/server/dispatch.js'
+import { createRuntime } from '../../src/server/runtime.js'
 import type { Store } from '../../src/storage/store.js'
 import { parseResponse } from '../../src/testing.js'
 
@@ -48,6 +50,7 @@ async function getFailing(major: number, fail: () => Error): Promise<Answer> {
   const lines: string[] = []
   const audit: AuditRecord[] = []
   const barrier = new Barrier(new Secret(randomBytes(32)))
+  const runtime = createRuntime({ operations })
   const req = s(Tag.RequestMessage, [
     s(Tag.RequestHeader, [
       s(Tag.ProtocolVersion, [
@@ -65,6 +68,7 @@ async function getFailing(major: number, fail: () => Error): Promise<Answer> {
     {
       store: failingStore(fail),
       barrier,
+      runtime,
       logger: createLogger('kms', {
         level: 'info',
         destination: new Writable({
@@ -80,6 +84,7 @@ async function getFailing(major: number, fail: () => Error): Promise<Answer> {
     encodeTtlv(req),
   )
   barrier.dispose()
+  runtime.close()
   const [item] = parseResponse(decodeTtlv(res))
   assert.ok(item !== undefined)
   return {
