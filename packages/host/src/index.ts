@@ -1,4 +1,11 @@
-export { HostError, BootMessages, PolicyUnsatisfiableMessage, VmMessages } from './errors.js'
+export {
+  HostError,
+  BootMessages,
+  PolicyUnsatisfiableMessage,
+  VmMessages,
+  hostErrors,
+  type HostErrorCode,
+} from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
 export { agentClient, callAgent, AgentError, type AgentClient } from './agent/client.js'

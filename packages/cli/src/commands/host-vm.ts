@@ -1,4 +1,4 @@
-import { WardError } from '@ward/core'
+import { CliError } from '../errors.js'
 import { DEFAULT_DATA_DIR, agentClient, type AdminParams, type VmDescription } from '@ward/host'
 import { resolve } from 'node:path'
 import { defineCommand, type Command, type CommandContext, type Options } from '../command.js'
@@ -14,7 +14,7 @@ function args<const N extends readonly string[]>(
   ...names: N
 ): { -readonly [K in keyof N]: string } {
   if (ctx.positionals.length !== names.length)
-    throw new WardError(
+    throw new CliError(
       'ERR_CLI_USAGE',
       `expected ${names.join(' ')} (got ${ctx.positionals.length} argument${ctx.positionals.length === 1 ? '' : 's'})`,
     )
@@ -135,7 +135,7 @@ const int = (flag: string, v: unknown): number | undefined => {
   if (v === undefined) return undefined
   const s = String(v)
   if (!/^\d{1,9}$/.test(s))
-    throw new WardError('ERR_CLI_USAGE', `--${flag} takes a whole number (got ${s.slice(0, 32)})`)
+    throw new CliError('ERR_CLI_USAGE', `--${flag} takes a whole number (got ${s.slice(0, 32)})`)
   return Number(s)
 }
 
@@ -208,7 +208,7 @@ export const hostVmCommands: readonly Command[] = [
       const v = ctx.values
       const fw = str(v.firmware)
       if (fw !== undefined && fw !== 'bios' && fw !== 'efi')
-        throw new WardError('ERR_CLI_USAGE', '--firmware takes bios or efi')
+        throw new CliError('ERR_CLI_USAGE', '--firmware takes bios or efi')
       const firmware: 'bios' | 'efi' | undefined = fw
       const cpus = int('cpus', v.cpus)
       const memory = str(v.memory)
@@ -305,7 +305,7 @@ export const hostVmCommands: readonly Command[] = [
     params: (ctx) => {
       const [name] = args(ctx, 'NAME')
       const size = str(ctx.values.size)
-      if (size === undefined) throw new WardError('ERR_CLI_USAGE', '--size is required')
+      if (size === undefined) throw new CliError('ERR_CLI_USAGE', '--size is required')
       return { name, size, ...(ctx.values.encrypt === true ? { encrypt: true } : {}) }
     },
     done: (d) => `Disk added to ${d.name}.`,
@@ -318,7 +318,7 @@ export const hostVmCommands: readonly Command[] = [
     params: (ctx) => {
       const [name, v] = args(ctx, 'NAME', 'on|off')
       if (v !== 'on' && v !== 'off')
-        throw new WardError('ERR_CLI_USAGE', 'autostart takes on or off')
+        throw new CliError('ERR_CLI_USAGE', 'autostart takes on or off')
       return { name, enabled: v === 'on' }
     },
   }),
@@ -374,10 +374,10 @@ export const hostVmCommands: readonly Command[] = [
       const [name] = args(ctx, 'NAME')
       const shallow = ctx.values.shallow === true
       const deep = ctx.values.deep === true
-      if (shallow === deep) throw new WardError('ERR_CLI_USAGE', 'give --shallow or --deep')
+      if (shallow === deep) throw new CliError('ERR_CLI_USAGE', 'give --shallow or --deep')
       const k = str(ctx.values['new-kek-id'])
       if (shallow && k === undefined)
-        throw new WardError('ERR_CLI_USAGE', '--shallow needs --new-kek-id')
+        throw new CliError('ERR_CLI_USAGE', '--shallow needs --new-kek-id')
       const p = str(ctx.values['new-provider-id'])
       return {
         name,
@@ -404,7 +404,7 @@ export const hostVmCommands: readonly Command[] = [
       const providerId = str(ctx.values['provider-id'])
       const kekId = str(ctx.values['kek-id'])
       if (providerId === undefined || kekId === undefined)
-        throw new WardError('ERR_CLI_USAGE', '--provider-id and --kek-id are required')
+        throw new CliError('ERR_CLI_USAGE', '--provider-id and --kek-id are required')
       return { name, providerId, kekId }
     },
     done: (d) => `VM ${d.name} encrypted.`,

@@ -32,11 +32,7 @@ export class Barrier {
 
   open(objectId: string, sealed: Uint8Array): Buffer {
     if (sealed.length < 29 || sealed[0] !== VERSION)
-      throw new KmsError(
-        'ERR_KMS_BARRIER',
-        `sealed material of ${objectId} is malformed`,
-        'GeneralFailure',
-      )
+      throw new KmsError('ERR_KMS_BARRIER', `sealed material of ${objectId} is malformed`)
     return this.#key.use((key) => {
       const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 13))
       d.setAAD(Buffer.from(`ward-kms/v1/${objectId}`))
@@ -47,7 +43,6 @@ export class Barrier {
         throw new KmsError(
           'ERR_KMS_BARRIER',
           `sealed material of ${objectId} failed authentication (wrong master.key, or the database was tampered with)`,
-          'GeneralFailure',
           { cause: e },
         )
       }

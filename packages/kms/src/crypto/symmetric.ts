@@ -48,20 +48,14 @@ export const missingIv = (mode: string): KmsError =>
   new KmsError(
     'ERR_KMS_MISSING_IV',
     `${mode} decryption needs the IV/Counter/Nonce used to encrypt (send IV Counter Nonce)`,
-    // OASIS CS-BC-M-11/12/13 expect Invalid Message for a Decrypt without IV.
-    'InvalidMessage',
   )
 export const badTagLength = (n: number, allowed: readonly number[]): KmsError =>
   new KmsError(
     'ERR_KMS_TAG_LENGTH',
     `Tag Length ${n} is not allowed here; use one of ${allowed.join(', ')} bytes`,
-    // OASIS CS-BC-M-GCM-1 and CHACHA20POLY1305-1 expect General Failure for a bad tag length.
-    'GeneralFailure',
   )
-export const badIv = (message: string): KmsError =>
-  new KmsError('ERR_KMS_IV_LENGTH', message, 'InvalidField')
-export const badKey = (message: string): KmsError =>
-  new KmsError('ERR_KMS_KEY_LENGTH', message, 'InvalidField')
+export const badIv = (message: string): KmsError => new KmsError('ERR_KMS_IV_LENGTH', message)
+export const badKey = (message: string): KmsError => new KmsError('ERR_KMS_KEY_LENGTH', message)
 
 const GCM_TAGS = [4, 8, 12, 13, 14, 15, 16] as const // SP 800-38D §5.2.1.2
 const CCM_TAGS = [4, 6, 8, 10, 12, 14, 16] as const // SP 800-38C §A.1
@@ -309,7 +303,6 @@ export function decryptOnce(
       throw new KmsError(
         'ERR_KMS_MISSING_DATA',
         `${r.name} decryption needs the Authenticated Encryption Tag`,
-        'MissingData',
       )
     // The tag sent is the tag checked; a Tag Length that disagrees with it is a client error.
     if (spec.tagLength !== undefined && spec.tagLength !== input.tag.length)

@@ -128,8 +128,7 @@ export function effectiveState(o: ManagedObject, now: bigint): number {
 /** Resolve the Unique Identifier (or the batch's ID placeholder). */
 export function targetId(ctx: OpContext, id: string | undefined): string {
   const v = id ?? ctx.placeholder
-  if (v === undefined)
-    throw notFound('(no Unique Identifier and no ID placeholder)', ctx.major >= 2)
+  if (v === undefined) throw notFound('(no Unique Identifier and no ID placeholder)')
   return v
 }
 
@@ -141,10 +140,10 @@ export function targetId(ctx: OpContext, id: string | undefined): string {
  */
 export async function loadObject(ctx: OpContext, id: string, op: string): Promise<ManagedObject> {
   const r = await ctx.store.getObject(id)
-  if (r === undefined) throw notFound(id, ctx.major >= 2)
+  if (r === undefined) throw notFound(id)
   if (r.owner !== ctx.identity) {
     const g = await ctx.store.getGrant(id, ctx.identity)
-    if (g === undefined) throw hiddenDenied(id, ctx.major >= 2)
+    if (g === undefined) throw hiddenDenied(id)
     if (!(g.includes(op) || g.includes('all'))) throw denied(op, id)
   }
   const o = fromRow(r)

@@ -94,12 +94,9 @@ export async function buildKeyPair(
       }),
     )
     storedAlg = alg
-  } else
-    throw new KmsError(
-      'ERR_KMS_MISSING_DATA',
-      'Cryptographic Algorithm RSA or EC is required',
-      'InvalidField',
-    )
+  } else if (alg === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm RSA or EC is required')
+  else throw invalidField(`Cryptographic Algorithm ${alg} cannot make a key pair: use RSA or EC`)
   const allowed = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
   const sk = newObject(ctx, ObjectType.PrivateKey)
   const pk = newObject(ctx, ObjectType.PublicKey)

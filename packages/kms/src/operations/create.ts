@@ -57,7 +57,7 @@ function desKey(ctx: OpContext, bits: number): Buffer {
 export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedObject {
   const alg = num(firstAttr(attrs, 'Cryptographic Algorithm'))
   if (alg === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm is required', 'MissingData')
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm is required')
   const lengths = symmetric[alg]
   if (lengths === undefined)
     throw invalidField(
@@ -118,12 +118,7 @@ export const create = defineOperation({
     let o: ManagedObject
     if (type === ObjectType.SymmetricKey) o = buildSymmetric(ctx, attrs)
     else if (type === ObjectType.SecretData) o = buildSecretData(ctx, attrs)
-    else
-      throw new KmsError(
-        'ERR_KMS_NOT_SUPPORTED',
-        `Create of object type ${type}: use CreateKeyPair or Register`,
-        'InvalidField',
-      )
+    else throw invalidField(`Create of object type ${type}: use CreateKeyPair or Register`)
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,

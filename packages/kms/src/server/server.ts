@@ -138,7 +138,7 @@ function parseListen(s: string | undefined): { host: string; port: number } {
   if (s === undefined) return { host: '127.0.0.1', port: 5696 }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s)
   if (m === null || Number(m[3]) > 65535)
-    throw new KmsError('ERR_KMS_LISTEN', `--listen must be HOST:PORT (got ${s})`, 'InvalidField')
+    throw new KmsError('ERR_KMS_LISTEN', `--listen must be HOST:PORT (got ${s})`)
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port: Number(m[3]) }
 }
 
@@ -152,7 +152,6 @@ function refuseSecondServer(dataDir: string, runtime: string): void {
   throw new KmsError(
     'ERR_KMS_RUNNING',
     `another ward kms serve (pid ${other.pid}) is serving ${dataDir}; stop it first (if no server runs, remove ${runtime})`,
-    'GeneralFailure',
   )
 }
 
@@ -169,7 +168,6 @@ function limit(
     throw new KmsError(
       'ERR_KMS_BAD_LIMIT',
       `${name} must be a whole number in ${min}-${max} (got ${n})`,
-      'InvalidField',
     )
   return n
 }
@@ -203,7 +201,6 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     throw new KmsError(
       'ERR_KMS_BAD_LIMIT',
       `the request memory budget (${budget.limit} bytes) must hold one largest message (${maxMessage} bytes) in its three quarters open to large frames: raise --max-buffered-mib to at least ${Math.ceil((maxMessage * 4) / 3 / (1 << 20))}`,
-      'InvalidField',
     )
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
   const maxStreams = limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20)
@@ -577,7 +574,6 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
           : code === 'EACCES'
             ? `not allowed to listen on ${host}:${port} (ports below 1024 need privileges); choose another with --listen HOST:PORT`
             : `${host} is not an address of this machine; choose one with --listen HOST:PORT (0.0.0.0 for all)`,
-        'InvalidField',
       )
     throw e
   }

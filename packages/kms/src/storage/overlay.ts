@@ -176,7 +176,6 @@ export class StoreOverlay implements Store {
       throw new KmsError(
         'ERR_KMS_INTERNAL',
         'internal error: a batch wrote after its outcome was decided',
-        'GeneralFailure',
       )
   }
 }
