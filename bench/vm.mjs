@@ -11,7 +11,15 @@
 // the end. The last line is one JSON object (bench/README.md).
 import { spawn } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -31,7 +39,9 @@ const MiB = 1 << 20
 const size = Number(values['size-mib']) * MiB
 const boots = Number(values.boots)
 const runs = Number(values.runs)
-const { encryptDisk, unlockDiskKey } = await import(join(root, 'packages/envelope/dist/src/index.js'))
+const { encryptDisk, unlockDiskKey } = await import(
+  join(root, 'packages/envelope/dist/src/index.js')
+)
 const { buildTestGuest, runTestGuest } = await import(
   join(root, 'packages/host/dist/src/testing/index.js')
 )
@@ -153,7 +163,9 @@ async function main() {
   const dir = mkdtempSync(join(base, 'ward-bench-vm-'))
   cleanup = () => rmSync(dir, { recursive: true, force: true })
   try {
-    console.log(`storage: ${dir}; ${size / MiB} MiB of random data; nbdcopy ${copyArgs.join(' ') || '(default connections)'}`)
+    console.log(
+      `storage: ${dir}; ${size / MiB} MiB of random data; nbdcopy ${copyArgs.join(' ') || '(default connections)'}`,
+    )
     const src = join(dir, 'random.bin')
     {
       const fd = openSync(src, 'wx', 0o600)
@@ -222,7 +234,9 @@ async function main() {
       await q.stop()
     }
     rmSync(luks)
-    console.log(`(b) qemu-nbd, QEMU's LUKS driver (LUKS1, aes-xts-plain64, 512-byte sectors): ${fmt(l)}`)
+    console.log(
+      `(b) qemu-nbd, QEMU's LUKS driver (LUKS1, aes-xts-plain64, 512-byte sectors): ${fmt(l)}`,
+    )
 
     // (c) qemu-nbd, plain raw file
     const plainFile = join(dir, 'plain.raw')
@@ -271,13 +285,22 @@ async function main() {
       const f = await startWard(bootLuks, bootDek, join(dir, 'boot.sock'))
       const startMs = performance.now() - t
       try {
-        const r = await runTestGuest(image, { script: 'true', disks: [{ nbdSocket: f.socketPath }], timeoutMs: 60_000 })
-        if (r.readyMs === undefined) throw new Error(`encrypted boot failed: ${r.console.slice(-2000)}`)
+        const r = await runTestGuest(image, {
+          script: 'true',
+          disks: [{ nbdSocket: f.socketPath }],
+          timeoutMs: 60_000,
+        })
+        if (r.readyMs === undefined)
+          throw new Error(`encrypted boot failed: ${r.console.slice(-2000)}`)
         enc.push({ ready: r.readyMs, withStart: r.readyMs + startMs })
       } finally {
         await f.stop()
       }
-      const r = await runTestGuest(image, { script: 'true', disks: [{ rawFile: bootDisk }], timeoutMs: 60_000 })
+      const r = await runTestGuest(image, {
+        script: 'true',
+        disks: [{ rawFile: bootDisk }],
+        timeoutMs: 60_000,
+      })
       if (r.readyMs === undefined) throw new Error(`plain boot failed: ${r.console.slice(-2000)}`)
       plain.push(r.readyMs)
     }
