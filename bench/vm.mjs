@@ -31,7 +31,7 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     boots: { type: 'string', default: '5' },
     connections: { type: 'string' },
-    runs: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '3' },
     'map-reads': { type: 'boolean', default: false },
   },
 })
@@ -139,19 +139,15 @@ async function startQemuNbd(args, socketPath) {
 }
 
 const copyArgs = values.connections ? [`--connections=${values.connections}`] : []
-/** Sequential write (with the final flush) then read (to null:) of `src`; MiB/s each. */
-async function throughput(uri, src) {
-  let best = { write: 0, read: 0 }
-  for (let i = 0; i < runs; i++) {
-    let t = performance.now()
-    await exec('nbdcopy', [...copyArgs, '--flush', src, uri])
-    const write = size / MiB / ((performance.now() - t) / 1000)
-    t = performance.now()
-    await exec('nbdcopy', [...copyArgs, uri, 'null:'])
-    const read = size / MiB / ((performance.now() - t) / 1000)
-    best = { write: Math.max(best.write, write), read: Math.max(best.read, read) }
-  }
-  return best
+/** One sequential write (with the final flush) then read (to null:) of `src`; MiB/s each. */
+async function round1(uri, src) {
+  let t = performance.now()
+  await exec('nbdcopy', [...copyArgs, '--flush', src, uri])
+  const write = size / MiB / ((performance.now() - t) / 1000)
+  t = performance.now()
+  await exec('nbdcopy', [...copyArgs, uri, 'null:'])
+  const read = size / MiB / ((performance.now() - t) / 1000)
+  return { write, read }
 }
 
 const median = (xs) => {
@@ -160,6 +156,9 @@ const median = (xs) => {
 }
 const round = (x) => Math.round(x * 10) / 10
 const fmt = (r) => `write ${r.write.toFixed(0)} MiB/s, read ${r.read.toFixed(0)} MiB/s`
+
+/** Servers still running (stopped on failure too). */
+const servers = []
 
 async function main() {
   const base = values.dir ?? (statfsSync('/dev/shm') ? '/dev/shm' : tmpdir())
@@ -193,16 +192,7 @@ async function main() {
     await punch(wardDisk, made.dataOffset, size)
     const dek = await unlockDiskKey(wardDisk, { kek })
     const ward = await startWard(wardDisk, dek, join(dir, 'ward.sock'))
-    let wardStats
-    let w
-    try {
-      w = await throughput(ward.uri, src)
-    } finally {
-      wardStats = await ward.stop()
-    }
-    rmSync(wardDisk)
-    console.log(`(a) Ward crypto filter (LUKS2, aes-xts-plain64, 4096-byte sectors): ${fmt(w)}`)
-    if (wardStats) console.log(`    filter stats: ${wardStats}`)
+    servers.push(ward)
 
     // (b) qemu-nbd + QEMU's LUKS driver (LUKS1; secret in a 0600 file, QEMU's way)
     const secret = join(dir, 'luks.secret')
@@ -230,16 +220,7 @@ async function main() {
       ],
       join(dir, 'qemu-luks.sock'),
     )
-    let l
-    try {
-      l = await throughput(q.uri, src)
-    } finally {
-      await q.stop()
-    }
-    rmSync(luks)
-    console.log(
-      `(b) qemu-nbd, QEMU's LUKS driver (LUKS1, aes-xts-plain64, 512-byte sectors): ${fmt(l)}`,
-    )
+    servers.push(q)
 
     // (c) qemu-nbd, plain raw file
     const plainFile = join(dir, 'plain.raw')
@@ -250,15 +231,30 @@ async function main() {
       closeSync(fd)
     }
     const pl = await startQemuNbd(['-f', 'raw', plainFile], join(dir, 'plain.sock'))
-    let p
-    try {
-      p = await throughput(pl.uri, src)
-    } finally {
-      await pl.stop()
-    }
-    rmSync(plainFile)
-    rmSync(src)
-    console.log(`(c) qemu-nbd, plain raw file: ${fmt(p)}`)
+    servers.push(pl)
+
+    // rounds interleave the three (the load of a shared machine drifts), best of --runs each;
+    // the first round writes into thin files (page allocation), later ones overwrite
+    const cases = [
+      ['(a) Ward crypto filter (LUKS2, aes-xts-plain64, 4096-byte sectors)', ward],
+      ["(b) qemu-nbd, QEMU's LUKS driver (LUKS1, aes-xts-plain64, 512-byte sectors)", q],
+      ['(c) qemu-nbd, plain raw file', pl],
+    ]
+    const best = cases.map(() => ({ write: 0, read: 0 }))
+    for (let r = 0; r < runs; r++)
+      for (const [k, [label, srv]] of cases.entries()) {
+        const x = await round1(srv.uri, src)
+        console.log(`  round ${r + 1}: ${label}: ${fmt(x)}`)
+        best[k] = { write: Math.max(best[k].write, x.write), read: Math.max(best[k].read, x.read) }
+      }
+    const wardStats = await ward.stop()
+    await q.stop()
+    await pl.stop()
+    servers.length = 0
+    for (const f of [wardDisk, luks, plainFile, src]) rmSync(f)
+    const [w, l, p] = best
+    for (const [k, [label]] of cases.entries()) console.log(`${label}: ${fmt(best[k])}`)
+    if (wardStats) console.log(`    filter stats: ${wardStats}`)
 
     const rq = Math.min(w.read / l.read, w.write / l.write)
     const rp = Math.min(w.read / p.read, w.write / p.write)
@@ -338,6 +334,7 @@ async function main() {
       }),
     )
   } finally {
+    for (const srv of servers) await srv.stop().catch(() => undefined)
     for (const c of children) c.kill('SIGKILL')
     cleanup()
   }
