@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { chooseLogFormat, LOG_FORMAT_ENV, WardError } from '@ward/core'
+import { chooseLogFormat, LOG_FORMAT_ENV } from '@ward/core'
 import type { LogFormat } from '@ward/core'
 import type { Values } from './command.js'
+import { CliError } from './errors.js'
 
 /** Why a long-running `ward ... serve` stops. */
 export type StopReason = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'wrapper-exited'
@@ -105,7 +106,7 @@ export function logFormatOf(values: Values): LogFormat {
   const env = process.env[LOG_FORMAT_ENV]
   const f = chooseLogFormat({ flag, env, isTTY: process.stdout.isTTY })
   if (f === undefined)
-    throw new WardError(
+    throw new CliError(
       'ERR_CLI_USAGE',
       flag !== undefined
         ? `--log-format must be json or pretty (got ${flag})`

@@ -5,6 +5,11 @@ export {
   SecretDisposedError,
   SecretFileError,
   isCodedError,
+  errorKinds,
+  coreErrors,
+  type CoreErrorCode,
+  type ErrorInfo,
+  type ErrorKind,
 } from './errors.js'
 export { Secret } from './secret.js'
 export { readSecretFile, writeSecretFile, type ReadSecretFileOptions } from './secret-file.js'

@@ -1,4 +1,4 @@
-export { EnvelopeError } from './errors.js'
+export { EnvelopeError, envelopeErrors, type EnvelopeErrorCode } from './errors.js'
 export { wrapKw, unwrapKw, wrapKwp, unwrapKwp } from './keywrap/keywrap.js'
 export {
   xtsEncryptSectors,

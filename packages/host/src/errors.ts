@@ -1,4 +1,5 @@
 import { CodedError } from '@ward/core'
+import type { ErrorInfo } from '@ward/core'
 
 /** The seed's boot failure messages (vsphere-features.md §13, KB 312109), exactly. */
 export const BootMessages = {
@@ -11,12 +12,55 @@ export const BootMessages = {
 export const PolicyUnsatisfiableMessage =
   'Unable to change the encryption mode and policy. Verify that the current host configuration can satisfy the new requirement.'
 
+/** Every code of the host agent → its kind (documented in docs/errors/host.md). */
+export const hostErrors = {
+  ERR_HOST_SECURITY_VIOLATION: { kind: 'denied' },
+  ERR_HOST_CONFIG_DECRYPT: { kind: 'integrity' },
+  ERR_HOST_CONFIG_ROLLBACK: { kind: 'integrity' },
+  ERR_HOST_CONFIG_COUNTER: { kind: 'integrity' },
+  ERR_HOST_TPM_COUNTER: { kind: 'conflict' },
+  ERR_HOST_RECOVERY_FAILED: { kind: 'integrity' },
+  ERR_HOST_RECOVERY_RATE_LIMITED: { kind: 'limit' },
+  ERR_HOST_RECOVERY_KEY_FORMAT: { kind: 'usage' },
+  ERR_HOST_POLICY_UNSATISFIABLE: { kind: 'state' },
+  ERR_HOST_MODE_IRREVERSIBLE: { kind: 'state' },
+  ERR_HOST_MODE_REQUIRED: { kind: 'state' },
+  ERR_HOST_NO_TPM: { kind: 'state' },
+  ERR_HOST_NOT_INITIALIZED: { kind: 'not-found' },
+  ERR_HOST_ALREADY_INITIALIZED: { kind: 'conflict' },
+  ERR_HOST_DATA_DIR: { kind: 'denied' },
+  ERR_HOST_FILE_TOO_LARGE: { kind: 'limit' },
+  ERR_HOST_TPM_SPEC: { kind: 'usage' },
+  ERR_HOST_EVENTLOG: { kind: 'input' },
+  ERR_HOST_KEYSTORE_CORRUPT: { kind: 'integrity' },
+  ERR_HOST_KEYSTORE_ROLLBACK: { kind: 'integrity' },
+  ERR_HOST_KEYSTORE_ANCHOR: { kind: 'io' },
+  ERR_HOST_KEYSTORE_CLOSED: { kind: 'state' },
+  ERR_HOST_KEY_NOT_FOUND: { kind: 'not-found' },
+  ERR_HOST_BAD_ARGUMENT: { kind: 'usage' },
+  ERR_HOST_BAD_REQUEST: { kind: 'usage' },
+  ERR_HOST_PROTOCOL: { kind: 'input' },
+  ERR_HOST_AGENT_NOT_RUNNING: { kind: 'io' },
+  ERR_HOST_AGENT_RUNNING: { kind: 'conflict' },
+  ERR_HOST_AGENT_ACCESS: { kind: 'denied' },
+  ERR_HOST_AGENT: { kind: 'io' },
+  ERR_HOST_INTERNAL: { kind: 'internal' },
+  ERR_HOST_TEST_GUEST: { kind: 'io' },
+} as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
+
+/** A code of {@link hostErrors}. */
+export type HostErrorCode = keyof typeof hostErrors
+
+/** True for a code of {@link hostErrors} (e.g. one an agent answered with). */
+export const isHostErrorCode = (code: string): code is HostErrorCode =>
+  Object.hasOwn(hostErrors, code)
+
 /** Every error of the host agent; the code is stable and documented in docs/errors/host.md. */
 export class HostError extends CodedError {
-  readonly code: `ERR_HOST_${string}`
+  readonly code: HostErrorCode
   readonly details: Readonly<Record<string, string | number | boolean>>
   constructor(
-    code: `ERR_HOST_${string}`,
+    code: HostErrorCode,
     message: string,
     details: Record<string, string | number | boolean> = {},
     options?: ErrorOptions,

@@ -1,4 +1,10 @@
-export { HostError, BootMessages, PolicyUnsatisfiableMessage } from './errors.js'
+export {
+  HostError,
+  BootMessages,
+  PolicyUnsatisfiableMessage,
+  hostErrors,
+  type HostErrorCode,
+} from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
 export { callAgent, AgentError } from './agent/client.js'

@@ -1,63 +1,58 @@
 import { ResultReason } from './tables/enums.js'
 
-/** Every error code packages/kmip throws (documented in docs/errors/kmip.md). */
-export type KmipErrorCode =
-  | 'ERR_TTLV_TRUNCATED'
-  | 'ERR_TTLV_TRAILING'
-  | 'ERR_TTLV_TYPE'
-  | 'ERR_TTLV_LENGTH'
-  | 'ERR_TTLV_PADDING'
-  | 'ERR_TTLV_DEPTH'
-  | 'ERR_TTLV_TOO_LARGE'
-  | 'ERR_TTLV_TOO_MANY_ITEMS'
-  | 'ERR_TTLV_UNKNOWN_TAG'
-  | 'ERR_TTLV_BOOLEAN'
-  | 'ERR_TTLV_UTF8'
-  | 'ERR_TTLV_ENCODE'
-  | 'ERR_KMIP_MISSING_FIELD'
-  | 'ERR_KMIP_FIELD_TYPE'
-  | 'ERR_KMIP_INVALID_FIELD'
-  | 'ERR_KMIP_XML'
-  | 'ERR_KMIP_JSON'
-  | 'ERR_KMIP_ENUM'
-  | 'ERR_KMIP_RESULT'
-  | 'ERR_KMIP_RESPONSE'
-  | 'ERR_KMIP_CONNECT'
-  | 'ERR_KMIP_TIMEOUT'
-  | 'ERR_KMIP_CLOSED'
-  | 'ERR_KMIP_TLS_CONFIG'
-  | 'ERR_KMIP_ALL_SERVERS_FAILED'
-  | 'ERR_KMIP_PEER'
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
+export type KmipErrorKind =
+  | 'usage'
+  | 'input'
+  | 'not-found'
+  | 'conflict'
+  | 'state'
+  | 'denied'
+  | 'integrity'
+  | 'unsupported'
+  | 'limit'
+  | 'io'
+  | 'timeout'
+  | 'internal'
 
-/** Result Reason to put in a KMIP error response for each code (KMIP 1.4 §9.1.3.2.29). */
-const reasonFor: Record<KmipErrorCode, number> = {
-  ERR_TTLV_TRUNCATED: ResultReason.InvalidMessage,
-  ERR_TTLV_TRAILING: ResultReason.InvalidMessage,
-  ERR_TTLV_TYPE: ResultReason.InvalidMessage,
-  ERR_TTLV_LENGTH: ResultReason.InvalidMessage,
-  ERR_TTLV_PADDING: ResultReason.InvalidMessage,
-  ERR_TTLV_DEPTH: ResultReason.InvalidMessage,
-  ERR_TTLV_TOO_LARGE: ResultReason.InvalidMessage,
-  ERR_TTLV_TOO_MANY_ITEMS: ResultReason.InvalidMessage,
-  ERR_TTLV_UNKNOWN_TAG: ResultReason.InvalidMessage,
-  ERR_TTLV_BOOLEAN: ResultReason.InvalidMessage,
-  ERR_TTLV_UTF8: ResultReason.InvalidMessage,
-  ERR_TTLV_ENCODE: ResultReason.GeneralFailure,
-  ERR_KMIP_MISSING_FIELD: ResultReason.MissingData,
-  ERR_KMIP_FIELD_TYPE: ResultReason.InvalidField,
-  ERR_KMIP_INVALID_FIELD: ResultReason.InvalidField,
-  ERR_KMIP_XML: ResultReason.InvalidMessage,
-  ERR_KMIP_JSON: ResultReason.InvalidMessage,
-  ERR_KMIP_ENUM: ResultReason.InvalidField,
-  ERR_KMIP_RESULT: ResultReason.GeneralFailure,
-  ERR_KMIP_RESPONSE: ResultReason.InvalidMessage,
-  ERR_KMIP_CONNECT: ResultReason.GeneralFailure,
-  ERR_KMIP_TIMEOUT: ResultReason.GeneralFailure,
-  ERR_KMIP_CLOSED: ResultReason.GeneralFailure,
-  ERR_KMIP_TLS_CONFIG: ResultReason.GeneralFailure,
-  ERR_KMIP_ALL_SERVERS_FAILED: ResultReason.GeneralFailure,
-  ERR_KMIP_PEER: ResultReason.GeneralFailure,
-}
+/**
+ * Every code packages/kmip throws (documented in docs/errors/kmip.md) → its kind and the Result
+ * Reason a server answers it with (KMIP 1.4 §9.1.3.2.29).
+ */
+export const kmipErrors = {
+  ERR_TTLV_TRUNCATED: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_TRAILING: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_TYPE: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_LENGTH: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_PADDING: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_DEPTH: { kind: 'limit', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_TOO_LARGE: { kind: 'limit', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_TOO_MANY_ITEMS: { kind: 'limit', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_UNKNOWN_TAG: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_BOOLEAN: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_UTF8: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_TTLV_ENCODE: { kind: 'usage', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_MISSING_FIELD: { kind: 'input', reason: ResultReason.MissingData },
+  ERR_KMIP_FIELD_TYPE: { kind: 'input', reason: ResultReason.InvalidField },
+  ERR_KMIP_INVALID_FIELD: { kind: 'input', reason: ResultReason.InvalidField },
+  ERR_KMIP_XML: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_KMIP_JSON: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_KMIP_ENUM: { kind: 'input', reason: ResultReason.InvalidField },
+  ERR_KMIP_RESULT: { kind: 'io', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_RESPONSE: { kind: 'input', reason: ResultReason.InvalidMessage },
+  ERR_KMIP_CONNECT: { kind: 'io', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_TIMEOUT: { kind: 'timeout', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_CLOSED: { kind: 'io', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_TLS_CONFIG: { kind: 'usage', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_ALL_SERVERS_FAILED: { kind: 'io', reason: ResultReason.GeneralFailure },
+  ERR_KMIP_PEER: { kind: 'io', reason: ResultReason.GeneralFailure },
+} as const satisfies Record<
+  `ERR_${'TTLV' | 'KMIP'}_${string}`,
+  { readonly kind: KmipErrorKind; readonly reason: number }
+>
+
+/** A code of {@link kmipErrors}. */
+export type KmipErrorCode = keyof typeof kmipErrors
 
 /** Options for {@link KmipError}. */
 export interface KmipErrorOptions {
@@ -85,7 +80,7 @@ export class KmipError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'KmipError'
     this.code = code
-    this.resultReason = options.resultReason ?? reasonFor[code]
+    this.resultReason = options.resultReason ?? kmipErrors[code].reason
     this.offset = options.offset
     this.tag = options.tag
   }

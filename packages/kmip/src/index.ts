@@ -1,7 +1,7 @@
 // @ward/kmip public surface: TTLV codec, tables, messages, XML/JSON encodings, client.
 export type { TtlvItem, TtlvType, Limits } from './ttlv/item.js'
 export { defaultLimits } from './ttlv/item.js'
-export { KmipError } from './errors.js'
+export { KmipError, kmipErrors } from './errors.js'
 export type { KmipErrorCode, KmipErrorOptions } from './errors.js'
 export { decodeTtlv, isExtensionTag } from './ttlv/decode.js'
 export type { DecodeOptions } from './ttlv/decode.js'

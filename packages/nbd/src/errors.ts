@@ -4,30 +4,49 @@
  * docs/errors/nbd.md (a test checks every code used here is).
  */
 
-/** Every error code of @ward/nbd. */
-export type NbdErrorCode =
-  | 'ERR_NBD_ARG'
-  | 'ERR_NBD_SOCKET_DIR'
-  | 'ERR_NBD_SOCKET_PATH'
-  | 'ERR_NBD_TRUNCATED'
-  | 'ERR_NBD_BAD_MAGIC'
-  | 'ERR_NBD_CLIENT_FLAGS'
-  | 'ERR_NBD_OPTION_TOO_LARGE'
-  | 'ERR_NBD_TOO_MANY_OPTIONS'
-  | 'ERR_NBD_PAYLOAD_TOO_LARGE'
-  | 'ERR_NBD_HANDSHAKE_TIMEOUT'
-  | 'ERR_NBD_EXPORT_UNKNOWN'
-  | 'ERR_NBD_BUSY'
-  | 'ERR_NBD_TOO_MANY_CONNECTIONS'
-  | 'ERR_NBD_BACKEND'
-  | 'ERR_NBD_SOCKET'
-  | 'ERR_NBD_SHUTDOWN'
-  | 'ERR_NBD_INTERNAL'
-  | 'ERR_NBD_REPLY'
-  | 'ERR_NBD_OPTION_REFUSED'
-  | 'ERR_NBD_PROTOCOL'
-  | 'ERR_NBD_CLOSED'
-  | 'ERR_NBD_TIMEOUT'
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
+export type NbdErrorKind =
+  | 'usage'
+  | 'input'
+  | 'not-found'
+  | 'conflict'
+  | 'state'
+  | 'denied'
+  | 'integrity'
+  | 'unsupported'
+  | 'limit'
+  | 'io'
+  | 'timeout'
+  | 'internal'
+
+/** Every code of @ward/nbd → its kind. */
+export const nbdErrors = {
+  ERR_NBD_ARG: { kind: 'usage' },
+  ERR_NBD_SOCKET_DIR: { kind: 'usage' },
+  ERR_NBD_SOCKET_PATH: { kind: 'usage' },
+  ERR_NBD_TRUNCATED: { kind: 'input' },
+  ERR_NBD_BAD_MAGIC: { kind: 'input' },
+  ERR_NBD_CLIENT_FLAGS: { kind: 'input' },
+  ERR_NBD_OPTION_TOO_LARGE: { kind: 'limit' },
+  ERR_NBD_TOO_MANY_OPTIONS: { kind: 'limit' },
+  ERR_NBD_PAYLOAD_TOO_LARGE: { kind: 'limit' },
+  ERR_NBD_HANDSHAKE_TIMEOUT: { kind: 'timeout' },
+  ERR_NBD_EXPORT_UNKNOWN: { kind: 'not-found' },
+  ERR_NBD_BUSY: { kind: 'conflict' },
+  ERR_NBD_TOO_MANY_CONNECTIONS: { kind: 'limit' },
+  ERR_NBD_BACKEND: { kind: 'io' },
+  ERR_NBD_SOCKET: { kind: 'io' },
+  ERR_NBD_SHUTDOWN: { kind: 'state' },
+  ERR_NBD_INTERNAL: { kind: 'internal' },
+  ERR_NBD_REPLY: { kind: 'io' },
+  ERR_NBD_OPTION_REFUSED: { kind: 'denied' },
+  ERR_NBD_PROTOCOL: { kind: 'input' },
+  ERR_NBD_CLOSED: { kind: 'io' },
+  ERR_NBD_TIMEOUT: { kind: 'timeout' },
+} as const satisfies Record<`ERR_NBD_${string}`, { readonly kind: NbdErrorKind }>
+
+/** A code of {@link nbdErrors}. */
+export type NbdErrorCode = keyof typeof nbdErrors
 
 export interface NbdErrorOptions extends ErrorOptions {
   /** NBD error value (NBD_ERR) of a reply, when the error is or carries one. */

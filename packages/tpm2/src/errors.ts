@@ -3,12 +3,47 @@
  * optional `cause`) without importing it: protocol cores depend on Node only.
  */
 
+/** What kind of failure a code is: the words of @ward/core's `errorKinds` (the docs test checks every row). */
+export type TpmErrorKind =
+  | 'usage'
+  | 'input'
+  | 'not-found'
+  | 'conflict'
+  | 'state'
+  | 'denied'
+  | 'integrity'
+  | 'unsupported'
+  | 'limit'
+  | 'io'
+  | 'timeout'
+  | 'internal'
+
+/** Every code of @ward/tpm2 → its kind (documented in docs/errors/tpm2.md). */
+export const tpmErrors = {
+  ERR_TPM_RC: { kind: 'io' },
+  ERR_TPM_DECODE: { kind: 'input' },
+  ERR_TPM_ENCODE: { kind: 'usage' },
+  ERR_TPM_ARG: { kind: 'usage' },
+  ERR_TPM_ALG: { kind: 'unsupported' },
+  ERR_TPM_TRANSPORT: { kind: 'io' },
+  ERR_TPM_TIMEOUT: { kind: 'timeout' },
+  ERR_TPM_SWTPM: { kind: 'io' },
+  ERR_TPM_RESPONSE_HMAC: { kind: 'integrity' },
+  ERR_TPM_QUOTE: { kind: 'integrity' },
+  ERR_TPM_PCR_BANK: { kind: 'unsupported' },
+  ERR_TPM_NO_EK_CERT: { kind: 'not-found' },
+  ERR_TPM_EVENTLOG: { kind: 'input' },
+} as const satisfies Record<`ERR_TPM_${string}`, { readonly kind: TpmErrorKind }>
+
+/** A code of {@link tpmErrors}. */
+export type TpmErrorCode = keyof typeof tpmErrors
+
 /** Every intentional failure of this package. */
 export class TpmError extends Error {
-  readonly code: `ERR_TPM_${string}`
+  readonly code: TpmErrorCode
   /** May `message` reach a remote peer? Never for TPM internals. */
   readonly expose: boolean = false
-  constructor(code: `ERR_TPM_${string}`, message: string, options?: ErrorOptions) {
+  constructor(code: TpmErrorCode, message: string, options?: ErrorOptions) {
     super(message, options)
     this.name = new.target.name
     this.code = code
@@ -18,7 +53,7 @@ export class TpmError extends Error {
 /** Malformed bytes from the TPM, a file or a peer: the decoder refused them. */
 export class TpmDecodeError extends TpmError {
   readonly offset: number
-  constructor(message: string, offset: number, code: `ERR_TPM_${string}` = 'ERR_TPM_DECODE') {
+  constructor(message: string, offset: number, code: TpmErrorCode = 'ERR_TPM_DECODE') {
     super(code, `${message} (at byte ${offset})`)
     this.offset = offset
   }

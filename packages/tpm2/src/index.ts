@@ -1,5 +1,12 @@
 // Public surface of @ward/tpm2 (named re-exports only). See README.md for the API guide.
-export { TpmError, TpmDecodeError, TpmResponseError, type RcSubject } from './errors.js'
+export {
+  TpmError,
+  TpmDecodeError,
+  TpmResponseError,
+  tpmErrors,
+  type RcSubject,
+  type TpmErrorCode,
+} from './errors.js'
 export {
   TPM_CC,
   TPM_ST,

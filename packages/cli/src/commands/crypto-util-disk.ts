@@ -1,5 +1,5 @@
 import { basename } from 'node:path'
-import { readSecretFile, WardError, type Secret } from '@ward/core'
+import { readSecretFile, type Secret } from '@ward/core'
 import {
   decryptDisk,
   describeDisk,
@@ -14,6 +14,7 @@ import {
 } from '@ward/envelope/disk'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import type { Progress } from '../output.js'
+import { CliError } from '../errors.js'
 
 /*
  * `ward crypto-util disk ...`: LUKS2 disks offline (issue 2). KEK files hold 32 raw bytes and
@@ -25,14 +26,14 @@ function str(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.values[name]
   if (v === undefined) return undefined
   if (typeof v !== 'string' || v === '')
-    throw new WardError('ERR_CLI_USAGE', `--${name} needs a value`, { option: name })
+    throw new CliError('ERR_CLI_USAGE', `--${name} needs a value`, { option: name })
   return v
 }
 
 function required(ctx: CommandContext, name: string): string {
   const v = str(ctx, name)
   if (v === undefined)
-    throw new WardError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
+    throw new CliError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
   return v
 }
 
@@ -41,7 +42,7 @@ function int(ctx: CommandContext, name: string): number | undefined {
   if (v === undefined) return undefined
   const n = Number(v)
   if (!Number.isSafeInteger(n) || n <= 0)
-    throw new WardError('ERR_CLI_USAGE', `--${name} must be a positive integer`, { option: name })
+    throw new CliError('ERR_CLI_USAGE', `--${name} must be a positive integer`, { option: name })
   return n
 }
 
@@ -64,7 +65,7 @@ const kdfHelp = (prefix: string): Record<string, string> => ({
 function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOptions | undefined {
   const type = str(ctx, 'pbkdf')
   if (type !== undefined && type !== 'argon2id' && type !== 'argon2i' && type !== 'pbkdf2')
-    throw new WardError('ERR_CLI_USAGE', '--pbkdf must be argon2id, argon2i or pbkdf2', {
+    throw new CliError('ERR_CLI_USAGE', '--pbkdf must be argon2id, argon2i or pbkdf2', {
       option: 'pbkdf',
     })
   const memory = int(ctx, 'pbkdf-memory')
@@ -78,7 +79,7 @@ function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOption
   }
   if (Object.keys(o).length === 0) return undefined
   if (!hasPassphrase)
-    throw new WardError(
+    throw new CliError(
       'ERR_CLI_USAGE',
       '--pbkdf* flags set the recovery keyslot: give --recovery-passphrase-file too',
     )
@@ -89,7 +90,7 @@ function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOption
 function keySlot(ctx: CommandContext): string | undefined {
   const v = str(ctx, 'key-slot')
   if (v !== undefined && !/^(0|[1-9][0-9]?)$/.test(v))
-    throw new WardError('ERR_CLI_USAGE', '--key-slot must be a keyslot number (0-31)', {
+    throw new CliError('ERR_CLI_USAGE', '--key-slot must be a keyslot number (0-31)', {
       option: 'key-slot',
     })
   return v
@@ -180,7 +181,7 @@ const encrypt = defineCommand({
       (inPlace === undefined) === (input === undefined) ||
       (input !== undefined) !== (out !== undefined)
     )
-      throw new WardError('ERR_CLI_USAGE', 'give either --in RAW --out DISK, or --in-place FILE')
+      throw new CliError('ERR_CLI_USAGE', 'give either --in RAW --out DISK, or --in-place FILE')
     const kekFile = required(ctx, 'kek-file')
     const providerId = str(ctx, 'provider-id') ?? 'offline'
     const kekId = str(ctx, 'kek-id') ?? basename(kekFile)
@@ -237,13 +238,13 @@ const decrypt = defineCommand({
     const kekFile = str(ctx, 'kek-file')
     const passFile = str(ctx, 'recovery-passphrase-file')
     if ((kekFile === undefined) === (passFile === undefined))
-      throw new WardError(
+      throw new CliError(
         'ERR_CLI_USAGE',
         'give exactly one of --kek-file or --recovery-passphrase-file',
       )
     const keyslot = keySlot(ctx)
     if (keyslot !== undefined && passFile === undefined)
-      throw new WardError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
+      throw new CliError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
     const segmentBytes = int(ctx, 'segment-bytes')
     const secret = kekFile !== undefined ? readKek(kekFile) : (readPass(passFile) as Secret)
     const progress = progressFor(ctx, 'decrypt')
@@ -296,10 +297,10 @@ const rekey = defineCommand({
   async run(ctx) {
     const disk = ctx.positionals[0]
     if (disk === undefined || ctx.positionals.length !== 1)
-      throw new WardError('ERR_CLI_USAGE', 'give exactly one DISK')
+      throw new CliError('ERR_CLI_USAGE', 'give exactly one DISK')
     const shallow = ctx.values.shallow === true
     if (shallow === (ctx.values.deep === true))
-      throw new WardError('ERR_CLI_USAGE', 'give exactly one of --shallow or --deep')
+      throw new CliError('ERR_CLI_USAGE', 'give exactly one of --shallow or --deep')
     const kek = readKek(required(ctx, 'kek-file'))
     const progress = progressFor(ctx, 'rekey')
     let r: DiskResult
@@ -308,7 +309,7 @@ const rekey = defineCommand({
       // a shallow rekey changes the KEK, so the id naming it changes too: never guessed from a file name
       const kekId = str(ctx, 'new-kek-id')
       if (kekId === undefined)
-        throw new WardError(
+        throw new CliError(
           'ERR_CLI_USAGE',
           "--shallow needs --new-kek-id: the new KEK's id at its key provider (recorded in the disk's Ward token in place of the old KEK's id)",
           { option: 'new-kek-id' },
@@ -330,7 +331,7 @@ const rekey = defineCommand({
       const kdf = kdfFlags(ctx, passFile !== undefined)
       const keyslot = keySlot(ctx)
       if (keyslot !== undefined && passFile === undefined)
-        throw new WardError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
+        throw new CliError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
       const segmentBytes = int(ctx, 'segment-bytes')
       const pass = readPass(passFile)
       r = await withSecrets([kek, pass], ([k, p]) =>
@@ -391,7 +392,7 @@ const describe = defineCommand({
   options: {},
   async run(ctx) {
     const disk = ctx.positionals[0]
-    if (disk === undefined) throw new WardError('ERR_CLI_USAGE', 'give a DISK')
+    if (disk === undefined) throw new CliError('ERR_CLI_USAGE', 'give a DISK')
     const d = describeDisk(disk)
     ctx.out.data(d, () => diskDescriptionText(d))
     return 0

@@ -1,15 +1,17 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { readSecretFile, WardError } from '@ward/core'
+import { readSecretFile } from '@ward/core'
 import {
   decryptVmFile,
   describeVmFile,
   encryptVmFile,
+  EnvelopeError,
   VM_FILE_ROLES,
   type VmFileRole,
 } from '@ward/envelope'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import type { Progress } from '../output.js'
+import { CliError } from '../errors.js'
 
 /** Show a progress bar (or JSON progress lines) only for files big enough to take a while. */
 const PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -35,7 +37,7 @@ const commonHelp = {
 function required(ctx: CommandContext, name: string): string {
   const v = ctx.values[name]
   if (typeof v !== 'string' || v === '')
-    throw new WardError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
+    throw new CliError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
   return v
 }
 
@@ -44,7 +46,7 @@ function givenRole(ctx: CommandContext): VmFileRole | undefined {
   const r = ctx.values.role
   if (r === undefined) return undefined
   if (typeof r !== 'string' || !(VM_FILE_ROLES as readonly string[]).includes(r))
-    throw new WardError('ERR_CLI_USAGE', `--role must be one of ${VM_FILE_ROLES.join(', ')}`, {
+    throw new CliError('ERR_CLI_USAGE', `--role must be one of ${VM_FILE_ROLES.join(', ')}`, {
       option: 'role',
     })
   return r as VmFileRole
@@ -52,8 +54,7 @@ function givenRole(ctx: CommandContext): VmFileRole | undefined {
 
 function role(ctx: CommandContext): VmFileRole {
   const r = givenRole(ctx)
-  if (r === undefined)
-    throw new WardError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
+  if (r === undefined) throw new CliError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
   return r
 }
 
@@ -94,7 +95,7 @@ const encrypt = defineCommand({
     const cs = ctx.values['chunk-size'] as string | undefined
     const chunkSize = cs === undefined ? undefined : Number(cs)
     if (chunkSize !== undefined && !Number.isInteger(chunkSize))
-      throw new WardError('ERR_CLI_USAGE', '--chunk-size must be an integer', {
+      throw new CliError('ERR_CLI_USAGE', '--chunk-size must be an integer', {
         option: 'chunk-size',
       })
     const kek = readSecretFile(kekFile, { length: 32 })
@@ -156,10 +157,9 @@ const decrypt = defineCommand({
     const fileRole = d.role
     if (expected !== undefined && expected !== fileRole) {
       kek.dispose()
-      throw new WardError(
+      throw new EnvelopeError(
         'ERR_VMFILE_ROLE_MISMATCH',
         `${inPath} is a ${fileRole} file, not ${expected}: drop --role to decrypt it as ${fileRole}, or check where it came from`,
-        { option: 'role' },
       )
     }
     const progress = progressFor(ctx, 'decrypt', d.plaintextSize ?? 0)

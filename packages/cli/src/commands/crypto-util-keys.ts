@@ -1,8 +1,9 @@
-import { readSecretFile, WardError } from '@ward/core'
+import { readSecretFile } from '@ward/core'
 import { callAgent } from '@ward/host'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import { table } from '../output.js'
 import { dataDirOf } from './host.js'
+import { CliError } from '../errors.js'
 
 const opts = {
   'data-dir': { type: 'string' },
@@ -19,7 +20,7 @@ function ids(ctx: CommandContext): { providerId: string; kekId: string } {
   const p = ctx.values['provider-id'] ?? ctx.positionals[0]
   const k = ctx.values['kek-id'] ?? ctx.positionals[1]
   if (typeof p !== 'string' || typeof k !== 'string')
-    throw new WardError(
+    throw new CliError(
       'ERR_CLI_USAGE',
       'give the provider id and the KEK id (positional P K, or --provider-id and --kek-id)',
     )
@@ -36,7 +37,7 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
       const f = ctx.values['kek-file']
-      if (typeof f !== 'string') throw new WardError('ERR_CLI_USAGE', '--kek-file is required')
+      if (typeof f !== 'string') throw new CliError('ERR_CLI_USAGE', '--kek-file is required')
       const kek = readSecretFile(f, { length: 32 })
       const key = kek.use((k) => Buffer.from(k).toString('base64'))
       kek.dispose()

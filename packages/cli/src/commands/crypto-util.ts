@@ -1,4 +1,3 @@
-import { WardError } from '@ward/core'
 import {
   describeDisk,
   describeVmFile,
@@ -9,11 +8,12 @@ import {
 } from '@ward/envelope'
 import { defineCommand, type Command } from '../command.js'
 import { diskDescriptionText } from './crypto-util-disk.js'
+import { CliError } from '../errors.js'
 
 const oneFile = (positionals: readonly string[], name: string): string => {
   const f = positionals[0]
   if (f === undefined || positionals.length !== 1)
-    throw new WardError('ERR_CLI_USAGE', `${name} takes exactly one FILE`)
+    throw new CliError('ERR_CLI_USAGE', `${name} takes exactly one FILE`)
   return f
 }
 
@@ -68,7 +68,7 @@ export const cryptoUtilCommands: readonly Command[] = [
       const file = oneFile(positionals, 'envelope describe')
       const found = await inspectEnvelope(file)
       if (found === undefined)
-        throw new WardError(
+        throw new CliError(
           'ERR_ENVELOPE_NOT_WARD',
           `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
         )

@@ -1,4 +1,4 @@
-import { createLogger, isCodedError, WardError } from '@ward/core'
+import { createLogger, isCodedError } from '@ward/core'
 import {
   DEFAULT_DATA_DIR,
   HostAgent,
@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path'
 import { defineCommand, type Command, type Values } from '../command.js'
 import { table } from '../output.js'
 import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
+import { CliError } from '../errors.js'
 
 const dataDirOption = { 'data-dir': { type: 'string' } } as const
 const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
@@ -30,7 +31,7 @@ export function parseBool(flag: string, v: unknown): boolean | undefined {
   const s = String(v).toLowerCase()
   if (s === 't' || s === 'true') return true
   if (s === 'f' || s === 'false') return false
-  throw new WardError('ERR_CLI_USAGE', `--${flag} takes T, true, F or false (got ${String(v)})`, {
+  throw new CliError('ERR_CLI_USAGE', `--${flag} takes T, true, F or false (got ${String(v)})`, {
     option: flag,
   })
 }
@@ -40,7 +41,7 @@ function onOff(flag: string, v: unknown, dflt: boolean): boolean {
   const s = String(v).toLowerCase()
   if (s === 'on' || s === 'true' || s === 't') return true
   if (s === 'off' || s === 'false' || s === 'f') return false
-  throw new WardError('ERR_CLI_USAGE', `--${flag} takes on or off (got ${String(v)})`, {
+  throw new CliError('ERR_CLI_USAGE', `--${flag} takes on or off (got ${String(v)})`, {
     option: flag,
   })
 }
@@ -69,7 +70,7 @@ export const hostCommands: readonly Command[] = [
     help: { ...dataDirHelp, tpm: 'swtpm:HOST:PORT | /dev/tpmrm0 | none (required)' },
     async run({ values, out }) {
       if (typeof values.tpm !== 'string')
-        throw new WardError(
+        throw new CliError(
           'ERR_CLI_USAGE',
           '--tpm is required: swtpm:HOST:PORT, /dev/tpmrm0 or none',
         )
@@ -118,7 +119,7 @@ export const hostCommands: readonly Command[] = [
       const dataDir = dataDirOf(values)
       const logger = createLogger('host', { format: logFormatOf(values) })
       if (values['secure-boot'] !== undefined && values['simulate-firmware'] !== true)
-        throw new WardError(
+        throw new CliError(
           'ERR_CLI_USAGE',
           '--secure-boot needs --simulate-firmware (a real host reads it from the firmware)',
         )
@@ -191,7 +192,7 @@ export const hostCommands: readonly Command[] = [
       if (values.mode !== undefined) {
         const m = String(values.mode).toUpperCase()
         if (m !== 'TPM' && m !== 'NONE')
-          throw new WardError('ERR_CLI_USAGE', '--mode takes TPM or NONE', { option: 'mode' })
+          throw new CliError('ERR_CLI_USAGE', '--mode takes TPM or NONE', { option: 'mode' })
         params.mode = m
       }
       const sb = parseBool('require-secure-boot', values['require-secure-boot'])

@@ -15,23 +15,24 @@ import {
   startKmsServer,
 } from '@ward/kms'
 import type { ObjectSummary } from '@ward/kms'
-import { createLogger, WardError } from '@ward/core'
+import { createLogger } from '@ward/core'
 import { defineCommand } from '../command.js'
 import type { Command, Values } from '../command.js'
 import { table } from '../output.js'
 import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
+import { CliError } from '../errors.js'
 
 const dataDir = (v: Values): string => {
   const d = v['data-dir']
   if (typeof d !== 'string' || d === '')
-    throw new WardError('ERR_CLI_USAGE', '--data-dir DIR is required')
+    throw new CliError('ERR_CLI_USAGE', '--data-dir DIR is required')
   return resolve(d)
 }
 const str = (v: Values, k: string): string | undefined =>
   typeof v[k] === 'string' ? v[k] : undefined
 const need = (v: Values, k: string): string => {
   const s = str(v, k)
-  if (s === undefined || s === '') throw new WardError('ERR_CLI_USAGE', `--${k} is required`)
+  if (s === undefined || s === '') throw new CliError('ERR_CLI_USAGE', `--${k} is required`)
   return s
 }
 const dbOpt = { db: { type: 'string' } } as const
@@ -40,7 +41,7 @@ const num = (v: Values, k: string): number | undefined => {
   const s = str(v, k)
   if (s === undefined) return undefined
   if (!/^\d{1,9}$/.test(s))
-    throw new WardError('ERR_CLI_USAGE', `--${k} must be a whole number (got ${s})`)
+    throw new CliError('ERR_CLI_USAGE', `--${k} must be a whole number (got ${s})`)
   return Number(s)
 }
 /** `ward kms serve` limit flags → KmsServerOptions fields (value scale: MiB → bytes). */
@@ -108,7 +109,7 @@ export const kmsCommands: readonly Command[] = [
     async run({ values, positionals, out }) {
       const name = positionals[0]
       if (name === undefined)
-        throw new WardError('ERR_CLI_USAGE', 'NAME (the client identity) is required')
+        throw new CliError('ERR_CLI_USAGE', 'NAME (the client identity) is required')
       const files = await addClient(dataDir(values), name, resolve(need(values, 'out')))
       out.data(
         { identity: name, ...files },
@@ -126,7 +127,7 @@ export const kmsCommands: readonly Command[] = [
     async run({ values, positionals, out }) {
       const arg = positionals[0]
       if (arg === undefined || arg === '')
-        throw new WardError('ERR_CLI_USAGE', 'NAME (a client identity) or SERIAL is required')
+        throw new CliError('ERR_CLI_USAGE', 'NAME (a client identity) or SERIAL is required')
       const dir = dataDir(values)
       const r = await revokeClient(dir, arg)
       const what =
@@ -205,7 +206,7 @@ export const kmsCommands: readonly Command[] = [
       const db = str(values, 'db')
       const poll = str(values, 'busy-poll-us')
       if (poll !== undefined && !/^\d{1,7}$/.test(poll))
-        throw new WardError(
+        throw new CliError(
           'ERR_CLI_USAGE',
           `--busy-poll-us must be a whole number of µs (got ${poll})`,
         )
@@ -311,7 +312,7 @@ export const kmsCommands: readonly Command[] = [
     async run({ values, positionals, out }) {
       const id = positionals[0]
       if (id === undefined || id === '')
-        throw new WardError(
+        throw new CliError(
           'ERR_CLI_USAGE',
           'ID (an object id, see ward kms objects list) is required',
         )

@@ -1,4 +1,4 @@
-import { EnvelopeError } from '../errors.js'
+import { EnvelopeError, type EnvelopeErrorCode } from '../errors.js'
 
 /*
  * A tiny table-driven binary codec (STYLE.md §3): a structure is a plain `as const` object of
@@ -105,8 +105,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Errors raised by the codec carry the caller's area, e.g. `ERR_VMFILE_HEADER`. */
 export interface CodecErrors {
-  readonly format: `ERR_${string}`
-  readonly magic: `ERR_${string}`
+  readonly format: EnvelopeErrorCode
+  readonly magic: EnvelopeErrorCode
 }
 
 /** Encode `value` per `layout`. Values out of the declared bounds are the `format` error. */

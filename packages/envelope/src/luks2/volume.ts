@@ -1,6 +1,6 @@
 import { fstatSync, fsyncSync } from 'node:fs'
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import { EnvelopeError } from '../errors.js'
+import { EnvelopeError, type EnvelopeErrorCode } from '../errors.js'
 import { preadFull, pwriteFull } from '../disk/io.js'
 import {
   decodeBinaryHeader,
@@ -41,7 +41,7 @@ type Copy =
   | { ok: false; error: EnvelopeError; notLuks: boolean }
 
 function readCopy(fd: number, offset: number, secondary: boolean, fileSize: number): Copy {
-  const fail = (code: `ERR_${string}`, msg: string, notLuks = false, cause?: unknown): Copy => ({
+  const fail = (code: EnvelopeErrorCode, msg: string, notLuks = false, cause?: unknown): Copy => ({
     ok: false,
     error: new EnvelopeError(
       code,

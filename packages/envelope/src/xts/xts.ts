@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { EnvelopeError } from '../errors.js'
+import { EnvelopeError, envelopeErrors, type EnvelopeErrorCode } from '../errors.js'
 import { checkSectorArgs, checkUnitArgs } from './check.js'
 import { native, type NativeXts } from './native.js'
 import { nodeSectors, nodeUnit } from './node-backend.js'
@@ -282,12 +282,15 @@ async function fallbackAsync(op: Op, data: Uint8Array, first: number, ss: number
   }
 }
 
+const isXtsCode = (code: string): code is EnvelopeErrorCode =>
+  code.startsWith('ERR_XTS_') && Object.hasOwn(envelopeErrors, code)
+
 /** The addon throws plain Errors carrying `code`; give them the package's error shape. */
 export function asEnvelopeError(e: unknown): Error {
   if (e instanceof EnvelopeError) return e
   const code = (e as { code?: unknown } | null)?.code
-  if (e instanceof Error && typeof code === 'string' && /^ERR_XTS_[A-Z_]+$/.test(code))
-    return new EnvelopeError(code as `ERR_${string}`, e.message)
+  if (e instanceof Error && typeof code === 'string' && isXtsCode(code))
+    return new EnvelopeError(code, e.message)
   return new EnvelopeError('ERR_XTS_CRYPTO', 'XTS operation failed in the native addon', {
     cause: e,
   })

@@ -115,7 +115,7 @@ test('layout codec: encode then decode gives the value back; decoding random byt
       fc.string({ minLength: 1, maxLength: 60 }),
       fc.uint8Array({ minLength: 64, maxLength: 64 }),
       (diskId, dek) => {
-        const errs = { format: 'ERR_T_FORMAT', magic: 'ERR_T_MAGIC' } as const
+        const errs = { format: 'ERR_BUNDLE_FORMAT', magic: 'ERR_BUNDLE_MAGIC' } as const
         const enc = encodeLayout(BundleDisk, { diskId, dek }, errs)
         const { value, length } = decodeLayout(BundleDisk, enc, errs)
         assert.equal(length, enc.length)

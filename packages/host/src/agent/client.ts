@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { HostError } from '../errors.js'
+import { HostError, isHostErrorCode } from '../errors.js'
 import { SOCKET_FILE } from './data-dir.js'
 import { MAX_LINE, type AgentResponse } from './server.js'
 
@@ -59,9 +59,7 @@ export function callAgent(
       else
         reject(
           new AgentError(
-            res.error.code.startsWith('ERR_HOST_')
-              ? (res.error.code as `ERR_HOST_${string}`)
-              : 'ERR_HOST_AGENT',
+            isHostErrorCode(res.error.code) ? res.error.code : 'ERR_HOST_AGENT',
             res.error.message,
             { agentCode: res.error.code },
           ),

@@ -43,19 +43,16 @@ export function checkDataDir(dir: string): void {
     throw new KmsError(
       'ERR_KMS_DATA_DIR_MODE',
       `${dir} is not a directory; --data-dir names the directory made by ward kms init`,
-      'GeneralFailure',
     )
   if (typeof process.getuid === 'function' && st.uid !== process.getuid())
     throw new KmsError(
       'ERR_KMS_DATA_DIR_OWNER',
       `data dir ${dir} belongs to uid ${st.uid}, not to the user running ward (uid ${process.getuid()}); run ward as its owner, or after checking its files: chown -R $(id -u) ${dir}`,
-      'GeneralFailure',
     )
   if ((st.mode & 0o077) !== 0)
     throw new KmsError(
       'ERR_KMS_DATA_DIR_MODE',
       `data dir ${dir} is mode ${octal(st.mode)}: other users could read or replace its files; check that nobody did, then run: chmod 700 ${dir}`,
-      'GeneralFailure',
     )
 }
 
@@ -114,7 +111,6 @@ export function openDataDir(
     throw new KmsError(
       'ERR_KMS_NOT_INITIALIZED',
       `${dir} is not initialized; run: ward kms init --data-dir ${dir}`,
-      'GeneralFailure',
     )
   }
   if (tighten !== undefined) {

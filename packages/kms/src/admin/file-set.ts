@@ -68,12 +68,7 @@ const quiet = (fn: () => void): void => {
 }
 
 const outError = (message: string, cause?: unknown): KmsError =>
-  new KmsError(
-    'ERR_KMS_CLIENT_OUT',
-    message,
-    'GeneralFailure',
-    cause === undefined ? undefined : { cause },
-  )
+  new KmsError('ERR_KMS_CLIENT_OUT', message, cause === undefined ? undefined : { cause })
 
 /**
  * Write `files` (all in one directory) as one set:

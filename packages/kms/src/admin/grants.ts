@@ -33,14 +33,12 @@ export async function grantAccess(
     throw new KmsError(
       'ERR_KMS_BAD_GRANT',
       `unknown operation(s) ${bad.join(', ') || '(none given)'}; use: ${privilegeNames.join(', ')}`,
-      'InvalidField',
     )
   return withStore(dataDir, db, async (s) => {
     if ((await s.getObject(objectId)) === undefined)
       throw new KmsError(
         'ERR_KMS_NOT_FOUND',
         `object ${objectId} not found; list ids with: ward kms objects list --data-dir ${dataDir}`,
-        'ItemNotFound',
       )
     const prev = (await s.getGrant(objectId, identity)) ?? []
     const ops = [...new Set([...prev, ...operations])]

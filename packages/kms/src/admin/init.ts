@@ -32,7 +32,6 @@ export async function initKms(
       throw new KmsError(
         'ERR_KMS_BAD_SERVER_NAME',
         `--server-name ${JSON.stringify(n)} is neither a host name nor an IP address; give a DNS name (kms.example.org) or an address (192.0.2.10, 2001:db8::1)`,
-        'InvalidField',
       )
   const p = dataPaths(dataDir)
   checkDataDir(dataDir)
@@ -40,7 +39,6 @@ export async function initKms(
     throw new KmsError(
       'ERR_KMS_ALREADY_INITIALIZED',
       `${dataDir} already holds a master.key; use another --data-dir or remove it deliberately`,
-      'GeneralFailure',
     )
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   checkDataDir(dataDir)
@@ -71,14 +69,12 @@ export async function addClient(
     throw new KmsError(
       'ERR_KMS_BAD_CLIENT_NAME',
       'client name must be 1-128 characters of letters, digits, . _ @ - (it becomes the certificate CN)',
-      'InvalidField',
     )
   const p = openDataDir(dataDir)
   if (!existsSync(p.caKey))
     throw new KmsError(
       'ERR_KMS_NOT_INITIALIZED',
       `${dataDir} has no CA; run: ward kms init --data-dir ${dataDir}`,
-      'GeneralFailure',
     )
   const caKey = readSecretFile(p.caKey)
   const ca = {
@@ -93,7 +89,6 @@ export async function addClient(
     throw new KmsError(
       'ERR_KMS_CLIENT_OUT',
       `cannot create the --out directory ${outDir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); choose another --out`,
-      'GeneralFailure',
       { cause: e },
     )
   }

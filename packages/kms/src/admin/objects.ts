@@ -44,7 +44,6 @@ function lookup(table: Record<string, number>, what: string, flag: string, v: st
     throw new KmsError(
       'ERR_KMS_BAD_FILTER',
       `unknown ${what} ${JSON.stringify(v)} for --${flag}; use one of: ${Object.keys(table).join(', ')}`,
-      'InvalidField',
     )
   return hit[1]
 }
@@ -167,7 +166,6 @@ export async function showObject(
       throw new KmsError(
         'ERR_KMS_NOT_FOUND',
         `object ${id} not found; list ids with: ward kms objects list --data-dir ${dataDir}`,
-        'ItemNotFound',
       )
     r.material?.fill(0) // read with the row, never shown
     const grants = (await s.listGrants(id)).map((g) => ({

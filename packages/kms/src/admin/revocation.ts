@@ -65,7 +65,6 @@ const badFile = (path: string, why: string): KmsError =>
   new KmsError(
     'ERR_KMS_REVOCATIONS',
     `${path} is not a readable deny list (${why}); restore it from a backup (it was written by ward kms client revoke)`,
-    'GeneralFailure',
   )
 
 /** The checks the server runs on each client certificate. */
@@ -163,7 +162,6 @@ export async function revokeClient(
       throw new KmsError(
         'ERR_KMS_UNKNOWN_CLIENT',
         `no client named ${JSON.stringify(nameOrSerial)} and no certificate serial like it in ${p.clients}; list them with: ward kms client list --data-dir ${dataDir}`,
-        'ItemNotFound',
       )
     }
     // Read, change and write under the lock: a concurrent revoke is refused, never lost.
@@ -266,7 +264,6 @@ function withLock<T>(path: string, fn: () => T): T {
       throw new KmsError(
         'ERR_KMS_BUSY',
         `another ward kms client revoke is changing ${path}; retry (if none runs, remove ${lock})`,
-        'GeneralFailure',
       )
     throw e
   }

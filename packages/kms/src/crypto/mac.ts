@@ -32,8 +32,7 @@ export function macHash(algorithm: string | undefined): string {
 }
 
 export function macCompute(hash: string, key: Uint8Array, data: Uint8Array): Buffer {
-  if (key.length === 0)
-    throw new KmsError('ERR_KMS_KEY_LENGTH', 'an HMAC key cannot be empty', 'InvalidField')
+  if (key.length === 0) throw new KmsError('ERR_KMS_KEY_LENGTH', 'an HMAC key cannot be empty')
   return createHmac(hash, key).update(data).digest()
 }
 

@@ -25,7 +25,6 @@ function oaepOptions(key: KeyObject, p: RsaEncryptionParams) {
     throw new KmsError(
       'ERR_KMS_NOT_SUPPORTED',
       `RSA-OAEP with MGF1 ${p.mgf1Hash ?? ''} and OAEP hash ${hash}: only equal hashes are supported`,
-      'FeatureNotSupported',
     )
   return {
     key,
@@ -83,7 +82,6 @@ function pkcs1v15Decrypt(key: KeyObject, c: Uint8Array): Buffer {
       throw new KmsError(
         'ERR_KMS_NOT_SUPPORTED',
         `RSA PKCS#1 v1.5 decryption needs OpenSSL with implicit rejection (3.2+; this Node.js has ${process.versions.openssl}); encrypt with OAEP`,
-        'FeatureNotSupported',
       )
     throw cryptoFailure('RSA decryption failed (ciphertext not below the modulus)')
   }

@@ -47,7 +47,6 @@ export function openStream(
       throw new KmsError(
         'ERR_KMS_STREAM',
         'this stream is closed; start a new one with Init Indicator',
-        'InvalidField',
       )
     return c
   }
@@ -72,7 +71,6 @@ export function openStream(
             throw new KmsError(
               'ERR_KMS_MISSING_DATA',
               'the Final request of an AEAD decryption needs the Authenticated Encryption Tag',
-              'MissingData',
             )
           if (tag.length !== tagLength) throw cryptoFailure('decryption failed (tag)')
           ;(cc as unknown as WithTag).setAuthTag(tag)
@@ -197,7 +195,6 @@ export class StreamRegistry {
       throw new KmsError(
         'ERR_KMS_STREAM_LIMIT',
         `too many open Encrypt/Decrypt streams (${this.#max}); finish streams with Final Indicator or retry later`,
-        'GeneralFailure',
       )
     }
     const owned = this.#owned.get(stream.owner) ?? 0
@@ -206,7 +203,6 @@ export class StreamRegistry {
       throw new KmsError(
         'ERR_KMS_STREAM_LIMIT',
         `this identity has ${owned} open Encrypt/Decrypt streams, its limit; finish streams with Final Indicator or retry later`,
-        'GeneralFailure',
       )
     }
     const id = randomBytes(16)
@@ -237,7 +233,6 @@ export class StreamRegistry {
       throw new KmsError(
         'ERR_KMS_STREAM',
         'unknown or expired Correlation Value; start again with Init Indicator',
-        'InvalidField',
       )
     e.lastUsed = this.#now()
     return e.stream

@@ -4,7 +4,8 @@
  * ChaCha20-Poly1305. No TTLV here: callers map KMIP enumerations to these names.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto'
-import { freshRandom } from './random.js'
+import { randomBytes } from 'node:crypto'
+import type { RandomSource } from './random.js'
 import type { Cipheriv, CipherGCMTypes, Decipheriv } from 'node:crypto'
 import { KmsError, cryptoFailure, notSupported } from '../errors.js'
 
@@ -24,12 +25,16 @@ export interface CipherSpec {
   readonly tagLength?: number
 }
 
+export interface DecryptInput {
+  readonly iv?: Uint8Array | undefined
+  readonly aad?: Uint8Array | undefined
+  readonly tag?: Uint8Array | undefined
+}
 export interface EncryptInput {
   readonly iv?: Uint8Array | undefined
   readonly aad?: Uint8Array | undefined
-}
-export interface DecryptInput extends EncryptInput {
-  readonly tag?: Uint8Array | undefined
+  /** Where a generated IV comes from (the server's RandomPool; default node:crypto randomBytes). */
+  readonly random?: RandomSource
 }
 export interface EncryptOutput {
   readonly data: Buffer
@@ -43,20 +48,14 @@ export const missingIv = (mode: string): KmsError =>
   new KmsError(
     'ERR_KMS_MISSING_IV',
     `${mode} decryption needs the IV/Counter/Nonce used to encrypt (send IV Counter Nonce)`,
-    // OASIS CS-BC-M-11/12/13 expect Invalid Message for a Decrypt without IV.
-    'InvalidMessage',
   )
 export const badTagLength = (n: number, allowed: readonly number[]): KmsError =>
   new KmsError(
     'ERR_KMS_TAG_LENGTH',
     `Tag Length ${n} is not allowed here; use one of ${allowed.join(', ')} bytes`,
-    // OASIS CS-BC-M-GCM-1 and CHACHA20POLY1305-1 expect General Failure for a bad tag length.
-    'GeneralFailure',
   )
-export const badIv = (message: string): KmsError =>
-  new KmsError('ERR_KMS_IV_LENGTH', message, 'InvalidField')
-export const badKey = (message: string): KmsError =>
-  new KmsError('ERR_KMS_KEY_LENGTH', message, 'InvalidField')
+export const badIv = (message: string): KmsError => new KmsError('ERR_KMS_IV_LENGTH', message)
+export const badKey = (message: string): KmsError => new KmsError('ERR_KMS_KEY_LENGTH', message)
 
 const GCM_TAGS = [4, 8, 12, 13, 14, 15, 16] as const // SP 800-38D §5.2.1.2
 const CCM_TAGS = [4, 6, 8, 10, 12, 14, 16] as const // SP 800-38C §A.1
@@ -245,9 +244,13 @@ export function openCipher(
 }
 
 /** The IV to use for encryption: the client's, or a fresh random one of the mode's default length. */
-function ivFor(r: Resolved, iv: Uint8Array | undefined): { iv?: Uint8Array; generated?: Buffer } {
+function ivFor(
+  r: Resolved,
+  iv: Uint8Array | undefined,
+  random: RandomSource,
+): { iv?: Uint8Array; generated?: Buffer } {
   if (iv !== undefined || r.ivLength === null) return iv === undefined ? {} : { iv }
-  const g = freshRandom(r.ivLength.default)
+  const g = random(r.ivLength.default)
   return { iv: g, generated: g }
 }
 
@@ -261,7 +264,11 @@ export function encryptOnce(
   data: Uint8Array,
   input: EncryptInput = {},
 ): EncryptOutput {
-  const { iv, generated } = ivFor(resolveCipher(spec, key.length), input.iv)
+  const { iv, generated } = ivFor(
+    resolveCipher(spec, key.length),
+    input.iv,
+    input.random ?? randomBytes,
+  )
   const { c, r, tagLength } = openCipher('enc', spec, key, iv, input.aad, data.length)
   let out: Buffer
   try {
@@ -296,7 +303,6 @@ export function decryptOnce(
       throw new KmsError(
         'ERR_KMS_MISSING_DATA',
         `${r.name} decryption needs the Authenticated Encryption Tag`,
-        'MissingData',
       )
     // The tag sent is the tag checked; a Tag Length that disagrees with it is a client error.
     if (spec.tagLength !== undefined && spec.tagLength !== input.tag.length)
@@ -313,7 +319,11 @@ export function decryptOnce(
 }
 
 /** A fresh random IV/nonce of the mode's default length, or undefined for ECB. */
-export function freshIv(spec: CipherSpec, keyLength: number): Buffer | undefined {
+export function freshIv(
+  spec: CipherSpec,
+  keyLength: number,
+  random: RandomSource = randomBytes,
+): Buffer | undefined {
   const r = resolveCipher(spec, keyLength)
-  return r.ivLength === null ? undefined : freshRandom(r.ivLength.default)
+  return r.ivLength === null ? undefined : random(r.ivLength.default)
 }

@@ -87,7 +87,7 @@ export function parseAttribute1(a: TtlvItem): Attr {
   const name = req(a, Tag.AttributeName, 'TextString')
   const value = find(a, Tag.AttributeValue)
   if (value === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`, 'MissingData')
+    throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`)
   checkName(name)
   return { name, value: retag(value, Tag.AttributeValue) }
 }
@@ -99,7 +99,6 @@ function checkName(name: string): void {
     throw new KmsError(
       'ERR_KMS_UNSUPPORTED_ATTRIBUTE',
       `unknown attribute "${name}" (custom attributes must be named x-… or y-…)`,
-      'InvalidField',
     )
 }
 
@@ -110,7 +109,7 @@ export function parseAttribute2(a: TtlvItem): Attr {
     const name = req(a, Tag.AttributeName, 'TextString')
     const value = find(a, Tag.AttributeValue)
     if (value === undefined)
-      throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`, 'MissingData')
+      throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} has no value`)
     const full = vendor !== undefined && vendor !== '' ? `${vendor}-${name}` : name
     checkName(full)
     return { name: full, value: retag(value, Tag.AttributeValue) }
@@ -142,7 +141,6 @@ export function parseAttributeContainer(container: TtlvItem | undefined): Attr[]
       throw new KmsError(
         'ERR_KMS_NOT_SUPPORTED',
         'named templates are not supported; pass the attributes',
-        'FeatureNotSupported',
       )
     }
   }

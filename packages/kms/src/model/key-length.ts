@@ -51,8 +51,7 @@ const ASYMMETRIC = new Set<number>([
   A.Ed448,
 ])
 
-const bad = (message: string): KmsError =>
-  new KmsError('ERR_KMS_KEY_LENGTH', message, 'InvalidField')
+const bad = (message: string): KmsError => new KmsError('ERR_KMS_KEY_LENGTH', message)
 
 /**
  * Refuse symmetric key material of `bytes` bytes that does not fit `algorithm` (when known), or

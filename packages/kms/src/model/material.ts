@@ -130,7 +130,6 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
   throw new KmsError(
     'ERR_KMS_KEY_FORMAT',
     `key format type ${format} is not available for this object`,
-    'KeyFormatTypeNotSupported',
   )
 }
 
@@ -282,7 +281,6 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
     throw new KmsError(
       'ERR_KMS_BAD_KEY',
       'the supplied key material does not parse in the stated Key Format Type',
-      'InvalidField',
       { cause: e },
     )
   }

@@ -5,7 +5,9 @@
  */
 import { denied, hiddenDenied, notFound } from '../errors.js'
 import type { Barrier } from '../barrier/barrier.js'
-import type { LocateColumns, ObjectRow, Store } from '../storage/store.js'
+import { locateColumns } from '../storage/locate-columns.js'
+import type { ObjectRow, Store } from '../storage/store.js'
+import type { KmsRuntime } from '../server/runtime.js'
 import {
   CryptographicAlgorithm,
   DRBGAlgorithm,
@@ -17,7 +19,6 @@ import {
 } from '@ward/kmip'
 import type { JsonItem, TtlvItem } from '@ward/kmip'
 import { digestAttribute } from './digest.js'
-import { newObjectId } from './id.js'
 
 /** Material format: a KMIP Key Format Type for key bytes, or AS_REGISTERED for a whole TTLV object. */
 export const AS_REGISTERED = -1
@@ -56,9 +57,9 @@ export interface OpContext {
   placeholder: string | undefined
   /** Server log for client-supplied Log messages (KMIP 2.1 §6.1.28), tagged with the identity. */
   readonly log?: (message: string) => void
+  /** The server's own state: streams, locks, random pool, id generator (server/runtime.ts). */
+  readonly runtime: KmsRuntime
 }
-
-export const newId = (): string => newObjectId()
 
 export function fromRow(r: ObjectRow): ManagedObject {
   const attrs = (JSON.parse(r.attrs) as [string, JsonItem][]).map(([name, v]) => ({
@@ -90,28 +91,11 @@ export function toRow(o: ManagedObject): ObjectRow {
     format: o.format,
     createdAt: o.createdAt,
     updatedAt: Date.now(),
-    locate: locateColumnsOf(o),
+    locate: locateColumns(o.attrs),
     fetched: attrValues(o, 'Fresh').some((v) => v.type === 'Boolean' && !v.value),
     ...(o.isNew === true ? { isNew: true } : {}),
     ...(o.dropsMaterial === true ? { scrub: true } : {}),
   }
-}
-
-/** The columns Locate filters on in SQL (storage/store.ts), read from the attributes in hand. */
-function locateColumnsOf(o: ManagedObject): LocateColumns {
-  let algorithm: number | null = null
-  let cryptoLength: number | null = null
-  const names = new Set<string>()
-  for (const a of o.attrs) {
-    const v = a.value
-    if (a.name === 'Cryptographic Algorithm' && v.type === 'Enumeration') algorithm = v.value
-    else if (a.name === 'Cryptographic Length' && v.type === 'Integer') cryptoLength = v.value
-    else if (a.name === 'Name' && v.type === 'Structure') {
-      for (const c of v.value)
-        if (c.tag === Tag.NameValue && c.type === 'TextString') names.add(c.value)
-    }
-  }
-  return { algorithm, cryptoLength, names: [...names] }
 }
 
 export const attrValues = (o: ManagedObject, name: string): TtlvItem[] =>
@@ -144,8 +128,7 @@ export function effectiveState(o: ManagedObject, now: bigint): number {
 /** Resolve the Unique Identifier (or the batch's ID placeholder). */
 export function targetId(ctx: OpContext, id: string | undefined): string {
   const v = id ?? ctx.placeholder
-  if (v === undefined)
-    throw notFound('(no Unique Identifier and no ID placeholder)', ctx.major >= 2)
+  if (v === undefined) throw notFound('(no Unique Identifier and no ID placeholder)')
   return v
 }
 
@@ -157,10 +140,10 @@ export function targetId(ctx: OpContext, id: string | undefined): string {
  */
 export async function loadObject(ctx: OpContext, id: string, op: string): Promise<ManagedObject> {
   const r = await ctx.store.getObject(id)
-  if (r === undefined) throw notFound(id, ctx.major >= 2)
+  if (r === undefined) throw notFound(id)
   if (r.owner !== ctx.identity) {
     const g = await ctx.store.getGrant(id, ctx.identity)
-    if (g === undefined) throw hiddenDenied(id, ctx.major >= 2)
+    if (g === undefined) throw hiddenDenied(id)
     if (!(g.includes(op) || g.includes('all'))) throw denied(op, id)
   }
   const o = fromRow(r)
@@ -223,7 +206,7 @@ export function sealMaterial(
 /** Fresh object with the standard dates (Initial Date, Last Change Date). */
 export function newObject(ctx: OpContext, objectType: number): ManagedObject {
   const o: ManagedObject = {
-    id: newId(),
+    id: ctx.runtime.ids.next(),
     owner: ctx.identity,
     objectType,
     state: State.PreActive,

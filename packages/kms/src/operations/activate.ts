@@ -12,7 +12,7 @@ export const activate = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'activate')
     if (o.state !== State.PreActive)
-      throw stateError(ctx, `object ${id} is not Pre-Active (state ${o.state})`)
+      throw stateError(`object ${id} is not Pre-Active (state ${o.state})`)
     o.state = State.Active
     setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))

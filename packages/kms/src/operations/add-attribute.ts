@@ -16,13 +16,12 @@ export const addAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'add-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name, o)
+    checkWritable(a.name, o)
     const existing = attrValues(o, a.name).length
     if (existing > 0 && !isMultiValued(a.name))
       throw new KmsError(
         'ERR_KMS_SINGLE_VALUED',
         `attribute ${a.name} already has a value; use ModifyAttribute`,
-        is2x(ctx) ? 'AttributeSingleValued' : 'IllegalOperation',
       )
     // KMIP 2.1 §4.34: a Name identifies the object; the same Name twice on one object is refused
     // (OASIS BL-M-8) rather than stored as a duplicate instance.
@@ -34,7 +33,6 @@ export const addAttribute = defineOperation({
         throw new KmsError(
           'ERR_KMS_DUPLICATE_NAME',
           `object ${id} already has the Name "${wanted}"`,
-          is2x(ctx) ? 'NonUniqueNameAttribute' : 'IllegalOperation',
         )
     }
     const value = tightenOnly(o, a.name, currentValue(o, a.name), a.value) ?? a.value

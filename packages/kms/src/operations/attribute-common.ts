@@ -46,8 +46,7 @@ export function attributeArg(
     const w = find(payload, tag2)
     if (w === undefined) return undefined
     const [inner] = children(w)
-    if (inner === undefined)
-      throw new KmsError('ERR_KMS_MISSING_DATA', 'empty attribute wrapper', 'MissingData')
+    if (inner === undefined) throw new KmsError('ERR_KMS_MISSING_DATA', 'empty attribute wrapper')
     return parseOne(ctx, inner)
   }
   const a = find(payload, Tag.Attribute)
@@ -67,18 +66,12 @@ const datesWritableIn: Readonly<Record<string, readonly number[]>> = {
 }
 
 /** Refuse client changes to server-owned attributes, and to dates the object's state freezes. */
-export function checkWritable(ctx: OpContext, name: string, o: ManagedObject): void {
+export function checkWritable(name: string, o: ManagedObject): void {
   if (readOnlyAttributes.has(name))
-    throw new KmsError(
-      'ERR_KMS_READ_ONLY_ATTRIBUTE',
-      `attribute ${name} is set by the server`,
-      // KMIP 2.1 §11.27 has its own reason; 1.x answers Permission Denied
-      is2x(ctx) ? 'AttributeReadOnly' : 'PermissionDenied',
-    )
+    throw new KmsError('ERR_KMS_READ_ONLY_ATTRIBUTE', `attribute ${name} is set by the server`)
   const states = datesWritableIn[name]
   if (states !== undefined && !states.includes(o.state))
     throw stateError(
-      ctx,
       `${name} of ${o.id} can no longer change: the object is in state ${o.state} (see KMIP 1.4 §3.24-3.27)`,
     )
 }
@@ -88,8 +81,7 @@ export function touch(ctx: OpContext, o: ManagedObject): void {
 }
 
 export const required = (a: Attr | undefined): Attr => {
-  if (a === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', 'the attribute is missing', 'MissingData')
+  if (a === undefined) throw new KmsError('ERR_KMS_MISSING_DATA', 'the attribute is missing')
   return a
 }
 

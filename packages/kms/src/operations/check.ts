@@ -16,12 +16,10 @@ export const check = defineOperation({
   async run(ctx, payload) {
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'check')
-    const v2 = ctx.major >= 2
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
       throw new KmsError(
         'ERR_KMS_DESTROYED',
         `object ${id} was destroyed; only its attributes remain`,
-        v2 ? 'ObjectDestroyed' : 'ItemNotFound',
       )
     const want = opt(payload, Tag.CryptographicUsageMask, 'Integer')
     const mask = attrScalar(o, 'Cryptographic Usage Mask')
@@ -29,7 +27,6 @@ export const check = defineOperation({
       throw new KmsError(
         'ERR_KMS_USAGE_MASK',
         `Check failed: object ${id}'s Cryptographic Usage Mask does not allow 0x${want.toString(16)}`,
-        v2 ? 'IncompatibleCryptographicUsageMask' : 'PermissionDenied',
       )
     const count = opt(payload, Tag.UsageLimitsCount, 'LongInteger')
     const ul = attrValues(o, 'Usage Limits')[0]
@@ -42,7 +39,6 @@ export const check = defineOperation({
       throw new KmsError(
         'ERR_KMS_USAGE_LIMIT',
         `Check failed: object ${id} has ${left} of its Usage Limits left`,
-        'PermissionDenied',
       )
     const lease = opt(payload, Tag.LeaseTime, 'Interval')
     const ours = attrScalar(o, 'Lease Time')
@@ -50,7 +46,6 @@ export const check = defineOperation({
       throw new KmsError(
         'ERR_KMS_LEASE_TIME',
         `Check failed: object ${id}'s Lease Time is ${ours} s`,
-        'PermissionDenied',
       )
     return { objectId: id, payload: idPayload(id) }
   },

@@ -3,31 +3,21 @@ import { KmsError, invalidField } from '../errors.js'
 import { isMultiValued, readOnlyAttributes } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
 import { freshUsageLimits } from './tighten.js'
-import type { Attr, ManagedObject, OpContext } from '../model/object.js'
+import type { Attr, ManagedObject } from '../model/object.js'
 import { ResultReason, s, text, Tag } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 
-/** Result Reason for an operation refused in the object's current state (2.x has its own). */
-export function stateError(ctx: OpContext, message: string): KmsError {
-  return new KmsError(
-    'ERR_KMS_WRONG_STATE',
-    message,
-    ctx.major >= 2 ? 'WrongKeyLifecycleState' : 'PermissionDenied',
-  )
-}
+/** An operation refused in the object's current state (2.x has its own Result Reason). */
+export const stateError = (message: string): KmsError =>
+  new KmsError('ERR_KMS_WRONG_STATE', message)
 
 /**
  * The key's Cryptographic Usage Mask does not allow the operation: KMIP 2.1 has its own reason
  * (Incompatible Cryptographic Usage Mask, §6.1.17.1 Encrypt … §6.1.19.1 Get errors); 1.x says
  * Permission Denied.
  */
-export function usageMaskError(ctx: OpContext, message: string): KmsError {
-  return new KmsError(
-    'ERR_KMS_USAGE_MASK',
-    message,
-    ctx.major >= 2 ? 'IncompatibleCryptographicUsageMask' : 'PermissionDenied',
-  )
-}
+export const usageMaskError = (message: string): KmsError =>
+  new KmsError('ERR_KMS_USAGE_MASK', message)
 
 /** Apply client-supplied attributes at creation; server-owned ones (state, dates) are refused. */
 export function applyInitialAttributes(
@@ -43,11 +33,7 @@ export function applyInitialAttributes(
   attrs.forEach((a, i) => {
     if (a.name === 'Object Type' || a.name === 'Unique Identifier') return
     if (readOnlyAttributes.has(a.name) && !allowed.has(a.name))
-      throw new KmsError(
-        'ERR_KMS_READ_ONLY_ATTRIBUTE',
-        `attribute ${a.name} is set by the server`,
-        'InvalidField',
-      )
+      throw new KmsError('ERR_KMS_READ_ONLY_ATTRIBUTE', `attribute ${a.name} is set by the server`)
     if (a.name === 'State') return
     if (isMultiValued(a.name)) {
       o.attrs.push(a)
@@ -70,8 +56,7 @@ export const num = (v: TtlvItem | undefined): number | undefined =>
 
 export function requireNum(attrs: readonly Attr[], name: string): number {
   const v = num(firstAttr(attrs, name))
-  if (v === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} is required`, 'MissingData')
+  if (v === undefined) throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} is required`)
   return v
 }
 

@@ -46,28 +46,8 @@ export const LinkType = {
   Replaced: 0x10b,
 } as const
 
-/**
- * Key generation runs in libuv's thread pool, never on the event loop: an RSA-4096 key takes
- * 1-2 s, and a batch of Create Key Pair items held every other client that long per item
- * (issue 10). At most KEYGEN_THREADS run at once, so that the pool's other threads stay free for
- * the store's fdatasync and the audit log.
- */
+/** Runs in one of the server's key generation slots (crypto/keygen-slots.ts says why). */
 const generateAsync = promisify(generateKeyPair)
-const KEYGEN_THREADS = 2
-let keygens = 0
-const keygenQueue: (() => void)[] = []
-
-async function inKeygenSlot<T>(f: () => Promise<T>): Promise<T> {
-  if (keygens < KEYGEN_THREADS) keygens++
-  else await new Promise<void>((resolve) => keygenQueue.push(resolve)) // the slot is handed over
-  try {
-    return await f()
-  } finally {
-    const next = keygenQueue.shift()
-    if (next !== undefined) next()
-    else keygens--
-  }
-}
 
 export async function buildKeyPair(
   ctx: OpContext,
@@ -85,7 +65,7 @@ export async function buildKeyPair(
     if (![2048, 3072, 4096].includes(len))
       throw invalidField(`RSA length ${len} is not supported (2048, 3072, 4096)`)
     const modulusLength = len
-    pair = await inKeygenSlot(() =>
+    pair = await ctx.runtime.keygen.run(() =>
       generateAsync('rsa', {
         modulusLength,
         publicExponent: 65537,
@@ -106,7 +86,7 @@ export async function buildKeyPair(
         'EC keys: curve P-256 or P-384 (Cryptographic Length 256/384 or Recommended Curve)',
       )
     len = curve.bits
-    pair = await inKeygenSlot(() =>
+    pair = await ctx.runtime.keygen.run(() =>
       generateAsync('ec', {
         namedCurve: curve.name,
         privateKeyEncoding: { format: 'der', type: 'pkcs8' },
@@ -114,12 +94,9 @@ export async function buildKeyPair(
       }),
     )
     storedAlg = alg
-  } else
-    throw new KmsError(
-      'ERR_KMS_MISSING_DATA',
-      'Cryptographic Algorithm RSA or EC is required',
-      'InvalidField',
-    )
+  } else if (alg === undefined)
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm RSA or EC is required')
+  else throw invalidField(`Cryptographic Algorithm ${alg} cannot make a key pair: use RSA or EC`)
   const allowed = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
   const sk = newObject(ctx, ObjectType.PrivateKey)
   const pk = newObject(ctx, ObjectType.PublicKey)

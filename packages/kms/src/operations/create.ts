@@ -1,4 +1,3 @@
-import { freshRandom } from '../crypto/random.js'
 import { KmsError, invalidField } from '../errors.js'
 import { parseAttributeContainer } from '../model/attributes.js'
 import {
@@ -43,8 +42,8 @@ const symmetric: Record<number, readonly number[]> = {
 }
 
 /** Triple DES key bytes (8 per 56 key bits) with odd parity in each byte's low bit (FIPS 46-3). */
-function desKey(bits: number): Buffer {
-  const key = freshRandom((bits / 56) * 8)
+function desKey(ctx: OpContext, bits: number): Buffer {
+  const key = ctx.runtime.random.bytes((bits / 56) * 8)
   for (let i = 0; i < key.length; i++) {
     const b = key[i]! & 0xfe
     let ones = 0
@@ -58,7 +57,7 @@ function desKey(bits: number): Buffer {
 export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedObject {
   const alg = num(firstAttr(attrs, 'Cryptographic Algorithm'))
   if (alg === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm is required', 'MissingData')
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Cryptographic Algorithm is required')
   const lengths = symmetric[alg]
   if (lengths === undefined)
     throw invalidField(
@@ -73,7 +72,8 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
   applyInitialAttributes(o, attrs, creatable)
   setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, alg))
   setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
-  const key = alg === CryptographicAlgorithm.DES3 ? desKey(len) : freshRandom(len / 8)
+  const key =
+    alg === CryptographicAlgorithm.DES3 ? desKey(ctx, len) : ctx.runtime.random.bytes(len / 8)
   markServerGenerated(o)
   sealMaterial(ctx, o, key, KeyFormatType.Raw)
   key.fill(0)
@@ -90,7 +90,7 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
     attrs.filter((a) => a.name !== 'Cryptographic Length'),
     creatable,
   )
-  const secret = freshRandom(bits / 8)
+  const secret = ctx.runtime.random.bytes(bits / 8)
   markServerGenerated(o)
   const obj = s(objectTag[ObjectType.SecretData]!, [
     en(Tag.SecretDataType, 2),
@@ -118,12 +118,7 @@ export const create = defineOperation({
     let o: ManagedObject
     if (type === ObjectType.SymmetricKey) o = buildSymmetric(ctx, attrs)
     else if (type === ObjectType.SecretData) o = buildSecretData(ctx, attrs)
-    else
-      throw new KmsError(
-        'ERR_KMS_NOT_SUPPORTED',
-        `Create of object type ${type}: use CreateKeyPair or Register`,
-        'InvalidField',
-      )
+    else throw invalidField(`Create of object type ${type}: use CreateKeyPair or Register`)
     await saveObjects(ctx, [o])
     return {
       objectId: o.id,

@@ -17,7 +17,6 @@ import {
   targetId,
 } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
-import { withObjectLock } from '../model/object-lock.js'
 import {
   BlockCipherMode,
   CryptographicAlgorithm,
@@ -34,7 +33,6 @@ import {
   Tag,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { StreamRegistry } from '../crypto/streams.js'
 import type { CipherMode, CipherSpec, SymmetricAlgorithm } from '../crypto/symmetric.js'
 import type { RsaEncryptionParams } from '../crypto/rsa.js'
 import { HMAC_HASHES, macHash } from '../crypto/mac.js'
@@ -109,19 +107,19 @@ export async function usable(
   const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
   const o = await loadObject(ctx, id, op)
   if (!states.includes(o.state))
-    throw stateError(ctx, `object ${id} is in state ${o.state}; ${op} needs ${states.join('/')}`)
+    throw stateError(`object ${id} is in state ${o.state}; ${op} needs ${states.join('/')}`)
   const now = ctx.now()
   const start = attrScalar(o, 'Process Start Date')
   const stop = attrScalar(o, 'Protect Stop Date')
   if (purpose === 'process' && typeof start === 'bigint' && now < start)
-    throw stateError(ctx, `object ${id} may not be used to ${op} before its Process Start Date`)
+    throw stateError(`object ${id} may not be used to ${op} before its Process Start Date`)
   if (purpose === 'protect' && typeof stop === 'bigint' && now >= stop)
-    throw stateError(ctx, `object ${id} may not be used to ${op} after its Protect Stop Date`)
+    throw stateError(`object ${id} may not be used to ${op} after its Protect Stop Date`)
   if (o.sealed === null || o.format === AS_REGISTERED)
     throw notSupported(`object ${id} has no key usable for ${op}`)
   const mask = attrScalar(o, 'Cryptographic Usage Mask')
   if (typeof mask === 'number' && (mask & bit) === 0)
-    throw usageMaskError(ctx, `object ${id}'s Cryptographic Usage Mask does not allow ${op}`)
+    throw usageMaskError(`object ${id}'s Cryptographic Usage Mask does not allow ${op}`)
   return o
 }
 
@@ -138,9 +136,9 @@ const UsageLimitsUnit = { Byte: 1, Object: 2 } as const
  */
 export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: number): Promise<void> {
   if (attrValues(o, 'Usage Limits')[0] === undefined) return
-  await withObjectLock(o.id, async () => {
+  await ctx.runtime.locks.run(o.id, async () => {
     const row = await ctx.store.getObject(o.id)
-    if (row === undefined) throw notFound(o.id, ctx.major >= 2)
+    if (row === undefined) throw notFound(o.id)
     const fresh = fromRow(row)
     countDown(fresh, bytes)
     await saveObjects(ctx, [fresh])
@@ -159,7 +157,6 @@ function countDown(o: ManagedObject, bytes: number): void {
     throw new KmsError(
       'ERR_KMS_USAGE_LIMIT',
       `object ${o.id} has used up its Usage Limits (${left} of ${total} ${unit === UsageLimitsUnit.Object ? 'objects' : 'bytes'} left); use a new key (ReKey)`,
-      'PermissionDenied',
     )
   setAttr(
     o,
@@ -314,11 +311,3 @@ export function sigOptions(p: Params): { hash: string; padding?: number } {
     return { hash, padding: constants.RSA_PKCS1_PSS_PADDING }
   return { hash }
 }
-
-/**
- * Streaming Encrypt/Decrypt contexts of this process (Correlation Value → cipher state). One
- * registry per process: values are random and bound to identity, object and direction, so
- * servers sharing a process cannot use each other's streams.
- */
-export const streams = new StreamRegistry()
-streams.start()

@@ -17,7 +17,7 @@ import { decryptOnce } from '../crypto/symmetric.js'
 import { openStream } from '../crypto/streams.js'
 import { rsaDecrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import { PROCESS, cipherSpec, data, params, rsaParams, streams, usable } from './crypto-common.js'
+import { PROCESS, cipherSpec, data, params, rsaParams, usable } from './crypto-common.js'
 
 /**
  * KMIP 1.4 §4.30 / 2.1 §6.1.11 Decrypt, one-shot or streamed (Init Indicator / Correlation Value /
@@ -58,15 +58,15 @@ export const decrypt = defineOperation({
     const spec = cipherSpec(alg, p)
     const tag = opt(payload, Tag.AuthenticatedEncryptionTag, 'ByteString')
     if (corr !== undefined) {
-      const st = streams.get(corr, ctx.identity, o.id, 'dec')
+      const st = ctx.runtime.streams.get(corr, ctx.identity, o.id, 'dec')
       try {
         if (!final) return out(st.update(ct), corr)
         return out(st.final(ct, tag).data)
       } catch (e) {
-        streams.delete(corr)
+        ctx.runtime.streams.delete(corr)
         throw e
       } finally {
-        if (final) streams.delete(corr)
+        if (final) ctx.runtime.streams.delete(corr)
       }
     }
     const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
@@ -75,7 +75,7 @@ export const decrypt = defineOperation({
       if (init && !final) {
         const st = openStream('dec', spec, k, iv, aad, ctx.identity, o.id)
         const d = st.update(ct)
-        return out(d, streams.add(st))
+        return out(d, ctx.runtime.streams.add(st))
       }
       return out(decryptOnce(spec, k, ct, { iv, aad, tag }))
     })

@@ -27,25 +27,19 @@ export const deleteAttribute = defineOperation({
           throw new KmsError(
             'ERR_KMS_MISSING_DATA',
             'Current Attribute or Attribute Reference is required',
-            'MissingData',
           )
         name = n
         at = indexOfValue(o, n, 0)
       }
     } else {
       const n = opt(payload, Tag.AttributeName, 'TextString')
-      if (n === undefined)
-        throw new KmsError('ERR_KMS_MISSING_DATA', 'Attribute Name is required', 'MissingData')
+      if (n === undefined) throw new KmsError('ERR_KMS_MISSING_DATA', 'Attribute Name is required')
       name = n
       at = indexOfValue(o, n, opt(payload, Tag.AttributeIndex, 'Integer') ?? 0)
     }
-    checkWritable(ctx, name, o)
+    checkWritable(name, o)
     if (at < 0)
-      throw new KmsError(
-        'ERR_KMS_ATTRIBUTE_NOT_FOUND',
-        `object ${id} has no such ${name} instance`,
-        is2x(ctx) ? 'AttributeNotFound' : 'ItemNotFound',
-      )
+      throw new KmsError('ERR_KMS_ATTRIBUTE_NOT_FOUND', `object ${id} has no such ${name} instance`)
     tightenOnly(o, name, o.attrs[at]!.value, undefined)
     const index = o.attrs.slice(0, at).filter((x) => x.name === name).length
     const [removed] = o.attrs.splice(at, 1)

@@ -13,11 +13,10 @@ export const destroy = defineOperation({
     const o = await loadObject(ctx, id, 'destroy')
     if (o.state === State.Active)
       throw stateError(
-        ctx,
         `object ${id} is Active; Revoke it first (SP 800-57: Active → Destroyed is not allowed)`,
       )
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
-      throw stateError(ctx, `object ${id} is already destroyed`)
+      throw stateError(`object ${id} is already destroyed`)
     o.state = o.state === State.Compromised ? State.DestroyedCompromised : State.Destroyed
     // SECURITY: the sealed material is dropped from the row; only the tombstone remains, and the
     // store overwrites the old copies in its files before the Destroy is answered (ObjectRow.scrub).

@@ -24,7 +24,6 @@ import {
   data,
   params,
   rsaParams,
-  streams,
   usable,
 } from './crypto-common.js'
 
@@ -77,28 +76,29 @@ export const encrypt = defineOperation({
     }
     const spec = cipherSpec(alg, p)
     if (corr !== undefined) {
-      const st = streams.get(corr, ctx.identity, o.id, 'enc')
+      const st = ctx.runtime.streams.get(corr, ctx.identity, o.id, 'enc')
       try {
         if (!final) return out(st.update(pt), { corr })
         const r = st.final(pt)
         return out(r.data, { tag: r.tag })
       } catch (e) {
-        streams.delete(corr)
+        ctx.runtime.streams.delete(corr)
         throw e
       } finally {
-        if (final) streams.delete(corr)
+        if (final) ctx.runtime.streams.delete(corr)
       }
     }
     const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
     const iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
     return withMaterial(ctx, o, (k) => {
       if (init && !final) {
-        const generated = iv === undefined ? freshIv(spec, k.length) : undefined
+        const generated =
+          iv === undefined ? freshIv(spec, k.length, ctx.runtime.random.bytes) : undefined
         const st = openStream('enc', spec, k, iv ?? generated, aad, ctx.identity, o.id)
         const d = st.update(pt)
-        return out(d, { iv: generated, corr: streams.add(st) })
+        return out(d, { iv: generated, corr: ctx.runtime.streams.add(st) })
       }
-      const r = encryptOnce(spec, k, pt, { iv, aad })
+      const r = encryptOnce(spec, k, pt, { iv, aad, random: ctx.runtime.random.bytes })
       return out(r.data, { iv: r.generatedIv, tag: r.tag })
     })
   },

@@ -55,34 +55,23 @@ async function wrapWith(
     throw notSupported('only Wrapping Method Encrypt is supported')
   const eki = find(spec, Tag.EncryptionKeyInformation)
   if (eki === undefined)
-    throw new KmsError(
-      'ERR_KMS_MISSING_DATA',
-      'Encryption Key Information is required to wrap',
-      'MissingData',
-    )
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'Encryption Key Information is required to wrap')
   const wid = opt(eki, Tag.UniqueIdentifier, 'TextString')
   if (wid === undefined)
-    throw new KmsError(
-      'ERR_KMS_MISSING_DATA',
-      'the wrapping key Unique Identifier is required',
-      'MissingData',
-    )
+    throw new KmsError('ERR_KMS_MISSING_DATA', 'the wrapping key Unique Identifier is required')
   const params = find(eki, Tag.CryptographicParameters)
   const mode = opt(params, Tag.BlockCipherMode, 'Enumeration')
   const w = await loadObject(ctx, wid, 'get')
-  if (w.state !== State.Active) throw stateError(ctx, `wrapping key ${wid} is not Active`)
+  if (w.state !== State.Active) throw stateError(`wrapping key ${wid} is not Active`)
   // Wrapping applies protection (KMIP 1.4 §3.19 Wrap Key, §3.27 Protect Stop Date): the key must
   // be meant for it, as for Encrypt (a key without a Cryptographic Usage Mask is unrestricted,
   // as in every operation here; see usable in crypto-common.ts).
   const mask = attrScalar(w, 'Cryptographic Usage Mask')
   if (typeof mask === 'number' && (mask & CryptographicUsageMask.WrapKey) === 0)
-    throw usageMaskError(
-      ctx,
-      `wrapping key ${wid}'s Cryptographic Usage Mask does not allow Wrap Key`,
-    )
+    throw usageMaskError(`wrapping key ${wid}'s Cryptographic Usage Mask does not allow Wrap Key`)
   const stop = attrScalar(w, 'Protect Stop Date')
   if (typeof stop === 'bigint' && ctx.now() >= stop)
-    throw stateError(ctx, `wrapping key ${wid} may not wrap after its Protect Stop Date`)
+    throw stateError(`wrapping key ${wid} may not wrap after its Protect Stop Date`)
   let wrapped: Buffer
   if (w.objectType === ObjectType.SymmetricKey && w.format !== AS_REGISTERED) {
     wrapped = withMaterial(ctx, w, (k) => {
@@ -117,7 +106,6 @@ async function wrapWith(
     throw new KmsError(
       'ERR_KMS_WRAP_KEY',
       `object ${wid} cannot wrap (a symmetric key or an RSA public key is needed)`,
-      'InvalidField',
     )
   return { wrapped, info: eki }
 }
@@ -133,7 +121,6 @@ export const get = defineOperation({
       throw new KmsError(
         'ERR_KMS_DESTROYED',
         `object ${id} was destroyed; only its attributes remain`,
-        ctx.major >= 2 ? 'ObjectDestroyed' : 'ItemNotFound',
       )
     const wantFormat = opt(payload, Tag.KeyFormatType, 'Enumeration')
     const spec = find(payload, Tag.KeyWrappingSpecification)
@@ -142,14 +129,12 @@ export const get = defineOperation({
       throw new KmsError(
         'ERR_KMS_NOT_EXTRACTABLE',
         `object ${id} is not Extractable: use it through server-side operations`,
-        ctx.major >= 2 ? 'NotExtractable' : 'PermissionDenied',
       )
     // KMIP 1.4 §3.48 / 2.1 §4.49 Sensitive: the value leaves the server only wrapped
     if (spec === undefined && attrValues(o, 'Sensitive').some((v) => v.value === true))
       throw new KmsError(
         'ERR_KMS_SENSITIVE',
         `object ${id} is Sensitive: Get it with a Key Wrapping Specification`,
-        ctx.major >= 2 ? 'Sensitive' : 'PermissionDenied',
       )
     const m = ctx.barrier.open(o.id, o.sealed)
     try {

@@ -24,7 +24,6 @@ export const hash = defineOperation({
       throw new KmsError(
         'ERR_KMS_MISSING_DATA',
         'Hash needs Cryptographic Parameters with a Hashing Algorithm',
-        'MissingData',
       )
     const name = hashName[h]
     if (name === undefined)

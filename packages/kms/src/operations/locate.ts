@@ -75,7 +75,6 @@ export const locate = defineOperation({
       throw new KmsError(
         'ERR_KMS_INVALID_FIELD',
         'Maximum Items and Offset Items must not be negative',
-        'InvalidField',
       )
     let filters: Attr[]
     if (is2x(ctx)) filters = parseAttributeContainer(find(payload, Tag.Attributes))

@@ -15,7 +15,7 @@ export const modifyAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'modify-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name, o)
+    checkWritable(a.name, o)
     let at: number
     if (is2x(ctx)) {
       const cur = attributeArg(ctx, payload, Tag.CurrentAttribute)
@@ -31,7 +31,6 @@ export const modifyAttribute = defineOperation({
       throw new KmsError(
         'ERR_KMS_ATTRIBUTE_NOT_FOUND',
         `object ${id} has no such ${a.name} instance`,
-        is2x(ctx) ? 'AttributeNotFound' : 'ItemNotFound',
       )
     const value = tightenOnly(o, a.name, o.attrs[at]!.value, a.value) ?? a.value
     o.attrs[at] = value === a.value ? a : { name: a.name, value }

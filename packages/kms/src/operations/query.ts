@@ -1,9 +1,6 @@
 import { ObjectType, Operation, QueryFunction, bool, en, findAll, s, text, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
-/** Filled in by the registry (avoids an import cycle). */
-export const advertised: { ops: number[] } = { ops: [] }
-
 export const VENDOR = 'Ward'
 
 /** KMIP 1.4 §4.25 Query: operations, object types, server information, capabilities (1.3+). */
@@ -37,7 +34,7 @@ export const query = defineOperation({
     return {
       payload: s(Tag.ResponsePayload, [
         ...(fns.has(QueryFunction.QueryOperations)
-          ? advertised.ops
+          ? [...ctx.runtime.operations.keys()]
               .filter((o) => is2 || o !== Operation.SetAttribute)
               .map((o) => en(Tag.Operation, o))
           : []),

@@ -25,10 +25,10 @@ export const register = defineOperation({
     const type = req(payload, Tag.ObjectType, 'Enumeration')
     const tag = objectTag[type]
     if (tag === undefined)
-      throw new KmsError('ERR_KMS_INVALID_FIELD', `unknown object type ${type}`, 'InvalidField')
+      throw new KmsError('ERR_KMS_INVALID_FIELD', `unknown object type ${type}`)
     const obj = find(payload, tag)
     if (obj === undefined)
-      throw new KmsError('ERR_KMS_MISSING_DATA', 'the object to register is missing', 'MissingData')
+      throw new KmsError('ERR_KMS_MISSING_DATA', 'the object to register is missing')
     const attrs = parseAttributeContainer(
       find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
     )
@@ -91,7 +91,6 @@ function certificateAttributes(o: ManagedObject, obj: TtlvItem): void {
     throw new KmsError(
       'ERR_KMS_BAD_CERTIFICATE',
       'the Certificate Value is not a DER X.509 certificate',
-      'InvalidField',
     )
   }
   setAttr(o, 'Certificate Length', int(Tag.AttributeValue, der.length))

@@ -21,7 +21,7 @@ import { activate } from './activate.js'
 import { destroy } from './destroy.js'
 import { revoke } from './revoke.js'
 import { locate } from './locate.js'
-import { advertised, query } from './query.js'
+import { query } from './query.js'
 import { register } from './register.js'
 import { reKey } from './rekey.js'
 import { interop } from './interop.js'
@@ -61,8 +61,6 @@ export const operations: ReadonlyMap<number, OperationDef> = new Map(
     check,
   ].map((d) => [d.code, d]),
 )
-
-advertised.ops = [...operations.keys()]
 
 /** Grantable privilege names (`ward kms grant --operations`). */
 export const privilegeNames: readonly string[] = [

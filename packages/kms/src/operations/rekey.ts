@@ -18,13 +18,9 @@ export const reKey = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const old = await loadObject(ctx, id, 'rekey')
     if (old.objectType !== ObjectType.SymmetricKey)
-      throw new KmsError(
-        'ERR_KMS_INVALID_FIELD',
-        'Re-key applies to symmetric keys',
-        'InvalidField',
-      )
+      throw new KmsError('ERR_KMS_INVALID_FIELD', 'Re-key applies to symmetric keys')
     if (old.state === State.Destroyed || old.state === State.DestroyedCompromised)
-      throw new KmsError('ERR_KMS_DESTROYED', `object ${id} was destroyed`, 'PermissionDenied')
+      throw new KmsError('ERR_KMS_DESTROYED', `object ${id} was destroyed`)
     const extra = parseAttributeContainer(
       find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
     )

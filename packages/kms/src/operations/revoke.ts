@@ -26,7 +26,7 @@ export const revoke = defineOperation({
     const o = await loadObject(ctx, id, 'revoke')
     const reason = find(payload, Tag.RevocationReason)
     if (reason === undefined)
-      throw new KmsError('ERR_KMS_MISSING_DATA', 'Revocation Reason is required', 'MissingData')
+      throw new KmsError('ERR_KMS_MISSING_DATA', 'Revocation Reason is required')
     const code = req(reason, Tag.RevocationReasonCode, 'Enumeration')
     const compromise =
       code === RevocationReasonCode.KeyCompromise || code === RevocationReasonCode.CACompromise
@@ -44,11 +44,10 @@ export const revoke = defineOperation({
       if (o.state === State.Active) o.state = State.Deactivated
       else if (o.state === State.PreActive)
         throw stateError(
-          ctx,
           `object ${id} is Pre-Active; only a compromise revocation applies (or Destroy it)`,
         )
       else if (o.state !== State.Deactivated)
-        throw stateError(ctx, `object ${id} cannot be revoked in state ${o.state}`)
+        throw stateError(`object ${id} cannot be revoked in state ${o.state}`)
       setAttr(o, 'Deactivation Date', date(Tag.DeactivationDate, now))
     }
     setAttr(

@@ -14,7 +14,7 @@ export const setAttribute = defineOperation({
     const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
     const o = await loadObject(ctx, id, 'set-attribute')
     const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
-    checkWritable(ctx, a.name, o)
+    checkWritable(a.name, o)
     const value = tightenOnly(o, a.name, currentValue(o, a.name), a.value) ?? a.value
     o.attrs = o.attrs.filter((x) => x.name !== a.name)
     o.attrs.push(value === a.value ? a : { name: a.name, value })

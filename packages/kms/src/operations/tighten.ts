@@ -20,7 +20,6 @@ const refuse = (o: ManagedObject, message: string): KmsError =>
   new KmsError(
     'ERR_KMS_TIGHTEN_ONLY',
     `${message} on ${o.id}: this attribute may only be tightened (KMIP 1.4 §3.19, §3.21, §3.48, §3.50)`,
-    'PermissionDenied',
   )
 
 function boolOf(name: string, v: TtlvItem | undefined, dflt: boolean): boolean {

@@ -7,10 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { isCodedError } from '@ward/core'
 import type { Logger } from '@ward/core'
 import type { Barrier } from '../barrier/barrier.js'
-import { KmsError } from '../errors.js'
-import type { ResultReasonName } from '../errors.js'
+import { KmsError, PRIVATE_MESSAGE, resultReasonOf } from '../errors.js'
 import type { OpContext } from '../model/object.js'
-import { withObjectLock } from '../model/object-lock.js'
 import { isSupportedVersion } from '../operations/discover-versions.js'
 import { operations } from '../operations/registry.js'
 import { StoreOverlay } from '../storage/overlay.js'
@@ -36,12 +34,15 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { Audit, AuditRecord } from './audit.js'
+import type { KmsRuntime } from './runtime.js'
 
 export interface DispatchDeps {
   readonly store: Store
   readonly barrier: Barrier
   readonly logger: Logger
   readonly audit: Audit
+  /** The server's streams, locks, random pool and id generator (runtime.ts). */
+  readonly runtime: KmsRuntime
   readonly now?: () => bigint
   /**
    * Largest response (default: no limit). A batch item whose payload would take the response
@@ -90,18 +91,26 @@ interface Version {
   readonly minor: number
 }
 
-function errorResponse(v: Version, reason: number, message: string): Uint8Array {
+/** A whole message answered Operation Failed (the request could not be read as a batch). */
+function errorResponse(v: Version, ke: KmsError, requestId: string): Uint8Array {
   return encodeTtlv(
     s(Tag.ResponseMessage, [
       header(v, 1),
       s(Tag.BatchItem, [
         en(Tag.ResultStatus, ResultStatus.OperationFailed),
-        en(Tag.ResultReason, reason),
-        text(Tag.ResultMessage, message),
+        en(Tag.ResultReason, ResultReason[resultReasonOf(ke.code, v.major)]),
+        text(Tag.ResultMessage, peerMessage(ke, requestId)),
       ]),
     ]),
   )
 }
+
+/**
+ * The Result Message of a failure: the message of a public code, a generic text for a private
+ * one (its message is in the server log under the request id), then the code and the request id.
+ */
+const peerMessage = (ke: KmsError, requestId: string): string =>
+  `${ke.expose ? ke.message : PRIVATE_MESSAGE} [${ke.code}, request ${requestId}]`
 
 const header = (v: Version, count: number): TtlvItem =>
   s(Tag.ResponseHeader, [
@@ -124,14 +133,13 @@ export async function handleMessage(
   try {
     const msg = decodeTtlv(wire)
     if (msg.tag !== Tag.RequestMessage || msg.type !== 'Structure')
-      throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'not a Request Message', 'InvalidMessage')
+      throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'not a Request Message')
     const hdr = find(msg, Tag.RequestHeader)
     const pv = find(hdr, Tag.ProtocolVersion)
     if (hdr === undefined || pv === undefined)
       throw new KmsError(
         'ERR_KMS_INVALID_MESSAGE',
         'Request Header with Protocol Version is required',
-        'InvalidMessage',
       )
     const major = opt(pv, Tag.ProtocolVersionMajor, 'Integer') ?? 1
     const minor = opt(pv, Tag.ProtocolVersionMinor, 'Integer') ?? 0
@@ -141,7 +149,6 @@ export async function handleMessage(
       throw new KmsError(
         'ERR_KMS_VERSION',
         `protocol version ${major}.${minor} is not supported (1.0-2.1)`,
-        'InvalidMessage',
       )
     }
     v = { major, minor }
@@ -151,7 +158,6 @@ export async function handleMessage(
       throw new KmsError(
         'ERR_KMS_INVALID_MESSAGE',
         `Batch Count ${String(count)} does not match ${items.length} batch items (1-${MAX_BATCH})`,
-        'InvalidMessage',
       )
     const onError =
       opt(hdr, Tag.BatchErrorContinuationOption, 'Enumeration') ?? BatchErrorContinuationOption.Stop
@@ -173,12 +179,12 @@ export async function handleMessage(
       minor,
       now: deps.now ?? (() => BigInt(Math.floor(Date.now() / 1000))),
       placeholder: undefined,
+      runtime: deps.runtime,
       log: (message) => {
         if (deps.logRate?.take(identity) === false)
           throw new KmsError(
             'ERR_KMS_LOG_RATE',
             'this identity sent too many Log messages (100 per 10 s); this one was not logged: send it later',
-            'GeneralFailure',
           )
         deps.logger.info({ identity, requestId, kmipLog: message }, 'KMIP Log operation')
       },
@@ -215,21 +221,15 @@ export async function handleMessage(
           throw new KmsError(
             'ERR_KMS_INVALID_MESSAGE',
             'Unique Batch Item ID is required in a batch of several items',
-            'InvalidMessage',
           )
         if (opCode === undefined)
-          throw new KmsError(
-            'ERR_KMS_INVALID_MESSAGE',
-            'batch item without Operation',
-            'InvalidMessage',
-          )
+          throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'batch item without Operation')
         if (stopped)
           throw new KmsError(
             'ERR_KMS_BATCH_STOPPED',
             `not processed: an earlier batch item failed and the Batch Error Continuation Option is ${overlay !== undefined ? 'Undo' : 'Stop'}`,
-            'OperationCanceledByRequester',
           )
-        const op = operations.get(opCode)
+        const op = deps.runtime.operations.get(opCode)
         if (
           op === undefined ||
           (op.since !== undefined &&
@@ -238,21 +238,19 @@ export async function handleMessage(
           throw new KmsError(
             'ERR_KMS_OPERATION',
             `operation ${opCode} is not supported in KMIP ${major}.${minor}`,
-            'OperationNotSupported',
           )
         const payload = find(item, Tag.RequestPayload)
         const target = op.mutates === true ? lockTarget(ctx, payload) : undefined
         const r =
           target === undefined
             ? await op.run(ctx, payload)
-            : await withObjectLock(target, () => op.run(ctx, payload))
+            : await deps.runtime.locks.run(target, () => op.run(ctx, payload))
         if (room !== Infinity) {
           room -= ttlvSize(r.payload) + ITEM_BYTES
           if (room < 0)
             throw new KmsError(
               'ERR_KMS_RESPONSE_TOO_LARGE',
               `the response would exceed ${maxResponse} bytes (the server's largest message, or the request's Maximum Response Size); ask for less per request`,
-              'ResponseTooLarge',
             )
         }
         objectId = r.objectId
@@ -283,13 +281,13 @@ export async function handleMessage(
         if (onError !== BatchErrorContinuationOption.Continue) stopped = true
         if (overlay !== undefined) undoHeld()
         room -= FAILED_ITEM_BYTES
-        out.push(failedItem(opCode, batchId, ke, requestId))
+        out.push(failedItem(major, opCode, batchId, ke, requestId))
         deps.audit.record({
           identity,
           operation: opCode !== undefined ? opName(opCode) : 'unknown',
           objectId: objectId ?? ke.objectId,
           status: 'failed',
-          reason: ke.auditReason ?? ke.reason,
+          reason: ke.auditReason ?? resultReasonOf(ke.code, major),
           requestId: `${requestId}/${i}`,
           durationMs: performance.now() - started,
         })
@@ -307,11 +305,14 @@ export async function handleMessage(
         const ke = new KmsError(
           'ERR_KMS_BATCH_COMMIT',
           'the batch could not be committed and was undone (none of its writes were kept); retry it',
-          'GeneralFailure',
         )
-        out[last.at] = failedItem(last.opCode, last.batchId, ke, requestId)
+        out[last.at] = failedItem(major, last.opCode, last.batchId, ke, requestId)
         undoHeld()
-        deps.audit.record({ ...last.audit, status: 'failed', reason: ke.reason })
+        deps.audit.record({
+          ...last.audit,
+          status: 'failed',
+          reason: resultReasonOf(ke.code, major),
+        })
       }
     }
     return encodeTtlv(s(Tag.ResponseMessage, [header(v, out.length), ...out]))
@@ -321,15 +322,11 @@ export async function handleMessage(
       identity,
       operation: 'message',
       status: 'failed',
-      reason: ke.reason,
+      reason: resultReasonOf(ke.code, v.major),
       requestId,
       durationMs: 0,
     })
-    return errorResponse(
-      v,
-      ResultReason[ke.reason],
-      `${ke.message} [${ke.code}, request ${requestId}]`,
-    )
+    return errorResponse(v, ke, requestId)
   }
 }
 
@@ -342,8 +339,12 @@ function lockTarget(ctx: OpContext, payload: TtlvItem | undefined): string | und
   return id?.type === 'TextString' ? id.value : id === undefined ? ctx.placeholder : undefined
 }
 
-/** A batch item answered Operation Failed, its message carrying the code and the request id. */
+/**
+ * A batch item answered Operation Failed: the Result Reason of its code in the request's major
+ * version, the message carrying the code and the request id.
+ */
 function failedItem(
+  major: number,
   opCode: number | undefined,
   batchId: Uint8Array | undefined,
   ke: KmsError,
@@ -353,8 +354,8 @@ function failedItem(
     opCode !== undefined ? en(Tag.Operation, opCode) : undefined,
     batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
     en(Tag.ResultStatus, ResultStatus.OperationFailed),
-    en(Tag.ResultReason, ResultReason[ke.reason]),
-    text(Tag.ResultMessage, `${ke.message} [${ke.code}, request ${requestId}]`),
+    en(Tag.ResultReason, ResultReason[resultReasonOf(ke.code, major)]),
+    text(Tag.ResultMessage, peerMessage(ke, requestId)),
   ])
 }
 
@@ -395,10 +396,6 @@ function undoneItem(h: Held): TtlvItem {
   ])
 }
 
-const reasonName = new Map(
-  (Object.entries(ResultReason) as [ResultReasonName, number][]).map(([n, v]) => [v, n]),
-)
-
 /**
  * Codec and field errors of @ward/kmip become the server's codes: malformed TTLV is Invalid Message,
  * a missing field Missing Data, a field of the wrong type or value Invalid Field (the reasons the
@@ -406,31 +403,33 @@ const reasonName = new Map(
  */
 function fromKmipError(e: KmipError): KmsError {
   if (e.code.startsWith('ERR_TTLV_') && e.code !== 'ERR_TTLV_ENCODE') {
-    return new KmsError('ERR_KMS_TTLV_DECODE', e.message, 'InvalidMessage', { cause: e })
+    return new KmsError('ERR_KMS_TTLV_DECODE', e.message, { cause: e })
   }
   if (e.code === 'ERR_KMIP_MISSING_FIELD')
-    return new KmsError('ERR_KMS_MISSING_DATA', e.message, 'MissingData', { cause: e })
+    return new KmsError('ERR_KMS_MISSING_DATA', e.message, { cause: e })
   if (
     e.code === 'ERR_KMIP_FIELD_TYPE' ||
     e.code === 'ERR_KMIP_INVALID_FIELD' ||
     e.code === 'ERR_KMIP_ENUM'
   )
-    return new KmsError('ERR_KMS_INVALID_FIELD', e.message, 'InvalidField', { cause: e })
-  return new KmsError(
-    'ERR_KMS_INTERNAL',
-    `internal error ${e.code}`,
-    reasonName.get(e.resultReason) ?? 'GeneralFailure',
-    { cause: e },
-  )
+    return new KmsError('ERR_KMS_INVALID_FIELD', e.message, { cause: e })
+  return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`, { cause: e })
 }
 
+/**
+ * Any failure as a KmsError. A private one's message is logged here, under the request id: the
+ * peer gets only the code and the request id.
+ */
 function toKmsError(e: unknown, logger: Logger, requestId: string): KmsError {
-  if (e instanceof KmsError) return e
-  if (e instanceof KmipError) return fromKmipError(e)
+  if (e instanceof KmsError || e instanceof KmipError) {
+    const ke = e instanceof KmsError ? e : fromKmipError(e)
+    if (!ke.expose) logger.warn({ err: ke, requestId }, 'request failed')
+    return ke
+  }
   if (isCodedError(e)) {
     logger.warn({ err: e, requestId }, 'request failed')
-    return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`, 'GeneralFailure')
+    return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`)
   }
   logger.error({ err: e, requestId }, 'unexpected error while processing a request')
-  return new KmsError('ERR_KMS_INTERNAL', 'internal error (see the server log)', 'GeneralFailure')
+  return new KmsError('ERR_KMS_INTERNAL', 'internal error (see the server log)')
 }

@@ -25,7 +25,7 @@ import { KmsError } from '../errors.js'
 import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import type { Store } from '../storage/store.js'
-import { streams } from '../operations/crypto-common.js'
+import { operations } from '../operations/registry.js'
 import { openAudit } from './audit.js'
 import { addressKey } from './address-key.js'
 import { RequestBudget } from './budget.js'
@@ -34,6 +34,7 @@ import { BusyPoll } from './busy-poll.js'
 import { handleMessage } from './dispatch.js'
 import { PerIdentityRate, limitedLog } from './log-limit.js'
 import { watchRevocations } from './revocation-watch.js'
+import { createRuntime } from './runtime.js'
 import type { Revocations } from '../admin/revocation.js'
 
 export interface KmsServerOptions {
@@ -137,7 +138,7 @@ function parseListen(s: string | undefined): { host: string; port: number } {
   if (s === undefined) return { host: '127.0.0.1', port: 5696 }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s)
   if (m === null || Number(m[3]) > 65535)
-    throw new KmsError('ERR_KMS_LISTEN', `--listen must be HOST:PORT (got ${s})`, 'InvalidField')
+    throw new KmsError('ERR_KMS_LISTEN', `--listen must be HOST:PORT (got ${s})`)
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port: Number(m[3]) }
 }
 
@@ -151,7 +152,6 @@ function refuseSecondServer(dataDir: string, runtime: string): void {
   throw new KmsError(
     'ERR_KMS_RUNNING',
     `another ward kms serve (pid ${other.pid}) is serving ${dataDir}; stop it first (if no server runs, remove ${runtime})`,
-    'GeneralFailure',
   )
 }
 
@@ -168,7 +168,6 @@ function limit(
     throw new KmsError(
       'ERR_KMS_BAD_LIMIT',
       `${name} must be a whole number in ${min}-${max} (got ${n})`,
-      'InvalidField',
     )
   return n
 }
@@ -202,10 +201,9 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     throw new KmsError(
       'ERR_KMS_BAD_LIMIT',
       `the request memory budget (${budget.limit} bytes) must hold one largest message (${maxMessage} bytes) in its three quarters open to large frames: raise --max-buffered-mib to at least ${Math.ceil((maxMessage * 4) / 3 / (1 << 20))}`,
-      'InvalidField',
     )
   const poll = new BusyPoll(opts.busyPollUs ?? 200)
-  streams.setMaxPerOwner(limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20))
+  const maxStreams = limit('maxStreamsPerClient', opts.maxStreamsPerClient, 64, 1, 1 << 20)
   const logger = opts.logger ?? createLogger('kms')
   // The data dir is the owner's alone (else refused) and its files are 0600 (admin/data-dir.ts).
   const p = openDataDir(opts.dataDir, (changed) =>
@@ -281,10 +279,17 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     await audit.close()
     throw e
   }
-  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }))
+  // This server's streams, locks, random pool and ids (runtime.ts; nothing is shared between servers).
+  const state = createRuntime({
+    operations,
+    maxStreamsPerClient: maxStreams,
+    ...(store.exclusive !== undefined ? { lockAcross: store.exclusive } : {}),
+  })
+  const barrier = new Barrier(readSecretFile(p.masterKey, { length: 32 }), state.random.bytes)
   const deps = {
     store,
     barrier,
+    runtime: state,
     logger,
     audit,
     maxResponseBytes: maxMessage,
@@ -559,6 +564,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     await store.close()
     await audit.close()
     barrier.dispose()
+    state.close()
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
       throw new KmsError(
@@ -568,7 +574,6 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
           : code === 'EACCES'
             ? `not allowed to listen on ${host}:${port} (ports below 1024 need privileges); choose another with --listen HOST:PORT`
             : `${host} is not an address of this machine; choose one with --listen HOST:PORT (0.0.0.0 for all)`,
-        'InvalidField',
       )
     throw e
   }
@@ -619,6 +624,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       await store.close()
       await audit.close()
       barrier.dispose()
+      state.close()
       rmSync(p.runtime, { force: true })
     },
   }

@@ -10,7 +10,7 @@
  * overwritten by the batch's version of it at commit (last writer wins).
  */
 import { KmsError } from '../errors.js'
-import { withFetched } from './store.js'
+import { withFetched } from './fetched-marks.js'
 import type { GrantRow, LocateFilter, ObjectRow, Store } from './store.js'
 
 const grantKey = (objectId: string, identity: string): string => `${objectId}\u0000${identity}`
@@ -176,7 +176,6 @@ export class StoreOverlay implements Store {
       throw new KmsError(
         'ERR_KMS_INTERNAL',
         'internal error: a batch wrote after its outcome was decided',
-        'GeneralFailure',
       )
   }
 }

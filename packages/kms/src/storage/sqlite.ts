@@ -1,16 +1,17 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, openSync } from 'node:fs'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
+import { PendingFetched } from './fetched-marks.js'
+import { GroupCommit } from './group-commit.js'
+import { migrations } from './migrations.js'
+import { RowCache } from './row-cache.js'
 import {
-  GroupCommit,
-  PendingFetched,
-  RowCache,
   SELECT_OBJECT,
   backfillLocateIndex,
   locateQuery,
-  migrations,
+  setGrantStmt,
   upsertObject,
-} from './store.js'
+} from './statements.js'
 import type { GrantRow, ObjectRow, Stmt, Store } from './store.js'
 
 const syncData = promisify(fdatasync)
@@ -118,17 +119,7 @@ export async function openSqliteStore(
       return r === undefined ? undefined : r.operations.split(',').filter(Boolean)
     },
     setGrant(objectId, identity, operations) {
-      return gc.submit([
-        operations === null
-          ? {
-              sql: 'DELETE FROM kms_grants WHERE object_id = ? AND identity = ?',
-              params: [objectId, identity],
-            }
-          : {
-              sql: 'INSERT INTO kms_grants (object_id, identity, operations) VALUES (?, ?, ?) ON CONFLICT (object_id, identity) DO UPDATE SET operations = excluded.operations',
-              params: [objectId, identity, operations.join(',')],
-            },
-      ])
+      return gc.submit([setGrantStmt(objectId, identity, operations)])
     },
     async listGrants(objectId) {
       const rows = (

@@ -27,7 +27,9 @@ import {
 } from '@ward/kmip'
 import { Barrier } from '../../src/barrier/barrier.js'
 import type { AuditRecord } from '../../src/server/audit.js'
+import { operations } from '../../src/operations/registry.js'
 import { handleMessage } from '../../src/server/dispatch.js'
+import { createRuntime } from '../../src/server/runtime.js'
 import { StoreOverlay } from '../../src/storage/overlay.js'
 import { openSqliteStore } from '../../src/storage/sqlite.js'
 import type { ObjectRow, Store } from '../../src/storage/store.js'
@@ -194,10 +196,12 @@ test('dispatch: a failed commit of an Undo batch reports ERR_KMS_BATCH_COMMIT an
   ])
   const before = await store.countByState()
   const barrier = new Barrier(new Secret(randomBytes(32)))
+  const runtime = createRuntime({ operations })
   const res = await handleMessage(
     {
       store: refusing,
       barrier,
+      runtime,
       logger: createLogger('kms', {
         level: 'fatal',
         destination: new Writable({ write: (_c, _e, cb) => cb() }) as never,
@@ -208,6 +212,7 @@ test('dispatch: a failed commit of an Undo batch reports ERR_KMS_BATCH_COMMIT an
     encodeTtlv(request),
   )
   barrier.dispose()
+  runtime.close()
   const items = parseResponse(decodeTtlv(res))
   assert.deepEqual(
     items.map((i) => i.status),

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { GroupCommit, PendingFetched } from '../../src/storage/store.js'
+import { PendingFetched } from '../../src/storage/fetched-marks.js'
+import { GroupCommit } from '../../src/storage/group-commit.js'
 import type { ObjectRow, Stmt } from '../../src/storage/store.js'
 
 function recorder(
@@ -29,7 +30,7 @@ test('durable submissions of one turn share one durable commit', async () => {
 
 test('a lazy write rides with the next durable commit instead of committing alone', async () => {
   const { gc, commits } = recorder()
-  const lazy = gc.submit([stmt('mark')], true)
+  const lazy = gc.submit([stmt('mark')], 'lazy')
   await sleep(5)
   assert.equal(commits.length, 0, 'a lazy write alone does not start a commit at once')
   await gc.submit([stmt('put')])
@@ -40,14 +41,26 @@ test('a lazy write rides with the next durable commit instead of committing alon
 test('a lazy write alone is committed (not durable) after the lazy delay', async () => {
   const { gc, commits } = recorder()
   const t0 = performance.now()
-  await gc.submit([stmt('mark')], true)
+  await gc.submit([stmt('mark')], 'lazy')
   assert.ok(performance.now() - t0 >= 25, 'waited for the lazy delay')
   assert.deepEqual(commits, [{ sqls: ['mark'], durable: false }])
 })
 
+test('a visible write starts a commit at once that is not durable; beside a durable one, it is', async () => {
+  const { gc, commits } = recorder(() => false, 5000)
+  const t0 = performance.now()
+  await gc.submit([stmt('mark')], 'visible')
+  assert.ok(performance.now() - t0 < 2500, 'did not wait for the 5 s lazy timer')
+  await Promise.all([gc.submit([stmt('mark2')], 'visible'), gc.submit([stmt('put')])])
+  assert.deepEqual(commits, [
+    { sqls: ['mark'], durable: false },
+    { sqls: ['mark2', 'put'], durable: true },
+  ])
+})
+
 test('idle() commits pending lazy writes at once', async () => {
   const { gc, commits } = recorder(() => false, 5000)
-  void gc.submit([stmt('mark')], true)
+  void gc.submit([stmt('mark')], 'lazy')
   const t0 = performance.now()
   await gc.idle()
   assert.ok(performance.now() - t0 < 2500, 'did not wait for the 5 s lazy timer')

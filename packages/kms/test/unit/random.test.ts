@@ -1,8 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { freshRandom } from '../../src/crypto/random.js'
+import { RandomPool } from '../../src/crypto/random.js'
 
-test('freshRandom: right lengths, never the same bytes twice across pool refills', () => {
+const freshRandom = new RandomPool().bytes
+
+test('RandomPool: right lengths, never the same bytes twice across pool refills', () => {
   const seen = new Set<string>()
   // 3,000 × 32 bytes crosses the 4 KiB pool ~23 times; odd sizes misalign the cursor.
   for (let i = 0; i < 3000; i++) {
@@ -20,7 +22,7 @@ test('freshRandom: right lengths, never the same bytes twice across pool refills
   assert.equal(freshRandom(0).length, 0)
 })
 
-test('freshRandom: each result owns its memory (zeroing one never touches another)', () => {
+test('RandomPool: each result owns its memory (zeroing one never touches another)', () => {
   const a = freshRandom(32)
   const b = freshRandom(32)
   const copy = Buffer.from(b)
