@@ -76,6 +76,18 @@ export async function runIo(
       : fallbackRead(fd, position, key, data, firstSector, sectorSize)
   const count = data.length / sectorSize
   const jobs = Math.max(1, Math.min(MAX_JOBS, Math.floor(data.length / SPLIT_MIN_BYTES), count))
+  if (jobs === 1) {
+    // the common case (one request up to 1 MiB): no array of promises to settle
+    let job: Promise<void>
+    try {
+      job = fn.call(impl, key, data, firstSector, sectorSize, fd, position)
+    } catch (e) {
+      throw asIoError(e)
+    }
+    return job.catch((e: unknown) => {
+      throw asIoError(e)
+    })
+  }
   const per = Math.ceil(count / jobs)
   const started: Promise<void>[] = []
   let queueError: unknown
