@@ -69,6 +69,7 @@ export {
   type DiskDataArea,
 } from './disk/data-area.js'
 export { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from './xts/mapped.js'
+export { xtsReadSectorsAsync, xtsWriteSectorsAsync } from './xts/io.js'
 export {
   KDF_ATTEMPT_BUDGET_NS,
   WARD_KDF_DEFAULTS,

@@ -63,6 +63,8 @@ export const hostErrors = {
   ERR_HOST_AGENT: { kind: 'io' },
   ERR_HOST_INTERNAL: { kind: 'internal' },
   ERR_HOST_TEST_GUEST: { kind: 'io' },
+  ERR_HOST_FILTER_KEY: { kind: 'usage' },
+  ERR_HOST_FILTER_DISK: { kind: 'input' },
   // VMs (issue 12)
   ERR_HOST_DATASTORE_EXISTS: { kind: 'conflict' },
   ERR_HOST_DATASTORE_NOT_FOUND: { kind: 'not-found' },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createSecretKey, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -213,6 +213,7 @@ test('over NBD: hostile input closes only that connection; a second client is re
       nbd: { handshakeTimeoutMs: 5000 },
     })
     try {
+      assert.equal(lstatSync(socketPath).mode & 0o777, 0o600, 'the socket is 0600')
       const good = await NbdClient.connect(socketPath)
       assert.equal(good.size, SIZE)
       const data = pattern(64 * 1024, 'GOOD-CLIENT')
@@ -263,6 +264,30 @@ test('over NBD: hostile input closes only that connection; a second client is re
     assert.ok(events.some((e) => e.type === 'serving'))
     assert.ok(events.some((e) => e.type === 'stopped'))
     assert.ok(events.some((e) => e.type === 'refused'))
+  } finally {
+    cleanup()
+  }
+})
+
+test('the socket folder must be private: a 0755 folder is refused; close() is idempotent', async () => {
+  const { dir, cleanup } = tempDir('ward-filter-unit-')
+  try {
+    const d = await makeEncryptedDisk(dir, SIZE)
+    const open = join(dir, 'open')
+    mkdirSync(open)
+    chmodSync(open, 0o755)
+    await assert.rejects(
+      serveEncryptedDisk({ path: d.path, volumeKey: d.dek, socketPath: join(open, 'disk0.sock') }),
+      { code: 'ERR_NBD_SOCKET_DIR' },
+    )
+    // a private folder is fine
+    const ok = await serveEncryptedDisk({
+      path: d.path,
+      volumeKey: d.dek,
+      socketPath: join(dir, 'disk0.sock'),
+    })
+    await ok.close()
+    await ok.close() // idempotent
   } finally {
     cleanup()
   }
