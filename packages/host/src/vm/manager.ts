@@ -186,9 +186,14 @@ export class VmManager {
   constructor(o: VmManagerOptions) {
     this.#o = o
     this.#log = o.log
-    mkdirSync(o.runDir, { recursive: true, mode: 0o700 })
-    chmodSync(o.runDir, 0o700)
-    mkdirSync(join(o.runDir, 'vms'), { recursive: true, mode: 0o700 })
+  }
+
+  /** The run folder (0700), made on first use: a host with no VM keeps its data folder as it was. */
+  #runDir(): string {
+    const d = this.#o.runDir
+    mkdirSync(join(d, 'vms'), { recursive: true, mode: 0o700 })
+    chmodSync(d, 0o700)
+    return d
   }
 
   get #qemu(): string {
@@ -951,7 +956,7 @@ export class VmManager {
     this.#accelProbe ??= chooseAccelerator({
       qemu: this.#qemu,
       cacheDir: this.#o.dataDir,
-      runDir: this.#o.runDir,
+      runDir: this.#runDir(),
       ...(this.#o.probeTimeoutMs !== undefined ? { timeoutMs: this.#o.probeTimeoutMs } : {}),
     }).then((r) => {
       this.#accel = r
@@ -1114,7 +1119,7 @@ export class VmManager {
       throw new HostError('ERR_HOST_BAD_ARGUMENT', '--initrd needs --kernel')
     if (boot.append !== undefined && boot.kernel === undefined)
       throw new HostError('ERR_HOST_BAD_ARGUMENT', '--append needs --kernel')
-    const runFolder = join(this.#o.runDir, 'vms', c.id)
+    const runFolder = join(this.#runDir(), 'vms', c.id)
     if (join(runFolder, 'disk00.sock').length > MAX_SOCKET_PATH)
       throw new HostError(
         'ERR_HOST_RUN_DIR',
@@ -1428,6 +1433,7 @@ export class VmManager {
   /** QEMUs left by an agent that died (kill -9): killed, their run folders removed. */
   async #reapStale(): Promise<void> {
     const root = join(this.#o.runDir, 'vms')
+    if (!existsSync(root)) return
     for (const id of readdirSync(root)) {
       const folder = join(root, id)
       try {
