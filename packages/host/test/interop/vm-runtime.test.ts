@@ -862,9 +862,29 @@ async function ekOf(
 ): Promise<string | undefined> {
   const { cpSync, mkdtempSync } = await import('node:fs')
   const { spawn } = await import('node:child_process')
+  const { connect, createServer } = await import('node:net')
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const srv = createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+    })
+  const accepts = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const c = connect({ host: '127.0.0.1', port })
+      c.once('connect', () => {
+        c.destroy()
+        resolve(true)
+      })
+      c.once('error', () => resolve(false))
+    })
   const copy = mkdtempSync(join(work, 'ek-'))
   cpSync(state, copy, { recursive: true })
-  const port = 20000 + 2 * Math.floor(Math.random() * 15000)
+  let port = 0
+  for (let i = 0; i < 50 && port === 0; i++) {
+    const p = 20000 + 2 * Math.floor(Math.random() * 15000)
+    if ((await free(p)) && (await free(p + 1))) port = p
+  }
   const p = spawn(
     'swtpm',
     [
@@ -884,14 +904,20 @@ async function ekOf(
   )
   const exited = new Promise<void>((r) => p.once('exit', () => r()))
   try {
-    await new Promise((r) => setTimeout(r, 1000))
+    // up: its port accepts; a state it cannot load: it exits
+    for (let i = 0; i < 200 && p.exitCode === null && !(await accepts(port)); i++)
+      await new Promise((r) => setTimeout(r, 50))
     if (p.exitCode !== null) return undefined
     const pub = join(copy, 'ek.pub')
-    const r = await run('tpm2_createek', ['-c', join(copy, 'ek.ctx'), '-G', 'rsa', '-u', pub], {
-      TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}`,
-    })
-    if (r.code !== 0) return undefined
-    return createHash('sha256').update(readFileSync(pub)).digest('hex')
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await run('tpm2_createek', ['-c', join(copy, 'ek.ctx'), '-G', 'rsa', '-u', pub], {
+        TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}`,
+      })
+      if (r.code === 0) return createHash('sha256').update(readFileSync(pub)).digest('hex')
+      if (p.exitCode !== null) return undefined
+      await new Promise((res) => setTimeout(res, 500))
+    }
+    return undefined
   } finally {
     if (p.exitCode === null) p.kill('SIGKILL')
     await exited
