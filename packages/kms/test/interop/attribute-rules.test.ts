@@ -31,16 +31,11 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { P, idOf, startFixture, uid } from '../helpers.js'
+import { P, idOf, startFixture, uid, attr1 } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 const ENC_DEC = Usage.Encrypt | Usage.Decrypt
 const GCM = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)])
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 const limits = (total: number, count?: number) =>
   s(Tag.UsageLimits, [
     long(Tag.UsageLimitsTotal, total),

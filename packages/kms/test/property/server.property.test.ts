@@ -38,7 +38,6 @@ import {
   int,
   parseResponseMessage,
   s,
-  text,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { randomBytes } from 'node:crypto'
@@ -48,7 +47,7 @@ import type { DispatchDeps } from '../../src/server/dispatch.js'
 import { openSqliteStore } from '../../src/storage/sqlite.js'
 import type { Store } from '../../src/storage/store.js'
 import { KmipTestClient } from '../../src/testing.js'
-import { P, idOf, startFixture, uid } from '../helpers.js'
+import { P, attr1, createAes, encodeRequest, idOf, startFixture, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 const SEED = 1111
@@ -68,45 +67,24 @@ interface Item {
 }
 
 function message(
-  v: readonly [number, number],
+  version: readonly [number, number],
   items: readonly Item[],
-  extra: TtlvItem[] = [],
+  header: TtlvItem[] = [],
 ): Uint8Array {
-  return encodeTtlv(
-    s(Tag.RequestMessage, [
-      s(Tag.RequestHeader, [
-        s(Tag.ProtocolVersion, [
-          int(Tag.ProtocolVersionMajor, v[0]),
-          int(Tag.ProtocolVersionMinor, v[1]),
-        ]),
-        ...extra,
-        int(Tag.BatchCount, items.length),
+  return encodeRequest(
+    items.map((it) =>
+      s(Tag.BatchItem, [
+        en(Tag.Operation, it.op),
+        it.id !== undefined ? bytes(Tag.UniqueBatchItemID, it.id) : undefined,
+        it.payload,
       ]),
-      ...items.map((it) =>
-        s(Tag.BatchItem, [
-          en(Tag.Operation, it.op),
-          it.id !== undefined ? bytes(Tag.UniqueBatchItemID, it.id) : undefined,
-          it.payload,
-        ]),
-      ),
-    ]),
+    ),
+    { version, header },
   )
 }
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 const usage = CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt
-const create14 = P(
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.TemplateAttribute, [
-    attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-    attr1('Cryptographic Length', int(0, 256)),
-    attr1('Cryptographic Usage Mask', int(0, usage)),
-  ]),
-)
+const create14 = createAes({ extra: [attr1('Cryptographic Usage Mask', int(0, usage))] })
 const create21 = P(
   en(Tag.ObjectType, ObjectType.SymmetricKey),
   s(Tag.Attributes, [
