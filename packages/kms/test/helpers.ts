@@ -50,8 +50,9 @@ export const createAes = (o: { bits?: number; extra?: readonly TtlvItem[] } = {}
   )
 
 /**
- * The KMIP 2.x Register payload of a symmetric key: `key` with its Cryptographic Usage Mask,
- * algorithm (AES) and length (the key's), as Raw or Transparent Symmetric Key material.
+ * The KMIP 2.x Register payload of a symmetric key: `key` with its Cryptographic Usage Mask (and
+ * `extra` attributes), algorithm (AES) and length (the key's), as Raw or Transparent Symmetric
+ * Key material.
  */
 export function registerSymmetric(o: {
   key: Uint8Array
@@ -59,11 +60,12 @@ export function registerSymmetric(o: {
   algorithm?: number
   bits?: number
   format?: 'raw' | 'transparent'
+  extra?: readonly TtlvItem[]
 }): TtlvItem {
   const transparent = o.format === 'transparent'
   return P(
     en(Tag.ObjectType, ObjectType.SymmetricKey),
-    attrs2(int(Tag.CryptographicUsageMask, o.usage)),
+    attrs2(int(Tag.CryptographicUsageMask, o.usage), ...(o.extra ?? [])),
     struct(Tag.SymmetricKey, [
       struct(Tag.KeyBlock, [
         en(
