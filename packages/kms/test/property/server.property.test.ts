@@ -42,8 +42,11 @@ import {
 import type { TtlvItem } from '@ward/kmip'
 import { randomBytes } from 'node:crypto'
 import { Barrier } from '../../src/barrier/barrier.js'
+import { operations } from '../../src/operations/registry.js'
 import { handleMessage } from '../../src/server/dispatch.js'
 import type { DispatchDeps } from '../../src/server/dispatch.js'
+import { createRuntime } from '../../src/server/runtime.js'
+import type { KmsRuntime } from '../../src/server/runtime.js'
 import { openSqliteStore } from '../../src/storage/sqlite.js'
 import type { Store } from '../../src/storage/store.js'
 import { KmipTestClient } from '../../src/testing.js'
@@ -567,15 +570,18 @@ describe('the message handler under random and mutated TTLV', () => {
   let dir: string
   let store: Store
   let barrier: Barrier
+  let runtime: KmsRuntime
   let deps: DispatchDeps
   let m: Material
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ward-kms-property-'))
     store = await openSqliteStore(join(dir, 'kms.db'))
     barrier = new Barrier(new Secret(randomBytes(32)))
+    runtime = createRuntime({ operations })
     deps = {
       store,
       barrier,
+      runtime,
       logger: silent,
       audit: { record: () => undefined, flush: () => undefined, close: async () => undefined },
       maxResponseBytes: 1 << 20,
@@ -615,6 +621,7 @@ describe('the message handler under random and mutated TTLV', () => {
   })
   after(async () => {
     barrier.dispose()
+    runtime.close()
     await store.close()
     rmSync(dir, { recursive: true, force: true })
   })
