@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "ward_xts",
-      "sources": ["ward_xts.c", "ward_xts_map.c", "xts_core.c"],
+      "sources": ["ward_xts.c", "ward_xts_map.c", "ward_xts_io.c", "xts_core.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11", "-fvisibility=hidden"],
       "cflags!": ["-fno-exceptions"],
       "defines": ["NAPI_VERSION=8", "_DEFAULT_SOURCE"],

@@ -25,6 +25,10 @@
  *   mapOutput(fd, length): a read-write shared mapping (released with unmapInput)
  *   sectorsMappedAsync(enc, key, src, srcOffset, dst, dstOffset, length, firstSector, sectorSize)
  *     (XTS from one mapping into a writable one: no buffer, no write())
+ *   sectorsReadAsync(key, data, firstSector, sectorSize, fd, position): Promise<undefined>
+ *     (pread data.length bytes of fd at position, then decrypt them in place: one pool job)
+ *   sectorsWriteAsync(key, data, firstSector, sectorSize, fd, position): Promise<undefined>
+ *     (encrypt data in place, then pwrite it to fd at position: one pool job; ward_xts_io.c)
  *   cipherPath: 'provider' | 'evp' (xts_core.c, "Per-sector cost")
  * Errors carry `code` (ERR_XTS_*), documented in docs/errors/envelope-xts.md.
  *
@@ -315,6 +319,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"mapOutput", NULL, js_map_output, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsMappedAsync", NULL, js_sectors_mapped_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsFromAsync", NULL, js_sectors_from_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sectorsReadAsync", NULL, js_sectors_read_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sectorsWriteAsync", NULL, js_sectors_write_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cipherPath", NULL, NULL, NULL, NULL, path_value, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -45,6 +45,11 @@ typedef struct {
   napi_ref data_ref; /* keeps the caller's buffer alive until completion */
   napi_deferred deferred;
   napi_async_work work;
+  /* sectorsReadAsync / sectorsWriteAsync (ward_xts_io.c): pread before decrypting, or pwrite
+   * after encrypting, on the same pool thread */
+  int fd;
+  uint64_t pos;
+  int io_errno; /* errno of a failed pread/pwrite, or -1 for end of file */
 } sector_job;
 
 napi_value throw_code(napi_env env, const char *code, const char *msg);
@@ -60,6 +65,10 @@ void job_complete(napi_env env, napi_status status, void *p);
 /* Queue `j` (its references taken) on libuv's pool and return its promise; on failure `j` is
  * freed and a JS error is thrown (NULL). */
 napi_value queue_job(napi_env env, sector_job *j);
+
+/* ward_xts_io.c */
+napi_value js_sectors_read_async(napi_env env, napi_callback_info info);
+napi_value js_sectors_write_async(napi_env env, napi_callback_info info);
 
 /* ward_xts_map.c */
 mapped_input *get_mapped(napi_env env, napi_value v);

@@ -62,6 +62,14 @@ export { decryptDisk, type DecryptOptions, type Unlock } from './disk/decrypt.js
 export { rekeyShallow, type ShallowRekeyOptions } from './disk/rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './disk/rekey-deep.js'
 export {
+  diskDataArea,
+  unlockDiskKey,
+  refuseJournaled,
+  type DiskDataArea,
+} from './disk/data-area.js'
+export { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from './xts/mapped.js'
+export { xtsReadSectorsAsync, xtsWriteSectorsAsync } from './xts/io.js'
+export {
   KDF_ATTEMPT_BUDGET_NS,
   WARD_KDF_DEFAULTS,
   defaultMemoryKiB,

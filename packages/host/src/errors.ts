@@ -46,6 +46,8 @@ export const hostErrors = {
   ERR_HOST_AGENT: { kind: 'io' },
   ERR_HOST_INTERNAL: { kind: 'internal' },
   ERR_HOST_TEST_GUEST: { kind: 'io' },
+  ERR_HOST_FILTER_KEY: { kind: 'usage' },
+  ERR_HOST_FILTER_DISK: { kind: 'input' },
 } as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
 
 /** A code of {@link hostErrors}. */

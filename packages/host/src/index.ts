@@ -28,3 +28,13 @@ export {
   type BootState,
 } from './measure/measurements.js'
 export { backoffSeconds, FREE_ATTEMPTS } from './config/recovery-attempts.js'
+export {
+  serveEncryptedDisk,
+  openEncryptedDisk,
+  type EncryptedDisk,
+  type EncryptedDiskOptions,
+  type EncryptedDiskStats,
+  type EncryptedDiskServer,
+  type FilterEvent,
+  type ServeEncryptedDiskOptions,
+} from './filter/index.js'

@@ -16,6 +16,7 @@ export { encryptInPlace } from './encrypt-in-place.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './rekey-deep.js'
+export { diskDataArea, unlockDiskKey, refuseJournaled, type DiskDataArea } from './data-area.js'
 export {
   KDF_ATTEMPT_BUDGET_NS,
   WARD_KDF_DEFAULTS,

@@ -53,6 +53,24 @@ export interface NativeXts {
     firstSector: number,
     sectorSize: number,
   ): Promise<void>
+  /** pread then decrypt in one pool job (an older build lacks it: src/xts/io.ts falls back). */
+  sectorsReadAsync?(
+    key: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+    fd: number,
+    position: number,
+  ): Promise<void>
+  /** Encrypt then pwrite in one pool job (optional, as sectorsReadAsync). */
+  sectorsWriteAsync?(
+    key: Uint8Array,
+    data: Uint8Array,
+    firstSector: number,
+    sectorSize: number,
+    fd: number,
+    position: number,
+  ): Promise<void>
   sectorsFromAsync(
     enc: boolean,
     key: Uint8Array,

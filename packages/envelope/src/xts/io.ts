@@ -1,0 +1,160 @@
+import { read, write } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { checkSectorArgs } from './check.js'
+import { native, type NativeXts } from './native.js'
+import { asEnvelopeError, xtsDecryptSectorsAsync, xtsEncryptSectorsAsync } from './xts.js'
+
+/*
+ * XTS with the file I/O: read whole sectors from a file and decrypt them, or encrypt and write
+ * them, for a live data path (the host's crypto filter) that serves one request at a time. With
+ * the native addon the pread (pwrite) and the cipher run in the same libuv pool job, so a request
+ * crosses to the pool and back once instead of twice (bench/README.md, `vm`); buffers over 1 MiB
+ * are split into one job per core as in xts.ts. Without it (or with an older build), fs.read /
+ * fs.write and the async sector functions do the same in two steps.
+ *
+ * I/O failures reject like Node's fs errors (`code` ENOSPC, EIO, ...; `syscall`); a read past
+ * the end of the file with ERR_XTS_INPUT_SHORT; argument errors with the ERR_XTS_* codes.
+ */
+
+/** Below this a buffer is one job; jobs per call: one per core, at most libuv's pool (as xts.ts). */
+const SPLIT_MIN_BYTES = 1 << 20
+const MAX_JOBS = Math.max(
+  1,
+  Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4),
+)
+
+/**
+ * Reads `data.length` bytes of the file `fd` at `position` into `data` and decrypts them in
+ * place; `firstSector` is the XTS sector number of the first (units of `sectorSize`). `data`
+ * and `fd` must stay untouched and open until the promise settles.
+ */
+export function xtsReadSectorsAsync(
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  return runIo(native, false, fd, position, key, data, firstSector, sectorSize)
+}
+
+/** Encrypts `data` in place (it then holds ciphertext) and writes it to `fd` at `position`. */
+export function xtsWriteSectorsAsync(
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  return runIo(native, true, fd, position, key, data, firstSector, sectorSize)
+}
+
+/** Internal: the two functions above on a chosen backend (tests run both). */
+export async function runIo(
+  impl: NativeXts | undefined,
+  writing: boolean,
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  checkSectorArgs(key, data, firstSector, sectorSize)
+  if (!Number.isSafeInteger(position) || position < 0 || !Number.isInteger(fd) || fd < 0)
+    throw asEnvelopeError(
+      Object.assign(new Error('expected a file descriptor and a position'), {
+        code: 'ERR_XTS_ARGUMENT',
+      }),
+    )
+  const fn = writing ? impl?.sectorsWriteAsync : impl?.sectorsReadAsync
+  if (impl === undefined || fn === undefined)
+    return writing
+      ? fallbackWrite(fd, position, key, data, firstSector, sectorSize)
+      : fallbackRead(fd, position, key, data, firstSector, sectorSize)
+  const count = data.length / sectorSize
+  const jobs = Math.max(1, Math.min(MAX_JOBS, Math.floor(data.length / SPLIT_MIN_BYTES), count))
+  if (jobs === 1) {
+    // the common case (one request up to 1 MiB): no array of promises to settle
+    let job: Promise<void>
+    try {
+      job = fn.call(impl, key, data, firstSector, sectorSize, fd, position)
+    } catch (e) {
+      throw asIoError(e)
+    }
+    return job.catch((e: unknown) => {
+      throw asIoError(e)
+    })
+  }
+  const per = Math.ceil(count / jobs)
+  const started: Promise<void>[] = []
+  let queueError: unknown
+  try {
+    for (let s = 0; s < count; s += per) {
+      const end = Math.min(count, s + per)
+      started.push(
+        fn.call(
+          impl,
+          key,
+          data.subarray(s * sectorSize, end * sectorSize),
+          firstSector + s,
+          sectorSize,
+          fd,
+          position + s * sectorSize,
+        ),
+      )
+    }
+  } catch (e) {
+    queueError = e
+  }
+  // every queued job is done with the caller's memory before anything is reported
+  const results = await Promise.allSettled(started)
+  if (queueError !== undefined) throw asIoError(queueError)
+  for (const r of results) if (r.status === 'rejected') throw asIoError(r.reason)
+}
+
+/** System errors (code ENOSPC, EIO, ...) as they are; the addon's own as EnvelopeErrors. */
+function asIoError(e: unknown): unknown {
+  const code = (e as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return e
+  return asEnvelopeError(e)
+}
+
+const p = <T>(fn: (cb: (e: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((e, v) => (e ? reject(e) : resolve(v))))
+
+async function fallbackRead(
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  first: number,
+  ss: number,
+): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const n = await p<number>((cb) => read(fd, data, done, data.length - done, position + done, cb))
+    if (n === 0)
+      throw asEnvelopeError(
+        Object.assign(new Error('the file ends before the sectors asked for'), {
+          code: 'ERR_XTS_INPUT_SHORT',
+        }),
+      )
+    done += n
+  }
+  await xtsDecryptSectorsAsync(key, data, first, ss)
+}
+
+async function fallbackWrite(
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  first: number,
+  ss: number,
+): Promise<void> {
+  await xtsEncryptSectorsAsync(key, data, first, ss)
+  for (let done = 0; done < data.length;)
+    done += await p<number>((cb) => write(fd, data, done, data.length - done, position + done, cb))
+}
