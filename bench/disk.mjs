@@ -323,8 +323,8 @@ async function main() {
     const bytes = (await stat(rawPath)).size
     // Warm-up: write and delete a scratch file of the image's size. On a VM whose memory the
     // host backs lazily (and takes back when freed: virtio-balloon free page reporting), page
-    // cache pages the guest has not touched lately cost several times more to write (seen here:
-    // 0.4 vs 1.7-3.4 GB/s for the same 1 GiB write); this spares the first tool the worst of it.
+    // cache pages the guest has not touched lately cost several times more to write (figures:
+    // bench/README.md, "Figures from source comments"); this spares the first tool the worst of it.
     const warmUp = async (where) => {
       const scratch = join(where, 'warmup')
       const h = await open(scratch, 'w')
@@ -355,8 +355,8 @@ async function main() {
       how = 'ward crypto-util disk (CLI, LUKS2 file)'
       const env = { ...process.env, NO_COLOR: '1' }
       // Node 20 read and parsed every certificate of NODE_EXTRA_CA_CERTS when a process started,
-      // before any of Ward's code ran (~35 ms for the 144-certificate system bundle this VM's
-      // environment names). Node 24 reads it only when node:tls is loaded, which disk commands
+      // before any of Ward's code ran (its cost: `--no-extra-ca-certs` above in bench/README.md).
+      // Node 24 reads it only when node:tls is loaded, which disk commands
       // never do (strace: no open of the bundle in encrypt / rekey), so it no longer costs Ward
       // anything here. The environment is kept as it is by default; --no-extra-ca-certs drops the
       // variable for Ward's processes (to compare with Node 20 figures taken that way).

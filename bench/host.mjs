@@ -4,9 +4,7 @@
 // same 10,000 keys by KMIP Get from pykmip-server over one connection. Last line: one JSON object.
 // Options: --pykmip-keys N (default 10000; fewer for a quick look, the ratio then compares
 // per-key rates scaled to 10,000).
-import { spawn } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -16,50 +14,11 @@ import { Secret, createLogger } from '@ward/core'
 import { HostAgent, initHost, parseTpmSpec } from '@ward/host'
 import { KmipClient } from '@ward/kmip'
 import { startPykmipServer } from '@ward/kmip/testing'
+import { startSwtpm } from '@ward/tpm2/testing'
 
 const { values } = parseArgs({ options: { 'pykmip-keys': { type: 'string' } } })
 const PYKMIP_KEYS = Number(values['pykmip-keys'] ?? 10000)
 const log = (line) => process.stderr.write(`${line}\n`)
-
-const free = (port) =>
-  new Promise((resolve) => {
-    const s = createServer()
-    s.once('error', () => resolve(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
-  })
-const opened = (port) =>
-  new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port })
-    s.once('connect', () => (s.destroy(), resolve(true)))
-    s.once('error', () => resolve(false))
-  })
-
-async function startSwtpm(dir) {
-  mkdirSync(dir, { recursive: true })
-  for (;;) {
-    const port = 20000 + 2 * Math.floor(Math.random() * 15000)
-    if (!(await free(port)) || !(await free(port + 1))) continue
-    const proc = spawn(
-      'swtpm',
-      [
-        'socket',
-        '--tpm2',
-        '--tpmstate',
-        `dir=${dir}`,
-        '--server',
-        `type=tcp,port=${port},bindaddr=127.0.0.1`,
-        '--ctrl',
-        `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
-        '--flags',
-        'not-need-init,startup-clear',
-      ],
-      { stdio: 'ignore' },
-    )
-    for (let i = 0; i < 100 && !(await opened(port)); i++)
-      await new Promise((r) => setTimeout(r, 30))
-    return { port, stop: () => new Promise((r) => (proc.once('exit', r), proc.kill('SIGTERM'))) }
-  }
-}
 
 const work = mkdtempSync(join(tmpdir(), 'ward-bench-host-'))
 const logger = createLogger('host', { level: 'silent' })
@@ -69,9 +28,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 let tpm
 let pykmip
 try {
-  tpm = await startSwtpm(join(work, 'tpm'))
+  tpm = await startSwtpm({ dir: join(work, 'tpm'), allowUnmanufactured: true })
   const D = join(work, 'host')
-  initHost(D, parseTpmSpec(`swtpm:127.0.0.1:${tpm.port}`))
+  initHost(D, parseTpmSpec(tpm.spec))
   let agent = await boot(D)
   await agent.handle('settings.encryption.set', { mode: 'TPM', requireSecureBoot: true })
   await agent.handle('security.keypersistence.enable', {})

@@ -96,8 +96,9 @@ const prefixes = (path: readonly string[], words: readonly string[]): boolean =>
 /**
  * The commands that may match `words`. When the most specific group the words name holds the
  * command, that group is loaded alone: `crypto-util disk encrypt` loads the disk commands and
- * what they import, not the other crypto-util groups (VM files, bundles: ~10 ms of module
- * loading in a run the bench times end to end). Anything else (group help, unknown commands)
+ * what they import, not the other crypto-util groups (VM files, bundles), whose module loading
+ * a disk run would otherwise pay (figure: bench/README.md, "Figures from source comments").
+ * Anything else (group help, unknown commands)
  * loads every group that agrees with the words, as before.
  */
 async function commandsFor(words: readonly string[]): Promise<readonly Command[]> {

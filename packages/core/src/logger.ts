@@ -128,7 +128,8 @@ let pinoModule: Pino | undefined
 
 /*
  * pino is loaded on the first createLogger call, not when @ward/core is imported: every command
- * imports @ward/core, most never log, and loading pino costs ~9 ms of each CLI run. It is
+ * imports @ward/core, most never log, and loading pino is a large part of a short CLI run's
+ * start-up (figure: bench/README.md, "Figures from source comments"). It is
  * CommonJS, so a synchronous require keeps createLogger synchronous.
  */
 function loadPino(): Pino {

@@ -150,14 +150,6 @@ export { readEkCertificate, EK_CERT_INDEX } from './ops/ek.js'
 export { quote, verifyQuote, type QuoteResult } from './ops/quote.js'
 export { makeCredential, activateCredential } from './ops/credential.js'
 export {
-  manufactureSwtpm,
-  prepareSwtpmCa,
-  startSwtpm,
-  type SwtpmCa,
-  type ManufacturedSwtpm,
-  type RunningSwtpm,
-} from './swtpm/harness.js'
-export {
   EV,
   SPEC_ID_SIGNATURE,
   STARTUP_LOCALITY_SIGNATURE,

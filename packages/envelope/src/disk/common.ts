@@ -9,9 +9,9 @@ export const DEFAULT_SEGMENT_BYTES = 16 * 1048576
 /**
  * Default segment of runs that write a new file (encrypt --out, decrypt --out: no journal, no
  * per-segment sync). Smaller, because a fresh process pays a page fault per 4 KiB of the
- * pipeline's buffers on first touch (4 x 16 MiB: ~30 ms of CPU on this VM, plus a V8 GC for the
- * external memory), and 4 MiB buffers stay in cache between the XTS pass and the write copy
- * (bench/README.md, "CLI overhead": ~60 ms less CPU per GiB end to end).
+ * pipeline's buffers on first touch (4 x 16 MiB, plus a V8 GC for the external memory), and 4 MiB
+ * buffers stay in cache between the XTS pass and the write copy (figures: bench/README.md, "CLI
+ * overhead" and "Figures from source comments").
  */
 export const NEW_FILE_SEGMENT_BYTES = 4 * 1048576
 
@@ -19,8 +19,8 @@ export const NEW_FILE_SEGMENT_BYTES = 4 * 1048576
  * Segments transformed at once when the input is mapped (new-file runs). With no read stage,
  * one transform at a time left a core idle between segments (the main thread has to wake up to
  * start the next one while the pool threads and the writer share the two cores); two in flight
- * keep the pool busy: 1 GiB on huge-page tmpfs, library path, fresh processes, min/median
- * 187/215 ms (one) vs 138/185 ms (two); within noise on /dev/shm (bench/README.md).
+ * keep the pool busy. Faster on huge-page tmpfs, within noise on /dev/shm (figures:
+ * bench/README.md, "Figures from source comments").
  */
 export const MAPPED_TRANSFORMS_IN_FLIGHT = 2
 

@@ -8,10 +8,10 @@ import { MAPPED_TRANSFORMS_IN_FLIGHT, type DiskRunOptions } from './common.js'
  * writer's copy into the file (16 % of the CPU, serial: writes to one file take its lock) is
  * replaced by page allocation spread over the pool threads (each job faults its output range in
  * with MADV_POPULATE_WRITE, which also turns a full file system into ERR_XTS_OUTPUT_SPACE instead
- * of SIGBUS). 1 GiB, library path, fresh processes, alternating: 120-170 / ~135 ms min/median vs
- * 140-250 / ~186 ms through the pipeline. On 4 KiB pages (/dev/shm) it is slower (603-673 vs
- * 496-598 ms: allocating 262,144 small pages through faults costs more than write() does), and
- * on disks it is unmeasured, so it is used only where it was measured to win.
+ * of SIGBUS). It is faster there than the pipeline; on 4 KiB pages (/dev/shm) it is slower
+ * (allocating 262,144 small pages through faults costs more than write() does), and on disks it
+ * is unmeasured, so it is used only where it was measured to win (figures: bench/README.md,
+ * "Mapped output" and "Figures from source comments").
  */
 
 const TMPFS_MAGIC = 0x01021994

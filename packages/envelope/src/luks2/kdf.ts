@@ -44,9 +44,10 @@ export const LUKS2_KDF_LIMITS = {
 } as const
 
 /**
- * Estimated cost of KDF work, in nanoseconds of one core of the reference machine (the 2-core VM
- * Ward is developed on; node:crypto, measured with process.cpuUsage): one PBKDF2 iteration of
- * one output block, and one argon2 pass over 1 KiB of memory.
+ * Estimated cost of KDF work, in nanoseconds of one core of the reference machine: one PBKDF2
+ * iteration of one output block, and one argon2 pass over 1 KiB of memory. A model, not a
+ * measurement of the running host: it turns a keyslot's parameters into work to bound before any
+ * is done (where and how these were measured: bench/README.md, "Figures from source comments").
  */
 export const KDF_COST_NS = {
   pbkdf2: { sha1: 120, sha256: 120, sha512: 400 },
@@ -58,8 +59,9 @@ export const KDF_COST_NS = {
 
 /**
  * Bound on the estimated KDF work of one passphrase attempt, summed over the keyslots it tries
- * (each keyslot's KDF plus its digest's PBKDF2): 60 s of one reference core. A default
- * `cryptsetup luksFormat` keyslot costs 1-20 s; Ward's default argon2id keyslot about 4 s.
+ * (each keyslot's KDF plus its digest's PBKDF2): 60 s of one reference core, several times what a
+ * default `cryptsetup luksFormat` keyslot or Ward's default argon2id keyslot costs (their
+ * figures: bench/README.md, "Figures from source comments").
  */
 export const KDF_ATTEMPT_BUDGET_NS = 60e9
 

@@ -2,7 +2,10 @@ import { randomInt, randomUUID, scryptSync } from 'node:crypto'
 import { Secret } from '@ward/core'
 import { HostError } from '../errors.js'
 
-/** scrypt cost for the recovery key: ~50 ms here; 96 random digits make brute force moot anyway. */
+/**
+ * scrypt cost for the recovery key: modest (its time: bench/README.md, "Figures from source
+ * comments"), because 96 random digits make brute force moot anyway.
+ */
 export const RECOVERY_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const
 
 /** A recovery key as the seed prints it: 16 groups of 6 digits joined by dashes (ASCII bytes). */

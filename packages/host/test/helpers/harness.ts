@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,83 +11,6 @@ export const WARD_BIN = join(ROOT, 'packages/cli/bin/ward.js')
 export function tempDir(prefix = 'ward-host-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix))
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.once('error', () => resolve(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
-  })
-}
-
-async function waitPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port })
-      s.once('connect', () => {
-        s.destroy()
-        resolve(true)
-      })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > end) throw new Error(`port ${port} did not open`)
-    await new Promise((r) => setTimeout(r, 30))
-  }
-}
-
-export interface Swtpm {
-  readonly port: number
-  readonly spec: string
-  readonly tcti: string
-  stop(): Promise<void>
-}
-
-/** A fresh swtpm (new state folder, data port P and control port P+1), stopped by its PID. */
-export async function startSwtpm(stateDir: string): Promise<Swtpm> {
-  mkdirSync(stateDir, { recursive: true })
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = 20000 + 2 * Math.floor(Math.random() * 15000)
-    if (!(await portFree(port)) || !(await portFree(port + 1))) continue
-    const proc = spawn(
-      'swtpm',
-      [
-        'socket',
-        '--tpm2',
-        '--tpmstate',
-        `dir=${stateDir}`,
-        '--server',
-        `type=tcp,port=${port},bindaddr=127.0.0.1`,
-        '--ctrl',
-        `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
-        '--flags',
-        'not-need-init,startup-clear',
-      ],
-      { stdio: 'ignore' },
-    )
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()))
-    try {
-      await Promise.race([
-        waitPort(port, 5000),
-        exited.then(() => Promise.reject(new Error('swtpm exited'))),
-      ])
-    } catch {
-      proc.kill('SIGKILL')
-      continue
-    }
-    return {
-      port,
-      spec: `swtpm:127.0.0.1:${port}`,
-      tcti: `swtpm:host=127.0.0.1,port=${port}`,
-      async stop() {
-        if (proc.exitCode === null) proc.kill('SIGTERM')
-        await exited
-      },
-    }
-  }
-  throw new Error('could not start swtpm')
 }
 
 export interface RunResult {

@@ -9,14 +9,8 @@ import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { Secret } from '@ward/core'
 import { openTpm, unseal } from '@ward/tpm2'
 import { unwrapKw } from '@ward/envelope'
-import {
-  tempDir,
-  startSwtpm,
-  ward,
-  serve as serveAgent,
-  secretFile,
-  type Swtpm,
-} from '../helpers/harness.js'
+import { tempDir, ward, serve as serveAgent, secretFile } from '../helpers/harness.js'
+import { startSwtpm, type RunningSwtpm } from '@ward/tpm2/testing'
 import { recoveryWrappingKey } from '../../src/config/recovery-key.js'
 
 async function json(args: string[]): Promise<unknown> {
@@ -28,7 +22,7 @@ async function json(args: string[]): Promise<unknown> {
 interface Host {
   dir: string
   D: string
-  tpm: Swtpm
+  tpm: RunningSwtpm
   on: string[]
   off: string[]
   file: (name: string) => string
@@ -45,7 +39,7 @@ async function serve(args: readonly string[]): ReturnType<typeof serveAgent> {
 async function host(t: { after: (fn: () => unknown) => void }): Promise<Host> {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   t.after(async () => {
     for (const a of running) await a.kill9()

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { createLogger } from '@ward/core'
 import { HostAgent, callAgent, initHost, parseTpmSpec } from '../../src/index.js'
 import type { CommitStep } from '../../src/config/secure-config.js'
-import { tempDir, startSwtpm, serve, ward } from '../helpers/harness.js'
+import { tempDir, serve, ward } from '../helpers/harness.js'
+import { startSwtpm } from '@ward/tpm2/testing'
 
 const STEPS: readonly CommitStep[] = [
   'next-written',
@@ -29,7 +30,7 @@ interface Lab {
 async function lab(t: { after: (fn: () => unknown) => void }, name: string): Promise<Lab> {
   const { dir, cleanup } = tempDir(`ward-crash-${name}-`)
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   initHost(D, parseTpmSpec(tpm.spec))
@@ -213,7 +214,7 @@ test('crash after every step of a policy change, a recovery rotation (with its k
 test('kill -9 of the agent (the real CLI) during a stream of policy changes and recovery rotations: every boot unseals, with an acknowledged or the in-flight state', async (t) => {
   const { dir, cleanup } = tempDir('ward-crash-kill-')
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)

@@ -3,15 +3,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import {
-  tempDir,
-  startSwtpm,
-  ward,
-  serve,
-  secretFile,
-  run,
-  type Swtpm,
-} from '../helpers/harness.js'
+import { tempDir, ward, serve, secretFile, run } from '../helpers/harness.js'
+import { startSwtpm, type RunningSwtpm } from '@ward/tpm2/testing'
 import { callAgent } from '../../src/index.js'
 
 async function json(args: string[]): Promise<unknown> {
@@ -21,7 +14,7 @@ async function json(args: string[]): Promise<unknown> {
 }
 
 /** What the TPM holds that Ward could have created: persistent handles and NV indices (agent stopped). */
-async function tpmObjects(tpm: Swtpm): Promise<{ persistent: string; nv: string }> {
+async function tpmObjects(tpm: RunningSwtpm): Promise<{ persistent: string; nv: string }> {
   const env = { TPM2TOOLS_TCTI: tpm.tcti }
   const p = await run('tpm2_getcap', ['handles-persistent'], env)
   assert.equal(p.code, 0, p.stderr)
@@ -32,10 +25,10 @@ async function tpmObjects(tpm: Swtpm): Promise<{ persistent: string; nv: string 
 
 async function hostInTpmMode(t: {
   after: (fn: () => unknown) => void
-}): Promise<{ dir: string; D: string; tpm: Swtpm; on: string[] }> {
+}): Promise<{ dir: string; D: string; tpm: RunningSwtpm; on: string[] }> {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -370,7 +363,7 @@ test('a removal the TPM could not anchor is reported (ERR_HOST_KEYSTORE_ANCHOR) 
   ])
   assert.equal(await agent.stop(), 0)
   // the same TPM back (same state, another port)
-  const again = await startSwtpm(join(dir, 'tpm'))
+  const again = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => again.stop())
   writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: again.spec }))
   agent = await serve(on)

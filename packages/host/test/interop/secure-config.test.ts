@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { tempDir, startSwtpm, ward, serve, secretFile } from '../helpers/harness.js'
+import { tempDir, ward, serve, secretFile } from '../helpers/harness.js'
+import { startSwtpm } from '@ward/tpm2/testing'
 
 const SECURITY_VIOLATION =
   'Unable to restore system configuration. A security violation was detected.'
@@ -19,7 +20,7 @@ async function json(args: string[]): Promise<unknown> {
 test('mode TPM + secure boot required: a boot with it off is refused, the recovery key opens it, rotate retires the old key', async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -139,7 +140,7 @@ test('mode TPM + secure boot required: a boot with it off is refused, the recove
 test('another TPM cannot unseal; the recovery key opens it and reseals to the new TPM', async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -171,7 +172,7 @@ test('another TPM cannot unseal; the recovery key opens it and reseals to the ne
   assert.notEqual(agent.exitCode, 0)
   assert.ok(agent.output().includes(SECURITY_VIOLATION), agent.output())
   // Move the boot disk to a host with another TPM.
-  const other = await startSwtpm(join(dir, 'tpm2'))
+  const other = await startSwtpm({ dir: join(dir, 'tpm2'), allowUnmanufactured: true })
   t.after(() => other.stop())
   writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: other.spec }), {
     mode: 0o600,
@@ -193,7 +194,7 @@ test('another TPM cannot unseal; the recovery key opens it and reseals to the ne
 test('wrong recovery keys: clear error, counted and rate-limited even for the right key', async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -284,7 +285,7 @@ test('ward host init --tpm none: mode NONE works; TPM mode, key persistence and 
 test('an interrupted switch to mode TPM (committed, not renamed into place) boots consistently; on another TPM the new file is kept', async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -309,7 +310,7 @@ test('an interrupted switch to mode TPM (committed, not renamed into place) boot
   // the new file must not be discarded (that would lose the new key): refused, kept.
   writeFileSync(join(D, 'encryption.info.next'), tpmInfo, { mode: 0o600 })
   writeFileSync(join(D, 'encryption.info'), noneInfo)
-  const other = await startSwtpm(join(dir, 'tpm-b'))
+  const other = await startSwtpm({ dir: join(dir, 'tpm-b'), allowUnmanufactured: true })
   t.after(() => other.stop())
   const hostJson = readFileSync(join(D, 'host.json'))
   writeFileSync(join(D, 'host.json'), JSON.stringify({ version: 1, tpm: other.spec }))

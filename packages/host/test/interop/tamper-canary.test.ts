@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
-import { tempDir, startSwtpm, ward, serve, secretFile, run } from '../helpers/harness.js'
+import { tempDir, ward, serve, secretFile, run } from '../helpers/harness.js'
+import { startSwtpm } from '@ward/tpm2/testing'
 
 const DECRYPT_FAILED = 'Failed to decrypt system configuration.'
 
@@ -32,7 +33,7 @@ for (const mode of ['NONE', 'TPM'] as const)
     test(`mode ${mode}: a tampered ${file} is refused and nothing is overwritten`, async (t) => {
       const { dir, cleanup } = tempDir()
       t.after(cleanup)
-      const tpm = await startSwtpm(join(dir, 'tpm'))
+      const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
       t.after(() => tpm.stop())
       const D = join(dir, 'host')
       assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -70,7 +71,7 @@ for (const mode of ['NONE', 'TPM'] as const)
 test('canary: a KEK added through every flow never appears in logs or in any file but the designed ones', async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)
@@ -164,7 +165,7 @@ test('canary: a KEK added through every flow never appears in logs or in any fil
 test("the sealing policy in encryption.info equals tpm2_createpolicy + tpm2_policynv over the booted PCRs and the counter; tpm2_eventlog replays Ward's logs to them", async (t) => {
   const { dir, cleanup } = tempDir()
   t.after(cleanup)
-  const tpm = await startSwtpm(join(dir, 'tpm'))
+  const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
   t.after(() => tpm.stop())
   const D = join(dir, 'host')
   assert.equal((await ward(['host', 'init', '--data-dir', D, '--tpm', tpm.spec])).code, 0)

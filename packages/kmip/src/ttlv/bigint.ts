@@ -1,7 +1,8 @@
 /**
  * Big Integer ↔ two's complement bytes (KMIP 1.4 §9.1.1.4: big-endian, sign-extended to a
  * multiple of 8 bytes) in time linear in the value's size: through hex, whose conversions V8 does
- * in one pass, never by shifting 64 bits at a time (quadratic: a 1 MiB value took 79 s).
+ * in one pass, never by shifting 64 bits at a time (quadratic in the value's size; what a large
+ * value cost that way: bench/README.md, "Figures from source comments").
  */
 
 /** How a Big Integer is laid out: the hex of its magnitude and its length on the wire. */

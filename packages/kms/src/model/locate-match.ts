@@ -5,7 +5,8 @@
  *
  * Linear in the filters and in each object's attributes: the wanted values are a set of keys, and
  * each object's attributes are read once. (It was one scan of the object per filter, and one scan
- * of the filters per filter: 20,000 Locate filters in one request took 8 s of the event loop.)
+ * of the filters per filter: quadratic, and one large request held the event loop; figure:
+ * bench/README.md, "Figures from source comments".)
  */
 import { toJsonItem } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'

@@ -289,8 +289,8 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
 
 /**
  * Largest RSA modulus (or DSA prime) accepted: 8192 bits. A private-key operation costs the cube
- * of the size and runs on the event loop (RSA-8192 ~0.13 s, 16384 ~1 s, 65536 ~97 s per
- * signature), and Create Key Pair makes at most 4096 bits; OpenSSL itself refuses public-key
+ * of the size and runs on the event loop (per-signature times: bench/README.md, "Figures from
+ * source comments"), and Create Key Pair makes at most 4096 bits; OpenSSL itself refuses public-key
  * operations above 16384 bits.
  */
 export const MAX_MODULUS_BITS = 8192

@@ -29,8 +29,9 @@ export interface Audit {
 /**
  * Lines are gathered during an event-loop turn and appended with one write(2) in that turn's
  * check phase (setImmediate), i.e. right after the turn's replies were handed to their sockets:
- * the reply's latency does not include the append (~7 µs each on this VM), and under load many
- * lines share one write. No thread-pool hand-off, no unbounded buffer (a turn's lines only). The
+ * the reply's latency does not include the append (a write(2) each; bench/README.md, "Figures
+ * from source comments"), and under load many lines share one write. No thread-pool hand-off, no
+ * unbounded buffer (a turn's lines only). The
  * file is in the page cache when the next turn starts (not fsynced); a kill -9 between a reply and
  * the end of its turn can lose that turn's lines, as any unsynced log can. A failed append is
  * logged, not thrown: the operations already happened.

@@ -296,7 +296,9 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
     logRate: new PerIdentityRate(100, 10_000),
   }
   // A frame (or a reply) of n bytes must pass within readMs plus 1 s per MiB.
-  const deadline = (n: number): number => readMs + Math.floor(n / (1 << 20)) * 1000
+  // `n` is the frame's announced length, or -1 while its 8-byte header is incomplete: the
+  // timeout is then the plain read timeout (never below it, never negative).
+  const deadline = (n: number): number => readMs + Math.floor(Math.max(n, 0) / (1 << 20)) * 1000
   const serverKey = readSecretFile(p.serverKey)
   const server = createServer({
     key: serverKey.use((b) => Buffer.from(b)),

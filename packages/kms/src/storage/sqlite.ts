@@ -47,7 +47,8 @@ export async function openSqliteStore(
   // overflow pages) is overwritten with zeros, not left in free space; see scrub() below.
   db.pragma('secure_delete = ON')
   // Checkpoint every 4,000 WAL pages (16 MiB) rather than 1,000: each checkpoint copies the hot
-  // pages once and pays two fsyncs, so fewer of them cost less per commit (~6 µs per Create).
+  // pages once and pays two fsyncs, so fewer of them cost less per commit (per-Create figure:
+  // bench/README.md, "Figures from source comments").
   db.pragma('wal_autocheckpoint = 4000')
   migrate(db)
   // Our own descriptor on the WAL (SQLite created it on the first write above and keeps it while

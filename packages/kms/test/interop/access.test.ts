@@ -25,14 +25,9 @@ import {
   findAll,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { startFixture } from '../helpers.js'
+import { startFixture, attr1 } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 const p = (...c: TtlvItem[]) => s(Tag.RequestPayload, c)
 
 describe('authentication and grants', () => {

@@ -31,16 +31,11 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { P, idOf, startFixture, uid } from '../helpers.js'
+import { P, idOf, startFixture, uid, attr1, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 const ENC_DEC = Usage.Encrypt | Usage.Decrypt
 const GCM = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)])
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 const limits = (total: number, count?: number) =>
   s(Tag.UsageLimits, [
     long(Tag.UsageLimitsTotal, total),
@@ -72,21 +67,13 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
     idOf(
       await c.call(
         Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.Attributes, [
-            int(Tag.CryptographicUsageMask, o.usage ?? ENC_DEC),
-            ...(o.extra ?? []),
-          ]),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-              en(Tag.CryptographicAlgorithm, o.alg ?? Alg.AES),
-              int(Tag.CryptographicLength, o.len ?? key.length * 8),
-            ]),
-          ]),
-        ),
+        registerSymmetric({
+          key,
+          usage: o.usage ?? ENC_DEC,
+          ...(o.alg !== undefined && { algorithm: o.alg }),
+          ...(o.len !== undefined && { bits: o.len }),
+          ...(o.extra !== undefined && { extra: o.extra }),
+        }),
       ),
     )
   const attr = async (id: string, tag: number) =>

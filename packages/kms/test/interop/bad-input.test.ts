@@ -8,52 +8,12 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { KmipTestClient } from '../../src/testing.js'
-import {
-  Tag,
-  decodeTtlv,
-  encodeTtlv,
-  Operation,
-  ObjectType,
-  CryptographicAlgorithm,
-  s,
-  text,
-  en,
-  int,
-  find,
-  opt,
-} from '@ward/kmip'
+import { Tag, decodeTtlv, Operation, s, text, find, opt } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { startFixture } from '../helpers.js'
+import { createAes, encodeRequest, frame, requestMessage, startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-
-const validCreate = (): Uint8Array =>
-  encodeTtlv(
-    s(Tag.RequestMessage, [
-      s(Tag.RequestHeader, [
-        s(Tag.ProtocolVersion, [
-          int(Tag.ProtocolVersionMajor, 1),
-          int(Tag.ProtocolVersionMinor, 4),
-        ]),
-        int(Tag.BatchCount, 1),
-      ]),
-      s(Tag.BatchItem, [
-        en(Tag.Operation, Operation.Create),
-        s(Tag.RequestPayload, [
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-            attr1('Cryptographic Length', int(0, 256)),
-          ]),
-        ]),
-      ]),
-    ]),
-  )
+const validCreate = (): Buffer => requestMessage(Operation.Create, createAes())
 
 /** Send raw bytes on a fresh connection: the decoded response, or 'closed'. */
 async function probe(f: Fixture, wire: Uint8Array, timeoutMs = 5000): Promise<TtlvItem | 'closed'> {
@@ -79,15 +39,6 @@ const failed = (r: TtlvItem | 'closed'): boolean => {
   assert.equal(r.tag, Tag.ResponseMessage)
   const item = find(r, Tag.BatchItem)
   return opt(item, Tag.ResultStatus, 'Enumeration') === 1
-}
-
-function frame(tag: number, type: number, value: Uint8Array, lenOverride?: number): Buffer {
-  const h = Buffer.alloc(8)
-  h.writeUIntBE(tag, 0, 3)
-  h[3] = type
-  h.writeUInt32BE(lenOverride ?? value.length, 4)
-  const pad = (8 - (value.length % 8)) % 8
-  return Buffer.concat([h, value, Buffer.alloc(pad)])
 }
 
 describe('bad input over the socket', () => {
@@ -123,20 +74,9 @@ describe('bad input over the socket', () => {
         for (let i = 0; i < 200; i++) inner = frame(Tag.RequestPayload, 1, inner)
         return frame(Tag.RequestMessage, 1, inner)
       })(),
-      'wrong type for Operation': Buffer.from(
-        encodeTtlv(
-          s(Tag.RequestMessage, [
-            s(Tag.RequestHeader, [
-              s(Tag.ProtocolVersion, [
-                int(Tag.ProtocolVersionMajor, 1),
-                int(Tag.ProtocolVersionMinor, 4),
-              ]),
-              int(Tag.BatchCount, 1),
-            ]),
-            s(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
-          ]),
-        ),
-      ),
+      'wrong type for Operation': encodeRequest([
+        s(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
+      ]),
       'unknown tag': frame(Tag.RequestMessage, 1, frame(0x42fff0, 2, Buffer.from([0, 0, 0, 1]))),
       'bad padding': (() => {
         const t = frame(Tag.UniqueIdentifier, 7, Buffer.from('abc'))
@@ -149,33 +89,10 @@ describe('bad input over the socket', () => {
         frame(Tag.UniqueIdentifier, 0x0f, Buffer.alloc(8)),
       ),
       'not a request message': frame(Tag.ResponseMessage, 1, Buffer.alloc(0)),
-      'batch count mismatch': Buffer.from(
-        encodeTtlv(
-          s(Tag.RequestMessage, [
-            s(Tag.RequestHeader, [
-              s(Tag.ProtocolVersion, [
-                int(Tag.ProtocolVersionMajor, 1),
-                int(Tag.ProtocolVersionMinor, 4),
-              ]),
-              int(Tag.BatchCount, 5),
-            ]),
-          ]),
-        ),
-      ),
-      'unsupported version 9.9': Buffer.from(
-        encodeTtlv(
-          s(Tag.RequestMessage, [
-            s(Tag.RequestHeader, [
-              s(Tag.ProtocolVersion, [
-                int(Tag.ProtocolVersionMajor, 9),
-                int(Tag.ProtocolVersionMinor, 9),
-              ]),
-              int(Tag.BatchCount, 1),
-            ]),
-            s(Tag.BatchItem, [en(Tag.Operation, Operation.Query), s(Tag.RequestPayload, [])]),
-          ]),
-        ),
-      ),
+      'batch count mismatch': encodeRequest([], { batchCount: 5 }),
+      'unsupported version 9.9': requestMessage(Operation.Query, s(Tag.RequestPayload, []), {
+        version: [9, 9],
+      }),
       'not TTLV at all': Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
     }
     for (const [name, wire] of Object.entries(cases)) {

@@ -19,7 +19,6 @@ import {
   text,
   en,
   int,
-  bytes,
   bool,
   date,
   opt,
@@ -27,12 +26,10 @@ import {
   find,
   findAll,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { startFixture, P, uid, idOf } from '../helpers.js'
+import { startFixture, P, uid, idOf, attrs2, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attrs2 = (...c: TtlvItem[]) => s(Tag.Attributes, c)
 const ref = (tag: number) => en(Tag.AttributeReference, tag)
 
 describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
@@ -52,18 +49,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     idOf(
       await c.call(
         Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(int(Tag.CryptographicUsageMask, usage)),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-              en(Tag.CryptographicAlgorithm, alg),
-              int(Tag.CryptographicLength, len),
-            ]),
-          ]),
-        ),
+        registerSymmetric({ key, usage, algorithm: alg, bits: len }),
       ),
     )
   const getAttrs = async (id: string, ...tags: number[]) =>
@@ -348,18 +334,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     const id = idOf(
       await c.call(
         Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(int(Tag.CryptographicUsageMask, 12)),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey),
-              s(Tag.KeyValue, [s(Tag.KeyMaterial, [bytes(Tag.Key, key)])]),
-              en(Tag.CryptographicAlgorithm, Alg.AES),
-              int(Tag.CryptographicLength, 128),
-            ]),
-          ]),
-        ),
+        registerSymmetric({ key, usage: 12, format: 'transparent' }),
       ),
     )
     const block = find(

@@ -12,34 +12,12 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { addClient, initKms } from '../../src/index.js'
 import { KmipTestClient } from '../../src/testing.js'
-import {
-  Tag,
-  Operation,
-  ObjectType,
-  CryptographicAlgorithm,
-  s,
-  text,
-  en,
-  int,
-  req,
-  find,
-  findAll,
-} from '@ward/kmip'
+import { Tag, Operation, s, text, req, find, findAll } from '@ward/kmip'
+import { createAes } from '../helpers.js'
 import type { ClientTls, TtlvItem } from '../../src/testing.js'
 import { repoRoot } from './pg.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-const create = s(Tag.RequestPayload, [
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.TemplateAttribute, [
-    attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-    attr1('Cryptographic Length', int(0, 256)),
-  ]),
-])
+const create = createAes()
 const keyOf = (g: TtlvItem | undefined): string =>
   Buffer.from(
     req(

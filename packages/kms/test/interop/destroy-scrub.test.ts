@@ -12,33 +12,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import {
-  CryptographicAlgorithm as Alg,
-  KeyFormatType,
-  ObjectType,
-  Operation,
-  ResultReason,
-  Tag,
-  bytes,
-  en,
-  int,
-  s,
-} from '@ward/kmip'
-import { P, idOf, startFixture, uid } from '../helpers.js'
+import { ObjectType, Operation, ResultReason, Tag, bytes, en, s } from '@ward/kmip'
+import { P, idOf, startFixture, uid, registerSymmetric } from '../helpers.js'
 
-const symmetric = (key: Buffer) =>
-  P(
-    en(Tag.ObjectType, ObjectType.SymmetricKey),
-    s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
-    s(Tag.SymmetricKey, [
-      s(Tag.KeyBlock, [
-        en(Tag.KeyFormatType, KeyFormatType.Raw),
-        s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-        en(Tag.CryptographicAlgorithm, Alg.AES),
-        int(Tag.CryptographicLength, key.length * 8),
-      ]),
-    ]),
-  )
+const symmetric = (key: Buffer) => registerSymmetric({ key, usage: 12 })
 
 /** The sealed material of `ids` as stored, read through a connection of our own (then closed). */
 function sealedBlobs(dbPath: string, ids: readonly string[]): Map<string, Buffer> {

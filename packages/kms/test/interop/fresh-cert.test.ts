@@ -9,7 +9,6 @@ import {
   Operation,
   ObjectType,
   CryptographicAlgorithm as Alg,
-  KeyFormatType,
   ResultReason,
   s,
   text,
@@ -23,7 +22,7 @@ import {
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { startFixture, P, uid, idOf } from '../helpers.js'
+import { startFixture, P, uid, idOf, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 const ref = (tag: number) => en(Tag.AttributeReference, tag)
@@ -61,18 +60,7 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
     idOf(
       await c.call(
         Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12), ...extra]),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(32))]),
-              en(Tag.CryptographicAlgorithm, Alg.AES),
-              int(Tag.CryptographicLength, 256),
-            ]),
-          ]),
-        ),
+        registerSymmetric({ key: randomBytes(32), usage: 12, extra }),
       ),
     )
   const registerCert = async (der: Uint8Array) =>

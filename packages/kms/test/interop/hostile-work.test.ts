@@ -28,29 +28,9 @@ import {
 } from '@ward/kmip'
 import type { BatchResult, KmipTestClient, TtlvItem } from '../../src/testing.js'
 import { parseResponse } from '../../src/testing.js'
-import { P, idOf, startFixture, uid } from '../helpers.js'
+import { P, attr1, createAes, frame, idOf, startFixture, uid } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-const aes = [
-  attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-  attr1('Cryptographic Length', int(0, 256)),
-]
-const createAes = (extra: TtlvItem[]): TtlvItem =>
-  P(en(Tag.ObjectType, ObjectType.SymmetricKey), s(Tag.TemplateAttribute, [...aes, ...extra]))
-
-/** One TTLV item built by hand (the attack bytes never go through our own encoder). */
-function frame(tag: number, type: number, value: Buffer): Buffer {
-  const h = Buffer.alloc(8)
-  h.writeUIntBE(tag, 0, 3)
-  h[3] = type
-  h.writeUInt32BE(value.length, 4)
-  return Buffer.concat([h, value, Buffer.alloc((8 - (value.length % 8)) % 8)])
-}
 const struct = (tag: number, ...children: Buffer[]): Buffer =>
   frame(tag, 0x01, Buffer.concat(children))
 const enc = (item: TtlvItem): Buffer => Buffer.from(encodeTtlv(item))
@@ -206,7 +186,12 @@ describe('one request cannot freeze the server', () => {
     const ids: string[] = []
     for (let i = 0; i < 20; i++)
       ids.push(
-        idOf(await mallory.call(Operation.Create, createAes([attr1('x-tag', text(0, 'v'))]))),
+        idOf(
+          await mallory.call(
+            Operation.Create,
+            createAes({ extra: [attr1('x-tag', text(0, 'v'))] }),
+          ),
+        ),
       )
     const same = Array.from({ length: 20_000 }, () => attr1('x-tag', text(0, 'v')))
     const found = await whileAttacking(
@@ -230,10 +215,14 @@ describe('one request cannot freeze the server', () => {
   const bigObject = (): Promise<TtlvItem | undefined> =>
     mallory.call(
       Operation.Create,
-      createAes([
-        ...Array.from({ length: 15_000 }, (_, i) => attr1(`x-${long}${i}`, text(0, 'v'))),
-        ...Array.from({ length: 15_000 }, (_, i) => attr1('Contact Information', text(0, `c${i}`))),
-      ]),
+      createAes({
+        extra: [
+          ...Array.from({ length: 15_000 }, (_, i) => attr1(`x-${long}${i}`, text(0, 'v'))),
+          ...Array.from({ length: 15_000 }, (_, i) =>
+            attr1('Contact Information', text(0, `c${i}`)),
+          ),
+        ],
+      }),
     )
 
   test('Create with 15,000 vendor and 15,000 single-valued attributes', async () => {

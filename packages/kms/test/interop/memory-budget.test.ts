@@ -9,59 +9,25 @@ import { connect } from 'node:tls'
 import { after, before, describe, test } from 'node:test'
 import {
   BatchErrorContinuationOption,
-  CryptographicAlgorithm,
   HashingAlgorithm,
-  ObjectType,
   Operation,
   ResultReason,
   Tag,
   bytes,
   decodeTtlv,
   en,
-  encodeTtlv,
   int,
   req,
   s,
-  text,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
 import { parseResponse } from '../../src/testing.js'
-import { P, startFixture } from '../helpers.js'
+import { P, startFixture, createAes, requestMessage, encodeRequest } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-const create = P(
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.TemplateAttribute, [
-    attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-    attr1('Cryptographic Length', int(0, 256)),
-  ]),
-)
-
-/** A Request Message (KMIP 1.4) with one batch item. */
-const request = (op: number, payload: TtlvItem, header: TtlvItem[] = []): Buffer =>
-  Buffer.from(
-    encodeTtlv(
-      s(Tag.RequestMessage, [
-        s(Tag.RequestHeader, [
-          s(Tag.ProtocolVersion, [
-            int(Tag.ProtocolVersionMajor, 1),
-            int(Tag.ProtocolVersionMinor, 4),
-          ]),
-          ...header,
-          int(Tag.BatchCount, 1),
-        ]),
-        s(Tag.BatchItem, [en(Tag.Operation, op), payload]),
-      ]),
-    ),
-  )
+const create = createAes()
 
 const hashRequest = (d: Buffer): Buffer =>
-  request(
+  requestMessage(
     Operation.Hash,
     P(
       s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, HashingAlgorithm.SHA_256)]),
@@ -138,20 +104,7 @@ describe('request memory budget', () => {
             P(int(Tag.DataLength, 65536)),
           ]),
         )
-        return Buffer.from(
-          encodeTtlv(
-            s(Tag.RequestMessage, [
-              s(Tag.RequestHeader, [
-                s(Tag.ProtocolVersion, [
-                  int(Tag.ProtocolVersionMajor, 1),
-                  int(Tag.ProtocolVersionMinor, 4),
-                ]),
-                int(Tag.BatchCount, 5),
-              ]),
-              ...items,
-            ]),
-          ),
-        )
+        return encodeRequest(items)
       })(),
     )
     assert.ok(raw.length <= 256 << 10, `reply of ${raw.length} bytes`)
@@ -204,7 +157,7 @@ describe('a client that does not read its replies', () => {
     sock.on('error', () => {})
     // Never read: the replies (200 × 64 KiB = 12.5 MiB) pile up in the kernel, then the server.
     sock.pause()
-    const one = request(Operation.RNGRetrieve, P(int(Tag.DataLength, 65536)))
+    const one = requestMessage(Operation.RNGRetrieve, P(int(Tag.DataLength, 65536)))
     sock.write(Buffer.concat(Array.from({ length: 200 }, () => one)))
     // (A paused client sees the server's close only once it reads: watch the server's side.)
     let maxPending = 0

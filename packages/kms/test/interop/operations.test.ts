@@ -36,15 +36,9 @@ import {
   date,
 } from '@ward/kmip'
 import type { KmipTestClient, TtlvItem } from '../../src/testing.js'
-import { startFixture, P, uid, idOf } from '../helpers.js'
+import { startFixture, P, uid, idOf, attr1, attrs2, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attrs2 = (...c: TtlvItem[]) => s(Tag.Attributes, c)
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 const keyBlock = (r: TtlvItem | undefined, objTag: number) => find(find(r, objTag), Tag.KeyBlock)
 
 describe('operations (KMIP 2.1)', () => {
@@ -165,40 +159,10 @@ describe('operations (KMIP 2.1)', () => {
   test('Get wrapped with AES-KW, AES-KWP and RSA-OAEP unwraps to the key', async () => {
     const key = randomBytes(32)
     const target = idOf(
-      await c.call(
-        Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(int(Tag.CryptographicUsageMask, 12)),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-              en(Tag.CryptographicAlgorithm, Alg.AES),
-              int(Tag.CryptographicLength, 256),
-            ]),
-          ]),
-        ),
-      ),
+      await c.call(Operation.Register, registerSymmetric({ key: key, usage: 12 })),
     )
     const kek = randomBytes(32)
-    const kekId = idOf(
-      await c.call(
-        Operation.Register,
-        P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(int(Tag.CryptographicUsageMask, 16)),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, kek)]),
-              en(Tag.CryptographicAlgorithm, Alg.AES),
-              int(Tag.CryptographicLength, 256),
-            ]),
-          ]),
-        ),
-      ),
-    )
+    const kekId = idOf(await c.call(Operation.Register, registerSymmetric({ key: kek, usage: 16 })))
     await activate(kekId)
     for (const [mode, cipher, iv] of [
       [BlockCipherMode.NISTKeyWrap, 'id-aes256-wrap', 'a6a6a6a6a6a6a6a6'],

@@ -10,9 +10,6 @@ import { after, before, test } from 'node:test'
 import {
   BatchErrorContinuationOption,
   BlockCipherMode,
-  CryptographicAlgorithm,
-  KeyFormatType,
-  ObjectType,
   Operation,
   PaddingMethod,
   ResultReason,
@@ -20,13 +17,12 @@ import {
   bool,
   bytes,
   en,
-  int,
   req,
   s,
   text,
 } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
-import { P, startFixture, uid } from '../helpers.js'
+import { P, startFixture, uid, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
 let f: Fixture
@@ -38,21 +34,7 @@ after(async () => {
 })
 
 async function key(c: KmipTestClient): Promise<string> {
-  const r = await c.call(
-    Operation.Register,
-    P(
-      en(Tag.ObjectType, ObjectType.SymmetricKey),
-      s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
-      s(Tag.SymmetricKey, [
-        s(Tag.KeyBlock, [
-          en(Tag.KeyFormatType, KeyFormatType.Raw),
-          s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(16))]),
-          en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-          int(Tag.CryptographicLength, 128),
-        ]),
-      ]),
-    ),
-  )
+  const r = await c.call(Operation.Register, registerSymmetric({ key: randomBytes(16), usage: 12 }))
   const id = req(r, Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(id)))
   return id

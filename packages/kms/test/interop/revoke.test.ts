@@ -12,26 +12,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 import { after, before, describe, test } from 'node:test'
-import { CryptographicAlgorithm, ObjectType, Operation, Tag, en, int, s, text } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
+import { Operation } from '@ward/kmip'
 import { initKms, startKmsServer } from '../../src/index.js'
 import type { ClientTls } from '../../src/testing.js'
-import { P, startFixture } from '../helpers.js'
+import { startFixture, createAes } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import { repoRoot } from './pg.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-const create = P(
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.TemplateAttribute, [
-    attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-    attr1('Cryptographic Length', int(0, 256)),
-  ]),
-)
+const create = createAes()
 
 function ward(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/ward.js'), ...args], {

@@ -26,8 +26,7 @@ import {
   find,
   findAll,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
-import { startFixture } from '../helpers.js'
+import { startFixture, attr1 } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import { repoRoot } from './pg.js'
 
@@ -38,12 +37,6 @@ const vec = JSON.parse(
   attributes: { name: string; value: string }[]
   batchItemIds: string[]
 }
-
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
 
 describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
   let f: Fixture

@@ -3,8 +3,6 @@ import { after, before, describe, test } from 'node:test'
 import {
   Tag,
   Operation,
-  ObjectType,
-  CryptographicAlgorithm,
   State,
   BlockCipherMode,
   PaddingMethod,
@@ -19,27 +17,13 @@ import {
   findAll,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { startFixture, uid } from '../helpers.js'
+import { startFixture, uid, attr1, createAes, requestMessage } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const attr1 = (name: string, value: TtlvItem): TtlvItem =>
-  s(Tag.Attribute, [
-    text(Tag.AttributeName, name),
-    { ...value, tag: Tag.AttributeValue } as TtlvItem,
-  ])
-
-const createAes = (len = 256, extra: TtlvItem[] = []): TtlvItem =>
-  s(Tag.RequestPayload, [
-    en(Tag.ObjectType, ObjectType.SymmetricKey),
-    s(Tag.TemplateAttribute, [
-      attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
-      attr1('Cryptographic Length', int(0, len)),
-      attr1('Cryptographic Usage Mask', int(0, 12)),
-      ...extra,
-    ]),
-  ])
-
 const payload = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
+
+/** Encrypt and Decrypt. */
+const usage12 = attr1('Cryptographic Usage Mask', int(0, 12))
 
 describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
   let f: Fixture
@@ -54,7 +38,12 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
     const c = await f.client('alice')
     const r = await c.call(
       Operation.Create,
-      createAes(256, [attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)]))]),
+      createAes({
+        extra: [
+          usage12,
+          attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)])),
+        ],
+      }),
     )
     const id = req(r, Tag.UniqueIdentifier, 'TextString')
     const g = await c.call(Operation.Get, payload(uid(id)))
@@ -142,23 +131,11 @@ describe('connection handling', () => {
 
   test('pipelined messages on one connection are answered in order', async () => {
     const c = await f.client('pipeline', 2, 1)
-    const { encodeTtlv, decodeTtlv, parseResponse } = await import('../../src/testing.js')
+    const { decodeTtlv, parseResponse } = await import('../../src/testing.js')
     const msg = (q: number) =>
-      encodeTtlv(
-        s(Tag.RequestMessage, [
-          s(Tag.RequestHeader, [
-            s(Tag.ProtocolVersion, [
-              int(Tag.ProtocolVersionMajor, 2),
-              int(Tag.ProtocolVersionMinor, 1),
-            ]),
-            int(Tag.BatchCount, 1),
-          ]),
-          s(Tag.BatchItem, [
-            en(Tag.Operation, Operation.RNGRetrieve),
-            s(Tag.RequestPayload, [int(Tag.DataLength, q)]),
-          ]),
-        ]),
-      )
+      requestMessage(Operation.RNGRetrieve, s(Tag.RequestPayload, [int(Tag.DataLength, q)]), {
+        version: [2, 1],
+      })
     // three messages in one write; responses come back one frame each, in order
     const all = Buffer.concat([msg(8), msg(16), msg(24)])
     const first = c.sendRaw(all)

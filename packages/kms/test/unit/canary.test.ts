@@ -10,22 +10,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import {
-  Tag,
-  Operation,
-  ObjectType,
-  CryptographicAlgorithm as Alg,
-  KeyFormatType,
-  BlockCipherMode,
-  s,
-  text,
-  en,
-  int,
-  bytes,
-  find,
-  req,
-} from '@ward/kmip'
-import { startFixture, P } from '../helpers.js'
+import { Tag, Operation, BlockCipherMode, s, text, en, bytes, find, req } from '@ward/kmip'
+import { startFixture, P, registerSymmetric } from '../helpers.js'
 
 const canaryKey = Buffer.from(
   'c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7c4a7a2c4a7a2c4a7',
@@ -43,22 +29,7 @@ const forms = (b: Buffer): string[] => [
 test('no key or plaintext in logs, audit or the database; sealed blobs are bound to their id', async () => {
   const f = await startFixture()
   const c = await f.client('canary', 2, 1)
-  const reg = (k: Buffer) =>
-    c.call(
-      Operation.Register,
-      P(
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
-        s(Tag.SymmetricKey, [
-          s(Tag.KeyBlock, [
-            en(Tag.KeyFormatType, KeyFormatType.Raw),
-            s(Tag.KeyValue, [bytes(Tag.KeyMaterial, k)]),
-            en(Tag.CryptographicAlgorithm, Alg.AES),
-            int(Tag.CryptographicLength, 256),
-          ]),
-        ]),
-      ),
-    )
+  const reg = (k: Buffer) => c.call(Operation.Register, registerSymmetric({ key: k, usage: 12 }))
   const id = req(await reg(canaryKey), Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(text(Tag.UniqueIdentifier, id)))
   const gcm = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)])

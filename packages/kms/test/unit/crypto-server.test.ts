@@ -8,7 +8,6 @@ import {
   CryptographicAlgorithm,
   HashingAlgorithm,
   KeyFormatType,
-  ObjectType,
   Operation,
   PaddingMethod,
   ResultReason,
@@ -24,7 +23,7 @@ import {
 import type { TtlvItem } from '@ward/kmip'
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto'
 import { grantAccess } from '../../src/index.js'
-import { startFixture, P, uid } from '../helpers.js'
+import { startFixture, P, uid, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 import type { KmipTestClient } from '../../src/testing.js'
 
@@ -52,18 +51,7 @@ after(async () => {
 async function register(alg: number, key: Buffer, extra: TtlvItem[] = []): Promise<string> {
   const r = await c.call(
     Operation.Register,
-    P(
-      en(Tag.ObjectType, ObjectType.SymmetricKey),
-      s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12), ...extra]),
-      s(Tag.SymmetricKey, [
-        s(Tag.KeyBlock, [
-          en(Tag.KeyFormatType, KeyFormatType.Raw),
-          s(Tag.KeyValue, [bytes(Tag.KeyMaterial, key)]),
-          en(Tag.CryptographicAlgorithm, alg),
-          int(Tag.CryptographicLength, key.length * 8),
-        ]),
-      ]),
-    ),
+    registerSymmetric({ key, usage: 12, algorithm: alg, extra }),
   )
   const id = req(r, Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(id)))

@@ -10,7 +10,7 @@ import {
   startSwtpm,
   type ManufacturedSwtpm,
   type RunningSwtpm,
-} from '../../src/index.js'
+} from '../../src/testing/index.js'
 
 const exec = promisify(execFile)
 
@@ -36,7 +36,7 @@ export async function openLab(): Promise<Lab> {
     async tool(cmd, args) {
       await sw.transport.close()
       const { stdout } = await exec(cmd, [...args], {
-        env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${sw.port}` },
+        env: { ...process.env, TPM2TOOLS_TCTI: sw.tcti },
         timeout: 60_000,
       })
       return stdout

@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Tpm, manufactureSwtpm, startSwtpm, type Transport } from '../../src/index.js'
+import { Tpm, type Transport } from '../../src/index.js'
+import { manufactureSwtpm, startSwtpm } from '../../src/testing/index.js'
 import { cases } from './captured-cases.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ward-tpm2-capture-'))

@@ -1,7 +1,8 @@
 /**
- * swtpm harness: manufacture a software TPM with EK certificates from a private swtpm-localca,
- * and run it on free loopback ports. Used by tests and by `ward up`; follows the recipe proven
- * in swtpm_setup(8), swtpm(8) and swtpm_localca(8) (Debian swtpm 0.7).
+ * The one swtpm launcher (`@ward/tpm2/testing`): manufacture a software TPM with EK certificates
+ * from a private swtpm-localca, and run it on free loopback ports. Used by the tests of every
+ * package and by the benchmarks; follows the recipe proven in swtpm_setup(8), swtpm(8) and
+ * swtpm_localca(8) (Debian swtpm 0.7).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -124,6 +125,8 @@ export async function manufactureSwtpm(
 export interface RunningSwtpm {
   /** `swtpm:127.0.0.1:PORT`, the address `ward host init --tpm` takes */
   readonly spec: string
+  /** `swtpm:host=127.0.0.1,port=PORT`, the TPM2TOOLS_TCTI that points tpm2-tools at it */
+  readonly tcti: string
   readonly port: number
   readonly ctrlPort: number
   readonly pid: number
@@ -185,11 +188,25 @@ function exited(child: ChildProcess): Promise<void> {
   )
 }
 
-/** Start swtpm on `dir/state` (manufacture it first) with free ports; resolves once it accepts commands. */
-export async function startSwtpm(o: { dir: string; timeoutMs?: number }): Promise<RunningSwtpm> {
+export interface StartSwtpmOptions {
+  /** the TPM's folder: its state in dir/state, swtpm.pid and swtpm.log in dir */
+  readonly dir: string
+  /**
+   * Start even when dir/state holds no TPM yet: swtpm then makes a blank one (no EK certificates,
+   * which `manufactureSwtpm` writes), kept in dir/state for the next start. Default false: a
+   * missing TPM is an error.
+   */
+  readonly allowUnmanufactured?: boolean
+  /** how long swtpm may take to answer its control port (default 10 s) */
+  readonly timeoutMs?: number
+}
+
+/** Start swtpm on `dir/state` with free ports; resolves once it accepts commands. */
+export async function startSwtpm(o: StartSwtpmOptions): Promise<RunningSwtpm> {
   const d = resolve(o.dir)
   const stateDir = join(d, 'state')
-  if (!(await exists(join(stateDir, 'tpm2-00.permall'))))
+  if (o.allowUnmanufactured === true) await mkdir(stateDir, { recursive: true, mode: 0o700 })
+  else if (!(await exists(join(stateDir, 'tpm2-00.permall'))))
     throw new TpmError('ERR_TPM_SWTPM', `${stateDir} holds no TPM; run manufactureSwtpm first`)
   let lastErr: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -262,6 +279,7 @@ function handle(child: ChildProcess, port: number): RunningSwtpm {
   }
   return {
     spec: `swtpm:127.0.0.1:${port}`,
+    tcti: `swtpm:host=127.0.0.1,port=${port}`,
     port,
     ctrlPort: port + 1,
     pid: child.pid!,
