@@ -4,15 +4,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { bundleFromBase64, openBundle, zeroBundleKeys } from '@ward/envelope'
-import {
-  tempDir,
-  startSwtpm,
-  ward,
-  serve,
-  secretFile,
-  run,
-  type Serving,
-} from '../helpers/harness.js'
+import { tempDir, ward, serve, secretFile, run, type Serving } from '../helpers/harness.js'
+import { startSwtpm } from '@ward/tpm2/testing'
 import { VmMessages, type VmDescription } from '../../src/index.js'
 import { buildTestGuest, type GuestImage } from '../../src/testing/index.js'
 
@@ -108,7 +101,7 @@ async function newHost(t: { after: (fn: () => unknown) => void }, withTpm = fals
   const D = join(dir, 'h')
   let spec = 'none'
   if (withTpm) {
-    const tpm = await startSwtpm(join(dir, 'tpm'))
+    const tpm = await startSwtpm({ dir: join(dir, 'tpm'), allowUnmanufactured: true })
     t.after(() => tpm.stop())
     spec = tpm.spec
   }
