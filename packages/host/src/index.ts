@@ -7,7 +7,16 @@ export {
 } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
-export { callAgent, AgentError } from './agent/client.js'
+export { agentClient, callAgent, AgentError, type AgentClient } from './agent/client.js'
+export {
+  AdminOps,
+  type AdminOp,
+  type AdminParams,
+  type AdminResult,
+  type AdminHandlers,
+  type HostStatus,
+  type RecoveryKey,
+} from './agent/protocol.js'
 export { initHost, readHostFile, DEFAULT_DATA_DIR, SOCKET_FILE } from './agent/data-dir.js'
 export { KeyCache, type KeyRef, type CachedKey, type CacheObserver } from './keys/key-cache.js'
 export { KeyStore } from './keys/key-store.js'

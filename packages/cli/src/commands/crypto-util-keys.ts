@@ -1,5 +1,5 @@
 import { readSecretFile } from '@ward/core'
-import { callAgent } from '@ward/host'
+import { agentClient } from '@ward/host'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import { table } from '../output.js'
 import { dataDirOf } from './host.js'
@@ -41,11 +41,11 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
       const kek = readSecretFile(f, { length: 32 })
       const key = kek.use((k) => Buffer.from(k).toString('base64'))
       kek.dispose()
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.add', {
+      const r = await agentClient(dataDirOf(ctx.values)).call('keys.add', {
         providerId,
         kekId,
         key,
-      })) as { persisted: boolean }
+      })
       ctx.out.data(
         { providerId, kekId, persisted: r.persisted },
         () =>
@@ -62,9 +62,7 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     help,
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.has', { providerId, kekId })) as {
-        inCache: boolean
-      }
+      const r = await agentClient(dataDirOf(ctx.values)).call('keys.has', { providerId, kekId })
       ctx.out.data({ providerId, kekId, inCache: r.inCache }, () => (r.inCache ? 'YES' : 'NO'))
       return r.inCache ? 0 : 1
     },
@@ -75,10 +73,7 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     options: { 'data-dir': opts['data-dir'] },
     help,
     async run(ctx) {
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.list')) as {
-        providerId: string
-        kekId: string
-      }[]
+      const r = await agentClient(dataDirOf(ctx.values)).call('keys.list')
       ctx.out.data(r, () =>
         table(
           ['Provider ID', 'KEK ID'],
@@ -96,7 +91,7 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     help,
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
-      await callAgent(dataDirOf(ctx.values), 'keys.remove', { providerId, kekId })
+      await agentClient(dataDirOf(ctx.values)).call('keys.remove', { providerId, kekId })
       ctx.out.data(
         { providerId, kekId, removed: true },
         () => `Key (${providerId}, ${kekId}) removed.`,

@@ -4,10 +4,13 @@ import {
   HostAgent,
   HostError,
   SOCKET_FILE,
-  callAgent,
+  agentClient,
   initHost,
   listenAdminSocket,
   parseTpmSpec,
+  type AdminParams,
+  type AdminResult,
+  type RecoveryKey,
 } from '@ward/host'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
@@ -46,20 +49,14 @@ function onOff(flag: string, v: unknown, dflt: boolean): boolean {
   })
 }
 
-interface Settings {
-  mode: string
-  requireSecureBoot: boolean
-  requireExecInstalledOnly: boolean
-}
-const settingsText = (s: Settings): string =>
+const settingsText = (s: AdminResult<'settings.encryption.get'>): string =>
   [
     `   Mode: ${s.mode}`,
     `   Require Executables Only From Installed VIBs: ${s.requireExecInstalledOnly}`,
     `   Require Secure Boot: ${s.requireSecureBoot}`,
   ].join('\n')
 
-const recoveryText = (r: { id: string; key: string }): string =>
-  table(['Recovery ID', 'Key'], [[r.id, r.key]])
+const recoveryText = (r: RecoveryKey): string => table(['Recovery ID', 'Key'], [[r.id, r.key]])
 
 /** `ward host ...`: the host agent and its esxcli-shaped admin commands (issue 4). */
 export const hostCommands: readonly Command[] = [
@@ -167,7 +164,7 @@ export const hostCommands: readonly Command[] = [
     options: dataDirOption,
     help: dataDirHelp,
     async run({ values, out }) {
-      const s = (await callAgent(dataDirOf(values), 'settings.encryption.get')) as Settings
+      const s = await agentClient(dataDirOf(values)).call('settings.encryption.get')
       out.data(s, () => settingsText(s))
       return 0
     },
@@ -188,7 +185,7 @@ export const hostCommands: readonly Command[] = [
       'require-exec-installed-only': 'T|true|F|false: seal to exec-installed-only enforcement',
     },
     async run({ values, out }) {
-      const params: Record<string, unknown> = {}
+      const params: AdminParams<'settings.encryption.set'> = {}
       if (values.mode !== undefined) {
         const m = String(values.mode).toUpperCase()
         if (m !== 'TPM' && m !== 'NONE')
@@ -199,7 +196,7 @@ export const hostCommands: readonly Command[] = [
       const ex = parseBool('require-exec-installed-only', values['require-exec-installed-only'])
       if (sb !== undefined) params.requireSecureBoot = sb
       if (ex !== undefined) params.requireExecInstalledOnly = ex
-      const s = (await callAgent(dataDirOf(values), 'settings.encryption.set', params)) as Settings
+      const s = await agentClient(dataDirOf(values)).call('settings.encryption.set', params)
       out.data(s, () => settingsText(s))
       return 0
     },
@@ -210,10 +207,7 @@ export const hostCommands: readonly Command[] = [
     options: dataDirOption,
     help: dataDirHelp,
     async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'settings.encryption.recovery.list')) as {
-        id: string
-        key: string
-      }
+      const r = await agentClient(dataDirOf(values)).call('settings.encryption.recovery.list')
       out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
       return 0
     },
@@ -224,10 +218,7 @@ export const hostCommands: readonly Command[] = [
     options: dataDirOption,
     help: dataDirHelp,
     async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'settings.encryption.recovery.rotate')) as {
-        id: string
-        key: string
-      }
+      const r = await agentClient(dataDirOf(values)).call('settings.encryption.recovery.rotate')
       out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
       return 0
     },
@@ -238,10 +229,7 @@ export const hostCommands: readonly Command[] = [
     options: dataDirOption,
     help: dataDirHelp,
     async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'security.keypersistence.get')) as {
-        enabled: boolean
-        storeError?: string
-      }
+      const r = await agentClient(dataDirOf(values)).call('security.keypersistence.get')
       out.data(r, () =>
         r.storeError === undefined
           ? `   Enabled: ${r.enabled}`
@@ -256,7 +244,7 @@ export const hostCommands: readonly Command[] = [
     options: dataDirOption,
     help: dataDirHelp,
     async run({ values, out }) {
-      const r = await callAgent(dataDirOf(values), 'security.keypersistence.enable')
+      const r = await agentClient(dataDirOf(values)).call('security.keypersistence.enable')
       out.data(r, () => 'Key persistence enabled.')
       return 0
     },
@@ -268,7 +256,7 @@ export const hostCommands: readonly Command[] = [
     help: { ...dataDirHelp, 'remove-all-stored-keys': 'securely delete the key store and its key' },
     async run({ values, out }) {
       const removeAllStoredKeys = values['remove-all-stored-keys'] === true
-      const r = await callAgent(dataDirOf(values), 'security.keypersistence.disable', {
+      const r = await agentClient(dataDirOf(values)).call('security.keypersistence.disable', {
         removeAllStoredKeys,
       })
       out.data(

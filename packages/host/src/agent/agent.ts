@@ -10,7 +10,13 @@ import { SecureConfig, type CommitStep, type EncryptionSettings } from '../confi
 import { measureBoot, type BootState } from '../measure/measurements.js'
 import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
-import { checkRequest, type AdminRequest } from './protocol.js'
+import {
+  dispatchAdmin,
+  type AdminHandlers,
+  type AdminOp,
+  type AdminParams,
+  type AdminResult,
+} from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
@@ -219,110 +225,101 @@ export class HostAgent {
     })
   }
 
-  /** Run admin operations one at a time (they touch files and the TPM). */
-  handle(op: string, params: Record<string, unknown>): Promise<unknown> {
-    const p = this.#chain.then(() => this.#dispatch(checkRequest(op, params)))
+  /**
+   * Run admin operations one at a time (they touch files and the TPM): validated against the
+   * protocol table, then given to their handler. Typed for callers that name an operation; the
+   * socket passes what it read.
+   */
+  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
+  handle(op: string, params: unknown): Promise<unknown>
+  handle(op: string, params: unknown): Promise<unknown> {
+    const p = this.#chain.then(() => dispatchAdmin(this.#handlers, op, params))
     this.#chain = p.catch(() => undefined)
     return p
   }
 
-  async #dispatch(req: AdminRequest): Promise<unknown> {
-    switch (req.op) {
-      case 'status':
-        return {
-          hostId: this.#config.contents.hostId,
-          ...this.#settings(),
-          keyPersistence: this.#config.contents.keyPersistence.enabled,
-          cachedKeys: this.cache.size,
-          boot: {
-            secureBoot: this.#boot.secureBoot,
-            execInstalledOnly: this.#boot.execInstalledOnly,
-            verified: this.#boot.verified,
-          },
-        }
-      case 'settings.encryption.get':
-        return this.#settings()
-      case 'settings.encryption.set': {
-        const r = req.params
-        if (
-          r.mode === undefined &&
-          r.requireSecureBoot === undefined &&
-          r.requireExecInstalledOnly === undefined
+  /** One handler per row of `AdminOps` (protocol.ts). */
+  readonly #handlers: AdminHandlers = {
+    status: () => ({
+      hostId: this.#config.contents.hostId,
+      ...this.#settings(),
+      keyPersistence: this.#config.contents.keyPersistence.enabled,
+      cachedKeys: this.cache.size,
+      boot: {
+        secureBoot: this.#boot.secureBoot,
+        execInstalledOnly: this.#boot.execInstalledOnly,
+        verified: this.#boot.verified,
+      },
+    }),
+    'settings.encryption.get': () => this.#settings(),
+    'settings.encryption.set': (r) => {
+      if (
+        r.mode === undefined &&
+        r.requireSecureBoot === undefined &&
+        r.requireExecInstalledOnly === undefined
+      )
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
         )
+      return this.#withTpm(() => this.#config.setEncryption(r))
+    },
+    'settings.encryption.recovery.list': () => this.#config.recovery(),
+    'settings.encryption.recovery.rotate': () => this.#withTpm(() => this.#rotateRecovery()),
+    'security.keypersistence.get': () => ({
+      enabled: this.#config.contents.keyPersistence.enabled,
+      ...(this.#storeError ? { storeError: this.#storeError } : {}),
+    }),
+    'security.keypersistence.enable': () => this.#withTpm(() => this.#enablePersistence()),
+    'security.keypersistence.disable': (r) =>
+      this.#withTpm(() => this.#disablePersistence(r.removeAllStoredKeys === true)),
+    'keys.add': (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      if (r.key.length > 128)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
+      const bytes = Buffer.from(r.key, 'base64')
+      if (bytes.length === 0 || bytes.length > MAX_KEY) {
+        bytes.fill(0)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
+      }
+      const persisted = this.#persisting()
+      this.cache.add(providerId, kekId, Secret.take(bytes))
+      this.#log.info(
+        { op: 'keys.add', providerId, kekId, bytes: bytes.length, persisted },
+        'key added to the cache',
+      )
+      return { providerId, kekId, persisted }
+    },
+    'keys.has': (r) => ({
+      inCache: this.cache.has(checkId('provider id', r.providerId), checkId('KEK id', r.kekId)),
+    }),
+    'keys.list': () => this.cache.list(),
+    'keys.remove': async (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      if (!this.cache.remove(providerId, kekId))
+        throw new HostError(
+          'ERR_HOST_KEY_NOT_FOUND',
+          `no key (${providerId}, ${kekId}) in the key cache`,
+        )
+      // A stored key's removal is acknowledged once the TPM counter anchors it.
+      if (this.#store && this.#store.checkpoint !== this.#journal)
+        try {
+          await this.#withTpm(async () => {
+            this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
+          })
+        } catch (e) {
           throw new HostError(
-            'ERR_HOST_BAD_ARGUMENT',
-            'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
+            'ERR_HOST_KEYSTORE_ANCHOR',
+            `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
+            { providerId, kekId },
+            { cause: e },
           )
-        return this.#withTpm(() => this.#config.setEncryption(r))
-      }
-      case 'settings.encryption.recovery.list':
-        return this.#config.recovery()
-      case 'settings.encryption.recovery.rotate':
-        return this.#withTpm(() => this.#rotateRecovery())
-      case 'security.keypersistence.get':
-        return {
-          enabled: this.#config.contents.keyPersistence.enabled,
-          ...(this.#storeError ? { storeError: this.#storeError } : {}),
         }
-      case 'security.keypersistence.enable':
-        return this.#withTpm(() => this.#enablePersistence())
-      case 'security.keypersistence.disable':
-        return this.#withTpm(() =>
-          this.#disablePersistence(req.params.removeAllStoredKeys === true),
-        )
-      case 'keys.add': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        if (req.params.key.length > 128)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
-        const bytes = Buffer.from(req.params.key, 'base64')
-        if (bytes.length === 0 || bytes.length > MAX_KEY) {
-          bytes.fill(0)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
-        }
-        const persisted = this.#persisting()
-        this.cache.add(providerId, kekId, Secret.take(bytes))
-        this.#log.info(
-          { op: req.op, providerId, kekId, bytes: bytes.length, persisted },
-          'key added to the cache',
-        )
-        return { providerId, kekId, persisted }
-      }
-      case 'keys.has':
-        return {
-          inCache: this.cache.has(
-            checkId('provider id', req.params.providerId),
-            checkId('KEK id', req.params.kekId),
-          ),
-        }
-      case 'keys.list':
-        return this.cache.list()
-      case 'keys.remove': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        if (!this.cache.remove(providerId, kekId))
-          throw new HostError(
-            'ERR_HOST_KEY_NOT_FOUND',
-            `no key (${providerId}, ${kekId}) in the key cache`,
-          )
-        // A stored key's removal is acknowledged once the TPM counter anchors it.
-        if (this.#store && this.#store.checkpoint !== this.#journal)
-          try {
-            await this.#withTpm(async () => {
-              this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
-            })
-          } catch (e) {
-            throw new HostError(
-              'ERR_HOST_KEYSTORE_ANCHOR',
-              `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
-              { providerId, kekId },
-              { cause: e },
-            )
-          }
-        this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
-        return { removed: true }
-      }
-    }
+      this.#log.info({ op: 'keys.remove', providerId, kekId }, 'key removed from the cache')
+      return { removed: true }
+    },
   }
 
   #persisting(): boolean {
