@@ -14,6 +14,7 @@ export {
   type AdminParams,
   type AdminResult,
   type AdminHandlers,
+  type HandlersFor,
   type HostStatus,
   type RecoveryKey,
 } from './agent/protocol.js'

@@ -14,7 +14,7 @@ import {
 } from '@ward/envelope/disk'
 import { defineCommand, type Command } from '../command.js'
 import { bool, choice, custom, int, text, type FlagValues } from '../flags.js'
-import type { Output, Progress } from '../output.js'
+import { lazyProgress, type Output } from '../output.js'
 import { CliError } from '../errors.js'
 
 /*
@@ -105,17 +105,6 @@ const readKek = (path: string): Secret => readSecretFile(path, { length: 32 })
 const readPass = (path: string | undefined): Secret | undefined =>
   path === undefined ? undefined : readSecretFile(path, { trimNewline: true })
 
-function progressFor(out: Output, label: string) {
-  let bar: Progress | undefined
-  return {
-    onProgress: (done: number, total: number) => {
-      bar ??= out.progress(label, total)
-      bar.update(done)
-    },
-    finish: () => bar?.done(),
-  }
-}
-
 function print(out: Output, action: string, r: DiskResult): void {
   const was =
     r.previousKekId !== undefined
@@ -171,7 +160,7 @@ const encrypt = defineCommand({
     const segmentBytes = values['segment-bytes']
     const kek = readKek(kekFile)
     const pass = readPass(passFile)
-    const progress = progressFor(output, 'encrypt')
+    const progress = lazyProgress(output, 'encrypt')
     const r = await withSecrets([kek, pass], ([k, p]) => {
       const o = {
         kek: k as Uint8Array,
@@ -225,7 +214,7 @@ const decrypt = defineCommand({
       throw new CliError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
     const segmentBytes = values['segment-bytes']
     const secret = kekFile !== undefined ? readKek(kekFile) : (readPass(passFile) as Secret)
-    const progress = progressFor(out, 'decrypt')
+    const progress = lazyProgress(out, 'decrypt')
     const r = await withSecrets([secret], ([b]) =>
       decryptDisk(input, output, {
         unlock:
@@ -275,7 +264,7 @@ const rekey = defineCommand({
     if (shallow === values.deep)
       throw new CliError('ERR_CLI_USAGE', 'give exactly one of --shallow or --deep')
     const kek = readKek(values['kek-file'])
-    const progress = progressFor(out, 'rekey')
+    const progress = lazyProgress(out, 'rekey')
     let r: DiskResult
     if (shallow) {
       const newKekFile = values['new-kek-file']

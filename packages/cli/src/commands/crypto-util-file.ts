@@ -10,7 +10,7 @@ import {
 } from '@ward/envelope'
 import { defineCommand, type Command } from '../command.js'
 import { bool, choice, int, text } from '../flags.js'
-import type { Output, Progress } from '../output.js'
+import { lazyProgress } from '../output.js'
 
 /** Show a progress bar (or JSON progress lines) only for files big enough to take a while. */
 const PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -28,18 +28,6 @@ const common = {
   }),
   force: bool('replace --out if it exists (it can equal --in for in-place work)'),
 } as const
-
-function progressFor(out: Output, label: string, total: number) {
-  let bar: Progress | undefined
-  return {
-    onProgress: (done: number) => {
-      if (total < PROGRESS_MIN_BYTES) return
-      bar ??= out.progress(label, total)
-      bar.update(done)
-    },
-    finish: () => bar?.done(),
-  }
-}
 
 const encrypt = defineCommand({
   path: ['crypto-util', 'file', 'encrypt'],
@@ -67,7 +55,7 @@ const encrypt = defineCommand({
     const chunkSize = values['chunk-size']
     const kek = readSecretFile(kekFile, { length: 32 })
     const total = (await stat(inPath).catch(() => undefined))?.size ?? 0
-    const progress = progressFor(out, 'encrypt', total)
+    const progress = lazyProgress(out, 'encrypt', PROGRESS_MIN_BYTES)
     try {
       await kek.use((k) =>
         encryptVmFile(inPath, outPath, k, {
@@ -76,7 +64,7 @@ const encrypt = defineCommand({
           providerId,
           kekId,
           overwrite: values.force,
-          onProgress: progress.onProgress,
+          onProgress: (done: number) => progress.onProgress(done, total),
           ...(chunkSize === undefined ? {} : { chunkSize }),
         }),
       )
@@ -136,14 +124,15 @@ const decrypt = defineCommand({
         `${inPath} is a ${fileRole} file, not ${expected}: drop --role to decrypt it as ${fileRole}, or check where it came from`,
       )
     }
-    const progress = progressFor(out, 'decrypt', d.plaintextSize ?? 0)
+    const total = d.plaintextSize ?? 0
+    const progress = lazyProgress(out, 'decrypt', PROGRESS_MIN_BYTES)
     try {
       await kek.use((k) =>
         decryptVmFile(inPath, outPath, k, {
           vmId,
           role: fileRole,
           overwrite: values.force,
-          onProgress: progress.onProgress,
+          onProgress: (done: number) => progress.onProgress(done, total),
         }),
       )
     } finally {

@@ -38,6 +38,20 @@ const settingsText = (s: AdminResult<'settings.encryption.get'>): string =>
 
 const recoveryText = (r: RecoveryKey): string => table(['Recovery ID', 'Key'], [[r.id, r.key]])
 
+/** `ward host settings encryption recovery list|rotate`: both print the (new) recovery key. */
+const recoveryCommand = (verb: 'list' | 'rotate', summary: string): Command =>
+  defineCommand({
+    path: ['host', 'settings', 'encryption', 'recovery', verb],
+    summary,
+    example: `ward host settings encryption recovery ${verb} --data-dir /var/lib/ward/host`,
+    flags: hostDataDir,
+    async run({ values, out }) {
+      const r = await agentClient(values['data-dir']).call(`settings.encryption.recovery.${verb}`)
+      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
+      return 0
+    },
+  })
+
 /** `ward host ...`: the host agent and its esxcli-shaped admin commands (issue 4). */
 export const hostCommands: readonly Command[] = [
   defineCommand({
@@ -167,28 +181,8 @@ export const hostCommands: readonly Command[] = [
       return 0
     },
   }),
-  defineCommand({
-    path: ['host', 'settings', 'encryption', 'recovery', 'list'],
-    summary: 'show the recovery key (store it off-host)',
-    example: 'ward host settings encryption recovery list --data-dir /var/lib/ward/host',
-    flags: hostDataDir,
-    async run({ values, out }) {
-      const r = await agentClient(values['data-dir']).call('settings.encryption.recovery.list')
-      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
-      return 0
-    },
-  }),
-  defineCommand({
-    path: ['host', 'settings', 'encryption', 'recovery', 'rotate'],
-    summary: 'replace the recovery key (the old one stops working)',
-    example: 'ward host settings encryption recovery rotate --data-dir /var/lib/ward/host',
-    flags: hostDataDir,
-    async run({ values, out }) {
-      const r = await agentClient(values['data-dir']).call('settings.encryption.recovery.rotate')
-      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
-      return 0
-    },
-  }),
+  recoveryCommand('list', 'show the recovery key (store it off-host)'),
+  recoveryCommand('rotate', 'replace the recovery key (the old one stops working)'),
   defineCommand({
     path: ['host', 'security', 'keypersistence', 'get'],
     summary: 'show whether cached keys persist across reboots (under the TPM)',
