@@ -7,7 +7,13 @@ export {
 } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
-export { agentClient, callAgent, AgentError, type AgentClient } from './agent/client.js'
+export {
+  agentClient,
+  callAgent,
+  AgentError,
+  type AgentClient,
+  type OptionalParamsOp,
+} from './agent/client.js'
 export {
   AdminOps,
   type AdminOp,

@@ -8,6 +8,7 @@ import {
   initHost,
   listenAdminSocket,
   parseTpmSpec,
+  type OptionalParamsOp,
   type AdminParams,
   type AdminResult,
   type RecoveryKey,
@@ -38,18 +39,37 @@ const settingsText = (s: AdminResult<'settings.encryption.get'>): string =>
 
 const recoveryText = (r: RecoveryKey): string => table(['Recovery ID', 'Key'], [[r.id, r.key]])
 
-/** `ward host settings encryption recovery list|rotate`: both print the (new) recovery key. */
-const recoveryCommand = (verb: 'list' | 'rotate', summary: string): Command =>
-  defineCommand({
-    path: ['host', 'settings', 'encryption', 'recovery', verb],
-    summary,
-    example: `ward host settings encryption recovery ${verb} --data-dir /var/lib/ward/host`,
+/**
+ * A command that asks the running agent one operation without parameters and prints its answer:
+ * `data` for --json (default: the answer), `text` for people.
+ */
+function agentCommand<O extends OptionalParamsOp>(c: {
+  path: readonly string[]
+  summary: string
+  op: O
+  text: (r: AdminResult<O>) => string
+  data?: (r: AdminResult<O>) => unknown
+}): Command {
+  return defineCommand({
+    path: c.path,
+    summary: c.summary,
+    example: `ward ${c.path.join(' ')} --data-dir ${DEFAULT_DATA_DIR}`,
     flags: hostDataDir,
     async run({ values, out }) {
-      const r = await agentClient(values['data-dir']).call(`settings.encryption.recovery.${verb}`)
-      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
+      const r = await agentClient(values['data-dir']).call(c.op)
+      out.data(c.data ? c.data(r) : r, () => c.text(r))
       return 0
     },
+  })
+}
+
+const recoveryCommand = (verb: 'list' | 'rotate', summary: string): Command =>
+  agentCommand({
+    path: ['host', 'settings', 'encryption', 'recovery', verb],
+    summary,
+    op: `settings.encryption.recovery.${verb}`,
+    data: (r) => [{ recoveryId: r.id, key: r.key }],
+    text: recoveryText,
   })
 
 /** `ward host ...`: the host agent and its esxcli-shaped admin commands (issue 4). */
@@ -146,16 +166,11 @@ export const hostCommands: readonly Command[] = [
       return 0
     },
   }),
-  defineCommand({
+  agentCommand({
     path: ['host', 'settings', 'encryption', 'get'],
     summary: 'show the configuration encryption mode and sealing policy',
-    example: 'ward host settings encryption get --data-dir /var/lib/ward/host --json',
-    flags: hostDataDir,
-    async run({ values, out }) {
-      const s = await agentClient(values['data-dir']).call('settings.encryption.get')
-      out.data(s, () => settingsText(s))
-      return 0
-    },
+    op: 'settings.encryption.get',
+    text: settingsText,
   }),
   defineCommand({
     path: ['host', 'settings', 'encryption', 'set'],
@@ -183,31 +198,20 @@ export const hostCommands: readonly Command[] = [
   }),
   recoveryCommand('list', 'show the recovery key (store it off-host)'),
   recoveryCommand('rotate', 'replace the recovery key (the old one stops working)'),
-  defineCommand({
+  agentCommand({
     path: ['host', 'security', 'keypersistence', 'get'],
     summary: 'show whether cached keys persist across reboots (under the TPM)',
-    example: 'ward host security keypersistence get --data-dir /var/lib/ward/host',
-    flags: hostDataDir,
-    async run({ values, out }) {
-      const r = await agentClient(values['data-dir']).call('security.keypersistence.get')
-      out.data(r, () =>
-        r.storeError === undefined
-          ? `   Enabled: ${r.enabled}`
-          : `   Enabled: ${r.enabled}\n   Store Error: ${r.storeError} (the stored keys were not restored; see docs/errors/host.md)`,
-      )
-      return 0
-    },
+    op: 'security.keypersistence.get',
+    text: (r) =>
+      r.storeError === undefined
+        ? `   Enabled: ${r.enabled}`
+        : `   Enabled: ${r.enabled}\n   Store Error: ${r.storeError} (the stored keys were not restored; see docs/errors/host.md)`,
   }),
-  defineCommand({
+  agentCommand({
     path: ['host', 'security', 'keypersistence', 'enable'],
     summary: 'persist cached keys under the TPM (needs encryption mode TPM)',
-    example: 'ward host security keypersistence enable --data-dir /var/lib/ward/host',
-    flags: hostDataDir,
-    async run({ values, out }) {
-      const r = await agentClient(values['data-dir']).call('security.keypersistence.enable')
-      out.data(r, () => 'Key persistence enabled.')
-      return 0
-    },
+    op: 'security.keypersistence.enable',
+    text: () => 'Key persistence enabled.',
   }),
   defineCommand({
     path: ['host', 'security', 'keypersistence', 'disable'],
