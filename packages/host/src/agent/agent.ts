@@ -225,14 +225,16 @@ export class HostAgent {
     })
   }
 
+  /** Run one admin operation, typed by its row of `AdminOps` (in-process callers). */
+  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>> {
+    return this.handleRequest(op, params) as Promise<AdminResult<O>>
+  }
+
   /**
-   * Run admin operations one at a time (they touch files and the TPM): validated against the
-   * protocol table, then given to their handler. Typed for callers that name an operation; the
-   * socket passes what it read.
+   * Run an admin request as read from the socket: validated against the protocol table, then
+   * given to its handler. Operations run one at a time (they touch files and the TPM).
    */
-  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
-  handle(op: string, params: unknown): Promise<unknown>
-  handle(op: string, params: unknown): Promise<unknown> {
+  handleRequest(op: string, params: unknown): Promise<unknown> {
     const p = this.#chain.then(() => dispatchAdmin(this.#handlers, op, params))
     this.#chain = p.catch(() => undefined)
     return p

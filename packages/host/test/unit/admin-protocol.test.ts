@@ -116,7 +116,7 @@ test('admin protocol: every row of the table has a handler in the agent (none an
   assert.ok(ops.length >= 12)
   for (const o of ops) {
     try {
-      await agent.handle(o, sample(o))
+      await agent.handleRequest(o, sample(o))
     } catch (e) {
       assert.ok(isCodedError(e), `${o}: ${String(e)}`)
       assert.notEqual(e.code, 'ERR_HOST_BAD_REQUEST', o)
@@ -124,7 +124,7 @@ test('admin protocol: every row of the table has a handler in the agent (none an
       assert.doesNotMatch(e.message, /is not a function/, o)
     }
   }
-  await assert.rejects(agent.handle('keys.clear', {}), { code: 'ERR_HOST_BAD_REQUEST' })
+  await assert.rejects(agent.handleRequest('keys.clear', {}), { code: 'ERR_HOST_BAD_REQUEST' })
 })
 
 test('admin protocol schema: integer parameters, and the messages name the operation and the field', () => {
