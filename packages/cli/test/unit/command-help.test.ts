@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { WardError } from '@ward/core'
+import { CliError } from '../../src/errors.js'
 import { parseCommandLine, type Command } from '../../src/command.js'
 import { commandGroups } from '../../src/commands/index.js'
 import { bool, choice, int, list, onOff, resolveFlags, text, texts, tf } from '../../src/flags.js'
@@ -108,7 +108,7 @@ test('flag specs: typed values, defaults, required flags and bad values as ERR_C
     assert.throws(
       () => resolveFlags(flags, { name: 'x', ...raw }),
       (e: unknown) => {
-        assert.ok(e instanceof WardError)
+        assert.ok(e instanceof CliError)
         assert.equal(e.code, 'ERR_CLI_USAGE')
         assert.match(e.message, message)
         assert.equal(e.details.option, flag)
