@@ -8,13 +8,20 @@ export {
 } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
-export { agentClient, callAgent, AgentError, type AgentClient } from './agent/client.js'
+export {
+  agentClient,
+  callAgent,
+  AgentError,
+  type AgentClient,
+  type OptionalParamsOp,
+} from './agent/client.js'
 export {
   AdminOps,
   type AdminOp,
   type AdminParams,
   type AdminResult,
   type AdminHandlers,
+  type HandlersFor,
   type HostStatus,
   type RecoveryKey,
 } from './agent/protocol.js'
@@ -39,16 +46,6 @@ export {
 } from './measure/measurements.js'
 export { backoffSeconds, FREE_ATTEMPTS } from './config/recovery-attempts.js'
 export {
-  VmManager,
-  type DiskFilter,
-  type DiskServer,
-  type VmDescription,
-  type KeyState,
-} from './vm/manager.js'
-export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
-export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
-export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'
-export {
   serveEncryptedDisk,
   openEncryptedDisk,
   type EncryptedDisk,
@@ -58,3 +55,13 @@ export {
   type FilterEvent,
   type ServeEncryptedDiskOptions,
 } from './filter/index.js'
+export {
+  VmManager,
+  type DiskFilter,
+  type DiskServer,
+  type VmDescription,
+  type KeyState,
+} from './vm/manager.js'
+export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
+export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
+export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'

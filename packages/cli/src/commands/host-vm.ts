@@ -1,27 +1,25 @@
-import { CliError } from '../errors.js'
 import { DEFAULT_DATA_DIR, agentClient, type AdminParams, type VmDescription } from '@ward/host'
 import { resolve } from 'node:path'
-import { defineCommand, type Command, type CommandContext, type Options } from '../command.js'
+import { defineCommand, type Command, type CommandContext } from '../command.js'
+import { CliError } from '../errors.js'
+import { bool, choice, int, text, texts, type Flags, type FlagValues } from '../flags.js'
 import { table } from '../output.js'
-import { dataDirOf } from './host.js'
+import { hostDataDir } from './host.js'
 
-const dataDir = { 'data-dir': { type: 'string' } } as const
-const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
+const D = DEFAULT_DATA_DIR
 
 /** Exactly `names.length` positional arguments, named for the usage error. */
 function args<const N extends readonly string[]>(
-  ctx: CommandContext,
+  ctx: { readonly positionals: readonly string[] },
   ...names: N
 ): { -readonly [K in keyof N]: string } {
   if (ctx.positionals.length !== names.length)
     throw new CliError(
       'ERR_CLI_USAGE',
-      `expected ${names.join(' ')} (got ${ctx.positionals.length} argument${ctx.positionals.length === 1 ? '' : 's'})`,
+      `expected ${names.join(' ') || 'no arguments'} (got ${ctx.positionals.length} argument${ctx.positionals.length === 1 ? '' : 's'})`,
     )
   return [...ctx.positionals] as { -readonly [K in keyof N]: string }
 }
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 
 function describeText(d: VmDescription): string {
   const lines = [
@@ -32,7 +30,7 @@ function describeText(d: VmDescription): string {
     `Accelerator:      ${d.accelerator} (${d.acceleratorReason})`,
     `CPUs:             ${d.cpus}`,
     `Memory:           ${d.memoryMiB} MiB`,
-    `Firmware:         ${d.firmware}`,
+    `Firmware:         ${d.firmware}${d.nvram ? ` (NVRAM ${d.nvram.encrypted ? 'encrypted' : 'plain'}: ${d.nvram.path})` : ''}`,
     `vTPM:             ${d.vtpm}`,
     `Autostart:        ${d.autostart}`,
     `Encrypted:        ${d.encrypted}`,
@@ -86,7 +84,7 @@ const listText = (vms: readonly VmDescription[]): string =>
     ]),
   )
 
-/** The operations that answer with the VM's description (AdminOps rows with result VmDescription). */
+/** The operations that answer with the VM's description (AdminOps rows with a VmDescription). */
 type VmOp =
   | 'vm.create'
   | 'vm.describe'
@@ -96,19 +94,19 @@ type VmOp =
   | 'vm.power.on'
   | 'vm.power.off'
   | 'vm.suspend'
+  | 'vm.resume'
+  | 'vm.recrypt'
   | 'vm.encrypt'
   | 'vm.decrypt'
-  | 'vm.recrypt'
-  | 'vm.resume'
 
 /** A command that sends one admin operation and prints the VM it returns. */
-function vmCommand<O extends VmOp>(c: {
+function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>(c: {
   path: readonly string[]
   summary: string
   args: string
-  options?: Options
-  help?: Record<string, string>
-  params: (ctx: CommandContext) => AdminParams<O>
+  example: string
+  flags?: F
+  params: (ctx: CommandContext<FlagValues<F & typeof hostDataDir>>) => AdminParams<O>
   op: O
   done?: (d: VmDescription) => string
 }): Command {
@@ -116,11 +114,11 @@ function vmCommand<O extends VmOp>(c: {
     path: c.path,
     summary: c.summary,
     args: c.args,
-    options: { ...dataDir, ...c.options },
-    help: { ...dataDirHelp, ...c.help },
+    example: c.example,
+    flags: { ...hostDataDir, ...c.flags } as F & typeof hostDataDir,
     async run(ctx) {
       // every VmOp row answers a VmDescription; TypeScript cannot pick the row of a generic op
-      const call = agentClient(dataDirOf(ctx.values)).call as (
+      const call = agentClient(ctx.values['data-dir']).call as (
         op: O,
         params: AdminParams<O>,
       ) => Promise<VmDescription>
@@ -131,13 +129,9 @@ function vmCommand<O extends VmOp>(c: {
   })
 }
 
-const int = (flag: string, v: unknown): number | undefined => {
-  if (v === undefined) return undefined
-  const s = String(v)
-  if (!/^\d{1,9}$/.test(s))
-    throw new CliError('ERR_CLI_USAGE', `--${flag} takes a whole number (got ${s.slice(0, 32)})`)
-  return Number(s)
-}
+const nameOnly = (ctx: { readonly positionals: readonly string[] }): { name: string } => ({
+  name: args(ctx, 'NAME')[0],
+})
 
 /** `ward host datastore ...` and `ward host vm ...`: the VMs of a host (issue 12). */
 export const hostVmCommands: readonly Command[] = [
@@ -145,11 +139,11 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'datastore', 'add'],
     summary: 'add a datastore: a folder where VM folders are created',
     args: 'NAME PATH',
-    options: dataDir,
-    help: dataDirHelp,
+    example: `ward host datastore add ds1 /srv/ward/ds1 --data-dir ${D}`,
+    flags: hostDataDir,
     async run(ctx) {
       const [name, path] = args(ctx, 'NAME', 'PATH')
-      const d = await agentClient(dataDirOf(ctx.values)).call('datastore.add', {
+      const d = await agentClient(ctx.values['data-dir']).call('datastore.add', {
         name,
         path: resolve(path),
       })
@@ -160,11 +154,11 @@ export const hostVmCommands: readonly Command[] = [
   defineCommand({
     path: ['host', 'datastore', 'list'],
     summary: 'list the datastores',
-    options: dataDir,
-    help: dataDirHelp,
+    example: `ward host datastore list --data-dir ${D}`,
+    flags: hostDataDir,
     async run(ctx) {
       args(ctx)
-      const r = await agentClient(dataDirOf(ctx.values)).call('datastore.list')
+      const r = await agentClient(ctx.values['data-dir']).call('datastore.list')
       ctx.out.data(r, () =>
         table(
           ['Name', 'Path', 'VMs'],
@@ -178,55 +172,34 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'vm', 'create'],
     summary: 'create a VM on a datastore: thin disks, encrypted with --encrypt (KEK in the cache)',
     args: 'NAME',
-    options: {
-      cpus: { type: 'string' },
-      memory: { type: 'string' },
-      disk: { type: 'string', multiple: true },
-      firmware: { type: 'string' },
-      vtpm: { type: 'boolean' },
-      autostart: { type: 'boolean' },
-      datastore: { type: 'string' },
-      encrypt: { type: 'boolean' },
-      'provider-id': { type: 'string' },
-      'kek-id': { type: 'string' },
-    },
-    help: {
-      cpus: 'virtual CPUs (default 1)',
-      memory: 'memory size, e.g. 256M or 2G (default 256M)',
-      disk: 'a disk of this size, e.g. 8G (repeat for more disks)',
-      firmware: 'bios (default) or efi',
-      vtpm: 'add a vTPM (needs --encrypt)',
-      autostart: 'power on when the host boots',
-      datastore: 'datastore to create it on (default: the only one)',
-      encrypt: 'encrypt the VM and its disks with --provider-id/--kek-id',
-      'provider-id': 'key provider of the KEK',
-      'kek-id': 'the KEK, which must be in the key cache',
+    example: `ward host vm create vm1 --disk 8G --encrypt --provider-id kp1 --kek-id kek-42 --data-dir ${D}`,
+    flags: {
+      cpus: int('virtual CPUs', { min: 1, max: 64, default: 1 }),
+      memory: text('memory size, e.g. 256M or 2G', { value: 'SIZE', default: '256M' }),
+      disk: texts('a disk of this size, e.g. 8G', { value: 'SIZE' }),
+      firmware: choice(['bios', 'efi'] as const, 'firmware', { default: 'bios' }),
+      vtpm: bool('add a vTPM (needs --encrypt)'),
+      autostart: bool('power on when the host boots'),
+      datastore: text('datastore to create it on (default: the only one)', { value: 'NAME' }),
+      encrypt: bool('encrypt the VM and its disks under --provider-id/--kek-id'),
+      'provider-id': text('key provider of the KEK', { value: 'ID' }),
+      'kek-id': text('the KEK, which must be in the key cache', { value: 'ID' }),
     },
     op: 'vm.create',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const v = ctx.values
-      const fw = str(v.firmware)
-      if (fw !== undefined && fw !== 'bios' && fw !== 'efi')
-        throw new CliError('ERR_CLI_USAGE', '--firmware takes bios or efi')
-      const firmware: 'bios' | 'efi' | undefined = fw
-      const cpus = int('cpus', v.cpus)
-      const memory = str(v.memory)
-      const datastore = str(v.datastore)
-      const providerId = str(v['provider-id'])
-      const kekId = str(v['kek-id'])
+    params: ({ positionals, values: v }) => {
+      const [name] = args({ positionals }, 'NAME')
       return {
         name,
-        ...(cpus !== undefined ? { cpus } : {}),
-        ...(memory !== undefined ? { memory } : {}),
-        ...(Array.isArray(v.disk) ? { disks: v.disk.map(String) } : {}),
-        ...(firmware !== undefined ? { firmware } : {}),
-        ...(v.vtpm === true ? { vtpm: true } : {}),
-        ...(v.autostart === true ? { autostart: true } : {}),
-        ...(datastore !== undefined ? { datastore } : {}),
-        ...(v.encrypt === true ? { encrypt: true } : {}),
-        ...(providerId !== undefined ? { providerId } : {}),
-        ...(kekId !== undefined ? { kekId } : {}),
+        cpus: v.cpus,
+        memory: v.memory,
+        disks: v.disk,
+        firmware: v.firmware,
+        ...(v.vtpm ? { vtpm: true } : {}),
+        ...(v.autostart ? { autostart: true } : {}),
+        ...(v.datastore !== undefined ? { datastore: v.datastore } : {}),
+        ...(v.encrypt ? { encrypt: true } : {}),
+        ...(v['provider-id'] !== undefined ? { providerId: v['provider-id'] } : {}),
+        ...(v['kek-id'] !== undefined ? { kekId: v['kek-id'] } : {}),
       }
     },
     done: (d) => `VM ${d.name} created in ${d.path}.`,
@@ -234,11 +207,11 @@ export const hostVmCommands: readonly Command[] = [
   defineCommand({
     path: ['host', 'vm', 'list'],
     summary: 'list the registered VMs',
-    options: dataDir,
-    help: dataDirHelp,
+    example: `ward host vm list --data-dir ${D}`,
+    flags: hostDataDir,
     async run(ctx) {
       args(ctx)
-      const r = await agentClient(dataDirOf(ctx.values)).call('vm.list')
+      const r = await agentClient(ctx.values['data-dir']).call('vm.list')
       ctx.out.data(r, () => listText(r))
       return 0
     },
@@ -247,26 +220,28 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'vm', 'describe'],
     summary: 'power state, accelerator, encryption, the state of every key, locked reason',
     args: 'NAME',
+    example: `ward host vm describe vm1 --data-dir ${D}`,
     op: 'vm.describe',
-    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+    params: nameOnly,
   }),
   vmCommand({
     path: ['host', 'vm', 'register'],
     summary: 'register the VM in a folder (its vm.json) on this host',
     args: 'PATH',
+    example: `ward host vm register /srv/ward/ds1/vm1 --data-dir ${D}`,
     op: 'vm.register',
-    params: (ctx) => ({ path: resolve(args(ctx, 'PATH')[0]!) }),
+    params: (ctx) => ({ path: resolve(args(ctx, 'PATH')[0]) }),
     done: (d) => `VM ${d.name} registered.`,
   }),
   defineCommand({
     path: ['host', 'vm', 'unregister'],
     summary: 'remove a VM from the inventory (files stay); its KEK leaves the cache unless used',
     args: 'NAME',
-    options: dataDir,
-    help: dataDirHelp,
+    example: `ward host vm unregister vm1 --data-dir ${D}`,
+    flags: hostDataDir,
     async run(ctx) {
       const [name] = args(ctx, 'NAME')
-      const r = await agentClient(dataDirOf(ctx.values)).call('vm.unregister', { name })
+      const r = await agentClient(ctx.values['data-dir']).call('vm.unregister', { name })
       ctx.out.data(
         r,
         () =>
@@ -279,11 +254,11 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'vm', 'destroy'],
     summary: 'delete a powered-off VM: its configuration, disks and logs',
     args: 'NAME',
-    options: dataDir,
-    help: dataDirHelp,
+    example: `ward host vm destroy vm1 --data-dir ${D}`,
+    flags: hostDataDir,
     async run(ctx) {
       const [name] = args(ctx, 'NAME')
-      const r = await agentClient(dataDirOf(ctx.values)).call('vm.destroy', { name })
+      const r = await agentClient(ctx.values['data-dir']).call('vm.destroy', { name })
       ctx.out.data(
         r,
         () =>
@@ -296,24 +271,24 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'vm', 'disk', 'add'],
     summary: 'add a thin disk (encrypted when the VM is); powered off',
     args: 'NAME',
-    options: { size: { type: 'string' }, encrypt: { type: 'boolean' } },
-    help: {
-      size: 'disk size, e.g. 8G (required)',
-      encrypt: 'ask for an encrypted disk (refused on an unencrypted VM)',
+    example: `ward host vm disk add vm1 --size 8G --data-dir ${D}`,
+    flags: {
+      size: text('disk size, e.g. 8G', { value: 'SIZE', required: true }),
+      encrypt: bool('ask for an encrypted disk (refused on an unencrypted VM)'),
     },
     op: 'vm.disk.add',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const size = str(ctx.values.size)
-      if (size === undefined) throw new CliError('ERR_CLI_USAGE', '--size is required')
-      return { name, size, ...(ctx.values.encrypt === true ? { encrypt: true } : {}) }
-    },
+    params: ({ positionals, values }) => ({
+      ...nameOnly({ positionals }),
+      size: values.size,
+      ...(values.encrypt ? { encrypt: true } : {}),
+    }),
     done: (d) => `Disk added to ${d.name}.`,
   }),
   vmCommand({
     path: ['host', 'vm', 'autostart'],
     summary: 'power the VM on when the host boots (on) or not (off)',
     args: 'NAME on|off',
+    example: `ward host vm autostart vm1 on --data-dir ${D}`,
     op: 'vm.autostart',
     params: (ctx) => {
       const [name, v] = args(ctx, 'NAME', 'on|off')
@@ -326,64 +301,85 @@ export const hostVmCommands: readonly Command[] = [
     path: ['host', 'vm', 'power-on'],
     summary: 'power on under QEMU (KVM when usable, else TCG); --kernel boots a kernel directly',
     args: 'NAME',
-    options: {
-      kernel: { type: 'string' },
-      initrd: { type: 'string' },
-      append: { type: 'string' },
-    },
-    help: {
-      kernel: 'boot this kernel (else the VM boots from its first disk)',
-      initrd: 'initramfs for --kernel',
-      append: 'kernel command line for --kernel',
+    example: `ward host vm power-on vm1 --kernel /boot/vmlinuz --initrd /boot/initrd.img --append console=ttyS0 --data-dir ${D}`,
+    flags: {
+      kernel: text('boot this kernel (else the VM boots from its first disk)', { value: 'FILE' }),
+      initrd: text('initramfs for --kernel', { value: 'FILE' }),
+      append: text('kernel command line for --kernel', { value: 'ARGS' }),
     },
     op: 'vm.power.on',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const k = str(ctx.values.kernel)
-      const i = str(ctx.values.initrd)
-      const a = str(ctx.values.append)
-      return {
-        name,
-        ...(k !== undefined ? { kernel: resolve(k) } : {}),
-        ...(i !== undefined ? { initrd: resolve(i) } : {}),
-        ...(a !== undefined ? { append: a } : {}),
-      }
-    },
+    params: ({ positionals, values: v }) => ({
+      ...nameOnly({ positionals }),
+      ...(v.kernel !== undefined ? { kernel: resolve(v.kernel) } : {}),
+      ...(v.initrd !== undefined ? { initrd: resolve(v.initrd) } : {}),
+      ...(v.append !== undefined ? { append: v.append } : {}),
+    }),
     done: (d) => `VM ${d.name} powered on.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'power-off'],
+    summary: 'shut the guest down (ACPI, bounded wait, then quit); --hard powers off at once',
+    args: 'NAME',
+    example: `ward host vm power-off vm1 --hard --data-dir ${D}`,
+    flags: {
+      hard: bool('power off at once (no guest shutdown)'),
+      timeout: int('seconds to wait for the guest to shut down', {
+        min: 0,
+        max: 3600,
+        default: 30,
+      }),
+    },
+    op: 'vm.power.off',
+    params: ({ positionals, values }) => ({
+      ...nameOnly({ positionals }),
+      ...(values.hard ? { hard: true } : {}),
+      timeoutSeconds: values.timeout,
+    }),
+    done: (d) => `VM ${d.name} powered off.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'suspend'],
+    summary: "suspend: the guest's state streamed into the VM folder (encrypted with the VM)",
+    args: 'NAME',
+    example: `ward host vm suspend vm1 --data-dir ${D}`,
+    op: 'vm.suspend',
+    params: nameOnly,
+    done: (d) => `VM ${d.name} suspended.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'resume'],
+    summary: 'resume a suspended VM where it stopped',
+    args: 'NAME',
+    example: `ward host vm resume vm1 --data-dir ${D}`,
+    op: 'vm.resume',
+    params: nameOnly,
+    done: (d) => `VM ${d.name} resumed.`,
   }),
   vmCommand({
     path: ['host', 'vm', 'recrypt'],
     summary:
       'recrypt --shallow (new KEK, may run powered on) or --deep (new DEKs, data rewritten, powered off)',
     args: 'NAME',
-    options: {
-      shallow: { type: 'boolean' },
-      deep: { type: 'boolean' },
-      'new-kek-id': { type: 'string' },
-      'new-provider-id': { type: 'string' },
-    },
-    help: {
-      shallow: 'replace the KEK only: keys and disk tokens rewrapped, no data rewritten',
-      deep: 'new DEKs: every disk re-encrypted in place (resumes after a crash), powered off only',
-      'new-kek-id':
-        'the new KEK, in the key cache (required with --shallow; --deep keeps the KEK without it)',
-      'new-provider-id': 'its key provider (default: the current one)',
+    example: `ward host vm recrypt vm1 --shallow --new-kek-id kek-43 --data-dir ${D}`,
+    flags: {
+      shallow: bool('replace the KEK only: keys and disk tokens rewrapped, no data rewritten'),
+      deep: bool('new DEKs: every disk re-encrypted in place (resumes after a crash); powered off'),
+      'new-kek-id': text('the new KEK, in the key cache (required with --shallow)', {
+        value: 'ID',
+      }),
+      'new-provider-id': text('its key provider (default: the current one)', { value: 'ID' }),
     },
     op: 'vm.recrypt',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const shallow = ctx.values.shallow === true
-      const deep = ctx.values.deep === true
-      if (shallow === deep) throw new CliError('ERR_CLI_USAGE', 'give --shallow or --deep')
-      const k = str(ctx.values['new-kek-id'])
-      if (shallow && k === undefined)
+    params: ({ positionals, values: v }) => {
+      const { name } = nameOnly({ positionals })
+      if (v.shallow === v.deep) throw new CliError('ERR_CLI_USAGE', 'give --shallow or --deep')
+      if (v.shallow && v['new-kek-id'] === undefined)
         throw new CliError('ERR_CLI_USAGE', '--shallow needs --new-kek-id')
-      const p = str(ctx.values['new-provider-id'])
       return {
         name,
-        mode: shallow ? ('shallow' as const) : ('deep' as const),
-        ...(k !== undefined ? { newKekId: k } : {}),
-        ...(p !== undefined ? { newProviderId: p } : {}),
+        mode: v.shallow ? ('shallow' as const) : ('deep' as const),
+        ...(v['new-kek-id'] !== undefined ? { newKekId: v['new-kek-id'] } : {}),
+        ...(v['new-provider-id'] !== undefined ? { newProviderId: v['new-provider-id'] } : {}),
       }
     },
     done: (d) => `VM ${d.name} recrypted.`,
@@ -393,20 +389,17 @@ export const hostVmCommands: readonly Command[] = [
     summary:
       'encrypt a powered-off VM: its disks in place, its NVRAM, a key bundle (resumes after a crash)',
     args: 'NAME',
-    options: { 'provider-id': { type: 'string' }, 'kek-id': { type: 'string' } },
-    help: {
-      'provider-id': 'key provider of the KEK (required)',
-      'kek-id': 'the KEK, in the key cache (required)',
+    example: `ward host vm encrypt vm1 --provider-id kp1 --kek-id kek-42 --data-dir ${D}`,
+    flags: {
+      'provider-id': text('key provider of the KEK', { value: 'ID', required: true }),
+      'kek-id': text('the KEK, in the key cache', { value: 'ID', required: true }),
     },
     op: 'vm.encrypt',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const providerId = str(ctx.values['provider-id'])
-      const kekId = str(ctx.values['kek-id'])
-      if (providerId === undefined || kekId === undefined)
-        throw new CliError('ERR_CLI_USAGE', '--provider-id and --kek-id are required')
-      return { name, providerId, kekId }
-    },
+    params: ({ positionals, values }) => ({
+      ...nameOnly({ positionals }),
+      providerId: values['provider-id'],
+      kekId: values['kek-id'],
+    }),
     done: (d) => `VM ${d.name} encrypted.`,
   }),
   vmCommand({
@@ -414,45 +407,9 @@ export const hostVmCommands: readonly Command[] = [
     summary:
       'decrypt a powered-off VM: plain disks and NVRAM; its KEK leaves the cache unless used',
     args: 'NAME',
+    example: `ward host vm decrypt vm1 --data-dir ${D}`,
     op: 'vm.decrypt',
-    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
+    params: nameOnly,
     done: (d) => `VM ${d.name} decrypted.`,
-  }),
-  vmCommand({
-    path: ['host', 'vm', 'suspend'],
-    summary: "suspend: the guest's state streamed into the VM folder (encrypted with the VM)",
-    args: 'NAME',
-    op: 'vm.suspend',
-    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
-    done: (d) => `VM ${d.name} suspended.`,
-  }),
-  vmCommand({
-    path: ['host', 'vm', 'resume'],
-    summary: 'resume a suspended VM where it stopped',
-    args: 'NAME',
-    op: 'vm.resume',
-    params: (ctx) => ({ name: args(ctx, 'NAME')[0] }),
-    done: (d) => `VM ${d.name} resumed.`,
-  }),
-  vmCommand({
-    path: ['host', 'vm', 'power-off'],
-    summary: 'shut the guest down (ACPI, bounded wait, then quit); --hard powers off at once',
-    args: 'NAME',
-    options: { hard: { type: 'boolean' }, timeout: { type: 'string' } },
-    help: {
-      hard: 'power off at once (no guest shutdown)',
-      timeout: 'seconds to wait for the guest to shut down (default 30)',
-    },
-    op: 'vm.power.off',
-    params: (ctx) => {
-      const [name] = args(ctx, 'NAME')
-      const t = int('timeout', ctx.values.timeout)
-      return {
-        name,
-        ...(ctx.values.hard === true ? { hard: true } : {}),
-        ...(t !== undefined ? { timeoutSeconds: t } : {}),
-      }
-    },
-    done: (d) => `VM ${d.name} powered off.`,
   }),
 ]

@@ -19,6 +19,7 @@ import {
 } from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
 import { VmManager, type DiskFilter } from '../vm/manager.js'
+import { vmHandlers } from '../vm/handlers.js'
 import { serveEncryptedDisk } from '../filter/index.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
@@ -46,7 +47,7 @@ export interface AgentOptions {
   readonly probeTimeoutMs?: number | undefined
 }
 
-/** Operations that only read: answered at once, not queued behind a running operation. */
+/** Operations that only read: answered at once, not queued behind a power-on or power-off. */
 const READ_ONLY_OPS: ReadonlySet<string> = new Set(['vm.list', 'vm.describe', 'datastore.list'])
 
 /** Timings and counts of one boot (the benchmark reads them). */
@@ -253,14 +254,16 @@ export class HostAgent {
     })
   }
 
+  /** Run one admin operation, typed by its row of `AdminOps` (in-process callers). */
+  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>> {
+    return this.handleRequest(op, params) as Promise<AdminResult<O>>
+  }
+
   /**
-   * Run admin operations one at a time (they touch files and the TPM): validated against the
-   * protocol table, then given to their handler. Typed for callers that name an operation; the
-   * socket passes what it read.
+   * Run an admin request as read from the socket: validated against the protocol table, then
+   * given to its handler. Operations run one at a time (they touch files and the TPM).
    */
-  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
-  handle(op: string, params: unknown): Promise<unknown>
-  handle(op: string, params: unknown): Promise<unknown> {
+  handleRequest(op: string, params: unknown): Promise<unknown> {
     // reads answer at once, not queued behind a power-on or power-off
     if (READ_ONLY_OPS.has(op)) return dispatchAdmin(this.#handlers, op, params)
     return this.#enqueue(() => dispatchAdmin(this.#handlers, op, params))
@@ -340,33 +343,7 @@ export class HostAgent {
       this.#log.info({ op: 'keys.remove', providerId, kekId }, 'key removed from the cache')
       return { removed: true }
     },
-    'datastore.add': (r) => this.#vms.addDatastore(r.name, r.path),
-    'datastore.list': () => this.#vms.listDatastores(),
-    'vm.create': (r) => this.#vms.create(r),
-    'vm.list': () => this.#vms.list(),
-    'vm.describe': (r) => this.#vms.describe(r.name),
-    'vm.register': (r) => this.#vms.register(r.path),
-    'vm.unregister': (r) => this.#vms.unregister(r.name),
-    'vm.destroy': (r) => this.#vms.destroy(r.name),
-    'vm.disk.add': (r) => this.#vms.addDisk(r.name, r.size, r.encrypt),
-    'vm.autostart': (r) => this.#vms.setAutostart(r.name, r.enabled),
-    'vm.power.on': ({ name, ...boot }) => this.#vms.powerOn(name, boot),
-    'vm.recrypt': (r) => {
-      if (r.mode === 'deep')
-        return this.#vms.recryptDeep(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
-      if (r.newKekId === undefined)
-        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'vm.recrypt: a shallow recrypt needs newKekId')
-      return this.#vms.recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
-    },
-    'vm.encrypt': (r) => this.#vms.encrypt(r.name, r),
-    'vm.decrypt': (r) => this.#vms.decrypt(r.name),
-    'vm.suspend': (r) => this.#vms.suspend(r.name),
-    'vm.resume': (r) => this.#vms.resume(r.name),
-    'vm.power.off': (r) =>
-      this.#vms.powerOff(r.name, {
-        ...(r.hard !== undefined ? { hard: r.hard } : {}),
-        ...(r.timeoutSeconds !== undefined ? { timeoutMs: r.timeoutSeconds * 1000 } : {}),
-      }),
+    ...vmHandlers(() => this.#vms),
   }
 
   /** Evict a key from the cache (zeroed) and from key persistence, anchored in the TPM. */

@@ -8,26 +8,27 @@ import { MAX_LINE, type AgentResponse } from './server.js'
 /** An error the agent answered with, re-thrown in the client with the same code. */
 export class AgentError extends HostError {}
 
-/** The parameters argument of `call`: optional when the operation has no required parameter. */
-type ParamsArg<O extends AdminOp> =
-  Record<string, never> extends AdminParams<O>
-    ? [params?: AdminParams<O>]
-    : [params: AdminParams<O>]
+/** Operations whose parameters are all optional: `call(op)` may leave them out. */
+export type OptionalParamsOp = {
+  [O in AdminOp]: Record<string, never> extends AdminParams<O> ? O : never
+}[AdminOp]
 
 /** A typed client of the running agent's admin socket: the operations and types of `AdminOps`. */
 export interface AgentClient {
   readonly dataDir: string
+  /** `call('keys.list')` resolves to the cached keys' ids. */
+  call<O extends OptionalParamsOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>>
   /** `call('keys.has', { providerId, kekId })` resolves to `{ inCache: boolean }`. */
-  call<O extends AdminOp>(op: O, ...params: ParamsArg<O>): Promise<AdminResult<O>>
+  call<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
 }
 
 /** The typed client of the agent serving `dataDir` (one connection per call). */
 export function agentClient(dataDir: string): AgentClient {
   return {
     dataDir,
-    async call<O extends AdminOp>(op: O, ...params: ParamsArg<O>): Promise<AdminResult<O>> {
+    async call<O extends AdminOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>> {
       // the agent answers each operation with its row's result type (protocol.ts)
-      return (await callAgent(dataDir, op, params[0] ?? {})) as AdminResult<O>
+      return (await callAgent(dataDir, op, params ?? {})) as AdminResult<O>
     },
   }
 }

@@ -135,6 +135,15 @@ export type AdminHandlers = {
 }
 
 /**
+ * The handlers of one area's operations (`HandlersFor<'keys'>`: keys.add, keys.has, ...), for an
+ * area that keeps its handlers in its own module and spreads them into the agent's map.
+ */
+export type HandlersFor<Area extends string> = Pick<
+  AdminHandlers,
+  Extract<AdminOp, `${Area}.${string}`>
+>
+
+/**
  * Check an admin request against `AdminOps`. Unknown operation: ERR_HOST_BAD_REQUEST; a missing,
  * unknown or mistyped parameter: ERR_HOST_BAD_ARGUMENT naming the operation and the parameter.
  */

@@ -12,6 +12,7 @@ import {
   initHost,
   listenAdminSocket,
   type AdminHandlers,
+  type HandlersFor,
   type AdminOp,
   type AdminResult,
 } from '../../src/index.js'
@@ -32,7 +33,18 @@ const typeChecks = (h: AdminHandlers, client: ReturnType<typeof agentClient>): v
   const mistyped: AdminHandlers = { ...h, 'keys.has': () => ({ inCache: 'yes' }) }
   // @ts-expect-error a handler reading a parameter its row does not declare does not compile
   const unknownParam: AdminHandlers['keys.has'] = (p) => ({ inCache: p.vmId === 'x' })
-  void [missing, mistyped, unknownParam]
+  // an area's handlers, kept apart and spread in: the map is still checked complete
+  const keys: HandlersFor<'keys'> = {
+    'keys.add': h['keys.add'],
+    'keys.has': h['keys.has'],
+    'keys.list': h['keys.list'],
+    'keys.remove': h['keys.remove'],
+  }
+  const composed: AdminHandlers = { ...h, ...keys }
+  const { 'keys.list': _dropped, ...withoutList } = keys
+  // @ts-expect-error an area's map without one of its operations does not compile
+  const incomplete: HandlersFor<'keys'> = withoutList
+  void [missing, mistyped, unknownParam, composed, incomplete, _dropped]
   // @ts-expect-error an operation the table does not have
   void client.call('keys.clear')
   // @ts-expect-error a missing required parameter
@@ -104,7 +116,7 @@ test('admin protocol: every row of the table has a handler in the agent (none an
   assert.ok(ops.length >= 12)
   for (const o of ops) {
     try {
-      await agent.handle(o, sample(o))
+      await agent.handleRequest(o, sample(o))
     } catch (e) {
       assert.ok(isCodedError(e), `${o}: ${String(e)}`)
       assert.notEqual(e.code, 'ERR_HOST_BAD_REQUEST', o)
@@ -112,7 +124,7 @@ test('admin protocol: every row of the table has a handler in the agent (none an
       assert.doesNotMatch(e.message, /is not a function/, o)
     }
   }
-  await assert.rejects(agent.handle('keys.clear', {}), { code: 'ERR_HOST_BAD_REQUEST' })
+  await assert.rejects(agent.handleRequest('keys.clear', {}), { code: 'ERR_HOST_BAD_REQUEST' })
 })
 
 test('admin protocol schema: integer parameters, and the messages name the operation and the field', () => {
