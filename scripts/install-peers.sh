@@ -5,7 +5,7 @@ set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in swtpm swtpm-tools tpm2-tools python3-pykmip python3-cryptography cryptsetup-bin qemu-utils \
-  libnbd-bin python3-libnbd qemu-system-x86 linux-image-cloud-amd64 busybox-static xz-utils \
+  libnbd-bin python3-libnbd qemu-system-x86 ovmf linux-image-cloud-amd64 busybox-static xz-utils \
   postgresql openssl xxd build-essential; do
   have "$p" || need+=("$p")
 done

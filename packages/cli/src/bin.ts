@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util'
 import { isCodedError } from '@ward/core'
-import type { Command } from './command.js'
+import { parseCommandLine, type Command } from './command.js'
 import { commandGroups, loadCommands } from './commands/index.js'
+import { commandHelp, groupHelp } from './help.js'
 import { createOutput } from './output.js'
 
 const VERSION = '0.1.0'
@@ -57,12 +57,7 @@ export async function main(
   const rest = argv.slice(cmd.path.length)
   let parsed
   try {
-    parsed = parseArgs({
-      args: [...rest],
-      options: { ...cmd.options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    })
+    parsed = parseCommandLine(cmd, rest)
   } catch (e) {
     const message = usageMessage(e, rest, Object.keys(cmd.options))
     if (rest.includes('--json'))
@@ -110,39 +105,6 @@ async function commandsFor(words: readonly string[]): Promise<readonly Command[]
     if (group.some((c) => prefixes(c.path, words))) return group
   }
   return loadCommands(words)
-}
-
-function groupHelp(prefix: readonly string[], list: readonly Command[]): string {
-  const matching = list.filter((c) => prefix.every((w, i) => c.path[i] === w))
-  const known = matching.length > 0
-  const shown = known ? matching : list
-  const lines = [
-    ...(known ? [] : [`ward: unknown command '${prefix.join(' ')}'`, '']),
-    `Usage: ward ${known && prefix.length ? prefix.join(' ') + ' ' : ''}<command> [options]`,
-    '',
-    'Commands:',
-  ]
-  const width = Math.max(...shown.map((c) => c.path.join(' ').length), 10)
-  for (const c of shown) lines.push(`  ${c.path.join(' ').padEnd(width)}  ${c.summary}`)
-  lines.push('', 'Every command takes --help; commands that print data take --json.', '')
-  return lines.join('\n')
-}
-
-function commandHelp(c: Command): string {
-  const lines = [
-    `Usage: ward ${c.path.join(' ')}${c.args ? ' ' + c.args : ''} [options]`,
-    '',
-    c.summary,
-    '',
-    'Options:',
-  ]
-  for (const [name, o] of Object.entries(c.options)) {
-    const flag = `--${name}${o.type === 'string' ? ' VALUE' : ''}`
-    lines.push(`  ${flag.padEnd(34)} ${c.help?.[name] ?? ''}`)
-  }
-  lines.push(`  ${'--json'.padEnd(34)} machine-readable output`)
-  lines.push(`  ${'--help'.padEnd(34)} this help`, '')
-  return lines.join('\n')
 }
 
 const PARSE_ARGS = 'ERR_PARSE_ARGS_'

@@ -39,6 +39,26 @@ export function createOutput(
   }
 }
 
+/**
+ * A progress bar that starts on the first update, and only for work of at least `minTotal`
+ * (small files finish before a bar is worth drawing).
+ */
+export function lazyProgress(
+  out: Output,
+  label: string,
+  minTotal = 0,
+): { onProgress(done: number, total: number): void; finish(): void } {
+  let bar: Progress | undefined
+  return {
+    onProgress(done, total) {
+      if (total < minTotal) return
+      bar ??= out.progress(label, total)
+      bar.update(done)
+    },
+    finish: () => bar?.done(),
+  }
+}
+
 /** Renders a table with aligned columns. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))

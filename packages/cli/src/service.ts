@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { chooseLogFormat, LOG_FORMAT_ENV } from '@ward/core'
 import type { LogFormat } from '@ward/core'
-import type { Values } from './command.js'
+import { choice } from './flags.js'
 import { CliError } from './errors.js'
 
 /** Why a long-running `ward ... serve` stops. */
@@ -95,22 +95,19 @@ function alive(p: Proc): boolean {
 }
 
 /** The `--log-format` flag of `ward kms serve` and `ward host serve`. */
-export const logFormatOption = { 'log-format': { type: 'string' } } as const
-export const logFormatHelp = {
-  'log-format': `json|pretty (default: pretty on a terminal, json otherwise; or ${LOG_FORMAT_ENV})`,
-} as const
+export const logFormatFlag = choice(
+  ['json', 'pretty'],
+  `log format (default: pretty on a terminal, json otherwise; or ${LOG_FORMAT_ENV})`,
+)
 
-/** The log format from --log-format, WARD_LOG_FORMAT or whether stdout is a terminal. */
-export function logFormatOf(values: Values): LogFormat {
-  const flag = typeof values['log-format'] === 'string' ? values['log-format'] : undefined
+/** The log format from --log-format, else WARD_LOG_FORMAT, else whether stdout is a terminal. */
+export function logFormatOf(flag: LogFormat | undefined): LogFormat {
   const env = process.env[LOG_FORMAT_ENV]
   const f = chooseLogFormat({ flag, env, isTTY: process.stdout.isTTY })
   if (f === undefined)
     throw new CliError(
       'ERR_CLI_USAGE',
-      flag !== undefined
-        ? `--log-format must be json or pretty (got ${flag})`
-        : `${LOG_FORMAT_ENV} must be json or pretty (got ${env}); unset it or fix it`,
+      `${LOG_FORMAT_ENV} must be json or pretty (got ${env}); unset it or fix it`,
     )
   return f
 }

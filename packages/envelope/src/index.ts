@@ -58,6 +58,7 @@ export {
 } from './luks2/describe.js'
 export { encryptDisk, type EncryptOptions, type DiskResult } from './disk/encrypt.js'
 export { encryptInPlace } from './disk/encrypt-in-place.js'
+export { createThinDisk, THIN_DISK_MAX_BYTES, type ThinDiskOptions } from './disk/create.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './disk/decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './disk/rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './disk/rekey-deep.js'

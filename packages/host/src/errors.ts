@@ -12,6 +12,23 @@ export const BootMessages = {
 export const PolicyUnsatisfiableMessage =
   'Unable to change the encryption mode and policy. Verify that the current host configuration can satisfy the new requirement.'
 
+/**
+ * The seed's VM encryption messages (vsphere-features.md §2 and §8), exactly where the seed gives
+ * them; `locked` is the state's own text (VirtualMachineCryptoState "locked").
+ */
+export const VmMessages = {
+  locked: 'The virtual machine is locked.',
+  /** runtime.cryptoState = locked: "configuration key missing on the ESX host where the VM is registered". */
+  lockedReason: 'configuration key missing on the host where the VM is registered',
+  lockedReasonShort: 'key missing in cache',
+  diskKeyMissing: (path: string): string =>
+    `The disk [${path}] is encrypted and a required key was not found.`,
+  /** vsphere-features.md §9: "VM must be powered off with no snapshots". */
+  deepRecryptPoweredOff: 'A deep recrypt needs the VM powered off with no snapshots.',
+  encryptedDiskNeedsEncryptedVm:
+    'An encrypted virtual disk cannot be associated with a VM that is not encrypted.',
+} as const
+
 /** Every code of the host agent → its kind (documented in docs/errors/host.md). */
 export const hostErrors = {
   ERR_HOST_SECURITY_VIOLATION: { kind: 'denied' },
@@ -48,6 +65,24 @@ export const hostErrors = {
   ERR_HOST_TEST_GUEST: { kind: 'io' },
   ERR_HOST_FILTER_KEY: { kind: 'usage' },
   ERR_HOST_FILTER_DISK: { kind: 'input' },
+  // VMs (issue 12)
+  ERR_HOST_DATASTORE_EXISTS: { kind: 'conflict' },
+  ERR_HOST_DATASTORE_NOT_FOUND: { kind: 'not-found' },
+  ERR_HOST_VM_NOT_FOUND: { kind: 'not-found' },
+  ERR_HOST_VM_EXISTS: { kind: 'conflict' },
+  ERR_HOST_VM_CONFIG: { kind: 'integrity' },
+  ERR_HOST_VM_ENCRYPTION: { kind: 'state' },
+  ERR_HOST_VM_LOCKED: { kind: 'state' },
+  ERR_HOST_VM_DISK_KEY: { kind: 'not-found' },
+  ERR_HOST_VM_POWER_STATE: { kind: 'state' },
+  ERR_HOST_VM_RECRYPT_PARTIAL: { kind: 'state' },
+  ERR_HOST_VM_SUSPEND: { kind: 'io' },
+  ERR_HOST_FIRMWARE: { kind: 'state' },
+  ERR_HOST_VTPM: { kind: 'io' },
+  ERR_HOST_QEMU: { kind: 'io' },
+  ERR_HOST_QMP: { kind: 'io' },
+  ERR_HOST_RUN_DIR: { kind: 'state' },
+  ERR_HOST_FILTER_UNAVAILABLE: { kind: 'state' },
 } as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
 
 /** A code of {@link hostErrors}. */

@@ -2,12 +2,29 @@ export {
   HostError,
   BootMessages,
   PolicyUnsatisfiableMessage,
+  VmMessages,
   hostErrors,
   type HostErrorCode,
 } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
 export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
-export { callAgent, AgentError } from './agent/client.js'
+export {
+  agentClient,
+  callAgent,
+  AgentError,
+  type AgentClient,
+  type OptionalParamsOp,
+} from './agent/client.js'
+export {
+  AdminOps,
+  type AdminOp,
+  type AdminParams,
+  type AdminResult,
+  type AdminHandlers,
+  type HandlersFor,
+  type HostStatus,
+  type RecoveryKey,
+} from './agent/protocol.js'
 export { initHost, readHostFile, DEFAULT_DATA_DIR, SOCKET_FILE } from './agent/data-dir.js'
 export { KeyCache, type KeyRef, type CachedKey, type CacheObserver } from './keys/key-cache.js'
 export { KeyStore } from './keys/key-store.js'
@@ -38,3 +55,13 @@ export {
   type FilterEvent,
   type ServeEncryptedDiskOptions,
 } from './filter/index.js'
+export {
+  VmManager,
+  type DiskFilter,
+  type DiskServer,
+  type VmDescription,
+  type KeyState,
+} from './vm/manager.js'
+export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
+export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
+export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'

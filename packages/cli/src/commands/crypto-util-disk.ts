@@ -12,8 +12,9 @@ import {
   type DiskResult,
   type KeyslotKdfOptions,
 } from '@ward/envelope/disk'
-import { defineCommand, type Command, type CommandContext } from '../command.js'
-import type { Progress } from '../output.js'
+import { defineCommand, type Command } from '../command.js'
+import { bool, choice, custom, int, text, type FlagValues } from '../flags.js'
+import { lazyProgress, type Output } from '../output.js'
 import { CliError } from '../errors.js'
 
 /*
@@ -22,60 +23,37 @@ import { CliError } from '../errors.js'
  * Secret for the duration of an operation.
  */
 
-function str(ctx: CommandContext, name: string): string | undefined {
-  const v = ctx.values[name]
-  if (v === undefined) return undefined
-  if (typeof v !== 'string' || v === '')
-    throw new CliError('ERR_CLI_USAGE', `--${name} needs a value`, { option: name })
-  return v
-}
-
-function required(ctx: CommandContext, name: string): string {
-  const v = str(ctx, name)
-  if (v === undefined)
-    throw new CliError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
-  return v
-}
-
-function int(ctx: CommandContext, name: string): number | undefined {
-  const v = str(ctx, name)
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw new CliError('ERR_CLI_USAGE', `--${name} must be a positive integer`, { option: name })
-  return n
-}
-
 /** Flags of every command that writes a keyslot, shaped like cryptsetup's. */
-const kdfOptions = {
-  pbkdf: { type: 'string' },
-  'pbkdf-memory': { type: 'string' },
-  'pbkdf-force-iterations': { type: 'string' },
-  'pbkdf-parallel': { type: 'string' },
-} as const
-
-const kdfHelp = (prefix: string): Record<string, string> => ({
-  pbkdf: `${prefix}KDF of the recovery keyslot: argon2id (default), argon2i or pbkdf2`,
-  'pbkdf-memory': `${prefix}argon2 memory in KiB (default ${WARD_KDF_DEFAULTS.memory}, at most half the host's memory)`,
-  'pbkdf-force-iterations': `${prefix}argon2 passes (default ${WARD_KDF_DEFAULTS.passes}) or PBKDF2-SHA256 iterations (default ${WARD_KDF_DEFAULTS.pbkdf2Iterations})`,
-  'pbkdf-parallel': `${prefix}argon2 lanes (default min(${WARD_KDF_DEFAULTS.maxParallelism}, CPUs))`,
-})
+const kdfFlags = (prefix: string) =>
+  ({
+    pbkdf: choice(
+      ['argon2id', 'argon2i', 'pbkdf2'],
+      `${prefix}KDF of the recovery keyslot (default argon2id)`,
+    ),
+    'pbkdf-memory': int(
+      `${prefix}argon2 memory in KiB (default ${WARD_KDF_DEFAULTS.memory}, at most half the host's memory)`,
+      { min: 1 },
+    ),
+    'pbkdf-force-iterations': int(
+      `${prefix}argon2 passes (default ${WARD_KDF_DEFAULTS.passes}) or PBKDF2-SHA256 iterations (default ${WARD_KDF_DEFAULTS.pbkdf2Iterations})`,
+      { min: 1 },
+    ),
+    'pbkdf-parallel': int(
+      `${prefix}argon2 lanes (default min(${WARD_KDF_DEFAULTS.maxParallelism}, CPUs))`,
+      { min: 1 },
+    ),
+  }) as const
+type KdfValues = FlagValues<ReturnType<typeof kdfFlags>>
 
 /** The KDF flags, or undefined when none is given (library defaults). */
-function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOptions | undefined {
-  const type = str(ctx, 'pbkdf')
-  if (type !== undefined && type !== 'argon2id' && type !== 'argon2i' && type !== 'pbkdf2')
-    throw new CliError('ERR_CLI_USAGE', '--pbkdf must be argon2id, argon2i or pbkdf2', {
-      option: 'pbkdf',
-    })
-  const memory = int(ctx, 'pbkdf-memory')
-  const iterations = int(ctx, 'pbkdf-force-iterations')
-  const parallelism = int(ctx, 'pbkdf-parallel')
+function kdfOptions(v: KdfValues, hasPassphrase: boolean): KeyslotKdfOptions | undefined {
   const o: KeyslotKdfOptions = {
-    ...(type !== undefined ? { type } : {}),
-    ...(memory !== undefined ? { memory } : {}),
-    ...(iterations !== undefined ? { iterations } : {}),
-    ...(parallelism !== undefined ? { parallelism } : {}),
+    ...(v.pbkdf !== undefined ? { type: v.pbkdf } : {}),
+    ...(v['pbkdf-memory'] !== undefined ? { memory: v['pbkdf-memory'] } : {}),
+    ...(v['pbkdf-force-iterations'] !== undefined
+      ? { iterations: v['pbkdf-force-iterations'] }
+      : {}),
+    ...(v['pbkdf-parallel'] !== undefined ? { parallelism: v['pbkdf-parallel'] } : {}),
   }
   if (Object.keys(o).length === 0) return undefined
   if (!hasPassphrase)
@@ -86,15 +64,25 @@ function kdfFlags(ctx: CommandContext, hasPassphrase: boolean): KeyslotKdfOption
   return o
 }
 
-/** --key-slot N: a keyslot number as cryptsetup prints it. */
-function keySlot(ctx: CommandContext): string | undefined {
-  const v = str(ctx, 'key-slot')
-  if (v !== undefined && !/^(0|[1-9][0-9]?)$/.test(v))
-    throw new CliError('ERR_CLI_USAGE', '--key-slot must be a keyslot number (0-31)', {
-      option: 'key-slot',
-    })
-  return v
-}
+/** --key-slot N: a keyslot number as cryptsetup prints it (0-31). */
+const keySlotFlag = (help: string) =>
+  custom(
+    help,
+    (s, name) => {
+      if (!/^(0|[1-9][0-9]?)$/.test(s))
+        throw new CliError('ERR_CLI_USAGE', `--${name} must be a keyslot number (0-31)`, {
+          option: name,
+        })
+      return s
+    },
+    { value: 'N' },
+  )
+
+const fileFlag = (help: string) => text(help, { value: 'FILE' })
+const segmentBytesFlag = int(
+  'bytes per segment, a multiple of 4096 (default 4 MiB into a new file, 16 MiB in place; tests use small ones)',
+  { min: 1 },
+)
 
 /** Borrow the bytes of several secrets (nested `use`) for an async operation, then dispose them all. */
 async function withSecrets<T>(
@@ -117,87 +105,69 @@ const readKek = (path: string): Secret => readSecretFile(path, { length: 32 })
 const readPass = (path: string | undefined): Secret | undefined =>
   path === undefined ? undefined : readSecretFile(path, { trimNewline: true })
 
-function progressFor(ctx: CommandContext, label: string) {
-  let bar: Progress | undefined
-  return {
-    onProgress: (done: number, total: number) => {
-      bar ??= ctx.out.progress(label, total)
-      bar.update(done)
-    },
-    finish: () => bar?.done(),
-  }
-}
-
-function print(ctx: CommandContext, action: string, r: DiskResult): void {
+function print(out: Output, action: string, r: DiskResult): void {
   const was =
     r.previousKekId !== undefined
       ? `, was KEK '${r.previousKekId}' of provider '${r.previousProviderId ?? ''}'`
       : ''
-  ctx.out.data({ action, ...r }, () =>
+  out.data({ action, ...r }, () =>
     r.alreadyDone
       ? `${r.path}: nothing to do (${action} already complete${r.kekId !== undefined ? `: KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''})`
       : `${action}: ${r.path} (${r.dataBytes} bytes of data${r.kekId !== undefined ? `, KEK '${r.kekId}' of provider '${r.providerId ?? ''}'` : ''}${was}${r.resumed ? ', resumed from its journal' : ''})`,
   )
 }
 
-const segmentHelp =
-  'bytes per segment, a multiple of 4096 (default 4 MiB into a new file, 16 MiB in place; tests use small ones)'
-
 const encrypt = defineCommand({
   path: ['crypto-util', 'disk', 'encrypt'],
   summary: 'Encrypt a raw disk image into a LUKS2 disk (new file, or in place)',
-  options: {
-    in: { type: 'string' },
-    out: { type: 'string' },
-    'in-place': { type: 'string' },
-    'kek-file': { type: 'string' },
-    'provider-id': { type: 'string' },
-    'kek-id': { type: 'string' },
-    'recovery-passphrase-file': { type: 'string' },
-    ...kdfOptions,
-    'segment-bytes': { type: 'string' },
-    'force-raw': { type: 'boolean' },
-  },
-  help: {
-    in: 'raw image to encrypt (with --out)',
-    out: 'new LUKS2 file to create (never overwritten; mode 0600)',
-    'in-place':
+  example:
+    'ward crypto-util disk encrypt --in vm.img --out vm.luks --kek-file kek --provider-id kms-1 --kek-id kek-42',
+  flags: {
+    in: fileFlag('raw image to encrypt (with --out)'),
+    out: fileFlag('new LUKS2 file to create (never overwritten; mode 0600)'),
+    'in-place': fileFlag(
       'raw image to encrypt in place (grows by 16 MiB; made owner-only, 0600; crash-safe: re-run to resume)',
-    'kek-file': 'file holding the 32-byte KEK, mode 0600',
-    'provider-id': "key provider id recorded in the Ward token (default 'offline')",
-    'kek-id': 'KEK id recorded in the Ward token (default: the KEK file name)',
-    'recovery-passphrase-file':
+    ),
+    'kek-file': text('file holding the 32-byte KEK, mode 0600', { value: 'FILE', required: true }),
+    'provider-id': text('key provider id recorded in the Ward token', {
+      value: 'ID',
+      default: 'offline',
+    }),
+    'kek-id': text('KEK id recorded in the Ward token (default: the KEK file name)', {
+      value: 'ID',
+    }),
+    'recovery-passphrase-file': fileFlag(
       'add a recovery keyslot (argon2id) opened by this passphrase (mode 0600)',
-    ...kdfHelp(''),
-    'segment-bytes': segmentHelp,
-    'force-raw':
+    ),
+    ...kdfFlags(''),
+    'segment-bytes': segmentBytesFlag,
+    'force-raw': bool(
       'encrypt the input as a raw image even if it starts like a qcow2, VMDK, VHD(X) or VDI image (refused by default: convert those with qemu-img convert -O raw)',
+    ),
   },
-  async run(ctx) {
-    const inPlace = str(ctx, 'in-place')
-    const input = str(ctx, 'in')
-    const out = str(ctx, 'out')
+  async run({ values, out: output }) {
+    const { 'in-place': inPlace, in: input, out } = values
     if (
       (inPlace === undefined) === (input === undefined) ||
       (input !== undefined) !== (out !== undefined)
     )
       throw new CliError('ERR_CLI_USAGE', 'give either --in RAW --out DISK, or --in-place FILE')
-    const kekFile = required(ctx, 'kek-file')
-    const providerId = str(ctx, 'provider-id') ?? 'offline'
-    const kekId = str(ctx, 'kek-id') ?? basename(kekFile)
-    const passFile = str(ctx, 'recovery-passphrase-file')
-    const kdf = kdfFlags(ctx, passFile !== undefined)
-    const segmentBytes = int(ctx, 'segment-bytes')
+    const kekFile = values['kek-file']
+    const providerId = values['provider-id']
+    const kekId = values['kek-id'] ?? basename(kekFile)
+    const passFile = values['recovery-passphrase-file']
+    const kdf = kdfOptions(values, passFile !== undefined)
+    const segmentBytes = values['segment-bytes']
     const kek = readKek(kekFile)
     const pass = readPass(passFile)
-    const progress = progressFor(ctx, 'encrypt')
+    const progress = lazyProgress(output, 'encrypt')
     const r = await withSecrets([kek, pass], ([k, p]) => {
       const o = {
         kek: k as Uint8Array,
         providerId,
         kekId,
         onProgress: progress.onProgress,
-        assumeRaw: ctx.values['force-raw'] === true,
+        assumeRaw: values['force-raw'],
         ...(p !== undefined ? { recoveryPassphrase: p } : {}),
         ...(kdf !== undefined ? { recoveryKdf: kdf } : {}),
         ...(segmentBytes !== undefined ? { segmentBytes } : {}),
@@ -207,7 +177,7 @@ const encrypt = defineCommand({
         : encryptDisk(input as string, out as string, o)
     })
     progress.finish()
-    print(ctx, 'encrypt', r)
+    print(output, 'encrypt', r)
     return 0
   },
 })
@@ -215,41 +185,38 @@ const encrypt = defineCommand({
 const decrypt = defineCommand({
   path: ['crypto-util', 'disk', 'decrypt'],
   summary: 'Decrypt a LUKS2 disk to a raw image, with its KEK or a recovery passphrase',
-  options: {
-    in: { type: 'string' },
-    out: { type: 'string' },
-    'kek-file': { type: 'string' },
-    'recovery-passphrase-file': { type: 'string' },
-    'key-slot': { type: 'string' },
-    'segment-bytes': { type: 'string' },
-  },
-  help: {
-    in: 'LUKS2 disk',
-    out: 'raw image to create (never overwritten; mode 0600)',
-    'kek-file': 'file holding the 32-byte KEK, mode 0600 (unlocks through the Ward token)',
-    'recovery-passphrase-file':
+  example: 'ward crypto-util disk decrypt --in vm.luks --out back.img --kek-file kek',
+  flags: {
+    in: text('LUKS2 disk', { value: 'FILE', required: true }),
+    out: text('raw image to create (never overwritten; mode 0600)', {
+      value: 'FILE',
+      required: true,
+    }),
+    'kek-file': fileFlag(
+      'file holding the 32-byte KEK, mode 0600 (unlocks through the Ward token)',
+    ),
+    'recovery-passphrase-file': fileFlag(
       'passphrase of a keyslot (argon2id, argon2i or pbkdf2), mode 0600 (break-glass)',
-    'key-slot': 'try the passphrase on this keyslot only (default: every keyslot)',
-    'segment-bytes': segmentHelp,
+    ),
+    'key-slot': keySlotFlag('try the passphrase on this keyslot only (default: every keyslot)'),
+    'segment-bytes': segmentBytesFlag,
   },
-  async run(ctx) {
-    const input = required(ctx, 'in')
-    const out = required(ctx, 'out')
-    const kekFile = str(ctx, 'kek-file')
-    const passFile = str(ctx, 'recovery-passphrase-file')
+  async run({ values, out }) {
+    const { in: input, out: output, 'kek-file': kekFile } = values
+    const passFile = values['recovery-passphrase-file']
     if ((kekFile === undefined) === (passFile === undefined))
       throw new CliError(
         'ERR_CLI_USAGE',
         'give exactly one of --kek-file or --recovery-passphrase-file',
       )
-    const keyslot = keySlot(ctx)
+    const keyslot = values['key-slot']
     if (keyslot !== undefined && passFile === undefined)
       throw new CliError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
-    const segmentBytes = int(ctx, 'segment-bytes')
+    const segmentBytes = values['segment-bytes']
     const secret = kekFile !== undefined ? readKek(kekFile) : (readPass(passFile) as Secret)
-    const progress = progressFor(ctx, 'decrypt')
+    const progress = lazyProgress(out, 'decrypt')
     const r = await withSecrets([secret], ([b]) =>
-      decryptDisk(input, out, {
+      decryptDisk(input, output, {
         unlock:
           kekFile !== undefined
             ? { kek: b as Uint8Array }
@@ -259,7 +226,7 @@ const decrypt = defineCommand({
       }),
     )
     progress.finish()
-    print(ctx, 'decrypt', r)
+    print(out, 'decrypt', r)
     return 0
   },
 })
@@ -268,53 +235,52 @@ const rekey = defineCommand({
   path: ['crypto-util', 'disk', 'rekey'],
   summary: 'Rekey a LUKS2 disk: --shallow (new KEK, header only) or --deep (new DEK, every sector)',
   args: 'DISK',
-  options: {
-    shallow: { type: 'boolean' },
-    deep: { type: 'boolean' },
-    'kek-file': { type: 'string' },
-    'new-kek-file': { type: 'string' },
-    'new-provider-id': { type: 'string' },
-    'new-kek-id': { type: 'string' },
-    'recovery-passphrase-file': { type: 'string' },
-    'key-slot': { type: 'string' },
-    ...kdfOptions,
-    'segment-bytes': { type: 'string' },
-  },
-  help: {
-    shallow: 'rewrap the DEK under --new-kek-file (time independent of the disk size)',
-    deep: 're-encrypt every sector under a new DEK (crash-safe: re-run to resume)',
-    'kek-file': 'the current 32-byte KEK, mode 0600',
-    'new-kek-file': '--shallow: the new 32-byte KEK, mode 0600',
-    'new-provider-id': '--shallow: new key provider id (default: keep)',
-    'new-kek-id':
+  example:
+    'ward crypto-util disk rekey --shallow --kek-file kek --new-kek-file kek2 --new-kek-id kek-43 vm.luks',
+  flags: {
+    shallow: bool('rewrap the DEK under --new-kek-file (time independent of the disk size)'),
+    deep: bool('re-encrypt every sector under a new DEK (crash-safe: re-run to resume)'),
+    'kek-file': text('the current 32-byte KEK, mode 0600', { value: 'FILE', required: true }),
+    'new-kek-file': fileFlag('--shallow: the new 32-byte KEK, mode 0600'),
+    'new-provider-id': text('--shallow: new key provider id (default: keep)', { value: 'ID' }),
+    'new-kek-id': text(
       "--shallow, required: the new KEK's id at its provider, recorded in the Ward token (printed with the old one)",
-    'recovery-passphrase-file':
+      { value: 'ID' },
+    ),
+    'recovery-passphrase-file': fileFlag(
       '--deep: passphrase of the recovery keyslot, rebuilt for the new DEK',
-    'key-slot': '--deep: check the passphrase on this keyslot only (default: every keyslot)',
-    ...kdfHelp('--deep: '),
-    'segment-bytes': segmentHelp,
+    ),
+    'key-slot': keySlotFlag(
+      '--deep: check the passphrase on this keyslot only (default: every keyslot)',
+    ),
+    ...kdfFlags('--deep: '),
+    'segment-bytes': segmentBytesFlag,
   },
-  async run(ctx) {
-    const disk = ctx.positionals[0]
-    if (disk === undefined || ctx.positionals.length !== 1)
+  async run({ values, positionals, out }) {
+    const disk = positionals[0]
+    if (disk === undefined || positionals.length !== 1)
       throw new CliError('ERR_CLI_USAGE', 'give exactly one DISK')
-    const shallow = ctx.values.shallow === true
-    if (shallow === (ctx.values.deep === true))
+    const shallow = values.shallow
+    if (shallow === values.deep)
       throw new CliError('ERR_CLI_USAGE', 'give exactly one of --shallow or --deep')
-    const kek = readKek(required(ctx, 'kek-file'))
-    const progress = progressFor(ctx, 'rekey')
+    const kek = readKek(values['kek-file'])
+    const progress = lazyProgress(out, 'rekey')
     let r: DiskResult
     if (shallow) {
-      const newKekFile = required(ctx, 'new-kek-file')
+      const newKekFile = values['new-kek-file']
+      if (newKekFile === undefined)
+        throw new CliError('ERR_CLI_USAGE', '--new-kek-file is required', {
+          option: 'new-kek-file',
+        })
       // a shallow rekey changes the KEK, so the id naming it changes too: never guessed from a file name
-      const kekId = str(ctx, 'new-kek-id')
+      const kekId = values['new-kek-id']
       if (kekId === undefined)
         throw new CliError(
           'ERR_CLI_USAGE',
           "--shallow needs --new-kek-id: the new KEK's id at its key provider (recorded in the disk's Ward token in place of the old KEK's id)",
           { option: 'new-kek-id' },
         )
-      const providerId = str(ctx, 'new-provider-id')
+      const providerId = values['new-provider-id']
       const newKek = readKek(newKekFile)
       r = await withSecrets([kek, newKek], ([k, n]) =>
         Promise.resolve(
@@ -327,12 +293,12 @@ const rekey = defineCommand({
         ),
       )
     } else {
-      const passFile = str(ctx, 'recovery-passphrase-file')
-      const kdf = kdfFlags(ctx, passFile !== undefined)
-      const keyslot = keySlot(ctx)
+      const passFile = values['recovery-passphrase-file']
+      const kdf = kdfOptions(values, passFile !== undefined)
+      const keyslot = values['key-slot']
       if (keyslot !== undefined && passFile === undefined)
         throw new CliError('ERR_CLI_USAGE', '--key-slot goes with --recovery-passphrase-file')
-      const segmentBytes = int(ctx, 'segment-bytes')
+      const segmentBytes = values['segment-bytes']
       const pass = readPass(passFile)
       r = await withSecrets([kek, pass], ([k, p]) =>
         rekeyDeep(disk, {
@@ -346,7 +312,7 @@ const rekey = defineCommand({
       )
     }
     progress.finish()
-    print(ctx, shallow ? 'rekey-shallow' : 'rekey-deep', r)
+    print(out, shallow ? 'rekey-shallow' : 'rekey-deep', r)
     return 0
   },
 })
@@ -389,12 +355,13 @@ const describe = defineCommand({
   path: ['crypto-util', 'disk', 'describe'],
   summary: 'Describe a LUKS2 disk: cipher, sector size, Ward token ids, keyslots (never keys)',
   args: 'DISK',
-  options: {},
-  async run(ctx) {
-    const disk = ctx.positionals[0]
+  example: 'ward crypto-util disk describe vm.luks',
+  flags: {},
+  async run({ positionals, out }) {
+    const disk = positionals[0]
     if (disk === undefined) throw new CliError('ERR_CLI_USAGE', 'give a DISK')
     const d = describeDisk(disk)
-    ctx.out.data(d, () => diskDescriptionText(d))
+    out.data(d, () => diskDescriptionText(d))
     return 0
   },
 })

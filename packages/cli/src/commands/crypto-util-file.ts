@@ -7,109 +7,64 @@ import {
   encryptVmFile,
   EnvelopeError,
   VM_FILE_ROLES,
-  type VmFileRole,
 } from '@ward/envelope'
-import { defineCommand, type Command, type CommandContext } from '../command.js'
-import type { Progress } from '../output.js'
-import { CliError } from '../errors.js'
+import { defineCommand, type Command } from '../command.js'
+import { bool, choice, int, text } from '../flags.js'
+import { lazyProgress } from '../output.js'
 
 /** Show a progress bar (or JSON progress lines) only for files big enough to take a while. */
 const PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 const common = {
-  'vm-id': { type: 'string' },
-  role: { type: 'string' },
-  'kek-file': { type: 'string' },
-  in: { type: 'string' },
-  out: { type: 'string' },
-  force: { type: 'boolean' },
+  'vm-id': text('VM id the file belongs to (bound into every chunk)', {
+    value: 'ID',
+    required: true,
+  }),
+  'kek-file': text('file holding the 32-byte KEK, mode 0600', { value: 'FILE', required: true }),
+  in: text('input file', { value: 'FILE', required: true }),
+  out: text('output file (written to a temp file, fsynced, then renamed)', {
+    value: 'FILE',
+    required: true,
+  }),
+  force: bool('replace --out if it exists (it can equal --in for in-place work)'),
 } as const
-
-const commonHelp = {
-  'vm-id': 'VM id the file belongs to (bound into every chunk)',
-  role: `file role: ${VM_FILE_ROLES.join(', ')}`,
-  'kek-file': 'file holding the 32-byte KEK, mode 0600',
-  in: 'input file',
-  out: 'output file (written to a temp file, fsynced, then renamed)',
-  force: 'replace --out if it exists (it can equal --in for in-place work)',
-}
-
-function required(ctx: CommandContext, name: string): string {
-  const v = ctx.values[name]
-  if (typeof v !== 'string' || v === '')
-    throw new CliError('ERR_CLI_USAGE', `--${name} is required`, { option: name })
-  return v
-}
-
-/** --role as given (checked against the known roles), or undefined when absent. */
-function givenRole(ctx: CommandContext): VmFileRole | undefined {
-  const r = ctx.values.role
-  if (r === undefined) return undefined
-  if (typeof r !== 'string' || !(VM_FILE_ROLES as readonly string[]).includes(r))
-    throw new CliError('ERR_CLI_USAGE', `--role must be one of ${VM_FILE_ROLES.join(', ')}`, {
-      option: 'role',
-    })
-  return r as VmFileRole
-}
-
-function role(ctx: CommandContext): VmFileRole {
-  const r = givenRole(ctx)
-  if (r === undefined) throw new CliError('ERR_CLI_USAGE', '--role is required', { option: 'role' })
-  return r
-}
-
-function progressFor(ctx: CommandContext, label: string, total: number) {
-  let bar: Progress | undefined
-  return {
-    onProgress: (done: number) => {
-      if (total < PROGRESS_MIN_BYTES) return
-      bar ??= ctx.out.progress(label, total)
-      bar.update(done)
-    },
-    finish: () => bar?.done(),
-  }
-}
 
 const encrypt = defineCommand({
   path: ['crypto-util', 'file', 'encrypt'],
   summary: 'Encrypt a VM file (NVRAM, swap, snapshot memory, core dump...) with a KEK',
-  options: {
-    ...common,
-    'provider-id': { type: 'string' },
-    'kek-id': { type: 'string' },
-    'chunk-size': { type: 'string' },
+  example:
+    'ward crypto-util file encrypt --vm-id vm-7 --role nvram --kek-file kek --in nvram.raw --out nvram.ward',
+  flags: {
+    'vm-id': common['vm-id'],
+    role: choice(VM_FILE_ROLES, `file role: ${VM_FILE_ROLES.join(', ')}`, {
+      value: 'ROLE',
+      required: true,
+    }),
+    'kek-file': common['kek-file'],
+    in: common.in,
+    out: common.out,
+    force: common.force,
+    'provider-id': text('key provider id recorded in clear', { value: 'ID', default: 'offline' }),
+    'kek-id': text('KEK id recorded in clear (default: the KEK file name)', { value: 'ID' }),
+    'chunk-size': int('plaintext bytes per chunk, a power of two from 4096 (default 65536)'),
   },
-  help: {
-    ...commonHelp,
-    'provider-id': "key provider id recorded in clear (default 'offline')",
-    'kek-id': 'KEK id recorded in clear (default: the KEK file name)',
-    'chunk-size': 'plaintext bytes per chunk, a power of two from 4096 (default 65536)',
-  },
-  async run(ctx) {
-    const [vmId, inPath, outPath, kekFile] = ['vm-id', 'in', 'out', 'kek-file'].map((n) =>
-      required(ctx, n),
-    ) as [string, string, string, string]
-    const fileRole = role(ctx)
-    const providerId = (ctx.values['provider-id'] as string | undefined) ?? 'offline'
-    const kekId = (ctx.values['kek-id'] as string | undefined) ?? basename(kekFile)
-    const cs = ctx.values['chunk-size'] as string | undefined
-    const chunkSize = cs === undefined ? undefined : Number(cs)
-    if (chunkSize !== undefined && !Number.isInteger(chunkSize))
-      throw new CliError('ERR_CLI_USAGE', '--chunk-size must be an integer', {
-        option: 'chunk-size',
-      })
+  async run({ values, out }) {
+    const { 'vm-id': vmId, in: inPath, out: outPath, 'kek-file': kekFile, role } = values
+    const providerId = values['provider-id']
+    const kekId = values['kek-id'] ?? basename(kekFile)
+    const chunkSize = values['chunk-size']
     const kek = readSecretFile(kekFile, { length: 32 })
     const total = (await stat(inPath).catch(() => undefined))?.size ?? 0
-    const progress = progressFor(ctx, 'encrypt', total)
+    const progress = lazyProgress(out, 'encrypt', PROGRESS_MIN_BYTES)
     try {
       await kek.use((k) =>
         encryptVmFile(inPath, outPath, k, {
           vmId,
-          role: fileRole,
+          role,
           providerId,
           kekId,
-          overwrite: ctx.values.force === true,
-          onProgress: progress.onProgress,
+          overwrite: values.force,
+          onProgress: (done: number) => progress.onProgress(done, total),
           ...(chunkSize === undefined ? {} : { chunkSize }),
         }),
       )
@@ -118,18 +73,18 @@ const encrypt = defineCommand({
     }
     progress.finish()
     const d = await describeVmFile(outPath)
-    ctx.out.data(
+    out.data(
       {
         encrypted: outPath,
         vmId,
-        role: fileRole,
+        role,
         providerId,
         kekId,
         bytes: d.plaintextSize ?? 0,
         chunkSize: d.chunkSize,
       },
       () =>
-        `encrypted ${inPath} -> ${outPath} (${d.plaintextSize ?? 0} bytes, role ${fileRole}, KEK ${kekId} of ${providerId})`,
+        `encrypted ${inPath} -> ${outPath} (${d.plaintextSize ?? 0} bytes, role ${role}, KEK ${kekId} of ${providerId})`,
     )
     return 0
   },
@@ -138,16 +93,23 @@ const encrypt = defineCommand({
 const decrypt = defineCommand({
   path: ['crypto-util', 'file', 'decrypt'],
   summary: 'Decrypt a Ward VM file with its KEK (every chunk is verified first)',
-  options: common,
-  help: {
-    ...commonHelp,
-    role: `optional check: the role the file must have (${VM_FILE_ROLES.join(', ')}); default: the role its header records`,
+  example:
+    'ward crypto-util file decrypt --vm-id vm-7 --kek-file kek --in nvram.ward --out nvram.raw',
+  flags: {
+    'vm-id': common['vm-id'],
+    role: choice(
+      VM_FILE_ROLES,
+      `optional check: the role the file must have (${VM_FILE_ROLES.join(', ')}; default: the role its header records)`,
+      { value: 'ROLE' },
+    ),
+    'kek-file': common['kek-file'],
+    in: common.in,
+    out: common.out,
+    force: common.force,
   },
-  async run(ctx) {
-    const [vmId, inPath, outPath, kekFile] = ['vm-id', 'in', 'out', 'kek-file'].map((n) =>
-      required(ctx, n),
-    ) as [string, string, string, string]
-    const expected = givenRole(ctx)
+  async run({ values, out }) {
+    const { 'vm-id': vmId, in: inPath, out: outPath, 'kek-file': kekFile } = values
+    const expected = values.role
     const kek = readSecretFile(kekFile, { length: 32 })
     const d = await describeVmFile(inPath).catch((e: unknown) => {
       kek.dispose()
@@ -162,21 +124,22 @@ const decrypt = defineCommand({
         `${inPath} is a ${fileRole} file, not ${expected}: drop --role to decrypt it as ${fileRole}, or check where it came from`,
       )
     }
-    const progress = progressFor(ctx, 'decrypt', d.plaintextSize ?? 0)
+    const total = d.plaintextSize ?? 0
+    const progress = lazyProgress(out, 'decrypt', PROGRESS_MIN_BYTES)
     try {
       await kek.use((k) =>
         decryptVmFile(inPath, outPath, k, {
           vmId,
           role: fileRole,
-          overwrite: ctx.values.force === true,
-          onProgress: progress.onProgress,
+          overwrite: values.force,
+          onProgress: (done: number) => progress.onProgress(done, total),
         }),
       )
     } finally {
       kek.dispose()
     }
     progress.finish()
-    ctx.out.data(
+    out.data(
       {
         decrypted: outPath,
         vmId,

@@ -1,25 +1,26 @@
 import { readSecretFile } from '@ward/core'
-import { callAgent } from '@ward/host'
+import { agentClient } from '@ward/host'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
+import { text } from '../flags.js'
 import { table } from '../output.js'
-import { dataDirOf } from './host.js'
+import { hostDataDir } from './host.js'
 import { CliError } from '../errors.js'
 
-const opts = {
-  'data-dir': { type: 'string' },
-  'provider-id': { type: 'string' },
-  'kek-id': { type: 'string' },
+const keyFlags = {
+  ...hostDataDir,
+  'provider-id': text('key provider id (or the first positional argument)', { value: 'ID' }),
+  'kek-id': text('KEK id (or the second positional argument)', { value: 'ID' }),
 } as const
-const help = {
-  'data-dir': 'host data folder (default /var/lib/ward/host)',
-  'provider-id': 'key provider id (or the first positional argument)',
-  'kek-id': 'KEK id (or the second positional argument)',
-}
 
-function ids(ctx: CommandContext): { providerId: string; kekId: string } {
+function ids(
+  ctx: CommandContext<{
+    readonly 'provider-id': string | undefined
+    readonly 'kek-id': string | undefined
+  }>,
+): { providerId: string; kekId: string } {
   const p = ctx.values['provider-id'] ?? ctx.positionals[0]
   const k = ctx.values['kek-id'] ?? ctx.positionals[1]
-  if (typeof p !== 'string' || typeof k !== 'string')
+  if (p === undefined || k === undefined)
     throw new CliError(
       'ERR_CLI_USAGE',
       'give the provider id and the KEK id (positional P K, or --provider-id and --kek-id)',
@@ -32,20 +33,24 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
   defineCommand({
     path: ['crypto-util', 'keys', 'add'],
     summary: 'add a KEK (32-byte file, mode 0600) to the key cache of the running agent',
-    options: { ...opts, 'kek-file': { type: 'string' } },
-    help: { ...help, 'kek-file': 'file holding exactly 32 key bytes, mode 0600' },
+    example: 'ward crypto-util keys add --provider-id kms-1 --kek-id kek-42 --kek-file ./kek',
+    flags: {
+      ...keyFlags,
+      'kek-file': text('file holding exactly 32 key bytes, mode 0600', {
+        value: 'FILE',
+        required: true,
+      }),
+    },
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
-      const f = ctx.values['kek-file']
-      if (typeof f !== 'string') throw new CliError('ERR_CLI_USAGE', '--kek-file is required')
-      const kek = readSecretFile(f, { length: 32 })
+      const kek = readSecretFile(ctx.values['kek-file'], { length: 32 })
       const key = kek.use((k) => Buffer.from(k).toString('base64'))
       kek.dispose()
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.add', {
+      const r = await agentClient(ctx.values['data-dir']).call('keys.add', {
         providerId,
         kekId,
         key,
-      })) as { persisted: boolean }
+      })
       ctx.out.data(
         { providerId, kekId, persisted: r.persisted },
         () =>
@@ -58,13 +63,11 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     path: ['crypto-util', 'keys', 'iskeyincache'],
     summary: 'exit 0 and print YES if the key is in the cache, else exit 1 and print NO',
     args: 'PROVIDER_ID KEK_ID',
-    options: opts,
-    help,
+    example: 'ward crypto-util keys iskeyincache kms-1 kek-42',
+    flags: keyFlags,
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.has', { providerId, kekId })) as {
-        inCache: boolean
-      }
+      const r = await agentClient(ctx.values['data-dir']).call('keys.has', { providerId, kekId })
       ctx.out.data({ providerId, kekId, inCache: r.inCache }, () => (r.inCache ? 'YES' : 'NO'))
       return r.inCache ? 0 : 1
     },
@@ -72,13 +75,10 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
   defineCommand({
     path: ['crypto-util', 'keys', 'list'],
     summary: 'list the ids of the cached keys',
-    options: { 'data-dir': opts['data-dir'] },
-    help,
+    example: 'ward crypto-util keys list --data-dir /var/lib/ward/host --json',
+    flags: hostDataDir,
     async run(ctx) {
-      const r = (await callAgent(dataDirOf(ctx.values), 'keys.list')) as {
-        providerId: string
-        kekId: string
-      }[]
+      const r = await agentClient(ctx.values['data-dir']).call('keys.list')
       ctx.out.data(r, () =>
         table(
           ['Provider ID', 'KEK ID'],
@@ -92,11 +92,11 @@ export const cryptoUtilKeysCommands: readonly Command[] = [
     path: ['crypto-util', 'keys', 'remove'],
     summary: 'evict a key from the cache (and from key persistence)',
     args: 'PROVIDER_ID KEK_ID',
-    options: opts,
-    help,
+    example: 'ward crypto-util keys remove --provider-id kms-1 --kek-id kek-42',
+    flags: keyFlags,
     async run(ctx) {
       const { providerId, kekId } = ids(ctx)
-      await callAgent(dataDirOf(ctx.values), 'keys.remove', { providerId, kekId })
+      await agentClient(ctx.values['data-dir']).call('keys.remove', { providerId, kekId })
       ctx.out.data(
         { providerId, kekId, removed: true },
         () => `Key (${providerId}, ${kekId}) removed.`,

@@ -63,7 +63,8 @@ export const cryptoUtilCommands: readonly Command[] = [
     summary:
       'Describe a Ward-encrypted disk or file: format, cipher, sector or chunk size, provider and KEK ids, role, keyslots (never key material)',
     args: 'FILE',
-    options: {},
+    example: 'ward crypto-util envelope describe vm.luks --json',
+    flags: {},
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'envelope describe')
       const found = await inspectEnvelope(file)
@@ -80,7 +81,8 @@ export const cryptoUtilCommands: readonly Command[] = [
     path: ['crypto-util', 'isencrypted'],
     summary: 'Exit 0 if FILE is a Ward-encrypted disk or file, 1 if not',
     args: 'FILE',
-    options: {},
+    example: 'ward crypto-util isencrypted nvram.ward',
+    flags: {},
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'isencrypted')
       const kind = (await inspectEnvelope(file))?.kind

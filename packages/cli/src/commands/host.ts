@@ -4,77 +4,86 @@ import {
   HostAgent,
   HostError,
   SOCKET_FILE,
-  callAgent,
+  agentClient,
   initHost,
   listenAdminSocket,
   parseTpmSpec,
+  type OptionalParamsOp,
+  type AdminParams,
+  type AdminResult,
+  type RecoveryKey,
 } from '@ward/host'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import { defineCommand, type Command, type Values } from '../command.js'
+import { defineCommand, type Command } from '../command.js'
+import { bool, choice, custom, onOff, text, tf } from '../flags.js'
 import { table } from '../output.js'
-import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
+import { logFormatFlag, logFormatOf, untilStopped } from '../service.js'
 import { CliError } from '../errors.js'
 
-const dataDirOption = { 'data-dir': { type: 'string' } } as const
-const dataDirHelp = { 'data-dir': `host data folder (default ${DEFAULT_DATA_DIR})` }
+/** `--data-dir` of the host commands (`ward crypto-util keys` too): absolute. */
+export const hostDataDir = {
+  'data-dir': custom('host data folder', (d) => resolve(d), {
+    value: 'DIR',
+    default: resolve(DEFAULT_DATA_DIR),
+    shown: DEFAULT_DATA_DIR,
+  }),
+} as const
 
-/** The data folder from --data-dir (absolute). */
-export function dataDirOf(values: Values): string {
-  const d = values['data-dir']
-  return resolve(typeof d === 'string' ? d : DEFAULT_DATA_DIR)
-}
-
-/** Parse esxcli-style booleans: T, true, F, false (any case). */
-export function parseBool(flag: string, v: unknown): boolean | undefined {
-  if (v === undefined) return undefined
-  const s = String(v).toLowerCase()
-  if (s === 't' || s === 'true') return true
-  if (s === 'f' || s === 'false') return false
-  throw new CliError('ERR_CLI_USAGE', `--${flag} takes T, true, F or false (got ${String(v)})`, {
-    option: flag,
-  })
-}
-
-function onOff(flag: string, v: unknown, dflt: boolean): boolean {
-  if (v === undefined) return dflt
-  const s = String(v).toLowerCase()
-  if (s === 'on' || s === 'true' || s === 't') return true
-  if (s === 'off' || s === 'false' || s === 'f') return false
-  throw new CliError('ERR_CLI_USAGE', `--${flag} takes on or off (got ${String(v)})`, {
-    option: flag,
-  })
-}
-
-interface Settings {
-  mode: string
-  requireSecureBoot: boolean
-  requireExecInstalledOnly: boolean
-}
-const settingsText = (s: Settings): string =>
+const settingsText = (s: AdminResult<'settings.encryption.get'>): string =>
   [
     `   Mode: ${s.mode}`,
     `   Require Executables Only From Installed VIBs: ${s.requireExecInstalledOnly}`,
     `   Require Secure Boot: ${s.requireSecureBoot}`,
   ].join('\n')
 
-const recoveryText = (r: { id: string; key: string }): string =>
-  table(['Recovery ID', 'Key'], [[r.id, r.key]])
+const recoveryText = (r: RecoveryKey): string => table(['Recovery ID', 'Key'], [[r.id, r.key]])
+
+/**
+ * A command that asks the running agent one operation without parameters and prints its answer:
+ * `data` for --json (default: the answer), `text` for people.
+ */
+function agentCommand<O extends OptionalParamsOp>(c: {
+  path: readonly string[]
+  summary: string
+  op: O
+  text: (r: AdminResult<O>) => string
+  data?: (r: AdminResult<O>) => unknown
+}): Command {
+  return defineCommand({
+    path: c.path,
+    summary: c.summary,
+    example: `ward ${c.path.join(' ')} --data-dir ${DEFAULT_DATA_DIR}`,
+    flags: hostDataDir,
+    async run({ values, out }) {
+      const r = await agentClient(values['data-dir']).call(c.op)
+      out.data(c.data ? c.data(r) : r, () => c.text(r))
+      return 0
+    },
+  })
+}
+
+const recoveryCommand = (verb: 'list' | 'rotate', summary: string): Command =>
+  agentCommand({
+    path: ['host', 'settings', 'encryption', 'recovery', verb],
+    summary,
+    op: `settings.encryption.recovery.${verb}`,
+    data: (r) => [{ recoveryId: r.id, key: r.key }],
+    text: recoveryText,
+  })
 
 /** `ward host ...`: the host agent and its esxcli-shaped admin commands (issue 4). */
 export const hostCommands: readonly Command[] = [
   defineCommand({
     path: ['host', 'init'],
     summary: 'create a host data folder: identity key in an encrypted configuration, mode NONE',
-    options: { ...dataDirOption, tpm: { type: 'string' } },
-    help: { ...dataDirHelp, tpm: 'swtpm:HOST:PORT | /dev/tpmrm0 | none (required)' },
+    example: 'ward host init --data-dir /var/lib/ward/host --tpm swtpm:127.0.0.1:2321',
+    flags: {
+      ...hostDataDir,
+      tpm: text('the TPM: swtpm:HOST:PORT | /dev/tpmrm0 | none', { value: 'SPEC', required: true }),
+    },
     async run({ values, out }) {
-      if (typeof values.tpm !== 'string')
-        throw new CliError(
-          'ERR_CLI_USAGE',
-          '--tpm is required: swtpm:HOST:PORT, /dev/tpmrm0 or none',
-        )
-      const dataDir = dataDirOf(values)
+      const dataDir = values['data-dir']
       const spec = parseTpmSpec(values.tpm)
       const r = initHost(dataDir, spec)
       const fp = createHash('sha256').update(Buffer.from(r.publicKeySpki, 'base64')).digest('hex')
@@ -98,46 +107,42 @@ export const hostCommands: readonly Command[] = [
   defineCommand({
     path: ['host', 'serve'],
     summary: 'boot the host agent (a restart is a host reboot) and serve the admin socket',
-    options: {
-      ...dataDirOption,
-      'encryption-recovery-key-file': { type: 'string' },
-      'simulate-firmware': { type: 'boolean' },
-      'secure-boot': { type: 'string' },
-      'exec-installed-only': { type: 'string' },
-      ...logFormatOption,
-    },
-    help: {
-      ...dataDirHelp,
-      ...logFormatHelp,
-      'encryption-recovery-key-file': 'file (0600) with the recovery key, when the TPM refuses',
-      'simulate-firmware': 'measure the boot like firmware would (swtpm has none)',
-      'secure-boot': 'on|off: the simulated secure-boot state (default on)',
-      'exec-installed-only':
-        'on|off: exec-installed-only enforcement measured at boot (default on)',
+    example:
+      'ward host serve --data-dir /var/lib/ward/host --simulate-firmware --secure-boot on --log-format json',
+    flags: {
+      ...hostDataDir,
+      'encryption-recovery-key-file': text(
+        'file (0600) with the recovery key, when the TPM refuses',
+        { value: 'FILE' },
+      ),
+      'simulate-firmware': bool('measure the boot like firmware would (swtpm has none)'),
+      'secure-boot': onOff(
+        'the simulated secure-boot state (needs --simulate-firmware; default: on)',
+      ),
+      'exec-installed-only': onOff('exec-installed-only enforcement measured at boot', {
+        default: true,
+      }),
+      'log-format': logFormatFlag,
     },
     async run({ values }) {
-      const dataDir = dataDirOf(values)
-      const logger = createLogger('host', { format: logFormatOf(values) })
-      if (values['secure-boot'] !== undefined && values['simulate-firmware'] !== true)
+      const dataDir = values['data-dir']
+      // flags are checked before booting: a bad value is a usage error (exit 2), never the
+      // boot refusal (exit 3) that a real security violation gives
+      if (values['secure-boot'] !== undefined && !values['simulate-firmware'])
         throw new CliError(
           'ERR_CLI_USAGE',
           '--secure-boot needs --simulate-firmware (a real host reads it from the firmware)',
         )
-      // flags are checked before booting: a bad value is a usage error (exit 2), never the
-      // boot refusal (exit 3) that a real security violation gives
-      const secureBoot = onOff('secure-boot', values['secure-boot'], true)
-      const execInstalledOnly = onOff('exec-installed-only', values['exec-installed-only'], true)
+      const logger = createLogger('host', { format: logFormatOf(values['log-format']) })
+      const secureBoot = values['secure-boot'] ?? true
       let agent: HostAgent
       const stopped = untilStopped() // handlers first: a signal during boot still stops it
       try {
         agent = await HostAgent.boot({
           dataDir,
-          recoveryKeyFile:
-            typeof values['encryption-recovery-key-file'] === 'string'
-              ? values['encryption-recovery-key-file']
-              : undefined,
-          simulateFirmware: values['simulate-firmware'] === true ? { secureBoot } : undefined,
-          execInstalledOnly,
+          recoveryKeyFile: values['encryption-recovery-key-file'],
+          simulateFirmware: values['simulate-firmware'] ? { secureBoot } : undefined,
+          execInstalledOnly: values['exec-installed-only'],
           logger,
         })
       } catch (e) {
@@ -161,114 +166,64 @@ export const hostCommands: readonly Command[] = [
       return 0
     },
   }),
-  defineCommand({
+  agentCommand({
     path: ['host', 'settings', 'encryption', 'get'],
     summary: 'show the configuration encryption mode and sealing policy',
-    options: dataDirOption,
-    help: dataDirHelp,
-    async run({ values, out }) {
-      const s = (await callAgent(dataDirOf(values), 'settings.encryption.get')) as Settings
-      out.data(s, () => settingsText(s))
-      return 0
-    },
+    op: 'settings.encryption.get',
+    text: settingsText,
   }),
   defineCommand({
     path: ['host', 'settings', 'encryption', 'set'],
     summary: 'set --mode=TPM (irreversible) and the TPM sealing policy',
-    options: {
-      ...dataDirOption,
-      mode: { type: 'string' },
-      'require-secure-boot': { type: 'string' },
-      'require-exec-installed-only': { type: 'string' },
-    },
-    help: {
-      ...dataDirHelp,
-      mode: 'TPM or NONE (TPM cannot be undone)',
-      'require-secure-boot': 'T|true|F|false: seal to the secure-boot state',
-      'require-exec-installed-only': 'T|true|F|false: seal to exec-installed-only enforcement',
+    example: 'ward host settings encryption set --mode=TPM --require-secure-boot=T',
+    flags: {
+      ...hostDataDir,
+      mode: choice(['TPM', 'NONE'], 'encryption mode (TPM cannot be undone)', {
+        ignoreCase: true,
+      }),
+      'require-secure-boot': tf('seal to the secure-boot state'),
+      'require-exec-installed-only': tf('seal to exec-installed-only enforcement'),
     },
     async run({ values, out }) {
-      const params: Record<string, unknown> = {}
-      if (values.mode !== undefined) {
-        const m = String(values.mode).toUpperCase()
-        if (m !== 'TPM' && m !== 'NONE')
-          throw new CliError('ERR_CLI_USAGE', '--mode takes TPM or NONE', { option: 'mode' })
-        params.mode = m
-      }
-      const sb = parseBool('require-secure-boot', values['require-secure-boot'])
-      const ex = parseBool('require-exec-installed-only', values['require-exec-installed-only'])
-      if (sb !== undefined) params.requireSecureBoot = sb
-      if (ex !== undefined) params.requireExecInstalledOnly = ex
-      const s = (await callAgent(dataDirOf(values), 'settings.encryption.set', params)) as Settings
+      const params: AdminParams<'settings.encryption.set'> = {}
+      if (values.mode !== undefined) params.mode = values.mode
+      if (values['require-secure-boot'] !== undefined)
+        params.requireSecureBoot = values['require-secure-boot']
+      if (values['require-exec-installed-only'] !== undefined)
+        params.requireExecInstalledOnly = values['require-exec-installed-only']
+      const s = await agentClient(values['data-dir']).call('settings.encryption.set', params)
       out.data(s, () => settingsText(s))
       return 0
     },
   }),
-  defineCommand({
-    path: ['host', 'settings', 'encryption', 'recovery', 'list'],
-    summary: 'show the recovery key (store it off-host)',
-    options: dataDirOption,
-    help: dataDirHelp,
-    async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'settings.encryption.recovery.list')) as {
-        id: string
-        key: string
-      }
-      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
-      return 0
-    },
-  }),
-  defineCommand({
-    path: ['host', 'settings', 'encryption', 'recovery', 'rotate'],
-    summary: 'replace the recovery key (the old one stops working)',
-    options: dataDirOption,
-    help: dataDirHelp,
-    async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'settings.encryption.recovery.rotate')) as {
-        id: string
-        key: string
-      }
-      out.data([{ recoveryId: r.id, key: r.key }], () => recoveryText(r))
-      return 0
-    },
-  }),
-  defineCommand({
+  recoveryCommand('list', 'show the recovery key (store it off-host)'),
+  recoveryCommand('rotate', 'replace the recovery key (the old one stops working)'),
+  agentCommand({
     path: ['host', 'security', 'keypersistence', 'get'],
     summary: 'show whether cached keys persist across reboots (under the TPM)',
-    options: dataDirOption,
-    help: dataDirHelp,
-    async run({ values, out }) {
-      const r = (await callAgent(dataDirOf(values), 'security.keypersistence.get')) as {
-        enabled: boolean
-        storeError?: string
-      }
-      out.data(r, () =>
-        r.storeError === undefined
-          ? `   Enabled: ${r.enabled}`
-          : `   Enabled: ${r.enabled}\n   Store Error: ${r.storeError} (the stored keys were not restored; see docs/errors/host.md)`,
-      )
-      return 0
-    },
+    op: 'security.keypersistence.get',
+    text: (r) =>
+      r.storeError === undefined
+        ? `   Enabled: ${r.enabled}`
+        : `   Enabled: ${r.enabled}\n   Store Error: ${r.storeError} (the stored keys were not restored; see docs/errors/host.md)`,
   }),
-  defineCommand({
+  agentCommand({
     path: ['host', 'security', 'keypersistence', 'enable'],
     summary: 'persist cached keys under the TPM (needs encryption mode TPM)',
-    options: dataDirOption,
-    help: dataDirHelp,
-    async run({ values, out }) {
-      const r = await callAgent(dataDirOf(values), 'security.keypersistence.enable')
-      out.data(r, () => 'Key persistence enabled.')
-      return 0
-    },
+    op: 'security.keypersistence.enable',
+    text: () => 'Key persistence enabled.',
   }),
   defineCommand({
     path: ['host', 'security', 'keypersistence', 'disable'],
     summary: 'stop persisting keys; --remove-all-stored-keys also destroys every stored key',
-    options: { ...dataDirOption, 'remove-all-stored-keys': { type: 'boolean' } },
-    help: { ...dataDirHelp, 'remove-all-stored-keys': 'securely delete the key store and its key' },
+    example: 'ward host security keypersistence disable --remove-all-stored-keys',
+    flags: {
+      ...hostDataDir,
+      'remove-all-stored-keys': bool('securely delete the key store and its key'),
+    },
     async run({ values, out }) {
-      const removeAllStoredKeys = values['remove-all-stored-keys'] === true
-      const r = await callAgent(dataDirOf(values), 'security.keypersistence.disable', {
+      const removeAllStoredKeys = values['remove-all-stored-keys']
+      const r = await agentClient(values['data-dir']).call('security.keypersistence.disable', {
         removeAllStoredKeys,
       })
       out.data(

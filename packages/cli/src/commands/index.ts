@@ -25,6 +25,11 @@ export const commandGroups: readonly {
     load: async () => (await import('./crypto-util.js')).cryptoUtilCommands,
   },
   { prefix: ['host'], load: async () => (await import('./host.js')).hostCommands },
+  { prefix: ['host', 'vm'], load: async () => (await import('./host-vm.js')).hostVmCommands },
+  {
+    prefix: ['host', 'datastore'],
+    load: async () => (await import('./host-vm.js')).hostVmCommands,
+  },
   { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
 ]
 
@@ -34,5 +39,6 @@ export async function loadCommands(words: readonly string[]): Promise<readonly C
     prefix.every((w, i) => i >= words.length || words[i] === w)
   const groups = commandGroups.filter((g) => agrees(g.prefix))
   const chosen = groups.length > 0 ? groups : commandGroups
-  return (await Promise.all(chosen.map((g) => g.load()))).flat()
+  // two groups may load the same file (host vm, host datastore): each command once
+  return [...new Set((await Promise.all(chosen.map((g) => g.load()))).flat())]
 }

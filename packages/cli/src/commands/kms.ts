@@ -17,42 +17,57 @@ import {
 import type { ObjectSummary } from '@ward/kms'
 import { createLogger } from '@ward/core'
 import { defineCommand } from '../command.js'
-import type { Command, Values } from '../command.js'
+import type { Command } from '../command.js'
+import { bool, custom, int, list, text, texts, type Flag } from '../flags.js'
 import { table } from '../output.js'
-import { logFormatHelp, logFormatOf, logFormatOption, untilStopped } from '../service.js'
+import { logFormatFlag, logFormatOf, untilStopped } from '../service.js'
 import { CliError } from '../errors.js'
 
-const dataDir = (v: Values): string => {
-  const d = v['data-dir']
-  if (typeof d !== 'string' || d === '')
-    throw new CliError('ERR_CLI_USAGE', '--data-dir DIR is required')
-  return resolve(d)
-}
-const str = (v: Values, k: string): string | undefined =>
-  typeof v[k] === 'string' ? v[k] : undefined
-const need = (v: Values, k: string): string => {
-  const s = str(v, k)
-  if (s === undefined || s === '') throw new CliError('ERR_CLI_USAGE', `--${k} is required`)
-  return s
-}
-const dbOpt = { db: { type: 'string' } } as const
-/** A whole-number flag (range checks are the server's), or undefined when absent. */
-const num = (v: Values, k: string): number | undefined => {
-  const s = str(v, k)
-  if (s === undefined) return undefined
-  if (!/^\d{1,9}$/.test(s))
-    throw new CliError('ERR_CLI_USAGE', `--${k} must be a whole number (got ${s})`)
-  return Number(s)
-}
+/** `--data-dir` of every `ward kms` command (absolute). */
+const kmsDataDir = {
+  'data-dir': custom('KMS data folder', (d) => resolve(d), { value: 'DIR', required: true }),
+} as const
+const dbFlag = {
+  db: text('postgres://… (default: SQLite in the data dir)', { value: 'URL' }),
+} as const
 /** `ward kms serve` limit flags → KmsServerOptions fields (value scale: MiB → bytes). */
-const serveLimits = [
-  ['max-connections', 'maxConnections', 1],
-  ['max-connections-per-address', 'maxConnectionsPerAddress', 1],
-  ['handshake-timeout-ms', 'handshakeTimeoutMs', 1],
-  ['frame-timeout-ms', 'readTimeoutMs', 1],
-  ['max-buffered-mib', 'maxBufferedBytes', 1 << 20],
-  ['max-streams-per-client', 'maxStreamsPerClient', 1],
-] as const
+const serveLimits = {
+  'max-connections': {
+    key: 'maxConnections',
+    scale: 1,
+    help: 'most TCP connections open at once, handshaking ones included (default 1024); more are refused and logged',
+  },
+  'max-connections-per-address': {
+    key: 'maxConnectionsPerAddress',
+    scale: 1,
+    help: 'most TCP connections open at once from one source address (default 64)',
+  },
+  'handshake-timeout-ms': {
+    key: 'handshakeTimeoutMs',
+    scale: 1,
+    help: 'a connection that has not finished its TLS handshake by then is closed (default 10000)',
+  },
+  'frame-timeout-ms': {
+    key: 'readTimeoutMs',
+    scale: 1,
+    help: 'a started request (its 8-byte header included) must arrive within this plus 1 s per MiB, else the connection is closed (default 10000; idle connections: 120 s)',
+  },
+  'max-buffered-mib': {
+    key: 'maxBufferedBytes',
+    scale: 1 << 20,
+    help: 'request bytes the server holds over all connections (default 64); over it new requests wait; at least 4/3 of the 16 MiB largest message',
+  },
+  'max-streams-per-client': {
+    key: 'maxStreamsPerClient',
+    scale: 1,
+    help: 'open streaming Encrypt/Decrypt contexts per client identity (default 64; 1,024 in all)',
+  },
+} as const
+type LimitFlag = keyof typeof serveLimits
+/** Whole numbers (range checks are the server's). */
+const limitFlags = Object.fromEntries(
+  Object.entries(serveLimits).map(([flag, l]) => [flag, int(l.help, { min: 0, max: 999_999_999 })]),
+) as Record<LimitFlag, Flag<number | undefined>>
 
 /** Client names, once each; "(revoked)" when every certificate of the name is. */
 const clientNames = (cs: readonly { name: string; revokedAt?: string }[]): string =>
@@ -79,19 +94,17 @@ export const kmsCommands: readonly Command[] = [
     path: ['kms', 'init'],
     summary:
       'Create a KMS data directory: master key (0600), CA, server certificate for localhost (or --server-name) and 127.0.0.1/::1',
-    options: {
-      'data-dir': { type: 'string' },
-      'server-name': { type: 'string', multiple: true },
-    },
-    help: {
-      'server-name':
-        'a name or IP address clients connect to (repeatable; IP addresses become IP SANs, names DNS SANs; default localhost)',
+    example: 'ward kms init --data-dir /var/lib/ward/kms --server-name kms.example.com',
+    flags: {
+      ...kmsDataDir,
+      'server-name': texts(
+        'a name or IP address clients connect to (IP addresses become IP SANs, names DNS SANs; default localhost)',
+        { value: 'NAME' },
+      ),
     },
     async run({ values, out }) {
-      const dir = dataDir(values)
-      const v = values['server-name']
-      const names = Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
-      await initKms(dir, { serverNames: names })
+      const dir = values['data-dir']
+      await initKms(dir, { serverNames: values['server-name'] })
       out.data(
         { dataDir: dir, initialized: true },
         () =>
@@ -105,12 +118,19 @@ export const kmsCommands: readonly Command[] = [
     summary:
       'Issue a client certificate (EKU clientAuth): DIR/ca.pem, DIR/NAME.crt, DIR/NAME.key (0600)',
     args: 'NAME',
-    options: { 'data-dir': { type: 'string' }, out: { type: 'string' } },
+    example: 'ward kms client add vcenter --data-dir /var/lib/ward/kms --out ./vcenter-certs',
+    flags: {
+      ...kmsDataDir,
+      out: custom('folder to write the CA, certificate and key into', (d) => resolve(d), {
+        value: 'DIR',
+        required: true,
+      }),
+    },
     async run({ values, positionals, out }) {
       const name = positionals[0]
       if (name === undefined)
         throw new CliError('ERR_CLI_USAGE', 'NAME (the client identity) is required')
-      const files = await addClient(dataDir(values), name, resolve(need(values, 'out')))
+      const files = await addClient(values['data-dir'], name, values.out)
       out.data(
         { identity: name, ...files },
         () => `client ${name}: ${files.cert}, ${files.key}, ${files.ca}`,
@@ -123,12 +143,13 @@ export const kmsCommands: readonly Command[] = [
     summary:
       'Revoke a client certificate (by client NAME: all its certificates; or by SERIAL): the running server refuses it and closes its connections at once',
     args: 'NAME|SERIAL',
-    options: { 'data-dir': { type: 'string' } },
+    example: 'ward kms client revoke vcenter --data-dir /var/lib/ward/kms',
+    flags: kmsDataDir,
     async run({ values, positionals, out }) {
       const arg = positionals[0]
       if (arg === undefined || arg === '')
         throw new CliError('ERR_CLI_USAGE', 'NAME (a client identity) or SERIAL is required')
-      const dir = dataDir(values)
+      const dir = values['data-dir']
       const r = await revokeClient(dir, arg)
       const what =
         r.name !== undefined
@@ -150,9 +171,10 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'client', 'list'],
     summary: 'List issued client certificates (name, serial, issued, expires, revoked)',
-    options: { 'data-dir': { type: 'string' } },
+    example: 'ward kms client list --data-dir /var/lib/ward/kms --json',
+    flags: kmsDataDir,
     async run({ values, out }) {
-      const rows = listClients(dataDir(values))
+      const rows = listClients(values['data-dir'])
       out.data(rows, () =>
         table(
           ['name', 'serial', 'issued', 'expires', 'revoked'],
@@ -171,57 +193,39 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'serve'],
     summary: 'Run the KMIP server (binary TTLV over mutual TLS, default 127.0.0.1:5696)',
-    options: {
-      'data-dir': { type: 'string' },
-      listen: { type: 'string' },
-      'audit-stdout': { type: 'boolean' },
-      'busy-poll-us': { type: 'string' },
-      ...logFormatOption,
-      ...Object.fromEntries(serveLimits.map(([flag]) => [flag, { type: 'string' }] as const)),
-      ...dbOpt,
-    },
-    help: {
-      'max-connections':
-        'most TCP connections open at once, handshaking ones included (default 1024); more are refused and logged',
-      'max-connections-per-address':
-        'most TCP connections open at once from one source address (default 64)',
-      'handshake-timeout-ms':
-        'a connection that has not finished its TLS handshake by then is closed (default 10000)',
-      'frame-timeout-ms':
-        'a started request (its 8-byte header included) must arrive within this plus 1 s per MiB, else the connection is closed (default 10000; idle connections: 120 s)',
-      'max-buffered-mib':
-        'request bytes the server holds over all connections (default 64); over it new requests wait; at least 4/3 of the 16 MiB largest message',
-      'max-streams-per-client':
-        'open streaming Encrypt/Decrypt contexts per client identity (default 64; 1,024 in all)',
-      listen: 'HOST:PORT (port 0 picks a free one)',
-      ...logFormatHelp,
-      'busy-poll-us':
-        'after each reply keep polling the sockets this many µs instead of sleeping (default 200; 0 = off: less CPU, more latency)',
-      db: 'postgres://… (default: SQLite in the data dir)',
-      'audit-stdout':
+    example: 'ward kms serve --data-dir /var/lib/ward/kms --listen 0.0.0.0:5696 --log-format json',
+    flags: {
+      ...kmsDataDir,
+      listen: text('address to listen on (port 0 picks a free one; default 127.0.0.1:5696)', {
+        value: 'HOST:PORT',
+      }),
+      'audit-stdout': bool(
         'also log audit lines on stdout (audit.log in the data dir is always written)',
+      ),
+      'busy-poll-us': int(
+        'after each reply keep polling the sockets this many µs instead of sleeping (default 200; 0 = off: less CPU, more latency)',
+        { min: 0, max: 9_999_999 },
+      ),
+      'log-format': logFormatFlag,
+      ...limitFlags,
+      ...dbFlag,
     },
     async run({ values }) {
-      const listen = str(values, 'listen')
-      const db = str(values, 'db')
-      const poll = str(values, 'busy-poll-us')
-      if (poll !== undefined && !/^\d{1,7}$/.test(poll))
-        throw new CliError(
-          'ERR_CLI_USAGE',
-          `--busy-poll-us must be a whole number of µs (got ${poll})`,
-        )
-      const logger = createLogger('kms', { format: logFormatOf(values) })
+      const listen = values.listen
+      const db = values.db
+      const poll = values['busy-poll-us']
+      const logger = createLogger('kms', { format: logFormatOf(values['log-format']) })
       const stopped = untilStopped() // handlers first: a signal during start-up still stops it
       const server = await startKmsServer({
-        dataDir: dataDir(values),
+        dataDir: values['data-dir'],
         logger,
         ...(listen !== undefined ? { listen } : {}),
         ...(db !== undefined ? { db } : {}),
-        auditToLogger: values['audit-stdout'] === true,
-        ...(poll !== undefined ? { busyPollUs: Number(poll) } : {}),
+        auditToLogger: values['audit-stdout'],
+        ...(poll !== undefined ? { busyPollUs: poll } : {}),
         ...Object.fromEntries(
-          serveLimits.flatMap(([flag, key, scale]) => {
-            const n = num(values, flag)
+          Object.entries(serveLimits).flatMap(([flag, { key, scale }]) => {
+            const n = values[flag as LimitFlag]
             return n === undefined ? [] : [[key, n * scale]]
           }),
         ),
@@ -234,9 +238,10 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'status'],
     summary: 'Objects by state, owners, grants, backend and the listening address if a server runs',
-    options: { 'data-dir': { type: 'string' }, ...dbOpt },
+    example: 'ward kms status --data-dir /var/lib/ward/kms',
+    flags: { ...kmsDataDir, ...dbFlag },
     async run({ values, out }) {
-      const s = await kmsStatus(dataDir(values), str(values, 'db'))
+      const s = await kmsStatus(values['data-dir'], values.db)
       out.data(s, () =>
         [
           `data dir:  ${s.dataDir}`,
@@ -259,32 +264,31 @@ export const kmsCommands: readonly Command[] = [
     path: ['kms', 'objects', 'list'],
     summary:
       'List stored objects (id, type, algorithm, state, owner, names; never key material), read from the data dir',
-    options: {
-      'data-dir': { type: 'string' },
-      owner: { type: 'string' },
-      state: { type: 'string' },
-      type: { type: 'string' },
-      ...dbOpt,
-    },
-    help: {
-      owner: 'only objects owned by this identity',
-      state:
+    example:
+      'ward kms objects list --data-dir /var/lib/ward/kms --state Active --type SymmetricKey',
+    flags: {
+      ...kmsDataDir,
+      owner: text('only objects owned by this identity', { value: 'IDENTITY' }),
+      state: text(
         'only objects in this KMIP state (PreActive, Active, Deactivated, Compromised, Destroyed, …)',
-      type: 'only objects of this KMIP object type (SymmetricKey, SecretData, PrivateKey, …)',
-      db: 'postgres://… (default: SQLite in the data dir)',
+        { value: 'STATE' },
+      ),
+      type: text(
+        'only objects of this KMIP object type (SymmetricKey, SecretData, PrivateKey, …)',
+        { value: 'TYPE' },
+      ),
+      ...dbFlag,
     },
     async run({ values, out }) {
-      const owner = str(values, 'owner')
-      const state = str(values, 'state')
-      const type = str(values, 'type')
+      const { owner, state, type } = values
       const rows = await listObjects(
-        dataDir(values),
+        values['data-dir'],
         {
           ...(owner !== undefined ? { owner } : {}),
           ...(state !== undefined ? { state } : {}),
           ...(type !== undefined ? { type } : {}),
         },
-        str(values, 'db'),
+        values.db,
       )
       out.data(rows, () =>
         table(
@@ -308,7 +312,8 @@ export const kmsCommands: readonly Command[] = [
     summary:
       'Show one stored object: attributes, dates, x- attributes and grants (never key material)',
     args: 'ID',
-    options: { 'data-dir': { type: 'string' }, ...dbOpt },
+    example: 'ward kms objects show 3f1c2a9e --data-dir /var/lib/ward/kms',
+    flags: { ...kmsDataDir, ...dbFlag },
     async run({ values, positionals, out }) {
       const id = positionals[0]
       if (id === undefined || id === '')
@@ -316,7 +321,7 @@ export const kmsCommands: readonly Command[] = [
           'ERR_CLI_USAGE',
           'ID (an object id, see ward kms objects list) is required',
         )
-      const o = await showObject(dataDir(values), id, str(values, 'db'))
+      const o = await showObject(values['data-dir'], id, values.db)
       out.data(o, () =>
         [
           ...objectLines(o),
@@ -329,27 +334,22 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'grant'],
     summary: 'Let another identity run operations on an object (get, encrypt, …, or all)',
-    options: {
-      'data-dir': { type: 'string' },
-      object: { type: 'string' },
-      identity: { type: 'string' },
-      operations: { type: 'string' },
-      ...dbOpt,
+    example:
+      'ward kms grant --data-dir /var/lib/ward/kms --object 3f1c2a9e --identity host-7 --operations get,encrypt',
+    flags: {
+      ...kmsDataDir,
+      object: text('the object id (see ward kms objects list)', { value: 'ID', required: true }),
+      identity: text('the client identity (certificate name) to grant to', {
+        value: 'NAME',
+        required: true,
+      }),
+      operations: list(`comma-separated: ${privilegeNames.join(', ')}`, { required: true }),
+      ...dbFlag,
     },
-    help: { operations: `comma-separated: ${privilegeNames.join(', ')}` },
     async run({ values, out }) {
-      const ops = need(values, 'operations')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-      const g = await grantAccess(
-        dataDir(values),
-        need(values, 'object'),
-        need(values, 'identity'),
-        ops,
-        str(values, 'db'),
-      )
-      const warnings = grantWarnings(dataDir(values), g.identity)
+      const dir = values['data-dir']
+      const g = await grantAccess(dir, values.object, values.identity, values.operations, values.db)
+      const warnings = grantWarnings(dir, g.identity)
       for (const w of warnings) out.warn(w)
       out.data(
         { ...g, warnings },
@@ -361,24 +361,25 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'grant', 'revoke'],
     summary: "Remove operations (or the whole grant) from an identity's access to an object",
-    options: {
-      'data-dir': { type: 'string' },
-      object: { type: 'string' },
-      identity: { type: 'string' },
-      operations: { type: 'string' },
-      ...dbOpt,
+    example:
+      'ward kms grant revoke --data-dir /var/lib/ward/kms --object 3f1c2a9e --identity host-7 --operations encrypt',
+    flags: {
+      ...kmsDataDir,
+      object: text('the object id', { value: 'ID', required: true }),
+      identity: text('the client identity whose grant changes', {
+        value: 'NAME',
+        required: true,
+      }),
+      operations: list('comma-separated operations to remove (default: the whole grant)'),
+      ...dbFlag,
     },
     async run({ values, out }) {
-      const ops = (str(values, 'operations') ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
       const g = await revokeAccess(
-        dataDir(values),
-        need(values, 'object'),
-        need(values, 'identity'),
-        ops,
-        str(values, 'db'),
+        values['data-dir'],
+        values.object,
+        values.identity,
+        values.operations ?? [],
+        values.db,
       )
       out.data(g ?? { revoked: true }, () =>
         g === null ? 'grant removed' : `${g.identity} keeps ${g.operations.join(', ')}`,
@@ -389,9 +390,14 @@ export const kmsCommands: readonly Command[] = [
   defineCommand({
     path: ['kms', 'grant', 'list'],
     summary: 'List grants (all, or of one object)',
-    options: { 'data-dir': { type: 'string' }, object: { type: 'string' }, ...dbOpt },
+    example: 'ward kms grant list --data-dir /var/lib/ward/kms --object 3f1c2a9e',
+    flags: {
+      ...kmsDataDir,
+      object: text('only the grants of this object', { value: 'ID' }),
+      ...dbFlag,
+    },
     async run({ values, out }) {
-      const gs = await listGrants(dataDir(values), str(values, 'object'), str(values, 'db'))
+      const gs = await listGrants(values['data-dir'], values.object, values.db)
       out.data(gs, () =>
         table(
           ['object', 'identity', 'operations'],

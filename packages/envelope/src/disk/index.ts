@@ -13,6 +13,7 @@ export {
 } from '../luks2/describe.js'
 export { encryptDisk, type EncryptOptions, type DiskResult } from './encrypt.js'
 export { encryptInPlace } from './encrypt-in-place.js'
+export { createThinDisk, THIN_DISK_MAX_BYTES, type ThinDiskOptions } from './create.js'
 export { decryptDisk, type DecryptOptions, type Unlock } from './decrypt.js'
 export { rekeyShallow, type ShallowRekeyOptions } from './rekey-shallow.js'
 export { rekeyDeep, type DeepRekeyOptions } from './rekey-deep.js'

@@ -10,8 +10,17 @@ import { SecureConfig, type CommitStep, type EncryptionSettings } from '../confi
 import { measureBoot, type BootState } from '../measure/measurements.js'
 import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
-import { checkRequest, type AdminRequest } from './protocol.js'
+import {
+  dispatchAdmin,
+  type AdminHandlers,
+  type AdminOp,
+  type AdminParams,
+  type AdminResult,
+} from './protocol.js'
 import { fsyncDir, shredFile } from '../util/files.js'
+import { VmManager, type DiskFilter } from '../vm/manager.js'
+import { vmHandlers } from '../vm/handlers.js'
+import { serveEncryptedDisk } from '../filter/index.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
 /** The key store re-encrypted under a new key, written before the generation that holds that key. */
@@ -28,7 +37,18 @@ export interface AgentOptions {
   readonly logger: Logger
   /** Tests: called after each step of a configuration change (a throw there is a crash). */
   readonly onCommitStep?: ((step: CommitStep) => void) | undefined
+  /** The run folder (0700; tmpfs on a real host): VM sockets and runtime state. Default <dataDir>/run. */
+  readonly runDir?: string | undefined
+  /** The crypto filter serving encrypted disks to QEMU (default: the host's NBD filter). */
+  readonly diskFilter?: DiskFilter | undefined
+  /** qemu-system-x86_64 to run (default from PATH). */
+  readonly qemu?: string | undefined
+  /** Bound of the KVM probe in ms (default 5000). */
+  readonly probeTimeoutMs?: number | undefined
 }
+
+/** Operations that only read: answered at once, not queued behind a power-on or power-off. */
+const READ_ONLY_OPS: ReadonlySet<string> = new Set(['vm.list', 'vm.describe', 'datastore.list'])
 
 /** Timings and counts of one boot (the benchmark reads them). */
 export interface BootStats {
@@ -60,6 +80,7 @@ export class HostAgent {
   /** The TPM journal counter's value as last read or incremented (mode TPM). */
   #journal: bigint | undefined
   #chain: Promise<unknown> = Promise.resolve()
+  readonly #vms: VmManager
 
   private constructor(o: {
     dataDir: string
@@ -71,6 +92,7 @@ export class HostAgent {
     store: KeyStore | undefined
     storeError: string | undefined
     journal: bigint | undefined
+    vm: Pick<AgentOptions, 'runDir' | 'diskFilter' | 'qemu' | 'probeTimeoutMs'>
   }) {
     this.dataDir = o.dataDir
     this.#tpm = o.tpm
@@ -81,6 +103,16 @@ export class HostAgent {
     this.#store = o.store
     this.#storeError = o.storeError
     this.#journal = o.journal
+    this.#vms = new VmManager({
+      dataDir: o.dataDir,
+      runDir: o.vm.runDir ?? join(o.dataDir, 'run'),
+      cache: this.cache,
+      log: o.log,
+      evictKey: (ref) => this.#removeKey(ref.providerId, ref.kekId),
+      filter: o.vm.diskFilter ?? ((d) => serveEncryptedDisk(d)),
+      ...(o.vm.qemu !== undefined ? { qemu: o.vm.qemu } : {}),
+      ...(o.vm.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.vm.probeTimeoutMs } : {}),
+    })
   }
 
   /** A host boot. Throws the seed's messages (HostError) when the configuration stays locked. */
@@ -175,6 +207,7 @@ export class HostAgent {
         store,
         storeError,
         journal,
+        vm: o,
         stats: {
           restoreMs: 0,
           restoredKeys: restored.length,
@@ -185,6 +218,8 @@ export class HostAgent {
       })
       agent.cache.restore(restored)
       agent.#observe()
+      // autostart VMs power on after boot, ahead of the first admin request
+      void agent.#enqueue(() => agent.#vms.autostart())
       ;(agent.bootStats as { restoreMs: number }).restoreMs = performance.now() - t0
       log.info(
         {
@@ -219,110 +254,119 @@ export class HostAgent {
     })
   }
 
-  /** Run admin operations one at a time (they touch files and the TPM). */
-  handle(op: string, params: Record<string, unknown>): Promise<unknown> {
-    const p = this.#chain.then(() => this.#dispatch(checkRequest(op, params)))
-    this.#chain = p.catch(() => undefined)
+  /** Run one admin operation, typed by its row of `AdminOps` (in-process callers). */
+  handle<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>> {
+    return this.handleRequest(op, params) as Promise<AdminResult<O>>
+  }
+
+  /**
+   * Run an admin request as read from the socket: validated against the protocol table, then
+   * given to its handler. Operations run one at a time (they touch files and the TPM).
+   */
+  handleRequest(op: string, params: unknown): Promise<unknown> {
+    // reads answer at once, not queued behind a power-on or power-off
+    if (READ_ONLY_OPS.has(op)) return dispatchAdmin(this.#handlers, op, params)
+    return this.#enqueue(() => dispatchAdmin(this.#handlers, op, params))
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#chain.then(fn)
+    this.#chain = p.catch((e: unknown) => {
+      if (!isCodedError(e)) this.#log.error({ err: String(e).slice(0, 200) }, 'operation failed')
+    })
     return p
   }
 
-  async #dispatch(req: AdminRequest): Promise<unknown> {
-    switch (req.op) {
-      case 'status':
-        return {
-          hostId: this.#config.contents.hostId,
-          ...this.#settings(),
-          keyPersistence: this.#config.contents.keyPersistence.enabled,
-          cachedKeys: this.cache.size,
-          boot: {
-            secureBoot: this.#boot.secureBoot,
-            execInstalledOnly: this.#boot.execInstalledOnly,
-            verified: this.#boot.verified,
-          },
-        }
-      case 'settings.encryption.get':
-        return this.#settings()
-      case 'settings.encryption.set': {
-        const r = req.params
-        if (
-          r.mode === undefined &&
-          r.requireSecureBoot === undefined &&
-          r.requireExecInstalledOnly === undefined
+  /** One handler per row of `AdminOps` (protocol.ts). */
+  readonly #handlers: AdminHandlers = {
+    status: () => ({
+      hostId: this.#config.contents.hostId,
+      ...this.#settings(),
+      keyPersistence: this.#config.contents.keyPersistence.enabled,
+      cachedKeys: this.cache.size,
+      boot: {
+        secureBoot: this.#boot.secureBoot,
+        execInstalledOnly: this.#boot.execInstalledOnly,
+        verified: this.#boot.verified,
+      },
+    }),
+    'settings.encryption.get': () => this.#settings(),
+    'settings.encryption.set': (r) => {
+      if (
+        r.mode === undefined &&
+        r.requireSecureBoot === undefined &&
+        r.requireExecInstalledOnly === undefined
+      )
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
         )
-          throw new HostError(
-            'ERR_HOST_BAD_ARGUMENT',
-            'nothing to set: give --mode, --require-secure-boot or --require-exec-installed-only',
-          )
-        return this.#withTpm(() => this.#config.setEncryption(r))
+      return this.#withTpm(() => this.#config.setEncryption(r))
+    },
+    'settings.encryption.recovery.list': () => this.#config.recovery(),
+    'settings.encryption.recovery.rotate': () => this.#withTpm(() => this.#rotateRecovery()),
+    'security.keypersistence.get': () => ({
+      enabled: this.#config.contents.keyPersistence.enabled,
+      ...(this.#storeError ? { storeError: this.#storeError } : {}),
+    }),
+    'security.keypersistence.enable': () => this.#withTpm(() => this.#enablePersistence()),
+    'security.keypersistence.disable': (r) =>
+      this.#withTpm(() => this.#disablePersistence(r.removeAllStoredKeys === true)),
+    'keys.add': (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      if (r.key.length > 128)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
+      const bytes = Buffer.from(r.key, 'base64')
+      if (bytes.length === 0 || bytes.length > MAX_KEY) {
+        bytes.fill(0)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
       }
-      case 'settings.encryption.recovery.list':
-        return this.#config.recovery()
-      case 'settings.encryption.recovery.rotate':
-        return this.#withTpm(() => this.#rotateRecovery())
-      case 'security.keypersistence.get':
-        return {
-          enabled: this.#config.contents.keyPersistence.enabled,
-          ...(this.#storeError ? { storeError: this.#storeError } : {}),
-        }
-      case 'security.keypersistence.enable':
-        return this.#withTpm(() => this.#enablePersistence())
-      case 'security.keypersistence.disable':
-        return this.#withTpm(() =>
-          this.#disablePersistence(req.params.removeAllStoredKeys === true),
+      const persisted = this.#persisting()
+      this.cache.add(providerId, kekId, Secret.take(bytes))
+      this.#log.info(
+        { op: 'keys.add', providerId, kekId, bytes: bytes.length, persisted },
+        'key added to the cache',
+      )
+      // autostart VMs locked for this key power on now (after this answer)
+      void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId }))
+      return { providerId, kekId, persisted }
+    },
+    'keys.has': (r) => ({
+      inCache: this.cache.has(checkId('provider id', r.providerId), checkId('KEK id', r.kekId)),
+    }),
+    'keys.list': () => this.cache.list(),
+    'keys.remove': async (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const kekId = checkId('KEK id', r.kekId)
+      await this.#removeKey(providerId, kekId)
+      this.#log.info({ op: 'keys.remove', providerId, kekId }, 'key removed from the cache')
+      return { removed: true }
+    },
+    ...vmHandlers(() => this.#vms),
+  }
+
+  /** Evict a key from the cache (zeroed) and from key persistence, anchored in the TPM. */
+  async #removeKey(providerId: string, kekId: string): Promise<void> {
+    if (!this.cache.remove(providerId, kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `no key (${providerId}, ${kekId}) in the key cache`,
+      )
+    // A stored key's removal is acknowledged once the TPM counter anchors it.
+    if (this.#store && this.#store.checkpoint !== this.#journal)
+      try {
+        await this.#withTpm(async () => {
+          this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
+        })
+      } catch (e) {
+        throw new HostError(
+          'ERR_HOST_KEYSTORE_ANCHOR',
+          `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
+          { providerId, kekId },
+          { cause: e },
         )
-      case 'keys.add': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        if (req.params.key.length > 128)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', 'keys.add: key must be base64')
-        const bytes = Buffer.from(req.params.key, 'base64')
-        if (bytes.length === 0 || bytes.length > MAX_KEY) {
-          bytes.fill(0)
-          throw new HostError('ERR_HOST_BAD_ARGUMENT', `a key must be 1 to ${MAX_KEY} bytes`)
-        }
-        const persisted = this.#persisting()
-        this.cache.add(providerId, kekId, Secret.take(bytes))
-        this.#log.info(
-          { op: req.op, providerId, kekId, bytes: bytes.length, persisted },
-          'key added to the cache',
-        )
-        return { providerId, kekId, persisted }
       }
-      case 'keys.has':
-        return {
-          inCache: this.cache.has(
-            checkId('provider id', req.params.providerId),
-            checkId('KEK id', req.params.kekId),
-          ),
-        }
-      case 'keys.list':
-        return this.cache.list()
-      case 'keys.remove': {
-        const providerId = checkId('provider id', req.params.providerId)
-        const kekId = checkId('KEK id', req.params.kekId)
-        if (!this.cache.remove(providerId, kekId))
-          throw new HostError(
-            'ERR_HOST_KEY_NOT_FOUND',
-            `no key (${providerId}, ${kekId}) in the key cache`,
-          )
-        // A stored key's removal is acknowledged once the TPM counter anchors it.
-        if (this.#store && this.#store.checkpoint !== this.#journal)
-          try {
-            await this.#withTpm(async () => {
-              this.#journal = await anchorJournal(this.#tpm!, this.#store!, this.#journal)
-            })
-          } catch (e) {
-            throw new HostError(
-              'ERR_HOST_KEYSTORE_ANCHOR',
-              `the key (${providerId}, ${kekId}) was removed from the cache and the journal, but the TPM journal counter could not be moved to anchor the removal (${isCodedError(e) ? e.code : 'error'}); the next removal or boot finishes it, and until then an earlier copy of the journal could bring the key back: check the TPM`,
-              { providerId, kekId },
-              { cause: e },
-            )
-          }
-        this.#log.info({ op: req.op, providerId, kekId }, 'key removed from the cache')
-        return { removed: true }
-      }
-    }
   }
 
   #persisting(): boolean {
@@ -469,6 +513,7 @@ export class HostAgent {
   /** Shutdown: zero every cached key and the archive key. */
   async close(): Promise<void> {
     await this.#chain
+    await this.#vms.close()
     this.cache.observe(undefined)
     this.#store?.close()
     this.cache.clear()

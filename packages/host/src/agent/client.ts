@@ -2,14 +2,41 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { HostError, isHostErrorCode } from '../errors.js'
 import { SOCKET_FILE } from './data-dir.js'
+import type { AdminOp, AdminParams, AdminResult } from './protocol.js'
 import { MAX_LINE, type AgentResponse } from './server.js'
 
 /** An error the agent answered with, re-thrown in the client with the same code. */
 export class AgentError extends HostError {}
 
+/** Operations whose parameters are all optional: `call(op)` may leave them out. */
+export type OptionalParamsOp = {
+  [O in AdminOp]: Record<string, never> extends AdminParams<O> ? O : never
+}[AdminOp]
+
+/** A typed client of the running agent's admin socket: the operations and types of `AdminOps`. */
+export interface AgentClient {
+  readonly dataDir: string
+  /** `call('keys.list')` resolves to the cached keys' ids. */
+  call<O extends OptionalParamsOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>>
+  /** `call('keys.has', { providerId, kekId })` resolves to `{ inCache: boolean }`. */
+  call<O extends AdminOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
+}
+
+/** The typed client of the agent serving `dataDir` (one connection per call). */
+export function agentClient(dataDir: string): AgentClient {
+  return {
+    dataDir,
+    async call<O extends AdminOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>> {
+      // the agent answers each operation with its row's result type (protocol.ts)
+      return (await callAgent(dataDir, op, params ?? {})) as AdminResult<O>
+    },
+  }
+}
+
 /**
- * Send one admin request to the running agent of `dataDir` and return its result. Explains what
- * to do when no agent runs.
+ * Send one raw admin request (any op, any params: tests and tools) to the running agent of
+ * `dataDir` and return its result untyped; `agentClient` is the typed form. Explains what to do
+ * when no agent runs.
  */
 export function callAgent(
   dataDir: string,

@@ -1,65 +1,147 @@
 import { HostError } from '../errors.js'
+import type { EncryptionSettings } from '../config/secure-config.js'
+import type { KeyRef } from '../keys/key-cache.js'
+import type { Datastore } from '../vm/inventory.js'
+import type { VmDescription } from '../vm/manager.js'
+import {
+  bool,
+  checkParams,
+  op,
+  oneOf,
+  opt,
+  int,
+  req,
+  result,
+  str,
+  strs,
+  type OpSpec,
+  type ParamsOf,
+  type ResultOf,
+} from './schema.js'
+
+/** What `status` answers. */
+export interface HostStatus extends EncryptionSettings {
+  readonly hostId: string
+  readonly keyPersistence: boolean
+  readonly cachedKeys: number
+  readonly boot: {
+    readonly secureBoot: boolean
+    readonly execInstalledOnly: boolean
+    readonly verified: boolean
+  }
+}
+
+/** A recovery key as `settings.encryption.recovery.list|rotate` answer it. */
+export interface RecoveryKey {
+  readonly id: string
+  readonly key: string
+}
 
 /**
- * The admin protocol's operations and their parameters, declared once: the agent validates every
- * request against this table (types, required and unknown parameters) before running it, and the
- * handler's parameter types are inferred from it.
+ * The admin protocol, declared once: each operation's parameters and result type. From this table
+ * come the agent's request validation (types, required and unknown parameters, before anything
+ * runs), the type of its handler map (a missing or mistyped handler does not compile) and the
+ * typed client (`agentClient(dataDir).call(op, params)` resolves to the operation's result). A new
+ * operation is one row here and one handler in the agent.
  */
-const str = { kind: 'string' } as const
-const bool = { kind: 'boolean' } as const
-const oneOf = <const V extends readonly string[]>(...values: V) =>
-  ({ kind: 'enum', values }) as const
-type Kind = typeof str | typeof bool | { readonly kind: 'enum'; readonly values: readonly string[] }
-const req = <const K extends Kind>(k: K) => ({ ...k, required: true }) as const
-const opt = <const K extends Kind>(k: K) => ({ ...k, required: false }) as const
-type Param = Kind & { readonly required: boolean }
-
 export const AdminOps = {
-  status: {},
-  'settings.encryption.get': {},
-  'settings.encryption.set': {
-    mode: opt(oneOf('TPM', 'NONE')),
-    requireSecureBoot: opt(bool),
-    requireExecInstalledOnly: opt(bool),
-  },
-  'settings.encryption.recovery.list': {},
-  'settings.encryption.recovery.rotate': {},
-  'security.keypersistence.get': {},
-  'security.keypersistence.enable': {},
-  'security.keypersistence.disable': { removeAllStoredKeys: opt(bool) },
-  'keys.add': { providerId: req(str), kekId: req(str), key: req(str) },
-  'keys.has': { providerId: req(str), kekId: req(str) },
-  'keys.list': {},
-  'keys.remove': { providerId: req(str), kekId: req(str) },
-} as const satisfies Record<string, Record<string, Param>>
+  status: op({}, result<HostStatus>()),
+  'settings.encryption.get': op({}, result<EncryptionSettings>()),
+  'settings.encryption.set': op(
+    {
+      mode: opt(oneOf('TPM', 'NONE')),
+      requireSecureBoot: opt(bool),
+      requireExecInstalledOnly: opt(bool),
+    },
+    result<EncryptionSettings>(),
+  ),
+  'settings.encryption.recovery.list': op({}, result<RecoveryKey>()),
+  'settings.encryption.recovery.rotate': op({}, result<RecoveryKey>()),
+  'security.keypersistence.get': op({}, result<{ enabled: boolean; storeError?: string }>()),
+  'security.keypersistence.enable': op({}, result<{ enabled: true; storedKeys: number }>()),
+  'security.keypersistence.disable': op(
+    { removeAllStoredKeys: opt(bool) },
+    result<{ enabled: false; removedStoredKeys: boolean }>(),
+  ),
+  'keys.add': op(
+    { providerId: req(str), kekId: req(str), key: req(str) },
+    result<{ providerId: string; kekId: string; persisted: boolean }>(),
+  ),
+  'keys.has': op({ providerId: req(str), kekId: req(str) }, result<{ inCache: boolean }>()),
+  'keys.list': op({}, result<KeyRef[]>()),
+  'keys.remove': op({ providerId: req(str), kekId: req(str) }, result<{ removed: true }>()),
+  'datastore.add': op({ name: req(str), path: req(str) }, result<Datastore>()),
+  'datastore.list': op({}, result<(Datastore & { vms: number })[]>()),
+  'vm.create': op(
+    {
+      name: req(str),
+      cpus: opt(int),
+      memory: opt(str),
+      disks: opt(strs),
+      firmware: opt(oneOf('bios', 'efi')),
+      vtpm: opt(bool),
+      autostart: opt(bool),
+      datastore: opt(str),
+      encrypt: opt(bool),
+      providerId: opt(str),
+      kekId: opt(str),
+    },
+    result<VmDescription>(),
+  ),
+  'vm.list': op({}, result<VmDescription[]>()),
+  'vm.describe': op({ name: req(str) }, result<VmDescription>()),
+  'vm.register': op({ path: req(str) }, result<VmDescription>()),
+  'vm.unregister': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>()),
+  'vm.destroy': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>()),
+  'vm.disk.add': op(
+    { name: req(str), size: req(str), encrypt: opt(bool) },
+    result<VmDescription>(),
+  ),
+  'vm.autostart': op({ name: req(str), enabled: req(bool) }, result<VmDescription>()),
+  'vm.power.on': op(
+    { name: req(str), kernel: opt(str), initrd: opt(str), append: opt(str) },
+    result<VmDescription>(),
+  ),
+  'vm.recrypt': op(
+    {
+      name: req(str),
+      mode: req(oneOf('shallow', 'deep')),
+      newKekId: opt(str),
+      newProviderId: opt(str),
+    },
+    result<VmDescription & { disksRewrapped?: number; disksReencrypted?: number }>(),
+  ),
+  'vm.encrypt': op(
+    { name: req(str), providerId: req(str), kekId: req(str) },
+    result<VmDescription>(),
+  ),
+  'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>()),
+  'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
+  'vm.resume': op({ name: req(str) }, result<VmDescription>()),
+  'vm.power.off': op(
+    { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },
+    result<VmDescription & { how: string }>(),
+  ),
+} as const satisfies Record<string, OpSpec>
 
 export type AdminOp = keyof typeof AdminOps
-
-type ValueOf<P> = P extends { kind: 'string' }
-  ? string
-  : P extends { kind: 'boolean' }
-    ? boolean
-    : P extends { kind: 'enum'; values: readonly (infer V)[] }
-      ? V
-      : never
-type ParamsOf<M> = {
-  -readonly [K in keyof M as M[K] extends { required: true } ? K : never]: ValueOf<M[K]>
-} & {
-  -readonly [K in keyof M as M[K] extends { required: false } ? K : never]?: ValueOf<M[K]>
-}
 export type AdminParams<O extends AdminOp> = ParamsOf<(typeof AdminOps)[O]>
+export type AdminResult<O extends AdminOp> = ResultOf<(typeof AdminOps)[O]>
 /** A validated request: the operation and its typed parameters. */
 export type AdminRequest = { [O in AdminOp]: { op: O; params: AdminParams<O> } }[AdminOp]
+/** The agent's implementation of the table: one handler per operation, typed by its row. */
+export type AdminHandlers = {
+  readonly [O in AdminOp]: (params: AdminParams<O>) => Promise<AdminResult<O>> | AdminResult<O>
+}
 
-const describe = (p: Param): string =>
-  p.kind === 'enum'
-    ? `one of ${p.values.join(', ')}`
-    : p.kind === 'boolean'
-      ? 'true or false'
-      : 'a string'
-
-const typeName = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
+/**
+ * The handlers of one area's operations (`HandlersFor<'keys'>`: keys.add, keys.has, ...), for an
+ * area that keeps its handlers in its own module and spreads them into the agent's map.
+ */
+export type HandlersFor<Area extends string> = Pick<
+  AdminHandlers,
+  Extract<AdminOp, `${Area}.${string}`>
+>
 
 /**
  * Check an admin request against `AdminOps`. Unknown operation: ERR_HOST_BAD_REQUEST; a missing,
@@ -68,39 +150,18 @@ const typeName = (v: unknown): string =>
 export function checkRequest(op: string, params: unknown): AdminRequest {
   if (!Object.hasOwn(AdminOps, op))
     throw new HostError('ERR_HOST_BAD_REQUEST', `unknown operation '${op.slice(0, 64)}'`)
-  const spec = AdminOps[op as AdminOp] as Readonly<Record<string, Param>>
-  if (typeof params !== 'object' || params === null || Array.isArray(params))
-    throw new HostError('ERR_HOST_BAD_ARGUMENT', `${op}: params must be a JSON object`, { op })
-  const p = params as Record<string, unknown>
-  for (const name of Object.keys(p))
-    if (!Object.hasOwn(spec, name))
-      throw new HostError(
-        'ERR_HOST_BAD_ARGUMENT',
-        `${op}: unknown parameter '${name.slice(0, 64)}' (${op} takes ${Object.keys(spec).join(', ') || 'no parameters'})`,
-        { op, param: name.slice(0, 64) },
-      )
-  for (const [name, s] of Object.entries(spec)) {
-    const v = p[name]
-    if (v === undefined) {
-      if (s.required)
-        throw new HostError('ERR_HOST_BAD_ARGUMENT', `${op}: parameter '${name}' is required`, {
-          op,
-          param: name,
-        })
-      continue
-    }
-    const ok =
-      s.kind === 'enum'
-        ? typeof v === 'string' && s.values.includes(v)
-        : s.kind === 'boolean'
-          ? typeof v === 'boolean'
-          : typeof v === 'string'
-    if (!ok)
-      throw new HostError(
-        'ERR_HOST_BAD_ARGUMENT',
-        `${op}: parameter '${name}' must be ${describe(s)}, not ${s.kind === 'enum' && typeof v === 'string' ? `'${v.slice(0, 32)}'` : typeName(v)}`,
-        { op, param: name },
-      )
-  }
-  return { op, params: p } as AdminRequest
+  const spec: OpSpec = AdminOps[op as AdminOp]
+  return { op, params: checkParams(op, spec.params, params) } as AdminRequest
+}
+
+/** Validate a request and run its handler. */
+export async function dispatchAdmin(
+  handlers: AdminHandlers,
+  op: string,
+  params: unknown,
+): Promise<unknown> {
+  const r = checkRequest(op, params)
+  // the request was checked against r.op's row, so its handler takes these parameters
+  const handler = handlers[r.op] as (p: typeof r.params) => unknown
+  return handler(r.params)
 }

@@ -146,7 +146,7 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
     }
   }
   try {
-    const result = await agent.handle(req.op, req.params ?? {})
+    const result = await agent.handleRequest(req.op, req.params ?? {})
     return { id: req.id, ok: true, result }
   } catch (e) {
     const code = isCodedError(e) ? e.code : 'ERR_HOST_INTERNAL'

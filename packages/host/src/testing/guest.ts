@@ -42,8 +42,14 @@ export const GUEST_MODULES = [
   'virtio_blk',
 ] as const
 
+/**
+ * Packed in /lib/modules but not loaded by /init: scripts load them (`insmod
+ * /lib/modules/efivarfs.ko`, then mount efivarfs to read and set UEFI variables of an efi VM).
+ */
+export const GUEST_EXTRA_MODULES = ['efivarfs'] as const
+
 /** Bumped whenever the initramfs layout or /init changes (part of the cache key). */
-const FORMAT = 2
+const FORMAT = 3
 
 const INIT = `#!/bin/busybox sh
 export PATH=/bin
@@ -224,7 +230,7 @@ export async function buildTestGuest(o: BuildGuestOptions = {}): Promise<GuestIm
     )
   const modRoot = `/lib/modules/${kernelVersion}/kernel`
   const modules: { name: string; path: string; raw: Buffer }[] = []
-  for (const m of GUEST_MODULES) {
+  for (const m of [...GUEST_MODULES, ...GUEST_EXTRA_MODULES]) {
     const path = findModule(modRoot, m)
     modules.push({ name: m, path, raw: readFileSync(path) })
   }

@@ -9,6 +9,7 @@ export {
   SCRIPT_PROMPT,
   SCRIPT_END,
   GUEST_MODULES,
+  GUEST_EXTRA_MODULES,
 } from './guest.js'
 export type {
   GuestImage,

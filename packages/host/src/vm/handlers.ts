@@ -1,0 +1,39 @@
+import { HostError } from '../errors.js'
+import type { HandlersFor } from '../agent/protocol.js'
+import type { VmManager } from './manager.js'
+
+/**
+ * The VM area's rows of the admin protocol (`datastore.*`, `vm.*`), each a call into the host's
+ * VmManager. `vms` is read at call time (the agent makes its manager after its handler map).
+ */
+export function vmHandlers(vms: () => VmManager): HandlersFor<'datastore'> & HandlersFor<'vm'> {
+  return {
+    'datastore.add': (r) => vms().addDatastore(r.name, r.path),
+    'datastore.list': () => vms().listDatastores(),
+    'vm.create': (r) => vms().create(r),
+    'vm.list': () => vms().list(),
+    'vm.describe': (r) => vms().describe(r.name),
+    'vm.register': (r) => vms().register(r.path),
+    'vm.unregister': (r) => vms().unregister(r.name),
+    'vm.destroy': (r) => vms().destroy(r.name),
+    'vm.disk.add': (r) => vms().addDisk(r.name, r.size, r.encrypt),
+    'vm.autostart': (r) => vms().setAutostart(r.name, r.enabled),
+    'vm.power.on': ({ name, ...boot }) => vms().powerOn(name, boot),
+    'vm.power.off': (r) =>
+      vms().powerOff(r.name, {
+        ...(r.hard !== undefined ? { hard: r.hard } : {}),
+        ...(r.timeoutSeconds !== undefined ? { timeoutMs: r.timeoutSeconds * 1000 } : {}),
+      }),
+    'vm.recrypt': (r) => {
+      if (r.mode === 'deep')
+        return vms().recryptDeep(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
+      if (r.newKekId === undefined)
+        throw new HostError('ERR_HOST_BAD_ARGUMENT', 'vm.recrypt: a shallow recrypt needs newKekId')
+      return vms().recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
+    },
+    'vm.encrypt': (r) => vms().encrypt(r.name, r),
+    'vm.decrypt': (r) => vms().decrypt(r.name),
+    'vm.suspend': (r) => vms().suspend(r.name),
+    'vm.resume': (r) => vms().resume(r.name),
+  }
+}

@@ -1,0 +1,1517 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  ftruncateSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
+import { Secret, type Logger } from '@ward/core'
+import {
+  bundleFromBase64,
+  bundleToBase64,
+  createThinDisk,
+  openBundle,
+  decryptDisk,
+  decryptVmFile,
+  encryptInPlace,
+  encryptVmFile,
+  rekeyDeep,
+  rekeyShallow,
+  rewrapBundle,
+  unlockDiskKey,
+  sealBundle,
+  zeroBundleKeys,
+  type OpenedBundle,
+} from '@ward/envelope'
+import { HostError, VmMessages } from '../errors.js'
+import type { KeyCache, KeyRef } from '../keys/key-cache.js'
+import { fsyncDir } from '../util/files.js'
+import { chooseAccelerator, type Accelerator, type ProbeResult } from './accel.js'
+import {
+  VM_CONFIG_FILE,
+  VM_CONFIG_VERSION,
+  VM_LIMITS,
+  checkCpus,
+  checkVmName,
+  diskBytes,
+  memoryMiB,
+  readVmConfig,
+  writeVmConfig,
+  type VmConfig,
+  type VmDisk,
+} from './config.js'
+import {
+  readInventory,
+  writeInventory,
+  type Datastore,
+  type Inventory,
+  type RegisteredVm,
+} from './inventory.js'
+import { SUSPEND_PLAIN, SUSPEND_SEALED, loadState, saveState, type StateSeal } from './suspend.js'
+import { VTPM_DIR, VTPM_LOG, startVtpm, vtpmQemuArgs, vtpmStateKey, type Vtpm } from './vtpm.js'
+import {
+  NVRAM_PLAIN,
+  NVRAM_SEALED,
+  createNvram,
+  nvramRunFolder,
+  openNvram,
+  ovmfArgs,
+  sealNvram,
+  wipeFile,
+} from './nvram.js'
+import {
+  PID_FILE,
+  QEMU_LOG,
+  SERIAL_LOG,
+  killTree,
+  qemuArgs,
+  startQemu,
+  type BootOptions,
+  type DiskBacking,
+  type QemuProcess,
+} from './qemu.js'
+
+/** A running crypto filter (packages/host/src/filter): closed when the VM stops. */
+export interface DiskServer {
+  close(opts?: { readonly timeoutMs?: number }): Promise<void>
+}
+/** Serve an encrypted disk's plaintext over NBD on `socketPath` (the key is copied). */
+export type DiskFilter = (o: {
+  readonly path: string
+  readonly volumeKey: Uint8Array
+  readonly socketPath: string
+}) => Promise<DiskServer>
+
+export interface VmManagerOptions {
+  readonly dataDir: string
+  /** The agent's run folder (0700; tmpfs on a real host): one 0700 folder per running VM. */
+  readonly runDir: string
+  readonly cache: KeyCache
+  readonly log: Logger
+  /** Evict a KEK from the key cache (and key persistence), as `keys.remove` does. */
+  readonly evictKey: (ref: KeyRef) => Promise<void>
+  readonly filter?: DiskFilter | undefined
+  readonly qemu?: string
+  /** Bound of the KVM probe (default 5 s). */
+  readonly probeTimeoutMs?: number
+}
+
+type PowerState = 'poweredOn' | 'poweredOff' | 'suspended'
+
+interface Running {
+  readonly qemu: QemuProcess
+  readonly accelerator: Accelerator
+  readonly runFolder: string
+  readonly filters: DiskServer[]
+  readonly startedAt: string
+  stopping: boolean
+  readonly stopped: Promise<void>
+  /** How it was booted (a suspend records it: the resumed QEMU needs the same). */
+  readonly boot: BootOptions
+  /** An encrypted VM's file key for this run (suspend seals its image with it). */
+  readonly fileKey: Secret | undefined
+}
+
+/** An efi VM's variable store for one run: decrypted in a tmpfs folder when the VM is encrypted. */
+interface RunNvram {
+  readonly plain: string
+  /** The VM's file key, held while it runs to seal the store back at power-off. */
+  readonly fileKey?: Secret
+  /** A /dev/shm folder of its own (removed at power-off), when the run folder is not a tmpfs. */
+  readonly tmpfsFolder?: string
+}
+
+export interface KeyState {
+  readonly role: 'KEK' | 'previous KEK' | 'disk DEK' | 'file key'
+  readonly providerId: string
+  readonly kekId: string
+  readonly disk?: string
+  /** KEK: in the key cache or not; internal keys: in the bundle, missing, or unknown (locked). */
+  readonly state: 'in cache' | 'missing in cache' | 'in bundle' | 'missing in bundle' | 'unknown'
+}
+
+export interface VmDescription {
+  readonly id: string
+  readonly name: string
+  readonly path: string
+  readonly powerState: PowerState
+  readonly accelerator: Accelerator
+  readonly acceleratorReason: string
+  readonly cpus: number
+  readonly memoryMiB: number
+  readonly firmware: string
+  readonly vtpm: boolean
+  readonly autostart: boolean
+  readonly disks: readonly (VmDisk & { path: string; allocatedBytes: number })[]
+  /** efi: the UEFI variable store (encrypted with the VM's file key when the VM is encrypted). */
+  readonly nvram?: { readonly path: string; readonly encrypted: boolean }
+  readonly encrypted: boolean
+  readonly encryption?: { readonly providerId: string; readonly kekId: string }
+  /** vSphere's runtime.cryptoState for encrypted VMs. */
+  readonly cryptoState?: 'locked' | 'unlocked'
+  readonly lockedReason?: string
+  readonly keys: readonly KeyState[]
+  readonly pid?: number
+  readonly qemuStatus?: string
+  readonly log: string
+  readonly console: string
+}
+
+const MiB = 1 << 20
+/** The longest unix socket path (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107
+
+/**
+ * The host's VMs: datastores, registration, VM folders, keys, and power (QEMU supervised over
+ * QMP, each encrypted disk served to it by the crypto filter). Calls are serialized by the agent.
+ */
+export class VmManager {
+  readonly #o: VmManagerOptions
+  readonly #log: Logger
+  readonly #running = new Map<string, Running>()
+  /** Autostart VMs that stayed off at boot (locked): powered on when their KEK is added. */
+  readonly #pendingAutostart = new Set<string>()
+  #accel: ProbeResult | undefined
+  #accelProbe: Promise<ProbeResult> | undefined
+
+  constructor(o: VmManagerOptions) {
+    this.#o = o
+    this.#log = o.log
+  }
+
+  /** The run folder (0700), made on first use: a host with no VM keeps its data folder as it was. */
+  #runDir(): string {
+    const d = this.#o.runDir
+    mkdirSync(join(d, 'vms'), { recursive: true, mode: 0o700 })
+    chmodSync(d, 0o700)
+    return d
+  }
+
+  get #qemu(): string {
+    return this.#o.qemu ?? 'qemu-system-x86_64'
+  }
+
+  #inventory(): Inventory {
+    return readInventory(this.#o.dataDir)
+  }
+
+  // ---- datastores
+
+  addDatastore(name: string, path: string): Datastore {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name))
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        'a datastore name is 1 to 64 letters, digits, ".", "_" or "-"',
+      )
+    if (!isAbsolute(path))
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        `a datastore path must be absolute (got ${path})`,
+      )
+    const inv = this.#inventory()
+    if (inv.datastores.some((d) => d.name === name))
+      throw new HostError('ERR_HOST_DATASTORE_EXISTS', `datastore '${name}' already exists`)
+    mkdirSync(path, { recursive: true, mode: 0o700 })
+    if (!statSync(path).isDirectory())
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', `${path} is not a folder`)
+    const d = { name, path: resolve(path) }
+    writeInventory(this.#o.dataDir, { ...inv, datastores: [...inv.datastores, d] })
+    this.#log.info({ datastore: name }, 'datastore added')
+    return d
+  }
+
+  listDatastores(): (Datastore & { vms: number })[] {
+    const inv = this.#inventory()
+    return inv.datastores.map((d) => ({
+      ...d,
+      vms: inv.vms.filter((v) => dirname(v.path) === d.path).length,
+    }))
+  }
+
+  // ---- lookup
+
+  #find(name: string): { reg: RegisteredVm; config: VmConfig } {
+    const reg = this.#inventory().vms.find((v) => v.name === name)
+    if (!reg)
+      throw new HostError(
+        'ERR_HOST_VM_NOT_FOUND',
+        `no VM named '${String(name).slice(0, 64)}' is registered on this host (ward host vm list)`,
+      )
+    return { reg, config: readVmConfig(reg.path) }
+  }
+
+  #kekRef(c: VmConfig): KeyRef | undefined {
+    return c.encryption
+      ? { providerId: c.encryption.providerId, kekId: c.encryption.kekId }
+      : undefined
+  }
+
+  #lockedError(c: VmConfig): HostError {
+    const e = c.encryption!
+    return new HostError(
+      'ERR_HOST_VM_LOCKED',
+      `${VmMessages.locked} VM '${c.name}': ${VmMessages.lockedReason} (KEK '${e.kekId}' of key provider '${e.providerId}' is not in the key cache). Add it with 'ward crypto-util keys add ${e.providerId} ${e.kekId} --kek-file FILE' and the VM unlocks with no other step.`,
+      { vm: c.name, providerId: e.providerId, kekId: e.kekId, reason: 'key missing in cache' },
+    )
+  }
+
+  /** Open a VM's bundle with its KEK from the cache (throws the locked error when it is absent). */
+  #openBundle(c: VmConfig): OpenedBundle {
+    const e = c.encryption!
+    // mid-recrypt: either KEK opens the VM
+    const use = this.#o.cache.has(e.providerId, e.kekId)
+      ? e
+      : e.previous && this.#o.cache.has(e.previous.providerId, e.previous.kekId)
+        ? e.previous
+        : undefined
+    if (!use) throw this.#lockedError(c)
+    const bytes = bundleFromBase64(use.bundle)
+    return this.#o.cache.use(use.providerId, use.kekId, (kek) => openBundle(bytes, kek))
+  }
+
+  #refuseForCrypt(c: VmConfig, what: string): void {
+    if (this.#running.has(c.id) || c.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `cannot ${what} VM '${c.name}' while it is ${this.#running.has(c.id) ? 'powered on' : 'suspended'}: power it off first`,
+        { vm: c.name },
+      )
+    if (c.encryption?.previous || c.encryption?.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${c.name}' has an unfinished recrypt: run it again first`,
+      )
+  }
+
+  /**
+   * Encrypt a plain VM (powered off; it has no snapshots): each disk encrypted in place into a
+   * LUKS2 volume (`encryptInPlace`, crash-safe, resumable) and renamed `diskN.luks`, the NVRAM
+   * sealed, the bundle made from the disks' DEKs and a new file key. Until it is done vm.json says
+   * so (`cryptoTask`) and power-on is refused; running it again resumes.
+   */
+  async encrypt(name: string, kek: { providerId: string; kekId: string }): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    const task = c.cryptoTask
+    if (c.encryption && task?.op !== 'decrypt')
+      throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is already encrypted`)
+    if (task && task.op !== 'encrypt')
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished decrypt: run it again first`,
+      )
+    this.#refuseForCrypt(c, 'encrypt')
+    const ref =
+      task?.providerId && task.kekId
+        ? { providerId: task.providerId, kekId: task.kekId }
+        : {
+            providerId: checkIdArg(kek.providerId),
+            kekId: checkIdArg(kek.kekId),
+          }
+    if (!this.#o.cache.has(ref.providerId, ref.kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `KEK '${ref.kekId}' of key provider '${ref.providerId}' is not in the key cache: add it first (ward crypto-util keys add ${ref.providerId} ${ref.kekId} --kek-file FILE)`,
+        { providerId: ref.providerId, kekId: ref.kekId },
+      )
+    writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'encrypt', ...ref } })
+    const disks: VmDisk[] = []
+    for (const d of c.disks) {
+      const plain = join(reg.path, d.file)
+      const file = d.file.replace(/\.img$/, '') + '.luks'
+      const sealed = join(reg.path, file)
+      if (existsSync(plain)) {
+        await this.#withKek(ref, (k) => encryptInPlace(plain, { kek: k, ...ref }))
+        renameSync(plain, sealed)
+        fsyncDir(reg.path)
+      } else if (!existsSync(sealed))
+        throw new HostError('ERR_HOST_VM_CONFIG', `${plain} is missing`)
+      disks.push({ ...d, file, encrypted: true })
+      this.#log.info({ vm: name, disk: d.id }, 'encrypt: disk encrypted')
+    }
+    const fileKey = new Uint8Array(randomBytes(32))
+    const deks = new Map<string, Uint8Array>()
+    try {
+      for (const d of disks)
+        deks.set(
+          d.id,
+          await this.#withKek(ref, (k) => unlockDiskKey(join(reg.path, d.file), { kek: k })),
+        )
+      const bundle = this.#o.cache.use(ref.providerId, ref.kekId, (k) =>
+        sealBundle({ ...ref, fileKey, disks: deks }, k),
+      )
+      const next: VmConfig = {
+        ...withoutTask(c),
+        disks,
+        encryption: { ...ref, bundle: bundleToBase64(bundle) },
+      }
+      if (c.firmware === 'efi' && existsSync(join(reg.path, NVRAM_PLAIN))) {
+        await encryptVmFile(join(reg.path, NVRAM_PLAIN), join(reg.path, NVRAM_SEALED), fileKey, {
+          vmId: c.id,
+          role: 'nvram',
+          providerId: 'ward-vm',
+          kekId: `${c.id}/file-key`,
+          overwrite: true,
+        })
+      }
+      writeVmConfig(reg.path, next)
+      if (existsSync(join(reg.path, NVRAM_PLAIN))) wipeFile(join(reg.path, NVRAM_PLAIN))
+    } finally {
+      fileKey.fill(0)
+      for (const k of deks.values()) k.fill(0)
+    }
+    this.#log.info({ vm: name, providerId: ref.providerId, kekId: ref.kekId }, 'VM encrypted')
+    return this.describe(name)
+  }
+
+  /**
+   * Decrypt an encrypted VM (powered off, no vTPM): the NVRAM opened, each disk decrypted into a
+   * plain `diskN.img` (then the LUKS2 file removed), the encryption section dropped; the KEK leaves
+   * the cache unless another VM uses it. Resumable like encrypt.
+   */
+  async decrypt(name: string): Promise<VmDescription & { evictedKey: boolean }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is not encrypted`)
+    if (c.cryptoTask?.op === 'encrypt')
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished encrypt: run it again first`,
+      )
+    this.#refuseForCrypt(c, 'decrypt')
+    if (c.vtpm)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' has a vTPM, which needs an encrypted VM: it cannot be decrypted`,
+      )
+    const e = c.encryption
+    const opened = this.#openBundle(c) // locked error without the KEK
+    try {
+      writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'decrypt' } })
+      if (c.firmware === 'efi' && existsSync(join(reg.path, NVRAM_SEALED))) {
+        const plain = join(reg.path, NVRAM_PLAIN)
+        rmSync(plain, { force: true })
+        await decryptVmFile(join(reg.path, NVRAM_SEALED), plain, opened.fileKey, {
+          vmId: c.id,
+          role: 'nvram',
+        })
+      }
+    } finally {
+      zeroBundleKeys(opened)
+    }
+    const disks: VmDisk[] = []
+    for (const d of c.disks) {
+      const sealed = join(reg.path, d.file)
+      const file = d.file.replace(/\.luks$/, '') + '.img'
+      const plain = join(reg.path, file)
+      if (existsSync(sealed)) {
+        rmSync(plain, { force: true }) // a copy a crash left half-written
+        await this.#withKek(e, (k) => decryptDisk(sealed, plain, { unlock: { kek: k } }))
+        rmSync(sealed)
+        fsyncDir(reg.path)
+      } else if (!existsSync(plain))
+        throw new HostError('ERR_HOST_VM_CONFIG', `${sealed} is missing`)
+      disks.push({ ...d, file, encrypted: false })
+      this.#log.info({ vm: name, disk: d.id }, 'decrypt: disk decrypted')
+    }
+    const plainConfig: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = {
+      ...withoutTask(c),
+      disks,
+    }
+    delete plainConfig.encryption
+    writeVmConfig(reg.path, plainConfig as VmConfig)
+    rmSync(join(reg.path, NVRAM_SEALED), { force: true })
+    this.#log.info({ vm: name }, 'VM decrypted')
+    const evictedKey = await this.#evictUnused(c)
+    return { ...(await this.describe(name)), evictedKey }
+  }
+
+  /**
+   * Deep recrypt (vSphere's CryptoSpecDeepRecrypt): every disk re-encrypted under a new DEK (the
+   * envelope's in-place rekey, crash-safe with its journal), its token under the new KEK (or the
+   * same one), then the bundle rebuilt from the disks' tokens under that KEK. Only powered off
+   * (and with no snapshots: Ward VMs have none yet). The file key is kept, so the NVRAM, the vTPM
+   * state and a suspend image stay readable. A rerun after a crash resumes where it stopped.
+   */
+  async recryptDeep(
+    name: string,
+    to: { providerId?: string | undefined; kekId?: string | undefined },
+  ): Promise<VmDescription & { disksReencrypted: number }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' is not encrypted: there is nothing to recrypt (encrypt it first)`,
+      )
+    if (this.#running.has(c.id) || c.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `${VmMessages.deepRecryptPoweredOff} VM '${name}' is ${this.#running.has(c.id) ? 'powered on' : 'suspended'}: power it off first (a shallow recrypt runs powered on)`,
+        { vm: name },
+      )
+    const e = c.encryption
+    if (e.previous)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished shallow recrypt: run it again first`,
+      )
+    const pending = e.deepRecrypt
+    const next = pending
+      ? { providerId: pending.providerId, kekId: pending.kekId }
+      : {
+          providerId: checkIdArg(to.providerId ?? e.providerId),
+          kekId: checkIdArg(to.kekId ?? e.kekId),
+        }
+    if (
+      pending &&
+      ((to.kekId !== undefined && to.kekId !== pending.kekId) ||
+        (to.providerId !== undefined && to.providerId !== pending.providerId))
+    )
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        `VM '${name}' has an unfinished deep recrypt to KEK '${pending.kekId}': run it again with that KEK`,
+      )
+    for (const k of [e, next])
+      if (!this.#o.cache.has(k.providerId, k.kekId))
+        throw k === e
+          ? this.#lockedError(c)
+          : new HostError(
+              'ERR_HOST_KEY_NOT_FOUND',
+              `the new KEK '${k.kekId}' of key provider '${k.providerId}' is not in the key cache: add it first`,
+              { providerId: k.providerId, kekId: k.kekId },
+            )
+    const sameKek = next.providerId === e.providerId && next.kekId === e.kekId
+    const done = new Set(pending?.done ?? [])
+    const mark = (): void =>
+      writeVmConfig(reg.path, {
+        ...c,
+        encryption: { ...e, deepRecrypt: { ...next, done: [...done] } },
+      })
+    mark()
+    const disks = c.disks.filter((d) => d.encrypted)
+    for (const d of disks) {
+      if (done.has(d.id)) continue
+      const path = join(reg.path, d.file)
+      await this.#withKek(e, async (oldKek) => {
+        await rekeyDeep(path, { kek: oldKek })
+        if (!sameKek)
+          await this.#withKek(next, async (newKek) => {
+            rekeyShallow(path, { kek: oldKek, newKek, ...next })
+          })
+      })
+      done.add(d.id)
+      mark()
+      this.#log.info(
+        { vm: name, disk: d.id, done: done.size, of: disks.length },
+        'deep recrypt: disk re-encrypted',
+      )
+    }
+    // the bundle from the disks themselves: their new DEKs, the same file key, the new KEK
+    const opened = this.#openBundle(c)
+    const deks = new Map<string, Uint8Array>()
+    try {
+      for (const d of disks)
+        deks.set(
+          d.id,
+          await this.#withKek(next, (k) => unlockDiskKey(join(reg.path, d.file), { kek: k })),
+        )
+      const bundle = this.#o.cache.use(next.providerId, next.kekId, (k) =>
+        sealBundle({ ...next, fileKey: opened.fileKey, disks: deks }, k),
+      )
+      writeVmConfig(reg.path, { ...c, encryption: { ...next, bundle: bundleToBase64(bundle) } })
+    } finally {
+      zeroBundleKeys(opened)
+      for (const k of deks.values()) k.fill(0)
+    }
+    this.#log.info(
+      { vm: name, from: e.kekId, to: next.kekId, disks: disks.length },
+      'deep recrypt done',
+    )
+    return { ...(await this.describe(name)), disksReencrypted: disks.length }
+  }
+
+  /**
+   * Shallow recrypt (vSphere's CryptoSpecShallowRecrypt): the VM's keys rewrapped under a new KEK
+   * and every disk's Ward token with them; no data is touched, so it runs powered on (there are no
+   * snapshots, so no second branch to refuse). The new bundle is written first, beside the old
+   * one; a failure on a disk leaves the VM usable under either KEK, and running it again finishes.
+   */
+  async recryptShallow(
+    name: string,
+    to: { providerId?: string | undefined; kekId: string },
+  ): Promise<VmDescription & { disksRewrapped: number }> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' is not encrypted: there is no KEK to replace (encrypt it first)`,
+      )
+    const e = c.encryption
+    if (e.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished deep recrypt: run it again first`,
+      )
+    const next = {
+      providerId: checkIdArg(to.providerId ?? e.providerId),
+      kekId: checkIdArg(to.kekId),
+    }
+    if (!this.#o.cache.has(next.providerId, next.kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `the new KEK '${next.kekId}' of key provider '${next.providerId}' is not in the key cache: add it first (ward crypto-util keys add ${next.providerId} ${next.kekId} --kek-file FILE)`,
+        { ...next },
+      )
+    // a recrypt stopped midway, run again to the same new KEK, resumes
+    const resuming =
+      e.previous !== undefined && e.providerId === next.providerId && e.kekId === next.kekId
+    const from = resuming ? e.previous! : e
+    if (!resuming && from.providerId === next.providerId && from.kekId === next.kekId)
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        `VM '${name}' is already under KEK '${next.kekId}' of '${next.providerId}'`,
+      )
+    if (!this.#o.cache.has(from.providerId, from.kekId)) throw this.#lockedError(c)
+    if (!resuming) {
+      const bytes = bundleFromBase64(from.bundle)
+      const oldKek = this.#o.cache.use(from.providerId, from.kekId, (k) => new Uint8Array(k))
+      let fresh: Uint8Array
+      try {
+        fresh = this.#o.cache.use(next.providerId, next.kekId, (k) =>
+          rewrapBundle(bytes, oldKek, k, next),
+        )
+      } finally {
+        oldKek.fill(0)
+      }
+      writeVmConfig(reg.path, {
+        ...c,
+        encryption: {
+          ...next,
+          bundle: bundleToBase64(fresh),
+          previous: { providerId: from.providerId, kekId: from.kekId, bundle: from.bundle },
+        },
+      })
+    }
+    let done = 0
+    const disks = c.disks.filter((d) => d.encrypted)
+    for (const d of disks) {
+      try {
+        await this.#withKek(from, (oldKek) =>
+          this.#withKek(next, async (newKek) => {
+            rekeyShallow(join(reg.path, d.file), {
+              kek: oldKek,
+              newKek,
+              kekId: next.kekId,
+              providerId: next.providerId,
+            })
+          }),
+        )
+      } catch (err) {
+        throw new HostError(
+          'ERR_HOST_VM_RECRYPT_PARTIAL',
+          `shallow recrypt of VM '${name}' stopped at ${d.id} (${done} of ${disks.length} disks rewrapped; ${(err as { code?: string }).code ?? 'error'}): the VM remains usable under either KEK, '${from.kekId}' of '${from.providerId}' or '${next.kekId}' of '${next.providerId}'; fix the cause and run the recrypt again before any other operation`,
+          { vm: name, done, disks: disks.length },
+          { cause: err },
+        )
+      }
+      done++
+    }
+    const now = readVmConfig(reg.path)
+    writeVmConfig(reg.path, {
+      ...now,
+      encryption: {
+        providerId: next.providerId,
+        kekId: next.kekId,
+        bundle: now.encryption!.bundle,
+      },
+    })
+    this.#log.info(
+      {
+        vm: name,
+        from: from.kekId,
+        to: next.kekId,
+        disks: done,
+        poweredOn: this.#running.has(c.id),
+      },
+      'shallow recrypt done',
+    )
+    return { ...(await this.describe(name)), disksRewrapped: done }
+  }
+
+  /** A copy of a cached KEK for an async use, zeroed when `fn` settles. */
+  async #withKek<T>(ref: KeyRef, fn: (kek: Uint8Array) => Promise<T>): Promise<T> {
+    const kek = this.#o.cache.use(ref.providerId, ref.kekId, (k) => new Uint8Array(k))
+    try {
+      return await fn(kek)
+    } finally {
+      kek.fill(0)
+    }
+  }
+
+  // ---- create / register
+
+  async create(p: {
+    name: string
+    cpus?: number
+    memory?: string
+    disks?: readonly string[]
+    firmware?: 'bios' | 'efi'
+    vtpm?: boolean
+    autostart?: boolean
+    datastore?: string
+    encrypt?: boolean
+    providerId?: string
+    kekId?: string
+  }): Promise<VmDescription> {
+    const name = checkVmName(p.name)
+    const cpus = checkCpus(p.cpus ?? 1)
+    const mem = memoryMiB(p.memory ?? '256M')
+    const sizes = (p.disks ?? []).map(diskBytes)
+    if (sizes.length > VM_LIMITS.disks.max)
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', `a VM has at most ${VM_LIMITS.disks.max} disks`)
+    if ((p.providerId !== undefined || p.kekId !== undefined) && p.encrypt !== true)
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', '--provider-id and --kek-id go with --encrypt')
+    if (p.encrypt === true && (p.providerId === undefined || p.kekId === undefined))
+      throw new HostError(
+        'ERR_HOST_BAD_ARGUMENT',
+        '--encrypt needs --provider-id and --kek-id (a KEK in the key cache)',
+      )
+    if (p.vtpm === true && p.encrypt !== true)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        'a vTPM needs an encrypted VM (its state is encrypted with the VM): add --encrypt --provider-id P --kek-id K',
+      )
+    const inv = this.#inventory()
+    if (inv.vms.some((v) => v.name === name))
+      throw new HostError('ERR_HOST_VM_EXISTS', `a VM named '${name}' is already registered`)
+    const ds = this.#datastore(inv, p.datastore)
+    const folder = join(ds.path, name)
+    if (existsSync(folder))
+      throw new HostError(
+        'ERR_HOST_VM_EXISTS',
+        `${folder} already exists: register it (ward host vm register ${folder}) or choose another name`,
+      )
+    const id = randomUUID()
+    const kek = p.encrypt === true ? { providerId: p.providerId!, kekId: p.kekId! } : undefined
+    if (kek && !this.#o.cache.has(kek.providerId, kek.kekId))
+      throw new HostError(
+        'ERR_HOST_KEY_NOT_FOUND',
+        `KEK '${kek.kekId}' of key provider '${kek.providerId}' is not in the key cache: add it first (ward crypto-util keys add ${kek.providerId} ${kek.kekId} --kek-file FILE)`,
+        { ...kek },
+      )
+    mkdirSync(folder, { mode: 0o700 })
+    const disks: VmDisk[] = sizes.map((sizeBytes, i) => ({
+      id: `disk${i}`,
+      file: kek ? `disk${i}.luks` : `disk${i}.img`,
+      sizeBytes,
+      encrypted: kek !== undefined,
+    }))
+    const deks = new Map<string, Uint8Array>()
+    const fileKey = new Uint8Array(randomBytes(32))
+    try {
+      let encryption: VmConfig['encryption']
+      if (kek) {
+        for (const d of disks) deks.set(d.id, newDek())
+        for (const d of disks)
+          await this.#withKek(kek, (k) =>
+            createThinDisk(join(folder, d.file), {
+              size: d.sizeBytes,
+              dek: deks.get(d.id)!,
+              kek: k,
+              ...kek,
+            }),
+          )
+        const bundle = this.#o.cache.use(kek.providerId, kek.kekId, (k) =>
+          sealBundle({ ...kek, fileKey, disks: deks }, k),
+        )
+        encryption = { ...kek, bundle: bundleToBase64(bundle) }
+      } else for (const d of disks) createSparse(join(folder, d.file), d.sizeBytes)
+      const config: VmConfig = {
+        version: VM_CONFIG_VERSION,
+        id,
+        name,
+        cpus,
+        memoryMiB: mem,
+        firmware: p.firmware ?? 'bios',
+        vtpm: p.vtpm ?? false,
+        autostart: p.autostart ?? false,
+        disks,
+        ...(encryption ? { encryption } : {}),
+      }
+      if (config.firmware === 'efi') await createNvram(folder, config, kek ? fileKey : undefined)
+      writeVmConfig(folder, config)
+      fsyncDir(folder)
+      const now = this.#inventory()
+      writeInventory(this.#o.dataDir, { ...now, vms: [...now.vms, { id, name, path: folder }] })
+      this.#log.info(
+        { vm: name, id, encrypted: kek !== undefined, disks: disks.length },
+        'VM created',
+      )
+    } catch (e) {
+      rmSync(folder, { recursive: true, force: true })
+      throw e
+    } finally {
+      fileKey.fill(0)
+      for (const d of deks.values()) d.fill(0)
+    }
+    return this.describe(name)
+  }
+
+  #datastore(inv: Inventory, name: string | undefined): Datastore {
+    if (name !== undefined) {
+      const d = inv.datastores.find((x) => x.name === name)
+      if (!d)
+        throw new HostError(
+          'ERR_HOST_DATASTORE_NOT_FOUND',
+          `no datastore '${name.slice(0, 64)}' (ward host datastore list)`,
+        )
+      return d
+    }
+    if (inv.datastores.length === 1) return inv.datastores[0]!
+    throw new HostError(
+      'ERR_HOST_DATASTORE_NOT_FOUND',
+      inv.datastores.length === 0
+        ? 'this host has no datastore: add one with ward host datastore add NAME PATH'
+        : `this host has ${inv.datastores.length} datastores: choose one with --datastore`,
+    )
+  }
+
+  register(path: string): Promise<VmDescription> {
+    let folder = resolve(path)
+    if (basename(folder) === VM_CONFIG_FILE) folder = dirname(folder)
+    const config = readVmConfig(folder)
+    const inv = this.#inventory()
+    const same = inv.vms.find((v) => v.id === config.id || v.name === config.name)
+    if (same)
+      throw new HostError(
+        'ERR_HOST_VM_EXISTS',
+        same.id === config.id
+          ? `this VM is already registered as '${same.name}' (${same.path})`
+          : `a VM named '${config.name}' is already registered (${same.path}): unregister it first`,
+      )
+    writeInventory(this.#o.dataDir, {
+      ...inv,
+      vms: [...inv.vms, { id: config.id, name: config.name, path: folder }],
+    })
+    this.#log.info({ vm: config.name, id: config.id }, 'VM registered')
+    return this.describe(config.name)
+  }
+
+  /** Remove from the inventory (files stay); the KEK leaves the cache unless another VM uses it. */
+  async unregister(name: string): Promise<{ name: string; evictedKey: boolean }> {
+    const { reg, config } = this.#find(name)
+    this.#refuseRunning(config, 'unregister')
+    const inv = this.#inventory()
+    writeInventory(this.#o.dataDir, { ...inv, vms: inv.vms.filter((v) => v.id !== reg.id) })
+    this.#pendingAutostart.delete(reg.id)
+    this.#log.info({ vm: name, id: reg.id }, 'VM unregistered')
+    return { name, evictedKey: await this.#evictUnused(config) }
+  }
+
+  async #evictUnused(config: VmConfig): Promise<boolean> {
+    const ref = this.#kekRef(config)
+    if (!ref || !this.#o.cache.has(ref.providerId, ref.kekId)) return false
+    for (const v of this.#inventory().vms) {
+      let other: VmConfig
+      try {
+        other = readVmConfig(v.path)
+      } catch {
+        continue
+      }
+      const refs = [this.#kekRef(other), other.encryption?.previous]
+      if (refs.some((r) => r && r.providerId === ref.providerId && r.kekId === ref.kekId))
+        return false
+    }
+    await this.#o.evictKey(ref)
+    return true
+  }
+
+  async destroy(name: string): Promise<{ name: string; evictedKey: boolean }> {
+    const { reg, config } = this.#find(name)
+    this.#refuseRunning(config, 'destroy')
+    const inv = this.#inventory()
+    writeInventory(this.#o.dataDir, { ...inv, vms: inv.vms.filter((v) => v.id !== reg.id) })
+    this.#pendingAutostart.delete(reg.id)
+    // only the files this VM owns: its config, disks, logs
+    const own = [
+      VM_CONFIG_FILE,
+      QEMU_LOG,
+      SERIAL_LOG,
+      NVRAM_PLAIN,
+      NVRAM_SEALED,
+      VTPM_LOG,
+      SUSPEND_PLAIN,
+      SUSPEND_SEALED,
+    ]
+    rmSync(join(reg.path, VTPM_DIR), { recursive: true, force: true })
+    for (const f of [...own, ...config.disks.map((d) => d.file)])
+      rmSync(join(reg.path, f), { force: true })
+    try {
+      if (readdirSync(reg.path).length === 0) rmSync(reg.path, { recursive: true })
+    } catch {
+      // left for the admin
+    }
+    this.#log.info({ vm: name, id: reg.id }, 'VM destroyed')
+    return { name, evictedKey: await this.#evictUnused(config) }
+  }
+
+  async addDisk(name: string, size: string, encrypt: boolean | undefined): Promise<VmDescription> {
+    const { reg, config } = this.#find(name)
+    this.#refuseRunning(config, 'add a disk to')
+    if (config.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `VM '${name}' is suspended: resume and power it off before adding a disk`,
+      )
+    if (encrypt === true && !config.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `${VmMessages.encryptedDiskNeedsEncryptedVm} Encrypt VM '${name}' first.`,
+      )
+    if (encrypt === false && config.encryption)
+      throw new HostError(
+        'ERR_HOST_VM_ENCRYPTION',
+        `VM '${name}' is encrypted: its disks are encrypted too (decrypt the VM first for a plain disk)`,
+      )
+    if (config.disks.length >= VM_LIMITS.disks.max)
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', `a VM has at most ${VM_LIMITS.disks.max} disks`)
+    const sizeBytes = diskBytes(size)
+    let n = 0
+    while (config.disks.some((d) => d.id === `disk${n}`)) n++
+    const id = `disk${n}`
+    const disk: VmDisk = {
+      id,
+      file: config.encryption ? `${id}.luks` : `${id}.img`,
+      sizeBytes,
+      encrypted: config.encryption !== undefined,
+    }
+    const path = join(reg.path, disk.file)
+    if (!config.encryption) {
+      createSparse(path, sizeBytes)
+      writeVmConfig(reg.path, { ...config, disks: [...config.disks, disk] })
+    } else {
+      const e = config.encryption
+      const opened = this.#openBundle(config)
+      const dek = newDek()
+      try {
+        const disks = new Map(opened.disks)
+        disks.set(id, dek)
+        await this.#withKek(e, (k) =>
+          createThinDisk(path, {
+            size: sizeBytes,
+            dek,
+            kek: k,
+            providerId: e.providerId,
+            kekId: e.kekId,
+          }),
+        )
+        const bundle = this.#o.cache.use(e.providerId, e.kekId, (k) =>
+          sealBundle({ ...opened, disks }, k),
+        )
+        writeVmConfig(reg.path, {
+          ...config,
+          disks: [...config.disks, disk],
+          encryption: { ...e, bundle: bundleToBase64(bundle) },
+        })
+      } catch (err) {
+        rmSync(path, { force: true })
+        throw err
+      } finally {
+        dek.fill(0)
+        zeroBundleKeys(opened)
+      }
+    }
+    this.#log.info({ vm: name, disk: id, encrypted: disk.encrypted }, 'disk added')
+    return this.describe(name)
+  }
+
+  setAutostart(name: string, enabled: boolean): Promise<VmDescription> {
+    const { reg, config } = this.#find(name)
+    writeVmConfig(reg.path, { ...config, autostart: enabled })
+    if (!enabled) this.#pendingAutostart.delete(reg.id)
+    return this.describe(name)
+  }
+
+  #refuseRunning(c: VmConfig, what: string): void {
+    if (this.#running.has(c.id))
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `cannot ${what} VM '${c.name}' while it is powered on: power it off first (ward host vm power-off ${c.name})`,
+        { vm: c.name, powerState: 'poweredOn' },
+      )
+  }
+
+  // ---- describe
+
+  async accelerator(): Promise<ProbeResult> {
+    if (this.#accel) return this.#accel
+    this.#accelProbe ??= chooseAccelerator({
+      qemu: this.#qemu,
+      cacheDir: this.#o.dataDir,
+      runDir: this.#runDir(),
+      ...(this.#o.probeTimeoutMs !== undefined ? { timeoutMs: this.#o.probeTimeoutMs } : {}),
+    }).then((r) => {
+      this.#accel = r
+      this.#log.info({ accelerator: r.accelerator, reason: r.reason }, 'accelerator chosen')
+      return r
+    })
+    return this.#accelProbe
+  }
+
+  async list(): Promise<VmDescription[]> {
+    const out: VmDescription[] = []
+    for (const v of this.#inventory().vms) out.push(await this.describe(v.name))
+    return out
+  }
+
+  async describe(name: string): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    const run = this.#running.get(c.id)
+    const accel = run
+      ? { accelerator: run.accelerator, reason: 'in use by this VM' }
+      : await this.accelerator()
+    let qemuStatus: string | undefined
+    if (run && !run.stopping)
+      try {
+        const s = (await run.qemu.qmp.execute('query-status', undefined, 3000)) as {
+          status?: string
+        }
+        qemuStatus = s.status
+      } catch {
+        qemuStatus = 'unknown'
+      }
+    const keys: KeyState[] = []
+    let cryptoState: VmDescription['cryptoState']
+    let lockedReason: string | undefined
+    if (c.encryption) {
+      const { providerId, kekId } = c.encryption
+      const inCache = this.#o.cache.has(providerId, kekId)
+      keys.push({
+        role: 'KEK',
+        providerId,
+        kekId,
+        state: inCache ? 'in cache' : 'missing in cache',
+      })
+      const prev = c.encryption.previous
+      const prevInCache = prev !== undefined && this.#o.cache.has(prev.providerId, prev.kekId)
+      if (prev)
+        keys.push({
+          role: 'previous KEK',
+          providerId: prev.providerId,
+          kekId: prev.kekId,
+          state: prevInCache ? 'in cache' : 'missing in cache',
+        })
+      let opened: OpenedBundle | undefined
+      if (inCache || prevInCache)
+        try {
+          opened = this.#openBundle(c)
+        } catch (e) {
+          lockedReason = `the key in the cache does not open the VM's key bundle (${(e as { code?: string }).code ?? 'error'})`
+        }
+      else lockedReason = VmMessages.lockedReasonShort
+      try {
+        keys.push({
+          role: 'file key',
+          providerId,
+          kekId,
+          state: opened ? 'in bundle' : 'unknown',
+        })
+        for (const d of c.disks.filter((x) => x.encrypted))
+          keys.push({
+            role: 'disk DEK',
+            providerId,
+            kekId,
+            disk: d.id,
+            state: opened
+              ? opened.disks.has(d.id)
+                ? 'in bundle'
+                : 'missing in bundle'
+              : 'unknown',
+          })
+      } finally {
+        if (opened) zeroBundleKeys(opened)
+      }
+      cryptoState = lockedReason === undefined ? 'unlocked' : 'locked'
+    }
+    return {
+      id: c.id,
+      name: c.name,
+      path: reg.path,
+      powerState: run ? 'poweredOn' : c.suspended ? 'suspended' : 'poweredOff',
+      accelerator: accel.accelerator,
+      acceleratorReason: accel.reason,
+      cpus: c.cpus,
+      memoryMiB: c.memoryMiB,
+      firmware: c.firmware,
+      vtpm: c.vtpm,
+      autostart: c.autostart,
+      disks: c.disks.map((d) => ({
+        ...d,
+        path: join(reg.path, d.file),
+        allocatedBytes: allocated(join(reg.path, d.file)),
+      })),
+      ...(c.firmware === 'efi'
+        ? {
+            nvram: {
+              path: join(reg.path, c.encryption ? NVRAM_SEALED : NVRAM_PLAIN),
+              encrypted: c.encryption !== undefined,
+            },
+          }
+        : {}),
+      encrypted: c.encryption !== undefined,
+      ...(c.encryption
+        ? { encryption: { providerId: c.encryption.providerId, kekId: c.encryption.kekId } }
+        : {}),
+      ...(cryptoState ? { cryptoState } : {}),
+      ...(lockedReason !== undefined ? { lockedReason } : {}),
+      keys,
+      ...(run ? { pid: run.qemu.pid } : {}),
+      ...(qemuStatus !== undefined ? { qemuStatus } : {}),
+      log: join(reg.path, QEMU_LOG),
+      console: join(reg.path, SERIAL_LOG),
+    }
+  }
+
+  // ---- power
+
+  /** Power on; a suspended VM resumes (as on vSphere). */
+  async powerOn(name: string, boot: BootOptions = {}): Promise<VmDescription> {
+    const { config } = this.#find(name)
+    if (config.suspended) {
+      if (boot.kernel !== undefined || boot.initrd !== undefined || boot.append !== undefined)
+        throw new HostError(
+          'ERR_HOST_VM_POWER_STATE',
+          `VM '${name}' is suspended: it resumes with the boot options it had (run power-on or resume without --kernel, --initrd, --append)`,
+        )
+      return this.resume(name)
+    }
+    return this.#start(name, boot, false)
+  }
+
+  async #start(name: string, boot: BootOptions, incoming: boolean): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    this.#refuseRunning(c, 'power on')
+    if (c.encryption?.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished deep recrypt: run 'ward host vm recrypt ${name} --deep' again to finish it, then power on`,
+      )
+    if (c.cryptoTask)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished ${c.cryptoTask.op}: run 'ward host vm ${c.cryptoTask.op} ${name}' again to finish it, then power on`,
+      )
+    for (const f of [boot.kernel, boot.initrd])
+      if (f !== undefined && !isAbsolute(f))
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          `--kernel and --initrd take absolute paths (got ${f})`,
+        )
+    if (boot.initrd !== undefined && boot.kernel === undefined)
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', '--initrd needs --kernel')
+    if (boot.append !== undefined && boot.kernel === undefined)
+      throw new HostError('ERR_HOST_BAD_ARGUMENT', '--append needs --kernel')
+    const runFolder = join(this.#runDir(), 'vms', c.id)
+    if (join(runFolder, 'disk00.sock').length > MAX_SOCKET_PATH)
+      throw new HostError(
+        'ERR_HOST_RUN_DIR',
+        `the run folder ${runFolder} is too deep for unix sockets: use a shorter run folder`,
+      )
+    let opened: OpenedBundle | undefined
+    if (c.encryption) opened = this.#openBundle(c) // the locked error when the KEK is missing
+    const filters: DiskServer[] = []
+    let nvram: RunNvram | undefined
+    let vtpm: Vtpm | undefined
+    let fileKey: Secret | undefined
+    try {
+      const disks: DiskBacking[] = []
+      rmSync(runFolder, { recursive: true, force: true })
+      mkdirSync(runFolder, { mode: 0o700 })
+      for (const d of c.disks) {
+        const path = join(reg.path, d.file)
+        if (!d.encrypted) {
+          disks.push({ rawFile: path })
+          continue
+        }
+        const dek = opened?.disks.get(d.id)
+        if (!dek)
+          throw new HostError('ERR_HOST_VM_DISK_KEY', VmMessages.diskKeyMissing(path), {
+            vm: name,
+            disk: d.id,
+          })
+        if (!this.#o.filter)
+          throw new HostError(
+            'ERR_HOST_FILTER_UNAVAILABLE',
+            'this agent has no crypto filter: encrypted VMs cannot power on here',
+          )
+        const socketPath = join(runFolder, `${d.id}.sock`)
+        filters.push(await this.#o.filter({ path, volumeKey: dek, socketPath }))
+        disks.push({ nbdSocket: socketPath })
+      }
+      if (c.firmware === 'efi') {
+        if (opened) {
+          const fileKey = Secret.take(new Uint8Array(opened.fileKey))
+          const tmp = nvramRunFolder(runFolder, c)
+          nvram = {
+            plain: await fileKey.use((k) => openNvram(reg.path, c, k, tmp)),
+            fileKey,
+            ...(tmp !== runFolder ? { tmpfsFolder: tmp } : {}),
+          }
+        } else nvram = { plain: await openNvram(reg.path, c, undefined, runFolder) }
+      }
+      if (c.vtpm) {
+        if (!opened)
+          throw new HostError(
+            'ERR_HOST_VM_ENCRYPTION',
+            `VM '${name}': a vTPM needs an encrypted VM`,
+          )
+        const key = vtpmStateKey(opened.fileKey, c.id)
+        try {
+          vtpm = await startVtpm({ folder: reg.path, runFolder, key })
+        } finally {
+          key.fill(0)
+        }
+      }
+      if (opened) {
+        fileKey = Secret.take(new Uint8Array(opened.fileKey))
+        zeroBundleKeys(opened)
+        opened = undefined
+      }
+      const accel = await this.accelerator()
+      const args = [
+        ...qemuArgs({
+          config: c,
+          accelerator: accel.accelerator,
+          folder: reg.path,
+          runFolder,
+          disks,
+          boot,
+          incoming,
+        }),
+        ...(nvram ? ovmfArgs(nvram.plain) : []),
+        ...(vtpm ? vtpmQemuArgs(vtpm.socket) : []),
+      ]
+      const qemu = await startQemu({ qemu: this.#qemu, args, folder: reg.path, runFolder })
+      const run: Running = {
+        qemu,
+        accelerator: accel.accelerator,
+        runFolder,
+        filters,
+        startedAt: new Date().toISOString(),
+        stopping: false,
+        boot,
+        fileKey,
+        stopped: qemu.exited.then(async (r) => {
+          this.#running.delete(c.id)
+          qemu.qmp.close()
+          await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
+          await this.#closeNvram(reg.path, c, nvram)
+          await vtpm?.stop()
+          fileKey?.dispose()
+          rmSync(runFolder, { recursive: true, force: true })
+          this.#log.info(
+            { vm: c.name, id: c.id, code: r.code, signal: r.signal, requested: run.stopping },
+            'VM powered off',
+          )
+        }),
+      }
+      this.#running.set(c.id, run)
+      this.#pendingAutostart.delete(c.id)
+      this.#log.info(
+        {
+          vm: c.name,
+          id: c.id,
+          pid: qemu.pid,
+          accelerator: accel.accelerator,
+          disks: disks.length,
+        },
+        'VM powered on',
+      )
+    } catch (e) {
+      await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
+      await vtpm?.stop()
+      // QEMU never ran: the store is unchanged, the plaintext copy is only wiped
+      if (nvram?.fileKey) {
+        wipeFile(nvram.plain)
+        nvram.fileKey.dispose()
+      }
+      if (nvram?.tmpfsFolder) rmSync(nvram.tmpfsFolder, { recursive: true, force: true })
+      fileKey?.dispose()
+      rmSync(runFolder, { recursive: true, force: true })
+      throw e
+    } finally {
+      if (opened) zeroBundleKeys(opened)
+    }
+    return this.describe(name)
+  }
+
+  /** After QEMU exits: an encrypted VM's variable store sealed back, its plaintext wiped. */
+  async #closeNvram(folder: string, c: VmConfig, nvram: RunNvram | undefined): Promise<void> {
+    if (!nvram?.fileKey) return
+    try {
+      await nvram.fileKey.use((k) => sealNvram(folder, c, k, nvram.plain))
+    } catch (e) {
+      this.#log.error(
+        { vm: c.name, code: (e as { code?: string }).code ?? 'error' },
+        'the NVRAM could not be sealed back: the run changes to UEFI variables are lost',
+      )
+    } finally {
+      nvram.fileKey.dispose()
+      if (nvram.tmpfsFolder) rmSync(nvram.tmpfsFolder, { recursive: true, force: true })
+    }
+  }
+
+  #stateSeal(c: VmConfig, key: Uint8Array): StateSeal {
+    return { key, vmId: c.id, providerId: 'ward-vm', kekId: `${c.id}/file-key` }
+  }
+
+  /**
+   * Suspend: the guest stops, QEMU's state is streamed through the agent into the suspend image
+   * (sealed with the VM's file key when it is encrypted: role snapshot-memory, bound to the VM
+   * id), the boot options are recorded in vm.json, and QEMU exits.
+   */
+  async suspend(name: string): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    const run = this.#running.get(c.id)
+    if (!run)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is not powered on`, {
+        vm: name,
+      })
+    const out = join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN)
+    const save = (key: Uint8Array | undefined): Promise<void> =>
+      saveState({
+        qmp: run.qemu.qmp,
+        runFolder: run.runFolder,
+        out,
+        seal: key ? this.#stateSeal(c, key) : undefined,
+      })
+    if (run.fileKey) await run.fileKey.use((k) => save(k))
+    else await save(undefined)
+    writeVmConfig(reg.path, { ...c, suspended: { ...run.boot } })
+    await this.#stop(run, true, 0)
+    this.#log.info({ vm: name, id: c.id }, 'VM suspended')
+    return this.describe(name)
+  }
+
+  /** Resume a suspended VM: QEMU starts with -incoming defer and the agent streams the image in. */
+  async resume(name: string): Promise<VmDescription> {
+    const { reg, config: c } = this.#find(name)
+    if (!c.suspended)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is not suspended`, { vm: name })
+    const image = join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN)
+    if (!existsSync(image))
+      throw new HostError(
+        'ERR_HOST_VM_SUSPEND',
+        `VM '${name}' is marked suspended but ${image} is missing`,
+      )
+    await this.#start(name, c.suspended, true)
+    const run = this.#running.get(c.id)!
+    try {
+      const load = (key: Uint8Array | undefined): Promise<void> =>
+        loadState({
+          qmp: run.qemu.qmp,
+          runFolder: run.runFolder,
+          image,
+          seal: key ? this.#stateSeal(c, key) : undefined,
+        })
+      if (run.fileKey) await run.fileKey.use((k) => load(k))
+      else await load(undefined)
+    } catch (e) {
+      // the image stays: the VM is still suspended
+      await this.#stop(run, true, 0)
+      throw e
+    }
+    writeVmConfig(reg.path, withoutSuspended(c))
+    rmSync(image, { force: true })
+    this.#log.info({ vm: name, id: c.id }, 'VM resumed')
+    return this.describe(name)
+  }
+
+  /**
+   * Guest shutdown through ACPI (QMP system_powerdown), bounded by `timeoutMs`; then, or at
+   * once with `hard`, QMP quit (QEMU flushes its disks and exits), then SIGKILL after 5 s.
+   */
+  async powerOff(
+    name: string,
+    o: { hard?: boolean; timeoutMs?: number } = {},
+  ): Promise<VmDescription & { how: string }> {
+    const { reg, config: c } = this.#find(name)
+    const run = this.#running.get(c.id)
+    if (!run && c.suspended) {
+      // as on vSphere: powering off a suspended VM discards its suspended state
+      writeVmConfig(reg.path, withoutSuspended(c))
+      rmSync(join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN), { force: true })
+      return { ...(await this.describe(name)), how: 'suspended state discarded' }
+    }
+    if (!run)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is already powered off`, {
+        vm: name,
+        powerState: 'poweredOff',
+      })
+    const how = await this.#stop(run, o.hard === true, o.timeoutMs ?? 30_000)
+    return { ...(await this.describe(name)), how }
+  }
+
+  async #stop(run: Running, hard: boolean, timeoutMs: number): Promise<string> {
+    run.stopping = true
+    const wait = (ms: number): Promise<boolean> =>
+      Promise.race([
+        run.stopped.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref()),
+      ])
+    if (!hard) {
+      await run.qemu.qmp.execute('system_powerdown', undefined, 3000).catch(() => undefined)
+      if (await wait(timeoutMs)) return 'guest shutdown'
+    }
+    await run.qemu.qmp.execute('quit', undefined, 3000).catch(() => undefined)
+    if (await wait(5000)) return hard ? 'hard power-off' : 'guest shutdown timed out: quit'
+    killTree(run.qemu.child)
+    await run.stopped
+    return 'killed'
+  }
+
+  /** VMs marked autostart, at boot; a locked one waits for its KEK. */
+  async autostart(): Promise<void> {
+    await this.#reapStale()
+    for (const v of this.#inventory().vms) {
+      let c: VmConfig
+      try {
+        c = readVmConfig(v.path)
+      } catch (e) {
+        this.#log.error({ vm: v.name, code: (e as { code?: string }).code }, 'VM unreadable')
+        continue
+      }
+      if (!c.autostart) continue
+      const ref = this.#kekRef(c)
+      if (ref && !this.#o.cache.has(ref.providerId, ref.kekId)) {
+        this.#pendingAutostart.add(c.id)
+        this.#log.warn(
+          { vm: c.name, providerId: ref.providerId, kekId: ref.kekId },
+          'autostart VM locked: key missing in cache; it powers on when the key is added',
+        )
+        continue
+      }
+      await this.#tryPowerOn(c.name)
+    }
+  }
+
+  /** A KEK came into the cache: power on the autostart VMs that waited for it. */
+  async keyAdded(ref: KeyRef): Promise<void> {
+    for (const v of this.#inventory().vms) {
+      if (!this.#pendingAutostart.has(v.id)) continue
+      let c: VmConfig
+      try {
+        c = readVmConfig(v.path)
+      } catch {
+        continue
+      }
+      const r = this.#kekRef(c)
+      if (r && r.providerId === ref.providerId && r.kekId === ref.kekId)
+        await this.#tryPowerOn(c.name)
+    }
+  }
+
+  async #tryPowerOn(name: string): Promise<void> {
+    try {
+      await this.powerOn(name)
+    } catch (e) {
+      this.#log.error(
+        { vm: name, code: (e as { code?: string }).code ?? 'error' },
+        'autostart power-on failed',
+      )
+    }
+  }
+
+  /** QEMUs left by an agent that died (kill -9): killed, their run folders removed. */
+  async #reapStale(): Promise<void> {
+    const root = join(this.#o.runDir, 'vms')
+    if (!existsSync(root)) return
+    for (const id of readdirSync(root)) {
+      const folder = join(root, id)
+      try {
+        const pid = Number(readFileSync(join(folder, PID_FILE), 'utf8').trim())
+        if (Number.isSafeInteger(pid) && pid > 1) {
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          if (cmd.includes(`ward-vm-${id}`)) {
+            process.kill(pid, 'SIGKILL')
+            this.#log.warn({ id, pid }, 'killed a QEMU left by the previous agent')
+            for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++)
+              await new Promise((r) => setTimeout(r, 20))
+          }
+        }
+      } catch {
+        // no pid file, or the process is gone
+      }
+      // a decrypted NVRAM of that run: wiped (a host crash loses at most the run's changes)
+      for (const d of [folder, join('/dev/shm', `ward-vm-${id}`)]) {
+        if (existsSync(join(d, 'nvram.fd'))) wipeFile(join(d, 'nvram.fd'))
+        rmSync(d, { recursive: true, force: true })
+      }
+    }
+  }
+
+  /** Agent shutdown (a host reboot): every VM powered off (guest shutdown bounded, then quit). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#running.values()].map((r) => this.#stop(r, false, 3000)))
+  }
+}
+
+/** The configuration without its unfinished encrypt/decrypt marker. */
+function withoutTask(c: VmConfig): VmConfig {
+  const copy: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = { ...c }
+  delete copy.cryptoTask
+  return copy as VmConfig
+}
+
+/** The configuration with its suspended state cleared. */
+function withoutSuspended(c: VmConfig): VmConfig {
+  const copy: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = { ...c }
+  delete copy.suspended
+  return copy as VmConfig
+}
+
+const checkIdArg = (id: string): string => {
+  if (id.length === 0 || Buffer.byteLength(id) > 255 || /[\p{Cc}]/u.test(id))
+    throw new HostError(
+      'ERR_HOST_BAD_ARGUMENT',
+      'a key id is 1 to 255 bytes, no control characters',
+    )
+  return id
+}
+
+function newDek(): Uint8Array {
+  for (;;) {
+    const k = new Uint8Array(randomBytes(64))
+    if (Buffer.compare(k.subarray(0, 32), k.subarray(32)) !== 0) return k
+  }
+}
+
+/** A raw disk of `size` bytes that takes no blocks until written (a plain VM's thin disk). */
+function createSparse(path: string, size: number): void {
+  const fd = openSync(path, 'wx', 0o600)
+  try {
+    ftruncateSync(fd, size)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Bytes the file really takes on disk (thin disks grow as the guest writes). */
+function allocated(path: string): number {
+  try {
+    const st = lstatSync(path)
+    return st.blocks * 512
+  } catch {
+    return 0
+  }
+}
+
+export { MiB }
