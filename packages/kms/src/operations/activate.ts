@@ -1,6 +1,15 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { Operation, State, date, opt, Tag } from '@ward/kmip'
-import { idPayload, stateError } from './common.js'
+import {
+  ActivateRequest,
+  ActivateResponse,
+  Operation,
+  State,
+  date,
+  decodeStructure,
+  encodeStructure,
+  Tag,
+} from '@ward/kmip'
+import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.19 Activate. */
@@ -9,7 +18,8 @@ export const activate = defineOperation({
   privilege: 'activate',
   mutates: true,
   async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+    const request = decodeStructure(ActivateRequest, payload, ctx)
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'activate')
     if (o.state !== State.PreActive)
       throw stateError(`object ${id} is not Pre-Active (state ${o.state})`)
@@ -17,6 +27,9 @@ export const activate = defineOperation({
     setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
+    return {
+      objectId: id,
+      payload: encodeStructure(ActivateResponse, { uniqueIdentifier: id }, ctx),
+    }
   },
 })

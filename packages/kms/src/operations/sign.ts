@@ -2,9 +2,18 @@ import { constants, sign as nodeSign } from 'node:crypto'
 import { invalidField } from '../errors.js'
 import { withMaterial } from '../model/object.js'
 import { privateKeyObject } from '../model/material.js'
-import { ObjectType, Operation, CryptographicUsageMask, bytes, s, text, Tag } from '@ward/kmip'
+import {
+  CryptographicUsageMask,
+  ObjectType,
+  Operation,
+  SignRequest,
+  SignResponse,
+  decodeStructure,
+  encodeStructure,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { params, usable, data, ACTIVE, sigOptions, consumeUsage } from './crypto-common.js'
+import { params, sigOptions } from './crypto-params.js'
+import { ACTIVE, checkDataSize, consumeUsage, usable } from './key-usage.js'
 
 /** KMIP 1.4 §4.31 Sign. */
 export const sign = defineOperation({
@@ -12,10 +21,17 @@ export const sign = defineOperation({
   privilege: 'sign',
   since: [1, 2],
   async run(ctx, payload) {
-    const o = await usable(ctx, payload, 'sign', CryptographicUsageMask.Sign, ACTIVE, 'protect')
+    const request = decodeStructure(SignRequest, payload, ctx)
+    const o = await usable(ctx, {
+      id: request.uniqueIdentifier,
+      operation: 'sign',
+      usageMask: CryptographicUsageMask.Sign,
+      states: ACTIVE,
+      purpose: 'protect',
+    })
     if (o.objectType !== ObjectType.PrivateKey) throw invalidField('Sign needs a private key')
-    const { hash, padding } = sigOptions(params(o, payload))
-    const d = data(payload)
+    const { hash, padding } = sigOptions(params(o, request.cryptographicParameters))
+    const d = checkDataSize(request.data)
     await consumeUsage(ctx, o, d.length)
     const sig = withMaterial(ctx, o, (m) => {
       const key = privateKeyObject(m)
@@ -29,10 +45,7 @@ export const sign = defineOperation({
     })
     return {
       objectId: o.id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, o.id),
-        bytes(Tag.SignatureData, sig),
-      ]),
+      payload: encodeStructure(SignResponse, { uniqueIdentifier: o.id, signatureData: sig }, ctx),
     }
   },
 })
