@@ -1,14 +1,5 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import {
-  ActivateRequest,
-  ActivateResponse,
-  Operation,
-  State,
-  date,
-  decodeStructure,
-  encodeStructure,
-  Tag,
-} from '@ward/kmip'
+import { ActivateRequest, ActivateResponse, Operation, State, date, Tag } from '@ward/kmip'
 import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
@@ -17,8 +8,9 @@ export const activate = defineOperation({
   code: Operation.Activate,
   privilege: 'activate',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(ActivateRequest, payload, ctx)
+  request: ActivateRequest,
+  response: ActivateResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'activate')
     if (o.state !== State.PreActive)
@@ -27,9 +19,6 @@ export const activate = defineOperation({
     setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
-    return {
-      objectId: id,
-      payload: encodeStructure(ActivateResponse, { uniqueIdentifier: id }, ctx),
-    }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -5,8 +5,6 @@ import {
   AddAttributeRequest,
   AddAttributeResponse,
   Operation,
-  decodeStructure,
-  encodeStructure,
   optionalValue,
   Tag,
 } from '@ward/kmip'
@@ -20,8 +18,9 @@ export const addAttribute = defineOperation({
   code: Operation.AddAttribute,
   privilege: 'add-attribute',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(AddAttributeRequest, payload, ctx)
+  request: AddAttributeRequest,
+  response: AddAttributeResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'add-attribute')
     // 1.x: the Attribute; 2.x: New Attribute's (the version's member is required)
@@ -52,11 +51,7 @@ export const addAttribute = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: id,
-      payload: encodeStructure(
-        AddAttributeResponse,
-        { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, existing) },
-        ctx,
-      ),
+      payload: { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, existing) },
     }
   },
 })

@@ -1,15 +1,6 @@
 import { KmsError } from '../errors.js'
 import { attrScalar, attrValues, loadObject, targetId } from '../model/object.js'
-import {
-  CheckRequest,
-  CheckResponse,
-  Operation,
-  State,
-  decodeStructure,
-  encodeStructure,
-  optionalValue,
-  Tag,
-} from '@ward/kmip'
+import { CheckRequest, CheckResponse, Operation, State, optionalValue, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /**
@@ -21,8 +12,9 @@ import { defineOperation } from './types.js'
 export const check = defineOperation({
   code: Operation.Check,
   privilege: 'check',
-  async run(ctx, payload) {
-    const request = decodeStructure(CheckRequest, payload, ctx)
+  request: CheckRequest,
+  response: CheckResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'check')
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
@@ -56,6 +48,6 @@ export const check = defineOperation({
         'ERR_KMS_LEASE_TIME',
         `Check failed: object ${id}'s Lease Time is ${ours} s`,
       )
-    return { objectId: id, payload: encodeStructure(CheckResponse, { uniqueIdentifier: id }, ctx) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

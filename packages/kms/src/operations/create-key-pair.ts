@@ -18,7 +18,6 @@ import {
   ObjectType,
   Operation,
   RecommendedCurve,
-  decodeStructure,
   encodeStructure,
   enumeration,
   int,
@@ -132,8 +131,9 @@ export async function buildKeyPair(
 export const createKeyPair = defineOperation({
   code: Operation.CreateKeyPair,
   privilege: 'create-key-pair',
-  async run(ctx, payload) {
-    const request = decodeStructure(CreateKeyPairRequest, payload, ctx)
+  request: CreateKeyPairRequest,
+  response: CreateKeyPairResponse,
+  async handle(ctx, request) {
     const [sk, pk] = await buildKeyPair(ctx, {
       common: toAttrs(request.commonAttributes),
       privateKey: toAttrs(request.privateKeyAttributes),
@@ -142,11 +142,7 @@ export const createKeyPair = defineOperation({
     await saveObjects(ctx, [sk, pk])
     return {
       objectId: sk.id,
-      payload: encodeStructure(
-        CreateKeyPairResponse,
-        { privateKeyUniqueIdentifier: sk.id, publicKeyUniqueIdentifier: pk.id },
-        ctx,
-      ),
+      payload: { privateKeyUniqueIdentifier: sk.id, publicKeyUniqueIdentifier: pk.id },
     }
   },
 })

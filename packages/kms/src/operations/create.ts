@@ -17,7 +17,6 @@ import {
   CreateResponse,
   Operation,
   bytes,
-  decodeStructure,
   encodeStructure,
   enumeration,
   int,
@@ -115,8 +114,9 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
 export const create = defineOperation({
   code: Operation.Create,
   privilege: 'create',
-  async run(ctx, payload) {
-    const request = decodeStructure(CreateRequest, payload, ctx)
+  request: CreateRequest,
+  response: CreateResponse,
+  async handle(ctx, request) {
     const type = request.objectType
     const attrs = toAttrs(request.attributes)
     let o: ManagedObject
@@ -124,9 +124,6 @@ export const create = defineOperation({
     else if (type === ObjectType.SecretData) o = buildSecretData(ctx, attrs)
     else throw invalidField(`Create of object type ${type}: use CreateKeyPair or Register`)
     await saveObjects(ctx, [o])
-    return {
-      objectId: o.id,
-      payload: encodeStructure(CreateResponse, { objectType: type, uniqueIdentifier: o.id }, ctx),
-    }
+    return { objectId: o.id, payload: { objectType: type, uniqueIdentifier: o.id } }
   },
 })

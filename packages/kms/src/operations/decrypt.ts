@@ -5,8 +5,6 @@ import {
   DecryptResponse,
   ObjectType,
   Operation,
-  decodeStructure,
-  encodeStructure,
 } from '@ward/kmip'
 import { attrScalar, withMaterial } from '../model/object.js'
 import { privateKeyObject } from '../model/material.js'
@@ -27,8 +25,9 @@ export const decrypt = defineOperation({
   code: Operation.Decrypt,
   privilege: 'decrypt',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(DecryptRequest, payload, ctx)
+  request: DecryptRequest,
+  response: DecryptResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'decrypt',
@@ -41,11 +40,7 @@ export const decrypt = defineOperation({
     const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
     const out = (data: Uint8Array, corr?: Uint8Array) => ({
       objectId: o.id,
-      payload: encodeStructure(
-        DecryptResponse,
-        { uniqueIdentifier: o.id, data, correlationValue: corr },
-        ctx,
-      ),
+      payload: { uniqueIdentifier: o.id, data, correlationValue: corr },
     })
     const corr = request.correlationValue
     const init = request.initIndicator === true

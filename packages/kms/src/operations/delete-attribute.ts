@@ -5,8 +5,6 @@ import {
   DeleteAttributeRequest,
   DeleteAttributeResponse,
   Operation,
-  decodeStructure,
-  encodeStructure,
   isV2,
   sameItem,
 } from '@ward/kmip'
@@ -19,8 +17,9 @@ export const deleteAttribute = defineOperation({
   code: Operation.DeleteAttribute,
   privilege: 'delete-attribute',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(DeleteAttributeRequest, payload, ctx)
+  request: DeleteAttributeRequest,
+  response: DeleteAttributeResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'delete-attribute')
     let at: number
@@ -55,14 +54,10 @@ export const deleteAttribute = defineOperation({
     await saveObjects(ctx, [o])
     return {
       objectId: id,
-      payload: encodeStructure(
-        DeleteAttributeResponse,
-        {
-          uniqueIdentifier: id,
-          attribute: removed === undefined ? undefined : toKmipAttribute(ctx, removed, index),
-        },
-        ctx,
-      ),
+      payload: {
+        uniqueIdentifier: id,
+        attribute: removed === undefined ? undefined : toKmipAttribute(ctx, removed, index),
+      },
     }
   },
 })

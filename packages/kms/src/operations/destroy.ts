@@ -1,14 +1,5 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import {
-  DestroyRequest,
-  DestroyResponse,
-  Operation,
-  State,
-  date,
-  decodeStructure,
-  encodeStructure,
-  Tag,
-} from '@ward/kmip'
+import { DestroyRequest, DestroyResponse, Operation, State, date, Tag } from '@ward/kmip'
 import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
@@ -17,8 +8,9 @@ export const destroy = defineOperation({
   code: Operation.Destroy,
   privilege: 'destroy',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(DestroyRequest, payload, ctx)
+  request: DestroyRequest,
+  response: DestroyResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'destroy')
     if (o.state === State.Active)
@@ -35,9 +27,6 @@ export const destroy = defineOperation({
     setAttr(o, 'Destroy Date', date(Tag.DestroyDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
-    return {
-      objectId: id,
-      payload: encodeStructure(DestroyResponse, { uniqueIdentifier: id }, ctx),
-    }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -2,8 +2,6 @@ import {
   DiscoverVersionsRequest,
   DiscoverVersionsResponse,
   Operation,
-  decodeStructure,
-  encodeStructure,
   supportedVersions as kmipVersions,
 } from '@ward/kmip'
 import { defineOperation } from './types.js'
@@ -22,12 +20,14 @@ export const discoverVersions = defineOperation({
   code: Operation.DiscoverVersions,
   privilege: 'discover-versions',
   since: [1, 1],
-  async run(ctx, payload) {
-    const asked = decodeStructure(DiscoverVersionsRequest, payload, ctx).protocolVersions
+  request: DiscoverVersionsRequest,
+  response: DiscoverVersionsResponse,
+  async handle(_ctx, request) {
+    const asked = request.protocolVersions
     const out =
       asked.length === 0
         ? kmipVersions
         : asked.filter(({ major, minor }) => isSupportedVersion(major, minor))
-    return { payload: encodeStructure(DiscoverVersionsResponse, { protocolVersions: out }, ctx) }
+    return { payload: { protocolVersions: out } }
   },
 })

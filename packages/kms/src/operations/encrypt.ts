@@ -5,8 +5,6 @@ import {
   EncryptResponse,
   ObjectType,
   Operation,
-  decodeStructure,
-  encodeStructure,
 } from '@ward/kmip'
 import { attrScalar, withMaterial } from '../model/object.js'
 import { publicKeyObject } from '../model/material.js'
@@ -28,8 +26,9 @@ export const encrypt = defineOperation({
   code: Operation.Encrypt,
   privilege: 'encrypt',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(EncryptRequest, payload, ctx)
+  request: EncryptRequest,
+  response: EncryptResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'encrypt',
@@ -50,17 +49,13 @@ export const encrypt = defineOperation({
       } = {},
     ) => ({
       objectId: o.id,
-      payload: encodeStructure(
-        EncryptResponse,
-        {
-          uniqueIdentifier: o.id,
-          data,
-          ivCounterNonce: extra.iv,
-          correlationValue: extra.corr,
-          authenticatedEncryptionTag: extra.tag,
-        },
-        ctx,
-      ),
+      payload: {
+        uniqueIdentifier: o.id,
+        data,
+        ivCounterNonce: extra.iv,
+        correlationValue: extra.corr,
+        authenticatedEncryptionTag: extra.tag,
+      },
     })
     const corr = request.correlationValue
     const init = request.initIndicator === true

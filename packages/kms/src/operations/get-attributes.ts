@@ -1,20 +1,15 @@
 import { allAttributes, isAttributeName, toKmipAttribute } from '../model/attributes.js'
 import { loadObject, targetId } from '../model/object.js'
-import {
-  GetAttributesRequest,
-  GetAttributesResponse,
-  Operation,
-  decodeStructure,
-  encodeStructure,
-} from '@ward/kmip'
+import { GetAttributesRequest, GetAttributesResponse, Operation } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.12 Get Attributes: the named attributes (all when none is named). */
 export const getAttributes = defineOperation({
   code: Operation.GetAttributes,
   privilege: 'get-attributes',
-  async run(ctx, payload) {
-    const request = decodeStructure(GetAttributesRequest, payload, ctx)
+  request: GetAttributesRequest,
+  response: GetAttributesResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'get-attributes')
     const names = request.attributeNames.filter(isAttributeName)
@@ -23,14 +18,10 @@ export const getAttributes = defineOperation({
     const chosen = names.length === 0 ? all : all.filter(({ attr }) => wanted.has(attr.name))
     return {
       objectId: id,
-      payload: encodeStructure(
-        GetAttributesResponse,
-        {
-          uniqueIdentifier: o.id,
-          attributes: chosen.map(({ attr, index }) => toKmipAttribute(ctx, attr, index)),
-        },
-        ctx,
-      ),
+      payload: {
+        uniqueIdentifier: o.id,
+        attributes: chosen.map(({ attr, index }) => toKmipAttribute(ctx, attr, index)),
+      },
     }
   },
 })

@@ -30,7 +30,6 @@ import {
   Operation,
   PaddingMethod,
   State,
-  decodeStructure,
   encodeStructure,
 } from '@ward/kmip'
 import type { PayloadOf } from '@ward/kmip'
@@ -115,8 +114,9 @@ async function wrapWith(
 export const get = defineOperation({
   code: Operation.Get,
   privilege: 'get',
-  async run(ctx, payload) {
-    const request = decodeStructure(GetRequest, payload, ctx)
+  request: GetRequest,
+  response: GetResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o: ManagedObject = await loadObject(ctx, id, 'get')
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised || o.sealed === null)
@@ -171,11 +171,11 @@ export const get = defineOperation({
           }
         } else block = keyBlock(o, m, format)
       }
-      const payload = encodeStructure(
-        GetResponse,
-        { objectType: o.objectType, uniqueIdentifier: id, object: renderObject(o, m, block) },
-        ctx,
-      )
+      const payload = {
+        objectType: o.objectType,
+        uniqueIdentifier: id,
+        object: renderObject(o, m, block),
+      }
       await markFetched(ctx, o)
       return { objectId: id, payload }
     } finally {

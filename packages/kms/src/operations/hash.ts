@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { HashRequest, HashResponse, Operation, decodeStructure, encodeStructure } from '@ward/kmip'
+import { HashRequest, HashResponse, Operation } from '@ward/kmip'
 import { KmsError, notSupported } from '../errors.js'
 import { defineOperation } from './types.js'
 import { hashName } from './crypto-params.js'
@@ -14,8 +14,9 @@ export const hash = defineOperation({
   code: Operation.Hash,
   privilege: 'hash',
   since: [1, 4],
-  async run(ctx, payload) {
-    const request = decodeStructure(HashRequest, payload, ctx)
+  request: HashRequest,
+  response: HashResponse,
+  async handle(_ctx, request) {
     if (request.initIndicator === true || request.correlationValue !== undefined)
       throw notSupported('Hash cannot be streamed; send the data in one request (up to 1 MiB)')
     const h = request.cryptographicParameters.hashingAlgorithm
@@ -28,6 +29,6 @@ export const hash = defineOperation({
     if (name === undefined)
       throw notSupported(`Hashing Algorithm ${h} is not supported (SHA-1, SHA-2, SHA-3)`)
     const d = createHash(name).update(checkDataSize(request.data)).digest()
-    return { payload: encodeStructure(HashResponse, { data: d }, ctx) }
+    return { payload: { data: d } }
   },
 })

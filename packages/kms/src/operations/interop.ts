@@ -1,12 +1,5 @@
 import { invalidField } from '../errors.js'
-import {
-  InteropFunction,
-  InteropRequest,
-  InteropResponse,
-  Operation,
-  decodeStructure,
-  encodeStructure,
-} from '@ward/kmip'
+import { InteropFunction, InteropRequest, InteropResponse, Operation } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 const functions = new Set<number>(Object.values(InteropFunction))
@@ -20,13 +13,14 @@ export const interop = defineOperation({
   code: Operation.Interop,
   privilege: 'interop',
   since: [2, 0],
-  async run(ctx, payload) {
-    const request = decodeStructure(InteropRequest, payload, ctx)
+  request: InteropRequest,
+  response: InteropResponse,
+  async handle(_ctx, request) {
     const fn = request.interopFunction
     if (!functions.has(fn)) throw invalidField(`Interop Function ${fn} is not Begin, End or Reset`)
     const id = request.interopIdentifier
     if (id.length === 0 || id.length > 256)
       throw invalidField('Interop Identifier must be 1-256 characters')
-    return { payload: encodeStructure(InteropResponse, {}, ctx) }
+    return { payload: {} }
   },
 })

@@ -9,8 +9,6 @@ import {
   LocateResponse,
   Operation,
   State,
-  decodeStructure,
-  encodeStructure,
   isV2,
   optionalValue,
   Tag,
@@ -75,8 +73,9 @@ const DESTROYED = 0x4
 export const locate = defineOperation({
   code: Operation.Locate,
   privilege: 'locate',
-  async run(ctx, payload) {
-    const request = decodeStructure(LocateRequest, payload, ctx)
+  request: LocateRequest,
+  response: LocateResponse,
+  async handle(ctx, request) {
     const max = request.maximumItems
     const offset = request.offsetItems ?? 0
     if ((max !== undefined && max < 0) || offset < 0)
@@ -105,20 +104,15 @@ export const locate = defineOperation({
     const page = hits.slice(offset, max === undefined ? undefined : offset + max)
     return {
       ...(page[0] !== undefined ? { objectId: page[0] } : {}),
-      payload: encodeStructure(
-        LocateResponse,
-        {
-          // Located Items (1.3+) is optional (1.4 §4.9); like the reference servers, we give it
-          // when the client pages with Offset Items or Maximum Items
-          locatedItems:
-            (isV2(ctx) || ctx.minor >= 3) &&
-            (max !== undefined || request.offsetItems !== undefined)
-              ? hits.length
-              : undefined,
-          uniqueIdentifiers: page,
-        },
-        ctx,
-      ),
+      payload: {
+        // Located Items (1.3+) is optional (1.4 §4.9); like the reference servers, we give it
+        // when the client pages with Offset Items or Maximum Items
+        locatedItems:
+          (isV2(ctx) || ctx.minor >= 3) && (max !== undefined || request.offsetItems !== undefined)
+            ? hits.length
+            : undefined,
+        uniqueIdentifiers: page,
+      },
     }
   },
 })

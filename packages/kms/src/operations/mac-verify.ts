@@ -4,8 +4,6 @@ import {
   MACVerifyResponse,
   Operation,
   ValidityIndicator,
-  decodeStructure,
-  encodeStructure,
   Tag,
 } from '@ward/kmip'
 import { withMaterial } from '../model/object.js'
@@ -19,8 +17,9 @@ export const macVerify = defineOperation({
   code: Operation.MACVerify,
   privilege: 'mac-verify',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(MACVerifyRequest, payload, ctx)
+  request: MACVerifyRequest,
+  response: MACVerifyResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'mac-verify',
@@ -34,14 +33,10 @@ export const macVerify = defineOperation({
     const ok = withMaterial(ctx, o, (k) => verifyMac(hash, k, d, given))
     return {
       objectId: o.id,
-      payload: encodeStructure(
-        MACVerifyResponse,
-        {
-          uniqueIdentifier: o.id,
-          validityIndicator: ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid,
-        },
-        ctx,
-      ),
+      payload: {
+        uniqueIdentifier: o.id,
+        validityIndicator: ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid,
+      },
     }
   },
 })

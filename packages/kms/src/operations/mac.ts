@@ -1,11 +1,4 @@
-import {
-  CryptographicUsageMask,
-  MACRequest,
-  MACResponse,
-  Operation,
-  decodeStructure,
-  encodeStructure,
-} from '@ward/kmip'
+import { CryptographicUsageMask, MACRequest, MACResponse, Operation } from '@ward/kmip'
 import { withMaterial } from '../model/object.js'
 import { macCompute } from '../crypto/mac.js'
 import { defineOperation } from './types.js'
@@ -17,8 +10,9 @@ export const mac = defineOperation({
   code: Operation.MAC,
   privilege: 'mac',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(MACRequest, payload, ctx)
+  request: MACRequest,
+  response: MACResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'mac',
@@ -30,9 +24,6 @@ export const mac = defineOperation({
     const d = checkDataSize(request.data)
     await consumeUsage(ctx, o, d.length)
     const m = withMaterial(ctx, o, (k) => macCompute(hash, k, d))
-    return {
-      objectId: o.id,
-      payload: encodeStructure(MACResponse, { uniqueIdentifier: o.id, macData: m }, ctx),
-    }
+    return { objectId: o.id, payload: { uniqueIdentifier: o.id, macData: m } }
   },
 })

@@ -5,8 +5,6 @@ import {
   ModifyAttributeRequest,
   ModifyAttributeResponse,
   Operation,
-  decodeStructure,
-  encodeStructure,
   isV2,
   sameItem,
 } from '@ward/kmip'
@@ -19,8 +17,9 @@ export const modifyAttribute = defineOperation({
   code: Operation.ModifyAttribute,
   privilege: 'modify-attribute',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(ModifyAttributeRequest, payload, ctx)
+  request: ModifyAttributeRequest,
+  response: ModifyAttributeResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'modify-attribute')
     // 1.x: the Attribute (its index names the instance); 2.x: New and Current Attribute
@@ -49,11 +48,7 @@ export const modifyAttribute = defineOperation({
     const index = o.attrs.slice(0, at).filter((x) => x.name === a.name).length
     return {
       objectId: id,
-      payload: encodeStructure(
-        ModifyAttributeResponse,
-        { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, index) },
-        ctx,
-      ),
+      payload: { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, index) },
     }
   },
 })

@@ -4,8 +4,6 @@ import {
   QueryFunction,
   QueryRequest,
   QueryResponse,
-  decodeStructure,
-  encodeStructure,
   isV2,
   structure,
   text,
@@ -19,8 +17,10 @@ export const VENDOR = 'Ward'
 export const query = defineOperation({
   code: Operation.Query,
   privilege: 'query',
-  async run(ctx, payload) {
-    const fns = new Set(decodeStructure(QueryRequest, payload, ctx).queryFunctions)
+  request: QueryRequest,
+  response: QueryResponse,
+  async handle(ctx, request) {
+    const fns = new Set(request.queryFunctions)
     const is2 = isV2(ctx)
     const objectTypes = is2
       ? [
@@ -45,35 +45,31 @@ export const query = defineOperation({
         ]
     const capabilities = fns.has(QueryFunction.QueryCapabilities) && (is2 || ctx.minor >= 3)
     return {
-      payload: encodeStructure(
-        QueryResponse,
-        {
-          operations: fns.has(QueryFunction.QueryOperations)
-            ? [...ctx.runtime.operations.keys()].filter((o) => is2 || o !== Operation.SetAttribute)
-            : [],
-          objectTypes: fns.has(QueryFunction.QueryObjects) ? objectTypes : [],
-          ...(fns.has(QueryFunction.QueryServerInformation) && {
-            vendorIdentification: VENDOR,
-            serverInformation: structure(Tag.ServerInformation, [
-              text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
-            ]),
-          }),
-          // KMIP 1.4 §2.1.25 Capability Information: streamed Encrypt/Decrypt/Sign (Init
-          // Indicator), Batch Undo and Continue; no asynchronous operations or attestation.
-          capabilityInformation: capabilities
-            ? [
-                {
-                  streamingCapability: true,
-                  asynchronousCapability: false,
-                  attestationCapability: false,
-                  batchUndoCapability: true,
-                  batchContinueCapability: true,
-                },
-              ]
-            : [],
-        },
-        ctx,
-      ),
+      payload: {
+        operations: fns.has(QueryFunction.QueryOperations)
+          ? [...ctx.runtime.operations.keys()].filter((o) => is2 || o !== Operation.SetAttribute)
+          : [],
+        objectTypes: fns.has(QueryFunction.QueryObjects) ? objectTypes : [],
+        ...(fns.has(QueryFunction.QueryServerInformation) && {
+          vendorIdentification: VENDOR,
+          serverInformation: structure(Tag.ServerInformation, [
+            text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
+          ]),
+        }),
+        // KMIP 1.4 §2.1.25 Capability Information: streamed Encrypt/Decrypt/Sign (Init
+        // Indicator), Batch Undo and Continue; no asynchronous operations or attestation.
+        capabilityInformation: capabilities
+          ? [
+              {
+                streamingCapability: true,
+                asynchronousCapability: false,
+                attestationCapability: false,
+                batchUndoCapability: true,
+                batchContinueCapability: true,
+              },
+            ]
+          : [],
+      },
     }
   },
 })

@@ -17,8 +17,6 @@ import {
   ObjectType,
   RegisterRequest,
   RegisterResponse,
-  decodeStructure,
-  encodeStructure,
   enumeration,
   int,
   optionalValue,
@@ -33,8 +31,9 @@ import { defineOperation } from './types.js'
 export const register = defineOperation({
   code: Operation.Register,
   privilege: 'register',
-  async run(ctx, payload) {
-    const request = decodeStructure(RegisterRequest, payload, ctx)
+  request: RegisterRequest,
+  response: RegisterResponse,
+  async handle(ctx, request) {
     const type = request.objectType
     const tag = objectTag[type]
     if (tag === undefined)
@@ -76,10 +75,7 @@ export const register = defineOperation({
       setAttr(o, 'Key Format Type', enumeration(Tag.AttributeValue, registered))
     if (type === ObjectType.Certificate) certificateAttributes(o, obj)
     await saveObjects(ctx, [o])
-    return {
-      objectId: o.id,
-      payload: encodeStructure(RegisterResponse, { uniqueIdentifier: o.id }, ctx),
-    }
+    return { objectId: o.id, payload: { uniqueIdentifier: o.id } }
   },
 })
 

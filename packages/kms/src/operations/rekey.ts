@@ -1,17 +1,7 @@
 import { KmsError } from '../errors.js'
 import { toAttrs } from '../model/attributes.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import {
-  ObjectType,
-  Operation,
-  ReKeyRequest,
-  ReKeyResponse,
-  State,
-  date,
-  decodeStructure,
-  encodeStructure,
-  Tag,
-} from '@ward/kmip'
+import { ObjectType, Operation, ReKeyRequest, ReKeyResponse, State, date, Tag } from '@ward/kmip'
 import { buildSymmetric } from './create.js'
 import { LinkType, link } from './create-key-pair.js'
 import { defineOperation } from './types.js'
@@ -24,8 +14,9 @@ export const reKey = defineOperation({
   code: Operation.ReKey,
   privilege: 'rekey',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(ReKeyRequest, payload, ctx)
+  request: ReKeyRequest,
+  response: ReKeyResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const old = await loadObject(ctx, id, 'rekey')
     if (old.objectType !== ObjectType.SymmetricKey)
@@ -68,9 +59,6 @@ export const reKey = defineOperation({
     old.attrs.push({ name: 'Link', value: link(LinkType.Replacement, n.id) })
     n.attrs.push({ name: 'Link', value: link(LinkType.Replaced, old.id) })
     await saveObjects(ctx, [old, n])
-    return {
-      objectId: n.id,
-      payload: encodeStructure(ReKeyResponse, { uniqueIdentifier: n.id }, ctx),
-    }
+    return { objectId: n.id, payload: { uniqueIdentifier: n.id } }
   },
 })

@@ -7,7 +7,6 @@ import {
   RevokeResponse,
   State,
   date,
-  decodeStructure,
   encodeStructure,
   Tag,
 } from '@ward/kmip'
@@ -19,8 +18,9 @@ export const revoke = defineOperation({
   code: Operation.Revoke,
   privilege: 'revoke',
   mutates: true,
-  async run(ctx, payload) {
-    const request = decodeStructure(RevokeRequest, payload, ctx)
+  request: RevokeRequest,
+  response: RevokeResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'revoke')
     const reason = request.revocationReason
@@ -54,9 +54,6 @@ export const revoke = defineOperation({
     )
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, now))
     await saveObjects(ctx, [o])
-    return {
-      objectId: id,
-      payload: encodeStructure(RevokeResponse, { uniqueIdentifier: id }, ctx),
-    }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -1,12 +1,6 @@
 import { toAttr } from '../model/attributes.js'
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import {
-  Operation,
-  SetAttributeRequest,
-  SetAttributeResponse,
-  decodeStructure,
-  encodeStructure,
-} from '@ward/kmip'
+import { Operation, SetAttributeRequest, SetAttributeResponse } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { checkWritable, touch } from './attribute-rules.js'
 import { currentValue, tightenOnly } from './tighten.js'
@@ -17,8 +11,9 @@ export const setAttribute = defineOperation({
   privilege: 'set-attribute',
   mutates: true,
   since: [2, 0],
-  async run(ctx, payload) {
-    const request = decodeStructure(SetAttributeRequest, payload, ctx)
+  request: SetAttributeRequest,
+  response: SetAttributeResponse,
+  async handle(ctx, request) {
     const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'set-attribute')
     const a = toAttr(request.newAttribute.attribute)
@@ -29,9 +24,6 @@ export const setAttribute = defineOperation({
     o.attrs.push(value === a.value ? a : { name: a.name, value })
     touch(ctx, o)
     await saveObjects(ctx, [o])
-    return {
-      objectId: id,
-      payload: encodeStructure(SetAttributeResponse, { uniqueIdentifier: id }, ctx),
-    }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -8,8 +8,6 @@ import {
   Operation,
   SignRequest,
   SignResponse,
-  decodeStructure,
-  encodeStructure,
 } from '@ward/kmip'
 import { defineOperation } from './types.js'
 import { params, sigOptions } from './crypto-params.js'
@@ -20,8 +18,9 @@ export const sign = defineOperation({
   code: Operation.Sign,
   privilege: 'sign',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(SignRequest, payload, ctx)
+  request: SignRequest,
+  response: SignResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'sign',
@@ -43,9 +42,6 @@ export const sign = defineOperation({
           : key,
       )
     })
-    return {
-      objectId: o.id,
-      payload: encodeStructure(SignResponse, { uniqueIdentifier: o.id, signatureData: sig }, ctx),
-    }
+    return { objectId: o.id, payload: { uniqueIdentifier: o.id, signatureData: sig } }
   },
 })

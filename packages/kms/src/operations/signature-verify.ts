@@ -9,8 +9,6 @@ import {
   SignatureVerifyRequest,
   SignatureVerifyResponse,
   ValidityIndicator,
-  decodeStructure,
-  encodeStructure,
   Tag,
 } from '@ward/kmip'
 import { defineOperation } from './types.js'
@@ -22,8 +20,9 @@ export const signatureVerify = defineOperation({
   code: Operation.SignatureVerify,
   privilege: 'signature-verify',
   since: [1, 2],
-  async run(ctx, payload) {
-    const request = decodeStructure(SignatureVerifyRequest, payload, ctx)
+  request: SignatureVerifyRequest,
+  response: SignatureVerifyResponse,
+  async handle(ctx, request) {
     const o = await usable(ctx, {
       id: request.uniqueIdentifier,
       operation: 'signature-verify',
@@ -53,14 +52,10 @@ export const signatureVerify = defineOperation({
     })
     return {
       objectId: o.id,
-      payload: encodeStructure(
-        SignatureVerifyResponse,
-        {
-          uniqueIdentifier: o.id,
-          validityIndicator: ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid,
-        },
-        ctx,
-      ),
+      payload: {
+        uniqueIdentifier: o.id,
+        validityIndicator: ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid,
+      },
     }
   },
 })

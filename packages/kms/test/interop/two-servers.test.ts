@@ -143,14 +143,14 @@ test('a process that starts two servers, uses them and closes both exits on its 
     for (const f of servers) {
       const c = await f.client('alice', 2, 0)
       const r = await c.call(k.Operation.Create, P(
-        k.en(k.Tag.ObjectType, k.ObjectType.SymmetricKey),
-        k.s(k.Tag.Attributes, [
-          k.en(k.Tag.CryptographicAlgorithm, k.CryptographicAlgorithm.AES),
+        k.enumeration(k.Tag.ObjectType, k.ObjectType.SymmetricKey),
+        k.structure(k.Tag.Attributes, [
+          k.enumeration(k.Tag.CryptographicAlgorithm, k.CryptographicAlgorithm.AES),
           k.int(k.Tag.CryptographicLength, 128),
           k.int(k.Tag.CryptographicUsageMask, 12),
         ]),
       ))
-      const id = k.req(r, k.Tag.UniqueIdentifier, 'TextString')
+      const id = k.requiredValue(r, k.Tag.UniqueIdentifier, 'TextString')
       await c.call(k.Operation.Activate, P(uid(id)))
       await c.call(k.Operation.Get, P(uid(id)))
       const [o] = await c.batch([{ op: k.Operation.Encrypt, payload: P(uid(id),
