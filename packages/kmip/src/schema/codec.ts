@@ -45,6 +45,17 @@ const containers: Readonly<Record<Exclude<AttributesRole, 'list'>, readonly [num
 const inVersion = (m: Member, v2: boolean): boolean =>
   m.only === undefined || (m.only === 'v2') === v2
 
+/** Each declaration's members as [name, member] pairs, computed once (the codec's hot path). */
+const entriesOf = new WeakMap<Members, readonly (readonly [string, Member])[]>()
+function entries(members: Members): readonly (readonly [string, Member])[] {
+  let e = entriesOf.get(members)
+  if (e === undefined) {
+    e = Object.entries(members)
+    entriesOf.set(members, e)
+  }
+  return e
+}
+
 const missing = (parent: TtlvItem | undefined, what: string, tag?: number): KmipError =>
   new KmipError(
     'ERR_KMIP_MISSING_FIELD',
@@ -71,7 +82,7 @@ function decodeMembers(
   v2: boolean,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [name, m] of Object.entries(members)) {
+  for (const [name, m] of entries(members)) {
     if (!inVersion(m, v2)) continue
     const v = decodeMember(m, parent, v2)
     if (v !== undefined) out[name] = v
@@ -82,7 +93,7 @@ function decodeMembers(
 function decodeMember(m: Member, parent: TtlvItem | undefined, v2: boolean): unknown {
   const f = m.field
   if (m.presence === 'repeated') {
-    const found = matching(f, parent, v2, true)
+    const found = matching(f, parent, v2)
     const values = found.map((c) => decodeField(f, c, v2))
     return f.kind === 'attributeReference' ? values.filter((n) => n !== undefined) : values
   }
@@ -94,7 +105,7 @@ function decodeMember(m: Member, parent: TtlvItem | undefined, v2: boolean): unk
     }
     return v
   }
-  const [c] = matching(f, parent, v2, false)
+  const c = first(f, parent, v2)
   if (c === undefined) {
     if (m.presence === 'required') throw missing(parent, fieldLabel(f), fieldTag(f))
     return undefined
@@ -102,34 +113,37 @@ function decodeMember(m: Member, parent: TtlvItem | undefined, v2: boolean): unk
   return decodeField(f, c, v2)
 }
 
-/** Children of `parent` that a field reads (the first only unless `all`). */
-function matching(
-  f: Field,
-  parent: TtlvItem | undefined,
-  v2: boolean,
-  all: boolean,
-): readonly TtlvItem[] {
-  if (parent === undefined) return []
-  const kids = children(parent)
-  const pick = (test: (c: TtlvItem) => boolean): readonly TtlvItem[] => {
-    if (all) return kids.filter(test)
-    const c = kids.find(test)
-    return c === undefined ? [] : [c]
-  }
+/** Does child `c` belong to field `f`? */
+function belongs(f: Field, c: TtlvItem, v2: boolean): boolean {
   switch (f.kind) {
     case 'value':
     case 'struct':
-      return pick((c) => c.tag === f.tag)
+      return c.tag === f.tag
     case 'item':
-      return pick((c) => f.tags.includes(c.tag))
+      return f.tags.includes(c.tag)
     case 'attribute':
       // 1.x: an Attribute structure; 2.x: the wrapper's (New/Current Attribute) one child
-      return v2 ? pick(() => true) : pick((c) => c.tag === Tag.Attribute)
+      return v2 || c.tag === Tag.Attribute
     case 'attributeReference':
-      return pick((c) => c.tag === Tag.AttributeName || c.tag === Tag.AttributeReference)
+      return c.tag === Tag.AttributeName || c.tag === Tag.AttributeReference
     case 'attributes':
-      return []
+      return false
   }
+}
+
+/** Every child of `parent` that a field reads. */
+function matching(f: Field, parent: TtlvItem | undefined, v2: boolean): readonly TtlvItem[] {
+  if (parent === undefined) return []
+  const out: TtlvItem[] = []
+  for (const c of children(parent)) if (belongs(f, c, v2)) out.push(c)
+  return out
+}
+
+/** The first child of `parent` that a field reads (later duplicates are not read). */
+function first(f: Field, parent: TtlvItem | undefined, v2: boolean): TtlvItem | undefined {
+  if (parent === undefined) return undefined
+  for (const c of children(parent)) if (belongs(f, c, v2)) return c
+  return undefined
 }
 
 function decodeField(f: Field, c: TtlvItem, v2: boolean): unknown {
@@ -232,7 +246,7 @@ function encodeStruct(
   v2: boolean,
 ): TtlvItem {
   const items: TtlvItem[] = []
-  for (const [name, m] of Object.entries(members)) {
+  for (const [name, m] of entries(members)) {
     if (!inVersion(m, v2)) continue
     const v = value[name]
     if (v === undefined) {
@@ -244,8 +258,9 @@ function encodeStruct(
       items.push(...encodeAttributes(m.field.role, v as readonly KmipAttribute[], v2))
       continue
     }
-    const list = m.presence === 'repeated' ? (v as readonly unknown[]) : [v]
-    for (const x of list) items.push(encodeField(m.field, x, v2))
+    if (m.presence === 'repeated')
+      for (const x of v as readonly unknown[]) items.push(encodeField(m.field, x, v2))
+    else items.push(encodeField(m.field, v, v2))
   }
   return structure(tag, items)
 }
