@@ -25,9 +25,9 @@ import {
   Operation,
   ObjectType,
   CryptographicAlgorithm,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   encodeTtlv,
 } from '@ward/kmip'
@@ -61,11 +61,11 @@ if (values['latency-qos'] === true) {
 }
 
 const attr = (name, value) =>
-  s(Tag.Attribute, [text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue }])
-const createPayload = s(Tag.RequestPayload, [
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.TemplateAttribute, [
-    attr('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+  structure(Tag.Attribute, [text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue }])
+const createPayload = structure(Tag.RequestPayload, [
+  enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+  structure(Tag.TemplateAttribute, [
+    attr('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
     attr('Cryptographic Length', int(0, 256)),
     attr('Cryptographic Usage Mask', int(0, 12)),
   ]),
@@ -83,15 +83,15 @@ const r2 = (x) => Math.round(x * 100) / 100
 const request = (op, payload) =>
   Buffer.from(
     encodeTtlv(
-      s(Tag.RequestMessage, [
-        s(Tag.RequestHeader, [
-          s(Tag.ProtocolVersion, [
+      structure(Tag.RequestMessage, [
+        structure(Tag.RequestHeader, [
+          structure(Tag.ProtocolVersion, [
             int(Tag.ProtocolVersionMajor, 1),
             int(Tag.ProtocolVersionMinor, 2),
           ]),
           int(Tag.BatchCount, 1),
         ]),
-        s(Tag.BatchItem, [en(Tag.Operation, op), payload]),
+        structure(Tag.BatchItem, [enumeration(Tag.Operation, op), payload]),
       ]),
     ),
   )
@@ -103,7 +103,10 @@ function getRequest(id) {
   if (t === undefined) {
     // The only text in a Get request is the id: a run of '#' of the same length marks its place.
     const marker = '#'.repeat(idBytes.length)
-    const wire = request(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, marker)]))
+    const wire = request(
+      Operation.Get,
+      structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, marker)]),
+    )
     t = { wire, at: wire.indexOf(Buffer.from(marker)) }
     getTemplates.set(idBytes.length, t)
   }
@@ -176,7 +179,7 @@ async function roundTrip(port, tls, seconds) {
   const deadline = performance.now() + seconds * 1000
   while (performance.now() < deadline) {
     const start = performance.now()
-    await c.call(Operation.DiscoverVersions, s(Tag.RequestPayload, []))
+    await c.call(Operation.DiscoverVersions, structure(Tag.RequestPayload, []))
     ts.push(performance.now() - start)
   }
   c.close()
@@ -210,7 +213,7 @@ async function connectCost(port, tls, n) {
     const c = await KmipTestClient.connect(port, tls)
     c.major = 1
     c.minor = 1
-    await c.call(Operation.DiscoverVersions, s(Tag.RequestPayload, []))
+    await c.call(Operation.DiscoverVersions, structure(Tag.RequestPayload, []))
     ts.push(performance.now() - start)
     c.close()
   }

@@ -68,7 +68,12 @@ export {
   refuseJournaled,
   type DiskDataArea,
 } from './disk/data-area.js'
-export { mapInputFile, xtsSectorsFromMappedAsync, type MappedInput } from './xts/mapped.js'
+export {
+  mapInputFile,
+  xtsSectorsFromMappedAsync,
+  type MappedInput,
+  type MappedSectors,
+} from './xts/mapped.js'
 export { xtsReadSectorsAsync, xtsWriteSectorsAsync } from './xts/io.js'
 export {
   KDF_ATTEMPT_BUDGET_NS,

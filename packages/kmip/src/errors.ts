@@ -38,6 +38,7 @@ export const kmipErrors = {
   ERR_KMIP_XML: { kind: 'input', reason: ResultReason.InvalidMessage },
   ERR_KMIP_JSON: { kind: 'input', reason: ResultReason.InvalidMessage },
   ERR_KMIP_ENUM: { kind: 'input', reason: ResultReason.InvalidField },
+  ERR_KMIP_NOT_SUPPORTED: { kind: 'unsupported', reason: ResultReason.FeatureNotSupported },
   ERR_KMIP_RESULT: { kind: 'io', reason: ResultReason.GeneralFailure },
   ERR_KMIP_RESPONSE: { kind: 'input', reason: ResultReason.InvalidMessage },
   ERR_KMIP_CONNECT: { kind: 'io', reason: ResultReason.GeneralFailure },

@@ -9,11 +9,11 @@ export { encodeTtlv } from './ttlv/encode.js'
 export { frameLength, FrameReader } from './ttlv/frame.js'
 export { typeCode } from './ttlv/types.js'
 export {
-  s,
+  structure,
   int,
   long,
   big,
-  en,
+  enumeration,
   bool,
   text,
   bytes,
@@ -26,12 +26,12 @@ export {
   children,
   find,
   findAll,
-  as,
-  opt,
-  req,
-  reqStruct,
-  optStruct,
-  all,
+  checkType,
+  optionalValue,
+  requiredValue,
+  requiredStructure,
+  optionalStructure,
+  allValues,
   tagLabel,
   retag,
   sameItem,
@@ -78,15 +78,15 @@ export { normalizeName } from './tables/names.js'
 export { tagSpecName } from './tables/tags.js'
 export type { ProtocolVersion } from './message/version.js'
 export { supportedVersions, isV2, compareVersions, parseVersion } from './message/version.js'
-export type {
+export {
   RequestHeader,
   RequestBatchItem,
   RequestMessage,
+  ReceivedRequestMessage,
+  ReceivedBatchItem,
   ResponseHeader,
   ResponseBatchItem,
   ResponseMessage,
-} from './message/message.js'
-export {
   buildProtocolVersion,
   parseProtocolVersion,
   buildRequestMessage,
@@ -94,9 +94,118 @@ export {
   buildResponseMessage,
   parseResponseMessage,
 } from './message/message.js'
+export { decodeStructure, encodeStructure } from './schema/codec.js'
+export type {
+  Field,
+  Member,
+  Members,
+  StructField,
+  Infer,
+  PayloadOf,
+  PayloadInput,
+  AttributesRole,
+} from './schema/dsl.js'
+export {
+  ProtocolVersion as ProtocolVersionStructure,
+  CryptographicParameters,
+  EncryptionKeyInformation,
+  MACSignatureKeyInformation,
+  KeyWrappingSpecification,
+  KeyWrappingData,
+  RevocationReason,
+  CapabilityInformation,
+  objectTags,
+} from './operations/structures.js'
+export {
+  CreateRequest,
+  CreateResponse,
+  CreateKeyPairRequest,
+  CreateKeyPairResponse,
+  RegisterRequest,
+  RegisterResponse,
+  ReKeyRequest,
+  ReKeyResponse,
+  CheckRequest,
+  CheckResponse,
+  ActivateRequest,
+  ActivateResponse,
+  RevokeRequest,
+  RevokeResponse,
+  DestroyRequest,
+  DestroyResponse,
+} from './operations/lifecycle.js'
+export {
+  LocateRequest,
+  LocateResponse,
+  GetRequest,
+  GetResponse,
+  GetAttributesRequest,
+  GetAttributesResponse,
+  GetAttributeListRequest,
+  GetAttributeListResponse,
+} from './operations/retrieval.js'
+export {
+  NewAttribute,
+  CurrentAttribute,
+  AddAttributeRequest,
+  AddAttributeResponse,
+  ModifyAttributeRequest,
+  ModifyAttributeResponse,
+  SetAttributeRequest,
+  SetAttributeResponse,
+  DeleteAttributeRequest,
+  DeleteAttributeResponse,
+} from './operations/attribute-edits.js'
+export {
+  EncryptRequest,
+  EncryptResponse,
+  DecryptRequest,
+  DecryptResponse,
+  SignRequest,
+  SignResponse,
+  SignatureVerifyRequest,
+  SignatureVerifyResponse,
+  MACRequest,
+  MACResponse,
+  MACVerifyRequest,
+  MACVerifyResponse,
+  RNGRetrieveRequest,
+  RNGRetrieveResponse,
+  HashRequest,
+  HashResponse,
+} from './operations/cryptography.js'
+export {
+  DiscoverVersionsRequest,
+  DiscoverVersionsResponse,
+  QueryRequest,
+  QueryResponse,
+  InteropRequest,
+  InteropResponse,
+  LogRequest,
+  LogResponse,
+} from './operations/server.js'
+export {
+  KeyValue,
+  KeyBlock,
+  SymmetricKey,
+  PublicKey,
+  PrivateKey,
+  SecretData,
+  TransparentSymmetricKey,
+  TransparentRSAPrivateKey,
+  TransparentRSAPublicKey,
+  TransparentECPrivateKey,
+  TransparentECPublicKey,
+  Name,
+  Link,
+} from './operations/objects.js'
+export { operationPayloads } from './operations/payloads.js'
+export type { OperationPayloads } from './operations/payloads.js'
 export type { KmipAttribute } from './message/attributes.js'
 export {
   isCustomAttributeName,
+  isSpecAttributeName,
+  isVendorAttributeName,
   attributeTag,
   attributeName,
   parseAttributeV1,

@@ -13,11 +13,11 @@ import {
   ObjectType,
   Tag,
   bytes,
-  en,
+  enumeration,
   encodeTtlv,
   int,
-  req,
-  s as struct,
+  requiredValue,
+  structure as struct,
   text,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
@@ -27,7 +27,8 @@ import type { ClientTls } from '../src/testing.js'
 export const P = (...c: (TtlvItem | undefined)[]): TtlvItem => struct(Tag.RequestPayload, c)
 export const uid = (id: string): TtlvItem => text(Tag.UniqueIdentifier, id)
 /** The Unique Identifier of a response payload. */
-export const idOf = (r: TtlvItem | undefined): string => req(r, Tag.UniqueIdentifier, 'TextString')
+export const idOf = (r: TtlvItem | undefined): string =>
+  requiredValue(r, Tag.UniqueIdentifier, 'TextString')
 
 /** A KMIP 1.x Attribute: its name, and a value whose tag becomes Attribute Value. */
 export const attr1 = (name: string, value: TtlvItem): TtlvItem =>
@@ -41,9 +42,9 @@ export const attrs2 = (...c: TtlvItem[]): TtlvItem => struct(Tag.Attributes, c)
 /** The KMIP 1.x Create payload of an AES key (Template-Attribute): `bits` (256), then `extra`. */
 export const createAes = (o: { bits?: number; extra?: readonly TtlvItem[] } = {}): TtlvItem =>
   P(
-    en(Tag.ObjectType, ObjectType.SymmetricKey),
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
     struct(Tag.TemplateAttribute, [
-      attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+      attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
       attr1('Cryptographic Length', int(0, o.bits ?? 256)),
       ...(o.extra ?? []),
     ]),
@@ -64,11 +65,11 @@ export function registerSymmetric(o: {
 }): TtlvItem {
   const transparent = o.format === 'transparent'
   return P(
-    en(Tag.ObjectType, ObjectType.SymmetricKey),
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
     attrs2(int(Tag.CryptographicUsageMask, o.usage), ...(o.extra ?? [])),
     struct(Tag.SymmetricKey, [
       struct(Tag.KeyBlock, [
-        en(
+        enumeration(
           Tag.KeyFormatType,
           transparent ? KeyFormatType.TransparentSymmetricKey : KeyFormatType.Raw,
         ),
@@ -77,7 +78,7 @@ export function registerSymmetric(o: {
             ? struct(Tag.KeyMaterial, [bytes(Tag.Key, o.key)])
             : bytes(Tag.KeyMaterial, o.key),
         ]),
-        en(Tag.CryptographicAlgorithm, o.algorithm ?? CryptographicAlgorithm.AES),
+        enumeration(Tag.CryptographicAlgorithm, o.algorithm ?? CryptographicAlgorithm.AES),
         int(Tag.CryptographicLength, o.bits ?? o.key.length * 8),
       ]),
     ]),
@@ -119,7 +120,7 @@ export const requestMessage = (
   op: number,
   payload: TtlvItem,
   o: { header?: readonly TtlvItem[]; version?: readonly [number, number] } = {},
-): Buffer => encodeRequest([struct(Tag.BatchItem, [en(Tag.Operation, op), payload])], o)
+): Buffer => encodeRequest([struct(Tag.BatchItem, [enumeration(Tag.Operation, op), payload])], o)
 
 /**
  * One TTLV item built by hand, so that hostile bytes never go through our own encoder: header

@@ -100,7 +100,15 @@ export async function decryptDisk(
       transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
       transform: (buf, step) =>
         map
-          ? xtsSectorsFromMappedAsync(false, k, map, step.readPos, buf, sector(step), s.sectorSize)
+          ? xtsSectorsFromMappedAsync({
+              direction: 'decrypt',
+              key: k,
+              src: map,
+              srcOffset: step.readPos,
+              dst: buf,
+              firstSector: sector(step),
+              sectorSize: s.sectorSize,
+            })
           : xtsDecryptSectorsAsync(k, buf, sector(step), s.sectorSize),
       onProgress: (d) => o.onProgress?.(d, bytes),
     })

@@ -133,15 +133,15 @@ export async function encryptDisk(
         transformsInFlight: map ? MAPPED_TRANSFORMS_IN_FLIGHT : 1,
         transform: (buf, step) =>
           map
-            ? xtsSectorsFromMappedAsync(
-                true,
-                dek,
-                map,
-                step.readPos,
-                buf,
-                step.readPos / WARD_SECTOR_SIZE,
-                WARD_SECTOR_SIZE,
-              )
+            ? xtsSectorsFromMappedAsync({
+                direction: 'encrypt',
+                key: dek,
+                src: map,
+                srcOffset: step.readPos,
+                dst: buf,
+                firstSector: step.readPos / WARD_SECTOR_SIZE,
+                sectorSize: WARD_SECTOR_SIZE,
+              })
             : xtsEncryptSectorsAsync(dek, buf, step.readPos / WARD_SECTOR_SIZE, WARD_SECTOR_SIZE),
         onProgress: (d) => o.onProgress?.(d, size),
       })

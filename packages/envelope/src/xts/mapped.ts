@@ -99,20 +99,28 @@ export async function xtsSectorsMappedAsync(
   )
 }
 
+/** What {@link xtsSectorsFromMappedAsync} transforms, and how. */
+export interface MappedSectors {
+  readonly direction: 'encrypt' | 'decrypt'
+  readonly key: Uint8Array
+  /** The mapping read from, and the offset of the first byte read. */
+  readonly src: MappedInput
+  readonly srcOffset: number
+  /** Receives `dst.length` bytes (whole sectors). */
+  readonly dst: Uint8Array
+  /** XTS tweak of the first sector, and the sector size. */
+  readonly firstSector: number
+  readonly sectorSize: number
+}
+
 /**
- * Encrypts (`enc`) or decrypts `dst.length` bytes of whole sectors read from `src` at
- * `srcOffset` into `dst`, on libuv's pool (split across the cores like
- * {@link xtsEncryptSectorsAsync}). Arguments as for the in-place functions; `src` stays intact.
+ * Encrypts or decrypts `dst.length` bytes of whole sectors read from `src` at `srcOffset` into
+ * `dst`, on libuv's pool (split across the cores like {@link xtsEncryptSectorsAsync}). Key and
+ * sectors as for the in-place functions; `src` stays intact.
  */
-export async function xtsSectorsFromMappedAsync(
-  enc: boolean,
-  key: Uint8Array,
-  src: MappedInput,
-  srcOffset: number,
-  dst: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
-): Promise<void> {
+export async function xtsSectorsFromMappedAsync(o: MappedSectors): Promise<void> {
+  const { key, src, srcOffset, dst, firstSector, sectorSize } = o
+  const enc = o.direction === 'encrypt'
   checkSectorArgs(key, dst, firstSector, sectorSize)
   if (
     !native ||

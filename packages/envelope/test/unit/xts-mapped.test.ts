@@ -37,7 +37,15 @@ test('XTS from a mapped file equals in-place XTS over the same bytes, at any off
       const expected = Uint8Array.from(data.subarray(off, off + len))
       xtsEncryptSectors(key, expected, first, ss)
       const dst = new Uint8Array(len)
-      await xtsSectorsFromMappedAsync(true, key, map, off, dst, first, ss)
+      await xtsSectorsFromMappedAsync({
+        direction: 'encrypt',
+        key,
+        src: map,
+        srcOffset: off,
+        dst,
+        firstSector: first,
+        sectorSize: ss,
+      })
       assert.deepEqual(dst, expected, `encrypt ss=${ss} off=${off}`)
       // and back: decrypting the ciphertext from a mapping gives the plaintext
       writeFileSync(t.path('ct'), dst)
@@ -45,7 +53,15 @@ test('XTS from a mapped file equals in-place XTS over the same bytes, at any off
       const back = mapInputFile(g, len)
       assert.ok(back)
       const plain = new Uint8Array(len)
-      await xtsSectorsFromMappedAsync(false, key, back, 0, plain, first, ss)
+      await xtsSectorsFromMappedAsync({
+        direction: 'decrypt',
+        key,
+        src: back,
+        srcOffset: 0,
+        dst: plain,
+        firstSector: first,
+        sectorSize: ss,
+      })
       back.close()
       closeSync(g)
       assert.deepEqual(plain, new Uint8Array(data.subarray(off, off + len)))
@@ -65,25 +81,65 @@ test('ranges outside the mapping, bad sector arguments and a closed mapping are 
   const map = mapInputFile(f.fd, 64 * 1024)
   assert.ok(map)
   await assert.rejects(
-    xtsSectorsFromMappedAsync(true, key, map, 61440, new Uint8Array(8192), 0, 4096),
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key,
+      src: map,
+      srcOffset: 61440,
+      dst: new Uint8Array(8192),
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
     { code: 'ERR_XTS_DATA_LENGTH' },
   )
   await assert.rejects(
-    xtsSectorsFromMappedAsync(true, key, map, -4096, new Uint8Array(4096), 0, 4096),
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key,
+      src: map,
+      srcOffset: -4096,
+      dst: new Uint8Array(4096),
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
     { code: 'ERR_XTS_DATA_LENGTH' },
   )
   await assert.rejects(
-    xtsSectorsFromMappedAsync(true, key, map, 0, new Uint8Array(4000), 0, 4096),
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key,
+      src: map,
+      srcOffset: 0,
+      dst: new Uint8Array(4000),
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
     { code: 'ERR_XTS_DATA_LENGTH' },
   )
   await assert.rejects(
-    xtsSectorsFromMappedAsync(true, key.subarray(0, 32), map, 0, new Uint8Array(4096), 0, 4096),
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key: key.subarray(0, 32),
+      src: map,
+      srcOffset: 0,
+      dst: new Uint8Array(4096),
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
     { code: 'ERR_XTS_KEY_LENGTH' },
   )
   map.close()
   map.close() // idempotent
   await assert.rejects(
-    xtsSectorsFromMappedAsync(true, key, map, 0, new Uint8Array(4096), 0, 4096),
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key,
+      src: map,
+      srcOffset: 0,
+      dst: new Uint8Array(4096),
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
     { code: 'ERR_XTS_ARGUMENT' },
   )
   f.close()
@@ -96,11 +152,30 @@ test('a mapped file truncated under the mapping gives ERR_XTS_INPUT_SHORT, not S
   assert.ok(map)
   truncateSync(t.path('shrinks'), 65536)
   const dst = new Uint8Array(256 * 1024)
-  await assert.rejects(xtsSectorsFromMappedAsync(true, key, map, 512 * 1024, dst, 0, 4096), {
-    code: 'ERR_XTS_INPUT_SHORT',
-  })
+  await assert.rejects(
+    xtsSectorsFromMappedAsync({
+      direction: 'encrypt',
+      key,
+      src: map,
+      srcOffset: 512 * 1024,
+      dst,
+      firstSector: 0,
+      sectorSize: 4096,
+    }),
+    {
+      code: 'ERR_XTS_INPUT_SHORT',
+    },
+  )
   // the part still inside the file works
-  await xtsSectorsFromMappedAsync(true, key, map, 0, new Uint8Array(65536), 0, 4096)
+  await xtsSectorsFromMappedAsync({
+    direction: 'encrypt',
+    key,
+    src: map,
+    srcOffset: 0,
+    dst: new Uint8Array(65536),
+    firstSector: 0,
+    sectorSize: 4096,
+  })
   map.close()
   f.close()
 })
@@ -110,7 +185,15 @@ test('the mapping cannot be closed under a running job; without the addon or a m
   const f = mapped('busy', randomBytes(size))
   const map = mapInputFile(f.fd, size)
   assert.ok(map)
-  const job = xtsSectorsFromMappedAsync(true, key, map, 0, new Uint8Array(size), 0, 4096)
+  const job = xtsSectorsFromMappedAsync({
+    direction: 'encrypt',
+    key,
+    src: map,
+    srcOffset: 0,
+    dst: new Uint8Array(size),
+    firstSector: 0,
+    sectorSize: 4096,
+  })
   assert.throws(() => map.close(), { code: 'ERR_XTS_ARGUMENT' })
   await job
   map.close()

@@ -318,15 +318,15 @@ class Disk implements EncryptedDisk {
   async #readSectors(at: number, buf: Uint8Array): Promise<void> {
     const sector = this.#firstSector + at / this.sectorSize
     if (this.#map !== undefined)
-      return xtsSectorsFromMappedAsync(
-        false,
-        this.#key,
-        this.#map,
-        this.dataOffset + at,
-        buf,
-        sector,
-        this.sectorSize,
-      )
+      return xtsSectorsFromMappedAsync({
+        direction: 'decrypt',
+        key: this.#key,
+        src: this.#map,
+        srcOffset: this.dataOffset + at,
+        dst: buf,
+        firstSector: sector,
+        sectorSize: this.sectorSize,
+      })
     // one pool job: pread, then decrypt in place (a file cut short: ERR_XTS_INPUT_SHORT, EIO)
     await xtsReadSectorsAsync(
       this.#fd,

@@ -8,6 +8,8 @@ import {
 } from '../message/message.js'
 import type { ProtocolVersion } from '../message/version.js'
 import { ResultStatus } from '../tables/enums.js'
+import { Tag } from '../tables/tags.js'
+import { structure } from '../ttlv/build.js'
 import { decodeTtlv } from '../ttlv/decode.js'
 import { encodeTtlv } from '../ttlv/encode.js'
 import type { TtlvItem } from '../ttlv/item.js'
@@ -178,7 +180,7 @@ export function payloadOf(r: ResponseBatchItem): TtlvItem {
       r.resultReason !== undefined ? { resultReason: r.resultReason } : {},
     )
   }
-  return r.payload ?? { tag: 0x42007c, type: 'Structure', value: [] }
+  return r.payload ?? structure(Tag.ResponsePayload, [])
 }
 
 function same(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -1,16 +1,15 @@
 import { KmipError } from '../errors.js'
-import {
-  attributeName,
-  attributeTag,
-  buildAttributeV1,
-  buildAttributeV2,
-  buildAttributesFor,
-  parseAttributes,
-  parseAttributeV1,
-  type KmipAttribute,
-} from '../message/attributes.js'
-import { parseProtocolVersion, buildProtocolVersion } from '../message/message.js'
+import { attributeTag, type KmipAttribute } from '../message/attributes.js'
 import { isV2, type ProtocolVersion } from '../message/version.js'
+import * as edits from '../operations/attribute-edits.js'
+import * as crypto from '../operations/cryptography.js'
+import * as lifecycle from '../operations/lifecycle.js'
+import * as objects from '../operations/objects.js'
+import * as retrieval from '../operations/retrieval.js'
+import * as server from '../operations/server.js'
+import type { CryptographicParameters } from '../operations/structures.js'
+import { decodeStructure, encodeStructure } from '../schema/codec.js'
+import type { PayloadInput, PayloadOf, StructField } from '../schema/dsl.js'
 import {
   CryptographicAlgorithm,
   CryptographicUsageMask,
@@ -22,23 +21,13 @@ import {
   ValidityIndicator,
 } from '../tables/enums.js'
 import { Tag } from '../tables/tags.js'
-import { bool, bytes, date, en, int, present, s, text } from '../ttlv/build.js'
+import { bytes, enumeration, int } from '../ttlv/build.js'
 import type { TtlvItem } from '../ttlv/item.js'
-import { all, children, find, opt, optStruct, req } from '../ttlv/read.js'
+import { find } from '../ttlv/read.js'
 import { KmipTransport, payloadOf, type BatchRequest, type KmipClientOptions } from './client.js'
 
-/** Cryptographic Parameters (KMIP 1.4 §2.1.5), the fields Ward uses. */
-export interface CryptoParams {
-  readonly blockCipherMode?: number
-  readonly paddingMethod?: number
-  readonly hashingAlgorithm?: number
-  readonly keyRoleType?: number
-  readonly digitalSignatureAlgorithm?: number
-  readonly cryptographicAlgorithm?: number
-  readonly randomIV?: boolean
-  readonly ivLength?: number
-  readonly tagLength?: number
-}
+/** Cryptographic Parameters (KMIP 1.4 §2.1.5), as operations/structures.ts declares them. */
+export type CryptoParams = PayloadInput<typeof CryptographicParameters>
 
 /** Key material and its description as returned by Get. Callers must zero `keyMaterial` after use
  * (wrap it in a Secret at once). */
@@ -63,39 +52,20 @@ export interface QueryResult {
   readonly payload: TtlvItem
 }
 
-function cryptoParams(p: CryptoParams | undefined): TtlvItem | undefined {
-  if (p === undefined) return undefined
-  return s(
-    Tag.CryptographicParameters,
-    present([
-      p.blockCipherMode !== undefined && en(Tag.BlockCipherMode, p.blockCipherMode),
-      p.paddingMethod !== undefined && en(Tag.PaddingMethod, p.paddingMethod),
-      p.hashingAlgorithm !== undefined && en(Tag.HashingAlgorithm, p.hashingAlgorithm),
-      p.keyRoleType !== undefined && en(Tag.KeyRoleType, p.keyRoleType),
-      p.digitalSignatureAlgorithm !== undefined &&
-        en(Tag.DigitalSignatureAlgorithm, p.digitalSignatureAlgorithm),
-      p.cryptographicAlgorithm !== undefined &&
-        en(Tag.CryptographicAlgorithm, p.cryptographicAlgorithm),
-      p.randomIV !== undefined && bool(Tag.RandomIV, p.randomIV),
-      p.ivLength !== undefined && int(Tag.IVLength, p.ivLength),
-      p.tagLength !== undefined && int(Tag.TagLength, p.tagLength),
-    ]),
-  )
-}
-
-const uidItem = (uid: string | undefined): TtlvItem | undefined =>
-  uid === undefined ? undefined : text(Tag.UniqueIdentifier, uid)
-
 /** Builds a Name attribute (KMIP 1.4 §3.2). */
 export function nameAttribute(name: string): KmipAttribute {
   return {
     name: 'Name',
-    value: s(Tag.Name, [
-      text(Tag.NameValue, name),
-      en(Tag.NameType, NameType.UninterpretedTextString),
-    ]),
+    value: encodeStructure(
+      objects.Name,
+      { nameValue: name, nameType: NameType.UninterpretedTextString },
+      ANY,
+    ),
   }
 }
+
+/** Attribute values and objects read alike in every version. */
+const ANY: ProtocolVersion = { major: 1, minor: 4 }
 
 /** Simple attribute from a spec name and a scalar item builder result. */
 function a(name: string, item: TtlvItem): KmipAttribute {
@@ -103,9 +73,10 @@ function a(name: string, item: TtlvItem): KmipAttribute {
 }
 
 /**
- * Typed KMIP client: one method per operation, version-aware payloads (1.x Template-Attribute vs
- * 2.x Attributes), failover and pooling from {@link KmipTransport}. KMIP failures throw
- * ERR_KMIP_RESULT with the server's `resultReason`.
+ * Typed KMIP client: one method per operation, each building its request and reading its response
+ * through the payload declarations of ../operations/ (1.x Template-Attribute vs 2.x Attributes
+ * follow the connection's version), failover and pooling from {@link KmipTransport}. KMIP
+ * failures throw ERR_KMIP_RESULT with the server's `resultReason`.
  */
 export class KmipClient {
   readonly transport: KmipTransport
@@ -115,10 +86,6 @@ export class KmipClient {
 
   get version(): ProtocolVersion {
     return this.transport.version
-  }
-
-  get #v2(): boolean {
-    return isV2(this.transport.version)
   }
 
   /** Closes pooled connections. */
@@ -132,33 +99,44 @@ export class KmipClient {
     return rs.map(payloadOf)
   }
 
+  /** One operation: the request encoded and the response decoded by their declarations. */
+  async #call<Q extends StructField, R extends StructField>(
+    operation: number,
+    request: Q,
+    response: R,
+    input: PayloadInput<Q>,
+  ): Promise<PayloadOf<R>> {
+    const v = this.transport.version
+    const p = await this.transport.call(operation, encodeStructure(request, input, v))
+    return decodeStructure(response, p, v)
+  }
+
   /** Discover Versions (KMIP 1.4 §4.26): versions the server supports, highest first. */
   async discoverVersions(versions: readonly ProtocolVersion[] = []): Promise<ProtocolVersion[]> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.DiscoverVersions,
-      s(Tag.RequestPayload, versions.map(buildProtocolVersion)),
+      server.DiscoverVersionsRequest,
+      server.DiscoverVersionsResponse,
+      { protocolVersions: versions },
     )
-    return children(p)
-      .filter((c) => c.tag === Tag.ProtocolVersion)
-      .map(parseProtocolVersion)
+    return r.protocolVersions
   }
 
   /** Query (KMIP 1.4 §4.25) with Query Function values. */
   async query(functions: readonly number[]): Promise<QueryResult> {
+    const v = this.transport.version
     const p = await this.transport.call(
       Operation.Query,
-      s(
-        Tag.RequestPayload,
-        functions.map((f) => en(Tag.QueryFunction, f)),
-      ),
+      encodeStructure(server.QueryRequest, { queryFunctions: functions }, v),
     )
-    const vendor = opt(p, Tag.VendorIdentification, 'TextString')
-    const info = optStruct(p, Tag.ServerInformation)
+    const r = decodeStructure(server.QueryResponse, p, v)
     return {
-      operations: all(p, Tag.Operation, 'Enumeration'),
-      objectTypes: all(p, Tag.ObjectType, 'Enumeration'),
-      ...(vendor !== undefined && { vendorIdentification: vendor }),
-      ...(info !== undefined && { serverInformation: info }),
+      operations: r.operations,
+      objectTypes: r.objectTypes,
+      ...(r.vendorIdentification !== undefined && {
+        vendorIdentification: r.vendorIdentification,
+      }),
+      ...(r.serverInformation !== undefined && { serverInformation: r.serverInformation }),
       payload: p,
     }
   }
@@ -174,7 +152,7 @@ export class KmipClient {
     } = {},
   ): Promise<string> {
     const attrs: KmipAttribute[] = [
-      a('Cryptographic Algorithm', en(0, o.algorithm ?? CryptographicAlgorithm.AES)),
+      a('Cryptographic Algorithm', enumeration(0, o.algorithm ?? CryptographicAlgorithm.AES)),
       a('Cryptographic Length', int(0, o.length ?? 256)),
       a(
         'Cryptographic Usage Mask',
@@ -183,14 +161,16 @@ export class KmipClient {
       ...(o.name !== undefined ? [nameAttribute(o.name)] : []),
       ...(o.attributes ?? []),
     ]
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.Create,
-      s(Tag.RequestPayload, [
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        buildAttributesFor(this.#v2, attrs),
-      ]),
+      lifecycle.CreateRequest,
+      lifecycle.CreateResponse,
+      {
+        objectType: ObjectType.SymmetricKey,
+        attributes: attrs,
+      },
     )
-    return req(p, Tag.UniqueIdentifier, 'TextString')
+    return r.uniqueIdentifier
   }
 
   /** Create Key Pair (KMIP 1.4 §4.2): default RSA-2048, private Sign / public Verify. */
@@ -203,41 +183,22 @@ export class KmipClient {
       publicUsageMask?: number
     } = {},
   ): Promise<{ privateKeyId: string; publicKeyId: string }> {
-    const common = [
-      a('Cryptographic Algorithm', en(0, o.algorithm ?? CryptographicAlgorithm.RSA)),
-      a('Cryptographic Length', int(0, o.length ?? 2048)),
-      ...(o.name !== undefined ? [nameAttribute(o.name)] : []),
-    ]
-    const p = await this.transport.call(
+    const mask = (m: number): KmipAttribute[] => [a('Cryptographic Usage Mask', int(0, m))]
+    const r = await this.#call(
       Operation.CreateKeyPair,
-      s(Tag.RequestPayload, [
-        buildAttributesFor(this.#v2, common, 'common'),
-        buildAttributesFor(
-          this.#v2,
-          [
-            a(
-              'Cryptographic Usage Mask',
-              int(0, o.privateUsageMask ?? CryptographicUsageMask.Sign),
-            ),
-          ],
-          'private',
-        ),
-        buildAttributesFor(
-          this.#v2,
-          [
-            a(
-              'Cryptographic Usage Mask',
-              int(0, o.publicUsageMask ?? CryptographicUsageMask.Verify),
-            ),
-          ],
-          'public',
-        ),
-      ]),
+      lifecycle.CreateKeyPairRequest,
+      lifecycle.CreateKeyPairResponse,
+      {
+        commonAttributes: [
+          a('Cryptographic Algorithm', enumeration(0, o.algorithm ?? CryptographicAlgorithm.RSA)),
+          a('Cryptographic Length', int(0, o.length ?? 2048)),
+          ...(o.name !== undefined ? [nameAttribute(o.name)] : []),
+        ],
+        privateKeyAttributes: mask(o.privateUsageMask ?? CryptographicUsageMask.Sign),
+        publicKeyAttributes: mask(o.publicUsageMask ?? CryptographicUsageMask.Verify),
+      },
     )
-    return {
-      privateKeyId: req(p, Tag.PrivateKeyUniqueIdentifier, 'TextString'),
-      publicKeyId: req(p, Tag.PublicKeyUniqueIdentifier, 'TextString'),
-    }
+    return { privateKeyId: r.privateKeyUniqueIdentifier, publicKeyId: r.publicKeyUniqueIdentifier }
   }
 
   /** Register a symmetric key or secret data given as raw bytes (KMIP 1.4 §4.3). */
@@ -251,175 +212,156 @@ export class KmipClient {
     secretDataType?: number
   }): Promise<string> {
     const objectType = o.objectType ?? ObjectType.SymmetricKey
-    const keyBlock = s(
-      Tag.KeyBlock,
-      present([
-        en(
-          Tag.KeyFormatType,
-          objectType === ObjectType.SymmetricKey ? KeyFormatType.Raw : KeyFormatType.Opaque,
-        ),
-        s(Tag.KeyValue, [bytes(Tag.KeyMaterial, o.material)]),
-        objectType === ObjectType.SymmetricKey &&
-          en(Tag.CryptographicAlgorithm, o.algorithm ?? CryptographicAlgorithm.AES),
-        objectType === ObjectType.SymmetricKey &&
-          int(Tag.CryptographicLength, o.length ?? o.material.length * 8),
-      ]),
-    )
+    const symmetric = objectType === ObjectType.SymmetricKey
+    const keyBlock = {
+      keyFormatType: symmetric ? KeyFormatType.Raw : KeyFormatType.Opaque,
+      keyValue: encodeStructure(
+        objects.KeyValue,
+        { keyMaterial: bytes(Tag.KeyMaterial, o.material) },
+        ANY,
+      ),
+      cryptographicAlgorithm: symmetric ? (o.algorithm ?? CryptographicAlgorithm.AES) : undefined,
+      cryptographicLength: symmetric ? (o.length ?? o.material.length * 8) : undefined,
+    }
     const object =
       objectType === ObjectType.SecretData
-        ? s(Tag.SecretData, [en(Tag.SecretDataType, o.secretDataType ?? 2), keyBlock])
-        : s(Tag.SymmetricKey, [keyBlock])
-    const attrs = [
-      a(
-        'Cryptographic Usage Mask',
-        int(0, o.usageMask ?? CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
-      ),
-      ...(o.name !== undefined ? [nameAttribute(o.name)] : []),
-    ]
-    const p = await this.transport.call(
+        ? encodeStructure(
+            objects.SecretData,
+            { secretDataType: o.secretDataType ?? 2, keyBlock },
+            ANY,
+          )
+        : encodeStructure(objects.SymmetricKey, { keyBlock }, ANY)
+    const r = await this.#call(
       Operation.Register,
-      s(Tag.RequestPayload, [
-        en(Tag.ObjectType, objectType),
-        buildAttributesFor(this.#v2, attrs),
+      lifecycle.RegisterRequest,
+      lifecycle.RegisterResponse,
+      {
+        objectType,
+        attributes: [
+          a(
+            'Cryptographic Usage Mask',
+            int(0, o.usageMask ?? CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
+          ),
+          ...(o.name !== undefined ? [nameAttribute(o.name)] : []),
+        ],
         object,
-      ]),
+      },
     )
-    return req(p, Tag.UniqueIdentifier, 'TextString')
+    return r.uniqueIdentifier
   }
 
   /** Get (KMIP 1.4 §4.11). The key bytes are the caller's to zero. */
   async get(uid: string, o: { keyFormatType?: number } = {}): Promise<KmipObject> {
-    const p = await this.transport.call(
-      Operation.Get,
-      s(
-        Tag.RequestPayload,
-        present([
-          uidItem(uid),
-          o.keyFormatType !== undefined && en(Tag.KeyFormatType, o.keyFormatType),
-        ]),
-      ),
-    )
-    const objectType = req(p, Tag.ObjectType, 'Enumeration')
-    const object = children(p).find((c) => c.type === 'Structure')
-    if (object === undefined)
-      throw new KmipError('ERR_KMIP_MISSING_FIELD', 'Get response has no object', {
-        tag: Tag.ResponsePayload,
-      })
-    const kb = find(object, Tag.KeyBlock)
-    let out: KmipObject = {
-      uniqueIdentifier: req(p, Tag.UniqueIdentifier, 'TextString'),
-      objectType,
+    const r = await this.#call(Operation.Get, retrieval.GetRequest, retrieval.GetResponse, {
+      uniqueIdentifier: uid,
+      keyFormatType: o.keyFormatType,
+    })
+    const object = r.object
+    const out: KmipObject = {
+      uniqueIdentifier: r.uniqueIdentifier,
+      objectType: r.objectType,
       object,
     }
-    if (kb !== undefined) {
-      const kv = find(kb, Tag.KeyValue)
-      const km =
-        kv === undefined ? undefined : kv.type === 'ByteString' ? kv : find(kv, Tag.KeyMaterial)
-      const kft = opt(kb, Tag.KeyFormatType, 'Enumeration')
-      const alg = opt(kb, Tag.CryptographicAlgorithm, 'Enumeration')
-      const len = opt(kb, Tag.CryptographicLength, 'Integer')
-      out = {
-        ...out,
-        ...(kft !== undefined && { keyFormatType: kft }),
-        ...(alg !== undefined && { cryptographicAlgorithm: alg }),
-        ...(len !== undefined && { cryptographicLength: len }),
-        ...(km?.type === 'ByteString' && { keyMaterial: km.value }),
-      }
+    // Key objects carry a Key Block (Certificates, Opaque Objects... do not)
+    const kb = find(object, Tag.KeyBlock)
+    if (kb === undefined) return out
+    const block = decodeStructure(objects.KeyBlock, kb, ANY)
+    const kv = block.keyValue
+    const km =
+      kv === undefined || kv.type === 'ByteString'
+        ? kv
+        : decodeStructure(objects.KeyValue, kv, ANY).keyMaterial
+    return {
+      ...out,
+      keyFormatType: block.keyFormatType,
+      ...(block.cryptographicAlgorithm !== undefined && {
+        cryptographicAlgorithm: block.cryptographicAlgorithm,
+      }),
+      ...(block.cryptographicLength !== undefined && {
+        cryptographicLength: block.cryptographicLength,
+      }),
+      ...(km?.type === 'ByteString' && { keyMaterial: km.value }),
     }
-    return out
-  }
-
-  #reference(name: string): TtlvItem {
-    if (!this.#v2) return text(Tag.AttributeName, name)
-    const tag = attributeTag(name)
-    if (tag !== undefined) return en(Tag.AttributeReference, tag)
-    const dash = name.indexOf('-')
-    return s(Tag.AttributeReference, [
-      text(Tag.VendorIdentification, dash > 0 ? name.slice(0, dash) : 'x'),
-      text(Tag.AttributeName, dash > 0 ? name.slice(dash + 1) : name),
-    ])
   }
 
   /** Get Attributes (KMIP 1.4 §4.12); all attributes when `names` is omitted. */
   async getAttributes(uid: string, names: readonly string[] = []): Promise<KmipAttribute[]> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.GetAttributes,
-      s(Tag.RequestPayload, [
-        text(Tag.UniqueIdentifier, uid),
-        ...names.map((n) => this.#reference(n)),
-      ]),
+      retrieval.GetAttributesRequest,
+      retrieval.GetAttributesResponse,
+      { uniqueIdentifier: uid, attributeNames: names },
     )
-    const v2 = find(p, Tag.Attributes)
-    if (v2 !== undefined) return parseAttributes(v2)
-    return children(p)
-      .filter((c) => c.tag === Tag.Attribute)
-      .map(parseAttributeV1)
+    return r.attributes ?? []
   }
 
   /** Get Attribute List (KMIP 1.4 §4.13): attribute names. */
   async getAttributeList(uid: string): Promise<string[]> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.GetAttributeList,
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid)]),
+      retrieval.GetAttributeListRequest,
+      retrieval.GetAttributeListResponse,
+      { uniqueIdentifier: uid },
     )
-    const names = all(p, Tag.AttributeName, 'TextString')
-    for (const r of children(p).filter((c) => c.tag === Tag.AttributeReference)) {
-      if (r.type === 'Enumeration')
-        names.push(attributeName(r.value) ?? `0x${r.value.toString(16)}`)
-      else if (r.type === 'Structure')
-        names.push(
-          `${req(r, Tag.VendorIdentification, 'TextString')}-${req(r, Tag.AttributeName, 'TextString')}`,
-        )
-    }
-    return names
-  }
-
-  #attrOp(
-    op: number,
-    uid: string,
-    attr: KmipAttribute,
-    current?: KmipAttribute,
-  ): Promise<TtlvItem> {
-    const body = this.#v2
-      ? present([
-          current !== undefined && s(Tag.CurrentAttribute, [buildAttributeV2(current)]),
-          s(Tag.NewAttribute, [buildAttributeV2(attr)]),
-        ])
-      : [buildAttributeV1(attr)]
-    return this.transport.call(
-      op,
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid), ...body]),
-    )
+    return r.attributeNames
   }
 
   /** Add Attribute (KMIP 1.4 §4.14), e.g. vendor `x-` text attributes. */
   async addAttribute(uid: string, attr: KmipAttribute): Promise<void> {
-    await this.#attrOp(Operation.AddAttribute, uid, attr)
+    await this.#call(
+      Operation.AddAttribute,
+      edits.AddAttributeRequest,
+      edits.AddAttributeResponse,
+      {
+        uniqueIdentifier: uid,
+        attribute: attr,
+        newAttribute: { attribute: attr },
+      },
+    )
   }
 
   /** Modify Attribute (KMIP 1.4 §4.15). */
   async modifyAttribute(uid: string, attr: KmipAttribute, current?: KmipAttribute): Promise<void> {
-    await this.#attrOp(Operation.ModifyAttribute, uid, attr, current)
+    await this.#call(
+      Operation.ModifyAttribute,
+      edits.ModifyAttributeRequest,
+      edits.ModifyAttributeResponse,
+      {
+        uniqueIdentifier: uid,
+        attribute: attr,
+        currentAttribute: current !== undefined ? { attribute: current } : undefined,
+        newAttribute: { attribute: attr },
+      },
+    )
   }
 
   /** Set Attribute (KMIP 2.0+ only). */
   async setAttribute(uid: string, attr: KmipAttribute): Promise<void> {
-    if (!this.#v2)
+    if (!isV2(this.transport.version))
       throw new KmipError('ERR_KMIP_INVALID_FIELD', 'Set Attribute needs KMIP 2.0 or later')
-    await this.#attrOp(Operation.SetAttribute, uid, attr)
+    await this.#call(
+      Operation.SetAttribute,
+      edits.SetAttributeRequest,
+      edits.SetAttributeResponse,
+      {
+        uniqueIdentifier: uid,
+        newAttribute: { attribute: attr },
+      },
+    )
   }
 
   /** Delete Attribute (KMIP 1.4 §4.16) by name (and 1.x index). */
   async deleteAttribute(uid: string, name: string, index?: number): Promise<void> {
-    const body = this.#v2
-      ? [this.#reference(name)]
-      : present([
-          text(Tag.AttributeName, name),
-          index !== undefined && int(Tag.AttributeIndex, index),
-        ])
-    await this.transport.call(
+    await this.#call(
       Operation.DeleteAttribute,
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid), ...body]),
+      edits.DeleteAttributeRequest,
+      edits.DeleteAttributeResponse,
+      {
+        uniqueIdentifier: uid,
+        attributeName: name,
+        attributeIndex: index,
+        attributeReferences: [name],
+      },
     )
   }
 
@@ -427,27 +369,24 @@ export class KmipClient {
   async locate(
     o: { attributes?: readonly KmipAttribute[]; maximumItems?: number; offsetItems?: number } = {},
   ): Promise<string[]> {
-    const attrs = o.attributes ?? []
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.Locate,
-      s(
-        Tag.RequestPayload,
-        present([
-          o.maximumItems !== undefined && int(Tag.MaximumItems, o.maximumItems),
-          o.offsetItems !== undefined && int(Tag.OffsetItems, o.offsetItems),
-          ...(this.#v2 ? [buildAttributesFor(true, attrs)] : attrs.map((x) => buildAttributeV1(x))),
-        ]),
-      ),
+      retrieval.LocateRequest,
+      retrieval.LocateResponse,
+      {
+        maximumItems: o.maximumItems,
+        offsetItems: o.offsetItems,
+        attributes: o.attributes ?? [],
+      },
     )
-    return all(p, Tag.UniqueIdentifier, 'TextString')
+    return r.uniqueIdentifiers
   }
 
   /** Activate (KMIP 1.4 §4.19). */
   async activate(uid: string): Promise<void> {
-    await this.transport.call(
-      Operation.Activate,
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid)]),
-    )
+    await this.#call(Operation.Activate, lifecycle.ActivateRequest, lifecycle.ActivateResponse, {
+      uniqueIdentifier: uid,
+    })
   }
 
   /** Revoke (KMIP 1.4 §4.20). */
@@ -455,32 +394,23 @@ export class KmipClient {
     uid: string,
     o: { reason?: number; message?: string; compromiseOccurrenceDate?: Date } = {},
   ): Promise<void> {
-    await this.transport.call(
-      Operation.Revoke,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          s(
-            Tag.RevocationReason,
-            present([
-              en(Tag.RevocationReasonCode, o.reason ?? RevocationReasonCode.CessationOfOperation),
-              o.message !== undefined && text(Tag.RevocationMessage, o.message),
-            ]),
-          ),
-          o.compromiseOccurrenceDate !== undefined &&
-            date(Tag.CompromiseOccurrenceDate, o.compromiseOccurrenceDate),
-        ]),
-      ),
-    )
+    const when = o.compromiseOccurrenceDate
+    await this.#call(Operation.Revoke, lifecycle.RevokeRequest, lifecycle.RevokeResponse, {
+      uniqueIdentifier: uid,
+      revocationReason: {
+        code: o.reason ?? RevocationReasonCode.CessationOfOperation,
+        message: o.message,
+      },
+      compromiseOccurrenceDate:
+        when === undefined ? undefined : BigInt(Math.floor(when.getTime() / 1000)),
+    })
   }
 
   /** Destroy (KMIP 1.4 §4.21). */
   async destroy(uid: string): Promise<void> {
-    await this.transport.call(
-      Operation.Destroy,
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid)]),
-    )
+    await this.#call(Operation.Destroy, lifecycle.DestroyRequest, lifecycle.DestroyResponse, {
+      uniqueIdentifier: uid,
+    })
   }
 
   /** Encrypt (KMIP 1.4 §4.29). */
@@ -489,25 +419,17 @@ export class KmipClient {
     data: Uint8Array,
     o: { params?: CryptoParams; iv?: Uint8Array; aad?: Uint8Array } = {},
   ): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
-    const p = await this.transport.call(
-      Operation.Encrypt,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          cryptoParams(o.params),
-          bytes(Tag.Data, data),
-          o.iv !== undefined && bytes(Tag.IVCounterNonce, o.iv),
-          o.aad !== undefined && bytes(Tag.AuthenticatedEncryptionAdditionalData, o.aad),
-        ]),
-      ),
-    )
-    const iv = opt(p, Tag.IVCounterNonce, 'ByteString')
-    const tag = opt(p, Tag.AuthenticatedEncryptionTag, 'ByteString')
+    const r = await this.#call(Operation.Encrypt, crypto.EncryptRequest, crypto.EncryptResponse, {
+      uniqueIdentifier: uid,
+      cryptographicParameters: o.params,
+      data,
+      ivCounterNonce: o.iv,
+      authenticatedEncryptionAdditionalData: o.aad,
+    })
     return {
-      data: req(p, Tag.Data, 'ByteString'),
-      ...(iv !== undefined && { iv }),
-      ...(tag !== undefined && { tag }),
+      data: r.data,
+      ...(r.ivCounterNonce !== undefined && { iv: r.ivCounterNonce }),
+      ...(r.authenticatedEncryptionTag !== undefined && { tag: r.authenticatedEncryptionTag }),
     }
   }
 
@@ -517,33 +439,25 @@ export class KmipClient {
     data: Uint8Array,
     o: { params?: CryptoParams; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array } = {},
   ): Promise<Uint8Array> {
-    const p = await this.transport.call(
-      Operation.Decrypt,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          cryptoParams(o.params),
-          bytes(Tag.Data, data),
-          o.iv !== undefined && bytes(Tag.IVCounterNonce, o.iv),
-          o.aad !== undefined && bytes(Tag.AuthenticatedEncryptionAdditionalData, o.aad),
-          o.tag !== undefined && bytes(Tag.AuthenticatedEncryptionTag, o.tag),
-        ]),
-      ),
-    )
-    return req(p, Tag.Data, 'ByteString')
+    const r = await this.#call(Operation.Decrypt, crypto.DecryptRequest, crypto.DecryptResponse, {
+      uniqueIdentifier: uid,
+      cryptographicParameters: o.params,
+      data,
+      ivCounterNonce: o.iv,
+      authenticatedEncryptionAdditionalData: o.aad,
+      authenticatedEncryptionTag: o.tag,
+    })
+    return r.data
   }
 
   /** MAC (KMIP 1.4 §4.33). */
   async mac(uid: string, data: Uint8Array, params?: CryptoParams): Promise<Uint8Array> {
-    const p = await this.transport.call(
-      Operation.MAC,
-      s(
-        Tag.RequestPayload,
-        present([text(Tag.UniqueIdentifier, uid), cryptoParams(params), bytes(Tag.Data, data)]),
-      ),
-    )
-    return req(p, Tag.MACData, 'ByteString')
+    const r = await this.#call(Operation.MAC, crypto.MACRequest, crypto.MACResponse, {
+      uniqueIdentifier: uid,
+      cryptographicParameters: params,
+      data,
+    })
+    return r.macData
   }
 
   /** MAC Verify (KMIP 1.4 §4.34): true when Valid. */
@@ -553,31 +467,23 @@ export class KmipClient {
     macData: Uint8Array,
     params?: CryptoParams,
   ): Promise<boolean> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.MACVerify,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          cryptoParams(params),
-          bytes(Tag.Data, data),
-          bytes(Tag.MACData, macData),
-        ]),
-      ),
+      crypto.MACVerifyRequest,
+      crypto.MACVerifyResponse,
+      { uniqueIdentifier: uid, cryptographicParameters: params, data, macData },
     )
-    return req(p, Tag.ValidityIndicator, 'Enumeration') === ValidityIndicator.Valid
+    return r.validityIndicator === ValidityIndicator.Valid
   }
 
   /** Sign (KMIP 1.4 §4.31). */
   async sign(uid: string, data: Uint8Array, params?: CryptoParams): Promise<Uint8Array> {
-    const p = await this.transport.call(
-      Operation.Sign,
-      s(
-        Tag.RequestPayload,
-        present([text(Tag.UniqueIdentifier, uid), cryptoParams(params), bytes(Tag.Data, data)]),
-      ),
-    )
-    return req(p, Tag.SignatureData, 'ByteString')
+    const r = await this.#call(Operation.Sign, crypto.SignRequest, crypto.SignResponse, {
+      uniqueIdentifier: uid,
+      cryptographicParameters: params,
+      data,
+    })
+    return r.signatureData
   }
 
   /** Signature Verify (KMIP 1.4 §4.32): true when Valid. */
@@ -587,46 +493,32 @@ export class KmipClient {
     signature: Uint8Array,
     params?: CryptoParams,
   ): Promise<boolean> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.SignatureVerify,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          cryptoParams(params),
-          bytes(Tag.Data, data),
-          bytes(Tag.SignatureData, signature),
-        ]),
-      ),
+      crypto.SignatureVerifyRequest,
+      crypto.SignatureVerifyResponse,
+      { uniqueIdentifier: uid, cryptographicParameters: params, data, signatureData: signature },
     )
-    return req(p, Tag.ValidityIndicator, 'Enumeration') === ValidityIndicator.Valid
+    return r.validityIndicator === ValidityIndicator.Valid
   }
 
   /** RNG Retrieve (KMIP 1.4 §4.35). */
   async rngRetrieve(length: number): Promise<Uint8Array> {
-    const p = await this.transport.call(
+    const r = await this.#call(
       Operation.RNGRetrieve,
-      s(Tag.RequestPayload, [int(Tag.DataLength, length)]),
+      crypto.RNGRetrieveRequest,
+      crypto.RNGRetrieveResponse,
+      { dataLength: length },
     )
-    return req(p, Tag.Data, 'ByteString')
+    return r.data
   }
 
   /** Re-key (KMIP 1.4 §4.4): the replacement key's Unique Identifier. */
   async rekey(uid: string, o: { offsetSeconds?: number } = {}): Promise<string> {
-    const p = await this.transport.call(
-      Operation.ReKey,
-      s(
-        Tag.RequestPayload,
-        present([
-          text(Tag.UniqueIdentifier, uid),
-          o.offsetSeconds !== undefined && {
-            tag: Tag.Offset,
-            type: 'Interval',
-            value: o.offsetSeconds,
-          },
-        ]),
-      ),
-    )
-    return req(p, Tag.UniqueIdentifier, 'TextString')
+    const r = await this.#call(Operation.ReKey, lifecycle.ReKeyRequest, lifecycle.ReKeyResponse, {
+      uniqueIdentifier: uid,
+      offset: o.offsetSeconds,
+    })
+    return r.uniqueIdentifier
   }
 }

@@ -1,9 +1,10 @@
 import { KmipError } from '../errors.js'
 import { normalizeName } from '../tables/names.js'
 import { Tag, tagByName, tagNameOf, tagSpecName } from '../tables/tags.js'
-import { int, present, s, text } from '../ttlv/build.js'
+import type { TagName } from '../tables/tags.js'
+import { int, present, structure, text } from '../ttlv/build.js'
 import type { TtlvItem } from '../ttlv/item.js'
-import { as, children, find, opt, req, retag } from '../ttlv/read.js'
+import { checkType, children, find, optionalValue, requiredValue, retag } from '../ttlv/read.js'
 
 /**
  * One attribute in a version-neutral form. `name` is the KMIP 1.x Attribute Name
@@ -23,24 +24,54 @@ export function isCustomAttributeName(name: string): boolean {
   return /^[xy]-/.test(name)
 }
 
-/** Tag of a spec attribute from its 1.x name, or undefined for custom/unknown names. */
+/** Spec attribute names (single-spaced, as peers write them) → tag. */
+const tagBySpecName: ReadonlyMap<string, number> = new Map(
+  (Object.entries(tagSpecName) as [TagName, string][]).map(([k, n]) => [spaced(n), Tag[k]]),
+)
+
+/** Single-spaced name (the OASIS registry once spelled "Compromise  Date" with two spaces). */
+function spaced(n: string): string {
+  return n.replace(/\s+/g, ' ')
+}
+
+/** Is `name` an attribute of the spec, spelled as the spec does? */
+export function isSpecAttributeName(name: string): boolean {
+  return tagBySpecName.has(name)
+}
+
+/**
+ * A vendor attribute name: not a spec name, and "vendor-name" (1.x `x-…`/`y-…`, 2.x any Vendor
+ * Identification followed by a dash).
+ */
+export function isVendorAttributeName(name: string): boolean {
+  return !tagBySpecName.has(name) && /^[^-]+-.+/.test(name)
+}
+
+/**
+ * Tag of a spec attribute from its 1.x name, or undefined for custom/unknown names. The spec
+ * spelling is looked up first; other spellings are normalised (KMIP Profiles §5.4.1.1) unless they
+ * are vendor names.
+ */
 export function attributeTag(name: string): number | undefined {
+  const exact = tagBySpecName.get(name)
+  if (exact !== undefined) return exact
   // no spec name is near 256 characters: a longer one is not normalised (linear, but slow)
-  if (name.length > 256 || isCustomAttributeName(name)) return undefined
+  if (name.length > 256 || isCustomAttributeName(name) || isVendorAttributeName(name))
+    return undefined
   return tagByName(normalizeName(name))
 }
 
 /** 1.x Attribute Name for an attribute tag (`Tag.CryptographicAlgorithm` → "Cryptographic Algorithm"). */
 export function attributeName(tag: number): string | undefined {
   const n = tagNameOf(tag)
-  return n === undefined ? undefined : tagSpecName[n]
+  return n === undefined ? undefined : spaced(tagSpecName[n])
 }
 
 /** Parses one 1.x Attribute structure (KMIP 1.4 §2.1.1). */
 export function parseAttributeV1(item: TtlvItem): KmipAttribute {
-  as(item, 'Structure')
-  const name = req(item, Tag.AttributeName, 'TextString')
-  const index = opt(item, Tag.AttributeIndex, 'Integer')
+  checkType(item, 'Structure')
+  const name = requiredValue(item, Tag.AttributeName, 'TextString')
+  const index = optionalValue(item, Tag.AttributeIndex, 'Integer')
   const raw = children(item).find((c) => c.tag === Tag.AttributeValue)
   if (raw === undefined) {
     throw new KmipError('ERR_KMIP_MISSING_FIELD', `attribute ${name} has no Attribute Value`, {
@@ -57,7 +88,7 @@ export function parseAttributeV1(item: TtlvItem): KmipAttribute {
 
 /** Builds one 1.x Attribute structure. */
 export function buildAttributeV1(attr: KmipAttribute, withValue = true): TtlvItem {
-  return s(
+  return structure(
     Tag.Attribute,
     present([
       text(Tag.AttributeName, attr.name),
@@ -70,9 +101,10 @@ export function buildAttributeV1(attr: KmipAttribute, withValue = true): TtlvIte
 /** Parses the children of a 2.x Attributes structure (KMIP 2.1 §7.2) or of a single attribute item. */
 export function parseAttributeV2(item: TtlvItem): KmipAttribute {
   if (item.tag === Tag.Attribute) {
-    // KMIP 2.x vendor attribute: an Attribute structure with Vendor Identification (2.1 §4.2)
-    const vid = req(item, Tag.VendorIdentification, 'TextString')
-    const an = req(item, Tag.AttributeName, 'TextString')
+    // KMIP 2.x vendor attribute: an Attribute structure with Vendor Identification (2.1 §4.2);
+    // without one (or with an empty one) the Attribute Name alone names it
+    const vid = optionalValue(item, Tag.VendorIdentification, 'TextString')
+    const an = requiredValue(item, Tag.AttributeName, 'TextString')
     const v = children(item).find((c) => c.tag === Tag.AttributeValue)
     if (v === undefined) {
       throw new KmipError(
@@ -83,7 +115,7 @@ export function parseAttributeV2(item: TtlvItem): KmipAttribute {
         },
       )
     }
-    return { name: `${vid}-${an}`, value: v }
+    return { name: vid !== undefined && vid !== '' ? `${vid}-${an}` : an, value: v }
   }
   const name = attributeName(item.tag)
   if (name === undefined) {
@@ -103,7 +135,7 @@ export function buildAttributeV2(attr: KmipAttribute): TtlvItem {
   const dash = attr.name.indexOf('-')
   const vid = dash > 0 ? attr.name.slice(0, dash) : 'x'
   const an = dash > 0 ? attr.name.slice(dash + 1) : attr.name
-  return s(Tag.Attribute, [
+  return structure(Tag.Attribute, [
     text(Tag.VendorIdentification, vid),
     text(Tag.AttributeName, an),
     retag(attr.value, Tag.AttributeValue),
@@ -125,7 +157,16 @@ export function parseAttributes(item: TtlvItem): KmipAttribute[] {
     item.tag === Tag.CommonTemplateAttribute ||
     item.tag === Tag.PrivateKeyTemplateAttribute ||
     item.tag === Tag.PublicKeyTemplateAttribute
-  if (v1) return kids.filter((c) => c.tag === Tag.Attribute).map(parseAttributeV1)
+  if (v1) {
+    // A 1.x Template-Attribute may name Templates (deprecated since 1.3, not supported here)
+    if (kids.some((c) => c.tag === Tag.Name))
+      throw new KmipError(
+        'ERR_KMIP_NOT_SUPPORTED',
+        'named templates are not supported; pass the attributes',
+        { tag: Tag.Name },
+      )
+    return kids.filter((c) => c.tag === Tag.Attribute).map(parseAttributeV1)
+  }
   return kids.map(parseAttributeV2)
 }
 
@@ -134,7 +175,7 @@ export function buildTemplateAttribute(
   attrs: readonly KmipAttribute[],
   tag: number = Tag.TemplateAttribute,
 ): TtlvItem {
-  return s(
+  return structure(
     tag,
     attrs.map((a) => buildAttributeV1(a)),
   )
@@ -146,7 +187,7 @@ export function buildAttributes(
   attrs: readonly KmipAttribute[],
   tag: number = Tag.Attributes,
 ): TtlvItem {
-  return s(tag, attrs.map(buildAttributeV2))
+  return structure(tag, attrs.map(buildAttributeV2))
 }
 
 /** Builds the container for the version: 2.x Attributes or 1.x Template-Attribute. */

@@ -1,93 +1,133 @@
+/**
+ * Request and Response Messages (KMIP 1.4 §7, 2.1 §8), declared once: the headers and batch
+ * items below are the only spelling of their fields; the parse and build functions and the
+ * TypeScript types all derive from them (schema/codec.ts).
+ */
 import { KmipError } from '../errors.js'
+import { ProtocolVersion as ProtocolVersionSchema } from '../operations/structures.js'
+import { decodeStructure, encodeStructure } from '../schema/codec.js'
+import {
+  boolean,
+  byteString,
+  dateTime,
+  enumerated,
+  integer,
+  item,
+  optional,
+  repeated,
+  required,
+  struct,
+  textString,
+} from '../schema/dsl.js'
+import type { PayloadInput, PayloadOf } from '../schema/dsl.js'
 import { Tag } from '../tables/tags.js'
-import { bool, bytes, date, en, int, present, s, text } from '../ttlv/build.js'
 import type { TtlvItem } from '../ttlv/item.js'
-import { all, as, children, find, opt, optStruct, req, reqStruct } from '../ttlv/read.js'
+import { checkType } from '../ttlv/read.js'
 import type { ProtocolVersion } from './version.js'
 
-/** Request Header (KMIP 1.4 §7.2 Table 216; 2.1 §8 Request Header). */
-export interface RequestHeader {
-  readonly protocolVersion: ProtocolVersion
-  readonly maximumResponseSize?: number
-  readonly clientCorrelationValue?: string
-  readonly serverCorrelationValue?: string
-  readonly asynchronousIndicator?: boolean
-  readonly attestationCapableIndicator?: boolean
+/** Request Header, KMIP 1.4 §7.2 Table 216 (2.1 §8 Request Header). */
+export const RequestHeader = struct(Tag.RequestHeader, {
+  protocolVersion: required(ProtocolVersionSchema),
+  maximumResponseSize: optional(integer(Tag.MaximumResponseSize)),
+  clientCorrelationValue: optional(textString(Tag.ClientCorrelationValue)),
+  serverCorrelationValue: optional(textString(Tag.ServerCorrelationValue)),
+  asynchronousIndicator: optional(boolean(Tag.AsynchronousIndicator)),
+  attestationCapableIndicator: optional(boolean(Tag.AttestationCapableIndicator)),
   /** Authentication structure, kept as an item (Credential types vary). */
-  readonly authentication?: TtlvItem
-  readonly batchErrorContinuationOption?: number
-  readonly batchOrderOption?: boolean
+  authentication: optional(item(Tag.Authentication, 'Structure')),
+  batchErrorContinuationOption: optional(enumerated(Tag.BatchErrorContinuationOption)),
+  batchOrderOption: optional(boolean(Tag.BatchOrderOption)),
   /** Seconds since the epoch. */
-  readonly timeStamp?: bigint
-  readonly batchCount: number
-}
+  timeStamp: optional(dateTime(Tag.TimeStamp)),
+  batchCount: required(integer(Tag.BatchCount)),
+})
+export type RequestHeader = PayloadOf<typeof RequestHeader>
 
-/** Request Batch Item (KMIP 1.4 §7.2 Table 217). */
-export interface RequestBatchItem {
-  readonly operation: number
+/** Request Batch Item, KMIP 1.4 §7.2 Table 217. */
+export const RequestBatchItem = struct(Tag.BatchItem, {
+  operation: required(enumerated(Tag.Operation)),
   /** Unique Batch Item ID: the server echoes it (required when Batch Count > 1). */
-  readonly uniqueBatchItemId?: Uint8Array
-  readonly payload?: TtlvItem
-  readonly messageExtension?: TtlvItem
-}
+  uniqueBatchItemId: optional(byteString(Tag.UniqueBatchItemID)),
+  payload: optional(item(Tag.RequestPayload, 'Structure')),
+  messageExtension: optional(item(Tag.MessageExtension, 'Structure')),
+})
+export type RequestBatchItem = PayloadOf<typeof RequestBatchItem>
 
-/** Request Message (KMIP 1.4 §7.1). */
-export interface RequestMessage {
-  readonly header: RequestHeader
-  readonly items: readonly RequestBatchItem[]
-}
+/** Request Message, KMIP 1.4 §7.1. */
+export const RequestMessage = struct(Tag.RequestMessage, {
+  header: required(RequestHeader),
+  items: repeated(RequestBatchItem),
+})
+export type RequestMessage = PayloadOf<typeof RequestMessage>
 
-/** Response Header (KMIP 1.4 §7.2 Table 218). */
-export interface ResponseHeader {
-  readonly protocolVersion: ProtocolVersion
+/**
+ * A Request Message as a server receives it: the header decoded, each batch item left to be read
+ * on its own with {@link ReceivedBatchItem}, so that a bad item fails alone (KMIP 1.4 §7, Batch
+ * Error Continuation Option) and a good one is still answered.
+ */
+export const ReceivedRequestMessage = struct(Tag.RequestMessage, {
+  header: required(RequestHeader),
+  items: repeated(item(Tag.BatchItem)),
+})
+/**
+ * A Request Batch Item as a server reads it: the declaration above with its Operation left for
+ * the server to check, so that an item without one is answered with its Unique Batch Item ID.
+ */
+export const ReceivedBatchItem = struct(Tag.BatchItem, {
+  ...RequestBatchItem.members,
+  operation: optional(RequestBatchItem.members.operation.field),
+})
+
+/** Response Header, KMIP 1.4 §7.2 Table 218. */
+export const ResponseHeader = struct(Tag.ResponseHeader, {
+  protocolVersion: required(ProtocolVersionSchema),
   /** Seconds since the epoch. */
-  readonly timeStamp: bigint
-  readonly nonce?: TtlvItem
-  readonly attestationTypes?: readonly number[]
-  readonly clientCorrelationValue?: string
-  readonly serverCorrelationValue?: string
-  readonly batchCount: number
-}
+  timeStamp: required(dateTime(Tag.TimeStamp)),
+  nonce: optional(item(Tag.Nonce, 'Structure')),
+  attestationTypes: repeated(enumerated(Tag.AttestationType)),
+  clientCorrelationValue: optional(textString(Tag.ClientCorrelationValue)),
+  serverCorrelationValue: optional(textString(Tag.ServerCorrelationValue)),
+  batchCount: required(integer(Tag.BatchCount)),
+})
+export type ResponseHeader = PayloadOf<typeof ResponseHeader>
 
-/** Response Batch Item (KMIP 1.4 §7.2 Table 219). */
-export interface ResponseBatchItem {
-  readonly operation?: number
-  readonly uniqueBatchItemId?: Uint8Array
-  readonly resultStatus: number
-  readonly resultReason?: number
-  readonly resultMessage?: string
-  readonly asynchronousCorrelationValue?: Uint8Array
-  readonly payload?: TtlvItem
-  readonly messageExtension?: TtlvItem
-}
+/** Response Batch Item, KMIP 1.4 §7.2 Table 219. */
+export const ResponseBatchItem = struct(Tag.BatchItem, {
+  operation: optional(enumerated(Tag.Operation)),
+  uniqueBatchItemId: optional(byteString(Tag.UniqueBatchItemID)),
+  resultStatus: required(enumerated(Tag.ResultStatus)),
+  resultReason: optional(enumerated(Tag.ResultReason)),
+  resultMessage: optional(textString(Tag.ResultMessage)),
+  asynchronousCorrelationValue: optional(byteString(Tag.AsynchronousCorrelationValue)),
+  payload: optional(item(Tag.ResponsePayload, 'Structure')),
+  messageExtension: optional(item(Tag.MessageExtension, 'Structure')),
+})
+export type ResponseBatchItem = PayloadOf<typeof ResponseBatchItem>
 
-/** Response Message (KMIP 1.4 §7.1). */
-export interface ResponseMessage {
-  readonly header: ResponseHeader
-  readonly items: readonly ResponseBatchItem[]
-}
+/** Response Message, KMIP 1.4 §7.1. */
+export const ResponseMessage = struct(Tag.ResponseMessage, {
+  header: required(ResponseHeader),
+  items: repeated(ResponseBatchItem),
+})
+export type ResponseMessage = PayloadOf<typeof ResponseMessage>
+
+/** Headers have no 1.x / 2.x differences: any version reads them. */
+const ANY: ProtocolVersion = { major: 1, minor: 4 }
 
 /** Protocol Version structure (KMIP 1.4 §6.1). */
 export function buildProtocolVersion(v: ProtocolVersion): TtlvItem {
-  return s(Tag.ProtocolVersion, [
-    int(Tag.ProtocolVersionMajor, v.major),
-    int(Tag.ProtocolVersionMinor, v.minor),
-  ])
+  return encodeStructure(ProtocolVersionSchema, v, ANY)
 }
 
 /** Parses a Protocol Version structure. */
 export function parseProtocolVersion(item: TtlvItem): ProtocolVersion {
-  as(item, 'Structure')
-  return {
-    major: req(item, Tag.ProtocolVersionMajor, 'Integer'),
-    minor: req(item, Tag.ProtocolVersionMinor, 'Integer'),
-  }
+  return decodeStructure(ProtocolVersionSchema, item, ANY)
 }
 
 function checkTag(item: TtlvItem, tag: number, what: string): void {
   if (item.tag !== tag)
     throw new KmipError('ERR_KMIP_INVALID_FIELD', `expected ${what}`, { tag: item.tag })
-  as(item, 'Structure')
+  checkType(item, 'Structure')
 }
 
 function checkCount(count: number, items: number): void {
@@ -99,162 +139,37 @@ function checkCount(count: number, items: number): void {
 }
 
 /** Builds a Request Message item; Batch Count is set from `items` when the header's is 0. */
-export function buildRequestMessage(msg: RequestMessage): TtlvItem {
-  const h = msg.header
-  const header = s(
-    Tag.RequestHeader,
-    present([
-      buildProtocolVersion(h.protocolVersion),
-      h.maximumResponseSize !== undefined && int(Tag.MaximumResponseSize, h.maximumResponseSize),
-      h.clientCorrelationValue !== undefined &&
-        text(Tag.ClientCorrelationValue, h.clientCorrelationValue),
-      h.serverCorrelationValue !== undefined &&
-        text(Tag.ServerCorrelationValue, h.serverCorrelationValue),
-      h.asynchronousIndicator !== undefined &&
-        bool(Tag.AsynchronousIndicator, h.asynchronousIndicator),
-      h.attestationCapableIndicator !== undefined &&
-        bool(Tag.AttestationCapableIndicator, h.attestationCapableIndicator),
-      h.authentication,
-      h.batchErrorContinuationOption !== undefined &&
-        en(Tag.BatchErrorContinuationOption, h.batchErrorContinuationOption),
-      h.batchOrderOption !== undefined && bool(Tag.BatchOrderOption, h.batchOrderOption),
-      h.timeStamp !== undefined && date(Tag.TimeStamp, h.timeStamp),
-      int(Tag.BatchCount, h.batchCount || msg.items.length),
-    ]),
+export function buildRequestMessage(msg: PayloadInput<typeof RequestMessage>): TtlvItem {
+  const items = msg.items ?? []
+  return encodeStructure(
+    RequestMessage,
+    { header: { ...msg.header, batchCount: msg.header.batchCount || items.length }, items },
+    ANY,
   )
-  const items = msg.items.map((b) =>
-    s(
-      Tag.BatchItem,
-      present([
-        en(Tag.Operation, b.operation),
-        b.uniqueBatchItemId !== undefined && bytes(Tag.UniqueBatchItemID, b.uniqueBatchItemId),
-        b.payload,
-        b.messageExtension,
-      ]),
-    ),
-  )
-  return s(Tag.RequestMessage, [header, ...items])
 }
 
 /** Parses a Request Message item (the Batch Count must match the Batch Items). */
 export function parseRequestMessage(item: TtlvItem): RequestMessage {
   checkTag(item, Tag.RequestMessage, 'Request Message')
-  const h = reqStruct(item, Tag.RequestHeader)
-  const ts = opt(h, Tag.TimeStamp, 'DateTime')
-  const mrs = opt(h, Tag.MaximumResponseSize, 'Integer')
-  const ccv = opt(h, Tag.ClientCorrelationValue, 'TextString')
-  const scv = opt(h, Tag.ServerCorrelationValue, 'TextString')
-  const ai = opt(h, Tag.AsynchronousIndicator, 'Boolean')
-  const aci = opt(h, Tag.AttestationCapableIndicator, 'Boolean')
-  const auth = optStruct(h, Tag.Authentication)
-  const beco = opt(h, Tag.BatchErrorContinuationOption, 'Enumeration')
-  const boo = opt(h, Tag.BatchOrderOption, 'Boolean')
-  const header: RequestHeader = {
-    protocolVersion: parseProtocolVersion(reqStruct(h, Tag.ProtocolVersion)),
-    batchCount: req(h, Tag.BatchCount, 'Integer'),
-    ...(mrs !== undefined && { maximumResponseSize: mrs }),
-    ...(ccv !== undefined && { clientCorrelationValue: ccv }),
-    ...(scv !== undefined && { serverCorrelationValue: scv }),
-    ...(ai !== undefined && { asynchronousIndicator: ai }),
-    ...(aci !== undefined && { attestationCapableIndicator: aci }),
-    ...(auth !== undefined && { authentication: auth }),
-    ...(beco !== undefined && { batchErrorContinuationOption: beco }),
-    ...(boo !== undefined && { batchOrderOption: boo }),
-    ...(ts !== undefined && { timeStamp: ts }),
-  }
-  const items = children(item)
-    .filter((c) => c.tag === Tag.BatchItem)
-    .map((b): RequestBatchItem => {
-      as(b, 'Structure')
-      const id = opt(b, Tag.UniqueBatchItemID, 'ByteString')
-      const payload = find(b, Tag.RequestPayload)
-      const ext = optStruct(b, Tag.MessageExtension)
-      return {
-        operation: req(b, Tag.Operation, 'Enumeration'),
-        ...(id !== undefined && { uniqueBatchItemId: id }),
-        ...(payload !== undefined && { payload: as(payload, 'Structure') }),
-        ...(ext !== undefined && { messageExtension: ext }),
-      }
-    })
-  checkCount(header.batchCount, items.length)
-  return { header, items }
+  const m = decodeStructure(RequestMessage, item, ANY)
+  checkCount(m.header.batchCount, m.items.length)
+  return m
 }
 
-/** Builds a Response Message item. */
-export function buildResponseMessage(msg: ResponseMessage): TtlvItem {
-  const h = msg.header
-  const header = s(
-    Tag.ResponseHeader,
-    present([
-      buildProtocolVersion(h.protocolVersion),
-      date(Tag.TimeStamp, h.timeStamp),
-      h.nonce,
-      ...(h.attestationTypes ?? []).map((a) => en(Tag.AttestationType, a)),
-      h.clientCorrelationValue !== undefined &&
-        text(Tag.ClientCorrelationValue, h.clientCorrelationValue),
-      h.serverCorrelationValue !== undefined &&
-        text(Tag.ServerCorrelationValue, h.serverCorrelationValue),
-      int(Tag.BatchCount, h.batchCount || msg.items.length),
-    ]),
+/** Builds a Response Message item; Batch Count is set from `items` when the header's is 0. */
+export function buildResponseMessage(msg: PayloadInput<typeof ResponseMessage>): TtlvItem {
+  const items = msg.items ?? []
+  return encodeStructure(
+    ResponseMessage,
+    { header: { ...msg.header, batchCount: msg.header.batchCount || items.length }, items },
+    ANY,
   )
-  const items = msg.items.map((b) =>
-    s(
-      Tag.BatchItem,
-      present([
-        b.operation !== undefined && en(Tag.Operation, b.operation),
-        b.uniqueBatchItemId !== undefined && bytes(Tag.UniqueBatchItemID, b.uniqueBatchItemId),
-        en(Tag.ResultStatus, b.resultStatus),
-        b.resultReason !== undefined && en(Tag.ResultReason, b.resultReason),
-        b.resultMessage !== undefined && text(Tag.ResultMessage, b.resultMessage),
-        b.asynchronousCorrelationValue !== undefined &&
-          bytes(Tag.AsynchronousCorrelationValue, b.asynchronousCorrelationValue),
-        b.payload,
-        b.messageExtension,
-      ]),
-    ),
-  )
-  return s(Tag.ResponseMessage, [header, ...items])
 }
 
 /** Parses a Response Message item. */
 export function parseResponseMessage(item: TtlvItem): ResponseMessage {
   checkTag(item, Tag.ResponseMessage, 'Response Message')
-  const h = reqStruct(item, Tag.ResponseHeader)
-  const nonce = optStruct(h, Tag.Nonce)
-  const at = all(h, Tag.AttestationType, 'Enumeration')
-  const ccv = opt(h, Tag.ClientCorrelationValue, 'TextString')
-  const scv = opt(h, Tag.ServerCorrelationValue, 'TextString')
-  const header: ResponseHeader = {
-    protocolVersion: parseProtocolVersion(reqStruct(h, Tag.ProtocolVersion)),
-    timeStamp: req(h, Tag.TimeStamp, 'DateTime'),
-    batchCount: req(h, Tag.BatchCount, 'Integer'),
-    ...(nonce !== undefined && { nonce }),
-    ...(at.length > 0 && { attestationTypes: at }),
-    ...(ccv !== undefined && { clientCorrelationValue: ccv }),
-    ...(scv !== undefined && { serverCorrelationValue: scv }),
-  }
-  const items = children(item)
-    .filter((c) => c.tag === Tag.BatchItem)
-    .map((b): ResponseBatchItem => {
-      as(b, 'Structure')
-      const op = opt(b, Tag.Operation, 'Enumeration')
-      const id = opt(b, Tag.UniqueBatchItemID, 'ByteString')
-      const rr = opt(b, Tag.ResultReason, 'Enumeration')
-      const rm = opt(b, Tag.ResultMessage, 'TextString')
-      const acv = opt(b, Tag.AsynchronousCorrelationValue, 'ByteString')
-      const payload = find(b, Tag.ResponsePayload)
-      const ext = optStruct(b, Tag.MessageExtension)
-      return {
-        resultStatus: req(b, Tag.ResultStatus, 'Enumeration'),
-        ...(op !== undefined && { operation: op }),
-        ...(id !== undefined && { uniqueBatchItemId: id }),
-        ...(rr !== undefined && { resultReason: rr }),
-        ...(rm !== undefined && { resultMessage: rm }),
-        ...(acv !== undefined && { asynchronousCorrelationValue: acv }),
-        ...(payload !== undefined && { payload: as(payload, 'Structure') }),
-        ...(ext !== undefined && { messageExtension: ext }),
-      }
-    })
-  checkCount(header.batchCount, items.length)
-  return { header, items }
+  const m = decodeStructure(ResponseMessage, item, ANY)
+  checkCount(m.header.batchCount, m.items.length)
+  return m
 }

@@ -1,10 +1,10 @@
 import type { TtlvItem } from './item.js'
 
-// Small builders for item trees: `s(Tag.RequestMessage, [ ... ])`, `text(Tag.Name, 'k1')`...
+// Small builders for item trees: `structure(Tag.RequestMessage, [ ... ])`, `text(Tag.Name, 'k1')`...
 // Each returns a plain TtlvItem (see item.ts).
 
 /** Structure; `undefined` entries (absent optional fields) are dropped. */
-export const s = (tag: number, value: readonly (TtlvItem | undefined)[]): TtlvItem => ({
+export const structure = (tag: number, value: readonly (TtlvItem | undefined)[]): TtlvItem => ({
   tag,
   type: 'Structure',
   value: value.includes(undefined) ? value.filter((v) => v !== undefined) : (value as TtlvItem[]),
@@ -20,7 +20,11 @@ export const long = (tag: number, value: bigint | number): TtlvItem => ({
 /** Big Integer. */
 export const big = (tag: number, value: bigint): TtlvItem => ({ tag, type: 'BigInteger', value })
 /** Enumeration (uint32). */
-export const en = (tag: number, value: number): TtlvItem => ({ tag, type: 'Enumeration', value })
+export const enumeration = (tag: number, value: number): TtlvItem => ({
+  tag,
+  type: 'Enumeration',
+  value,
+})
 /** Boolean. */
 export const bool = (tag: number, value: boolean): TtlvItem => ({ tag, type: 'Boolean', value })
 /** Text String (UTF-8). */
@@ -50,7 +54,7 @@ export const interval = (tag: number, seconds: number): TtlvItem => ({
   value: seconds,
 })
 
-/** Drops undefined entries, so optional fields can be written inline: `s(T, opt([a, b && x]))`. */
+/** Drops undefined entries, so optional fields can be written inline: `structure(T, present([a, b && x]))`. */
 export function present(items: readonly (TtlvItem | undefined | false)[]): TtlvItem[] {
   return items.filter((i): i is TtlvItem => i !== undefined && i !== false)
 }

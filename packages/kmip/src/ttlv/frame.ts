@@ -29,30 +29,81 @@ export function frameLength(
   return total
 }
 
+/** Hooks a server uses to bound what a connection may buffer (see {@link FrameReader}). */
+export interface FrameReaderOptions {
+  /**
+   * Reads a frame's total length from its 8-byte header, before anything is buffered for it;
+   * throwing refuses the frame (the caller drops the connection). Default: {@link frameLength}.
+   */
+  readonly length?: (header: Uint8Array) => number
+  /**
+   * Called once per frame with its total length, when its header is complete. Returning false
+   * holds the frame: nothing more is consumed (the rest of the chunk stays buffered) until
+   * {@link FrameReader.resume}. A server reserves the frame's bytes in a memory budget here.
+   */
+  readonly admit?: (total: number) => boolean
+}
+
 /**
  * Splits a byte stream into complete TTLV messages. `push` returns every message completed by the
  * chunk; it throws (and the caller must drop the connection) on an oversized or non-Structure
  * header. Memory held is bounded by one message plus one chunk.
  */
 export class FrameReader {
-  readonly #max: number
+  readonly #length: (header: Uint8Array) => number
+  readonly #admit: ((total: number) => boolean) | undefined
   #chunks: Uint8Array[] = []
   #buffered = 0
   #need = 0 // total length of the current message, 0 = unknown yet
+  /** Bytes not consumed yet: the rest of a chunk behind a held frame. */
+  #rest: Uint8Array | undefined
+  #held = false
 
-  constructor(maxMessageBytes: number = defaultLimits.maxMessageBytes) {
-    this.#max = maxMessageBytes
+  constructor(
+    maxMessageBytes: number = defaultLimits.maxMessageBytes,
+    options: FrameReaderOptions = {},
+  ) {
+    this.#length = options.length ?? ((h) => frameLength(h, maxMessageBytes))
+    this.#admit = options.admit
   }
 
-  /** Bytes currently buffered (an incomplete message). */
+  /** Bytes currently buffered (an incomplete message, and what waits behind a held one). */
   get buffered(): number {
-    return this.#buffered
+    return this.#buffered + (this.#rest?.length ?? 0)
+  }
+
+  /** Total length of the frame being read once its header is known, else undefined. */
+  get pending(): number | undefined {
+    return this.#need === 0 ? undefined : this.#need
+  }
+
+  /** Is a frame held by `admit` (nothing is consumed until {@link resume})? */
+  get held(): boolean {
+    return this.#held
   }
 
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#held) {
+      // keep the order: behind what is held already
+      this.#rest = this.#rest === undefined ? chunk : concat([this.#rest, chunk])
+      return []
+    }
+    return this.#consume(chunk)
+  }
+
+  /** Continues after `admit` held a frame (the frame is now admitted). */
+  resume(): Uint8Array[] {
+    if (!this.#held) return []
+    this.#held = false
+    const rest = this.#rest ?? new Uint8Array(0)
+    this.#rest = undefined
+    return this.#consume(rest)
+  }
+
+  #consume(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = []
     let rest = chunk
-    while (rest.length > 0) {
+    while (rest.length > 0 || (this.#need > 0 && this.#buffered === this.#need)) {
       if (this.#need === 0) {
         const want = 8 - this.#buffered
         const take = rest.subarray(0, want)
@@ -60,7 +111,12 @@ export class FrameReader {
         this.#buffered += take.length
         rest = rest.subarray(take.length)
         if (this.#buffered < 8) break
-        this.#need = frameLength(this.#concat(), this.#max)
+        this.#need = this.#length(this.#concat())
+        if (this.#admit !== undefined && !this.#admit(this.#need)) {
+          this.#held = true
+          if (rest.length > 0) this.#rest = rest
+          break
+        }
         continue
       }
       const take = rest.subarray(0, this.#need - this.#buffered)
@@ -77,6 +133,15 @@ export class FrameReader {
     return out
   }
 
+  /** Drops everything buffered (the connection is gone). */
+  clear(): void {
+    this.#chunks = []
+    this.#buffered = 0
+    this.#need = 0
+    this.#rest = undefined
+    this.#held = false
+  }
+
   #concat(): Uint8Array {
     if (this.#chunks.length === 1) {
       const only = this.#chunks[0]!
@@ -84,13 +149,20 @@ export class FrameReader {
       this.#chunks = [only.slice()]
       return this.#chunks[0]!
     }
-    const all = new Uint8Array(this.#buffered)
-    let p = 0
-    for (const c of this.#chunks) {
-      all.set(c, p)
-      p += c.length
-    }
+    const all = concat(this.#chunks)
     this.#chunks = [all]
     return all
   }
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const c of chunks) n += c.length
+  const all = new Uint8Array(n)
+  let p = 0
+  for (const c of chunks) {
+    all.set(c, p)
+    p += c.length
+  }
+  return all
 }

@@ -46,7 +46,7 @@ export function findAll(item: TtlvItem | undefined, tag: number): TtlvItem[] {
 }
 
 /** Checks the type of an item (ERR_KMIP_FIELD_TYPE otherwise). */
-export function as<T extends TtlvType>(item: TtlvItem, type: T): Of<T> {
+export function checkType<T extends TtlvType>(item: TtlvItem, type: T): Of<T> {
   if (item.type !== type) {
     throw new KmipError(
       'ERR_KMIP_FIELD_TYPE',
@@ -60,27 +60,31 @@ export function as<T extends TtlvType>(item: TtlvItem, type: T): Of<T> {
 }
 
 /** Optional child of a given type: undefined if absent, ERR_KMIP_FIELD_TYPE if of another type. */
-export function opt<T extends TtlvType>(
+export function optionalValue<T extends TtlvType>(
   parent: TtlvItem | undefined,
   tag: number,
   type: T,
 ): V<T> | undefined {
   const c = find(parent, tag)
-  return c === undefined ? undefined : (as(c, type).value as V<T>)
+  return c === undefined ? undefined : (checkType(c, type).value as V<T>)
 }
 
 /** Required child of a given type: ERR_KMIP_MISSING_FIELD if absent (or if `parent` is). */
-export function req<T extends TtlvType>(parent: TtlvItem | undefined, tag: number, type: T): V<T> {
+export function requiredValue<T extends TtlvType>(
+  parent: TtlvItem | undefined,
+  tag: number,
+  type: T,
+): V<T> {
   const c = find(parent, tag)
   if (c === undefined) {
     const where = parent === undefined ? 'request payload' : tagLabel(parent.tag)
     throw new KmipError('ERR_KMIP_MISSING_FIELD', `${where} lacks ${tagLabel(tag)}`, { tag })
   }
-  return as(c, type).value as V<T>
+  return checkType(c, type).value as V<T>
 }
 
 /** Required child structure. */
-export function reqStruct(parent: TtlvItem, tag: number): TtlvItem {
+export function requiredStructure(parent: TtlvItem, tag: number): TtlvItem {
   const c = find(parent, tag)
   if (c === undefined) {
     throw new KmipError(
@@ -89,25 +93,25 @@ export function reqStruct(parent: TtlvItem, tag: number): TtlvItem {
       { tag },
     )
   }
-  as(c, 'Structure')
+  checkType(c, 'Structure')
   return c
 }
 
 /** Optional child structure. */
-export function optStruct(parent: TtlvItem, tag: number): TtlvItem | undefined {
+export function optionalStructure(parent: TtlvItem, tag: number): TtlvItem | undefined {
   const c = find(parent, tag)
-  if (c !== undefined) as(c, 'Structure')
+  if (c !== undefined) checkType(c, 'Structure')
   return c
 }
 
 /** Every child with `tag`, each checked for `type`, as values. */
-export function all<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T>[] {
-  return findAll(parent, tag).map((c) => as(c, type).value as V<T>)
+export function allValues<T extends TtlvType>(parent: TtlvItem, tag: number, type: T): V<T>[] {
+  return findAll(parent, tag).map((c) => checkType(c, type).value as V<T>)
 }
 
 /** The same item under another tag (2.x tagged attribute values ↔ 1.x Attribute Value). */
 export function retag(item: TtlvItem, tag: number): TtlvItem {
-  return { ...item, tag } as TtlvItem
+  return item.tag === tag ? item : ({ ...item, tag } as TtlvItem)
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   PaddingMethod,
   CryptographicAlgorithm,
   State,
-  s,
+  structure,
   type ProtocolVersion,
 } from '../../src/index.js'
 import { startPykmipServer, type PykmipServer } from '../../src/testing/index.js'
@@ -171,14 +171,14 @@ test('batch of two operations with Unique Batch Item IDs (KMIP 1.2)', async () =
     const [a1, a2] = await c.batch([
       {
         operation: Operation.GetAttributes,
-        payload: s(Tag.RequestPayload, [
+        payload: structure(Tag.RequestPayload, [
           text(Tag.UniqueIdentifier, uid),
           text(Tag.AttributeName, 'State'),
         ]),
       },
       {
         operation: Operation.Get,
-        payload: s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid)]),
+        payload: structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, uid)]),
       },
     ])
     assert.equal(a1?.tag, Tag.ResponsePayload)

@@ -19,7 +19,7 @@ import {
   parseRequestMessage,
   ResultReason,
   ResultStatus,
-  s,
+  structure,
   Tag,
   text,
   type KmipTlsOptions,
@@ -123,8 +123,8 @@ async function stub(o: {
           }
           const payload =
             it.operation === Operation.Create
-              ? s(Tag.ResponsePayload, [en2(), text(Tag.UniqueIdentifier, `k${++n}`)])
-              : s(Tag.ResponsePayload, [])
+              ? structure(Tag.ResponsePayload, [en2(), text(Tag.UniqueIdentifier, `k${++n}`)])
+              : structure(Tag.ResponsePayload, [])
           return { ...base, resultStatus: ResultStatus.Success, payload }
         })
         const out = encodeTtlv(
@@ -172,8 +172,8 @@ test('trust the KMS CA: create, pooled connection reused, KMIP errors surface wi
     )
     // batch: the responder answers in reverse order; items are matched by Unique Batch Item ID
     const [p1, p2] = await c.batch([
-      { operation: Operation.Create, payload: s(Tag.RequestPayload, []) },
-      { operation: Operation.Activate, payload: s(Tag.RequestPayload, []) },
+      { operation: Operation.Create, payload: structure(Tag.RequestPayload, []) },
+      { operation: Operation.Activate, payload: structure(Tag.RequestPayload, []) },
     ])
     assert.equal(p1?.type === 'Structure' && p1.value.length, 2)
     assert.equal(p2?.type === 'Structure' && p2.value.length, 0)

@@ -8,19 +8,19 @@ import {
   KmipError,
   ResultReason,
   Tag,
-  s,
+  structure,
   int,
   text,
   bool,
   bytes,
   big,
   long,
-  en,
+  enumeration,
   date,
   interval,
   dateExt,
-  req,
-  opt,
+  requiredValue,
+  optionalValue,
   ttlvFromXml,
   ttlvToXml,
   ttlvFromJson,
@@ -39,7 +39,7 @@ const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s/
 const code = (c: string) => (e: unknown) => e instanceof KmipError && e.code === c
 
 test('decoder refuses malformed TTLV with the right code', () => {
-  const good = encodeTtlv(s(Tag.Name, [text(Tag.NameValue, 'abc')]))
+  const good = encodeTtlv(structure(Tag.Name, [text(Tag.NameValue, 'abc')]))
   assert.throws(() => decodeTtlv(good.subarray(0, good.length - 1)), code('ERR_TTLV_TRUNCATED'))
   assert.throws(
     () => decodeTtlv(new Uint8Array([...good, 0, 0, 0, 0, 0, 0, 0, 0])),
@@ -78,8 +78,8 @@ test('decoder refuses malformed TTLV with the right code', () => {
 })
 
 test('decoder bounds: depth, item size, message size, item count', () => {
-  let deep = s(Tag.Attribute, [])
-  for (let i = 0; i < 70; i++) deep = s(Tag.Attribute, [deep])
+  let deep = structure(Tag.Attribute, [])
+  for (let i = 0; i < 70; i++) deep = structure(Tag.Attribute, [deep])
   const d = encodeTtlv(deep)
   assert.throws(() => decodeTtlv(d), code('ERR_TTLV_DEPTH'))
   assert.ok(decodeTtlv(d, { maxDepth: 100 }))
@@ -87,7 +87,7 @@ test('decoder bounds: depth, item size, message size, item count', () => {
   assert.throws(() => decodeTtlv(big1, { maxItemBytes: 1024 }), code('ERR_TTLV_TOO_LARGE'))
   assert.throws(() => decodeTtlv(big1, { maxMessageBytes: 1024 }), code('ERR_TTLV_TOO_LARGE'))
   const many = encodeTtlv(
-    s(
+    structure(
       Tag.Attributes,
       Array.from({ length: 50 }, () => int(Tag.CryptographicLength, 1)),
     ),
@@ -114,7 +114,7 @@ test('frame reader: refuses a 100 MiB length prefix before buffering, reassemble
   const r = new FrameReader()
   assert.throws(() => r.push(header), code('ERR_TTLV_TOO_LARGE'))
   assert.ok(r.buffered <= 8)
-  const msg = encodeTtlv(s(Tag.RequestMessage, [int(Tag.BatchCount, 1)]))
+  const msg = encodeTtlv(structure(Tag.RequestMessage, [int(Tag.BatchCount, 1)]))
   const two = new Uint8Array([...msg, ...msg])
   const rr = new FrameReader()
   const out: Uint8Array[] = []
@@ -126,12 +126,12 @@ test('frame reader: refuses a 100 MiB length prefix before buffering, reassemble
 })
 
 test('every type round-trips; encoder refuses out-of-range values', () => {
-  const item = s(Tag.RequestPayload, [
+  const item = structure(Tag.RequestPayload, [
     int(Tag.CryptographicLength, -5),
     long(Tag.UsageLimitsTotal, -(2n ** 63n)),
     big(Tag.Modulus, -(2n ** 100n) + 7n),
     big(Tag.PublicExponent, 65537n),
-    en(Tag.ObjectType, 0xffffffff),
+    enumeration(Tag.ObjectType, 0xffffffff),
     bool(Tag.Sensitive, true),
     text(Tag.NameValue, 'héllo ✓'),
     bytes(Tag.Data, new Uint8Array([1, 2, 3])),
@@ -143,34 +143,43 @@ test('every type round-trips; encoder refuses out-of-range values', () => {
   assert.deepEqual(ttlvFromXml(ttlvToXml(item)), item)
   assert.deepEqual(ttlvFromJson(JSON.stringify(ttlvToJson(item))), item)
   assert.throws(() => encodeTtlv(int(Tag.CryptographicLength, 2 ** 31)), code('ERR_TTLV_ENCODE'))
-  assert.throws(() => encodeTtlv(en(Tag.ObjectType, -1)), code('ERR_TTLV_ENCODE'))
+  assert.throws(() => encodeTtlv(enumeration(Tag.ObjectType, -1)), code('ERR_TTLV_ENCODE'))
   assert.throws(() => encodeTtlv(long(Tag.UsageLimitsTotal, 2n ** 63n)), code('ERR_TTLV_ENCODE'))
 })
 
 test('readers check presence and type', () => {
-  const p = s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, 'k1')])
-  assert.equal(req(p, Tag.UniqueIdentifier, 'TextString'), 'k1')
-  assert.equal(opt(p, Tag.ObjectType, 'Enumeration'), undefined)
-  assert.throws(() => req(p, Tag.ObjectType, 'Enumeration'), code('ERR_KMIP_MISSING_FIELD'))
-  assert.throws(() => req(p, Tag.UniqueIdentifier, 'Integer'), code('ERR_KMIP_FIELD_TYPE'))
+  const p = structure(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, 'k1')])
+  assert.equal(requiredValue(p, Tag.UniqueIdentifier, 'TextString'), 'k1')
+  assert.equal(optionalValue(p, Tag.ObjectType, 'Enumeration'), undefined)
+  assert.throws(
+    () => requiredValue(p, Tag.ObjectType, 'Enumeration'),
+    code('ERR_KMIP_MISSING_FIELD'),
+  )
+  assert.throws(
+    () => requiredValue(p, Tag.UniqueIdentifier, 'Integer'),
+    code('ERR_KMIP_FIELD_TYPE'),
+  )
 })
 
 test('messages: batch count must match; XML enum and mask names', () => {
   const m = buildRequestMessage({
     header: { protocolVersion: { major: 1, minor: 1 }, batchCount: 0 },
-    items: [{ operation: Operation.Query, payload: s(Tag.RequestPayload, []) }],
+    items: [{ operation: Operation.Query, payload: structure(Tag.RequestPayload, []) }],
   })
   assert.equal(parseRequestMessage(m).header.batchCount, 1)
-  const wrong = s(Tag.RequestMessage, [
-    s(Tag.RequestHeader, [
-      s(Tag.ProtocolVersion, [int(Tag.ProtocolVersionMajor, 1), int(Tag.ProtocolVersionMinor, 0)]),
+  const wrong = structure(Tag.RequestMessage, [
+    structure(Tag.RequestHeader, [
+      structure(Tag.ProtocolVersion, [
+        int(Tag.ProtocolVersionMajor, 1),
+        int(Tag.ProtocolVersionMinor, 0),
+      ]),
       int(Tag.BatchCount, 2),
     ]),
   ])
   assert.throws(() => parseRequestMessage(wrong), code('ERR_KMIP_INVALID_FIELD'))
   const xml = ttlvToXml(
-    s(Tag.TemplateAttribute, [
-      s(Tag.Attribute, [
+    structure(Tag.TemplateAttribute, [
+      structure(Tag.Attribute, [
         text(Tag.AttributeName, 'Cryptographic Usage Mask'),
         int(Tag.AttributeValue, 12),
       ]),

@@ -10,15 +10,15 @@ import {
   retag,
   find,
   findAll,
-  opt,
-  req,
-  s,
+  optionalValue,
+  requiredValue,
+  structure,
   int,
   text,
   bytes,
   long,
   big,
-  en,
+  enumeration,
   bool,
   date,
   Tag,
@@ -26,9 +26,9 @@ import {
 } from '../../src/index.js'
 import type { TtlvItem } from '../../src/index.js'
 
-const sample = s(Tag.Attribute, [
+const sample = structure(Tag.Attribute, [
   text(Tag.AttributeName, 'Name'),
-  s(Tag.AttributeValue, [text(Tag.NameValue, 'k1'), en(Tag.NameType, 1)]),
+  structure(Tag.AttributeValue, [text(Tag.NameValue, 'k1'), enumeration(Tag.NameType, 1)]),
   bytes(Tag.KeyMaterial, new Uint8Array([0, 1, 0xff])),
   long(Tag.UsageLimitsTotal, -5n),
   big(Tag.D, 1n << 100n),
@@ -73,10 +73,17 @@ test('sameItem compares values, not the outer tag; retag moves a value to anothe
   assert.ok(sameItem(a, b))
   assert.ok(!sameItem(a, text(Tag.AttributeValue, 'y')))
   assert.ok(!sameItem(a, bytes(Tag.AttributeValue, new Uint8Array([0x78]))))
-  const st = s(Tag.Name, [text(Tag.NameValue, 'k'), en(Tag.NameType, 1)])
-  assert.ok(sameItem(st, s(Tag.AttributeValue, [text(Tag.NameValue, 'k'), en(Tag.NameType, 1)])))
-  assert.ok(!sameItem(st, s(Tag.Name, [text(Tag.ObjectGroup, 'k'), en(Tag.NameType, 1)])))
-  assert.ok(!sameItem(st, s(Tag.Name, [text(Tag.NameValue, 'k')])))
+  const st = structure(Tag.Name, [text(Tag.NameValue, 'k'), enumeration(Tag.NameType, 1)])
+  assert.ok(
+    sameItem(
+      st,
+      structure(Tag.AttributeValue, [text(Tag.NameValue, 'k'), enumeration(Tag.NameType, 1)]),
+    ),
+  )
+  assert.ok(
+    !sameItem(st, structure(Tag.Name, [text(Tag.ObjectGroup, 'k'), enumeration(Tag.NameType, 1)])),
+  )
+  assert.ok(!sameItem(st, structure(Tag.Name, [text(Tag.NameValue, 'k')])))
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 16 }), fc.uint8Array({ maxLength: 16 }), (x, y) => {
       const same = x.length === y.length && x.every((v, i) => v === y[i])
@@ -86,15 +93,15 @@ test('sameItem compares values, not the outer tag; retag moves a value to anothe
   )
 })
 
-test('readers accept an absent parent; s() drops undefined children', () => {
+test('readers accept an absent parent; structure() drops undefined children', () => {
   assert.equal(find(undefined, Tag.Name), undefined)
   assert.deepEqual(findAll(undefined, Tag.Name), [])
-  assert.equal(opt(undefined, Tag.Name, 'TextString'), undefined)
+  assert.equal(optionalValue(undefined, Tag.Name, 'TextString'), undefined)
   assert.throws(
-    () => req(undefined, Tag.UniqueIdentifier, 'TextString'),
+    () => requiredValue(undefined, Tag.UniqueIdentifier, 'TextString'),
     (e: unknown) => e instanceof KmipError && e.code === 'ERR_KMIP_MISSING_FIELD',
   )
-  const st: TtlvItem = s(Tag.RequestPayload, [
+  const st: TtlvItem = structure(Tag.RequestPayload, [
     undefined,
     int(Tag.CryptographicLength, 1),
     undefined,

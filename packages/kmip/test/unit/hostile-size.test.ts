@@ -15,7 +15,7 @@ import {
   defaultLimits,
   encodeTtlv,
   fromJsonItem,
-  s,
+  structure,
   toJsonItem,
   ttlvFromJson,
   ttlvFromXml,
@@ -45,7 +45,7 @@ function header(tag: number, type: number, len: number): Buffer {
 
 /** A message-shaped Structure holding `count` Big Integers of `size` bytes each. */
 function bigMessage(count: number, size: number): TtlvItem {
-  return s(
+  return structure(
     Tag.RequestPayload,
     Array.from({ length: count }, (_, i) => big(Tag.Modulus, bigOf(size, i % 2 === 1))),
   )

@@ -29,15 +29,19 @@ type WithTag = { getAuthTag(): Buffer; setAuthTag(t: Uint8Array): unknown }
  * Opens a streaming cipher. CCM cannot stream (the message length is part of its first block), so
  * it is refused; every other mode of `symmetric.ts` streams.
  */
-export function openStream(
-  direction: 'enc' | 'dec',
-  spec: CipherSpec,
-  key: Uint8Array,
-  iv: Uint8Array | undefined,
-  aad: Uint8Array | undefined,
-  owner: string,
-  objectId: string,
-): CryptoStream {
+export interface StreamOptions {
+  readonly direction: 'enc' | 'dec'
+  readonly spec: CipherSpec
+  readonly key: Uint8Array
+  readonly iv?: Uint8Array | undefined
+  readonly aad?: Uint8Array | undefined
+  /** The identity and the object the stream is bound to (StreamRegistry.get checks them). */
+  readonly owner: string
+  readonly objectId: string
+}
+
+export function openStream(o: StreamOptions): CryptoStream {
+  const { direction, spec, key, iv, aad, owner, objectId } = o
   if (spec.mode === 'CCM') throw notSupported('CCM cannot be streamed; send the whole message')
   const opened = openCipher(direction, spec, key, iv, aad)
   let c: Cipheriv | Decipheriv | null = opened.c

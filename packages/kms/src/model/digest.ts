@@ -13,10 +13,10 @@ import {
   Tag,
   bytes,
   decodeTtlv,
-  en,
+  enumeration,
   find,
-  opt,
-  s,
+  optionalValue,
+  structure,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 
@@ -26,10 +26,10 @@ const AS_REGISTERED = -1
 const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest()
 
 function value(hash: Uint8Array, format: number | undefined): TtlvItem {
-  return s(Tag.AttributeValue, [
-    en(Tag.HashingAlgorithm, HashingAlgorithm.SHA_256),
+  return structure(Tag.AttributeValue, [
+    enumeration(Tag.HashingAlgorithm, HashingAlgorithm.SHA_256),
     bytes(Tag.DigestValue, hash),
-    format !== undefined ? en(Tag.KeyFormatType, format) : undefined,
+    format !== undefined ? enumeration(Tag.KeyFormatType, format) : undefined,
   ])
 }
 
@@ -67,16 +67,16 @@ export function digestAttribute(m: Uint8Array, format: number): TtlvItem | undef
 
 function registeredDigest(obj: TtlvItem): TtlvItem | undefined {
   if (obj.tag === Tag.Certificate) {
-    const v = opt(obj, Tag.CertificateValue, 'ByteString')
+    const v = optionalValue(obj, Tag.CertificateValue, 'ByteString')
     return v === undefined ? undefined : value(sha256(v), undefined)
   }
   if (obj.tag === Tag.OpaqueObject) {
-    const v = opt(obj, Tag.OpaqueDataValue, 'ByteString')
+    const v = optionalValue(obj, Tag.OpaqueDataValue, 'ByteString')
     return v === undefined ? undefined : value(sha256(v), undefined)
   }
   const block = find(obj, Tag.KeyBlock)
   if (block === undefined || find(block, Tag.KeyWrappingData) !== undefined) return undefined
-  const fmt = opt(block, Tag.KeyFormatType, 'Enumeration')
+  const fmt = optionalValue(block, Tag.KeyFormatType, 'Enumeration')
   const kv = find(block, Tag.KeyValue)
   const km = kv?.type === 'Structure' ? find(kv, Tag.KeyMaterial) : undefined
   if (km?.type !== 'ByteString') return undefined

@@ -9,23 +9,31 @@ import type { KeyObject } from 'node:crypto'
 import { KmsError, invalidField, notSupported } from '../errors.js'
 import {
   CryptographicAlgorithm,
+  KeyBlock,
   KeyFormatType,
+  KeyValue,
   ObjectType,
+  PrivateKey,
+  PublicKey,
   RecommendedCurve,
-  big,
+  SecretData,
+  SymmetricKey,
+  TransparentECPrivateKey,
+  TransparentECPublicKey,
+  TransparentRSAPrivateKey,
+  TransparentRSAPublicKey,
+  TransparentSymmetricKey,
   bytes,
-  en,
+  decodeStructure,
+  encodeStructure,
   find,
-  int,
-  opt,
-  req,
-  s,
+  retag,
   Tag,
   decodeTtlv,
   encodeTtlv,
   KmipError,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
+import type { PayloadInput, TtlvItem } from '@ward/kmip'
 import { AS_REGISTERED, attrScalar } from './object.js'
 import type { ManagedObject } from './object.js'
 
@@ -62,6 +70,12 @@ export const privateKeyObject = (m: Buffer): KeyObject =>
 export const publicKeyObject = (m: Buffer): KeyObject =>
   createPublicKey({ key: m, format: 'der', type: 'spki' })
 
+/** Objects and their parts read and write alike in every version. */
+const ANY = { major: 1, minor: 4 } as const
+
+/** A Key Block as @ward/kmip's declaration takes it. */
+export type KeyBlockInput = PayloadInput<typeof KeyBlock>
+
 /** Key Material for the requested format (Transparent formats per KMIP 1.4 §2.1.7). */
 function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
   const KM = Tag.KeyMaterial
@@ -71,7 +85,7 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
       if (format === KeyFormatType.Raw || format === KeyFormatType.Opaque)
         return bytes(KM, Buffer.from(m))
       if (format === KeyFormatType.TransparentSymmetricKey)
-        return s(KM, [bytes(Tag.Key, Buffer.from(m))])
+        return encodeStructure(TransparentSymmetricKey, { key: Buffer.from(m) }, ANY)
       break
     case ObjectType.PrivateKey: {
       const k = privateKeyObject(m)
@@ -81,26 +95,31 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))
         if (format === KeyFormatType.TransparentRSAPrivateKey) {
           const j = k.export({ format: 'jwk' })
-          return s(KM, [
-            big(Tag.Modulus, b64u(j.n)),
-            big(Tag.PrivateExponent, b64u(j.d)),
-            big(Tag.PublicExponent, b64u(j.e)),
-            big(Tag.P, b64u(j.p)),
-            big(Tag.Q, b64u(j.q)),
-            big(Tag.PrimeExponentP, b64u(j.dp)),
-            big(Tag.PrimeExponentQ, b64u(j.dq)),
-            big(Tag.CRTCoefficient, b64u(j.qi)),
-          ])
+          return encodeStructure(
+            TransparentRSAPrivateKey,
+            {
+              modulus: b64u(j.n),
+              privateExponent: b64u(j.d),
+              publicExponent: b64u(j.e),
+              p: b64u(j.p),
+              q: b64u(j.q),
+              primeExponentP: b64u(j.dp),
+              primeExponentQ: b64u(j.dq),
+              crtCoefficient: b64u(j.qi),
+            },
+            ANY,
+          )
         }
       } else if (k.asymmetricKeyType === 'ec') {
         if (format === KeyFormatType.ECPrivateKey)
           return bytes(KM, k.export({ format: 'der', type: 'sec1' }))
         if (format === KeyFormatType.TransparentECPrivateKey) {
           const j = k.export({ format: 'jwk' })
-          return s(KM, [
-            en(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
-            big(Tag.D, b64u(j.d)),
-          ])
+          return encodeStructure(
+            TransparentECPrivateKey,
+            { recommendedCurve: curveByJwk.get(j.crv ?? '') ?? 0, d: b64u(j.d) },
+            ANY,
+          )
         }
       }
       break
@@ -113,16 +132,21 @@ function keyMaterial(o: ManagedObject, m: Buffer, format: number): TtlvItem {
           return bytes(KM, k.export({ format: 'der', type: 'pkcs1' }))
         if (format === KeyFormatType.TransparentRSAPublicKey) {
           const j = k.export({ format: 'jwk' })
-          return s(KM, [big(Tag.Modulus, b64u(j.n)), big(Tag.PublicExponent, b64u(j.e))])
+          return encodeStructure(
+            TransparentRSAPublicKey,
+            { modulus: b64u(j.n), publicExponent: b64u(j.e) },
+            ANY,
+          )
         }
       } else if (k.asymmetricKeyType === 'ec' && format === KeyFormatType.TransparentECPublicKey) {
         const j = k.export({ format: 'jwk' })
         const size = j.crv === 'P-384' ? 48 : j.crv === 'P-521' ? 66 : 32
         const q = Buffer.concat([Buffer.from([4]), unb(b64u(j.x), size), unb(b64u(j.y), size)])
-        return s(KM, [
-          en(Tag.RecommendedCurve, curveByJwk.get(j.crv ?? '') ?? 0),
-          bytes(Tag.QString, q),
-        ])
+        return encodeStructure(
+          TransparentECPublicKey,
+          { recommendedCurve: curveByJwk.get(j.crv ?? '') ?? 0, qString: q },
+          ANY,
+        )
       }
       break
     }
@@ -159,47 +183,66 @@ export function keyBlock(
   m: Buffer,
   format: number,
   wrap?: { wrapped: Uint8Array; wrappingData: TtlvItem },
-): TtlvItem {
+): KeyBlockInput {
   const alg = attrScalar(o, 'Cryptographic Algorithm')
   const len = attrScalar(o, 'Cryptographic Length')
-  return s(Tag.KeyBlock, [
-    en(Tag.KeyFormatType, format),
-    wrap === undefined
-      ? s(Tag.KeyValue, [keyMaterial(o, m, format)])
-      : bytes(Tag.KeyValue, wrap.wrapped),
-    typeof alg === 'number' ? en(Tag.CryptographicAlgorithm, alg) : undefined,
-    typeof len === 'number' ? int(Tag.CryptographicLength, len) : undefined,
-    wrap?.wrappingData,
-  ])
+  return {
+    keyFormatType: format,
+    keyValue:
+      wrap === undefined
+        ? encodeStructure(KeyValue, { keyMaterial: keyMaterial(o, m, format) }, ANY)
+        : bytes(Tag.KeyValue, wrap.wrapped),
+    cryptographicAlgorithm: typeof alg === 'number' ? alg : undefined,
+    cryptographicLength: typeof len === 'number' ? len : undefined,
+    keyWrappingData: wrap?.wrappingData,
+  }
 }
 
-/** Bytes a wrap covers: the Key Value TTLV, or the bare Key Material with No Encoding. */
+/**
+ * Bytes a wrap covers (KMIP 1.4 §2.1.5 Encoding Option): the Key Value TTLV, or with `none` the
+ * bare Key Material.
+ */
 export function keyValueBytes(
   o: ManagedObject,
   m: Buffer,
-  format: number,
-  noEncoding: boolean,
+  wrap: { readonly format: number; readonly encoding: 'ttlv' | 'none' },
 ): Buffer {
-  const km = keyMaterial(o, m, format)
-  if (noEncoding) {
+  const km = keyMaterial(o, m, wrap.format)
+  if (wrap.encoding === 'none') {
     if (km.type !== 'ByteString') throw notSupported('No Encoding needs a byte-string key format')
     return Buffer.from(km.value)
   }
-  return Buffer.from(encodeTtlv(s(Tag.KeyValue, [km])))
+  return Buffer.from(encodeTtlv(encodeStructure(KeyValue, { keyMaterial: km }, ANY)))
+}
+
+/** Objects kept as key material (not as registered), by Object Type. */
+const keyObjects: Readonly<Record<number, typeof SymmetricKey>> = {
+  [ObjectType.SymmetricKey]: SymmetricKey,
+  [ObjectType.PrivateKey]: PrivateKey,
+  [ObjectType.PublicKey]: PublicKey,
 }
 
 /** The whole object structure for Get. */
-export function renderObject(o: ManagedObject, m: Buffer, block: TtlvItem | undefined): TtlvItem {
+export function renderObject(
+  o: ManagedObject,
+  m: Buffer,
+  block: KeyBlockInput | undefined,
+): TtlvItem {
   // Sealed by this server (so authenticated), possibly before Big Integers were bounded at 8 KiB
-  if (o.format === AS_REGISTERED) return decodeTtlv(m, { maxBigIntegerBytes: 1 << 20 })
-  const tag = objectTag[o.objectType]!
-  if (o.objectType === ObjectType.SecretData) return s(tag, [en(Tag.SecretDataType, 1), block])
-  return s(tag, [block])
+  if (o.format === AS_REGISTERED || block === undefined)
+    return decodeTtlv(m, { maxBigIntegerBytes: 1 << 20 })
+  if (o.objectType === ObjectType.SecretData)
+    return encodeStructure(SecretData, { secretDataType: 1, keyBlock: block }, ANY)
+  const schema = keyObjects[o.objectType]
+  const item = encodeStructure(schema ?? SymmetricKey, { keyBlock: block }, ANY)
+  return schema === undefined ? retag(item, objectTag[o.objectType]!) : item
 }
 
 export interface ParsedMaterial {
   readonly material: Buffer
   readonly format: number
+  /** The Key Format Type the object was registered in (its Key Block's), if it has one. */
+  readonly registeredFormat?: number
   readonly algorithm?: number
   readonly length?: number
 }
@@ -210,16 +253,22 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
     material: Buffer.from(encodeTtlv(obj)),
     format: AS_REGISTERED,
   })
-  const block = find(obj, Tag.KeyBlock)
-  if (block === undefined) return asIs()
-  const fmt = req(block, Tag.KeyFormatType, 'Enumeration')
-  const alg = opt(block, Tag.CryptographicAlgorithm, 'Enumeration')
-  const len = opt(block, Tag.CryptographicLength, 'Integer')
-  if (find(block, Tag.KeyWrappingData) !== undefined) return asIs()
-  const kv = find(block, Tag.KeyValue)
-  const km = kv?.type === 'Structure' ? find(kv, Tag.KeyMaterial) : undefined
+  // Every key object (Symmetric, Private, Public Key, Secret Data...) carries one Key Block
+  const blockItem = find(obj, Tag.KeyBlock)
+  if (blockItem === undefined) return asIs()
+  const block = decodeStructure(KeyBlock, blockItem, ANY)
+  const fmt = block.keyFormatType
+  const alg = block.cryptographicAlgorithm
+  const len = block.cryptographicLength
+  if (block.keyWrappingData !== undefined) return { ...asIs(), registeredFormat: fmt }
+  const kv = block.keyValue
+  const km =
+    kv?.type === 'Structure' && find(kv, Tag.KeyMaterial) !== undefined
+      ? decodeStructure(KeyValue, kv, ANY).keyMaterial
+      : undefined
   if (km === undefined) throw invalidField('Key Block has no Key Material')
   const meta = {
+    registeredFormat: fmt,
     ...(alg !== undefined ? { algorithm: alg } : {}),
     ...(len !== undefined ? { length: len } : {}),
   }
@@ -233,7 +282,7 @@ export function parseObject(objectType: number, obj: TtlvItem): ParsedMaterial {
           length: len ?? km.value.length * 8,
         }
       if (km.type === 'Structure' && fmt === KeyFormatType.TransparentSymmetricKey) {
-        const k = req(km, Tag.Key, 'ByteString')
+        const k = decodeStructure(TransparentSymmetricKey, km, ANY).key
         return {
           material: Buffer.from(k),
           format: KeyFormatType.Raw,

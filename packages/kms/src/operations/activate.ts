@@ -1,6 +1,6 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { Operation, State, date, opt, Tag } from '@ward/kmip'
-import { idPayload, stateError } from './common.js'
+import { ActivateRequest, ActivateResponse, Operation, State, date, Tag } from '@ward/kmip'
+import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.19 Activate. */
@@ -8,8 +8,10 @@ export const activate = defineOperation({
   code: Operation.Activate,
   privilege: 'activate',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: ActivateRequest,
+  response: ActivateResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'activate')
     if (o.state !== State.PreActive)
       throw stateError(`object ${id} is not Pre-Active (state ${o.state})`)
@@ -17,6 +19,6 @@ export const activate = defineOperation({
     setAttr(o, 'Activation Date', date(Tag.ActivationDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

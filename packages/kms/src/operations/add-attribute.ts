@@ -1,10 +1,16 @@
 import { KmsError } from '../errors.js'
-import { is2x, isMultiValued, renderAttribute } from '../model/attributes.js'
+import { isMultiValued, toAttr, toKmipAttribute } from '../model/attributes.js'
 import { attrValues, loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation, opt, s, text, Tag } from '@ward/kmip'
+import {
+  AddAttributeRequest,
+  AddAttributeResponse,
+  Operation,
+  optionalValue,
+  Tag,
+} from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
+import { checkWritable, touch } from './attribute-rules.js'
 import { currentValue, tightenOnly } from './tighten.js'
 
 /** KMIP 1.4 §4.14 Add Attribute. */
@@ -12,10 +18,13 @@ export const addAttribute = defineOperation({
   code: Operation.AddAttribute,
   privilege: 'add-attribute',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: AddAttributeRequest,
+  response: AddAttributeResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'add-attribute')
-    const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
+    // 1.x: the Attribute; 2.x: New Attribute's (the version's member is required)
+    const a = toAttr((request.newAttribute?.attribute ?? request.attribute)!)
     checkWritable(a.name, o)
     const existing = attrValues(o, a.name).length
     if (existing > 0 && !isMultiValued(a.name))
@@ -27,7 +36,7 @@ export const addAttribute = defineOperation({
     // (OASIS BL-M-8) rather than stored as a duplicate instance.
     if (a.name === 'Name') {
       const nameValue = (v: TtlvItem): string | undefined =>
-        v.type === 'Structure' ? opt(v, Tag.NameValue, 'TextString') : undefined
+        v.type === 'Structure' ? optionalValue(v, Tag.NameValue, 'TextString') : undefined
       const wanted = nameValue(a.value)
       if (wanted !== undefined && attrValues(o, 'Name').some((v) => nameValue(v) === wanted))
         throw new KmsError(
@@ -35,16 +44,14 @@ export const addAttribute = defineOperation({
           `object ${id} already has the Name "${wanted}"`,
         )
     }
-    const value = tightenOnly(o, a.name, currentValue(o, a.name), a.value) ?? a.value
+    const value =
+      tightenOnly(o, { name: a.name, current: currentValue(o, a.name), next: a.value }) ?? a.value
     o.attrs.push(value === a.value ? a : { name: a.name, value })
     touch(ctx, o)
     await saveObjects(ctx, [o])
     return {
       objectId: id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, id),
-        is2x(ctx) ? undefined : renderAttribute(ctx, a, existing),
-      ]),
+      payload: { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, existing) },
     }
   },
 })

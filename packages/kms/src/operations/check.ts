@@ -1,7 +1,6 @@
 import { KmsError } from '../errors.js'
 import { attrScalar, attrValues, loadObject, targetId } from '../model/object.js'
-import { Operation, State, opt, Tag } from '@ward/kmip'
-import { idPayload } from './common.js'
+import { CheckRequest, CheckResponse, Operation, State, optionalValue, Tag } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /**
@@ -13,40 +12,42 @@ import { defineOperation } from './types.js'
 export const check = defineOperation({
   code: Operation.Check,
   privilege: 'check',
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: CheckRequest,
+  response: CheckResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'check')
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised)
       throw new KmsError(
         'ERR_KMS_DESTROYED',
         `object ${id} was destroyed; only its attributes remain`,
       )
-    const want = opt(payload, Tag.CryptographicUsageMask, 'Integer')
+    const want = request.cryptographicUsageMask
     const mask = attrScalar(o, 'Cryptographic Usage Mask')
     if (want !== undefined && (typeof mask !== 'number' || (want & ~mask) !== 0))
       throw new KmsError(
         'ERR_KMS_USAGE_MASK',
         `Check failed: object ${id}'s Cryptographic Usage Mask does not allow 0x${want.toString(16)}`,
       )
-    const count = opt(payload, Tag.UsageLimitsCount, 'LongInteger')
+    const count = request.usageLimitsCount
     const ul = attrValues(o, 'Usage Limits')[0]
     const left =
       ul === undefined
         ? undefined
-        : (opt(ul, Tag.UsageLimitsCount, 'LongInteger') ??
-          opt(ul, Tag.UsageLimitsTotal, 'LongInteger'))
+        : (optionalValue(ul, Tag.UsageLimitsCount, 'LongInteger') ??
+          optionalValue(ul, Tag.UsageLimitsTotal, 'LongInteger'))
     if (count !== undefined && left !== undefined && count > left)
       throw new KmsError(
         'ERR_KMS_USAGE_LIMIT',
         `Check failed: object ${id} has ${left} of its Usage Limits left`,
       )
-    const lease = opt(payload, Tag.LeaseTime, 'Interval')
+    const lease = request.leaseTime
     const ours = attrScalar(o, 'Lease Time')
     if (lease !== undefined && typeof ours === 'number' && lease > ours)
       throw new KmsError(
         'ERR_KMS_LEASE_TIME',
         `Check failed: object ${id}'s Lease Time is ${ours} s`,
       )
-    return { objectId: id, payload: idPayload(id) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -1,7 +1,7 @@
 import { generateKeyPair } from 'node:crypto'
 import { promisify } from 'node:util'
 import { KmsError, invalidField } from '../errors.js'
-import { parseAttributeContainer } from '../model/attributes.js'
+import { toAttrs } from '../model/attributes.js'
 import {
   newObject,
   saveObjects,
@@ -11,19 +11,22 @@ import {
 } from '../model/object.js'
 import type { Attr, ManagedObject, OpContext } from '../model/object.js'
 import {
+  CreateKeyPairRequest,
+  CreateKeyPairResponse,
   CryptographicAlgorithm,
   KeyFormatType,
   ObjectType,
   Operation,
   RecommendedCurve,
-  en,
-  find,
+  encodeStructure,
+  enumeration,
   int,
-  s,
-  text,
+  Link,
+  retag,
   Tag,
 } from '@ward/kmip'
-import { applyInitialAttributes, firstAttr, num } from './common.js'
+import type { TtlvItem } from '@ward/kmip'
+import { applyInitialAttributes, firstAttr, num } from './initial-attributes.js'
 import { defineOperation } from './types.js'
 
 const curves: Record<number, { name: string; bits: number }> = {
@@ -36,8 +39,11 @@ const curveByBits = new Map([
 ])
 
 /** Link attribute value (KMIP 1.4 §3.35). */
-export const link = (type: number, id: string) =>
-  s(Tag.AttributeValue, [en(Tag.LinkType, type), text(Tag.LinkedObjectIdentifier, id)])
+export const link = (type: number, id: string): TtlvItem =>
+  retag(
+    encodeStructure(Link, { linkType: type, linkedObjectIdentifier: id }, { major: 1, minor: 4 }),
+    Tag.AttributeValue,
+  )
 export const LinkType = {
   Certificate: 0x101,
   PublicKey: 0x102,
@@ -49,12 +55,18 @@ export const LinkType = {
 /** Runs in one of the server's key generation slots (crypto/keygen-slots.ts says why). */
 const generateAsync = promisify(generateKeyPair)
 
+/** The attributes a key pair is made from (KMIP 1.4 §4.2: common, private-key, public-key). */
+export interface KeyPairAttributes {
+  readonly common: readonly Attr[]
+  readonly privateKey: readonly Attr[]
+  readonly publicKey: readonly Attr[]
+}
+
 export async function buildKeyPair(
   ctx: OpContext,
-  common: Attr[],
-  priv: Attr[],
-  pub: Attr[],
+  attrs: KeyPairAttributes,
 ): Promise<[ManagedObject, ManagedObject]> {
+  const { common, privateKey: priv, publicKey: pub } = attrs
   const all = [...common, ...priv, ...pub]
   const alg = num(firstAttr(all, 'Cryptographic Algorithm'))
   let len = num(firstAttr(all, 'Cryptographic Length'))
@@ -103,7 +115,7 @@ export async function buildKeyPair(
   applyInitialAttributes(sk, [...common, ...priv], allowed)
   applyInitialAttributes(pk, [...common, ...pub], allowed)
   for (const o of [sk, pk]) {
-    setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, storedAlg))
+    setAttr(o, 'Cryptographic Algorithm', enumeration(Tag.AttributeValue, storedAlg))
     setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
     markServerGenerated(o)
   }
@@ -119,24 +131,18 @@ export async function buildKeyPair(
 export const createKeyPair = defineOperation({
   code: Operation.CreateKeyPair,
   privilege: 'create-key-pair',
-  async run(ctx, payload) {
-    const common = parseAttributeContainer(
-      find(payload, Tag.CommonTemplateAttribute) ?? find(payload, Tag.CommonAttributes),
-    )
-    const priv = parseAttributeContainer(
-      find(payload, Tag.PrivateKeyTemplateAttribute) ?? find(payload, Tag.PrivateKeyAttributes),
-    )
-    const pub = parseAttributeContainer(
-      find(payload, Tag.PublicKeyTemplateAttribute) ?? find(payload, Tag.PublicKeyAttributes),
-    )
-    const [sk, pk] = await buildKeyPair(ctx, common, priv, pub)
+  request: CreateKeyPairRequest,
+  response: CreateKeyPairResponse,
+  async handle(ctx, request) {
+    const [sk, pk] = await buildKeyPair(ctx, {
+      common: toAttrs(request.commonAttributes),
+      privateKey: toAttrs(request.privateKeyAttributes),
+      publicKey: toAttrs(request.publicKeyAttributes),
+    })
     await saveObjects(ctx, [sk, pk])
     return {
       objectId: sk.id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.PrivateKeyUniqueIdentifier, sk.id),
-        text(Tag.PublicKeyUniqueIdentifier, pk.id),
-      ]),
+      payload: { privateKeyUniqueIdentifier: sk.id, publicKeyUniqueIdentifier: pk.id },
     }
   },
 })

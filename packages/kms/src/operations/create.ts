@@ -1,5 +1,5 @@
 import { KmsError, invalidField } from '../errors.js'
-import { parseAttributeContainer } from '../model/attributes.js'
+import { toAttrs } from '../model/attributes.js'
 import {
   markServerGenerated,
   newObject,
@@ -8,25 +8,25 @@ import {
   setAttr,
 } from '../model/object.js'
 import type { ManagedObject, OpContext } from '../model/object.js'
-import { objectTag } from '../model/material.js'
 import {
   encodeTtlv,
   CryptographicAlgorithm,
   KeyFormatType,
   ObjectType,
+  CreateRequest,
+  CreateResponse,
   Operation,
   bytes,
-  en,
-  find,
+  encodeStructure,
+  enumeration,
   int,
-  req,
-  s,
-  text,
+  KeyValue,
+  SecretData,
   Tag,
 } from '@ward/kmip'
 import { AS_REGISTERED } from '../model/object.js'
 import type { Attr } from '../model/object.js'
-import { applyInitialAttributes, firstAttr, num } from './common.js'
+import { applyInitialAttributes, firstAttr, num } from './initial-attributes.js'
 import { defineOperation } from './types.js'
 
 const creatable = new Set(['Cryptographic Algorithm', 'Cryptographic Length'])
@@ -70,7 +70,7 @@ export function buildSymmetric(ctx: OpContext, attrs: readonly Attr[]): ManagedO
     )
   const o = newObject(ctx, ObjectType.SymmetricKey)
   applyInitialAttributes(o, attrs, creatable)
-  setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, alg))
+  setAttr(o, 'Cryptographic Algorithm', enumeration(Tag.AttributeValue, alg))
   setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, len))
   const key =
     alg === CryptographicAlgorithm.DES3 ? desKey(ctx, len) : ctx.runtime.random.bytes(len / 8)
@@ -92,13 +92,17 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
   )
   const secret = ctx.runtime.random.bytes(bits / 8)
   markServerGenerated(o)
-  const obj = s(objectTag[ObjectType.SecretData]!, [
-    en(Tag.SecretDataType, 2),
-    s(Tag.KeyBlock, [
-      en(Tag.KeyFormatType, KeyFormatType.Opaque),
-      s(Tag.KeyValue, [bytes(Tag.KeyMaterial, secret)]),
-    ]),
-  ])
+  const obj = encodeStructure(
+    SecretData,
+    {
+      secretDataType: 2,
+      keyBlock: {
+        keyFormatType: KeyFormatType.Opaque,
+        keyValue: encodeStructure(KeyValue, { keyMaterial: bytes(Tag.KeyMaterial, secret) }, ctx),
+      },
+    },
+    ctx,
+  )
   const enc = encodeTtlv(obj)
   sealMaterial(ctx, o, enc, AS_REGISTERED)
   enc.fill(0)
@@ -110,19 +114,16 @@ function buildSecretData(ctx: OpContext, attrs: readonly Attr[]): ManagedObject 
 export const create = defineOperation({
   code: Operation.Create,
   privilege: 'create',
-  async run(ctx, payload) {
-    const type = req(payload, Tag.ObjectType, 'Enumeration')
-    const attrs = parseAttributeContainer(
-      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
-    )
+  request: CreateRequest,
+  response: CreateResponse,
+  async handle(ctx, request) {
+    const type = request.objectType
+    const attrs = toAttrs(request.attributes)
     let o: ManagedObject
     if (type === ObjectType.SymmetricKey) o = buildSymmetric(ctx, attrs)
     else if (type === ObjectType.SecretData) o = buildSecretData(ctx, attrs)
     else throw invalidField(`Create of object type ${type}: use CreateKeyPair or Register`)
     await saveObjects(ctx, [o])
-    return {
-      objectId: o.id,
-      payload: s(Tag.ResponsePayload, [en(Tag.ObjectType, type), text(Tag.UniqueIdentifier, o.id)]),
-    }
+    return { objectId: o.id, payload: { objectType: type, uniqueIdentifier: o.id } }
   },
 })

@@ -1,15 +1,11 @@
 import {
-  bytes,
   CryptographicAlgorithm,
   CryptographicUsageMask,
+  DecryptRequest,
+  DecryptResponse,
   ObjectType,
   Operation,
-  opt,
-  s,
-  Tag,
-  text,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
 import { attrScalar, withMaterial } from '../model/object.js'
 import { privateKeyObject } from '../model/material.js'
 import { notSupported } from '../errors.js'
@@ -17,7 +13,8 @@ import { decryptOnce } from '../crypto/symmetric.js'
 import { openStream } from '../crypto/streams.js'
 import { rsaDecrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import { PROCESS, cipherSpec, data, params, rsaParams, usable } from './crypto-common.js'
+import { cipherSpec, params, rsaParams } from './crypto-params.js'
+import { PROCESS, checkDataSize, usable } from './key-usage.js'
 
 /**
  * KMIP 1.4 §4.30 / 2.1 §6.1.11 Decrypt, one-shot or streamed (Init Indicator / Correlation Value /
@@ -28,35 +25,32 @@ export const decrypt = defineOperation({
   code: Operation.Decrypt,
   privilege: 'decrypt',
   since: [1, 2],
-  async run(ctx, payload) {
-    const o = await usable(
-      ctx,
-      payload,
-      'decrypt',
-      CryptographicUsageMask.Decrypt,
-      PROCESS,
-      'process',
-    )
-    const p = params(o, payload)
-    const ct = data(payload)
-    const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
-    const out = (d: Uint8Array, corr?: Uint8Array) => ({
-      objectId: o.id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, o.id),
-        bytes(Tag.Data, d),
-        corr !== undefined ? bytes(Tag.CorrelationValue, corr) : undefined,
-      ] as (TtlvItem | undefined)[]),
+  request: DecryptRequest,
+  response: DecryptResponse,
+  async handle(ctx, request) {
+    const o = await usable(ctx, {
+      id: request.uniqueIdentifier,
+      operation: 'decrypt',
+      usageMask: CryptographicUsageMask.Decrypt,
+      states: PROCESS,
+      purpose: 'process',
     })
-    const corr = opt(payload, Tag.CorrelationValue, 'ByteString')
-    const init = opt(payload, Tag.InitIndicator, 'Boolean') === true
-    const final = opt(payload, Tag.FinalIndicator, 'Boolean') === true
+    const p = params(o, request.cryptographicParameters)
+    const ct = checkDataSize(request.data)
+    const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
+    const out = (data: Uint8Array, corr?: Uint8Array) => ({
+      objectId: o.id,
+      payload: { uniqueIdentifier: o.id, data, correlationValue: corr },
+    })
+    const corr = request.correlationValue
+    const init = request.initIndicator === true
+    const final = request.finalIndicator === true
     if (o.objectType === ObjectType.PrivateKey && alg === CryptographicAlgorithm.RSA) {
       if (init || corr !== undefined) throw notSupported('RSA decryption cannot be streamed')
       return out(withMaterial(ctx, o, (m) => rsaDecrypt(privateKeyObject(m), rsaParams(p), ct)))
     }
     const spec = cipherSpec(alg, p)
-    const tag = opt(payload, Tag.AuthenticatedEncryptionTag, 'ByteString')
+    const tag = request.authenticatedEncryptionTag
     if (corr !== undefined) {
       const st = ctx.runtime.streams.get(corr, ctx.identity, o.id, 'dec')
       try {
@@ -69,11 +63,19 @@ export const decrypt = defineOperation({
         if (final) ctx.runtime.streams.delete(corr)
       }
     }
-    const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
-    const iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
+    const aad = request.authenticatedEncryptionAdditionalData
+    const iv = request.ivCounterNonce
     return withMaterial(ctx, o, (k) => {
       if (init && !final) {
-        const st = openStream('dec', spec, k, iv, aad, ctx.identity, o.id)
+        const st = openStream({
+          direction: 'dec',
+          spec,
+          key: k,
+          iv,
+          aad,
+          owner: ctx.identity,
+          objectId: o.id,
+        })
         const d = st.update(ct)
         return out(d, ctx.runtime.streams.add(st))
       }

@@ -1,6 +1,6 @@
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { Operation, State, date, opt, Tag } from '@ward/kmip'
-import { idPayload, stateError } from './common.js'
+import { DestroyRequest, DestroyResponse, Operation, State, date, Tag } from '@ward/kmip'
+import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.21 Destroy (keeps a tombstone). */
@@ -8,8 +8,10 @@ export const destroy = defineOperation({
   code: Operation.Destroy,
   privilege: 'destroy',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: DestroyRequest,
+  response: DestroyResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'destroy')
     if (o.state === State.Active)
       throw stateError(
@@ -25,6 +27,6 @@ export const destroy = defineOperation({
     setAttr(o, 'Destroy Date', date(Tag.DestroyDate, ctx.now()))
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, ctx.now()))
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

@@ -1,15 +1,11 @@
 import {
-  bytes,
   CryptographicAlgorithm,
   CryptographicUsageMask,
+  EncryptRequest,
+  EncryptResponse,
   ObjectType,
   Operation,
-  opt,
-  s,
-  Tag,
-  text,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
 import { attrScalar, withMaterial } from '../model/object.js'
 import { publicKeyObject } from '../model/material.js'
 import { notSupported } from '../errors.js'
@@ -17,15 +13,8 @@ import { encryptOnce, freshIv } from '../crypto/symmetric.js'
 import { openStream } from '../crypto/streams.js'
 import { rsaEncrypt } from '../crypto/rsa.js'
 import { defineOperation } from './types.js'
-import {
-  ACTIVE,
-  consumeUsage,
-  cipherSpec,
-  data,
-  params,
-  rsaParams,
-  usable,
-} from './crypto-common.js'
+import { cipherSpec, params, rsaParams } from './crypto-params.js'
+import { ACTIVE, checkDataSize, consumeUsage, usable } from './key-usage.js'
 
 /**
  * KMIP 1.4 §4.29 / 2.1 §6.1.18 Encrypt. One-shot, or streamed: Init Indicator opens a context and
@@ -37,21 +26,22 @@ export const encrypt = defineOperation({
   code: Operation.Encrypt,
   privilege: 'encrypt',
   since: [1, 2],
-  async run(ctx, payload) {
-    const o = await usable(
-      ctx,
-      payload,
-      'encrypt',
-      CryptographicUsageMask.Encrypt,
-      ACTIVE,
-      'protect',
-    )
-    const p = params(o, payload)
-    const pt = data(payload)
+  request: EncryptRequest,
+  response: EncryptResponse,
+  async handle(ctx, request) {
+    const o = await usable(ctx, {
+      id: request.uniqueIdentifier,
+      operation: 'encrypt',
+      usageMask: CryptographicUsageMask.Encrypt,
+      states: ACTIVE,
+      purpose: 'protect',
+    })
+    const p = params(o, request.cryptographicParameters)
+    const pt = checkDataSize(request.data)
     const alg = Number(attrScalar(o, 'Cryptographic Algorithm'))
     await consumeUsage(ctx, o, pt.length)
     const out = (
-      d: Uint8Array,
+      data: Uint8Array,
       extra: {
         iv?: Uint8Array | undefined
         corr?: Uint8Array | undefined
@@ -59,17 +49,17 @@ export const encrypt = defineOperation({
       } = {},
     ) => ({
       objectId: o.id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, o.id),
-        bytes(Tag.Data, d),
-        extra.iv !== undefined ? bytes(Tag.IVCounterNonce, extra.iv) : undefined,
-        extra.corr !== undefined ? bytes(Tag.CorrelationValue, extra.corr) : undefined,
-        extra.tag !== undefined ? bytes(Tag.AuthenticatedEncryptionTag, extra.tag) : undefined,
-      ] as (TtlvItem | undefined)[]),
+      payload: {
+        uniqueIdentifier: o.id,
+        data,
+        ivCounterNonce: extra.iv,
+        correlationValue: extra.corr,
+        authenticatedEncryptionTag: extra.tag,
+      },
     })
-    const corr = opt(payload, Tag.CorrelationValue, 'ByteString')
-    const init = opt(payload, Tag.InitIndicator, 'Boolean') === true
-    const final = opt(payload, Tag.FinalIndicator, 'Boolean') === true
+    const corr = request.correlationValue
+    const init = request.initIndicator === true
+    const final = request.finalIndicator === true
     if (o.objectType === ObjectType.PublicKey && alg === CryptographicAlgorithm.RSA) {
       if (init || corr !== undefined) throw notSupported('RSA encryption cannot be streamed')
       return out(withMaterial(ctx, o, (m) => rsaEncrypt(publicKeyObject(m), rsaParams(p), pt)))
@@ -88,13 +78,21 @@ export const encrypt = defineOperation({
         if (final) ctx.runtime.streams.delete(corr)
       }
     }
-    const aad = opt(payload, Tag.AuthenticatedEncryptionAdditionalData, 'ByteString')
-    const iv = opt(payload, Tag.IVCounterNonce, 'ByteString')
+    const aad = request.authenticatedEncryptionAdditionalData
+    const iv = request.ivCounterNonce
     return withMaterial(ctx, o, (k) => {
       if (init && !final) {
         const generated =
           iv === undefined ? freshIv(spec, k.length, ctx.runtime.random.bytes) : undefined
-        const st = openStream('enc', spec, k, iv ?? generated, aad, ctx.identity, o.id)
+        const st = openStream({
+          direction: 'enc',
+          spec,
+          key: k,
+          iv: iv ?? generated,
+          aad,
+          owner: ctx.identity,
+          objectId: o.id,
+        })
         const d = st.update(pt)
         return out(d, { iv: generated, corr: ctx.runtime.streams.add(st) })
       }

@@ -13,6 +13,7 @@ import type { ManagedObject, OpContext } from '../model/object.js'
 import {
   defaultFormat,
   keyBlock,
+  type KeyBlockInput,
   keyValueBytes,
   publicKeyObject,
   renderObject,
@@ -20,20 +21,19 @@ import {
 import {
   BlockCipherMode,
   CryptographicUsageMask,
+  EncryptionKeyInformation,
+  GetRequest,
+  GetResponse,
+  KeyWrappingData,
   HashingAlgorithm,
   ObjectType,
   Operation,
   PaddingMethod,
   State,
-  en,
-  find,
-  opt,
-  s,
-  text,
-  Tag,
+  encodeStructure,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
-import { stateError, usageMaskError } from './common.js'
+import type { PayloadOf } from '@ward/kmip'
+import { stateError, usageMaskError } from './refusals.js'
 import { defineOperation } from './types.js'
 
 export const hashName: Record<number, string> = {
@@ -45,22 +45,23 @@ export const hashName: Record<number, string> = {
 }
 
 /** Wrap `data` under the wrapping key: AES KW (RFC 3394) / KWP (RFC 5649), or RSA-OAEP. */
+type WrappingSpecification = NonNullable<PayloadOf<typeof GetRequest>['keyWrappingSpecification']>
+type KeyInformation = PayloadOf<typeof EncryptionKeyInformation>
+
 async function wrapWith(
   ctx: OpContext,
-  spec: TtlvItem,
+  spec: WrappingSpecification,
   data: Buffer,
-): Promise<{ wrapped: Buffer; info: TtlvItem }> {
-  const method = opt(spec, Tag.WrappingMethod, 'Enumeration')
+): Promise<{ wrapped: Buffer; info: KeyInformation }> {
+  const method = spec.wrappingMethod
   if (method !== undefined && method !== 1)
     throw notSupported('only Wrapping Method Encrypt is supported')
-  const eki = find(spec, Tag.EncryptionKeyInformation)
+  const eki = spec.encryptionKeyInformation
   if (eki === undefined)
     throw new KmsError('ERR_KMS_MISSING_DATA', 'Encryption Key Information is required to wrap')
-  const wid = opt(eki, Tag.UniqueIdentifier, 'TextString')
-  if (wid === undefined)
-    throw new KmsError('ERR_KMS_MISSING_DATA', 'the wrapping key Unique Identifier is required')
-  const params = find(eki, Tag.CryptographicParameters)
-  const mode = opt(params, Tag.BlockCipherMode, 'Enumeration')
+  const wid = eki.uniqueIdentifier
+  const params = eki.cryptographicParameters
+  const mode = params?.blockCipherMode
   const w = await loadObject(ctx, wid, 'get')
   if (w.state !== State.Active) throw stateError(`wrapping key ${wid} is not Active`)
   // Wrapping applies protection (KMIP 1.4 §3.19 Wrap Key, §3.27 Protect Stop Date): the key must
@@ -92,10 +93,9 @@ async function wrapWith(
       return Buffer.concat([c.update(data), c.final()])
     })
   } else if (w.objectType === ObjectType.PublicKey) {
-    const padding = opt(params, Tag.PaddingMethod, 'Enumeration') ?? PaddingMethod.OAEP
+    const padding = params?.paddingMethod ?? PaddingMethod.OAEP
     if (padding !== PaddingMethod.OAEP) throw notSupported('RSA wrapping supports OAEP only')
-    const hash =
-      hashName[opt(params, Tag.HashingAlgorithm, 'Enumeration') ?? HashingAlgorithm.SHA_1] ?? 'sha1'
+    const hash = hashName[params?.hashingAlgorithm ?? HashingAlgorithm.SHA_1] ?? 'sha1'
     wrapped = withMaterial(ctx, w, (m) =>
       publicEncrypt(
         { key: publicKeyObject(m), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
@@ -114,16 +114,18 @@ async function wrapWith(
 export const get = defineOperation({
   code: Operation.Get,
   privilege: 'get',
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: GetRequest,
+  response: GetResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o: ManagedObject = await loadObject(ctx, id, 'get')
     if (o.state === State.Destroyed || o.state === State.DestroyedCompromised || o.sealed === null)
       throw new KmsError(
         'ERR_KMS_DESTROYED',
         `object ${id} was destroyed; only its attributes remain`,
       )
-    const wantFormat = opt(payload, Tag.KeyFormatType, 'Enumeration')
-    const spec = find(payload, Tag.KeyWrappingSpecification)
+    const wantFormat = request.keyFormatType
+    const spec = request.keyWrappingSpecification
     // KMIP 1.4 §3.50 / 2.1 §4.19 Extractable False: the value never leaves the server
     if (attrValues(o, 'Extractable').some((v) => v.value === false))
       throw new KmsError(
@@ -139,7 +141,7 @@ export const get = defineOperation({
     const m = ctx.barrier.open(o.id, o.sealed)
     try {
       // An object registered as a whole TTLV object is served as it was registered.
-      let block: TtlvItem | undefined
+      let block: KeyBlockInput | undefined
       if (o.format === AS_REGISTERED) {
         if (spec !== undefined)
           throw notSupported('this object was registered in a form the server does not re-wrap')
@@ -148,28 +150,32 @@ export const get = defineOperation({
         const format =
           wantFormat ?? (typeof registered === 'number' ? registered : defaultFormat(o, m))
         if (spec !== undefined) {
-          const noEncoding = opt(spec, Tag.EncodingOption, 'Enumeration') === 1
-          const data = keyValueBytes(o, m, format, noEncoding)
+          const noEncoding = spec.encodingOption === 1
+          const data = keyValueBytes(o, m, { format, encoding: noEncoding ? 'none' : 'ttlv' })
           try {
             const { wrapped, info } = await wrapWith(ctx, spec, data)
             block = keyBlock(o, m, format, {
               wrapped,
-              wrappingData: s(Tag.KeyWrappingData, [
-                en(Tag.WrappingMethod, 1),
-                info,
-                noEncoding ? en(Tag.EncodingOption, 1) : undefined,
-              ]),
+              wrappingData: encodeStructure(
+                KeyWrappingData,
+                {
+                  wrappingMethod: 1,
+                  encryptionKeyInformation: info,
+                  encodingOption: noEncoding ? 1 : undefined,
+                },
+                ctx,
+              ),
             })
           } finally {
             data.fill(0)
           }
         } else block = keyBlock(o, m, format)
       }
-      const payload = s(Tag.ResponsePayload, [
-        en(Tag.ObjectType, o.objectType),
-        text(Tag.UniqueIdentifier, id),
-        renderObject(o, m, block),
-      ])
+      const payload = {
+        objectType: o.objectType,
+        uniqueIdentifier: id,
+        object: renderObject(o, m, block),
+      }
       await markFetched(ctx, o)
       return { objectId: id, payload }
     } finally {

@@ -1,5 +1,5 @@
 import { invalidField } from '../errors.js'
-import { InteropFunction, Operation, Tag, req, s } from '@ward/kmip'
+import { InteropFunction, InteropRequest, InteropResponse, Operation } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 const functions = new Set<number>(Object.values(InteropFunction))
@@ -13,12 +13,14 @@ export const interop = defineOperation({
   code: Operation.Interop,
   privilege: 'interop',
   since: [2, 0],
-  async run(_ctx, payload) {
-    const fn = req(payload, Tag.InteropFunction, 'Enumeration')
+  request: InteropRequest,
+  response: InteropResponse,
+  async handle(_ctx, request) {
+    const fn = request.interopFunction
     if (!functions.has(fn)) throw invalidField(`Interop Function ${fn} is not Begin, End or Reset`)
-    const id = req(payload, Tag.InteropIdentifier, 'TextString')
+    const id = request.interopIdentifier
     if (id.length === 0 || id.length > 256)
       throw invalidField('Interop Identifier must be 1-256 characters')
-    return { payload: s(Tag.ResponsePayload, []) }
+    return { payload: {} }
   },
 })

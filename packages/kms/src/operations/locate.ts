@@ -1,15 +1,18 @@
 import { KmsError } from '../errors.js'
-import {
-  allAttributes,
-  parseAttributeContainer,
-  parseAttribute1,
-  is2x,
-} from '../model/attributes.js'
+import { allAttributes, toAttrs } from '../model/attributes.js'
 import { effectiveState, fromRow } from '../model/object.js'
 import type { Attr } from '../model/object.js'
 import type { LocateFilter } from '../storage/store.js'
 import { locateMatcher } from '../model/locate-match.js'
-import { Operation, State, find, findAll, int, opt, s, text, Tag } from '@ward/kmip'
+import {
+  LocateRequest,
+  LocateResponse,
+  Operation,
+  State,
+  isV2,
+  optionalValue,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /**
@@ -53,7 +56,9 @@ function sqlFilter(filters: readonly Attr[], withDestroyed: boolean): LocateFilt
   else if (!withDestroyed) f.states = LIVE
   const nameAttr = filters.find((x) => x.name === 'Name')?.value
   const name =
-    nameAttr?.type === 'Structure' ? opt(nameAttr, Tag.NameValue, 'TextString') : undefined
+    nameAttr?.type === 'Structure'
+      ? optionalValue(nameAttr, Tag.NameValue, 'TextString')
+      : undefined
   if (name !== undefined) f.name = name
   return f
 }
@@ -68,20 +73,20 @@ const DESTROYED = 0x4
 export const locate = defineOperation({
   code: Operation.Locate,
   privilege: 'locate',
-  async run(ctx, payload) {
-    const max = opt(payload, Tag.MaximumItems, 'Integer')
-    const offset = opt(payload, Tag.OffsetItems, 'Integer') ?? 0
+  request: LocateRequest,
+  response: LocateResponse,
+  async handle(ctx, request) {
+    const max = request.maximumItems
+    const offset = request.offsetItems ?? 0
     if ((max !== undefined && max < 0) || offset < 0)
       throw new KmsError(
         'ERR_KMS_INVALID_FIELD',
         'Maximum Items and Offset Items must not be negative',
       )
-    let filters: Attr[]
-    if (is2x(ctx)) filters = parseAttributeContainer(find(payload, Tag.Attributes))
-    else filters = findAll(payload, Tag.Attribute).map(parseAttribute1)
+    const filters = toAttrs(request.attributes)
     // Destroyed objects are tombstones: found only when asked for, by a State filter or (KMIP
     // 2.1 §6.1.27) a Storage Status Mask with the Destroyed Storage bit
-    const mask = opt(payload, Tag.StorageStatusMask, 'Integer')
+    const mask = request.storageStatusMask
     const withDestroyed =
       filters.some((f) => f.name === 'State') || (mask !== undefined && (mask & DESTROYED) !== 0)
     const matches = locateMatcher(filters)
@@ -99,15 +104,15 @@ export const locate = defineOperation({
     const page = hits.slice(offset, max === undefined ? undefined : offset + max)
     return {
       ...(page[0] !== undefined ? { objectId: page[0] } : {}),
-      payload: s(Tag.ResponsePayload, [
+      payload: {
         // Located Items (1.3+) is optional (1.4 §4.9); like the reference servers, we give it
         // when the client pages with Offset Items or Maximum Items
-        (ctx.major > 1 || (ctx.major === 1 && ctx.minor >= 3)) &&
-        (max !== undefined || find(payload, Tag.OffsetItems) !== undefined)
-          ? int(Tag.LocatedItems, hits.length)
-          : undefined,
-        ...page.map((id) => text(Tag.UniqueIdentifier, id)),
-      ]),
+        locatedItems:
+          (isV2(ctx) || ctx.minor >= 3) && (max !== undefined || request.offsetItems !== undefined)
+            ? hits.length
+            : undefined,
+        uniqueIdentifiers: page,
+      },
     }
   },
 })

@@ -1,5 +1,5 @@
 import { invalidField } from '../errors.js'
-import { Operation, Tag, req, s } from '@ward/kmip'
+import { LogRequest, LogResponse, Operation } from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 /** Longest Log Message kept; longer ones are refused rather than cut, so nothing is lost silently. */
@@ -13,11 +13,13 @@ export const log = defineOperation({
   code: Operation.Log,
   privilege: 'log',
   since: [2, 0],
-  async run(ctx, payload) {
-    const message = req(payload, Tag.LogMessage, 'TextString')
+  request: LogRequest,
+  response: LogResponse,
+  async handle(ctx, request) {
+    const message = request.logMessage
     if (message.length > MAX_LOG)
       throw invalidField(`Log Message longer than ${MAX_LOG} characters`)
     ctx.log?.(message)
-    return { payload: s(Tag.ResponsePayload, []) }
+    return { payload: {} }
   },
 })

@@ -1,9 +1,15 @@
 import { KmsError } from '../errors.js'
-import { is2x, renderAttribute } from '../model/attributes.js'
+import { toAttr, toKmipAttribute } from '../model/attributes.js'
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation, find, opt, sameItem, s, text, Tag } from '@ward/kmip'
+import {
+  ModifyAttributeRequest,
+  ModifyAttributeResponse,
+  Operation,
+  isV2,
+  sameItem,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { attributeArg, checkWritable, touch, required, indexOfValue } from './attribute-common.js'
+import { checkWritable, touch, indexOfValue } from './attribute-rules.js'
 import { tightenOnly } from './tighten.js'
 
 /** KMIP 1.4 §4.15 Modify Attribute. */
@@ -11,38 +17,38 @@ export const modifyAttribute = defineOperation({
   code: Operation.ModifyAttribute,
   privilege: 'modify-attribute',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: ModifyAttributeRequest,
+  response: ModifyAttributeResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'modify-attribute')
-    const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
+    // 1.x: the Attribute (its index names the instance); 2.x: New and Current Attribute
+    const given = (request.newAttribute?.attribute ?? request.attribute)!
+    const a = toAttr(given)
     checkWritable(a.name, o)
     let at: number
-    if (is2x(ctx)) {
-      const cur = attributeArg(ctx, payload, Tag.CurrentAttribute)
+    if (isV2(ctx)) {
+      const current = request.currentAttribute
+      const cur = current === undefined ? undefined : toAttr(current.attribute)
       at =
         cur === undefined
           ? indexOfValue(o, a.name, 0)
           : o.attrs.findIndex((x) => x.name === cur.name && sameItem(x.value, cur.value))
-    } else {
-      const attr = find(payload, Tag.Attribute)
-      at = indexOfValue(o, a.name, opt(attr, Tag.AttributeIndex, 'Integer') ?? 0)
-    }
+    } else at = indexOfValue(o, a.name, given.index ?? 0)
     if (at < 0)
       throw new KmsError(
         'ERR_KMS_ATTRIBUTE_NOT_FOUND',
         `object ${id} has no such ${a.name} instance`,
       )
-    const value = tightenOnly(o, a.name, o.attrs[at]!.value, a.value) ?? a.value
+    const value =
+      tightenOnly(o, { name: a.name, current: o.attrs[at]!.value, next: a.value }) ?? a.value
     o.attrs[at] = value === a.value ? a : { name: a.name, value }
     touch(ctx, o)
     await saveObjects(ctx, [o])
     const index = o.attrs.slice(0, at).filter((x) => x.name === a.name).length
     return {
       objectId: id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, id),
-        is2x(ctx) ? undefined : renderAttribute(ctx, a, index),
-      ]),
+      payload: { uniqueIdentifier: id, attribute: toKmipAttribute(ctx, a, index) },
     }
   },
 })

@@ -1,4 +1,14 @@
-import { ObjectType, Operation, QueryFunction, bool, en, findAll, s, text, Tag } from '@ward/kmip'
+import {
+  ObjectType,
+  Operation,
+  QueryFunction,
+  QueryRequest,
+  QueryResponse,
+  isV2,
+  structure,
+  text,
+  Tag,
+} from '@ward/kmip'
 import { defineOperation } from './types.js'
 
 export const VENDOR = 'Ward'
@@ -7,9 +17,11 @@ export const VENDOR = 'Ward'
 export const query = defineOperation({
   code: Operation.Query,
   privilege: 'query',
-  async run(ctx, payload) {
-    const fns = new Set(findAll(payload, Tag.QueryFunction).map((f) => Number(f.value)))
-    const is2 = ctx.major >= 2
+  request: QueryRequest,
+  response: QueryResponse,
+  async handle(ctx, request) {
+    const fns = new Set(request.queryFunctions)
+    const is2 = isV2(ctx)
     const objectTypes = is2
       ? [
           ObjectType.Certificate,
@@ -31,38 +43,33 @@ export const query = defineOperation({
           ObjectType.SecretData,
           ObjectType.OpaqueObject,
         ]
+    const capabilities = fns.has(QueryFunction.QueryCapabilities) && (is2 || ctx.minor >= 3)
     return {
-      payload: s(Tag.ResponsePayload, [
-        ...(fns.has(QueryFunction.QueryOperations)
-          ? [...ctx.runtime.operations.keys()]
-              .filter((o) => is2 || o !== Operation.SetAttribute)
-              .map((o) => en(Tag.Operation, o))
-          : []),
-        ...(fns.has(QueryFunction.QueryObjects)
-          ? objectTypes.map((t) => en(Tag.ObjectType, t))
-          : []),
-        ...(fns.has(QueryFunction.QueryServerInformation)
+      payload: {
+        operations: fns.has(QueryFunction.QueryOperations)
+          ? [...ctx.runtime.operations.keys()].filter((o) => is2 || o !== Operation.SetAttribute)
+          : [],
+        objectTypes: fns.has(QueryFunction.QueryObjects) ? objectTypes : [],
+        ...(fns.has(QueryFunction.QueryServerInformation) && {
+          vendorIdentification: VENDOR,
+          serverInformation: structure(Tag.ServerInformation, [
+            text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
+          ]),
+        }),
+        // KMIP 1.4 §2.1.25 Capability Information: streamed Encrypt/Decrypt/Sign (Init
+        // Indicator), Batch Undo and Continue; no asynchronous operations or attestation.
+        capabilityInformation: capabilities
           ? [
-              text(Tag.VendorIdentification, VENDOR),
-              s(Tag.ServerInformation, [
-                text(is2 ? Tag.ServerName : Tag.VendorIdentification, 'Ward KMS 0.1.0'),
-              ]),
+              {
+                streamingCapability: true,
+                asynchronousCapability: false,
+                attestationCapability: false,
+                batchUndoCapability: true,
+                batchContinueCapability: true,
+              },
             ]
-          : []),
-        // KMIP 1.4 §2.1.25 Capability Information: streamed Encrypt/Decrypt/Sign (Init Indicator),
-        // Batch Undo and Continue; no asynchronous operations or attestation.
-        ...(fns.has(QueryFunction.QueryCapabilities) && (ctx.major >= 2 || ctx.minor >= 3)
-          ? [
-              s(Tag.CapabilityInformation, [
-                bool(Tag.StreamingCapability, true),
-                bool(Tag.AsynchronousCapability, false),
-                bool(Tag.AttestationCapability, false),
-                bool(Tag.BatchUndoCapability, true),
-                bool(Tag.BatchContinueCapability, true),
-              ]),
-            ]
-          : []),
-      ]),
+          : [],
+      },
     }
   },
 })

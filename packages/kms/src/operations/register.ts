@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { KmsError } from '../errors.js'
-import { parseAttributeContainer } from '../model/attributes.js'
+import { toAttrs } from '../model/attributes.js'
 import {
   AS_REGISTERED,
   attrScalar,
@@ -12,26 +12,36 @@ import {
 import { checkSymmetricLength } from '../model/key-length.js'
 import type { ManagedObject } from '../model/object.js'
 import { objectTag, parseObject } from '../model/material.js'
-import { Operation, ObjectType, en, find, int, opt, req, s, text, Tag } from '@ward/kmip'
+import {
+  Operation,
+  ObjectType,
+  RegisterRequest,
+  RegisterResponse,
+  enumeration,
+  int,
+  optionalValue,
+  text,
+  Tag,
+} from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-import { applyInitialAttributes, firstAttr, num } from './common.js'
+import { applyInitialAttributes, firstAttr, num } from './initial-attributes.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.3 Register: every object type; keys are normalised so crypto operations work. */
 export const register = defineOperation({
   code: Operation.Register,
   privilege: 'register',
-  async run(ctx, payload) {
-    const type = req(payload, Tag.ObjectType, 'Enumeration')
+  request: RegisterRequest,
+  response: RegisterResponse,
+  async handle(ctx, request) {
+    const type = request.objectType
     const tag = objectTag[type]
     if (tag === undefined)
       throw new KmsError('ERR_KMS_INVALID_FIELD', `unknown object type ${type}`)
-    const obj = find(payload, tag)
-    if (obj === undefined)
+    const obj = request.object
+    if (obj === undefined || obj.tag !== tag)
       throw new KmsError('ERR_KMS_MISSING_DATA', 'the object to register is missing')
-    const attrs = parseAttributeContainer(
-      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
-    )
+    const attrs = toAttrs(request.attributes)
     const parsed = parseObject(type, obj)
     const o = newObject(ctx, type)
     // KMIP 2.1 §4.24: Fresh may be set by the client at Register (e.g. a key it never exported)
@@ -41,7 +51,7 @@ export const register = defineOperation({
       new Set(['Cryptographic Algorithm', 'Cryptographic Length', 'Fresh']),
     )
     if (parsed.algorithm !== undefined)
-      setAttr(o, 'Cryptographic Algorithm', en(Tag.AttributeValue, parsed.algorithm))
+      setAttr(o, 'Cryptographic Algorithm', enumeration(Tag.AttributeValue, parsed.algorithm))
     if (parsed.length !== undefined)
       setAttr(o, 'Cryptographic Length', int(Tag.AttributeValue, parsed.length))
     try {
@@ -60,15 +70,12 @@ export const register = defineOperation({
     }
     // Get without a Key Format Type returns the key as it was registered (BL-M-3-21); the stored
     // form stays canonical. Objects kept as registered carry their own Key Block.
-    const registered = opt(find(obj, Tag.KeyBlock), Tag.KeyFormatType, 'Enumeration')
+    const registered = parsed.registeredFormat
     if (parsed.format !== AS_REGISTERED && registered !== undefined)
-      setAttr(o, 'Key Format Type', en(Tag.AttributeValue, registered))
+      setAttr(o, 'Key Format Type', enumeration(Tag.AttributeValue, registered))
     if (type === ObjectType.Certificate) certificateAttributes(o, obj)
     await saveObjects(ctx, [o])
-    return {
-      objectId: o.id,
-      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, o.id)]),
-    }
+    return { objectId: o.id, payload: { uniqueIdentifier: o.id } }
   },
 })
 
@@ -81,8 +88,8 @@ const X_509 = 0x01
  * parse is refused: the server would otherwise keep attributes it cannot vouch for.
  */
 function certificateAttributes(o: ManagedObject, obj: TtlvItem): void {
-  if (opt(obj, Tag.CertificateType, 'Enumeration') !== X_509) return
-  const der = opt(obj, Tag.CertificateValue, 'ByteString')
+  if (optionalValue(obj, Tag.CertificateType, 'Enumeration') !== X_509) return
+  const der = optionalValue(obj, Tag.CertificateValue, 'ByteString')
   if (der === undefined) return
   let cert: X509Certificate
   try {

@@ -1,7 +1,7 @@
 import { KmsError } from '../errors.js'
-import { parseAttributeContainer } from '../model/attributes.js'
+import { toAttrs } from '../model/attributes.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
-import { ObjectType, Operation, State, date, find, opt, s, text, Tag } from '@ward/kmip'
+import { ObjectType, Operation, ReKeyRequest, ReKeyResponse, State, date, Tag } from '@ward/kmip'
 import { buildSymmetric } from './create.js'
 import { LinkType, link } from './create-key-pair.js'
 import { defineOperation } from './types.js'
@@ -14,16 +14,16 @@ export const reKey = defineOperation({
   code: Operation.ReKey,
   privilege: 'rekey',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: ReKeyRequest,
+  response: ReKeyResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const old = await loadObject(ctx, id, 'rekey')
     if (old.objectType !== ObjectType.SymmetricKey)
       throw new KmsError('ERR_KMS_INVALID_FIELD', 'Re-key applies to symmetric keys')
     if (old.state === State.Destroyed || old.state === State.DestroyedCompromised)
       throw new KmsError('ERR_KMS_DESTROYED', `object ${id} was destroyed`)
-    const extra = parseAttributeContainer(
-      find(payload, Tag.TemplateAttribute) ?? find(payload, Tag.Attributes),
-    )
+    const extra = toAttrs(request.attributes)
     const carried = old.attrs.filter(
       (a) =>
         [
@@ -51,7 +51,7 @@ export const reKey = defineOperation({
     // KMIP 1.4 §3.41: a replacement key keeps the Original Creation Date of the key it replaces
     const original = old.attrs.find((a) => a.name === 'Original Creation Date')
     if (original !== undefined) setAttr(n, 'Original Creation Date', original.value)
-    const offset = opt(payload, Tag.Offset, 'Interval')
+    const offset = request.offset
     if (offset !== undefined) {
       setAttr(n, 'Activation Date', date(Tag.ActivationDate, ctx.now() + BigInt(offset)))
     }
@@ -59,9 +59,6 @@ export const reKey = defineOperation({
     old.attrs.push({ name: 'Link', value: link(LinkType.Replacement, n.id) })
     n.attrs.push({ name: 'Link', value: link(LinkType.Replaced, old.id) })
     await saveObjects(ctx, [old, n])
-    return {
-      objectId: n.id,
-      payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, n.id)]),
-    }
+    return { objectId: n.id, payload: { uniqueIdentifier: n.id } }
   },
 })

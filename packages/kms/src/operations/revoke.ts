@@ -1,19 +1,16 @@
-import { KmsError } from '../errors.js'
 import { loadObject, saveObjects, setAttr, targetId } from '../model/object.js'
 import {
   Operation,
+  RevocationReason,
   RevocationReasonCode,
+  RevokeRequest,
+  RevokeResponse,
   State,
   date,
-  en,
-  find,
-  opt,
-  req,
-  s,
-  text,
+  encodeStructure,
   Tag,
 } from '@ward/kmip'
-import { idPayload, stateError } from './common.js'
+import { stateError } from './refusals.js'
 import { defineOperation } from './types.js'
 
 /** KMIP 1.4 §4.20 Revoke. */
@@ -21,13 +18,13 @@ export const revoke = defineOperation({
   code: Operation.Revoke,
   privilege: 'revoke',
   mutates: true,
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: RevokeRequest,
+  response: RevokeResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'revoke')
-    const reason = find(payload, Tag.RevocationReason)
-    if (reason === undefined)
-      throw new KmsError('ERR_KMS_MISSING_DATA', 'Revocation Reason is required')
-    const code = req(reason, Tag.RevocationReasonCode, 'Enumeration')
+    const reason = request.revocationReason
+    const code = reason.code
     const compromise =
       code === RevocationReasonCode.KeyCompromise || code === RevocationReasonCode.CACompromise
     const now = ctx.now()
@@ -37,7 +34,7 @@ export const revoke = defineOperation({
       } else {
         o.state = o.state === State.Destroyed ? State.DestroyedCompromised : State.Compromised
       }
-      const occ = opt(payload, Tag.CompromiseOccurrenceDate, 'DateTime')
+      const occ = request.compromiseOccurrenceDate
       setAttr(o, 'Compromise Occurrence Date', date(Tag.CompromiseOccurrenceDate, occ ?? now))
       setAttr(o, 'Compromise Date', date(Tag.CompromiseDate, now))
     } else {
@@ -53,15 +50,10 @@ export const revoke = defineOperation({
     setAttr(
       o,
       'Revocation Reason',
-      s(Tag.AttributeValue, [
-        en(Tag.RevocationReasonCode, code),
-        ...(opt(reason, Tag.RevocationMessage, 'TextString') !== undefined
-          ? [text(Tag.RevocationMessage, opt(reason, Tag.RevocationMessage, 'TextString')!)]
-          : []),
-      ]),
+      encodeStructure(RevocationReason, { code, message: reason.message }, ctx),
     )
     setAttr(o, 'Last Change Date', date(Tag.LastChangeDate, now))
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: idPayload(id) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

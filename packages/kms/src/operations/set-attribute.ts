@@ -1,7 +1,8 @@
+import { toAttr } from '../model/attributes.js'
 import { loadObject, saveObjects, targetId } from '../model/object.js'
-import { Operation, opt, s, text, Tag } from '@ward/kmip'
+import { Operation, SetAttributeRequest, SetAttributeResponse } from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { attributeArg, checkWritable, touch, required } from './attribute-common.js'
+import { checkWritable, touch } from './attribute-rules.js'
 import { currentValue, tightenOnly } from './tighten.js'
 
 /** KMIP 2.1 §6.1.49 Set Attribute. */
@@ -10,16 +11,19 @@ export const setAttribute = defineOperation({
   privilege: 'set-attribute',
   mutates: true,
   since: [2, 0],
-  async run(ctx, payload) {
-    const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
+  request: SetAttributeRequest,
+  response: SetAttributeResponse,
+  async handle(ctx, request) {
+    const id = targetId(ctx, request.uniqueIdentifier)
     const o = await loadObject(ctx, id, 'set-attribute')
-    const a = required(attributeArg(ctx, payload, Tag.NewAttribute))
+    const a = toAttr(request.newAttribute.attribute)
     checkWritable(a.name, o)
-    const value = tightenOnly(o, a.name, currentValue(o, a.name), a.value) ?? a.value
+    const value =
+      tightenOnly(o, { name: a.name, current: currentValue(o, a.name), next: a.value }) ?? a.value
     o.attrs = o.attrs.filter((x) => x.name !== a.name)
     o.attrs.push(value === a.value ? a : { name: a.name, value })
     touch(ctx, o)
     await saveObjects(ctx, [o])
-    return { objectId: id, payload: s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id)]) }
+    return { objectId: id, payload: { uniqueIdentifier: id } }
   },
 })

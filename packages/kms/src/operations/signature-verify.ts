@@ -3,38 +3,38 @@ import { invalidField } from '../errors.js'
 import { withMaterial } from '../model/object.js'
 import { publicKeyObject } from '../model/material.js'
 import {
+  CryptographicUsageMask,
   ObjectType,
   Operation,
-  CryptographicUsageMask,
+  SignatureVerifyRequest,
+  SignatureVerifyResponse,
   ValidityIndicator,
-  en,
-  req,
-  s,
-  text,
   Tag,
 } from '@ward/kmip'
 import { defineOperation } from './types.js'
-import { params, usable, data, PROCESS, sigOptions } from './crypto-common.js'
+import { params, sigOptions } from './crypto-params.js'
+import { PROCESS, checkDataSize, requiredInput, usable } from './key-usage.js'
 
 /** KMIP 1.4 §4.32 Signature Verify. */
 export const signatureVerify = defineOperation({
   code: Operation.SignatureVerify,
   privilege: 'signature-verify',
   since: [1, 2],
-  async run(ctx, payload) {
-    const o = await usable(
-      ctx,
-      payload,
-      'signature-verify',
-      CryptographicUsageMask.Verify,
-      PROCESS,
-      'process',
-    )
+  request: SignatureVerifyRequest,
+  response: SignatureVerifyResponse,
+  async handle(ctx, request) {
+    const o = await usable(ctx, {
+      id: request.uniqueIdentifier,
+      operation: 'signature-verify',
+      usageMask: CryptographicUsageMask.Verify,
+      states: PROCESS,
+      purpose: 'process',
+    })
     if (o.objectType !== ObjectType.PublicKey)
       throw invalidField('Signature Verify needs a public key')
-    const { hash, padding } = sigOptions(params(o, payload))
-    const d = data(payload)
-    const sig = req(payload, Tag.SignatureData, 'ByteString')
+    const { hash, padding } = sigOptions(params(o, request.cryptographicParameters))
+    const d = checkDataSize(request.data)
+    const sig = requiredInput(request.signatureData, Tag.SignatureData)
     const ok = withMaterial(ctx, o, (m) => {
       const key = publicKeyObject(m)
       try {
@@ -52,10 +52,10 @@ export const signatureVerify = defineOperation({
     })
     return {
       objectId: o.id,
-      payload: s(Tag.ResponsePayload, [
-        text(Tag.UniqueIdentifier, o.id),
-        en(Tag.ValidityIndicator, ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid),
-      ]),
+      payload: {
+        uniqueIdentifier: o.id,
+        validityIndicator: ok ? ValidityIndicator.Valid : ValidityIndicator.Invalid,
+      },
     }
   },
 })

@@ -13,7 +13,7 @@
 import { KmsError, invalidField } from '../errors.js'
 import { attrValues } from '../model/object.js'
 import type { ManagedObject } from '../model/object.js'
-import { Tag, en, long, opt, s } from '@ward/kmip'
+import { Tag, enumeration, long, optionalValue, structure } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 
 const refuse = (o: ManagedObject, message: string): KmsError =>
@@ -39,11 +39,11 @@ interface Limits {
 
 function limitsOf(v: TtlvItem): Limits {
   if (v.type !== 'Structure') throw invalidField('Usage Limits is a structure')
-  const total = opt(v, Tag.UsageLimitsTotal, 'LongInteger')
+  const total = optionalValue(v, Tag.UsageLimitsTotal, 'LongInteger')
   if (total === undefined || total < 0n)
     throw invalidField('Usage Limits needs a Usage Limits Total of 0 or more')
-  const left = opt(v, Tag.UsageLimitsCount, 'LongInteger') ?? total
-  return { total, left, unit: opt(v, Tag.UsageLimitsUnit, 'Enumeration') ?? BYTE }
+  const left = optionalValue(v, Tag.UsageLimitsCount, 'LongInteger') ?? total
+  return { total, left, unit: optionalValue(v, Tag.UsageLimitsUnit, 'Enumeration') ?? BYTE }
 }
 
 /**
@@ -53,24 +53,29 @@ function limitsOf(v: TtlvItem): Limits {
  */
 export function freshUsageLimits(v: TtlvItem): TtlvItem {
   const l = limitsOf(v)
-  return s(Tag.AttributeValue, [
+  return structure(Tag.AttributeValue, [
     long(Tag.UsageLimitsTotal, l.total),
     long(Tag.UsageLimitsCount, l.total),
-    en(Tag.UsageLimitsUnit, l.unit),
+    enumeration(Tag.UsageLimitsUnit, l.unit),
   ])
 }
 
+/** A change to one attribute: its value now, and the one asked for. */
+export interface AttributeChange {
+  readonly name: string
+  /** undefined: the object has none */
+  readonly current: TtlvItem | undefined
+  /** undefined: it is deleted */
+  readonly next: TtlvItem | undefined
+}
+
 /**
- * Check that changing attribute `name` of `o` from `current` (undefined: the object has none) to
- * `next` (undefined: it is deleted) does not loosen it; returns the value to store (Usage Limits
- * are normalised: the Count is the server's), or `next` unchanged. Other attributes pass as is.
+ * Check that a change to an attribute of `o` does not loosen it; returns the value to store
+ * (Usage Limits are normalised: the Count is the server's), or `next` unchanged. Other attributes
+ * pass as is.
  */
-export function tightenOnly(
-  o: ManagedObject,
-  name: string,
-  current: TtlvItem | undefined,
-  next: TtlvItem | undefined,
-): TtlvItem | undefined {
+export function tightenOnly(o: ManagedObject, change: AttributeChange): TtlvItem | undefined {
+  const { name, current, next } = change
   switch (name) {
     case 'Sensitive': {
       if (next === undefined) throw refuse(o, 'Sensitive cannot be deleted')
@@ -110,12 +115,15 @@ export function tightenOnly(
       // The remaining count never grows, and it is the server's: a Count sent that is not the
       // one the server keeps is refused rather than ignored (KMIP 2.1 §4.59).
       const left = cur.left < nxt.total ? cur.left : nxt.total
-      if (opt(next, Tag.UsageLimitsCount, 'LongInteger') !== undefined && nxt.left !== left)
+      if (
+        optionalValue(next, Tag.UsageLimitsCount, 'LongInteger') !== undefined &&
+        nxt.left !== left
+      )
         throw refuse(o, `the Usage Limits Count is kept by the server (${left} left)`)
-      return s(Tag.AttributeValue, [
+      return structure(Tag.AttributeValue, [
         long(Tag.UsageLimitsTotal, nxt.total),
         long(Tag.UsageLimitsCount, left),
-        en(Tag.UsageLimitsUnit, nxt.unit),
+        enumeration(Tag.UsageLimitsUnit, nxt.unit),
       ])
     }
     default:

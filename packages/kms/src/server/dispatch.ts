@@ -16,23 +16,19 @@ import type { Store } from '../storage/store.js'
 import {
   BatchErrorContinuationOption,
   KmipError,
+  ReceivedBatchItem,
+  ReceivedRequestMessage,
   ResultReason,
   ResultStatus,
-  bytes,
-  children,
-  date,
-  en,
-  find,
-  findAll,
-  int,
-  opt,
-  s,
-  text,
   Tag,
+  buildResponseMessage,
+  decodeStructure,
   decodeTtlv,
   encodeTtlv,
+  find,
+  isV2,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
+import type { PayloadInput, ProtocolVersion, ResponseBatchItem, TtlvItem } from '@ward/kmip'
 import type { Audit, AuditRecord } from './audit.js'
 import type { KmsRuntime } from './runtime.js'
 
@@ -86,23 +82,32 @@ function ttlvSize(i: TtlvItem | undefined): number {
 const BATCH_SLICE_MS = 10
 const opName = (code: number): string => operations.get(code)?.privilege ?? `operation-${code}`
 
-interface Version {
-  readonly major: number
-  readonly minor: number
+/** A batch item of the response, as @ward/kmip's Response Batch Item declaration takes it. */
+type AnswerItem = PayloadInput<typeof ResponseBatchItem>
+
+/** The Response Message in the request's version, stamped now. */
+function responseMessage(v: ProtocolVersion, items: readonly AnswerItem[]): Uint8Array {
+  return encodeTtlv(
+    buildResponseMessage({
+      header: {
+        protocolVersion: v,
+        timeStamp: BigInt(Math.floor(Date.now() / 1000)),
+        batchCount: items.length,
+      },
+      items,
+    }),
+  )
 }
 
 /** A whole message answered Operation Failed (the request could not be read as a batch). */
-function errorResponse(v: Version, ke: KmsError, requestId: string): Uint8Array {
-  return encodeTtlv(
-    s(Tag.ResponseMessage, [
-      header(v, 1),
-      s(Tag.BatchItem, [
-        en(Tag.ResultStatus, ResultStatus.OperationFailed),
-        en(Tag.ResultReason, ResultReason[resultReasonOf(ke.code, v.major)]),
-        text(Tag.ResultMessage, peerMessage(ke, requestId)),
-      ]),
-    ]),
-  )
+function errorResponse(v: ProtocolVersion, ke: KmsError, requestId: string): Uint8Array {
+  return responseMessage(v, [
+    {
+      resultStatus: ResultStatus.OperationFailed,
+      resultReason: ResultReason[resultReasonOf(ke.code, v.major)],
+      resultMessage: peerMessage(ke, requestId),
+    },
+  ])
 }
 
 /**
@@ -112,15 +117,28 @@ function errorResponse(v: Version, ke: KmsError, requestId: string): Uint8Array 
 const peerMessage = (ke: KmsError, requestId: string): string =>
   `${ke.expose ? ke.message : PRIVATE_MESSAGE} [${ke.code}, request ${requestId}]`
 
-const header = (v: Version, count: number): TtlvItem =>
-  s(Tag.ResponseHeader, [
-    s(Tag.ProtocolVersion, [
-      int(Tag.ProtocolVersionMajor, v.major),
-      int(Tag.ProtocolVersionMinor, v.minor),
-    ]),
-    date(Tag.TimeStamp, BigInt(Math.floor(Date.now() / 1000))),
-    int(Tag.BatchCount, count),
-  ])
+/** Headers read alike in every version. */
+const ANY: ProtocolVersion = { major: 1, minor: 4 }
+
+/**
+ * The message's header and raw batch items, read by @ward/kmip's declaration. A header that
+ * lacks a required field (Protocol Version, Batch Count) makes the whole message invalid.
+ */
+function readMessage(msg: TtlvItem) {
+  if (msg.tag !== Tag.RequestMessage || msg.type !== 'Structure')
+    throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'not a Request Message')
+  try {
+    return decodeStructure(ReceivedRequestMessage, msg, ANY)
+  } catch (e) {
+    if (e instanceof KmipError && e.code === 'ERR_KMIP_MISSING_FIELD')
+      throw new KmsError(
+        'ERR_KMS_INVALID_MESSAGE',
+        `Request Header with Protocol Version and Batch Count is required (${e.message})`,
+        { cause: e },
+      )
+    throw e
+  }
+}
 
 /** Handle one framed message; never throws (a malformed message gets Invalid Message). */
 export async function handleMessage(
@@ -128,40 +146,28 @@ export async function handleMessage(
   identity: string,
   wire: Uint8Array,
 ): Promise<Uint8Array> {
-  let v: Version = { major: 1, minor: 0 }
+  let v: ProtocolVersion = { major: 1, minor: 0 }
   const requestId = randomUUID()
   try {
-    const msg = decodeTtlv(wire)
-    if (msg.tag !== Tag.RequestMessage || msg.type !== 'Structure')
-      throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'not a Request Message')
-    const hdr = find(msg, Tag.RequestHeader)
-    const pv = find(hdr, Tag.ProtocolVersion)
-    if (hdr === undefined || pv === undefined)
-      throw new KmsError(
-        'ERR_KMS_INVALID_MESSAGE',
-        'Request Header with Protocol Version is required',
-      )
-    const major = opt(pv, Tag.ProtocolVersionMajor, 'Integer') ?? 1
-    const minor = opt(pv, Tag.ProtocolVersionMinor, 'Integer') ?? 0
+    const { header: hdr, items } = readMessage(decodeTtlv(wire))
+    const { major, minor } = hdr.protocolVersion
     if (!isSupportedVersion(major, minor)) {
       // KMIP 1.4 §7.1: answer in a version we speak; the client should DiscoverVersions.
-      v = major >= 2 ? { major: 2, minor: 1 } : { major: 1, minor: 4 }
+      v = isV2(hdr.protocolVersion) ? { major: 2, minor: 1 } : { major: 1, minor: 4 }
       throw new KmsError(
         'ERR_KMS_VERSION',
         `protocol version ${major}.${minor} is not supported (1.0-2.1)`,
       )
     }
     v = { major, minor }
-    const items = findAll(msg, Tag.BatchItem)
-    const count = opt(hdr, Tag.BatchCount, 'Integer')
+    const count = hdr.batchCount
     if (count !== items.length || items.length === 0 || items.length > MAX_BATCH)
       throw new KmsError(
         'ERR_KMS_INVALID_MESSAGE',
         `Batch Count ${String(count)} does not match ${items.length} batch items (1-${MAX_BATCH})`,
       )
-    const onError =
-      opt(hdr, Tag.BatchErrorContinuationOption, 'Enumeration') ?? BatchErrorContinuationOption.Stop
-    const askedMax = opt(hdr, Tag.MaximumResponseSize, 'Integer')
+    const onError = hdr.batchErrorContinuationOption ?? BatchErrorContinuationOption.Stop
+    const askedMax = hdr.maximumResponseSize
     const maxResponse = Math.min(
       deps.maxResponseBytes ?? Infinity,
       askedMax !== undefined && askedMax > 0 ? askedMax : Infinity,
@@ -189,7 +195,7 @@ export async function handleMessage(
         deps.logger.info({ identity, requestId, kmipLog: message }, 'KMIP Log operation')
       },
     }
-    const out: TtlvItem[] = []
+    const out: AnswerItem[] = []
     // Under Undo, successes are answered and audited once the batch's outcome is known.
     const held: Held[] = []
     const undoHeld = (): void => {
@@ -214,9 +220,9 @@ export async function handleMessage(
       let batchId: Uint8Array | undefined
       let objectId: string | undefined
       try {
-        children(item)
-        opCode = opt(item, Tag.Operation, 'Enumeration')
-        batchId = opt(item, Tag.UniqueBatchItemID, 'ByteString')
+        const received = decodeStructure(ReceivedBatchItem, item, v)
+        opCode = received.operation
+        batchId = received.uniqueBatchItemId
         if (items.length > 1 && batchId === undefined)
           throw new KmsError(
             'ERR_KMS_INVALID_MESSAGE',
@@ -239,7 +245,7 @@ export async function handleMessage(
             'ERR_KMS_OPERATION',
             `operation ${opCode} is not supported in KMIP ${major}.${minor}`,
           )
-        const payload = find(item, Tag.RequestPayload)
+        const payload = received.payload
         const target = op.mutates === true ? lockTarget(ctx, payload) : undefined
         const r =
           target === undefined
@@ -255,14 +261,12 @@ export async function handleMessage(
         }
         objectId = r.objectId
         if (r.objectId !== undefined) ctx.placeholder = r.objectId
-        out.push(
-          s(Tag.BatchItem, [
-            en(Tag.Operation, opCode),
-            batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
-            en(Tag.ResultStatus, ResultStatus.Success),
-            r.payload,
-          ]),
-        )
+        out.push({
+          operation: opCode,
+          uniqueBatchItemId: batchId,
+          resultStatus: ResultStatus.Success,
+          payload: r.payload,
+        })
         const audit = {
           identity,
           operation: opName(opCode),
@@ -315,7 +319,7 @@ export async function handleMessage(
         })
       }
     }
-    return encodeTtlv(s(Tag.ResponseMessage, [header(v, out.length), ...out]))
+    return responseMessage(v, out)
   } catch (e) {
     const ke = toKmsError(e, deps.logger, requestId)
     deps.audit.record({
@@ -335,6 +339,7 @@ export async function handleMessage(
  * undefined when there is none (the operation then fails on its own, without a lock).
  */
 function lockTarget(ctx: OpContext, payload: TtlvItem | undefined): string | undefined {
+  // read before the operation decodes its payload: a Unique Identifier of another type locks nothing
   const id = find(payload, Tag.UniqueIdentifier)
   return id?.type === 'TextString' ? id.value : id === undefined ? ctx.placeholder : undefined
 }
@@ -349,14 +354,14 @@ function failedItem(
   batchId: Uint8Array | undefined,
   ke: KmsError,
   requestId: string,
-): TtlvItem {
-  return s(Tag.BatchItem, [
-    opCode !== undefined ? en(Tag.Operation, opCode) : undefined,
-    batchId !== undefined ? bytes(Tag.UniqueBatchItemID, batchId) : undefined,
-    en(Tag.ResultStatus, ResultStatus.OperationFailed),
-    en(Tag.ResultReason, ResultReason[resultReasonOf(ke.code, major)]),
-    text(Tag.ResultMessage, peerMessage(ke, requestId)),
-  ])
+): AnswerItem {
+  return {
+    operation: opCode,
+    uniqueBatchItemId: batchId,
+    resultStatus: ResultStatus.OperationFailed,
+    resultReason: ResultReason[resultReasonOf(ke.code, major)],
+    resultMessage: peerMessage(ke, requestId),
+  }
 }
 
 /** A successful item of an Undo batch, waiting for the batch's outcome. */
@@ -383,17 +388,20 @@ const UNDONE_KEEPS = new Set<number>([
  * happen (key material of a Get, ciphertext, signatures or MACs whose Usage Limits count-down is
  * undone, RNG output, attributes) does not leave the server, and an undone Get leaves Fresh true.
  */
-function undoneItem(h: Held): TtlvItem {
+function undoneItem(h: Held): AnswerItem {
   const kept =
     h.payload?.type === 'Structure'
       ? h.payload.value.filter((c) => UNDONE_KEEPS.has(c.tag))
       : undefined
-  return s(Tag.BatchItem, [
-    en(Tag.Operation, h.opCode),
-    h.batchId !== undefined ? bytes(Tag.UniqueBatchItemID, h.batchId) : undefined,
-    en(Tag.ResultStatus, ResultStatus.OperationUndone),
-    kept !== undefined && kept.length > 0 ? s(Tag.ResponsePayload, kept) : undefined,
-  ])
+  return {
+    operation: h.opCode,
+    uniqueBatchItemId: h.batchId,
+    resultStatus: ResultStatus.OperationUndone,
+    payload:
+      kept !== undefined && kept.length > 0
+        ? { tag: Tag.ResponsePayload, type: 'Structure', value: kept }
+        : undefined,
+  }
 }
 
 /**
@@ -413,6 +421,9 @@ function fromKmipError(e: KmipError): KmsError {
     e.code === 'ERR_KMIP_ENUM'
   )
     return new KmsError('ERR_KMS_INVALID_FIELD', e.message, { cause: e })
+  // a feature of KMIP the codec does not implement (a named 1.x Template)
+  if (e.code === 'ERR_KMIP_NOT_SUPPORTED')
+    return new KmsError('ERR_KMS_NOT_SUPPORTED', e.message, { cause: e })
   return new KmsError('ERR_KMS_INTERNAL', `internal error ${e.code}`, { cause: e })
 }
 

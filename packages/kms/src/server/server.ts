@@ -18,6 +18,7 @@ import type { Socket } from 'node:net'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { createLogger, readSecretFile, writeFileAtomic } from '@ward/core'
+import { FrameReader } from '@ward/kmip'
 import type { Logger } from '@ward/core'
 import { openDataDir, runningServer } from '../admin/data-dir.js'
 import { Barrier } from '../barrier/barrier.js'
@@ -26,6 +27,7 @@ import { openPostgresStore } from '../storage/postgres.js'
 import { openSqliteStore } from '../storage/sqlite.js'
 import type { Store } from '../storage/store.js'
 import { operations } from '../operations/registry.js'
+import { createRuntime } from './runtime.js'
 import { openAudit } from './audit.js'
 import { addressKey } from './address-key.js'
 import { RequestBudget } from './budget.js'
@@ -34,7 +36,6 @@ import { BusyPoll } from './busy-poll.js'
 import { handleMessage } from './dispatch.js'
 import { PerIdentityRate, limitedLog } from './log-limit.js'
 import { watchRevocations } from './revocation-watch.js'
-import { createRuntime } from './runtime.js'
 import type { Revocations } from '../admin/revocation.js'
 
 export interface KmsServerOptions {
@@ -396,18 +397,51 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
   })
 
   function serve(sock: TLSSocket, identity: string, conn: number): void {
-    let chunks: Buffer[] = []
-    let have = 0
-    // Length of the frame being read (reserved in the budget), or -1 before its header.
-    let need = -1
-    // Bytes this connection holds in the budget; a grant made while it waited.
+    // Bytes this connection holds in the budget.
     let held = 0
-    let granted = 0
     let waiter: BudgetWaiter | undefined
     let busy = false
     let closed = false
     let frameTimer: NodeJS.Timeout | undefined
     let frameStart = 0
+    // Framing is @ward/kmip's FrameReader; the server checks each header and reserves the frame in
+    // the budget before anything is buffered for it.
+    let refusedLength = 0
+    const frames = new FrameReader(maxMessage, {
+      length: (head) => {
+        const len = ((head[4]! << 24) >>> 0) + (head[5]! << 16) + (head[6]! << 8) + head[7]!
+        // SECURITY: the length is checked, and reserved, before anything is buffered for it.
+        if (head[0] !== 0x42 || head[3] !== 0x01 || len > maxMessage - 8) {
+          refusedLength = len
+          throw new KmsError('ERR_KMS_INVALID_MESSAGE', 'oversized or non-TTLV frame')
+        }
+        return 8 + len
+      },
+      admit: (n) => {
+        if (budget.tryTake(n)) held += n
+        else {
+          // Over the budget: stop reading; the reader holds the bytes until the budget grants
+          // this frame.
+          sock.pause()
+          waiter = budget.wait(n, () => {
+            waiter = undefined
+            held += n
+            received(frames.resume())
+            if (!sock.destroyed && queue.length <= 32) sock.resume()
+          })
+          return false
+        }
+        // A large frame gets 1 s per MiB more than the timer armed at its first byte.
+        if (frameTimer !== undefined && n >= 1 << 20) {
+          clearTimeout(frameTimer)
+          frameTimer = setTimeout(
+            () => slow('frame'),
+            Math.max(0, deadline(n) - (performance.now() - frameStart)),
+          )
+        }
+        return true
+      },
+    })
     sock.setTimeout(idleMs, () => {
       logger.debug({ conn }, 'idle timeout')
       sock.destroy()
@@ -437,7 +471,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
         sock.on('drain', done)
         sock.on('close', done)
       })
-    const queue: Buffer[] = []
+    const queue: Uint8Array[] = []
     const pump = async (): Promise<void> => {
       if (busy) return
       busy = true
@@ -462,74 +496,19 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       if (queue.length === 0 && !sock.destroyed && waiter === undefined && sock.isPaused())
         sock.resume()
     }
-    sock.on('data', (d: Buffer) => {
-      chunks.push(d)
-      have += d.length
-      let waiting = false
-      while (true) {
-        if (need < 0) {
-          if (have < 8) break
-          const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-          chunks = [head]
-          // SECURITY: the length is checked, and reserved, before anything is buffered for it.
-          const len = head.readUInt32BE(4)
-          if (head[0] !== 0x42 || head[3] !== 0x01 || len > maxMessage - 8) {
-            limited(
-              'frame',
-              'info',
-              { conn, len },
-              'oversized or non-TTLV frame; closing connection',
-            )
-            sock.destroy()
-            return
-          }
-          const n = 8 + len
-          if (granted === n) granted = 0
-          else if (budget.tryTake(n)) held += n
-          else {
-            // Over the budget: stop reading and hand the bytes back to the socket until the
-            // budget grants this frame (pause first: unshift on a flowing stream re-emits).
-            sock.pause()
-            sock.unshift(head)
-            chunks = []
-            have = 0
-            waiter = budget.wait(n, () => {
-              waiter = undefined
-              held += n
-              granted = n
-              sock.resume()
-            })
-            waiting = true
-            break
-          }
-          need = n
-          // A large frame gets 1 s per MiB more than the timer armed at its first byte.
-          if (frameTimer !== undefined && n >= 1 << 20) {
-            clearTimeout(frameTimer)
-            frameTimer = setTimeout(
-              () => slow('frame'),
-              Math.max(0, deadline(n) - (performance.now() - frameStart)),
-            )
-          }
-        }
-        if (have < need) break
-        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-        queue.push(all.subarray(0, need))
-        const rest = all.subarray(need)
-        chunks = rest.length > 0 ? [rest] : []
-        have = rest.length
-        need = -1
-        if (frameTimer !== undefined) {
-          clearTimeout(frameTimer)
-          frameTimer = undefined
-        }
+    /** Queues the completed frames and re-arms the frame deadline. */
+    const received = (msgs: readonly Uint8Array[]): void => {
+      if (msgs.length > 0 && frameTimer !== undefined) {
+        clearTimeout(frameTimer)
+        frameTimer = undefined
       }
+      queue.push(...msgs)
       // A started frame (even a partial 8-byte header) must be complete within its deadline;
       // a frame waiting for the budget is not timed (the wait is not the client's doing).
-      if (have > 0 && !waiting) {
+      if (frames.buffered > 0 && !frames.held) {
         if (frameTimer === undefined) {
           frameStart = performance.now()
-          frameTimer = setTimeout(() => slow('frame'), deadline(need))
+          frameTimer = setTimeout(() => slow('frame'), deadline(frames.pending ?? -1))
         }
       } else if (frameTimer !== undefined) {
         clearTimeout(frameTimer)
@@ -538,6 +517,22 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       // Backpressure: stop reading while too many messages wait.
       if (queue.length > 32) sock.pause()
       void pump()
+    }
+    sock.on('data', (d: Buffer) => {
+      let msgs: Uint8Array[]
+      try {
+        msgs = frames.push(d)
+      } catch {
+        limited(
+          'frame',
+          'info',
+          { conn, len: refusedLength },
+          'oversized or non-TTLV frame; closing connection',
+        )
+        sock.destroy()
+        return
+      }
+      received(msgs)
     })
     sock.on('close', () => {
       closed = true
@@ -546,7 +541,7 @@ export async function startKmsServer(opts: KmsServerOptions): Promise<KmsServer>
       waiter = undefined
       const h = held
       held = 0
-      chunks = []
+      frames.clear()
       queue.length = 0
       if (h > 0) budget.release(h)
     })

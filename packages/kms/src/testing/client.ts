@@ -5,7 +5,18 @@
 import { connect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { randomBytes } from 'node:crypto'
-import { bytes, en, find, findAll, int, opt, s, Tag, decodeTtlv, encodeTtlv } from '@ward/kmip'
+import {
+  bytes,
+  enumeration,
+  find,
+  findAll,
+  int,
+  optionalValue,
+  structure,
+  Tag,
+  decodeTtlv,
+  encodeTtlv,
+} from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 
 export interface ClientTls {
@@ -81,9 +92,9 @@ export class KmipTestClient {
     items: readonly { op: number; payload: TtlvItem; id?: Uint8Array }[],
     headerExtra: TtlvItem[] = [],
   ): Promise<BatchResult[]> {
-    const msg = s(Tag.RequestMessage, [
-      s(Tag.RequestHeader, [
-        s(Tag.ProtocolVersion, [
+    const msg = structure(Tag.RequestMessage, [
+      structure(Tag.RequestHeader, [
+        structure(Tag.ProtocolVersion, [
           int(Tag.ProtocolVersionMajor, this.major),
           int(Tag.ProtocolVersionMinor, this.minor),
         ]),
@@ -91,8 +102,8 @@ export class KmipTestClient {
         int(Tag.BatchCount, items.length),
       ]),
       ...items.map((it) =>
-        s(Tag.BatchItem, [
-          en(Tag.Operation, it.op),
+        structure(Tag.BatchItem, [
+          enumeration(Tag.Operation, it.op),
           it.id !== undefined
             ? bytes(Tag.UniqueBatchItemID, it.id)
             : items.length > 1
@@ -130,11 +141,11 @@ export class KmipTestClient {
 
 export function parseResponse(res: TtlvItem): BatchResult[] {
   return findAll(res, Tag.BatchItem).map((b) => ({
-    operation: opt(b, Tag.Operation, 'Enumeration'),
-    batchId: opt(b, Tag.UniqueBatchItemID, 'ByteString'),
-    status: opt(b, Tag.ResultStatus, 'Enumeration') ?? -1,
-    reason: opt(b, Tag.ResultReason, 'Enumeration'),
-    message: opt(b, Tag.ResultMessage, 'TextString'),
+    operation: optionalValue(b, Tag.Operation, 'Enumeration'),
+    batchId: optionalValue(b, Tag.UniqueBatchItemID, 'ByteString'),
+    status: optionalValue(b, Tag.ResultStatus, 'Enumeration') ?? -1,
+    reason: optionalValue(b, Tag.ResultReason, 'Enumeration'),
+    message: optionalValue(b, Tag.ResultMessage, 'TextString'),
     payload: find(b, Tag.ResponsePayload),
   }))
 }

@@ -17,18 +17,18 @@ import {
   ObjectType,
   CryptographicAlgorithm,
   ResultReason,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
-  req,
+  requiredValue,
   findAll,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { startFixture, attr1 } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const p = (...c: TtlvItem[]) => s(Tag.RequestPayload, c)
+const p = (...c: TtlvItem[]) => structure(Tag.RequestPayload, c)
 
 describe('authentication and grants', () => {
   let f: Fixture
@@ -112,16 +112,16 @@ describe('authentication and grants', () => {
     const r = await alice.call(
       Operation.Create,
       p(
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        s(Tag.TemplateAttribute, [
-          attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+        enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+        structure(Tag.TemplateAttribute, [
+          attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
           attr1('Cryptographic Length', int(0, 256)),
         ]),
       ),
     )
-    const id = req(r, Tag.UniqueIdentifier, 'TextString')
-    const aliceKey = req(
-      req(
+    const id = requiredValue(r, Tag.UniqueIdentifier, 'TextString')
+    const aliceKey = requiredValue(
+      requiredValue(
         await alice.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
         Tag.SymmetricKey,
         'Structure',
@@ -145,8 +145,8 @@ describe('authentication and grants', () => {
       (await listGrants(f.dir, id)).map((g) => [g.identity, g.operations]),
       [['bob', ['get', 'locate']]],
     )
-    const bobKey = req(
-      req(
+    const bobKey = requiredValue(
+      requiredValue(
         await bob.call(Operation.Get, p(text(Tag.UniqueIdentifier, id))),
         Tag.SymmetricKey,
         'Structure',
@@ -174,13 +174,13 @@ describe('authentication and grants', () => {
 
   test('an object of another identity answers exactly like a missing id; audit.log tells them apart', async () => {
     const owner = await f.client('carol')
-    const id = req(
+    const id = requiredValue(
       await owner.call(
         Operation.Create,
         p(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
             attr1('Cryptographic Length', int(0, 128)),
           ]),
         ),
@@ -222,18 +222,18 @@ describe('authentication and grants', () => {
         )
       }
       // a wrapping key of someone else is just as unknown
-      const mine = req(
+      const mine = requiredValue(
         await dave.call(
           Operation.Create,
           p(
-            en(Tag.ObjectType, ObjectType.SymmetricKey),
+            enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
             major >= 2
-              ? s(Tag.Attributes, [
-                  en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+              ? structure(Tag.Attributes, [
+                  enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
                   int(Tag.CryptographicLength, 128),
                 ])
-              : s(Tag.TemplateAttribute, [
-                  attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+              : structure(Tag.TemplateAttribute, [
+                  attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
                   attr1('Cryptographic Length', int(0, 128)),
                 ]),
           ),
@@ -247,9 +247,9 @@ describe('authentication and grants', () => {
             op: Operation.Get,
             payload: p(
               text(Tag.UniqueIdentifier, mine),
-              s(Tag.KeyWrappingSpecification, [
-                en(Tag.WrappingMethod, 1),
-                s(Tag.EncryptionKeyInformation, [text(Tag.UniqueIdentifier, kek)]),
+              structure(Tag.KeyWrappingSpecification, [
+                enumeration(Tag.WrappingMethod, 1),
+                structure(Tag.EncryptionKeyInformation, [text(Tag.UniqueIdentifier, kek)]),
               ]),
             ),
           },

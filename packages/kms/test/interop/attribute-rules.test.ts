@@ -21,12 +21,12 @@ import {
   bool,
   bytes,
   date,
-  en,
+  enumeration,
   find,
   int,
   long,
-  opt,
-  s,
+  optionalValue,
+  structure,
   text,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
@@ -35,12 +35,12 @@ import { P, idOf, startFixture, uid, attr1, registerSymmetric } from '../helpers
 import type { Fixture } from '../helpers.js'
 
 const ENC_DEC = Usage.Encrypt | Usage.Decrypt
-const GCM = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)])
+const GCM = structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, 9)])
 const limits = (total: number, count?: number) =>
-  s(Tag.UsageLimits, [
+  structure(Tag.UsageLimits, [
     long(Tag.UsageLimitsTotal, total),
     count !== undefined ? long(Tag.UsageLimitsCount, count) : undefined,
-    en(Tag.UsageLimitsUnit, 1),
+    enumeration(Tag.UsageLimitsUnit, 1),
   ])
 const reason =
   (r: number) =>
@@ -79,17 +79,17 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
   const attr = async (id: string, tag: number) =>
     find(
       find(
-        await c.call(Operation.GetAttributes, P(uid(id), en(Tag.AttributeReference, tag))),
+        await c.call(Operation.GetAttributes, P(uid(id), enumeration(Tag.AttributeReference, tag))),
         Tag.Attributes,
       ),
       tag,
     )
   const set = (id: string, item: TtlvItem) =>
-    c.call(Operation.SetAttribute, P(uid(id), s(Tag.NewAttribute, [item])))
+    c.call(Operation.SetAttribute, P(uid(id), structure(Tag.NewAttribute, [item])))
   const modify = (id: string, item: TtlvItem) =>
-    c.call(Operation.ModifyAttribute, P(uid(id), s(Tag.NewAttribute, [item])))
+    c.call(Operation.ModifyAttribute, P(uid(id), structure(Tag.NewAttribute, [item])))
   const del = (id: string, tag: number) =>
-    c.call(Operation.DeleteAttribute, P(uid(id), en(Tag.AttributeReference, tag)))
+    c.call(Operation.DeleteAttribute, P(uid(id), enumeration(Tag.AttributeReference, tag)))
   const modify14 = (id: string, name: string, value: TtlvItem) =>
     c14.call(Operation.ModifyAttribute, P(uid(id), attr1(name, value)))
   const del14 = (id: string, name: string) =>
@@ -138,7 +138,10 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
   test('Usage Limits: the Count is the server’s; never raised, reset or deleted', async () => {
     // a Count above the Total sent at creation is not taken
     const id = await register(randomBytes(32), { extra: [limits(16, 1_000_000)] })
-    assert.equal(opt(await attr(id, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'), 16n)
+    assert.equal(
+      optionalValue(await attr(id, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'),
+      16n,
+    )
     await c.call(Operation.Activate, P(uid(id)))
     await c.call(Operation.Encrypt, P(uid(id), GCM, bytes(Tag.Data, Buffer.alloc(16))))
     await assert.rejects(
@@ -152,24 +155,36 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
     await assert.rejects(modify14(id, 'Usage Limits', limits(32)), denied)
     await assert.rejects(del(id, Tag.UsageLimits), denied)
     await assert.rejects(del14(id, 'Usage Limits'), denied)
-    assert.equal(opt(await attr(id, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'), 0n)
+    assert.equal(
+      optionalValue(await attr(id, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'),
+      0n,
+    )
     await assert.rejects(
       c.call(Operation.Encrypt, P(uid(id), GCM, bytes(Tag.Data, Buffer.alloc(1)))),
       denied,
     )
     // an unlimited key may get limits (its Count starts at the Total), then only lower them
     const free = await register(randomBytes(32))
-    await c.call(Operation.AddAttribute, P(uid(free), s(Tag.NewAttribute, [limits(100, 5000)])))
-    assert.equal(opt(await attr(free, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'), 100n)
+    await c.call(
+      Operation.AddAttribute,
+      P(uid(free), structure(Tag.NewAttribute, [limits(100, 5000)])),
+    )
+    assert.equal(
+      optionalValue(await attr(free, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger'),
+      100n,
+    )
     await assert.rejects(modify(free, limits(200)), denied)
     await modify(free, limits(50))
     const l = await attr(free, Tag.UsageLimits)
-    assert.equal(opt(l, Tag.UsageLimitsTotal, 'LongInteger'), 50n)
-    assert.equal(opt(l, Tag.UsageLimitsCount, 'LongInteger'), 50n)
+    assert.equal(optionalValue(l, Tag.UsageLimitsTotal, 'LongInteger'), 50n)
+    assert.equal(optionalValue(l, Tag.UsageLimitsCount, 'LongInteger'), 50n)
     await assert.rejects(
       modify(
         free,
-        s(Tag.UsageLimits, [long(Tag.UsageLimitsTotal, 50), en(Tag.UsageLimitsUnit, 2)]),
+        structure(Tag.UsageLimits, [
+          long(Tag.UsageLimitsTotal, 50),
+          enumeration(Tag.UsageLimitsUnit, 2),
+        ]),
       ),
       denied,
       'the unit cannot change',
@@ -186,17 +201,17 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
     assert.equal((await attr(next, Tag.Sensitive))?.value, true)
     assert.equal((await attr(next, Tag.Extractable))?.value, false)
     const l = await attr(next, Tag.UsageLimits)
-    assert.equal(opt(l, Tag.UsageLimitsTotal, 'LongInteger'), 64n)
-    assert.equal(opt(l, Tag.UsageLimitsCount, 'LongInteger'), 64n, 'a fresh count')
+    assert.equal(optionalValue(l, Tag.UsageLimitsTotal, 'LongInteger'), 64n)
+    assert.equal(optionalValue(l, Tag.UsageLimitsCount, 'LongInteger'), 64n, 'a fresh count')
     await assert.rejects(c.call(Operation.Get, P(uid(next))), reason(ResultReason.NotExtractable))
   })
 
   test('Get wrapped: the wrapping key needs Wrap Key usage and to be inside its Protect Stop Date', async () => {
     const target = await register(randomBytes(32))
     const wrapSpec = (kek: string) =>
-      s(Tag.KeyWrappingSpecification, [
-        en(Tag.WrappingMethod, 1),
-        s(Tag.EncryptionKeyInformation, [uid(kek)]),
+      structure(Tag.KeyWrappingSpecification, [
+        enumeration(Tag.WrappingMethod, 1),
+        structure(Tag.EncryptionKeyInformation, [uid(kek)]),
       ])
     const encOnly = await register(randomBytes(32), { usage: ENC_DEC })
     await c.call(Operation.Activate, P(uid(encOnly)))
@@ -213,15 +228,19 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
     const pair = await c.call(
       Operation.CreateKeyPair,
       P(
-        s(Tag.CommonAttributes, [
-          en(Tag.CryptographicAlgorithm, Alg.RSA),
+        structure(Tag.CommonAttributes, [
+          enumeration(Tag.CryptographicAlgorithm, Alg.RSA),
           int(Tag.CryptographicLength, 2048),
         ]),
-        s(Tag.PublicKeyAttributes, [int(Tag.CryptographicUsageMask, Usage.Encrypt | Usage.Verify)]),
-        s(Tag.PrivateKeyAttributes, [int(Tag.CryptographicUsageMask, Usage.Decrypt | Usage.Sign)]),
+        structure(Tag.PublicKeyAttributes, [
+          int(Tag.CryptographicUsageMask, Usage.Encrypt | Usage.Verify),
+        ]),
+        structure(Tag.PrivateKeyAttributes, [
+          int(Tag.CryptographicUsageMask, Usage.Decrypt | Usage.Sign),
+        ]),
       ),
     )
-    const pk = opt(pair, Tag.PublicKeyUniqueIdentifier, 'TextString')!
+    const pk = optionalValue(pair, Tag.PublicKeyUniqueIdentifier, 'TextString')!
     await c.call(Operation.Activate, P(uid(pk)))
     await assert.rejects(
       c.call(Operation.Get, P(uid(target), wrapSpec(pk))),
@@ -253,15 +272,15 @@ describe('attributes that only tighten, wrapping keys, key lengths', () => {
       c.call(
         Operation.Register,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.Attributes, [
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.Attributes, [
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 128),
           ]),
-          s(Tag.SymmetricKey, [
-            s(Tag.KeyBlock, [
-              en(Tag.KeyFormatType, KeyFormatType.Raw),
-              s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(32))]),
+          structure(Tag.SymmetricKey, [
+            structure(Tag.KeyBlock, [
+              enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
+              structure(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(32))]),
             ]),
           ]),
         ),

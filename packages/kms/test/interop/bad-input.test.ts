@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { KmipTestClient } from '../../src/testing.js'
-import { Tag, decodeTtlv, Operation, s, text, find, opt } from '@ward/kmip'
+import { Tag, decodeTtlv, Operation, structure, text, find, optionalValue } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { createAes, encodeRequest, frame, requestMessage, startFixture } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
@@ -38,7 +38,7 @@ const failed = (r: TtlvItem | 'closed'): boolean => {
   if (r === 'closed') return true
   assert.equal(r.tag, Tag.ResponseMessage)
   const item = find(r, Tag.BatchItem)
-  return opt(item, Tag.ResultStatus, 'Enumeration') === 1
+  return optionalValue(item, Tag.ResultStatus, 'Enumeration') === 1
 }
 
 describe('bad input over the socket', () => {
@@ -57,7 +57,7 @@ describe('bad input over the socket', () => {
     // a loaded machine: that is the server working, so the bystander comes back like a client would
     if (bystander.closed) bystander = await f.client('bystander')
     const r = decodeTtlv(await bystander.sendRaw(validCreate()))
-    assert.equal(opt(find(r, Tag.BatchItem), Tag.ResultStatus, 'Enumeration'), 0)
+    assert.equal(optionalValue(find(r, Tag.BatchItem), Tag.ResultStatus, 'Enumeration'), 0)
   }
 
   test('handcrafted malformed messages', async () => {
@@ -75,7 +75,7 @@ describe('bad input over the socket', () => {
         return frame(Tag.RequestMessage, 1, inner)
       })(),
       'wrong type for Operation': encodeRequest([
-        s(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
+        structure(Tag.BatchItem, [text(Tag.Operation, 'Create')]),
       ]),
       'unknown tag': frame(Tag.RequestMessage, 1, frame(0x42fff0, 2, Buffer.from([0, 0, 0, 1]))),
       'bad padding': (() => {
@@ -90,9 +90,13 @@ describe('bad input over the socket', () => {
       ),
       'not a request message': frame(Tag.ResponseMessage, 1, Buffer.alloc(0)),
       'batch count mismatch': encodeRequest([], { batchCount: 5 }),
-      'unsupported version 9.9': requestMessage(Operation.Query, s(Tag.RequestPayload, []), {
-        version: [9, 9],
-      }),
+      'unsupported version 9.9': requestMessage(
+        Operation.Query,
+        structure(Tag.RequestPayload, []),
+        {
+          version: [9, 9],
+        },
+      ),
       'not TTLV at all': Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
     }
     for (const [name, wire] of Object.entries(cases)) {

@@ -17,12 +17,12 @@ import {
   State,
   Tag,
   bytes,
-  en,
+  enumeration,
   find,
   findAll,
   int,
-  opt,
-  s,
+  optionalValue,
+  structure,
   text,
 } from '@ward/kmip'
 import type { BatchResult, KmipTestClient, TtlvItem } from '../../src/testing.js'
@@ -31,13 +31,14 @@ import type { Fixture } from '../helpers.js'
 import { createTestDb } from './pg.js'
 import type { TestDb } from './pg.js'
 
-const nameAttr = (n: string) => s(Tag.Name, [text(Tag.NameValue, n), en(Tag.NameType, 1)])
+const nameAttr = (n: string) =>
+  structure(Tag.Name, [text(Tag.NameValue, n), enumeration(Tag.NameType, 1)])
 const createKey = (name: string) => ({
   op: Operation.Create,
   payload: P(
-    en(Tag.ObjectType, ObjectType.SymmetricKey),
-    s(Tag.Attributes, [
-      en(Tag.CryptographicAlgorithm, Alg.AES),
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+    structure(Tag.Attributes, [
+      enumeration(Tag.CryptographicAlgorithm, Alg.AES),
       int(Tag.CryptographicLength, 256),
       int(Tag.CryptographicUsageMask, 12),
       nameAttr(name),
@@ -49,11 +50,11 @@ const onPlaceholder = (op: number, ...c: TtlvItem[]) => ({ op, payload: P(...c) 
 const onId = (op: number, id: string, ...c: TtlvItem[]) => ({ op, payload: P(uid(id), ...c) })
 const locateByName = (name: string) => ({
   op: Operation.Locate,
-  payload: P(s(Tag.Attributes, [nameAttr(name)])),
+  payload: P(structure(Tag.Attributes, [nameAttr(name)])),
 })
-const bec = (o: number) => [en(Tag.BatchErrorContinuationOption, o)]
+const bec = (o: number) => [enumeration(Tag.BatchErrorContinuationOption, o)]
 const idIn = (r: BatchResult | undefined): string | undefined =>
-  opt(r?.payload, Tag.UniqueIdentifier, 'TextString')
+  optionalValue(r?.payload, Tag.UniqueIdentifier, 'TextString')
 const statuses = (rs: readonly BatchResult[]) => rs.map((r) => r.status)
 /** The request id the server put in a failed item's Result Message (it keys the audit lines). */
 const requestIdOf = (r: BatchResult | undefined): string => {
@@ -87,7 +88,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       find(
         await c.call(
           Operation.GetAttributes,
-          P(uid(id), ...tags.map((t) => en(Tag.AttributeReference, t))),
+          P(uid(id), ...tags.map((t) => enumeration(Tag.AttributeReference, t))),
         ),
         Tag.Attributes,
       )
@@ -157,7 +158,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const rs = await c.batch(
         [
           onId(Operation.Activate, id),
-          onId(Operation.AddAttribute, id, s(Tag.NewAttribute, [nameAttr(extra)])),
+          onId(Operation.AddAttribute, id, structure(Tag.NewAttribute, [nameAttr(extra)])),
           onId(Operation.Get, id),
           onId(Operation.Encrypt, id, bytes(Tag.Data, Buffer.from('undone plaintext'))),
           { op: Operation.RNGRetrieve, payload: P(int(Tag.DataLength, 32)) },
@@ -177,10 +178,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       }
       assert.equal(rs[4]!.payload, undefined)
       const a = await attrs(id, Tag.State, Tag.Fresh, Tag.Name)
-      assert.equal(opt(a, Tag.State, 'Enumeration'), State.PreActive)
-      assert.equal(opt(a, Tag.Fresh, 'Boolean'), true)
+      assert.equal(optionalValue(a, Tag.State, 'Enumeration'), State.PreActive)
+      assert.equal(optionalValue(a, Tag.Fresh, 'Boolean'), true)
       assert.deepEqual(
-        findAll(a, Tag.Name).map((n) => opt(n, Tag.NameValue, 'TextString')),
+        findAll(a, Tag.Name).map((n) => optionalValue(n, Tag.NameValue, 'TextString')),
         [name],
       )
       assert.deepEqual(await located(extra), [])
@@ -206,9 +207,12 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.ok(find(rs[3]!.payload, Tag.SymmetricKey) !== undefined)
       assert.deepEqual(await located(a), [idA])
       const sb = await attrs(idB, Tag.State, Tag.Fresh)
-      assert.equal(opt(sb, Tag.State, 'Enumeration'), State.Active)
-      assert.equal(opt(sb, Tag.Fresh, 'Boolean'), false)
-      assert.equal(opt(await attrs(idA, Tag.State), Tag.State, 'Enumeration'), State.PreActive)
+      assert.equal(optionalValue(sb, Tag.State, 'Enumeration'), State.Active)
+      assert.equal(optionalValue(sb, Tag.Fresh, 'Boolean'), false)
+      assert.equal(
+        optionalValue(await attrs(idA, Tag.State), Tag.State, 'Enumeration'),
+        State.PreActive,
+      )
       // and they are durable for other connections too
       const other = await f.client('batcher', 2, 1)
       assert.equal((await other.batch([onId(Operation.Get, idA)]))[0]!.status, 0)
@@ -224,7 +228,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(rs[5]!.reason, ResultReason.OperationCanceledByRequester)
       const [idA, idB] = [idIn(rs[0])!, idIn(rs[2])!]
       assert.deepEqual(await located(a), [idA])
-      assert.equal(opt(await attrs(idB, Tag.State), Tag.State, 'Enumeration'), State.Active)
+      assert.equal(
+        optionalValue(await attrs(idB, Tag.State), Tag.State, 'Enumeration'),
+        State.Active,
+      )
       assert.deepEqual(await located(later), [])
       assert.deepEqual(auditOf(requestIdOf(rs[4])), [
         'success',
@@ -250,17 +257,17 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       for (const cl of [c, await f.client('batcher', 1, 4)]) {
         const r = await cl.call(
           Operation.Query,
-          P(en(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
+          P(enumeration(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
         )
         const cap = find(r, Tag.CapabilityInformation)
-        assert.equal(opt(cap, Tag.BatchUndoCapability, 'Boolean'), true)
-        assert.equal(opt(cap, Tag.BatchContinueCapability, 'Boolean'), true)
-        assert.equal(opt(cap, Tag.AsynchronousCapability, 'Boolean'), false)
+        assert.equal(optionalValue(cap, Tag.BatchUndoCapability, 'Boolean'), true)
+        assert.equal(optionalValue(cap, Tag.BatchContinueCapability, 'Boolean'), true)
+        assert.equal(optionalValue(cap, Tag.AsynchronousCapability, 'Boolean'), false)
       }
       const old = await f.client('batcher', 1, 2)
       const r = await old.call(
         Operation.Query,
-        P(en(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
+        P(enumeration(Tag.QueryFunction, QueryFunction.QueryCapabilities)),
       )
       assert.equal(find(r, Tag.CapabilityInformation), undefined)
     })

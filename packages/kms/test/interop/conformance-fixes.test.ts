@@ -15,14 +15,14 @@ import {
   RNGAlgorithm,
   ResultReason,
   State,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   bool,
   date,
-  opt,
-  req,
+  optionalValue,
+  requiredValue,
   find,
   findAll,
 } from '@ward/kmip'
@@ -30,7 +30,7 @@ import type { KmipTestClient } from '../../src/testing.js'
 import { startFixture, P, uid, idOf, attrs2, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const ref = (tag: number) => en(Tag.AttributeReference, tag)
+const ref = (tag: number) => enumeration(Tag.AttributeReference, tag)
 
 describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
   let f: Fixture
@@ -59,15 +59,15 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     const key = randomBytes(32)
     const id = await register(key, Alg.AES, 256)
     const a = await getAttrs(id, Tag.Digest, Tag.OriginalCreationDate, Tag.KeyFormatType)
-    assert.equal(opt(a, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
+    assert.equal(optionalValue(a, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
     const d = find(a, Tag.Digest)
-    assert.equal(opt(d, Tag.HashingAlgorithm, 'Enumeration'), HashingAlgorithm.SHA_256)
-    assert.equal(opt(d, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
+    assert.equal(optionalValue(d, Tag.HashingAlgorithm, 'Enumeration'), HashingAlgorithm.SHA_256)
+    assert.equal(optionalValue(d, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
     assert.deepEqual(
-      Buffer.from(req(d, Tag.DigestValue, 'ByteString')),
+      Buffer.from(requiredValue(d, Tag.DigestValue, 'ByteString')),
       createHash('sha256').update(key).digest(),
     )
-    const ocd = opt(a, Tag.OriginalCreationDate, 'DateTime')
+    const ocd = optionalValue(a, Tag.OriginalCreationDate, 'DateTime')
     assert.ok(ocd !== undefined && Math.abs(Number(ocd) - Date.now() / 1000) < 60)
   })
 
@@ -76,9 +76,9 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            en(Tag.CryptographicAlgorithm, Alg.DES3),
+            enumeration(Tag.CryptographicAlgorithm, Alg.DES3),
             int(Tag.CryptographicLength, 168),
             int(Tag.CryptographicUsageMask, 12),
           ),
@@ -87,7 +87,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     )
     const got = await c.call(Operation.Get, P(uid(id)))
     const kv = find(find(find(got, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue)
-    const key = Buffer.from(req(kv, Tag.KeyMaterial, 'ByteString'))
+    const key = Buffer.from(requiredValue(kv, Tag.KeyMaterial, 'ByteString'))
     assert.equal(key.length, 24)
     for (const b of key) {
       let ones = 0
@@ -96,17 +96,20 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     }
     const a = await getAttrs(id, Tag.RandomNumberGenerator, Tag.Digest)
     const rng = find(a, Tag.RandomNumberGenerator)
-    assert.equal(opt(rng, Tag.RNGAlgorithm, 'Enumeration'), RNGAlgorithm.DRBG)
+    assert.equal(optionalValue(rng, Tag.RNGAlgorithm, 'Enumeration'), RNGAlgorithm.DRBG)
     assert.deepEqual(
-      Buffer.from(req(find(a, Tag.Digest), Tag.DigestValue, 'ByteString')),
+      Buffer.from(requiredValue(find(a, Tag.Digest), Tag.DigestValue, 'ByteString')),
       createHash('sha256').update(key).digest(),
     )
     await assert.rejects(
       c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(en(Tag.CryptographicAlgorithm, Alg.DES3), int(Tag.CryptographicLength, 128)),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          attrs2(
+            enumeration(Tag.CryptographicAlgorithm, Alg.DES3),
+            int(Tag.CryptographicLength, 128),
+          ),
         ),
       ),
     )
@@ -124,23 +127,29 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     for (const fn of [InteropFunction.Begin, InteropFunction.End, InteropFunction.Reset]) {
       const r = await c.call(
         Operation.Interop,
-        P(en(Tag.InteropFunction, fn), text(Tag.InteropIdentifier, 'BL-M-1-21')),
+        P(enumeration(Tag.InteropFunction, fn), text(Tag.InteropIdentifier, 'BL-M-1-21')),
       )
       assert.deepEqual(r?.type === 'Structure' && r.value, [])
     }
     await assert.rejects(
-      c.call(Operation.Interop, P(en(Tag.InteropFunction, 9), text(Tag.InteropIdentifier, 'x'))),
+      c.call(
+        Operation.Interop,
+        P(enumeration(Tag.InteropFunction, 9), text(Tag.InteropIdentifier, 'x')),
+      ),
     )
-    await assert.rejects(c.call(Operation.Interop, P(en(Tag.InteropFunction, 1))))
+    await assert.rejects(c.call(Operation.Interop, P(enumeration(Tag.InteropFunction, 1))))
     const c14 = await f.client('conf', 1, 4)
     await assert.rejects(
-      c14.call(Operation.Interop, P(en(Tag.InteropFunction, 1), text(Tag.InteropIdentifier, 'x'))),
+      c14.call(
+        Operation.Interop,
+        P(enumeration(Tag.InteropFunction, 1), text(Tag.InteropIdentifier, 'x')),
+      ),
     )
   })
 
   test('Locate: Located Items only when paging; destroyed objects only when asked', async () => {
     const name = `loc-${randomBytes(4).toString('hex')}`
-    const nameAttr = s(Tag.Name, [text(Tag.NameValue, name), en(Tag.NameType, 1)])
+    const nameAttr = structure(Tag.Name, [text(Tag.NameValue, name), enumeration(Tag.NameType, 1)])
     const ids: string[] = []
     for (let i = 0; i < 2; i++) {
       ids.push(
@@ -148,9 +157,9 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
           await c.call(
             Operation.Create,
             P(
-              en(Tag.ObjectType, ObjectType.SymmetricKey),
+              enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
               attrs2(
-                en(Tag.CryptographicAlgorithm, Alg.AES),
+                enumeration(Tag.CryptographicAlgorithm, Alg.AES),
                 int(Tag.CryptographicLength, 128),
                 int(Tag.CryptographicUsageMask, 12),
                 nameAttr,
@@ -164,7 +173,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     assert.equal(find(plain, Tag.LocatedItems), undefined)
     assert.equal(findAll(plain, Tag.UniqueIdentifier).length, 2)
     const paged = await c.call(Operation.Locate, P(int(Tag.MaximumItems, 1), attrs2(nameAttr)))
-    assert.equal(opt(paged, Tag.LocatedItems, 'Integer'), 2)
+    assert.equal(optionalValue(paged, Tag.LocatedItems, 'Integer'), 2)
     assert.equal(findAll(paged, Tag.UniqueIdentifier).length, 1)
     await c.call(Operation.Destroy, P(uid(ids[0]!)))
     const after = await c.call(Operation.Locate, P(attrs2(nameAttr)))
@@ -172,7 +181,10 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       findAll(after, Tag.UniqueIdentifier).map((x) => x.value),
       [ids[1]],
     )
-    const tomb = await c.call(Operation.Locate, P(attrs2(nameAttr, en(Tag.State, State.Destroyed))))
+    const tomb = await c.call(
+      Operation.Locate,
+      P(attrs2(nameAttr, enumeration(Tag.State, State.Destroyed))),
+    )
     assert.deepEqual(
       findAll(tomb, Tag.UniqueIdentifier).map((x) => x.value),
       [ids[0]],
@@ -190,7 +202,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       Operation.SetAttribute,
       P(
         uid(id),
-        s(Tag.NewAttribute, [
+        structure(Tag.NewAttribute, [
           date(Tag.ActivationDate, BigInt(Math.floor(Date.now() / 1000) + 3600)),
         ]),
       ),
@@ -199,7 +211,7 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     await assert.rejects(
       c.call(
         Operation.ModifyAttribute,
-        P(uid(id), s(Tag.NewAttribute, [date(Tag.ActivationDate, 1n)])),
+        P(uid(id), structure(Tag.NewAttribute, [date(Tag.ActivationDate, 1n)])),
       ),
       (e: { reason?: number }) => e.reason === 0x43,
     )
@@ -207,11 +219,11 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     const other = await register(randomBytes(16), Alg.AES, 128)
     await c.call(
       Operation.SetAttribute,
-      P(uid(other), s(Tag.NewAttribute, [date(Tag.ActivationDate, 4_000_000_000n)])),
+      P(uid(other), structure(Tag.NewAttribute, [date(Tag.ActivationDate, 4_000_000_000n)])),
     )
     await c.call(
       Operation.ModifyAttribute,
-      P(uid(other), s(Tag.NewAttribute, [date(Tag.ActivationDate, 4_000_000_001n)])),
+      P(uid(other), structure(Tag.NewAttribute, [date(Tag.ActivationDate, 4_000_000_001n)])),
     )
   })
 
@@ -219,12 +231,12 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
     const id = await register(randomBytes(16), Alg.AES, 128)
     await c.call(Operation.Activate, P(uid(id)))
     let a = await getAttrs(id, Tag.Sensitive, Tag.AlwaysSensitive, Tag.Extractable)
-    assert.equal(opt(a, Tag.Sensitive, 'Boolean'), false)
-    assert.equal(opt(a, Tag.AlwaysSensitive, 'Boolean'), false)
-    assert.equal(opt(a, Tag.Extractable, 'Boolean'), true)
+    assert.equal(optionalValue(a, Tag.Sensitive, 'Boolean'), false)
+    assert.equal(optionalValue(a, Tag.AlwaysSensitive, 'Boolean'), false)
+    assert.equal(optionalValue(a, Tag.Extractable, 'Boolean'), true)
     await c.call(
       Operation.SetAttribute,
-      P(uid(id), s(Tag.NewAttribute, [bool(Tag.Sensitive, true)])),
+      P(uid(id), structure(Tag.NewAttribute, [bool(Tag.Sensitive, true)])),
     )
     await assert.rejects(
       c.call(Operation.Get, P(uid(id))),
@@ -239,9 +251,9 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
         Operation.Get,
         P(
           uid(id),
-          s(Tag.KeyWrappingSpecification, [
-            en(Tag.WrappingMethod, 1),
-            s(Tag.EncryptionKeyInformation, [uid(dek)]),
+          structure(Tag.KeyWrappingSpecification, [
+            enumeration(Tag.WrappingMethod, 1),
+            structure(Tag.EncryptionKeyInformation, [uid(dek)]),
           ]),
         ),
       ),
@@ -253,38 +265,42 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       Operation.Get,
       P(
         uid(id),
-        s(Tag.KeyWrappingSpecification, [
-          en(Tag.WrappingMethod, 1),
-          s(Tag.EncryptionKeyInformation, [uid(kek)]),
+        structure(Tag.KeyWrappingSpecification, [
+          enumeration(Tag.WrappingMethod, 1),
+          structure(Tag.EncryptionKeyInformation, [uid(kek)]),
         ]),
       ),
     )
     assert.ok(find(find(find(wrapped, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyWrappingData))
     a = await getAttrs(id, Tag.AlwaysSensitive)
-    assert.equal(opt(a, Tag.AlwaysSensitive, 'Boolean'), false, 'was not Sensitive at creation')
+    assert.equal(
+      optionalValue(a, Tag.AlwaysSensitive, 'Boolean'),
+      false,
+      'was not Sensitive at creation',
+    )
     await c.call(
       Operation.SetAttribute,
-      P(uid(id), s(Tag.NewAttribute, [bool(Tag.Extractable, false)])),
+      P(uid(id), structure(Tag.NewAttribute, [bool(Tag.Extractable, false)])),
     )
     await assert.rejects(
       c.call(
         Operation.Get,
         P(
           uid(id),
-          s(Tag.KeyWrappingSpecification, [
-            en(Tag.WrappingMethod, 1),
-            s(Tag.EncryptionKeyInformation, [uid(kek)]),
+          structure(Tag.KeyWrappingSpecification, [
+            enumeration(Tag.WrappingMethod, 1),
+            structure(Tag.EncryptionKeyInformation, [uid(kek)]),
           ]),
         ),
       ),
       (e: { reason?: number }) => e.reason === ResultReason.NotExtractable,
     )
     a = await getAttrs(id, Tag.NeverExtractable)
-    assert.equal(opt(a, Tag.NeverExtractable, 'Boolean'), false)
+    assert.equal(optionalValue(a, Tag.NeverExtractable, 'Boolean'), false)
     await assert.rejects(
       c.call(
         Operation.SetAttribute,
-        P(uid(id), s(Tag.NewAttribute, [bool(Tag.AlwaysSensitive, true)])),
+        P(uid(id), structure(Tag.NewAttribute, [bool(Tag.AlwaysSensitive, true)])),
       ),
       (e: { reason?: number }) => e.reason === ResultReason.AttributeReadOnly,
     )
@@ -297,11 +313,11 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       const id = await register(randomBytes(16), Alg.AES, 128)
       await c.call(
         Operation.SetAttribute,
-        P(uid(id), s(Tag.NewAttribute, [date(Tag.ProtectStopDate, stop)])),
+        P(uid(id), structure(Tag.NewAttribute, [date(Tag.ProtectStopDate, stop)])),
       )
       await c.call(
         Operation.AddAttribute,
-        P(uid(id), s(Tag.NewAttribute, [text(Tag.ObjectGroup, group)])),
+        P(uid(id), structure(Tag.NewAttribute, [text(Tag.ObjectGroup, group)])),
       )
       ids.push(id)
     }
@@ -342,20 +358,23 @@ describe('conformance behaviour (KMIP 2.1 and 1.x)', () => {
       Tag.KeyBlock,
     )
     assert.equal(
-      opt(block, Tag.KeyFormatType, 'Enumeration'),
+      optionalValue(block, Tag.KeyFormatType, 'Enumeration'),
       KeyFormatType.TransparentSymmetricKey,
     )
     const km = find(find(block, Tag.KeyValue), Tag.KeyMaterial)
-    assert.deepEqual(Buffer.from(req(km, Tag.Key, 'ByteString')), key)
+    assert.deepEqual(Buffer.from(requiredValue(km, Tag.Key, 'ByteString')), key)
     const raw = find(
       find(
-        await c.call(Operation.Get, P(uid(id), en(Tag.KeyFormatType, KeyFormatType.Raw))),
+        await c.call(Operation.Get, P(uid(id), enumeration(Tag.KeyFormatType, KeyFormatType.Raw))),
         Tag.SymmetricKey,
       ),
       Tag.KeyBlock,
     )
-    assert.equal(opt(raw, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
+    assert.equal(optionalValue(raw, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.Raw)
     const a = await getAttrs(id, Tag.KeyFormatType)
-    assert.equal(opt(a, Tag.KeyFormatType, 'Enumeration'), KeyFormatType.TransparentSymmetricKey)
+    assert.equal(
+      optionalValue(a, Tag.KeyFormatType, 'Enumeration'),
+      KeyFormatType.TransparentSymmetricKey,
+    )
   })
 })

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { addClient, initKms } from '../../src/index.js'
 import { KmipTestClient } from '../../src/testing.js'
-import { Tag, Operation, s, text, req, find, findAll } from '@ward/kmip'
+import { Tag, Operation, structure, text, requiredValue, find, findAll } from '@ward/kmip'
 import { createAes } from '../helpers.js'
 import type { ClientTls, TtlvItem } from '../../src/testing.js'
 import { repoRoot } from './pg.js'
@@ -20,7 +20,7 @@ import { repoRoot } from './pg.js'
 const create = createAes()
 const keyOf = (g: TtlvItem | undefined): string =>
   Buffer.from(
-    req(
+    requiredValue(
       find(find(find(g, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue),
       Tag.KeyMaterial,
       'ByteString',
@@ -85,12 +85,19 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
     const c = await KmipTestClient.connect(port, tls)
     try {
       while (!stop) {
-        const id = req(await c.call(Operation.Create, create), Tag.UniqueIdentifier, 'TextString')
+        const id = requiredValue(
+          await c.call(Operation.Create, create),
+          Tag.UniqueIdentifier,
+          'TextString',
+        )
         acked.set(id, undefined)
         acked.set(
           id,
           keyOf(
-            await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
+            await c.call(
+              Operation.Get,
+              structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
+            ),
           ),
         )
       }
@@ -125,18 +132,21 @@ test('kill -9 during a burst of Creates loses nothing that was acknowledged', as
     const c = await KmipTestClient.connect(again.port, tls)
     for (const [id, key] of acked) {
       const got = keyOf(
-        await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)])),
+        await c.call(
+          Operation.Get,
+          structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
+        ),
       )
       if (key !== undefined) assert.equal(got, key, `object ${id} has the material the client saw`)
       assert.notEqual(got, '00'.repeat(32), 'real key material, not zeros')
     }
     // every stored object (including ones created but not yet acknowledged) opens
     const all = findAll(
-      await c.call(Operation.Locate, s(Tag.RequestPayload, [])),
+      await c.call(Operation.Locate, structure(Tag.RequestPayload, [])),
       Tag.UniqueIdentifier,
     )
     assert.ok(all.length >= acked.size)
-    for (const it of all) await c.call(Operation.Get, s(Tag.RequestPayload, [it]))
+    for (const it of all) await c.call(Operation.Get, structure(Tag.RequestPayload, [it]))
     c.close()
   } finally {
     again.child.kill('SIGTERM')

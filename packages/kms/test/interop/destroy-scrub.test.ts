@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { ObjectType, Operation, ResultReason, Tag, bytes, en, s } from '@ward/kmip'
+import { ObjectType, Operation, ResultReason, Tag, bytes, enumeration, structure } from '@ward/kmip'
 import { P, idOf, startFixture, uid, registerSymmetric } from '../helpers.js'
 
 const symmetric = (key: Buffer) => registerSymmetric({ key, usage: 12 })
@@ -62,10 +62,10 @@ test('Destroy leaves no copy of the sealed blob in kms.db or kms.db-wal', async 
       await c.call(
         Operation.Register,
         P(
-          en(Tag.ObjectType, ObjectType.OpaqueObject),
-          s(Tag.Attributes, []),
-          s(Tag.OpaqueObject, [
-            en(Tag.OpaqueDataType, 0x80000001),
+          enumeration(Tag.ObjectType, ObjectType.OpaqueObject),
+          structure(Tag.Attributes, []),
+          structure(Tag.OpaqueObject, [
+            enumeration(Tag.OpaqueDataType, 0x80000001),
             bytes(Tag.OpaqueDataValue, randomBytes(64 * 1024)),
           ]),
         ),

@@ -10,14 +10,14 @@ import {
   ObjectType,
   CryptographicAlgorithm as Alg,
   ResultReason,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   bytes,
   bool,
-  opt,
-  req,
+  optionalValue,
+  requiredValue,
   find,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
@@ -25,7 +25,7 @@ import type { KmipTestClient } from '../../src/testing.js'
 import { startFixture, P, uid, idOf, registerSymmetric } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const ref = (tag: number) => en(Tag.AttributeReference, tag)
+const ref = (tag: number) => enumeration(Tag.AttributeReference, tag)
 
 describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', () => {
   let f: Fixture
@@ -47,9 +47,9 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.Attributes, [
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.Attributes, [
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 256),
             int(Tag.CryptographicUsageMask, 12),
           ]),
@@ -68,9 +68,12 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
       await c.call(
         Operation.Register,
         P(
-          en(Tag.ObjectType, ObjectType.Certificate),
-          s(Tag.Attributes, []),
-          s(Tag.Certificate, [en(Tag.CertificateType, 1), bytes(Tag.CertificateValue, der)]),
+          enumeration(Tag.ObjectType, ObjectType.Certificate),
+          structure(Tag.Attributes, []),
+          structure(Tag.Certificate, [
+            enumeration(Tag.CertificateType, 1),
+            bytes(Tag.CertificateValue, der),
+          ]),
         ),
       ),
     )
@@ -78,25 +81,28 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
   test('a created key is Fresh until its first Get; the Get sets Lease Time; later Gets change nothing', async () => {
     const id = await create()
     let a = await getAttrs(id, Tag.Fresh, Tag.LeaseTime)
-    assert.equal(opt(a, Tag.Fresh, 'Boolean'), true)
+    assert.equal(optionalValue(a, Tag.Fresh, 'Boolean'), true)
     assert.equal(find(a, Tag.LeaseTime), undefined)
     await c.call(Operation.Get, P(uid(id)))
     a = await getAttrs(id, Tag.Fresh, Tag.LeaseTime, Tag.LastChangeDate)
-    assert.equal(opt(a, Tag.Fresh, 'Boolean'), false)
-    assert.equal(opt(a, Tag.LeaseTime, 'Interval'), 3600)
+    assert.equal(optionalValue(a, Tag.Fresh, 'Boolean'), false)
+    assert.equal(optionalValue(a, Tag.LeaseTime, 'Interval'), 3600)
     await c.call(Operation.Get, P(uid(id)))
     assert.deepEqual(await getAttrs(id, Tag.Fresh, Tag.LeaseTime, Tag.LastChangeDate), a)
     // a refused Get (Sensitive, unwrapped) returns nothing, so the key stays Fresh
     const sid = await registerKey([bool(Tag.Sensitive, true)])
     await assert.rejects(c.call(Operation.Get, P(uid(sid))))
-    assert.equal(opt(await getAttrs(sid, Tag.Fresh), Tag.Fresh, 'Boolean'), true)
+    assert.equal(optionalValue(await getAttrs(sid, Tag.Fresh), Tag.Fresh, 'Boolean'), true)
   })
 
   test('Fresh may be set at Register but never modified; KMIP 1.0 clients do not see it', async () => {
     const id = await registerKey([bool(Tag.Fresh, false)])
-    assert.equal(opt(await getAttrs(id, Tag.Fresh), Tag.Fresh, 'Boolean'), false)
+    assert.equal(optionalValue(await getAttrs(id, Tag.Fresh), Tag.Fresh, 'Boolean'), false)
     await assert.rejects(
-      c.call(Operation.SetAttribute, P(uid(id), s(Tag.NewAttribute, [bool(Tag.Fresh, true)]))),
+      c.call(
+        Operation.SetAttribute,
+        P(uid(id), structure(Tag.NewAttribute, [bool(Tag.Fresh, true)])),
+      ),
     )
     const list = await c10.call(Operation.GetAttributeList, P(uid(id)))
     const names = (list?.type === 'Structure' ? list.value : []).map((i) => i.value)
@@ -108,10 +114,10 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
     const id = await create()
     const a = await getAttrs(id, Tag.ShortUniqueIdentifier, Tag.ProtectionStorageMask)
     assert.deepEqual(
-      Buffer.from(req(a, Tag.ShortUniqueIdentifier, 'ByteString')),
+      Buffer.from(requiredValue(a, Tag.ShortUniqueIdentifier, 'ByteString')),
       createHash('sha256').update(id).digest(),
     )
-    assert.equal(opt(a, Tag.ProtectionStorageMask, 'Integer'), 1)
+    assert.equal(optionalValue(a, Tag.ProtectionStorageMask, 'Integer'), 1)
   })
 
   test('a registered X.509 certificate gets Certificate Length and Subject CN; garbage is refused', async () => {
@@ -119,8 +125,8 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
     const cert = new X509Certificate(tls.cert)
     const id = await registerCert(cert.raw)
     const a = await getAttrs(id, Tag.CertificateLength, Tag.CertificateSubjectCN)
-    assert.equal(opt(a, Tag.CertificateLength, 'Integer'), cert.raw.length)
-    assert.equal(opt(a, Tag.CertificateSubjectCN, 'TextString'), 'cert-subject')
+    assert.equal(optionalValue(a, Tag.CertificateLength, 'Integer'), cert.raw.length)
+    assert.equal(optionalValue(a, Tag.CertificateSubjectCN, 'TextString'), 'cert-subject')
     await assert.rejects(registerCert(randomBytes(64)), (e: { reason?: number }) => {
       assert.equal(e.reason, ResultReason.InvalidField)
       return true
@@ -144,7 +150,9 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
   test('Add Attribute of a Name the object already has: Non Unique Name Attribute; another Name is added', async () => {
     const id = await create()
     const name = (v: string) =>
-      s(Tag.NewAttribute, [s(Tag.Name, [text(Tag.NameValue, v), en(Tag.NameType, 1)])])
+      structure(Tag.NewAttribute, [
+        structure(Tag.Name, [text(Tag.NameValue, v), enumeration(Tag.NameType, 1)]),
+      ])
     await c.call(Operation.AddAttribute, P(uid(id), name('k3-a')))
     await assert.rejects(
       c.call(Operation.AddAttribute, P(uid(id), name('k3-a'))),
@@ -156,7 +164,7 @@ describe('Fresh, Lease Time, 2.x derived attributes, certificate attributes', ()
     await c.call(Operation.AddAttribute, P(uid(id), name('k3-b')))
     const a = await getAttrs(id, Tag.Name)
     const names = (a?.type === 'Structure' ? a.value : []).map((n) =>
-      opt(n, Tag.NameValue, 'TextString'),
+      optionalValue(n, Tag.NameValue, 'TextString'),
     )
     assert.deepEqual(names.sort(), ['k3-a', 'k3-b'])
   })

@@ -21,14 +21,14 @@ import {
   State,
   Tag,
   bytes,
-  en,
+  enumeration,
   find,
   findAll,
   int,
   long,
-  opt,
-  req,
-  s,
+  optionalValue,
+  requiredValue,
+  structure,
   text,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
@@ -143,9 +143,9 @@ const createKey = async (c: KmipTestClient, extra: TtlvItem[] = []): Promise<str
     await c.call(
       Operation.Create,
       P(
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        s(Tag.Attributes, [
-          en(Tag.CryptographicAlgorithm, Alg.AES),
+        enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+        structure(Tag.Attributes, [
+          enumeration(Tag.CryptographicAlgorithm, Alg.AES),
           int(Tag.CryptographicLength, 256),
           int(Tag.CryptographicUsageMask, 12),
           ...extra,
@@ -156,7 +156,7 @@ const createKey = async (c: KmipTestClient, extra: TtlvItem[] = []): Promise<str
 
 const keyOf = (g: TtlvItem | undefined): string =>
   Buffer.from(
-    req(
+    requiredValue(
       find(find(find(g, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue),
       Tag.KeyMaterial,
       'ByteString',
@@ -166,7 +166,7 @@ const keyOf = (g: TtlvItem | undefined): string =>
 const attribute = async (c: KmipTestClient, id: string, tag: number): Promise<TtlvItem[]> =>
   findAll(
     find(
-      await c.call(Operation.GetAttributes, P(uid(id), en(Tag.AttributeReference, tag))),
+      await c.call(Operation.GetAttributes, P(uid(id), enumeration(Tag.AttributeReference, tag))),
       Tag.Attributes,
     ),
     tag,
@@ -175,10 +175,10 @@ const attribute = async (c: KmipTestClient, id: string, tag: number): Promise<Tt
 describe('two ward kms serve processes on one PostgreSQL', () => {
   test('Usage Limits: 40 concurrent 100-byte Encrypts on both servers against 1,000 bytes: exactly 10 succeed', async () => {
     const id = await createKey(onA[0]!, [
-      s(Tag.UsageLimits, [
+      structure(Tag.UsageLimits, [
         long(Tag.UsageLimitsTotal, 1000),
         long(Tag.UsageLimitsCount, 1000),
-        en(Tag.UsageLimitsUnit, 1),
+        enumeration(Tag.UsageLimitsUnit, 1),
       ]),
     ])
     await onB[0]!.call(Operation.Activate, P(uid(id)))
@@ -189,7 +189,7 @@ describe('two ward kms serve processes on one PostgreSQL', () => {
           Operation.Encrypt,
           P(
             uid(id),
-            s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)]),
+            structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, 9)]),
             bytes(Tag.Data, Buffer.alloc(100, i)),
           ),
         ),
@@ -201,7 +201,7 @@ describe('two ward kms serve processes on one PostgreSQL', () => {
         assert.equal((r.reason as { reason?: number }).reason, ResultReason.PermissionDenied)
     for (const c of [onA[0]!, onB[0]!]) {
       const [ul] = await attribute(c, id, Tag.UsageLimits)
-      assert.equal(opt(ul, Tag.UsageLimitsCount, 'LongInteger'), 0n)
+      assert.equal(optionalValue(ul, Tag.UsageLimitsCount, 'LongInteger'), 0n)
     }
   })
 
@@ -214,8 +214,8 @@ describe('two ward kms serve processes on one PostgreSQL', () => {
           Operation.AddAttribute,
           P(
             uid(id),
-            s(Tag.NewAttribute, [
-              s(Tag.Name, [text(Tag.NameValue, `name-${i}`), en(Tag.NameType, 1)]),
+            structure(Tag.NewAttribute, [
+              structure(Tag.Name, [text(Tag.NameValue, `name-${i}`), enumeration(Tag.NameType, 1)]),
             ]),
           ),
         ),
@@ -224,7 +224,7 @@ describe('two ward kms serve processes on one PostgreSQL', () => {
     const want = Array.from({ length: 40 }, (_, i) => `name-${i}`).sort()
     for (const c of [onA[0]!, onB[0]!]) {
       const names = (await attribute(c, id, Tag.Name))
-        .map((n) => opt(n, Tag.NameValue, 'TextString') ?? '')
+        .map((n) => optionalValue(n, Tag.NameValue, 'TextString') ?? '')
         .sort()
       assert.deepEqual(names, want)
     }
@@ -284,7 +284,7 @@ describe('two ward kms serve processes on one PostgreSQL', () => {
     }
     const located = await check.call(
       Operation.Locate,
-      P(s(Tag.Attributes, [en(Tag.ObjectType, ObjectType.SymmetricKey)])),
+      P(structure(Tag.Attributes, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey)])),
     )
     const ids = new Set(findAll(located, Tag.UniqueIdentifier).map((u) => String(u.value)))
     for (const id of acked.keys()) assert.ok(ids.has(id), `Locate on b finds ${id}`)

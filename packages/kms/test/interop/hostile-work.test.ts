@@ -19,11 +19,11 @@ import {
   Tag,
   bytes,
   decodeTtlv,
-  en,
+  enumeration,
   encodeTtlv,
   int,
-  req,
-  s,
+  requiredValue,
+  structure,
   text,
 } from '@ward/kmip'
 import type { BatchResult, KmipTestClient, TtlvItem } from '../../src/testing.js'
@@ -38,8 +38,11 @@ const enc = (item: TtlvItem): Buffer => Buffer.from(encodeTtlv(item))
 /** A 1.4 Register of a Transparent RSA private key whose components are `bigs` (raw values). */
 function registerWithBigs(bigs: Buffer[]): Buffer {
   const header = enc(
-    s(Tag.RequestHeader, [
-      s(Tag.ProtocolVersion, [int(Tag.ProtocolVersionMajor, 1), int(Tag.ProtocolVersionMinor, 4)]),
+    structure(Tag.RequestHeader, [
+      structure(Tag.ProtocolVersion, [
+        int(Tag.ProtocolVersionMajor, 1),
+        int(Tag.ProtocolVersionMinor, 4),
+      ]),
       int(Tag.BatchCount, 1),
     ]),
   )
@@ -48,15 +51,15 @@ function registerWithBigs(bigs: Buffer[]): Buffer {
     header,
     struct(
       Tag.BatchItem,
-      enc(en(Tag.Operation, Operation.Register)),
+      enc(enumeration(Tag.Operation, Operation.Register)),
       struct(
         Tag.RequestPayload,
-        enc(en(Tag.ObjectType, ObjectType.PrivateKey)),
+        enc(enumeration(Tag.ObjectType, ObjectType.PrivateKey)),
         struct(
           Tag.PrivateKey,
           struct(
             Tag.KeyBlock,
-            enc(en(Tag.KeyFormatType, KeyFormatType.TransparentRSAPrivateKey)),
+            enc(enumeration(Tag.KeyFormatType, KeyFormatType.TransparentRSAPrivateKey)),
             struct(
               Tag.KeyValue,
               struct(Tag.KeyMaterial, ...bigs.map((b) => frame(Tag.Modulus, 0x04, b))),
@@ -125,7 +128,10 @@ describe('one request cannot freeze the server', () => {
     let sent = 0
     while (!done || sent === 0) {
       const t = performance.now()
-      await bystander.call(Operation.Query, P(en(Tag.QueryFunction, QueryFunction.QueryObjects)))
+      await bystander.call(
+        Operation.Query,
+        P(enumeration(Tag.QueryFunction, QueryFunction.QueryObjects)),
+      )
       worst = Math.max(worst, performance.now() - t)
       sent++
     }
@@ -159,8 +165,8 @@ describe('one request cannot freeze the server', () => {
     const wire = struct(
       Tag.RequestMessage,
       enc(
-        s(Tag.RequestHeader, [
-          s(Tag.ProtocolVersion, [
+        structure(Tag.RequestHeader, [
+          structure(Tag.ProtocolVersion, [
             int(Tag.ProtocolVersionMajor, 1),
             int(Tag.ProtocolVersionMinor, 4),
           ]),
@@ -169,10 +175,10 @@ describe('one request cannot freeze the server', () => {
       ),
       struct(
         Tag.BatchItem,
-        enc(en(Tag.Operation, Operation.Query)),
+        enc(enumeration(Tag.Operation, Operation.Query)),
         struct(
           Tag.RequestPayload,
-          enc(en(Tag.QueryFunction, QueryFunction.QueryObjects)),
+          enc(enumeration(Tag.QueryFunction, QueryFunction.QueryObjects)),
           ...Array.from({ length: 2000 }, () => frame(Tag.Modulus, 0x04, randomBytes(8192))),
         ),
       ),
@@ -234,7 +240,7 @@ describe('one request cannot freeze the server', () => {
     )
     const attrs = got?.type === 'Structure' ? got.value.filter((c) => c.tag === Tag.Attribute) : []
     assert.equal(attrs.length, 1)
-    assert.equal(req(attrs[0], Tag.AttributeValue, 'TextString'), 'c14999')
+    assert.equal(requiredValue(attrs[0], Tag.AttributeValue, 'TextString'), 'c14999')
   })
 
   test('Get Attributes of 30,000 names from an object of 30,000 attributes', async () => {
@@ -251,7 +257,7 @@ describe('one request cannot freeze the server', () => {
     const id = idOf(await bigObject())
     const extra = Array.from({ length: 30_000 }, (_, i) => attr1(`x-${long}${i}`, text(0, 'w')))
     const rekeyed = await whileAttacking(
-      mallory.call(Operation.ReKey, P(uid(id), s(Tag.TemplateAttribute, extra))),
+      mallory.call(Operation.ReKey, P(uid(id), structure(Tag.TemplateAttribute, extra))),
     )
     assert.notEqual(idOf(rekeyed), id)
   })
@@ -259,8 +265,8 @@ describe('one request cannot freeze the server', () => {
   const rsa4096 = (): { op: number; payload: TtlvItem } => ({
     op: Operation.CreateKeyPair,
     payload: P(
-      s(Tag.CommonTemplateAttribute, [
-        attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.RSA)),
+      structure(Tag.CommonTemplateAttribute, [
+        attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.RSA)),
         attr1('Cryptographic Length', int(0, 4096)),
         attr1('Cryptographic Usage Mask', int(0, 3)),
       ]),
@@ -276,13 +282,13 @@ describe('one request cannot freeze the server', () => {
       made.map((r) => r.status),
       [0, 0],
     )
-    rsaKey = req(made[0]!.payload, Tag.PrivateKeyUniqueIdentifier, 'TextString')
+    rsaKey = requiredValue(made[0]!.payload, Tag.PrivateKeyUniqueIdentifier, 'TextString')
   })
 
   test('a batch of 200 RSA-4096 signatures gives the event loop back between items', async () => {
     const sk =
       rsaKey ??
-      req(
+      requiredValue(
         (await mallory.batch([rsa4096()]))[0]!.payload,
         Tag.PrivateKeyUniqueIdentifier,
         'TextString',
@@ -302,12 +308,12 @@ describe('one request cannot freeze the server', () => {
         {
           op: Operation.Register,
           payload: P(
-            en(Tag.ObjectType, ObjectType.PrivateKey),
-            s(Tag.PrivateKey, [
-              s(Tag.KeyBlock, [
-                en(Tag.KeyFormatType, KeyFormatType.PKCS_1),
-                s(Tag.KeyValue, [bytes(Tag.KeyMaterial, der)]),
-                en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.RSA),
+            enumeration(Tag.ObjectType, ObjectType.PrivateKey),
+            structure(Tag.PrivateKey, [
+              structure(Tag.KeyBlock, [
+                enumeration(Tag.KeyFormatType, KeyFormatType.PKCS_1),
+                structure(Tag.KeyValue, [bytes(Tag.KeyMaterial, der)]),
+                enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.RSA),
               ]),
             ]),
           ),
@@ -320,6 +326,9 @@ describe('one request cannot freeze the server', () => {
     const [ok] = await register(fakeRsaKey(8192))
     assert.equal(ok?.status, 0, ok?.message)
     // and the server still serves everyone
-    await bystander.call(Operation.Query, P(en(Tag.QueryFunction, QueryFunction.QueryObjects)))
+    await bystander.call(
+      Operation.Query,
+      P(enumeration(Tag.QueryFunction, QueryFunction.QueryObjects)),
+    )
   })
 })

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import Database from 'better-sqlite3'
-import { Tag, en, int, s, text, toJsonItem } from '@ward/kmip'
+import { Tag, enumeration, int, structure, text, toJsonItem } from '@ward/kmip'
 import { openPostgresStore } from '../../src/storage/postgres.js'
 import { openSqliteStore } from '../../src/storage/sqlite.js'
 import { migrations } from '../../src/storage/migrations.js'
@@ -29,13 +29,18 @@ interface Spec {
 function row(x: Spec): ObjectRow {
   const attrs: [string, unknown][] = []
   if (x.algorithm !== undefined)
-    attrs.push(['Cryptographic Algorithm', toJsonItem(en(Tag.AttributeValue, x.algorithm))])
+    attrs.push([
+      'Cryptographic Algorithm',
+      toJsonItem(enumeration(Tag.AttributeValue, x.algorithm)),
+    ])
   if (x.length !== undefined)
     attrs.push(['Cryptographic Length', toJsonItem(int(Tag.AttributeValue, x.length))])
   for (const n of x.names)
     attrs.push([
       'Name',
-      toJsonItem(s(Tag.AttributeValue, [text(Tag.NameValue, n), en(Tag.NameType, 1)])),
+      toJsonItem(
+        structure(Tag.AttributeValue, [text(Tag.NameValue, n), enumeration(Tag.NameType, 1)]),
+      ),
     ])
   return {
     id: x.id,

@@ -15,10 +15,10 @@ import {
   Tag,
   bytes,
   decodeTtlv,
-  en,
+  enumeration,
   int,
-  req,
-  s,
+  requiredValue,
+  structure,
 } from '@ward/kmip'
 import { parseResponse } from '../../src/testing.js'
 import { P, startFixture, createAes, requestMessage, encodeRequest } from '../helpers.js'
@@ -30,7 +30,9 @@ const hashRequest = (d: Buffer): Buffer =>
   requestMessage(
     Operation.Hash,
     P(
-      s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, HashingAlgorithm.SHA_256)]),
+      structure(Tag.CryptographicParameters, [
+        enumeration(Tag.HashingAlgorithm, HashingAlgorithm.SHA_256),
+      ]),
       bytes(Tag.Data, d),
     ),
   )
@@ -80,7 +82,7 @@ describe('request memory budget', () => {
       const [item] = parseResponse(decodeTtlv(r))
       assert.equal(item?.status, 0)
       assert.deepEqual(
-        Buffer.from(req(item?.payload, Tag.Data, 'ByteString')),
+        Buffer.from(requiredValue(item?.payload, Tag.Data, 'ByteString')),
         createHash('sha256').update(data[i]!).digest(),
       )
     }
@@ -98,8 +100,8 @@ describe('request memory budget', () => {
     const raw = await c.sendRaw(
       (() => {
         const items = Array.from({ length: 5 }, (_, i) =>
-          s(Tag.BatchItem, [
-            en(Tag.Operation, Operation.RNGRetrieve),
+          structure(Tag.BatchItem, [
+            enumeration(Tag.Operation, Operation.RNGRetrieve),
             bytes(Tag.UniqueBatchItemID, Buffer.from([i])),
             P(int(Tag.DataLength, 65536)),
           ]),
@@ -122,7 +124,7 @@ describe('request memory budget', () => {
     const [tooBig] = await c.batch([rng(2048)], small)
     assert.equal(tooBig!.reason, ResultReason.ResponseTooLarge)
     const cont = [
-      en(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Continue),
+      enumeration(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Continue),
       int(Tag.MaximumResponseSize, 4096),
     ]
     const two = await c.batch([rng(3000), rng(3000)], cont)

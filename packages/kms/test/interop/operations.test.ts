@@ -24,13 +24,13 @@ import {
   State,
   KeyFormatType,
   BlockCipherMode,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   bytes,
-  opt,
-  req,
+  optionalValue,
+  requiredValue,
   find,
   findAll,
   date,
@@ -62,22 +62,22 @@ describe('operations (KMIP 2.1)', () => {
       const r = await c.call(
         Operation.CreateKeyPair,
         P(
-          s(Tag.CommonAttributes, [
-            en(Tag.CryptographicAlgorithm, alg),
+          structure(Tag.CommonAttributes, [
+            enumeration(Tag.CryptographicAlgorithm, alg),
             extra,
             int(Tag.CryptographicUsageMask, 3),
           ]),
         ),
       )
-      const sk = req(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
-      const pk = req(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
+      const sk = requiredValue(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
+      const pk = requiredValue(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
       await activate(sk)
       await activate(pk)
       const msg = Buffer.from('sign me')
-      const params = s(Tag.CryptographicParameters, [
-        en(Tag.DigitalSignatureAlgorithm, alg === Alg.RSA ? 5 : 15),
+      const params = structure(Tag.CryptographicParameters, [
+        enumeration(Tag.DigitalSignatureAlgorithm, alg === Alg.RSA ? 5 : 15),
       ])
-      const sig = req(
+      const sig = requiredValue(
         await c.call(Operation.Sign, P(uid(sk), params, bytes(Tag.Data, msg))),
         Tag.SignatureData,
         'ByteString',
@@ -86,16 +86,19 @@ describe('operations (KMIP 2.1)', () => {
         Operation.SignatureVerify,
         P(uid(pk), params, bytes(Tag.Data, msg), bytes(Tag.SignatureData, sig)),
       )
-      assert.equal(opt(v, Tag.ValidityIndicator, 'Enumeration'), 1)
+      assert.equal(optionalValue(v, Tag.ValidityIndicator, 'Enumeration'), 1)
       const bad = await c.call(
         Operation.SignatureVerify,
         P(uid(pk), params, bytes(Tag.Data, Buffer.from('other')), bytes(Tag.SignatureData, sig)),
       )
-      assert.equal(opt(bad, Tag.ValidityIndicator, 'Enumeration'), 2)
-      const spki = req(
+      assert.equal(optionalValue(bad, Tag.ValidityIndicator, 'Enumeration'), 2)
+      const spki = requiredValue(
         find(
           keyBlock(
-            await c.call(Operation.Get, P(uid(pk), en(Tag.KeyFormatType, KeyFormatType.X_509))),
+            await c.call(
+              Operation.Get,
+              P(uid(pk), enumeration(Tag.KeyFormatType, KeyFormatType.X_509)),
+            ),
             Tag.PublicKey,
           ),
           Tag.KeyValue,
@@ -111,10 +114,10 @@ describe('operations (KMIP 2.1)', () => {
           ? KeyFormatType.TransparentRSAPrivateKey
           : KeyFormatType.TransparentECPrivateKey
       const t = keyBlock(
-        await c.call(Operation.Get, P(uid(sk), en(Tag.KeyFormatType, tf))),
+        await c.call(Operation.Get, P(uid(sk), enumeration(Tag.KeyFormatType, tf))),
         Tag.PrivateKey,
       )
-      assert.equal(opt(t, Tag.KeyFormatType, 'Enumeration'), tf)
+      assert.equal(optionalValue(t, Tag.KeyFormatType, 'Enumeration'), tf)
       assert.ok(
         find(
           find(find(t, Tag.KeyValue), Tag.KeyMaterial),
@@ -129,16 +132,16 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            en(Tag.CryptographicAlgorithm, Alg.HMAC_SHA256),
+            enumeration(Tag.CryptographicAlgorithm, Alg.HMAC_SHA256),
             int(Tag.CryptographicLength, 256),
           ),
         ),
       ),
     )
     await activate(id)
-    const m = req(
+    const m = requiredValue(
       await c.call(Operation.MAC, P(uid(id), bytes(Tag.Data, Buffer.from('x')))),
       Tag.MACData,
       'ByteString',
@@ -148,12 +151,12 @@ describe('operations (KMIP 2.1)', () => {
       Operation.MACVerify,
       P(uid(id), bytes(Tag.Data, Buffer.from('x')), bytes(Tag.MACData, m)),
     )
-    assert.equal(opt(ok, Tag.ValidityIndicator, 'Enumeration'), 1)
+    assert.equal(optionalValue(ok, Tag.ValidityIndicator, 'Enumeration'), 1)
     const no = await c.call(
       Operation.MACVerify,
       P(uid(id), bytes(Tag.Data, Buffer.from('y')), bytes(Tag.MACData, m)),
     )
-    assert.equal(opt(no, Tag.ValidityIndicator, 'Enumeration'), 2)
+    assert.equal(optionalValue(no, Tag.ValidityIndicator, 'Enumeration'), 2)
   })
 
   test('Get wrapped with AES-KW, AES-KWP and RSA-OAEP unwraps to the key', async () => {
@@ -168,16 +171,16 @@ describe('operations (KMIP 2.1)', () => {
       [BlockCipherMode.NISTKeyWrap, 'id-aes256-wrap', 'a6a6a6a6a6a6a6a6'],
       [BlockCipherMode.AESKeyWrapPadding, 'id-aes256-wrap-pad', 'a65959a6'],
     ] as const) {
-      const spec = s(Tag.KeyWrappingSpecification, [
-        en(Tag.WrappingMethod, 1),
-        s(Tag.EncryptionKeyInformation, [
+      const spec = structure(Tag.KeyWrappingSpecification, [
+        enumeration(Tag.WrappingMethod, 1),
+        structure(Tag.EncryptionKeyInformation, [
           uid(kekId),
-          s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, mode)]),
+          structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, mode)]),
         ]),
-        en(Tag.EncodingOption, 1),
+        enumeration(Tag.EncodingOption, 1),
       ])
       const kb = keyBlock(await c.call(Operation.Get, P(uid(target), spec)), Tag.SymmetricKey)
-      const wrapped = req(kb, Tag.KeyValue, 'ByteString')
+      const wrapped = requiredValue(kb, Tag.KeyValue, 'ByteString')
       const d = createDecipheriv(cipher, kek, Buffer.from(iv, 'hex'))
       assert.deepEqual(Buffer.concat([d.update(wrapped), d.final()]), key)
       assert.ok(find(kb, Tag.KeyWrappingData) !== undefined)
@@ -185,32 +188,38 @@ describe('operations (KMIP 2.1)', () => {
     const r = await c.call(
       Operation.CreateKeyPair,
       P(
-        s(Tag.CommonAttributes, [
-          en(Tag.CryptographicAlgorithm, Alg.RSA),
+        structure(Tag.CommonAttributes, [
+          enumeration(Tag.CryptographicAlgorithm, Alg.RSA),
           int(Tag.CryptographicLength, 2048),
         ]),
       ),
     )
-    const sk = req(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
-    const pk = req(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
+    const sk = requiredValue(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
+    const pk = requiredValue(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
     await activate(pk)
-    const spec = s(Tag.KeyWrappingSpecification, [
-      en(Tag.WrappingMethod, 1),
-      s(Tag.EncryptionKeyInformation, [
+    const spec = structure(Tag.KeyWrappingSpecification, [
+      enumeration(Tag.WrappingMethod, 1),
+      structure(Tag.EncryptionKeyInformation, [
         uid(pk),
-        s(Tag.CryptographicParameters, [en(Tag.PaddingMethod, 2), en(Tag.HashingAlgorithm, 6)]),
+        structure(Tag.CryptographicParameters, [
+          enumeration(Tag.PaddingMethod, 2),
+          enumeration(Tag.HashingAlgorithm, 6),
+        ]),
       ]),
-      en(Tag.EncodingOption, 1),
+      enumeration(Tag.EncodingOption, 1),
     ])
-    const wrapped = req(
+    const wrapped = requiredValue(
       keyBlock(await c.call(Operation.Get, P(uid(target), spec)), Tag.SymmetricKey),
       Tag.KeyValue,
       'ByteString',
     )
-    const skDer = req(
+    const skDer = requiredValue(
       find(
         keyBlock(
-          await c.call(Operation.Get, P(uid(sk), en(Tag.KeyFormatType, KeyFormatType.PKCS_8))),
+          await c.call(
+            Operation.Get,
+            P(uid(sk), enumeration(Tag.KeyFormatType, KeyFormatType.PKCS_8)),
+          ),
           Tag.PrivateKey,
         ),
         Tag.KeyValue,
@@ -230,12 +239,14 @@ describe('operations (KMIP 2.1)', () => {
     const t = keyBlock(
       await c.call(
         Operation.Get,
-        P(uid(target), en(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey)),
+        P(uid(target), enumeration(Tag.KeyFormatType, KeyFormatType.TransparentSymmetricKey)),
       ),
       Tag.SymmetricKey,
     )
     assert.deepEqual(
-      Buffer.from(req(find(find(t, Tag.KeyValue), Tag.KeyMaterial), Tag.Key, 'ByteString')),
+      Buffer.from(
+        requiredValue(find(find(t, Tag.KeyValue), Tag.KeyMaterial), Tag.Key, 'ByteString'),
+      ),
       key,
     )
   })
@@ -245,46 +256,49 @@ describe('operations (KMIP 2.1)', () => {
       c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 128),
-            s(Tag.Name, [text(Tag.NameValue, 'group-2x'), en(Tag.NameType, 1)]),
+            structure(Tag.Name, [text(Tag.NameValue, 'group-2x'), enumeration(Tag.NameType, 1)]),
           ),
         ),
       )
     const ids = [idOf(await mk()), idOf(await mk()), idOf(await mk())]
-    const vendor = s(Tag.Attribute, [
+    const vendor = structure(Tag.Attribute, [
       text(Tag.VendorIdentification, 'x'),
       text(Tag.AttributeName, 'Product'),
       text(Tag.AttributeValue, 'VMware vSphere'),
     ])
-    await c.call(Operation.AddAttribute, P(uid(ids[0]!), s(Tag.NewAttribute, [vendor])))
+    await c.call(Operation.AddAttribute, P(uid(ids[0]!), structure(Tag.NewAttribute, [vendor])))
     const ga = await c.call(
       Operation.GetAttributes,
       P(
         uid(ids[0]!),
-        s(Tag.AttributeReference, [
+        structure(Tag.AttributeReference, [
           text(Tag.VendorIdentification, 'x'),
           text(Tag.AttributeName, 'Product'),
         ]),
       ),
     )
     const got = find(find(ga, Tag.Attributes), Tag.Attribute)
-    assert.equal(opt(got, Tag.AttributeValue, 'TextString'), 'VMware vSphere')
+    assert.equal(optionalValue(got, Tag.AttributeValue, 'TextString'), 'VMware vSphere')
     await c.call(
       Operation.SetAttribute,
-      P(uid(ids[0]!), s(Tag.NewAttribute, [text(Tag.ContactInformation, 'ops@example')])),
+      P(uid(ids[0]!), structure(Tag.NewAttribute, [text(Tag.ContactInformation, 'ops@example')])),
     )
     const ci = await c.call(
       Operation.GetAttributes,
-      P(uid(ids[0]!), en(Tag.AttributeReference, Tag.ContactInformation)),
+      P(uid(ids[0]!), enumeration(Tag.AttributeReference, Tag.ContactInformation)),
     )
-    assert.equal(opt(find(ci, Tag.Attributes), Tag.ContactInformation, 'TextString'), 'ops@example')
+    assert.equal(
+      optionalValue(find(ci, Tag.Attributes), Tag.ContactInformation, 'TextString'),
+      'ops@example',
+    )
     await assert.rejects(
       c.call(
         Operation.SetAttribute,
-        P(uid(ids[0]!), s(Tag.NewAttribute, [en(Tag.State, State.Active)])),
+        P(uid(ids[0]!), structure(Tag.NewAttribute, [enumeration(Tag.State, State.Active)])),
       ),
     )
     const loc = await c.call(
@@ -292,10 +306,12 @@ describe('operations (KMIP 2.1)', () => {
       P(
         int(Tag.OffsetItems, 1),
         int(Tag.MaximumItems, 1),
-        attrs2(s(Tag.Name, [text(Tag.NameValue, 'group-2x'), en(Tag.NameType, 1)])),
+        attrs2(
+          structure(Tag.Name, [text(Tag.NameValue, 'group-2x'), enumeration(Tag.NameType, 1)]),
+        ),
       ),
     )
-    assert.equal(opt(loc, Tag.LocatedItems, 'Integer'), 3)
+    assert.equal(optionalValue(loc, Tag.LocatedItems, 'Integer'), 3)
     assert.deepEqual(
       findAll(loc, Tag.UniqueIdentifier).map((x) => x.value),
       [ids[1]],
@@ -308,9 +324,9 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 192),
             date(Tag.ActivationDate, past),
           ),
@@ -318,9 +334,12 @@ describe('operations (KMIP 2.1)', () => {
       ),
     )
     const st = async (x: string) =>
-      opt(
+      optionalValue(
         find(
-          await c.call(Operation.GetAttributes, P(uid(x), en(Tag.AttributeReference, Tag.State))),
+          await c.call(
+            Operation.GetAttributes,
+            P(uid(x), enumeration(Tag.AttributeReference, Tag.State)),
+          ),
           Tag.Attributes,
         ),
         Tag.State,
@@ -331,9 +350,9 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
           attrs2(
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 256),
             date(Tag.ActivationDate, past - 5n),
             date(Tag.DeactivationDate, past),
@@ -354,7 +373,7 @@ describe('operations (KMIP 2.1)', () => {
     assert.notEqual(nid, id)
     await c.call(
       Operation.Revoke,
-      P(uid(id), s(Tag.RevocationReason, [en(Tag.RevocationReasonCode, 2)])),
+      P(uid(id), structure(Tag.RevocationReason, [enumeration(Tag.RevocationReasonCode, 2)])),
     )
     assert.equal(await st(id), State.Compromised)
     await c.call(Operation.Destroy, P(uid(id)))
@@ -365,8 +384,11 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          attrs2(en(Tag.CryptographicAlgorithm, Alg.AES), int(Tag.CryptographicLength, 256)),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          attrs2(
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
+            int(Tag.CryptographicLength, 256),
+          ),
         ),
       ),
     )
@@ -375,16 +397,19 @@ describe('operations (KMIP 2.1)', () => {
       (e: { reason?: number }) => e.reason === 0x43,
     )
     const rng = await c.call(Operation.RNGRetrieve, P(int(Tag.DataLength, 48)))
-    assert.equal(req(rng, Tag.Data, 'ByteString').length, 48)
+    assert.equal(requiredValue(rng, Tag.Data, 'ByteString').length, 48)
     const sd = idOf(
       await c.call(
         Operation.Create,
-        P(en(Tag.ObjectType, ObjectType.SecretData), attrs2(int(Tag.CryptographicLength, 256))),
+        P(
+          enumeration(Tag.ObjectType, ObjectType.SecretData),
+          attrs2(int(Tag.CryptographicLength, 256)),
+        ),
       ),
     )
     const g = await c.call(Operation.Get, P(uid(sd)))
     assert.equal(
-      req(
+      requiredValue(
         find(find(find(g, Tag.SecretData), Tag.KeyBlock), Tag.KeyValue),
         Tag.KeyMaterial,
         'ByteString',
@@ -395,10 +420,10 @@ describe('operations (KMIP 2.1)', () => {
       await c.call(
         Operation.Register,
         P(
-          en(Tag.ObjectType, ObjectType.OpaqueObject),
+          enumeration(Tag.ObjectType, ObjectType.OpaqueObject),
           attrs2(),
-          s(Tag.OpaqueObject, [
-            en(Tag.OpaqueDataType, 0x80000001),
+          structure(Tag.OpaqueObject, [
+            enumeration(Tag.OpaqueDataType, 0x80000001),
             bytes(Tag.OpaqueDataValue, Buffer.from('blob')),
           ]),
         ),
@@ -406,7 +431,7 @@ describe('operations (KMIP 2.1)', () => {
     )
     assert.deepEqual(
       Buffer.from(
-        req(
+        requiredValue(
           find(await c.call(Operation.Get, P(uid(op))), Tag.OpaqueObject),
           Tag.OpaqueDataValue,
           'ByteString',
@@ -422,9 +447,9 @@ describe('operations (KMIP 2.1)', () => {
       await c1.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', en(0, Alg.AES)),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', enumeration(0, Alg.AES)),
             attr1('Cryptographic Length', int(0, 256)),
           ]),
         ),
@@ -432,12 +457,12 @@ describe('operations (KMIP 2.1)', () => {
     )
     await c1.call(Operation.AddAttribute, P(uid(id), attr1('x-tag', text(0, 'a'))))
     const added = await c1.call(Operation.AddAttribute, P(uid(id), attr1('x-tag', text(0, 'b'))))
-    assert.equal(opt(find(added, Tag.Attribute), Tag.AttributeIndex, 'Integer'), 1)
+    assert.equal(optionalValue(find(added, Tag.Attribute), Tag.AttributeIndex, 'Integer'), 1)
     await c1.call(
       Operation.ModifyAttribute,
       P(
         uid(id),
-        s(Tag.Attribute, [
+        structure(Tag.Attribute, [
           text(Tag.AttributeName, 'x-tag'),
           int(Tag.AttributeIndex, 1),
           text(Tag.AttributeValue, 'B'),
@@ -450,13 +475,15 @@ describe('operations (KMIP 2.1)', () => {
     )
     const ga = await c1.call(Operation.GetAttributes, P(uid(id), text(Tag.AttributeName, 'x-tag')))
     assert.deepEqual(
-      findAll(ga, Tag.Attribute).map((a) => opt(a, Tag.AttributeValue, 'TextString')),
+      findAll(ga, Tag.Attribute).map((a) => optionalValue(a, Tag.AttributeValue, 'TextString')),
       ['B'],
     )
     const list = await c1.call(Operation.GetAttributeList, P(uid(id)))
     const names = findAll(list, Tag.AttributeName).map((x) => x.value)
     for (const n of ['Unique Identifier', 'State', 'Cryptographic Algorithm', 'x-tag'])
       assert.ok(names.includes(n), n)
-    await assert.rejects(c1.call(Operation.ModifyAttribute, P(uid(id), attr1('State', en(0, 2)))))
+    await assert.rejects(
+      c1.call(Operation.ModifyAttribute, P(uid(id), attr1('State', enumeration(0, 2)))),
+    )
   })
 })

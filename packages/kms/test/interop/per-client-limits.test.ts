@@ -16,9 +16,9 @@ import {
   Tag,
   bool,
   bytes,
-  en,
-  req,
-  s,
+  enumeration,
+  requiredValue,
+  structure,
   text,
 } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
@@ -35,7 +35,7 @@ after(async () => {
 
 async function key(c: KmipTestClient): Promise<string> {
   const r = await c.call(Operation.Register, registerSymmetric({ key: randomBytes(16), usage: 12 }))
-  const id = req(r, Tag.UniqueIdentifier, 'TextString')
+  const id = requiredValue(r, Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(id)))
   return id
 }
@@ -46,9 +46,9 @@ const open = (c: KmipTestClient, id: string) =>
       op: Operation.Encrypt,
       payload: P(
         uid(id),
-        s(Tag.CryptographicParameters, [
-          en(Tag.BlockCipherMode, BlockCipherMode.CBC),
-          en(Tag.PaddingMethod, PaddingMethod.PKCS5),
+        structure(Tag.CryptographicParameters, [
+          enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC),
+          enumeration(Tag.PaddingMethod, PaddingMethod.PKCS5),
         ]),
         bytes(Tag.Data, randomBytes(16)),
         bool(Tag.InitIndicator, true),
@@ -68,7 +68,7 @@ test('one identity hits its own stream limit; another identity still opens strea
   assert.match(refused!.message ?? '', /ERR_KMS_STREAM_LIMIT/)
   const [theirs] = await open(other, ok)
   assert.equal(theirs!.status, 0)
-  assert.ok(req(theirs!.payload, Tag.CorrelationValue, 'ByteString').length === 16)
+  assert.ok(requiredValue(theirs!.payload, Tag.CorrelationValue, 'ByteString').length === 16)
 })
 
 test('Log: one identity is limited to 100 messages per 10 s (the rest fail, not logged); another still logs', async () => {
@@ -78,7 +78,9 @@ test('Log: one identity is limited to 100 messages per 10 s (the rest fail, not 
     op: Operation.Log,
     payload: P(text(Tag.LogMessage, `line ${i} ${'x'.repeat(4000)}`)),
   }))
-  const headers = [en(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Continue)]
+  const headers = [
+    enumeration(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Continue),
+  ]
   const r = await chatty.batch(items, headers)
   assert.equal(r.filter((i) => i.status === 0).length, 100)
   const refused = r.filter((i) => i.status !== 0)

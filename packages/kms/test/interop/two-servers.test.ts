@@ -22,11 +22,11 @@ import {
   Tag,
   bool,
   bytes,
-  en,
+  enumeration,
   findAll,
   int,
-  req,
-  s,
+  requiredValue,
+  structure,
 } from '@ward/kmip'
 import { initKms } from '../../src/index.js'
 import type { KmipTestClient } from '../../src/testing.js'
@@ -42,26 +42,26 @@ async function register(c: KmipTestClient): Promise<string> {
   const r = await c.call(
     Operation.Register,
     P(
-      en(Tag.ObjectType, ObjectType.SymmetricKey),
-      s(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
-      s(Tag.SymmetricKey, [
-        s(Tag.KeyBlock, [
-          en(Tag.KeyFormatType, KeyFormatType.Raw),
-          s(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(16))]),
-          en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+      enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.Attributes, [int(Tag.CryptographicUsageMask, 12)]),
+      structure(Tag.SymmetricKey, [
+        structure(Tag.KeyBlock, [
+          enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
+          structure(Tag.KeyValue, [bytes(Tag.KeyMaterial, randomBytes(16))]),
+          enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
           int(Tag.CryptographicLength, 128),
         ]),
       ]),
     ),
   )
-  const id = req(r, Tag.UniqueIdentifier, 'TextString')
+  const id = requiredValue(r, Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(id)))
   return id
 }
 
-const cbc = s(Tag.CryptographicParameters, [
-  en(Tag.BlockCipherMode, BlockCipherMode.CBC),
-  en(Tag.PaddingMethod, PaddingMethod.PKCS5),
+const cbc = structure(Tag.CryptographicParameters, [
+  enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC),
+  enumeration(Tag.PaddingMethod, PaddingMethod.PKCS5),
 ])
 const open = (c: KmipTestClient, id: string) =>
   c.batch([
@@ -103,7 +103,7 @@ test('a stream opened on one server is unknown to the other; each keeps its own 
   const cb = await b.client('alice', 2, 0)
   const [opened] = await open(ca, keyId)
   assert.equal(opened!.status, 0)
-  const corr = req(opened!.payload, Tag.CorrelationValue, 'ByteString')
+  const corr = requiredValue(opened!.payload, Tag.CorrelationValue, 'ByteString')
   assert.equal(
     (await more(ca, keyId, corr))[0]!.status,
     0,
@@ -123,7 +123,10 @@ test('a stream opened on one server is unknown to the other; each keeps its own 
 test('Query on each server lists the operations it serves', async () => {
   for (const f of [a, b]) {
     const c = await f.client('alice', 2, 0)
-    const r = await c.call(Operation.Query, P(en(Tag.QueryFunction, QueryFunction.QueryOperations)))
+    const r = await c.call(
+      Operation.Query,
+      P(enumeration(Tag.QueryFunction, QueryFunction.QueryOperations)),
+    )
     const ops = findAll(r, Tag.Operation).map((o) => Number(o.value))
     assert.ok(ops.includes(Operation.Create) && ops.includes(Operation.Query), String(ops))
   }
@@ -140,14 +143,14 @@ test('a process that starts two servers, uses them and closes both exits on its 
     for (const f of servers) {
       const c = await f.client('alice', 2, 0)
       const r = await c.call(k.Operation.Create, P(
-        k.en(k.Tag.ObjectType, k.ObjectType.SymmetricKey),
-        k.s(k.Tag.Attributes, [
-          k.en(k.Tag.CryptographicAlgorithm, k.CryptographicAlgorithm.AES),
+        k.enumeration(k.Tag.ObjectType, k.ObjectType.SymmetricKey),
+        k.structure(k.Tag.Attributes, [
+          k.enumeration(k.Tag.CryptographicAlgorithm, k.CryptographicAlgorithm.AES),
           k.int(k.Tag.CryptographicLength, 128),
           k.int(k.Tag.CryptographicUsageMask, 12),
         ]),
       ))
-      const id = k.req(r, k.Tag.UniqueIdentifier, 'TextString')
+      const id = k.requiredValue(r, k.Tag.UniqueIdentifier, 'TextString')
       await c.call(k.Operation.Activate, P(uid(id)))
       await c.call(k.Operation.Get, P(uid(id)))
       const [o] = await c.batch([{ op: k.Operation.Encrypt, payload: P(uid(id),

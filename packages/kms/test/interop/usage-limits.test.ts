@@ -9,15 +9,15 @@ import {
   ObjectType,
   CryptographicAlgorithm as Alg,
   ResultReason,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   long,
   bytes,
   find,
   findAll,
-  opt,
+  optionalValue,
 } from '@ward/kmip'
 import type { KmipTestClient } from '../../src/testing.js'
 import { startFixture, P, uid, idOf } from '../helpers.js'
@@ -40,15 +40,15 @@ describe('Usage Limits under concurrent use', () => {
       await c.call(
         Operation.Create,
         P(
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.Attributes, [
-            en(Tag.CryptographicAlgorithm, Alg.AES),
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.Attributes, [
+            enumeration(Tag.CryptographicAlgorithm, Alg.AES),
             int(Tag.CryptographicLength, 256),
             int(Tag.CryptographicUsageMask, 12),
-            s(Tag.UsageLimits, [
+            structure(Tag.UsageLimits, [
               long(Tag.UsageLimitsTotal, total),
               long(Tag.UsageLimitsCount, total),
-              en(Tag.UsageLimitsUnit, unit),
+              enumeration(Tag.UsageLimitsUnit, unit),
             ]),
           ]),
         ),
@@ -61,11 +61,11 @@ describe('Usage Limits under concurrent use', () => {
     const attrs = find(
       await c.call(
         Operation.GetAttributes,
-        P(uid(id), en(Tag.AttributeReference, Tag.UsageLimits)),
+        P(uid(id), enumeration(Tag.AttributeReference, Tag.UsageLimits)),
       ),
       Tag.Attributes,
     )
-    return opt(find(attrs, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger')
+    return optionalValue(find(attrs, Tag.UsageLimits), Tag.UsageLimitsCount, 'LongInteger')
   }
 
   test('40 concurrent 100-byte Encrypts against a 1000-byte allowance: exactly 10 succeed', async () => {
@@ -76,7 +76,7 @@ describe('Usage Limits under concurrent use', () => {
           Operation.Encrypt,
           P(
             uid(id),
-            s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)]),
+            structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, 9)]),
             bytes(Tag.Data, Buffer.alloc(100, i)),
           ),
         ),
@@ -98,7 +98,7 @@ describe('Usage Limits under concurrent use', () => {
           Operation.Encrypt,
           P(
             uid(id),
-            s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, 9)]),
+            structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, 9)]),
             bytes(Tag.Data, Buffer.alloc(10, i)),
           ),
         ),
@@ -107,8 +107,11 @@ describe('Usage Limits under concurrent use', () => {
         Operation.AddAttribute,
         P(
           uid(id),
-          s(Tag.NewAttribute, [
-            s(Tag.Name, [text(Tag.NameValue, 'added-during-use'), en(Tag.NameType, 1)]),
+          structure(Tag.NewAttribute, [
+            structure(Tag.Name, [
+              text(Tag.NameValue, 'added-during-use'),
+              enumeration(Tag.NameType, 1),
+            ]),
           ]),
         ),
       ),
@@ -116,11 +119,11 @@ describe('Usage Limits under concurrent use', () => {
     const attrs = find(
       await clients[0]!.call(
         Operation.GetAttributes,
-        P(uid(id), en(Tag.AttributeReference, Tag.Name)),
+        P(uid(id), enumeration(Tag.AttributeReference, Tag.Name)),
       ),
       Tag.Attributes,
     )
-    const names = findAll(attrs, Tag.Name).map((n) => opt(n, Tag.NameValue, 'TextString'))
+    const names = findAll(attrs, Tag.Name).map((n) => optionalValue(n, Tag.NameValue, 'TextString'))
     assert.deepEqual(names, ['added-during-use'])
     assert.equal(await countLeft(clients[0]!, id), 1_000_000n - 160n)
   })
@@ -133,8 +136,8 @@ describe('Usage Limits under concurrent use', () => {
           Operation.AddAttribute,
           P(
             uid(id),
-            s(Tag.NewAttribute, [
-              s(Tag.Name, [text(Tag.NameValue, `name-${i}`), en(Tag.NameType, 1)]),
+            structure(Tag.NewAttribute, [
+              structure(Tag.Name, [text(Tag.NameValue, `name-${i}`), enumeration(Tag.NameType, 1)]),
             ]),
           ),
         ),
@@ -143,12 +146,12 @@ describe('Usage Limits under concurrent use', () => {
     const attrs = find(
       await clients[0]!.call(
         Operation.GetAttributes,
-        P(uid(id), en(Tag.AttributeReference, Tag.Name)),
+        P(uid(id), enumeration(Tag.AttributeReference, Tag.Name)),
       ),
       Tag.Attributes,
     )
     const names = findAll(attrs, Tag.Name)
-      .map((n) => opt(n, Tag.NameValue, 'TextString') ?? '')
+      .map((n) => optionalValue(n, Tag.NameValue, 'TextString') ?? '')
       .sort()
     assert.deepEqual(names, Array.from({ length: 20 }, (_, i) => `name-${i}`).sort())
   })

@@ -17,12 +17,12 @@ import {
   ObjectType,
   CryptographicAlgorithm,
   State,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
-  opt,
-  req,
+  optionalValue,
+  requiredValue,
   find,
   findAll,
 } from '@ward/kmip'
@@ -56,10 +56,10 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
       const wire = Buffer.from(vec.discoverVersionsRequestHex, 'hex')
       const res = (await import('../../src/testing.js')).decodeTtlv(await c.sendRaw(wire))
       const [item] = findAll(res, Tag.BatchItem)
-      assert.equal(opt(item, Tag.ResultStatus, 'Enumeration'), 0)
+      assert.equal(optionalValue(item, Tag.ResultStatus, 'Enumeration'), 0)
       const hdr = find(find(res, Tag.ResponseHeader), Tag.ProtocolVersion)
       assert.equal(
-        opt(hdr, Tag.ProtocolVersionMinor, 'Integer'),
+        optionalValue(hdr, Tag.ProtocolVersionMinor, 'Integer'),
         1,
         'response uses the request version',
       )
@@ -73,45 +73,51 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
 
   test('every step and every batch item succeeds', async () => {
     // The DiscoverVersions vector is the request our own builder produces for that message.
-    const built = s(Tag.RequestMessage, [
-      s(Tag.RequestHeader, [
-        s(Tag.ProtocolVersion, [
+    const built = structure(Tag.RequestMessage, [
+      structure(Tag.RequestHeader, [
+        structure(Tag.ProtocolVersion, [
           int(Tag.ProtocolVersionMajor, 1),
           int(Tag.ProtocolVersionMinor, 1),
         ]),
         int(Tag.BatchCount, 1),
       ]),
-      s(Tag.BatchItem, [en(Tag.Operation, Operation.DiscoverVersions), s(Tag.RequestPayload, [])]),
+      structure(Tag.BatchItem, [
+        enumeration(Tag.Operation, Operation.DiscoverVersions),
+        structure(Tag.RequestPayload, []),
+      ]),
     ])
     assert.equal(Buffer.from(encodeTtlv(built)).toString('hex'), vec.discoverVersionsRequestHex)
 
     await task(async (c) => {
-      const q = await c.call(Operation.Query, s(Tag.RequestPayload, [en(Tag.QueryFunction, 3)]))
-      assert.equal(opt(q, Tag.VendorIdentification, 'TextString'), 'Ward')
+      const q = await c.call(
+        Operation.Query,
+        structure(Tag.RequestPayload, [enumeration(Tag.QueryFunction, 3)]),
+      )
+      assert.equal(optionalValue(q, Tag.VendorIdentification, 'TextString'), 'Ward')
     })
     const id = await task(async (c) => {
       const r = await c.call(
         Operation.Create,
-        s(Tag.RequestPayload, [
-          en(Tag.ObjectType, ObjectType.SymmetricKey),
-          s(Tag.TemplateAttribute, [
-            attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+        structure(Tag.RequestPayload, [
+          enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+          structure(Tag.TemplateAttribute, [
+            attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
             attr1('Cryptographic Length', int(0, 256)),
             attr1('Cryptographic Usage Mask', int(0, 12)),
           ]),
         ]),
       )
-      return req(r, Tag.UniqueIdentifier, 'TextString')
+      return requiredValue(r, Tag.UniqueIdentifier, 'TextString')
     })
     await task(async (c) => {
       const r = await c.call(
         Operation.GetAttributes,
-        s(Tag.RequestPayload, [
+        structure(Tag.RequestPayload, [
           text(Tag.UniqueIdentifier, id),
           text(Tag.AttributeName, 'x-Product_Version'),
         ]),
       )
-      assert.equal(req(r, Tag.UniqueIdentifier, 'TextString'), id)
+      assert.equal(requiredValue(r, Tag.UniqueIdentifier, 'TextString'), id)
       assert.equal(findAll(r, Tag.Attribute).length, 0, 'not set yet')
     })
     await task(async (c) => {
@@ -119,7 +125,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
         vec.attributes.map((a, i) => ({
           op: Operation.AddAttribute,
           id: Buffer.from(vec.batchItemIds[i]!, 'hex'),
-          payload: s(Tag.RequestPayload, [
+          payload: structure(Tag.RequestPayload, [
             text(Tag.UniqueIdentifier, id),
             attr1(a.name, text(0, a.value)),
           ]),
@@ -139,14 +145,14 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
     await task(async (c) => {
       const r = await c.call(
         Operation.GetAttributes,
-        s(Tag.RequestPayload, [
+        structure(Tag.RequestPayload, [
           text(Tag.UniqueIdentifier, id),
           ...vec.attributes.map((a) => text(Tag.AttributeName, a.name)),
         ]),
       )
       const got = findAll(r, Tag.Attribute).map((a) => [
-        opt(a, Tag.AttributeName, 'TextString'),
-        opt(a, Tag.AttributeValue, 'TextString'),
+        optionalValue(a, Tag.AttributeName, 'TextString'),
+        optionalValue(a, Tag.AttributeValue, 'TextString'),
       ])
       assert.deepEqual(
         got,
@@ -154,40 +160,55 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
       )
     })
     await task(async (c) => {
-      const r = await c.call(Operation.Get, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
+      const r = await c.call(
+        Operation.Get,
+        structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
+      )
       const block = find(find(r, Tag.SymmetricKey), Tag.KeyBlock)
-      assert.equal(opt(block, Tag.KeyFormatType, 'Enumeration'), 1)
-      assert.equal(req(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString').length, 32)
+      assert.equal(optionalValue(block, Tag.KeyFormatType, 'Enumeration'), 1)
+      assert.equal(
+        requiredValue(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString').length,
+        32,
+      )
     })
     await task(async (c) => {
-      await c.call(Operation.Activate, s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]))
+      await c.call(
+        Operation.Activate,
+        structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id)]),
+      )
       const r = await c.call(
         Operation.GetAttributes,
-        s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, id), text(Tag.AttributeName, 'State')]),
+        structure(Tag.RequestPayload, [
+          text(Tag.UniqueIdentifier, id),
+          text(Tag.AttributeName, 'State'),
+        ]),
       )
-      assert.equal(opt(find(r, Tag.Attribute), Tag.AttributeValue, 'Enumeration'), State.Active)
+      assert.equal(
+        optionalValue(find(r, Tag.Attribute), Tag.AttributeValue, 'Enumeration'),
+        State.Active,
+      )
     })
   })
 
   test('batch semantics: ID placeholder, Stop and Continue', async () => {
     const c = await f.client('batcher', 1, 1)
-    const create = s(Tag.RequestPayload, [
-      en(Tag.ObjectType, ObjectType.SymmetricKey),
-      s(Tag.TemplateAttribute, [
-        attr1('Cryptographic Algorithm', en(0, CryptographicAlgorithm.AES)),
+    const create = structure(Tag.RequestPayload, [
+      enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.TemplateAttribute, [
+        attr1('Cryptographic Algorithm', enumeration(0, CryptographicAlgorithm.AES)),
         attr1('Cryptographic Length', int(0, 128)),
       ]),
     ])
     const r = await c.batch([
       { op: Operation.Create, payload: create },
-      { op: Operation.Activate, payload: s(Tag.RequestPayload, []) },
+      { op: Operation.Activate, payload: structure(Tag.RequestPayload, []) },
     ])
     assert.deepEqual(
       r.map((x) => x.status),
       [0, 0],
       'Activate used the ID placeholder',
     )
-    const bad = s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'no-such-object')])
+    const bad = structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'no-such-object')])
     const stop = await c.batch([
       { op: Operation.Get, payload: bad },
       { op: Operation.Create, payload: create },
@@ -204,7 +225,7 @@ describe('vCenter Standard Key Provider sequence (KMIP 1.1)', () => {
         { op: Operation.Get, payload: bad },
         { op: Operation.Create, payload: create },
       ],
-      [en(Tag.BatchErrorContinuationOption, 1)],
+      [enumeration(Tag.BatchErrorContinuationOption, 1)],
     )
     assert.deepEqual(
       cont.map((x) => x.status),

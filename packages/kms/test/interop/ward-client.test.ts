@@ -6,13 +6,13 @@ import {
   State,
   BlockCipherMode,
   PaddingMethod,
-  s,
+  structure,
   text,
-  en,
+  enumeration,
   int,
   bytes,
-  opt,
-  req,
+  optionalValue,
+  requiredValue,
   find,
   findAll,
 } from '@ward/kmip'
@@ -20,7 +20,7 @@ import type { TtlvItem } from '@ward/kmip'
 import { startFixture, uid, attr1, createAes, requestMessage } from '../helpers.js'
 import type { Fixture } from '../helpers.js'
 
-const payload = (...c: (TtlvItem | undefined)[]) => s(Tag.RequestPayload, c)
+const payload = (...c: (TtlvItem | undefined)[]) => structure(Tag.RequestPayload, c)
 
 /** Encrypt and Decrypt. */
 const usage12 = attr1('Cryptographic Usage Mask', int(0, 12))
@@ -41,25 +41,32 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       createAes({
         extra: [
           usage12,
-          attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)])),
+          attr1(
+            'Name',
+            structure(0, [text(Tag.NameValue, 'k-alice'), enumeration(Tag.NameType, 1)]),
+          ),
         ],
       }),
     )
-    const id = req(r, Tag.UniqueIdentifier, 'TextString')
+    const id = requiredValue(r, Tag.UniqueIdentifier, 'TextString')
     const g = await c.call(Operation.Get, payload(uid(id)))
     const kv = find(find(find(g, Tag.SymmetricKey), Tag.KeyBlock), Tag.KeyValue)
-    const km = req(kv, Tag.KeyMaterial, 'ByteString')
+    const km = requiredValue(kv, Tag.KeyMaterial, 'ByteString')
     assert.equal(km.length, 32)
     const ga = await c.call(
       Operation.GetAttributes,
       payload(uid(id), text(Tag.AttributeName, 'State')),
     )
-    const st = findAll(ga, Tag.Attribute).map((a) => opt(a, Tag.AttributeValue, 'Enumeration'))
+    const st = findAll(ga, Tag.Attribute).map((a) =>
+      optionalValue(a, Tag.AttributeValue, 'Enumeration'),
+    )
     assert.deepEqual(st, [State.PreActive])
     await c.call(Operation.Activate, payload(uid(id)))
     const loc = await c.call(
       Operation.Locate,
-      payload(attr1('Name', s(0, [text(Tag.NameValue, 'k-alice'), en(Tag.NameType, 1)]))),
+      payload(
+        attr1('Name', structure(0, [text(Tag.NameValue, 'k-alice'), enumeration(Tag.NameType, 1)])),
+      ),
     )
     assert.deepEqual(
       findAll(loc, Tag.UniqueIdentifier).map((x) => x.value),
@@ -71,7 +78,9 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       Operation.Encrypt,
       payload(
         uid(id),
-        s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        structure(Tag.CryptographicParameters, [
+          enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM),
+        ]),
         bytes(Tag.Data, pt),
       ),
     )
@@ -79,16 +88,21 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       Operation.Decrypt,
       payload(
         uid(id),
-        s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
-        bytes(Tag.Data, req(e, Tag.Data, 'ByteString')),
-        bytes(Tag.IVCounterNonce, req(e, Tag.IVCounterNonce, 'ByteString')),
-        bytes(Tag.AuthenticatedEncryptionTag, req(e, Tag.AuthenticatedEncryptionTag, 'ByteString')),
+        structure(Tag.CryptographicParameters, [
+          enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM),
+        ]),
+        bytes(Tag.Data, requiredValue(e, Tag.Data, 'ByteString')),
+        bytes(Tag.IVCounterNonce, requiredValue(e, Tag.IVCounterNonce, 'ByteString')),
+        bytes(
+          Tag.AuthenticatedEncryptionTag,
+          requiredValue(e, Tag.AuthenticatedEncryptionTag, 'ByteString'),
+        ),
       ),
     )
-    assert.deepEqual(Buffer.from(req(d, Tag.Data, 'ByteString')), pt)
-    const cbc = s(Tag.CryptographicParameters, [
-      en(Tag.BlockCipherMode, BlockCipherMode.CBC),
-      en(Tag.PaddingMethod, PaddingMethod.PKCS5),
+    assert.deepEqual(Buffer.from(requiredValue(d, Tag.Data, 'ByteString')), pt)
+    const cbc = structure(Tag.CryptographicParameters, [
+      enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC),
+      enumeration(Tag.PaddingMethod, PaddingMethod.PKCS5),
     ])
     const e2 = await c.call(Operation.Encrypt, payload(uid(id), cbc, bytes(Tag.Data, pt)))
     const d2 = await c.call(
@@ -96,16 +110,16 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       payload(
         uid(id),
         cbc,
-        bytes(Tag.Data, req(e2, Tag.Data, 'ByteString')),
-        bytes(Tag.IVCounterNonce, req(e2, Tag.IVCounterNonce, 'ByteString')),
+        bytes(Tag.Data, requiredValue(e2, Tag.Data, 'ByteString')),
+        bytes(Tag.IVCounterNonce, requiredValue(e2, Tag.IVCounterNonce, 'ByteString')),
       ),
     )
-    assert.deepEqual(Buffer.from(req(d2, Tag.Data, 'ByteString')), pt)
+    assert.deepEqual(Buffer.from(requiredValue(d2, Tag.Data, 'ByteString')), pt)
     // Destroy of an Active key is refused; Revoke then Destroy leaves a tombstone
     await assert.rejects(c.call(Operation.Destroy, payload(uid(id))))
     await c.call(
       Operation.Revoke,
-      payload(uid(id), s(Tag.RevocationReason, [en(Tag.RevocationReasonCode, 6)])),
+      payload(uid(id), structure(Tag.RevocationReason, [enumeration(Tag.RevocationReasonCode, 6)])),
     )
     await c.call(Operation.Destroy, payload(uid(id)))
     await assert.rejects(c.call(Operation.Get, payload(uid(id))))
@@ -114,7 +128,7 @@ describe('ward kms with the test client (KMIP 1.4 and 2.1)', () => {
       payload(uid(id), text(Tag.AttributeName, 'State')),
     )
     assert.deepEqual(
-      findAll(ga2, Tag.Attribute).map((a) => opt(a, Tag.AttributeValue, 'Enumeration')),
+      findAll(ga2, Tag.Attribute).map((a) => optionalValue(a, Tag.AttributeValue, 'Enumeration')),
       [State.Destroyed],
     )
   })
@@ -133,16 +147,20 @@ describe('connection handling', () => {
     const c = await f.client('pipeline', 2, 1)
     const { decodeTtlv, parseResponse } = await import('../../src/testing.js')
     const msg = (q: number) =>
-      requestMessage(Operation.RNGRetrieve, s(Tag.RequestPayload, [int(Tag.DataLength, q)]), {
-        version: [2, 1],
-      })
+      requestMessage(
+        Operation.RNGRetrieve,
+        structure(Tag.RequestPayload, [int(Tag.DataLength, q)]),
+        {
+          version: [2, 1],
+        },
+      )
     // three messages in one write; responses come back one frame each, in order
     const all = Buffer.concat([msg(8), msg(16), msg(24)])
     const first = c.sendRaw(all)
     const second = c.sendRaw(new Uint8Array(0))
     const third = c.sendRaw(new Uint8Array(0))
     const lens = (await Promise.all([first, second, third])).map(
-      (b) => req(parseResponse(decodeTtlv(b))[0]!.payload, Tag.Data, 'ByteString').length,
+      (b) => requiredValue(parseResponse(decodeTtlv(b))[0]!.payload, Tag.Data, 'ByteString').length,
     )
     assert.deepEqual(lens, [8, 16, 24])
   })
@@ -151,7 +169,7 @@ describe('connection handling', () => {
     const c = await f.client('idle')
     await new Promise((r) => setTimeout(r, 800))
     await assert.rejects(
-      c.call(Operation.Query, payload(en(Tag.QueryFunction, 3))),
+      c.call(Operation.Query, payload(enumeration(Tag.QueryFunction, 3))),
       /closed|EPIPE|ECONNRESET/,
     )
   })

@@ -32,12 +32,12 @@ import {
   Tag,
   bytes,
   decodeTtlv,
-  en,
+  enumeration,
   encodeTtlv,
   findAll,
   int,
   parseResponseMessage,
-  s,
+  structure,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { randomBytes } from 'node:crypto'
@@ -76,8 +76,8 @@ function message(
 ): Uint8Array {
   return encodeRequest(
     items.map((it) =>
-      s(Tag.BatchItem, [
-        en(Tag.Operation, it.op),
+      structure(Tag.BatchItem, [
+        enumeration(Tag.Operation, it.op),
         it.id !== undefined ? bytes(Tag.UniqueBatchItemID, it.id) : undefined,
         it.payload,
       ]),
@@ -89,9 +89,9 @@ function message(
 const usage = CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt
 const create14 = createAes({ extra: [attr1('Cryptographic Usage Mask', int(0, usage))] })
 const create21 = P(
-  en(Tag.ObjectType, ObjectType.SymmetricKey),
-  s(Tag.Attributes, [
-    en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+  enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+  structure(Tag.Attributes, [
+    enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
     int(Tag.CryptographicLength, 256),
     int(Tag.CryptographicUsageMask, usage),
   ]),
@@ -108,7 +108,7 @@ function validRequests(key: string): Uint8Array[] {
       [
         {
           op: Operation.Query,
-          payload: P(en(Tag.QueryFunction, QueryFunction.QueryOperations)),
+          payload: P(enumeration(Tag.QueryFunction, QueryFunction.QueryOperations)),
           id: id(1),
         },
         { op: Operation.DiscoverVersions, payload: P(), id: id(2) },
@@ -128,7 +128,7 @@ function validRequests(key: string): Uint8Array[] {
           op: Operation.Locate,
           payload: P(
             int(Tag.MaximumItems, 5),
-            s(Tag.Attributes, [en(Tag.ObjectType, ObjectType.SymmetricKey)]),
+            structure(Tag.Attributes, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey)]),
           ),
         },
       ],
@@ -139,13 +139,13 @@ function validRequests(key: string): Uint8Array[] {
         {
           op: Operation.Register,
           payload: P(
-            en(Tag.ObjectType, ObjectType.SymmetricKey),
-            s(Tag.Attributes, [int(Tag.CryptographicUsageMask, usage)]),
-            s(Tag.SymmetricKey, [
-              s(Tag.KeyBlock, [
-                en(Tag.KeyFormatType, KeyFormatType.Raw),
-                s(Tag.KeyValue, [bytes(Tag.KeyMaterial, new Uint8Array(16).fill(7))]),
-                en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+            enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+            structure(Tag.Attributes, [int(Tag.CryptographicUsageMask, usage)]),
+            structure(Tag.SymmetricKey, [
+              structure(Tag.KeyBlock, [
+                enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
+                structure(Tag.KeyValue, [bytes(Tag.KeyMaterial, new Uint8Array(16).fill(7))]),
+                enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
                 int(Tag.CryptographicLength, 128),
               ]),
             ]),
@@ -162,7 +162,7 @@ function validRequests(key: string): Uint8Array[] {
         { op: Operation.Activate, payload: P(), id: id(2) },
         { op: Operation.GetAttributes, payload: P(), id: id(3) },
       ],
-      [en(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Undo)],
+      [enumeration(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Undo)],
     ),
     message([1, 4], [{ op: Operation.Destroy, payload: P(uid('no-such-object')) }]),
   ].map((m) => Buffer.from(m))
@@ -456,9 +456,9 @@ const requestShaped = (m: Material): fc.Arbitrary<Uint8Array> => {
     })
     .map((r) =>
       encodeTtlv(
-        s(Tag.RequestMessage, [
-          s(Tag.RequestHeader, [
-            s(Tag.ProtocolVersion, [
+        structure(Tag.RequestMessage, [
+          structure(Tag.RequestHeader, [
+            structure(Tag.ProtocolVersion, [
               int(Tag.ProtocolVersionMajor, r.version[0]),
               int(Tag.ProtocolVersionMinor, r.version[1]),
             ]),
@@ -466,10 +466,10 @@ const requestShaped = (m: Material): fc.Arbitrary<Uint8Array> => {
             int(Tag.BatchCount, r.count ?? r.items.length),
           ]),
           ...r.items.map((it) =>
-            s(Tag.BatchItem, [
-              en(Tag.Operation, it.op),
+            structure(Tag.BatchItem, [
+              enumeration(Tag.Operation, it.op),
               it.id !== undefined ? bytes(Tag.UniqueBatchItemID, it.id) : undefined,
-              s(Tag.RequestPayload, it.payload),
+              structure(Tag.RequestPayload, it.payload),
             ]),
           ),
         ]),
@@ -479,7 +479,7 @@ const requestShaped = (m: Material): fc.Arbitrary<Uint8Array> => {
 
 /** Random TTLV: a random tree (under a Request Message tag or any tag), or raw bytes with a TTLV-like header. */
 const randomTtlv: fc.Arbitrary<Uint8Array> = fc.oneof(
-  fc.array(tree, { maxLength: 4 }).map((c) => encodeTtlv(s(Tag.RequestMessage, c))),
+  fc.array(tree, { maxLength: 4 }).map((c) => encodeTtlv(structure(Tag.RequestMessage, c))),
   tree.map((t) => encodeTtlv(t)),
   fc.uint8Array({ minLength: 0, maxLength: 300 }).map((b) => {
     const x = Buffer.from(b)
@@ -597,7 +597,7 @@ describe('the message handler under random and mutated TTLV', () => {
               { op: Operation.Create, payload: create21, id: new Uint8Array([1]) },
               {
                 op: Operation.Query,
-                payload: P(en(Tag.QueryFunction, QueryFunction.QueryOperations)),
+                payload: P(enumeration(Tag.QueryFunction, QueryFunction.QueryOperations)),
                 id: new Uint8Array([2]),
               },
             ],
@@ -670,7 +670,10 @@ describe('a running server under random and mutated TTLV over TLS', () => {
     const key = idOf(await client.call(Operation.Create, create21))
     m = material(
       key,
-      await client.call(Operation.Query, P(en(Tag.QueryFunction, QueryFunction.QueryOperations))),
+      await client.call(
+        Operation.Query,
+        P(enumeration(Tag.QueryFunction, QueryFunction.QueryOperations)),
+      ),
     )
   })
   after(async () => {
@@ -710,7 +713,7 @@ describe('a running server under random and mutated TTLV over TLS', () => {
       // the client connected before the run is still served, and so is a new one
       const q = await client.call(
         Operation.Query,
-        P(en(Tag.QueryFunction, QueryFunction.QueryOperations)),
+        P(enumeration(Tag.QueryFunction, QueryFunction.QueryOperations)),
       )
       assert.ok(q !== undefined)
       const fresh = await f.client('after-the-run', 1, 4)

@@ -20,10 +20,10 @@ import {
   Tag,
   bytes,
   decodeTtlv,
-  en,
+  enumeration,
   encodeTtlv,
   int,
-  s,
+  structure,
 } from '@ward/kmip'
 import { Barrier } from '../../src/barrier/barrier.js'
 import type { AuditRecord } from '../../src/server/audit.js'
@@ -174,21 +174,24 @@ test('dispatch: a failed commit of an Undo batch reports ERR_KMS_BATCH_COMMIT an
   }
   const audit: AuditRecord[] = []
   const create = (id: number) =>
-    s(Tag.BatchItem, [
-      en(Tag.Operation, Operation.Create),
+    structure(Tag.BatchItem, [
+      enumeration(Tag.Operation, Operation.Create),
       bytes(Tag.UniqueBatchItemID, new Uint8Array([id])),
-      s(Tag.RequestPayload, [
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        s(Tag.Attributes, [
-          en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+      structure(Tag.RequestPayload, [
+        enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+        structure(Tag.Attributes, [
+          enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
           int(Tag.CryptographicLength, 128),
         ]),
       ]),
     ])
-  const request = s(Tag.RequestMessage, [
-    s(Tag.RequestHeader, [
-      s(Tag.ProtocolVersion, [int(Tag.ProtocolVersionMajor, 2), int(Tag.ProtocolVersionMinor, 1)]),
-      en(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Undo),
+  const request = structure(Tag.RequestMessage, [
+    structure(Tag.RequestHeader, [
+      structure(Tag.ProtocolVersion, [
+        int(Tag.ProtocolVersionMajor, 2),
+        int(Tag.ProtocolVersionMinor, 1),
+      ]),
+      enumeration(Tag.BatchErrorContinuationOption, BatchErrorContinuationOption.Undo),
       int(Tag.BatchCount, 2),
     ]),
     create(1),

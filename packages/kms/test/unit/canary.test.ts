@@ -10,7 +10,17 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { Tag, Operation, BlockCipherMode, s, text, en, bytes, find, req } from '@ward/kmip'
+import {
+  Tag,
+  Operation,
+  BlockCipherMode,
+  structure,
+  text,
+  enumeration,
+  bytes,
+  find,
+  requiredValue,
+} from '@ward/kmip'
 import { startFixture, P, registerSymmetric } from '../helpers.js'
 
 const canaryKey = Buffer.from(
@@ -30,9 +40,11 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
   const f = await startFixture()
   const c = await f.client('canary', 2, 1)
   const reg = (k: Buffer) => c.call(Operation.Register, registerSymmetric({ key: k, usage: 12 }))
-  const id = req(await reg(canaryKey), Tag.UniqueIdentifier, 'TextString')
+  const id = requiredValue(await reg(canaryKey), Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(text(Tag.UniqueIdentifier, id)))
-  const gcm = s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.GCM)])
+  const gcm = structure(Tag.CryptographicParameters, [
+    enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM),
+  ])
   const e = await c.call(
     Operation.Encrypt,
     P(text(Tag.UniqueIdentifier, id), gcm, bytes(Tag.Data, canaryText)),
@@ -42,9 +54,12 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
     P(
       text(Tag.UniqueIdentifier, id),
       gcm,
-      bytes(Tag.Data, req(e, Tag.Data, 'ByteString')),
-      bytes(Tag.IVCounterNonce, req(e, Tag.IVCounterNonce, 'ByteString')),
-      bytes(Tag.AuthenticatedEncryptionTag, req(e, Tag.AuthenticatedEncryptionTag, 'ByteString')),
+      bytes(Tag.Data, requiredValue(e, Tag.Data, 'ByteString')),
+      bytes(Tag.IVCounterNonce, requiredValue(e, Tag.IVCounterNonce, 'ByteString')),
+      bytes(
+        Tag.AuthenticatedEncryptionTag,
+        requiredValue(e, Tag.AuthenticatedEncryptionTag, 'ByteString'),
+      ),
     ),
   )
   // failure paths log too: a bad tag, a malformed message carrying the canary
@@ -74,20 +89,20 @@ test('no key or plaintext in logs, audit or the database; sealed blobs are bound
     find(
       await c.call(
         Operation.GetAttributes,
-        P(text(Tag.UniqueIdentifier, id), en(Tag.AttributeReference, Tag.Digest)),
+        P(text(Tag.UniqueIdentifier, id), enumeration(Tag.AttributeReference, Tag.Digest)),
       ),
       Tag.Attributes,
     ),
     Tag.Digest,
   )
   assert.deepEqual(
-    Buffer.from(req(digest, Tag.DigestValue, 'ByteString')),
+    Buffer.from(requiredValue(digest, Tag.DigestValue, 'ByteString')),
     canaryDigest,
     'Digest is SHA-256 of the Raw key',
   )
-  const located = await c.call(Operation.Locate, P(s(Tag.Attributes, [digest!])))
-  assert.equal(req(located, Tag.UniqueIdentifier, 'TextString'), id)
-  const other = req(await reg(Buffer.alloc(32, 7)), Tag.UniqueIdentifier, 'TextString')
+  const located = await c.call(Operation.Locate, P(structure(Tag.Attributes, [digest!])))
+  assert.equal(requiredValue(located, Tag.UniqueIdentifier, 'TextString'), id)
+  const other = requiredValue(await reg(Buffer.alloc(32, 7)), Tag.UniqueIdentifier, 'TextString')
   await f.server.close()
 
   const audit = readFileSync(join(f.dir, 'audit.log'), 'utf8')

@@ -1,4 +1,4 @@
-// Cryptographic Parameters → crypto core mapping (src/operations/crypto-common.ts).
+// Cryptographic Parameters → crypto core mapping (src/operations/crypto-params.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
@@ -8,22 +8,30 @@ import {
   PaddingMethod,
   Tag,
   bytes,
-  en,
+  enumeration,
   int,
-  s,
+  structure,
 } from '@ward/kmip'
+import { CryptographicParameters, decodeStructure, find } from '@ward/kmip'
+import type { TtlvItem } from '@ward/kmip'
 import type { ManagedObject } from '../../src/model/object.js'
-import { cipherSpec, macHashFor, params, rsaParams } from '../../src/operations/crypto-common.js'
+import { cipherSpec, macHashFor, params, rsaParams } from '../../src/operations/crypto-params.js'
 
+/** The Cryptographic Parameters of a request payload, decoded as the operations decode them. */
+const requested = (payload: TtlvItem) =>
+  decodeStructure(CryptographicParameters, find(payload, Tag.CryptographicParameters), {
+    major: 1,
+    minor: 4,
+  })
 const code = (c: string) => (e: unknown) => {
   assert.equal((e as { code?: string }).code, c)
   return true
 }
-const obj = (alg: number, cp?: ReturnType<typeof s>): ManagedObject =>
+const obj = (alg: number, cp?: ReturnType<typeof structure>): ManagedObject =>
   ({
     id: 'k',
     attrs: [
-      { name: 'Cryptographic Algorithm', value: en(Tag.AttributeValue, alg) },
+      { name: 'Cryptographic Algorithm', value: enumeration(Tag.AttributeValue, alg) },
       ...(cp !== undefined ? [{ name: 'Cryptographic Parameters', value: cp }] : []),
     ],
   }) as unknown as ManagedObject
@@ -31,16 +39,19 @@ const obj = (alg: number, cp?: ReturnType<typeof s>): ManagedObject =>
 test('request fields override the key default field by field', () => {
   const o = obj(
     CryptographicAlgorithm.AES,
-    s(Tag.AttributeValue, [
-      en(Tag.BlockCipherMode, BlockCipherMode.CBC),
-      en(Tag.PaddingMethod, PaddingMethod.PKCS5),
+    structure(Tag.AttributeValue, [
+      enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC),
+      enumeration(Tag.PaddingMethod, PaddingMethod.PKCS5),
     ]),
   )
-  const req = s(Tag.RequestPayload, [
-    s(Tag.CryptographicParameters, [en(Tag.BlockCipherMode, BlockCipherMode.ECB)]),
+  const req = structure(Tag.RequestPayload, [
+    structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, BlockCipherMode.ECB)]),
   ])
-  assert.deepEqual(params(o, req), { mode: BlockCipherMode.ECB, padding: PaddingMethod.PKCS5 })
-  assert.deepEqual(cipherSpec(CryptographicAlgorithm.AES, params(o, req)), {
+  assert.deepEqual(params(o, requested(req)), {
+    mode: BlockCipherMode.ECB,
+    padding: PaddingMethod.PKCS5,
+  })
+  assert.deepEqual(cipherSpec(CryptographicAlgorithm.AES, params(o, requested(req))), {
     algorithm: 'AES',
     mode: 'ECB',
     padding: 'PKCS5',
@@ -69,10 +80,10 @@ test('RSA parameters: OAEP default SHA-1, MGF1 hash and P Source carried, PKCS#1
   assert.deepEqual(rsaParams({}), { padding: 'OAEP', hash: 'sha1', mgf1Hash: 'sha1' })
   const o = obj(
     CryptographicAlgorithm.RSA,
-    s(Tag.AttributeValue, [
-      en(Tag.PaddingMethod, PaddingMethod.OAEP),
-      en(Tag.HashingAlgorithm, HashingAlgorithm.SHA_384),
-      en(Tag.MaskGeneratorHashingAlgorithm, HashingAlgorithm.SHA_256),
+    structure(Tag.AttributeValue, [
+      enumeration(Tag.PaddingMethod, PaddingMethod.OAEP),
+      enumeration(Tag.HashingAlgorithm, HashingAlgorithm.SHA_384),
+      enumeration(Tag.MaskGeneratorHashingAlgorithm, HashingAlgorithm.SHA_256),
       bytes(Tag.PSource, Buffer.from('L')),
     ]),
   )
@@ -91,7 +102,9 @@ test('MAC hash: from an HMAC key, else from the parameters; tag length read as I
   assert.equal(macHashFor(obj(CryptographicAlgorithm.HMAC_SHA512), {}), 'sha512')
   const aes = obj(
     CryptographicAlgorithm.AES,
-    s(Tag.AttributeValue, [en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.HMAC_SHA256)]),
+    structure(Tag.AttributeValue, [
+      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.HMAC_SHA256),
+    ]),
   )
   assert.equal(macHashFor(aes, params(aes, undefined)), 'sha256')
   assert.throws(
@@ -100,7 +113,11 @@ test('MAC hash: from an HMAC key, else from the parameters; tag length read as I
   )
   const p = params(
     obj(CryptographicAlgorithm.AES),
-    s(Tag.RequestPayload, [s(Tag.CryptographicParameters, [int(Tag.TagLength, 13)])]),
+    requested(
+      structure(Tag.RequestPayload, [
+        structure(Tag.CryptographicParameters, [int(Tag.TagLength, 13)]),
+      ]),
+    ),
   )
   assert.equal(p.tagLength, 13)
 })

@@ -73,8 +73,8 @@ test('a stream cut anywhere equals the one-shot result (CCM excluded: it cannot 
         const one = encryptOnce(spec, key, data, { aad })
         const iv = one.generatedIv
         const points = [...new Set(cuts.map((c) => Math.min(c, data.length)))].sort((a, b) => a - b)
-        const enc = openStream('enc', spec, key, iv, aad, 'a', 'k')
-        const dec = openStream('dec', spec, key, iv, aad, 'a', 'k')
+        const enc = openStream({ direction: 'enc', spec, key, iv, aad, owner: 'a', objectId: 'k' })
+        const dec = openStream({ direction: 'dec', spec, key, iv, aad, owner: 'a', objectId: 'k' })
         const parts: Buffer[] = []
         const back: Buffer[] = []
         let at = 0

@@ -14,11 +14,11 @@ import {
   Tag,
   bool,
   bytes,
-  en,
+  enumeration,
   find,
   int,
-  req,
-  s,
+  requiredValue,
+  structure,
 } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto'
@@ -28,9 +28,9 @@ import type { Fixture } from '../helpers.js'
 import type { KmipTestClient } from '../../src/testing.js'
 
 const h = (x: string): Buffer => Buffer.from(x.replace(/\s+/g, ''), 'hex')
-const cp = (...c: TtlvItem[]) => s(Tag.CryptographicParameters, c)
+const cp = (...c: TtlvItem[]) => structure(Tag.CryptographicParameters, c)
 const hex = (t: TtlvItem | undefined, tag: number) =>
-  Buffer.from(req(t, tag, 'ByteString')).toString('hex')
+  Buffer.from(requiredValue(t, tag, 'ByteString')).toString('hex')
 async function fails(p: Promise<unknown>, reason: number): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.equal((e as { reason?: number }).reason, reason)
@@ -53,7 +53,7 @@ async function register(alg: number, key: Buffer, extra: TtlvItem[] = []): Promi
     Operation.Register,
     registerSymmetric({ key, usage: 12, algorithm: alg, extra }),
   )
-  const id = req(r, Tag.UniqueIdentifier, 'TextString')
+  const id = requiredValue(r, Tag.UniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(id)))
   return id
 }
@@ -73,7 +73,7 @@ test('AES CFB, OFB and CTR over the wire give the SP 800-38A answers', async () 
       Operation.Encrypt,
       P(
         uid(id),
-        cp(en(Tag.BlockCipherMode, mode)),
+        cp(enumeration(Tag.BlockCipherMode, mode)),
         bytes(Tag.Data, PT1),
         bytes(Tag.IVCounterNonce, h(iv)),
       ),
@@ -83,7 +83,7 @@ test('AES CFB, OFB and CTR over the wire give the SP 800-38A answers', async () 
       Operation.Decrypt,
       P(
         uid(id),
-        cp(en(Tag.BlockCipherMode, mode)),
+        cp(enumeration(Tag.BlockCipherMode, mode)),
         bytes(Tag.Data, h(ct)),
         bytes(Tag.IVCounterNonce, h(iv)),
       ),
@@ -94,7 +94,7 @@ test('AES CFB, OFB and CTR over the wire give the SP 800-38A answers', async () 
   await fails(
     c.call(
       Operation.Decrypt,
-      P(uid(id), cp(en(Tag.BlockCipherMode, BlockCipherMode.CTR)), bytes(Tag.Data, PT1)),
+      P(uid(id), cp(enumeration(Tag.BlockCipherMode, BlockCipherMode.CTR)), bytes(Tag.Data, PT1)),
     ),
     ResultReason.InvalidMessage,
   )
@@ -103,7 +103,7 @@ test('AES CFB, OFB and CTR over the wire give the SP 800-38A answers', async () 
       Operation.Encrypt,
       P(
         uid(id),
-        cp(en(Tag.BlockCipherMode, BlockCipherMode.CBC)),
+        cp(enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC)),
         bytes(Tag.Data, PT1),
         bytes(Tag.IVCounterNonce, h('00')),
       ),
@@ -115,7 +115,7 @@ test('AES CFB, OFB and CTR over the wire give the SP 800-38A answers', async () 
       Operation.Encrypt,
       P(
         uid(id),
-        cp(en(Tag.BlockCipherMode, BlockCipherMode.GCM), int(Tag.TagLength, 7)),
+        cp(enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM), int(Tag.TagLength, 7)),
         bytes(Tag.Data, PT1),
       ),
     ),
@@ -132,7 +132,10 @@ test('3DES key (SP 800-67 example) encrypts in ECB over the wire', async () => {
     Operation.Encrypt,
     P(
       uid(id),
-      cp(en(Tag.BlockCipherMode, BlockCipherMode.ECB), en(Tag.PaddingMethod, PaddingMethod.None)),
+      cp(
+        enumeration(Tag.BlockCipherMode, BlockCipherMode.ECB),
+        enumeration(Tag.PaddingMethod, PaddingMethod.None),
+      ),
       bytes(Tag.Data, Buffer.from('The qufck brown fox jump')),
     ),
   )
@@ -142,7 +145,7 @@ test('3DES key (SP 800-67 example) encrypts in ECB over the wire', async () => {
 test('streaming GCM Decrypt in three requests; streams are bound to key, direction and identity', async () => {
   const key = h('feffe9928665731c6d6a8f9467308308')
   const id = await register(CryptographicAlgorithm.AES, key)
-  const gcm = cp(en(Tag.BlockCipherMode, BlockCipherMode.GCM), int(Tag.TagLength, 16))
+  const gcm = cp(enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM), int(Tag.TagLength, 16))
   const iv = h('cafebabefacedbad')
   const aad = h('feedfacedeadbeeffeedfacedeadbeefabaddad2')
   const ct = h(
@@ -160,7 +163,7 @@ test('streaming GCM Decrypt in three requests; streams are bound to key, directi
       bytes(Tag.AuthenticatedEncryptionAdditionalData, aad),
     ),
   )
-  const corr = Buffer.from(req(r1, Tag.CorrelationValue, 'ByteString'))
+  const corr = Buffer.from(requiredValue(r1, Tag.CorrelationValue, 'ByteString'))
   // Another key, the other direction, or another identity (even with a grant) cannot continue it.
   const other = await register(CryptographicAlgorithm.AES, key)
   await fails(
@@ -224,7 +227,7 @@ test('streaming GCM Decrypt in three requests; streams are bound to key, directi
       bool(Tag.InitIndicator, true),
     ),
   )
-  const c2 = Buffer.from(req(s1, Tag.CorrelationValue, 'ByteString'))
+  const c2 = Buffer.from(requiredValue(s1, Tag.CorrelationValue, 'ByteString'))
   await fails(
     c.call(
       Operation.Decrypt,
@@ -247,7 +250,10 @@ test('Hash: SHA-256 / SHA3-256 known answers, Hashing Algorithm required', async
     hex(
       await c.call(
         Operation.Hash,
-        P(s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, alg)]), bytes(Tag.Data, d)),
+        P(
+          structure(Tag.CryptographicParameters, [enumeration(Tag.HashingAlgorithm, alg)]),
+          bytes(Tag.Data, d),
+        ),
       ),
       Tag.Data,
     )
@@ -262,7 +268,9 @@ test('Hash: SHA-256 / SHA3-256 known answers, Hashing Algorithm required', async
       await c.call(
         Operation.Hash,
         P(
-          s(Tag.CryptographicParameters, [en(Tag.HashingAlgorithm, HashingAlgorithm.SHA3_256)]),
+          structure(Tag.CryptographicParameters, [
+            enumeration(Tag.HashingAlgorithm, HashingAlgorithm.SHA3_256),
+          ]),
           bytes(Tag.Data, Buffer.alloc(0)),
         ),
       ),
@@ -278,25 +286,28 @@ test('RSA PKCS#1 v1.5 Decrypt over the wire: local and server ciphertexts; bad p
   const r = await c.call(
     Operation.CreateKeyPair,
     P(
-      s(Tag.CommonAttributes, [
-        en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.RSA),
+      structure(Tag.CommonAttributes, [
+        enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.RSA),
         int(Tag.CryptographicLength, 2048),
         int(Tag.CryptographicUsageMask, 12),
       ]),
     ),
   )
-  const sk = req(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
-  const pk = req(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
+  const sk = requiredValue(r, Tag.PrivateKeyUniqueIdentifier, 'TextString')
+  const pk = requiredValue(r, Tag.PublicKeyUniqueIdentifier, 'TextString')
   await c.call(Operation.Activate, P(uid(sk)))
   await c.call(Operation.Activate, P(uid(pk)))
-  const got = await c.call(Operation.Get, P(uid(pk), en(Tag.KeyFormatType, KeyFormatType.X_509)))
+  const got = await c.call(
+    Operation.Get,
+    P(uid(pk), enumeration(Tag.KeyFormatType, KeyFormatType.X_509)),
+  )
   const block = find(find(got, Tag.PublicKey), Tag.KeyBlock)
-  const spki = req(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString')
+  const spki = requiredValue(find(block, Tag.KeyValue), Tag.KeyMaterial, 'ByteString')
   const pub = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
-  const pkcs1 = cp(en(Tag.PaddingMethod, PaddingMethod.PKCS1V1_5))
+  const pkcs1 = cp(enumeration(Tag.PaddingMethod, PaddingMethod.PKCS1V1_5))
   const dec = async (ct: Uint8Array) =>
     Buffer.from(
-      req(
+      requiredValue(
         await c.call(Operation.Decrypt, P(uid(sk), pkcs1, bytes(Tag.Data, ct))),
         Tag.Data,
         'ByteString',
@@ -306,7 +317,7 @@ test('RSA PKCS#1 v1.5 Decrypt over the wire: local and server ciphertexts; bad p
   // Encrypted here with OpenSSL's encoder, and by the server's Encrypt with the public key.
   const local = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, m)
   assert.deepEqual(await dec(local), m)
-  const remote = req(
+  const remote = requiredValue(
     await c.call(Operation.Encrypt, P(uid(pk), pkcs1, bytes(Tag.Data, m))),
     Tag.Data,
     'ByteString',

@@ -22,7 +22,15 @@ const GCM: CipherSpec = { algorithm: 'AES', mode: 'GCM', padding: 'None', tagLen
 
 test('GCM stream through the registry gives the one-shot answer', () => {
   const reg = new StreamRegistry()
-  const s = openStream('enc', GCM, K, IV, AAD, 'alice', 'k1')
+  const s = openStream({
+    direction: 'enc',
+    spec: GCM,
+    key: K,
+    iv: IV,
+    aad: AAD,
+    owner: 'alice',
+    objectId: 'k1',
+  })
   const a = s.update(PT.subarray(0, 32))
   assert.equal(
     a.toString('hex'),
@@ -39,14 +47,38 @@ test('GCM stream through the registry gives the one-shot answer', () => {
   assert.throws(() => again.update(PT), code('ERR_KMS_STREAM'))
   // Decrypt stream, tag given at Final; a wrong tag fails.
   const ct = Buffer.concat([a, b.data])
-  const d = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  const d = openStream({
+    direction: 'dec',
+    spec: GCM,
+    key: K,
+    iv: IV,
+    aad: AAD,
+    owner: 'alice',
+    objectId: 'k1',
+  })
   const p1 = d.update(ct.subarray(0, 7))
   const p2 = d.final(ct.subarray(7), b.tag!)
   assert.deepEqual(Buffer.concat([p1, p2.data]), PT)
-  const d2 = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  const d2 = openStream({
+    direction: 'dec',
+    spec: GCM,
+    key: K,
+    iv: IV,
+    aad: AAD,
+    owner: 'alice',
+    objectId: 'k1',
+  })
   d2.update(ct)
   assert.throws(() => d2.final(Buffer.alloc(0), Buffer.alloc(16)), code('ERR_KMS_CRYPTO'))
-  const d3 = openStream('dec', GCM, K, IV, AAD, 'alice', 'k1')
+  const d3 = openStream({
+    direction: 'dec',
+    spec: GCM,
+    key: K,
+    iv: IV,
+    aad: AAD,
+    owner: 'alice',
+    objectId: 'k1',
+  })
   assert.throws(() => d3.final(ct), code('ERR_KMS_MISSING_DATA'))
 })
 
@@ -54,24 +86,32 @@ test('CBC/PKCS5 stream in odd chunks equals one-shot; CCM cannot stream', () => 
   const spec: CipherSpec = { algorithm: 'AES', mode: 'CBC', padding: 'PKCS5' }
   const iv = Buffer.alloc(16, 7)
   const one = encryptOnce(spec, K, PT, { iv }).data
-  const s = openStream('enc', spec, K, iv, undefined, 'a', 'k')
+  const s = openStream({ direction: 'enc', spec, key: K, iv, owner: 'a', objectId: 'k' })
   const parts = [
     s.update(PT.subarray(0, 5)),
     s.update(PT.subarray(5, 40)),
     s.final(PT.subarray(40)).data,
   ]
   assert.deepEqual(Buffer.concat(parts), one)
-  const d = openStream('dec', spec, K, iv, undefined, 'a', 'k')
+  const d = openStream({ direction: 'dec', spec, key: K, iv, owner: 'a', objectId: 'k' })
   assert.deepEqual(
     Buffer.concat([d.update(one.subarray(0, 33)), d.final(one.subarray(33)).data]),
     PT,
   )
   assert.throws(
-    () => openStream('enc', { ...spec, mode: 'CCM' }, K, Buffer.alloc(12), undefined, 'a', 'k'),
+    () =>
+      openStream({
+        direction: 'enc',
+        spec: { ...spec, mode: 'CCM' },
+        key: K,
+        iv: Buffer.alloc(12),
+        owner: 'a',
+        objectId: 'k',
+      }),
     code('ERR_KMS_NOT_SUPPORTED'),
   )
   assert.throws(
-    () => openStream('dec', spec, K, undefined, undefined, 'a', 'k'),
+    () => openStream({ direction: 'dec', spec, key: K, owner: 'a', objectId: 'k' }),
     code('ERR_KMS_MISSING_IV'),
   )
 })
@@ -79,7 +119,8 @@ test('CBC/PKCS5 stream in odd chunks equals one-shot; CCM cannot stream', () => 
 test('registry: owner, object and direction bound; idle expiry; count limit', () => {
   let now = 1000
   const reg = new StreamRegistry({ maxStreams: 2, idleMs: 100, now: () => now })
-  const mk = () => openStream('enc', GCM, K, IV, undefined, 'alice', 'k1')
+  const mk = () =>
+    openStream({ direction: 'enc', spec: GCM, key: K, iv: IV, owner: 'alice', objectId: 'k1' })
   const c1 = reg.add(mk())
   assert.throws(() => reg.get(c1, 'bob', 'k1', 'enc'), code('ERR_KMS_STREAM'))
   assert.throws(() => reg.get(c1, 'alice', 'k2', 'enc'), code('ERR_KMS_STREAM'))
@@ -107,7 +148,8 @@ test('registry: owner, object and direction bound; idle expiry; count limit', ()
 
 test('registry: one identity is held to its own limit (default 64) while others still open streams', () => {
   const reg = new StreamRegistry()
-  const mk = (owner: string) => openStream('enc', GCM, K, IV, undefined, owner, 'k1')
+  const mk = (owner: string) =>
+    openStream({ direction: 'enc', spec: GCM, key: K, iv: IV, owner, objectId: 'k1' })
   const mine = Array.from({ length: 64 }, () => reg.add(mk('greedy')))
   assert.equal(reg.ownedBy('greedy'), 64)
   assert.throws(

@@ -11,7 +11,15 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { addClient, grantAccess, initKms, kmsStatus, startKmsServer } from '../../src/index.js'
 import { KmipTestClient } from '../../src/testing.js'
-import { CryptographicAlgorithm, ObjectType, Operation, Tag, en, int, s } from '@ward/kmip'
+import {
+  CryptographicAlgorithm,
+  ObjectType,
+  Operation,
+  Tag,
+  enumeration,
+  int,
+  structure,
+} from '@ward/kmip'
 import { readFileSync } from 'node:fs'
 import { P, captureLogger } from '../helpers.js'
 
@@ -30,9 +38,9 @@ async function createKey(dir: string, port: number, out: string): Promise<void> 
     await c.call(
       Operation.Create,
       P(
-        en(Tag.ObjectType, ObjectType.SymmetricKey),
-        s(Tag.Attributes, [
-          en(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+        enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+        structure(Tag.Attributes, [
+          enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
           int(Tag.CryptographicLength, 256),
         ]),
       ),

@@ -13,10 +13,10 @@ import {
   ResultStatus,
   Tag,
   decodeTtlv,
-  en,
+  enumeration,
   encodeTtlv,
   int,
-  s,
+  structure,
   text,
 } from '@ward/kmip'
 import { Barrier } from '../../src/barrier/barrier.js'
@@ -51,17 +51,17 @@ async function getFailing(major: number, fail: () => Error): Promise<Answer> {
   const audit: AuditRecord[] = []
   const barrier = new Barrier(new Secret(randomBytes(32)))
   const runtime = createRuntime({ operations })
-  const req = s(Tag.RequestMessage, [
-    s(Tag.RequestHeader, [
-      s(Tag.ProtocolVersion, [
+  const req = structure(Tag.RequestMessage, [
+    structure(Tag.RequestHeader, [
+      structure(Tag.ProtocolVersion, [
         int(Tag.ProtocolVersionMajor, major),
         int(Tag.ProtocolVersionMinor, major === 2 ? 1 : 4),
       ]),
       int(Tag.BatchCount, 1),
     ]),
-    s(Tag.BatchItem, [
-      en(Tag.Operation, Operation.Get),
-      s(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'some-id')]),
+    structure(Tag.BatchItem, [
+      enumeration(Tag.Operation, Operation.Get),
+      structure(Tag.RequestPayload, [text(Tag.UniqueIdentifier, 'some-id')]),
     ]),
   ])
   const res = await handleMessage(

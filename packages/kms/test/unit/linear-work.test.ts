@@ -1,7 +1,7 @@
 /**
  * The linear-time rewrites of issue 10 (finding 1) answer exactly as the code they replace: Locate
  * matching (model/locate-match.ts) and the initial attributes of Create/Register
- * (operations/common.ts applyInitialAttributes), checked against the former quadratic versions on
+ * (operations/initial-attributes.ts applyInitialAttributes), checked against the former quadratic versions on
  * random inputs. (The server-level regression tests are in interop/hostile-work.test.ts.)
  */
 import assert from 'node:assert/strict'
@@ -13,7 +13,7 @@ import { locateMatcher } from '../../src/model/locate-match.js'
 import { setAttr } from '../../src/model/object.js'
 import type { Attr, ManagedObject } from '../../src/model/object.js'
 import { isMultiValued, readOnlyAttributes } from '../../src/model/attributes.js'
-import { applyInitialAttributes } from '../../src/operations/common.js'
+import { applyInitialAttributes } from '../../src/operations/initial-attributes.js'
 import { freshUsageLimits } from '../../src/operations/tighten.js'
 
 const V = Tag.AttributeValue

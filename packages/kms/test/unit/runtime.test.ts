@@ -13,11 +13,11 @@ import {
   QueryFunction,
   Tag,
   decodeTtlv,
-  en,
+  enumeration,
   encodeTtlv,
   findAll,
   int,
-  s,
+  structure,
 } from '@ward/kmip'
 import { Barrier } from '../../src/barrier/barrier.js'
 import { openStream } from '../../src/crypto/streams.js'
@@ -30,7 +30,14 @@ import { parseResponse } from '../../src/testing.js'
 
 const GCM = { algorithm: 'AES', mode: 'GCM', padding: 'None', tagLength: 16 } as const
 const stream = () =>
-  openStream('enc', GCM, randomBytes(16), randomBytes(12), undefined, 'alice', 'k1')
+  openStream({
+    direction: 'enc',
+    spec: GCM,
+    key: randomBytes(16),
+    iv: randomBytes(12),
+    owner: 'alice',
+    objectId: 'k1',
+  })
 
 test('two runtimes share no streams, locks or id counters', async () => {
   const a = createRuntime({ operations })
@@ -95,17 +102,19 @@ async function queryOperations(runtime: KmsRuntime): Promise<number[]> {
       },
       'alice',
       encodeTtlv(
-        s(Tag.RequestMessage, [
-          s(Tag.RequestHeader, [
-            s(Tag.ProtocolVersion, [
+        structure(Tag.RequestMessage, [
+          structure(Tag.RequestHeader, [
+            structure(Tag.ProtocolVersion, [
               int(Tag.ProtocolVersionMajor, 1),
               int(Tag.ProtocolVersionMinor, 4),
             ]),
             int(Tag.BatchCount, 1),
           ]),
-          s(Tag.BatchItem, [
-            en(Tag.Operation, Operation.Query),
-            s(Tag.RequestPayload, [en(Tag.QueryFunction, QueryFunction.QueryOperations)]),
+          structure(Tag.BatchItem, [
+            enumeration(Tag.Operation, Operation.Query),
+            structure(Tag.RequestPayload, [
+              enumeration(Tag.QueryFunction, QueryFunction.QueryOperations),
+            ]),
           ]),
         ]),
       ),

@@ -1,23 +1,13 @@
-/** Helpers shared by the operation handlers. */
-import { KmsError, invalidField } from '../errors.js'
+/**
+ * The attributes a client supplies with a new object (Create, Create Key Pair, Register, Re-key):
+ * applied once, server-owned ones refused, and read back by name.
+ */
+import { KmsError } from '../errors.js'
 import { isMultiValued, readOnlyAttributes } from '../model/attributes.js'
 import { setAttr } from '../model/object.js'
 import { freshUsageLimits } from './tighten.js'
 import type { Attr, ManagedObject } from '../model/object.js'
-import { ResultReason, s, text, Tag } from '@ward/kmip'
 import type { TtlvItem } from '@ward/kmip'
-
-/** An operation refused in the object's current state (2.x has its own Result Reason). */
-export const stateError = (message: string): KmsError =>
-  new KmsError('ERR_KMS_WRONG_STATE', message)
-
-/**
- * The key's Cryptographic Usage Mask does not allow the operation: KMIP 2.1 has its own reason
- * (Incompatible Cryptographic Usage Mask, §6.1.17.1 Encrypt … §6.1.19.1 Get errors); 1.x says
- * Permission Denied.
- */
-export const usageMaskError = (message: string): KmsError =>
-  new KmsError('ERR_KMS_USAGE_MASK', message)
 
 /** Apply client-supplied attributes at creation; server-owned ones (state, dates) are refused. */
 export function applyInitialAttributes(
@@ -45,9 +35,6 @@ export function applyInitialAttributes(
   })
 }
 
-export const idPayload = (id: string, extra: readonly (TtlvItem | undefined)[] = []): TtlvItem =>
-  s(Tag.ResponsePayload, [text(Tag.UniqueIdentifier, id), ...extra])
-
 export const firstAttr = (attrs: readonly Attr[], name: string): TtlvItem | undefined =>
   attrs.find((a) => a.name === name)?.value
 
@@ -59,6 +46,3 @@ export function requireNum(attrs: readonly Attr[], name: string): number {
   if (v === undefined) throw new KmsError('ERR_KMS_MISSING_DATA', `attribute ${name} is required`)
   return v
 }
-
-export const reasonCode = ResultReason
-export { invalidField }

@@ -1,45 +1,25 @@
 /**
- * Shared by the cryptographic operations (KMIP 1.4 §4.29–4.34, 2.1 §6.1.11/18/28/29/43/44):
- * reading Cryptographic Parameters (request fields over the key's defaults), the usability checks
- * (state, usage mask, usage dates), and the mapping from KMIP enumerations to the pure crypto core
- * in ../crypto/. Key material is borrowed per call and zeroed afterwards (withMaterial).
+ * Cryptographic Parameters (KMIP 1.4 §2.1.5; 2.1 §7.6) for the cryptographic operations (1.4
+ * §4.29-4.34, 2.1 §6.1.11/18/28/29/43/44): the request's fields over the key's defaults, and the
+ * mapping from KMIP enumerations to the pure crypto core in ../crypto/.
  */
 import { constants } from 'node:crypto'
-import { KmsError, invalidField, notFound, notSupported } from '../errors.js'
-import {
-  AS_REGISTERED,
-  attrScalar,
-  attrValues,
-  fromRow,
-  loadObject,
-  saveObjects,
-  setAttr,
-  targetId,
-} from '../model/object.js'
-import type { ManagedObject, OpContext } from '../model/object.js'
+import { notSupported } from '../errors.js'
+import { attrScalar, attrValues } from '../model/object.js'
+import type { ManagedObject } from '../model/object.js'
 import {
   BlockCipherMode,
   CryptographicAlgorithm,
+  CryptographicParameters,
   DigitalSignatureAlgorithm,
   HashingAlgorithm,
   PaddingMethod,
-  State,
-  en,
-  find,
-  long,
-  s,
-  opt,
-  req,
-  Tag,
+  decodeStructure,
 } from '@ward/kmip'
-import type { TtlvItem } from '@ward/kmip'
+import type { PayloadOf } from '@ward/kmip'
 import type { CipherMode, CipherSpec, SymmetricAlgorithm } from '../crypto/symmetric.js'
 import type { RsaEncryptionParams } from '../crypto/rsa.js'
 import { HMAC_HASHES, macHash } from '../crypto/mac.js'
-import { stateError, usageMaskError } from './common.js'
-
-/** Largest Data accepted per request (a stream can carry more over several requests). */
-export const MAX_DATA = 1 << 20
 
 /** Cryptographic Parameters (KMIP 1.4 §2.1.7.1; 2.1 §11.11) as read from a request or a key. */
 export interface Params {
@@ -54,32 +34,40 @@ export interface Params {
   pSource?: Uint8Array
 }
 
+/** Decoded Cryptographic Parameters (operations/structures.ts in @ward/kmip). */
+export type RequestedParams = PayloadOf<typeof CryptographicParameters>
+
+/** Params field ← Cryptographic Parameters member. */
 const FIELDS = [
-  ['mode', Tag.BlockCipherMode, 'Enumeration'],
-  ['padding', Tag.PaddingMethod, 'Enumeration'],
-  ['hash', Tag.HashingAlgorithm, 'Enumeration'],
-  ['dsa', Tag.DigitalSignatureAlgorithm, 'Enumeration'],
-  ['algorithm', Tag.CryptographicAlgorithm, 'Enumeration'],
-  ['tagLength', Tag.TagLength, 'Integer'],
-  ['randomIv', Tag.RandomIV, 'Boolean'],
-  ['mgfHash', Tag.MaskGeneratorHashingAlgorithm, 'Enumeration'],
-  ['pSource', Tag.PSource, 'ByteString'],
-] as const
+  ['mode', 'blockCipherMode'],
+  ['padding', 'paddingMethod'],
+  ['hash', 'hashingAlgorithm'],
+  ['dsa', 'digitalSignatureAlgorithm'],
+  ['algorithm', 'cryptographicAlgorithm'],
+  ['tagLength', 'tagLength'],
+  ['randomIv', 'randomIV'],
+  ['mgfHash', 'maskGeneratorHashingAlgorithm'],
+  ['pSource', 'pSource'],
+] as const satisfies readonly (readonly [keyof Params, keyof RequestedParams])[]
+
+/** The version does not change Cryptographic Parameters: any reads the key's attribute. */
+const ANY = { major: 1, minor: 4 } as const
 
 /**
  * Request parameters field by field over the key's Cryptographic Parameters attribute: a request
  * naming only the mode still gets the key's padding and hash (KMIP 1.4 §4.29: "if not present,
  * the server uses the Cryptographic Parameters attribute of the key").
  */
-export function params(o: ManagedObject, payload: TtlvItem | undefined): Params {
+export function params(o: ManagedObject, requested: RequestedParams | undefined): Params {
+  const stored = attrValues(o, 'Cryptographic Parameters')[0]
   const sources = [
-    find(payload, Tag.CryptographicParameters),
-    attrValues(o, 'Cryptographic Parameters')[0],
+    requested,
+    stored === undefined ? undefined : decodeStructure(CryptographicParameters, stored, ANY),
   ]
   const r: Record<string, unknown> = {}
-  for (const [name, tag, type] of FIELDS)
+  for (const [name, member] of FIELDS)
     for (const p of sources) {
-      const v = opt(p, tag, type as 'Enumeration')
+      const v = p?.[member]
       if (v !== undefined) {
         r[name] = v
         break
@@ -87,97 +75,6 @@ export function params(o: ManagedObject, payload: TtlvItem | undefined): Params 
     }
   return r as Params
 }
-
-/** What an operation does with the key, for the usage dates (KMIP 1.4 §3.27–3.28). */
-export type Purpose = 'protect' | 'process'
-
-/**
- * Loads the target and checks it may be used now: lifecycle state, Cryptographic Usage Mask, and
- * the Process Start / Protect Stop dates (protecting after Protect Stop Date, or processing before
- * Process Start Date, is refused like a wrong state: OASIS CS-BC-M-14, CS-AC-M-8).
- */
-export async function usable(
-  ctx: OpContext,
-  payload: TtlvItem | undefined,
-  op: string,
-  bit: number,
-  states: readonly number[],
-  purpose: Purpose,
-): Promise<ManagedObject> {
-  const id = targetId(ctx, opt(payload, Tag.UniqueIdentifier, 'TextString'))
-  const o = await loadObject(ctx, id, op)
-  if (!states.includes(o.state))
-    throw stateError(`object ${id} is in state ${o.state}; ${op} needs ${states.join('/')}`)
-  const now = ctx.now()
-  const start = attrScalar(o, 'Process Start Date')
-  const stop = attrScalar(o, 'Protect Stop Date')
-  if (purpose === 'process' && typeof start === 'bigint' && now < start)
-    throw stateError(`object ${id} may not be used to ${op} before its Process Start Date`)
-  if (purpose === 'protect' && typeof stop === 'bigint' && now >= stop)
-    throw stateError(`object ${id} may not be used to ${op} after its Protect Stop Date`)
-  if (o.sealed === null || o.format === AS_REGISTERED)
-    throw notSupported(`object ${id} has no key usable for ${op}`)
-  const mask = attrScalar(o, 'Cryptographic Usage Mask')
-  if (typeof mask === 'number' && (mask & bit) === 0)
-    throw usageMaskError(`object ${id}'s Cryptographic Usage Mask does not allow ${op}`)
-  return o
-}
-
-/** KMIP 1.4 §9.1.3.2.31 Usage Limits Unit. */
-const UsageLimitsUnit = { Byte: 1, Object: 2 } as const
-
-/**
- * Usage Limits (KMIP 1.4 §3.21): a key registered with a Usage Limits Total may protect that many
- * bytes (or objects) in all; the remaining Usage Limits Count is kept on the object and saved
- * before the operation answers. Refused with Permission Denied when exhausted (OASIS CS-BC-M-7).
- * The count-down runs under the object's lock on the latest saved copy of the object, so
- * concurrent requests never spend one allowance twice, and a change saved meanwhile by another
- * operation (an added attribute, a state change) is kept.
- */
-export async function consumeUsage(ctx: OpContext, o: ManagedObject, bytes: number): Promise<void> {
-  if (attrValues(o, 'Usage Limits')[0] === undefined) return
-  await ctx.runtime.locks.run(o.id, async () => {
-    const row = await ctx.store.getObject(o.id)
-    if (row === undefined) throw notFound(o.id)
-    const fresh = fromRow(row)
-    countDown(fresh, bytes)
-    await saveObjects(ctx, [fresh])
-  })
-}
-
-function countDown(o: ManagedObject, bytes: number): void {
-  const ul = attrValues(o, 'Usage Limits')[0]
-  if (ul === undefined) return
-  const total = opt(ul, Tag.UsageLimitsTotal, 'LongInteger')
-  const unit = opt(ul, Tag.UsageLimitsUnit, 'Enumeration') ?? UsageLimitsUnit.Byte
-  const left = opt(ul, Tag.UsageLimitsCount, 'LongInteger') ?? total
-  if (total === undefined || left === undefined) return
-  const need = BigInt(unit === UsageLimitsUnit.Object ? 1 : bytes)
-  if (left < need)
-    throw new KmsError(
-      'ERR_KMS_USAGE_LIMIT',
-      `object ${o.id} has used up its Usage Limits (${left} of ${total} ${unit === UsageLimitsUnit.Object ? 'objects' : 'bytes'} left); use a new key (ReKey)`,
-    )
-  setAttr(
-    o,
-    'Usage Limits',
-    s(Tag.UsageLimits, [
-      long(Tag.UsageLimitsTotal, total),
-      long(Tag.UsageLimitsCount, left - need),
-      en(Tag.UsageLimitsUnit, unit),
-    ]),
-  )
-}
-
-export const data = (payload: TtlvItem | undefined): Uint8Array => {
-  const d = req(payload, Tag.Data, 'ByteString')
-  if (d.length > MAX_DATA)
-    throw invalidField('Data is limited to 1 MiB per request; stream larger data (Init Indicator)')
-  return d
-}
-
-export const ACTIVE = [State.Active]
-export const PROCESS = [State.Active, State.Deactivated, State.Compromised]
 
 /** Node hash names of KMIP Hashing Algorithms. */
 export const hashName: Readonly<Record<number, string>> = {
