@@ -1599,8 +1599,10 @@ export class VmManager {
       .filter((x) => x.id !== p.id)
       .map((x): VmSnapshot => {
         if (x.parent !== p.id) return x
-        const { parent: _drop, ...rest } = x
-        return p.parent ? { ...rest, parent: p.parent } : rest
+        const moved: { -readonly [K in keyof VmSnapshot]?: VmSnapshot[K] } = { ...x }
+        if (p.parent) moved.parent = p.parent
+        else delete moved.parent
+        return moved as VmSnapshot
       })
     const current = t.current === p.id ? p.parent : t.current
     const next: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = {
