@@ -25,6 +25,12 @@ export const VmMessages = {
     `The disk [${path}] is encrypted and a required key was not found.`,
   /** vsphere-features.md §9: "VM must be powered off with no snapshots". */
   deepRecryptPoweredOff: 'A deep recrypt needs the VM powered off with no snapshots.',
+  /** The seed (vSphere 8 "Virtual Machine Encryption Best Practices"): shallow recrypt and snapshots. */
+  shallowRecryptOneBranch:
+    'Shallow recrypt of an encrypted virtual machine with snapshots is permitted only on a single snapshot branch (disk chain). Multiple snapshot branches are not supported.',
+  /** The seed, same page: deep recrypt and snapshots. */
+  deepRecryptNoSnapshots:
+    'A deep recrypt requires that the virtual machine is powered off and contains no snapshots.',
   encryptedDiskNeedsEncryptedVm:
     'An encrypted virtual disk cannot be associated with a VM that is not encrypted.',
 } as const
@@ -83,6 +89,10 @@ export const hostErrors = {
   ERR_HOST_QMP: { kind: 'io' },
   ERR_HOST_RUN_DIR: { kind: 'state' },
   ERR_HOST_FILTER_UNAVAILABLE: { kind: 'state' },
+  ERR_HOST_VM_SNAPSHOTS: { kind: 'state' },
+  ERR_HOST_SNAPSHOT_NOT_FOUND: { kind: 'not-found' },
+  ERR_HOST_SNAPSHOT_EXISTS: { kind: 'conflict' },
+  ERR_HOST_SNAPSHOT_IO: { kind: 'io' },
 } as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
 
 /** A code of {@link hostErrors}. */

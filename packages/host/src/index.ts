@@ -59,6 +59,7 @@ export {
   VmManager,
   type DiskFilter,
   type DiskServer,
+  type SnapshotInfo,
   type VmDescription,
   type KeyState,
 } from './vm/manager.js'

@@ -67,6 +67,10 @@ function describeText(d: VmDescription): string {
         ]),
       ),
     )
+  if (d.snapshots)
+    lines.push(
+      `Snapshots:        ${d.snapshots.count}${d.snapshots.current ? ` (current: ${d.snapshots.current})` : ''}`,
+    )
   lines.push('', `Log:              ${d.log}`, `Console:          ${d.console}`)
   return lines.join('\n')
 }
@@ -98,6 +102,9 @@ type VmOp =
   | 'vm.recrypt'
   | 'vm.encrypt'
   | 'vm.decrypt'
+  | 'vm.snapshot.create'
+  | 'vm.snapshot.revert'
+  | 'vm.snapshot.remove'
 
 /** A command that sends one admin operation and prints the VM it returns. */
 function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>(c: {
@@ -127,6 +134,13 @@ function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>
       return 0
     },
   })
+}
+
+const nameAndSnapshot = (ctx: {
+  readonly positionals: readonly string[]
+}): { name: string; snapshot: string } => {
+  const [name, snapshot] = args(ctx, 'NAME', 'SNAPSHOT')
+  return { name, snapshot }
 }
 
 const nameOnly = (ctx: { readonly positionals: readonly string[] }): { name: string } => ({
@@ -411,5 +425,57 @@ export const hostVmCommands: readonly Command[] = [
     op: 'vm.decrypt',
     params: nameOnly,
     done: (d) => `VM ${d.name} decrypted.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'snapshot', 'create'],
+    summary:
+      'take a snapshot (a child of the current one): disk copies, and memory when powered on',
+    args: 'NAME SNAPSHOT',
+    example: `ward host vm snapshot create vm1 before-upgrade --data-dir ${D}`,
+    op: 'vm.snapshot.create',
+    params: nameAndSnapshot,
+    done: (d) => `Snapshot taken of ${d.name}.`,
+  }),
+  defineCommand({
+    path: ['host', 'vm', 'snapshot', 'list'],
+    summary: "list a VM's snapshot tree: parent, memory, the current one",
+    args: 'NAME',
+    example: `ward host vm snapshot list vm1 --data-dir ${D}`,
+    flags: hostDataDir,
+    async run(ctx) {
+      const [name] = args(ctx, 'NAME')
+      const r = await agentClient(ctx.values['data-dir']).call('vm.snapshot.list', { name })
+      ctx.out.data(r, () =>
+        table(
+          ['Snapshot', 'Parent', 'Created', 'Memory', 'Current'],
+          r.map((x) => [
+            x.name,
+            x.parent ?? '-',
+            x.created,
+            String(x.withMemory),
+            x.current ? 'yes' : '',
+          ]),
+        ),
+      )
+      return 0
+    },
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'snapshot', 'revert'],
+    summary: 'revert to a snapshot: its disks again; a memory snapshot resumes where it was taken',
+    args: 'NAME SNAPSHOT',
+    example: `ward host vm snapshot revert vm1 before-upgrade --data-dir ${D}`,
+    op: 'vm.snapshot.revert',
+    params: nameAndSnapshot,
+    done: (d) => `VM ${d.name} reverted.`,
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'snapshot', 'remove'],
+    summary: 'remove a snapshot: its children move to its parent, its files are deleted',
+    args: 'NAME SNAPSHOT',
+    example: `ward host vm snapshot remove vm1 before-upgrade --data-dir ${D}`,
+    op: 'vm.snapshot.remove',
+    params: nameAndSnapshot,
+    done: (d) => `Snapshot removed from ${d.name}.`,
   }),
 ]

@@ -2,7 +2,7 @@ import { HostError } from '../errors.js'
 import type { EncryptionSettings } from '../config/secure-config.js'
 import type { KeyRef } from '../keys/key-cache.js'
 import type { Datastore } from '../vm/inventory.js'
-import type { VmDescription } from '../vm/manager.js'
+import type { SnapshotInfo, VmDescription } from '../vm/manager.js'
 import {
   bool,
   checkParams,
@@ -109,7 +109,13 @@ export const AdminOps = {
       newKekId: opt(str),
       newProviderId: opt(str),
     },
-    result<VmDescription & { disksRewrapped?: number; disksReencrypted?: number }>(),
+    result<
+      VmDescription & {
+        disksRewrapped?: number
+        snapshotDisksRewrapped?: number
+        disksReencrypted?: number
+      }
+    >(),
   ),
   'vm.encrypt': op(
     { name: req(str), providerId: req(str), kekId: req(str) },
@@ -118,6 +124,19 @@ export const AdminOps = {
   'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>()),
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),
+  'vm.snapshot.create': op(
+    { name: req(str), snapshot: req(str) },
+    result<VmDescription & { snapshot: SnapshotInfo }>(),
+  ),
+  'vm.snapshot.list': op({ name: req(str) }, result<SnapshotInfo[]>()),
+  'vm.snapshot.revert': op(
+    { name: req(str), snapshot: req(str) },
+    result<VmDescription & { snapshot: SnapshotInfo }>(),
+  ),
+  'vm.snapshot.remove': op(
+    { name: req(str), snapshot: req(str) },
+    result<VmDescription & { removed: string }>(),
+  ),
   'vm.power.off': op(
     { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },
     result<VmDescription & { how: string }>(),

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { HostError } from '../errors.js'
 import { readFileBounded, writeFileAtomic } from '../util/files.js'
+import { checkSnapshots, type VmSnapshots } from './snapshots.js'
 
 /** The VM configuration file in a VM's folder (VMX-like: mostly clear, the keys in a bundle). */
 export const VM_CONFIG_FILE = 'vm.json'
@@ -73,6 +74,8 @@ export interface VmConfig {
     readonly providerId?: string
     readonly kekId?: string
   }
+  /** The snapshot tree (`ward host vm snapshot ...`); absent or empty: no snapshots. */
+  readonly snapshots?: VmSnapshots
   /** Set while suspended: the boot options the resumed QEMU must be given again. */
   readonly suspended?: {
     readonly kernel?: string
@@ -211,25 +214,19 @@ export function readVmConfig(folder: string): VmConfig {
   if (!Array.isArray(v.disks) || v.disks.length > VM_LIMITS.disks.max) throw bad(path, 'bad disks')
   const ids = new Set<string>()
   const disks = v.disks.map((d: unknown): VmDisk => {
-    const o = d as Record<string, unknown>
-    if (
-      typeof o !== 'object' ||
-      o === null ||
-      typeof o.id !== 'string' ||
-      !/^disk\d{1,2}$/.test(o.id) ||
-      ids.has(o.id) ||
-      typeof o.file !== 'string' ||
-      !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.file) ||
-      typeof o.sizeBytes !== 'number' ||
-      !Number.isSafeInteger(o.sizeBytes) ||
-      o.sizeBytes < VM_LIMITS.diskBytes.min ||
-      o.sizeBytes > VM_LIMITS.diskBytes.max ||
-      typeof o.encrypted !== 'boolean'
-    )
-      throw bad(path, 'bad disk entry')
-    ids.add(o.id)
-    return { id: o.id, file: o.file, sizeBytes: o.sizeBytes, encrypted: o.encrypted }
+    const x = checkDisk(d, path)
+    if (ids.has(x.id)) throw bad(path, 'bad disk entry')
+    ids.add(x.id)
+    return x
   })
+  const snapshots =
+    v.snapshots === undefined
+      ? undefined
+      : checkSnapshots(
+          v.snapshots,
+          (d) => checkDisk(d, path),
+          (why) => bad(path, why),
+        )
   let encryption: VmEncryption | undefined
   if (v.encryption !== undefined) {
     const e = v.encryption as Record<string, unknown>
@@ -323,7 +320,28 @@ export function readVmConfig(folder: string): VmConfig {
     ...(encryption ? { encryption } : {}),
     ...(suspended ? { suspended } : {}),
     ...(cryptoTask ? { cryptoTask } : {}),
+    ...(snapshots && snapshots.list.length > 0 ? { snapshots } : {}),
   }
+}
+
+/** One disk entry of vm.json (the VM's or a snapshot's). */
+function checkDisk(d: unknown, path: string): VmDisk {
+  const o = d as Record<string, unknown>
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    typeof o.id !== 'string' ||
+    !/^disk\d{1,2}$/.test(o.id) ||
+    typeof o.file !== 'string' ||
+    !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.file) ||
+    typeof o.sizeBytes !== 'number' ||
+    !Number.isSafeInteger(o.sizeBytes) ||
+    o.sizeBytes < VM_LIMITS.diskBytes.min ||
+    o.sizeBytes > VM_LIMITS.diskBytes.max ||
+    typeof o.encrypted !== 'boolean'
+  )
+    throw bad(path, 'bad disk entry')
+  return { id: o.id, file: o.file, sizeBytes: o.sizeBytes, encrypted: o.encrypted }
 }
 
 /** Write vm.json atomically (0600: the bundle is wrapped, the rest is the VM's business). */

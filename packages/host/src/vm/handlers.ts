@@ -35,5 +35,9 @@ export function vmHandlers(vms: () => VmManager): HandlersFor<'datastore'> & Han
     'vm.decrypt': (r) => vms().decrypt(r.name),
     'vm.suspend': (r) => vms().suspend(r.name),
     'vm.resume': (r) => vms().resume(r.name),
+    'vm.snapshot.create': (r) => vms().snapshotCreate(r.name, r.snapshot),
+    'vm.snapshot.list': (r) => vms().snapshotList(r.name),
+    'vm.snapshot.revert': (r) => vms().snapshotRevert(r.name, r.snapshot),
+    'vm.snapshot.remove': (r) => vms().snapshotRemove(r.name, r.snapshot),
   }
 }

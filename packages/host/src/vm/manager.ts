@@ -57,6 +57,18 @@ import {
   type RegisteredVm,
 } from './inventory.js'
 import { SUSPEND_PLAIN, SUSPEND_SEALED, loadState, saveState, type StateSeal } from './suspend.js'
+import {
+  MAX_SNAPSHOTS,
+  SNAPSHOT_DIR,
+  SNAPSHOT_MEMORY_PLAIN,
+  SNAPSHOT_MEMORY_SEALED,
+  branchCount,
+  checkSnapshotName,
+  copyDisk,
+  findSnapshot,
+  type VmSnapshot,
+  type VmSnapshots,
+} from './snapshots.js'
 import { VTPM_DIR, VTPM_LOG, startVtpm, vtpmQemuArgs, vtpmStateKey, type Vtpm } from './vtpm.js'
 import {
   NVRAM_PLAIN,
@@ -160,10 +172,25 @@ export interface VmDescription {
   readonly cryptoState?: 'locked' | 'unlocked'
   readonly lockedReason?: string
   readonly keys: readonly KeyState[]
+  /** The snapshot tree's size and the snapshot the running state descends from. */
+  readonly snapshots?: { readonly count: number; readonly current?: string }
   readonly pid?: number
   readonly qemuStatus?: string
   readonly log: string
   readonly console: string
+}
+
+/** A snapshot as `snapshot list|create|revert` answer it. */
+export interface SnapshotInfo {
+  readonly id: string
+  readonly name: string
+  /** The parent snapshot's name; none for a root. */
+  readonly parent?: string
+  readonly created: string
+  readonly withMemory: boolean
+  /** The snapshot the running state descends from ("you are here"). */
+  readonly current: boolean
+  readonly path: string
 }
 
 const MiB = 1 << 20
@@ -289,6 +316,12 @@ export class VmManager {
       throw new HostError(
         'ERR_HOST_VM_RECRYPT_PARTIAL',
         `VM '${c.name}' has an unfinished recrypt: run it again first`,
+      )
+    if (c.snapshots)
+      throw new HostError(
+        'ERR_HOST_VM_SNAPSHOTS',
+        `cannot ${what} VM '${c.name}' while it has snapshots (${c.snapshots.list.length}): remove them first (ward host vm snapshot remove ${c.name} SNAPSHOT)`,
+        { vm: c.name, snapshots: c.snapshots.list.length },
       )
   }
 
@@ -457,6 +490,12 @@ export class VmManager {
         `${VmMessages.deepRecryptPoweredOff} VM '${name}' is ${this.#running.has(c.id) ? 'powered on' : 'suspended'}: power it off first (a shallow recrypt runs powered on)`,
         { vm: name },
       )
+    if (c.snapshots)
+      throw new HostError(
+        'ERR_HOST_VM_SNAPSHOTS',
+        `${VmMessages.deepRecryptNoSnapshots} VM '${name}' has ${c.snapshots.list.length} snapshot(s): remove them first (ward host vm snapshot remove ${name} SNAPSHOT)`,
+        { vm: name, snapshots: c.snapshots.list.length },
+      )
     const e = c.encryption
     if (e.previous)
       throw new HostError(
@@ -547,7 +586,7 @@ export class VmManager {
   async recryptShallow(
     name: string,
     to: { providerId?: string | undefined; kekId: string },
-  ): Promise<VmDescription & { disksRewrapped: number }> {
+  ): Promise<VmDescription & { disksRewrapped: number; snapshotDisksRewrapped: number }> {
     const { reg, config: c } = this.#find(name)
     if (!c.encryption)
       throw new HostError(
@@ -559,6 +598,13 @@ export class VmManager {
       throw new HostError(
         'ERR_HOST_VM_RECRYPT_PARTIAL',
         `VM '${name}' has an unfinished deep recrypt: run it again first`,
+      )
+    const branches = branchCount(c.snapshots)
+    if (branches > 1)
+      throw new HostError(
+        'ERR_HOST_VM_SNAPSHOTS',
+        `${VmMessages.shallowRecryptOneBranch} VM '${name}' has ${branches} branches: remove snapshots until one chain is left (ward host vm snapshot list ${name})`,
+        { vm: name, branches },
       )
     const next = {
       providerId: checkIdArg(to.providerId ?? e.providerId),
@@ -601,7 +647,18 @@ export class VmManager {
       })
     }
     let done = 0
-    const disks = c.disks.filter((d) => d.encrypted)
+    // the live disks, then every snapshot's copies (same DEK, same token wrapping: one chain)
+    const disks: { id: string; file: string }[] = [
+      ...c.disks.filter((d) => d.encrypted),
+      ...(c.snapshots?.list ?? []).flatMap((p) =>
+        p.disks
+          .filter((d) => d.encrypted)
+          .map((d) => ({
+            id: `${d.id} of snapshot ${p.name}`,
+            file: join(SNAPSHOT_DIR, p.id, d.file),
+          })),
+      ),
+    ]
     for (const d of disks) {
       try {
         await this.#withKek(from, (oldKek) =>
@@ -643,7 +700,12 @@ export class VmManager {
       },
       'shallow recrypt done',
     )
-    return { ...(await this.describe(name)), disksRewrapped: done }
+    const live = c.disks.filter((d) => d.encrypted).length
+    return {
+      ...(await this.describe(name)),
+      disksRewrapped: live,
+      snapshotDisksRewrapped: done - live,
+    }
   }
 
   /** A copy of a cached KEK for an async use, zeroed when `fn` settles. */
@@ -852,6 +914,7 @@ export class VmManager {
       SUSPEND_SEALED,
     ]
     rmSync(join(reg.path, VTPM_DIR), { recursive: true, force: true })
+    rmSync(join(reg.path, SNAPSHOT_DIR), { recursive: true, force: true })
     for (const f of [...own, ...config.disks.map((d) => d.file)])
       rmSync(join(reg.path, f), { force: true })
     try {
@@ -1073,6 +1136,16 @@ export class VmManager {
       ...(cryptoState ? { cryptoState } : {}),
       ...(lockedReason !== undefined ? { lockedReason } : {}),
       keys,
+      ...(c.snapshots
+        ? {
+            snapshots: {
+              count: c.snapshots.list.length,
+              ...(c.snapshots.current
+                ? { current: findSnapshot(c.snapshots, c.name, c.snapshots.current).name }
+                : {}),
+            },
+          }
+        : {}),
       ...(run ? { pid: run.qemu.pid } : {}),
       ...(qemuStatus !== undefined ? { qemuStatus } : {}),
       log: join(reg.path, QEMU_LOG),
@@ -1333,6 +1406,215 @@ export class VmManager {
     rmSync(image, { force: true })
     this.#log.info({ vm: name, id: c.id }, 'VM resumed')
     return this.describe(name)
+  }
+
+  // ---- snapshots
+
+  #snapshotInfo(reg: RegisteredVm, t: VmSnapshots, p: VmSnapshot): SnapshotInfo {
+    const parent = p.parent ? t.list.find((x) => x.id === p.parent) : undefined
+    return {
+      id: p.id,
+      name: p.name,
+      ...(parent ? { parent: parent.name } : {}),
+      created: p.created,
+      withMemory: p.withMemory,
+      current: t.current === p.id,
+      path: join(reg.path, SNAPSHOT_DIR, p.id),
+    }
+  }
+
+  /** The seed: "reissue the shallow recrypt operation before performing any snapshot operations". */
+  #refuseUnfinished(c: VmConfig): void {
+    const e = c.encryption
+    if (e?.previous || e?.deepRecrypt || c.cryptoTask)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${c.name}' has an unfinished ${c.cryptoTask?.op ?? (e?.previous ? 'shallow recrypt' : 'deep recrypt')}: run it again before any snapshot operation`,
+        { vm: c.name },
+      )
+  }
+
+  snapshotList(name: string): SnapshotInfo[] {
+    const { reg, config: c } = this.#find(name)
+    const t = c.snapshots
+    return t ? t.list.map((p) => this.#snapshotInfo(reg, t, p)) : []
+  }
+
+  /**
+   * Take a snapshot, a child of the current one: a copy of every disk file (a reflink where the
+   * file system has them, else a sparse copy; an encrypted disk stays the same LUKS2 volume), and
+   * when the VM is powered on its memory: the guest is stopped, QEMU's state streamed through the
+   * agent into the snapshot (sealed with the VM's file key), the disks copied, and the guest runs on.
+   */
+  async snapshotCreate(
+    name: string,
+    snapshot: string,
+  ): Promise<VmDescription & { snapshot: SnapshotInfo }> {
+    const { reg, config: c } = this.#find(name)
+    const snapName = checkSnapshotName(snapshot)
+    this.#refuseUnfinished(c)
+    if (c.suspended)
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `VM '${name}' is suspended: resume it (or power it off) before taking a snapshot`,
+        { vm: name },
+      )
+    const list = c.snapshots?.list ?? []
+    if (list.some((p) => p.name === snapName))
+      throw new HostError(
+        'ERR_HOST_SNAPSHOT_EXISTS',
+        `VM '${name}' already has a snapshot named '${snapName}': choose another name`,
+        { vm: name },
+      )
+    if (list.length >= MAX_SNAPSHOTS)
+      throw new HostError(
+        'ERR_HOST_VM_SNAPSHOTS',
+        `VM '${name}' has ${MAX_SNAPSHOTS} snapshots, the most a VM has: remove one first`,
+        { vm: name },
+      )
+    const id = randomUUID()
+    const folder = join(reg.path, SNAPSHOT_DIR, id)
+    mkdirSync(join(reg.path, SNAPSHOT_DIR), { mode: 0o700, recursive: true })
+    mkdirSync(folder, { mode: 0o700 })
+    const run = this.#running.get(c.id)
+    try {
+      if (run) {
+        const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
+        const save = (key: Uint8Array | undefined): Promise<void> =>
+          saveState({
+            qmp: run.qemu.qmp,
+            runFolder: run.runFolder,
+            out,
+            seal: key ? this.#stateSeal(c, key) : undefined,
+          })
+        // saveState stops the guest and lets it run on if it fails; on success it stays stopped
+        // (QEMU has flushed its disks) until the copies are made
+        if (run.fileKey) await run.fileKey.use((k) => save(k))
+        else await save(undefined)
+        try {
+          for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+        } finally {
+          await run.qemu.qmp.execute('cont', undefined, 10_000)
+        }
+      } else for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+      fsyncDir(folder)
+      const entry: VmSnapshot = {
+        id,
+        name: snapName,
+        ...(c.snapshots?.current ? { parent: c.snapshots.current } : {}),
+        created: new Date().toISOString(),
+        withMemory: run !== undefined,
+        disks: c.disks,
+        ...(run ? { boot: { ...run.boot } } : {}),
+      }
+      writeVmConfig(reg.path, { ...c, snapshots: { current: id, list: [...list, entry] } })
+    } catch (e) {
+      rmSync(folder, { recursive: true, force: true })
+      throw e
+    }
+    this.#log.info(
+      { vm: name, snapshot: snapName, id, withMemory: run !== undefined },
+      'snapshot taken',
+    )
+    const now = readVmConfig(reg.path).snapshots!
+    return {
+      ...(await this.describe(name)),
+      snapshot: this.#snapshotInfo(reg, now, findSnapshot(now, name, id)),
+    }
+  }
+
+  /**
+   * Revert to a snapshot: the running VM is powered off (a suspended state discarded), the disks
+   * are the snapshot's again (fresh copies of its files), the snapshot becomes the current one;
+   * a memory snapshot is then resumed where it was taken.
+   */
+  async snapshotRevert(
+    name: string,
+    snapshot: string,
+  ): Promise<VmDescription & { snapshot: SnapshotInfo }> {
+    const { reg, config: c } = this.#find(name)
+    const p = findSnapshot(c.snapshots, name, snapshot)
+    this.#refuseUnfinished(c)
+    const run = this.#running.get(c.id)
+    if (run) await this.#stop(run, true, 0)
+    const folder = join(reg.path, SNAPSHOT_DIR, p.id)
+    const image = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
+    if (p.withMemory && !existsSync(image))
+      throw new HostError('ERR_HOST_SNAPSHOT_IO', `snapshot '${p.name}': ${image} is missing`)
+    for (const d of p.disks) {
+      const live = join(reg.path, d.file)
+      const tmp = `${live}.revert`
+      rmSync(tmp, { force: true })
+      await copyDisk(join(folder, d.file), tmp)
+      renameSync(tmp, live)
+    }
+    // a disk added after the snapshot belongs to the state the revert discards
+    for (const d of c.disks)
+      if (!p.disks.some((x) => x.file === d.file)) rmSync(join(reg.path, d.file), { force: true })
+    fsyncDir(reg.path)
+    const reverted: VmConfig = {
+      ...withoutSuspended(c),
+      disks: p.disks,
+      snapshots: { ...c.snapshots!, current: p.id },
+    }
+    writeVmConfig(reg.path, reverted)
+    rmSync(join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN), { force: true })
+    if (p.withMemory) {
+      await this.#start(name, p.boot ?? {}, true)
+      const started = this.#running.get(c.id)!
+      try {
+        const load = (key: Uint8Array | undefined): Promise<void> =>
+          loadState({
+            qmp: started.qemu.qmp,
+            runFolder: started.runFolder,
+            image,
+            seal: key ? this.#stateSeal(c, key) : undefined,
+          })
+        if (started.fileKey) await started.fileKey.use((k) => load(k))
+        else await load(undefined)
+      } catch (e) {
+        await this.#stop(started, true, 0)
+        throw e
+      }
+    }
+    this.#log.info({ vm: name, snapshot: p.name, withMemory: p.withMemory }, 'reverted to snapshot')
+    const t = readVmConfig(reg.path).snapshots!
+    return { ...(await this.describe(name)), snapshot: this.#snapshotInfo(reg, t, p) }
+  }
+
+  /**
+   * Remove a snapshot: its children become children of its parent and, when it was the current
+   * one, its parent becomes current. Every snapshot holds whole copies, so nothing is merged into
+   * the running disks or the children: its files are deleted. Allowed powered on.
+   */
+  async snapshotRemove(
+    name: string,
+    snapshot: string,
+  ): Promise<VmDescription & { removed: string }> {
+    const { reg, config: c } = this.#find(name)
+    const p = findSnapshot(c.snapshots, name, snapshot)
+    this.#refuseUnfinished(c)
+    const t = c.snapshots!
+    const list = t.list
+      .filter((x) => x.id !== p.id)
+      .map((x): VmSnapshot => {
+        if (x.parent !== p.id) return x
+        const moved: { -readonly [K in keyof VmSnapshot]?: VmSnapshot[K] } = { ...x }
+        if (p.parent) moved.parent = p.parent
+        else delete moved.parent
+        return moved as VmSnapshot
+      })
+    const current = t.current === p.id ? p.parent : t.current
+    const next: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = {
+      ...c,
+      snapshots: { ...(current ? { current } : {}), list },
+    }
+    if (list.length === 0) delete next.snapshots
+    writeVmConfig(reg.path, next as VmConfig)
+    rmSync(join(reg.path, SNAPSHOT_DIR, p.id), { recursive: true, force: true })
+    if (list.length === 0) rmSync(join(reg.path, SNAPSHOT_DIR), { recursive: true, force: true })
+    this.#log.info({ vm: name, snapshot: p.name }, 'snapshot removed')
+    return { ...(await this.describe(name)), removed: p.name }
   }
 
   /**
