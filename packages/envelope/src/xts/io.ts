@@ -51,8 +51,29 @@ export function xtsWriteSectorsAsync(
   return runIo(native, true, fd, position, key, data, firstSector, sectorSize)
 }
 
-/** Internal: the two functions above on a chosen backend (tests run both). */
-export async function runIo(
+/**
+ * Internal: the two functions above on a chosen backend (tests run both). Not an async function,
+ * so that the common case (one job) settles with the job's own promise and no extra turns; every
+ * failure is still a rejection.
+ */
+export function runIo(
+  impl: NativeXts | undefined,
+  writing: boolean,
+  fd: number,
+  position: number,
+  key: Uint8Array,
+  data: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+): Promise<void> {
+  try {
+    return startIo(impl, writing, fd, position, key, data, firstSector, sectorSize)
+  } catch (e) {
+    return Promise.reject(e as Error)
+  }
+}
+
+function startIo(
   impl: NativeXts | undefined,
   writing: boolean,
   fd: number,
@@ -88,6 +109,21 @@ export async function runIo(
       throw asIoError(e)
     })
   }
+  return splitIo(fn, impl, key, data, firstSector, sectorSize, fd, position, jobs)
+}
+
+async function splitIo(
+  fn: NonNullable<NativeXts['sectorsReadAsync']>,
+  impl: NativeXts,
+  key: Uint8Array,
+  data: Uint8Array,
+  firstSector: number,
+  sectorSize: number,
+  fd: number,
+  position: number,
+  jobs: number,
+): Promise<void> {
+  const count = data.length / sectorSize
   const per = Math.ceil(count / jobs)
   const started: Promise<void>[] = []
   let queueError: unknown

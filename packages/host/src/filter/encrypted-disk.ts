@@ -214,24 +214,31 @@ class Disk implements EncryptedDisk {
   }
 
   readInto(offset: number, target: Uint8Array): Promise<void> {
-    return this.#op(offset, target.length, 'read', async () => {
+    return this.#op(offset, target.length, 'read', () => {
       this.stats.reads++
       const ss = this.sectorSize
       const start = offset - (offset % ss)
       const end = roundUp(offset + target.length, ss)
-      if (start === offset && end === offset + target.length) await this.#readSectors(start, target)
-      else {
-        this.stats.partialReads++
-        const bounce = Buffer.allocUnsafeSlow(end - start)
-        try {
-          await this.#readSectors(start, bounce)
-          target.set(bounce.subarray(offset - start, offset - start + target.length))
-        } finally {
-          bounce.fill(0)
-        }
-      }
-      this.stats.bytesRead += target.length
+      if (start === offset && end === offset + target.length)
+        // the common case, whole sectors: the pool job's promise and one turn for the stats
+        return this.#readSectors(start, target).then(() => {
+          this.stats.bytesRead += target.length
+        })
+      return this.#readPartial(offset, target, start, end)
     })
+  }
+
+  /** A read that is not whole sectors: through a bounce buffer (zeroed after). */
+  async #readPartial(offset: number, target: Uint8Array, start: number, end: number) {
+    this.stats.partialReads++
+    const bounce = Buffer.allocUnsafeSlow(end - start)
+    try {
+      await this.#readSectors(start, bounce)
+      target.set(bounce.subarray(offset - start, offset - start + target.length))
+    } finally {
+      bounce.fill(0)
+    }
+    this.stats.bytesRead += target.length
   }
 
   write(offset: number, data: Uint8Array, opts: { readonly fua: boolean }): Promise<void> {
@@ -284,7 +291,31 @@ class Disk implements EncryptedDisk {
    * safe on its own) and that the disk is open; close() waits for it, so the descriptor is never
    * used after it was closed (and perhaps reused by another file).
    */
-  async #op(offset: number, length: number, kind: Kind, fn: () => Promise<void>) {
+  #op(offset: number, length: number, kind: Kind, fn: () => Promise<void>): Promise<void> {
+    try {
+      this.#check(offset, length, kind)
+    } catch (e) {
+      return Promise.reject(e as Error)
+    }
+    this.#active++
+    const t0 = performance.now()
+    let work: Promise<void>
+    try {
+      work = fn()
+    } catch (e) {
+      work = Promise.reject(e as Error)
+    }
+    const done = (): void => {
+      this.stats.serviceMs += performance.now() - t0
+      if (--this.#active === 0) this.#drained?.()
+    }
+    return work.then(done, (e: unknown) => {
+      done()
+      throw e
+    })
+  }
+
+  #check(offset: number, length: number, kind: Kind): void {
     if (this.#closing !== undefined)
       throw new NbdError('ERR_NBD_SHUTDOWN', 'the encrypted disk is closed', {
         errno: NBD_ERR.ESHUTDOWN,
@@ -304,18 +335,10 @@ class Disk implements EncryptedDisk {
       throw new NbdError('ERR_NBD_ARG', 'the encrypted disk is read-only', {
         errno: NBD_ERR.EPERM,
       })
-    this.#active++
-    const t0 = performance.now()
-    try {
-      await fn()
-    } finally {
-      this.stats.serviceMs += performance.now() - t0
-      if (--this.#active === 0) this.#drained?.()
-    }
   }
 
   /** Reads and decrypts whole sectors at plaintext offset `at` (sector-aligned) into `buf`. */
-  async #readSectors(at: number, buf: Uint8Array): Promise<void> {
+  #readSectors(at: number, buf: Uint8Array): Promise<void> {
     const sector = this.#firstSector + at / this.sectorSize
     if (this.#map !== undefined)
       return xtsSectorsFromMappedAsync({
@@ -328,7 +351,7 @@ class Disk implements EncryptedDisk {
         sectorSize: this.sectorSize,
       })
     // one pool job: pread, then decrypt in place (a file cut short: ERR_XTS_INPUT_SHORT, EIO)
-    await xtsReadSectorsAsync(
+    return xtsReadSectorsAsync(
       this.#fd,
       this.dataOffset + at,
       this.#key,
@@ -339,9 +362,9 @@ class Disk implements EncryptedDisk {
   }
 
   /** Encrypts whole sectors in `buf` in place and writes them at plaintext offset `at`. */
-  async #writeSectors(at: number, buf: Uint8Array): Promise<void> {
+  #writeSectors(at: number, buf: Uint8Array): Promise<void> {
     // one pool job: encrypt in place, then pwrite
-    await xtsWriteSectorsAsync(
+    return xtsWriteSectorsAsync(
       this.#fd,
       this.dataOffset + at,
       this.#key,

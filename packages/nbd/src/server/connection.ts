@@ -26,7 +26,7 @@ import {
   SimpleReply,
 } from '../protocol/messages.js'
 import { errnoOf, type NbdBackend } from './backend.js'
-import type { BufferPool } from './buffer-pool.js'
+import { BufferPool } from './buffer-pool.js'
 import type { ResolvedOptions } from './options.js'
 
 /** Largest option data read into memory; longer options are skipped unread and refused TOO_BIG. */
@@ -68,6 +68,9 @@ interface Pending {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+// a READ reply's header is written into the HEAD bytes of its pooled buffer
+if (BufferPool.HEAD !== SimpleReply.size) throw new Error('BufferPool.HEAD must be a simple reply')
 
 /**
  * One client connection: newstyle fixed handshake, then transmission with simple replies.
@@ -584,18 +587,17 @@ export class Connection {
     const fua = (h.flags & CMD_FLAG.FUA) !== 0
     const b = this.#host.backend
     const pool = this.#host.pool
-    let work: Promise<Uint8Array | undefined>
-    let recycle: Buffer | undefined // pooled READ buffer, given back once the socket is done with it
+    let work: Promise<unknown>
+    // readInto: the pooled buffer, read at BufferPool.HEAD; its reply header goes in front of it
+    let into: Buffer | undefined
     try {
       switch (h.type) {
         case CMD.READ:
           if (h.length === 0) work = Promise.resolve(undefined)
           else if (b.readInto === undefined) work = b.read(h.offset, h.length)
           else {
-            const parent = pool.take(h.length)
-            const view = parent.subarray(0, h.length)
-            recycle = parent
-            work = b.readInto(h.offset, view).then(() => view)
+            into = pool.take(h.length)
+            work = b.readInto(h.offset, into.subarray(BufferPool.HEAD, BufferPool.HEAD + h.length))
           }
           break
         case CMD.WRITE:
@@ -630,16 +632,19 @@ export class Connection {
       work = Promise.reject(e)
     }
     work.then(
-      (data) => {
+      (result) => {
         if (payloadParent !== undefined) pool.give(payloadParent)
+        if (into !== undefined) return this.#replyRead(h.cookie, into, h.length, p.cost)
+        const data = result as Uint8Array | undefined
         if (h.type === CMD.READ && h.length > 0 && data?.length !== h.length) {
           this.#backendError(h.type, NBD_ERR.EIO, 'short read')
           return this.#reply(h.cookie, NBD_ERR.EIO, undefined, p.cost)
         }
-        this.#reply(h.cookie, 0, data, p.cost, recycle)
+        this.#reply(h.cookie, 0, data, p.cost)
       },
       (e: unknown) => {
         if (payloadParent !== undefined) pool.give(payloadParent)
+        if (into !== undefined) pool.give(into) // the backend is done with it: nothing was sent
         const errno = errnoOf(e)
         this.#backendError(h.type, errno, errorCode(e))
         this.#reply(h.cookie, errno, undefined, p.cost)
@@ -657,21 +662,10 @@ export class Connection {
     })
   }
 
-  #reply(
-    cookie: bigint,
-    error: number,
-    data: Uint8Array | undefined,
-    cost: number,
-    recycle?: Buffer,
-  ): void {
+  #reply(cookie: bigint, error: number, data: Uint8Array | undefined, cost: number): void {
     if (this.#state === 'closed' || this.#s.destroyed) return this.#release(cost)
     const hdr = encode(SimpleReply, { error, cookie }, Buffer.allocUnsafe(SimpleReply.size))
-    const done = (err?: Error | null): void => {
-      // after a failed write the kernel may not be done with the buffer: let GC have it instead
-      if (recycle !== undefined && (err === undefined || err === null))
-        this.#host.pool.give(recycle)
-      this.#guard(() => this.#release(cost))
-    }
+    const done = (): void => this.#guard(() => this.#release(cost))
     if (data === undefined || data.length === 0) {
       this.#s.write(hdr, done)
       return
@@ -680,6 +674,25 @@ export class Connection {
     this.#s.write(hdr)
     this.#s.write(data, done)
     this.#s.uncork()
+  }
+
+  /**
+   * A successful readInto: the header is written into the pooled buffer's HEAD bytes, in front of
+   * the data, and both leave in one socket write. The buffer goes back to the pool once the
+   * socket is done with it.
+   */
+  #replyRead(cookie: bigint, buf: Buffer, length: number, cost: number): void {
+    const pool = this.#host.pool
+    if (this.#state === 'closed' || this.#s.destroyed) {
+      pool.give(buf)
+      return this.#release(cost)
+    }
+    encode(SimpleReply, { error: 0, cookie }, buf.subarray(0, BufferPool.HEAD))
+    this.#s.write(buf.subarray(0, BufferPool.HEAD + length), (err?: Error | null) => {
+      // after a failed write the kernel may not be done with the buffer: let GC have it instead
+      if (err === undefined || err === null) pool.give(buf)
+      this.#guard(() => this.#release(cost))
+    })
   }
 
   #release(cost: number): void {

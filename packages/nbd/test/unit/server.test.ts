@@ -451,3 +451,39 @@ test('constructor checks options and backend size', () => {
   assert.equal(new NbdServer(shared, { exclusive: true }).transmissionFlags & TF.CAN_MULTI_CONN, 0)
   assert.equal(new NbdServer(b).transmissionFlags & TF.CAN_MULTI_CONN, 0)
 })
+
+test('readInto backends: each reply carries its own bytes; a failed readInto answers EIO', async () => {
+  const size = 1 << 20
+  const b = memoryBackend(size)
+  b.data.set(randomBytes(size))
+  let fail = false
+  b.readInto = async (offset, target) => {
+    await sleep(target.length % 3) // replies complete out of order
+    if (fail) throw Object.assign(new Error('media error'), { code: 'EIO' })
+    target.set(b.data.subarray(offset, offset + target.length))
+  }
+  const s = await serve(b)
+  try {
+    const c = await NbdClient.connect(s.path)
+    const reads = [0, 4096, 1, 65536 + 7, 300_000, size - 5].map(
+      (o, i) => [o, Math.min(size - o, 4096 * (i + 1) + i)] as const,
+    )
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(reads.map(([o, n]) => c.read(o, n)))
+      for (const [i, [o, n]] of reads.entries())
+        assert.deepEqual(got[i], b.data.subarray(o, o + n), `read ${o}+${n}`)
+    }
+    fail = true
+    assert.equal((await c.request(CMD.READ, { offset: 0, length: 8192 })).error, NBD_ERR.EIO)
+    fail = false
+    assert.deepEqual(await c.read(0, 8192), b.data.subarray(0, 8192))
+    await c.disconnect()
+  } finally {
+    await s.stop()
+  }
+  const errs = s.events.filter((e) => e.type === 'backend-error')
+  assert.deepEqual(
+    errs.map((e) => e.type === 'backend-error' && [e.command, e.errno]),
+    [['READ', 'EIO']],
+  )
+})
