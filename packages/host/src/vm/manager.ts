@@ -1342,6 +1342,48 @@ export class VmManager {
     }
   }
 
+  /**
+   * Power on `name` waiting for an incoming state (QEMU `-incoming defer`) and stream `image` (a
+   * suspend or memory-snapshot image, sealed with the VM's file key when encrypted) into it. On
+   * failure the VM is stopped again and the image is left where it is.
+   */
+  async #startFromImage(
+    name: string,
+    c: VmConfig,
+    boot: BootOptions,
+    image: string,
+  ): Promise<void> {
+    await this.#start(name, boot, true)
+    const run = this.#running.get(c.id)!
+    const load = (key: Uint8Array | undefined): Promise<void> =>
+      loadState({
+        qmp: run.qemu.qmp,
+        runFolder: run.runFolder,
+        image,
+        seal: key ? this.#stateSeal(c, key) : undefined,
+      })
+    try {
+      if (run.fileKey) await run.fileKey.use((k) => load(k))
+      else await load(undefined)
+    } catch (e) {
+      await this.#stop(run, true, 0)
+      throw e
+    }
+  }
+
+  /** Stream a running VM's state into `out`, sealed with its file key when encrypted. */
+  async #saveImage(run: Running, c: VmConfig, out: string): Promise<void> {
+    const save = (key: Uint8Array | undefined): Promise<void> =>
+      saveState({
+        qmp: run.qemu.qmp,
+        runFolder: run.runFolder,
+        out,
+        seal: key ? this.#stateSeal(c, key) : undefined,
+      })
+    if (run.fileKey) await run.fileKey.use((k) => save(k))
+    else await save(undefined)
+  }
+
   #stateSeal(c: VmConfig, key: Uint8Array): StateSeal {
     return { key, vmId: c.id, providerId: 'ward-vm', kekId: `${c.id}/file-key` }
   }
@@ -1359,15 +1401,7 @@ export class VmManager {
         vm: name,
       })
     const out = join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN)
-    const save = (key: Uint8Array | undefined): Promise<void> =>
-      saveState({
-        qmp: run.qemu.qmp,
-        runFolder: run.runFolder,
-        out,
-        seal: key ? this.#stateSeal(c, key) : undefined,
-      })
-    if (run.fileKey) await run.fileKey.use((k) => save(k))
-    else await save(undefined)
+    await this.#saveImage(run, c, out)
     writeVmConfig(reg.path, { ...c, suspended: { ...run.boot } })
     await this.#stop(run, true, 0)
     this.#log.info({ vm: name, id: c.id }, 'VM suspended')
@@ -1385,23 +1419,8 @@ export class VmManager {
         'ERR_HOST_VM_SUSPEND',
         `VM '${name}' is marked suspended but ${image} is missing`,
       )
-    await this.#start(name, c.suspended, true)
-    const run = this.#running.get(c.id)!
-    try {
-      const load = (key: Uint8Array | undefined): Promise<void> =>
-        loadState({
-          qmp: run.qemu.qmp,
-          runFolder: run.runFolder,
-          image,
-          seal: key ? this.#stateSeal(c, key) : undefined,
-        })
-      if (run.fileKey) await run.fileKey.use((k) => load(k))
-      else await load(undefined)
-    } catch (e) {
-      // the image stays: the VM is still suspended
-      await this.#stop(run, true, 0)
-      throw e
-    }
+    // on failure the image stays: the VM is still suspended
+    await this.#startFromImage(name, c, c.suspended, image)
     writeVmConfig(reg.path, withoutSuspended(c))
     rmSync(image, { force: true })
     this.#log.info({ vm: name, id: c.id }, 'VM resumed')
@@ -1480,17 +1499,9 @@ export class VmManager {
     try {
       if (run) {
         const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
-        const save = (key: Uint8Array | undefined): Promise<void> =>
-          saveState({
-            qmp: run.qemu.qmp,
-            runFolder: run.runFolder,
-            out,
-            seal: key ? this.#stateSeal(c, key) : undefined,
-          })
         // saveState stops the guest and lets it run on if it fails; on success it stays stopped
         // (QEMU has flushed its disks) until the copies are made
-        if (run.fileKey) await run.fileKey.use((k) => save(k))
-        else await save(undefined)
+        await this.#saveImage(run, c, out)
         try {
           for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
         } finally {
@@ -1559,24 +1570,7 @@ export class VmManager {
     }
     writeVmConfig(reg.path, reverted)
     rmSync(join(reg.path, c.encryption ? SUSPEND_SEALED : SUSPEND_PLAIN), { force: true })
-    if (p.withMemory) {
-      await this.#start(name, p.boot ?? {}, true)
-      const started = this.#running.get(c.id)!
-      try {
-        const load = (key: Uint8Array | undefined): Promise<void> =>
-          loadState({
-            qmp: started.qemu.qmp,
-            runFolder: started.runFolder,
-            image,
-            seal: key ? this.#stateSeal(c, key) : undefined,
-          })
-        if (started.fileKey) await started.fileKey.use((k) => load(k))
-        else await load(undefined)
-      } catch (e) {
-        await this.#stop(started, true, 0)
-        throw e
-      }
-    }
+    if (p.withMemory) await this.#startFromImage(name, c, p.boot ?? {}, image)
     this.#log.info({ vm: name, snapshot: p.name, withMemory: p.withMemory }, 'reverted to snapshot')
     const t = readVmConfig(reg.path).snapshots!
     return { ...(await this.describe(name)), snapshot: this.#snapshotInfo(reg, t, p) }
