@@ -2,4 +2,21 @@
  * `ward center`: the management plane (issue 13). Inventory, key providers, VM encryption tasks
  * run on the hosts, cryptographic privileges, the REST API, HA on PostgreSQL.
  */
-export {}
+export { CenterError, centerErrors, type CenterErrorCode } from './errors.js'
+export {
+  initCenterPki,
+  loadCenterPki,
+  PKI_DIR,
+  PkiFiles,
+  PkiValidity,
+  type CenterPki,
+  type InitCenterPkiOptions,
+} from './pki/center-pki.js'
+export {
+  signHostCsr,
+  addressHost,
+  AllowedHostKeys,
+  MAX_CSR_PEM,
+  type HostCsrOptions,
+} from './pki/sign-csr.js'
+export { certFingerprint, type IssuedCert, type CertAndKey } from './pki/certs.js'

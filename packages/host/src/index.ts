@@ -66,3 +66,11 @@ export {
 export { readVmConfig, VM_CONFIG_FILE, type VmConfig, type VmDisk } from './vm/config.js'
 export { chooseAccelerator, probeImage, runProbe, type Accelerator } from './vm/accel.js'
 export { QEMU_LOG, SERIAL_LOG } from './vm/qemu.js'
+export {
+  CENTER_CLIENT_CN,
+  CENTER_CLIENT_OU,
+  HOST_OU,
+  HOST_ID_RE,
+  DEFAULT_REMOTE_PORT,
+  hostUri,
+} from './remote/identity.js'

@@ -47,6 +47,7 @@ const areas: Readonly<
   tpm2: { table: 'tpmErrors', docs: ['tpm2.md'] },
   host: { table: 'hostErrors', docs: ['host.md'] },
   nbd: { table: 'nbdErrors', docs: ['nbd.md'] },
+  center: { table: 'centerErrors', docs: ['center.md'] },
 }
 
 type Table = Readonly<Record<string, { readonly kind: string }>>
