@@ -50,7 +50,12 @@ export interface AgentOptions {
 }
 
 /** Operations that only read: answered at once, not queued behind a power-on or power-off. */
-const READ_ONLY_OPS: ReadonlySet<string> = new Set(['vm.list', 'vm.describe', 'datastore.list'])
+const READ_ONLY_OPS: ReadonlySet<string> = new Set([
+  'vm.list',
+  'vm.describe',
+  'datastore.list',
+  'crypto.status',
+])
 
 /** Timings and counts of one boot (the benchmark reads them). */
 export interface BootStats {

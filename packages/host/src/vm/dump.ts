@@ -58,7 +58,6 @@ export async function dumpGuestMemory(o: {
   const reader = open(fifo, constants.O_RDONLY)
   let plaintextBytes = 0
   let fileBytes = 0
-  let started = false
   try {
     const file = createWriteStream(tmp, { flags: 'wx', mode: 0o600 })
     file.write(header)
@@ -69,7 +68,6 @@ export async function dumpGuestMemory(o: {
         protocol: `file:${fifo}`,
         detach: true,
       })
-      started = true
     } catch (e) {
       file.destroy()
       throw new HostError(
@@ -79,7 +77,19 @@ export async function dumpGuestMemory(o: {
         { cause: e },
       )
     }
-    const fh = await reader
+    // QEMU opens the file before it answers; bounded all the same (a hung open must not hang the agent)
+    const fh = await Promise.race([
+      reader,
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () =>
+            reject(
+              new HostError('ERR_HOST_VM_DUMP', 'dump-memory: QEMU did not open the dump pipe'),
+            ),
+          30_000,
+        ).unref(),
+      ),
+    ])
     const counted = new Writable({
       write(chunk: Buffer, _enc, cb) {
         fileBytes += chunk.length
@@ -113,7 +123,7 @@ export async function dumpGuestMemory(o: {
     return { plaintextBytes, fileBytes }
   } catch (e) {
     rmSync(tmp, { force: true })
-    if (!started) await unblock(fifo, reader)
+    await unblock(fifo, reader)
     throw e
   } finally {
     seal.destroy()

@@ -416,6 +416,34 @@ test(
       const b = readFileSync(f)
       for (const c of canaries) assert.equal(b.includes(c), false, `host key in ${f}`)
     }
+    // best effort: a dump whose host key is not in the cache is named and left as it is; the
+    // same change-key again, once the key is back, rewraps it
+    await wardJson(['crypto-util', 'keys', 'remove', 'kp1', 'hk-2', ...dd])
+    const hk3 = await addCachedKey(h, 'kp1', 'hk-3')
+    const ck = ['host', 'crypto', 'change-key', '--provider-id', 'kp1', '--key-id', 'hk-3', ...dd]
+    r = await ward([...ck, '--json'])
+    assert.equal(r.code, 1, r.stderr)
+    const partial = JSON.parse(r.stdout) as {
+      rewrapped: string[]
+      notRewrapped: { file: string; reason: string }[]
+    }
+    assert.deepEqual(partial.rewrapped, [])
+    assert.deepEqual(
+      partial.notRewrapped.map((x) => x.file),
+      [dump.file],
+    )
+    assert.match(partial.notRewrapped[0]!.reason, /hk-2\) is not in the key cache/)
+    assert.equal(
+      (await wardJson<CoreDumpDescription>(['crypto-util', 'coredump', 'describe', dump.file]))
+        .hostKeyId,
+      'hk-2',
+    )
+    await wardJson(['crypto-util', 'keys', 'add', 'kp1', 'hk-2', '--kek-file', hk2.file, ...dd])
+    const retry = await wardJson<{ rewrapped: string[] }>(ck)
+    assert.deepEqual(retry.rewrapped, [dump.file])
+    const elf4 = join(dir, 'd1-hk3.elf')
+    await wardJson(['crypto-util', 'coredump', 'decrypt', dump.file, elf4, '--key-file', hk3.file])
+    isElfWithPattern(elf4)
     const off = await wardJson<VmDescription>(['host', 'vm', 'power-off', 'd1', '--hard', ...dd])
     assert.equal(off.powerState, 'poweredOff')
     // a VM that is not running: refused
