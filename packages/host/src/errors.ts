@@ -93,6 +93,13 @@ export const hostErrors = {
   ERR_HOST_SNAPSHOT_NOT_FOUND: { kind: 'not-found' },
   ERR_HOST_SNAPSHOT_EXISTS: { kind: 'conflict' },
   ERR_HOST_SNAPSHOT_IO: { kind: 'io' },
+  // host encryption mode, host key, memory dumps (issue 12)
+  ERR_HOST_CRYPTO_STATE: { kind: 'state' },
+  ERR_HOST_VM_DUMP: { kind: 'io' },
+  ERR_HOST_COREDUMP_FORMAT: { kind: 'input' },
+  ERR_HOST_COREDUMP_WRONG_KEY: { kind: 'integrity' },
+  ERR_HOST_KEY_EXPORT_FORMAT: { kind: 'input' },
+  ERR_HOST_KEY_EXPORT_PASSWORD: { kind: 'integrity' },
 } as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
 
 /** A code of {@link hostErrors}. */

@@ -74,3 +74,28 @@ export {
   DEFAULT_REMOTE_PORT,
   hostUri,
 } from './remote/identity.js'
+export {
+  HOST_CRYPTO_STATES,
+  CRYPTO_TRANSITIONS,
+  type HostCryptoState,
+} from './crypto-state/states.js'
+export {
+  DUMP_DIR,
+  COREDUMP_EXT,
+  type HostCryptoStatus,
+  type RewrapReport,
+} from './crypto-state/host-crypto.js'
+export {
+  describeCoreDump,
+  decryptCoreDump,
+  readCoreDumpHeader,
+  COREDUMP_DATA_OFFSET,
+  type CoreDumpDescription,
+  type CoreDumpHeaderValue,
+} from './crypto-state/coredump-file.js'
+export {
+  exportHostKey,
+  openHostKeyExport,
+  describeHostKeyExport,
+  HOST_KEY_EXPORT_KDF,
+} from './crypto-state/key-export.js'

@@ -21,11 +21,28 @@ export const commandGroups: readonly {
     load: async () => (await import('./crypto-util-keys.js')).cryptoUtilKeysCommands,
   },
   {
+    prefix: ['crypto-util', 'coredump'],
+    load: async () => (await import('./crypto-util-coredump.js')).cryptoUtilCoredumpCommands,
+  },
+  {
     prefix: ['crypto-util'],
     load: async () => (await import('./crypto-util.js')).cryptoUtilCommands,
   },
   { prefix: ['host'], load: async () => (await import('./host.js')).hostCommands },
   { prefix: ['host', 'vm'], load: async () => (await import('./host-vm.js')).hostVmCommands },
+  // host status, host crypto ..., host vm dump-memory
+  {
+    prefix: ['host', 'crypto'],
+    load: async () => (await import('./host-crypto.js')).hostCryptoCommands,
+  },
+  {
+    prefix: ['host', 'status'],
+    load: async () => (await import('./host-crypto.js')).hostCryptoCommands,
+  },
+  {
+    prefix: ['host', 'vm', 'dump-memory'],
+    load: async () => (await import('./host-crypto.js')).hostCryptoCommands,
+  },
   {
     prefix: ['host', 'datastore'],
     load: async () => (await import('./host-vm.js')).hostVmCommands,

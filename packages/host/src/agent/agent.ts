@@ -20,6 +20,8 @@ import {
 import { fsyncDir, shredFile } from '../util/files.js'
 import { VmManager, type DiskFilter } from '../vm/manager.js'
 import { vmHandlers } from '../vm/handlers.js'
+import { HostCrypto, finishCryptoDisable } from '../crypto-state/host-crypto.js'
+import { cryptoHandlers, guardEncryptedWork } from '../crypto-state/handlers.js'
 import { serveEncryptedDisk } from '../filter/index.js'
 
 export const KEYSTORE_FILE = 'keystore.journal'
@@ -48,7 +50,12 @@ export interface AgentOptions {
 }
 
 /** Operations that only read: answered at once, not queued behind a power-on or power-off. */
-const READ_ONLY_OPS: ReadonlySet<string> = new Set(['vm.list', 'vm.describe', 'datastore.list'])
+const READ_ONLY_OPS: ReadonlySet<string> = new Set([
+  'vm.list',
+  'vm.describe',
+  'datastore.list',
+  'crypto.status',
+])
 
 /** Timings and counts of one boot (the benchmark reads them). */
 export interface BootStats {
@@ -81,6 +88,7 @@ export class HostAgent {
   #journal: bigint | undefined
   #chain: Promise<unknown> = Promise.resolve()
   readonly #vms: VmManager
+  readonly #crypto: HostCrypto
 
   private constructor(o: {
     dataDir: string
@@ -112,6 +120,14 @@ export class HostAgent {
       filter: o.vm.diskFilter ?? ((d) => serveEncryptedDisk(d)),
       ...(o.vm.qemu !== undefined ? { qemu: o.vm.qemu } : {}),
       ...(o.vm.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.vm.probeTimeoutMs } : {}),
+    })
+    this.#crypto = new HostCrypto({
+      dataDir: o.dataDir,
+      cache: this.cache,
+      log: o.log,
+      contents: () => this.#config.contents,
+      save: (c) => this.#withTpm(() => this.#config.save(c)),
+      vms: () => this.#vms,
     })
   }
 
@@ -198,6 +214,8 @@ export class HostAgent {
         shredFile(path)
         log.warn('removed a key-store journal that no configuration references')
       }
+      // a disable (pendingIncapable) is finished by this reboot
+      await finishCryptoDisable(config.contents, (c) => config.save(c), log)
       const agent = new HostAgent({
         dataDir: o.dataDir,
         tpm,
@@ -284,6 +302,7 @@ export class HostAgent {
       ...this.#settings(),
       keyPersistence: this.#config.contents.keyPersistence.enabled,
       cachedKeys: this.cache.size,
+      crypto: this.#crypto.status(),
       boot: {
         secureBoot: this.#boot.secureBoot,
         execInstalledOnly: this.#boot.execInstalledOnly,
@@ -343,7 +362,13 @@ export class HostAgent {
       this.#log.info({ op: 'keys.remove', providerId, kekId }, 'key removed from the cache')
       return { removed: true }
     },
-    ...vmHandlers(() => this.#vms),
+    ...guardEncryptedWork(
+      vmHandlers(() => this.#vms, {
+        dumpMemory: (r) => this.#crypto.dumpMemory(r.name, r.out),
+      }),
+      () => this.#crypto,
+    ),
+    ...cryptoHandlers(() => this.#crypto),
   }
 
   /** Evict a key from the cache (zeroed) and from key persistence, anchored in the TPM. */

@@ -3,6 +3,7 @@ import type { EncryptionSettings } from '../config/secure-config.js'
 import type { KeyRef } from '../keys/key-cache.js'
 import type { Datastore } from '../vm/inventory.js'
 import type { SnapshotInfo, VmDescription } from '../vm/manager.js'
+import type { HostCryptoStatus, RewrapReport } from '../crypto-state/host-crypto.js'
 import {
   bool,
   checkParams,
@@ -24,6 +25,8 @@ export interface HostStatus extends EncryptionSettings {
   readonly hostId: string
   readonly keyPersistence: boolean
   readonly cachedKeys: number
+  /** Host encryption mode and the host key (`ward host crypto status`). */
+  readonly crypto: HostCryptoStatus
   readonly boot: {
     readonly secureBoot: boolean
     readonly execInstalledOnly: boolean
@@ -136,6 +139,29 @@ export const AdminOps = {
   'vm.snapshot.remove': op(
     { name: req(str), snapshot: req(str) },
     result<VmDescription & { removed: string }>(),
+  ),
+  'vm.dump.memory': op(
+    { name: req(str), out: opt(str) },
+    result<{
+      vm: string
+      file: string
+      hostProviderId: string
+      hostKeyId: string
+      plaintextBytes: number
+      fileBytes: number
+    }>(),
+  ),
+  'crypto.status': op({}, result<HostCryptoStatus>()),
+  'crypto.prepare': op({}, result<HostCryptoStatus>()),
+  'crypto.enable': op({ providerId: req(str), keyId: req(str) }, result<HostCryptoStatus>()),
+  'crypto.key.change': op(
+    { providerId: req(str), keyId: req(str) },
+    result<HostCryptoStatus & RewrapReport>(),
+  ),
+  'crypto.disable': op({}, result<HostCryptoStatus & { rebootRequired: true }>()),
+  'crypto.key.export': op(
+    { password: req(str) },
+    result<{ providerId: string; keyId: string; export: string }>(),
   ),
   'vm.power.off': op(
     { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },

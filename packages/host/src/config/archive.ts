@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { Secret } from '@ward/core'
 import { HostError, BootMessages } from '../errors.js'
+import { HOST_CRYPTO_STATES, type HostCryptoState } from '../crypto-state/states.js'
 
 /** `WARDCFG` + format version 1: the encrypted configuration archive (ESXi's `local.tgz.ve`). */
 const MAGIC = Buffer.from('WARDCFG\x01', 'latin1')
@@ -28,6 +29,12 @@ export interface ArchiveContents {
     readonly enabled: boolean
     /** Id of the key-store journal, present while a store exists (its key is `keystore.key`). */
     readonly storeId?: string
+  }
+  /** Host encryption mode (vSphere's HostCryptoState); absent: `incapable`. */
+  readonly crypto?: {
+    readonly state: HostCryptoState
+    /** The host key (core dumps): a key of the key cache, by its ids. */
+    readonly hostKey?: { readonly providerId: string; readonly kekId: string }
   }
 }
 
@@ -138,6 +145,8 @@ function isContents(v: unknown): v is ArchiveContents {
   const id = a.identity as Record<string, unknown> | undefined
   const kp = a.keyPersistence as Record<string, unknown> | undefined
   const rec = a.recovery as Record<string, unknown> | undefined
+  const cr = a.crypto as Record<string, unknown> | undefined
+  const hk = cr?.hostKey as Record<string, unknown> | undefined
   return (
     a.version === 2 &&
     (a.generation === undefined ||
@@ -150,6 +159,16 @@ function isContents(v: unknown): v is ArchiveContents {
     kp !== null &&
     typeof kp.enabled === 'boolean' &&
     (kp.storeId === undefined || typeof kp.storeId === 'string') &&
-    (rec === undefined || (typeof rec === 'object' && rec !== null && typeof rec.id === 'string'))
+    (rec === undefined ||
+      (typeof rec === 'object' && rec !== null && typeof rec.id === 'string')) &&
+    (cr === undefined ||
+      (typeof cr === 'object' &&
+        cr !== null &&
+        HOST_CRYPTO_STATES.includes(cr.state as HostCryptoState) &&
+        (hk === undefined ||
+          (typeof hk === 'object' &&
+            hk !== null &&
+            typeof hk.providerId === 'string' &&
+            typeof hk.kekId === 'string'))))
   )
 }

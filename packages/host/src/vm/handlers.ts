@@ -6,7 +6,10 @@ import type { VmManager } from './manager.js'
  * The VM area's rows of the admin protocol (`datastore.*`, `vm.*`), each a call into the host's
  * VmManager. `vms` is read at call time (the agent makes its manager after its handler map).
  */
-export function vmHandlers(vms: () => VmManager): HandlersFor<'datastore'> & HandlersFor<'vm'> {
+export function vmHandlers(
+  vms: () => VmManager,
+  hooks: { readonly dumpMemory: HandlersFor<'vm'>['vm.dump.memory'] },
+): HandlersFor<'datastore'> & HandlersFor<'vm'> {
   return {
     'datastore.add': (r) => vms().addDatastore(r.name, r.path),
     'datastore.list': () => vms().listDatastores(),
@@ -39,5 +42,7 @@ export function vmHandlers(vms: () => VmManager): HandlersFor<'datastore'> & Han
     'vm.snapshot.list': (r) => vms().snapshotList(r.name),
     'vm.snapshot.revert': (r) => vms().snapshotRevert(r.name, r.snapshot),
     'vm.snapshot.remove': (r) => vms().snapshotRemove(r.name, r.snapshot),
+    // host-key work (crypto-state/): needs the host's crypto state and key, not only the VM
+    'vm.dump.memory': hooks.dumpMemory,
   }
 }

@@ -57,6 +57,7 @@ import {
   type RegisteredVm,
 } from './inventory.js'
 import { SUSPEND_PLAIN, SUSPEND_SEALED, loadState, saveState, type StateSeal } from './suspend.js'
+import type { RunningGuest } from './dump.js'
 import {
   MAX_SNAPSHOTS,
   SNAPSHOT_DIR,
@@ -1406,6 +1407,17 @@ export class VmManager {
     await this.#stop(run, true, 0)
     this.#log.info({ vm: name, id: c.id }, 'VM suspended')
     return this.describe(name)
+  }
+
+  /** A powered-on VM's QMP and run folder, for dump-memory (vm/dump.ts). */
+  runningGuest(name: string): RunningGuest {
+    const { config: c } = this.#find(name)
+    const run = this.#running.get(c.id)
+    if (!run || run.stopping)
+      throw new HostError('ERR_HOST_VM_POWER_STATE', `VM '${name}' is not powered on`, {
+        vm: name,
+      })
+    return { id: c.id, name: c.name, qmp: run.qemu.qmp, runFolder: run.runFolder }
   }
 
   /** Resume a suspended VM: QEMU starts with -incoming defer and the agent streams the image in. */
