@@ -33,6 +33,7 @@ import {
   type OpenedBundle,
 } from '@ward/envelope'
 import { HostError, VmMessages } from '../errors.js'
+import type { OpProgress } from '../agent/schema.js'
 import type { KeyCache, KeyRef } from '../keys/key-cache.js'
 import { fsyncDir } from '../util/files.js'
 import { chooseAccelerator, type Accelerator, type ProbeResult } from './accel.js'
@@ -175,6 +176,14 @@ export interface VmDescription {
   readonly keys: readonly KeyState[]
   /** The snapshot tree's size and the snapshot the running state descends from. */
   readonly snapshots?: { readonly count: number; readonly current?: string }
+  /**
+   * A crypto task that stopped midway (a crash, a failure): power-on and snapshots are refused
+   * until it is run again (`command`), which resumes it.
+   */
+  readonly unfinished?: {
+    readonly task: 'encrypt' | 'decrypt' | 'deep recrypt' | 'shallow recrypt'
+    readonly command: string
+  }
   readonly pid?: number
   readonly qemuStatus?: string
   readonly log: string
@@ -332,7 +341,11 @@ export class VmManager {
    * sealed, the bundle made from the disks' DEKs and a new file key. Until it is done vm.json says
    * so (`cryptoTask`) and power-on is refused; running it again resumes.
    */
-  async encrypt(name: string, kek: { providerId: string; kekId: string }): Promise<VmDescription> {
+  async encrypt(
+    name: string,
+    kek: { providerId: string; kekId: string },
+    onProgress?: (p: OpProgress) => void,
+  ): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     const task = c.cryptoTask
     if (c.encryption && task?.op !== 'decrypt')
@@ -357,13 +370,17 @@ export class VmManager {
         { providerId: ref.providerId, kekId: ref.kekId },
       )
     writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'encrypt', ...ref } })
+    const progress = vmProgress(c.disks, onProgress)
     const disks: VmDisk[] = []
     for (const d of c.disks) {
       const plain = join(reg.path, d.file)
       const file = d.file.replace(/\.img$/, '') + '.luks'
       const sealed = join(reg.path, file)
+      const report = progress.disk(d)
       if (existsSync(plain)) {
-        await this.#withKek(ref, (k) => encryptInPlace(plain, { kek: k, ...ref }))
+        await this.#withKek(ref, (k) =>
+          encryptInPlace(plain, { kek: k, ...ref, onProgress: report }),
+        )
         renameSync(plain, sealed)
         fsyncDir(reg.path)
       } else if (!existsSync(sealed))
@@ -402,6 +419,7 @@ export class VmManager {
       fileKey.fill(0)
       for (const k of deks.values()) k.fill(0)
     }
+    progress.finished()
     this.#log.info({ vm: name, providerId: ref.providerId, kekId: ref.kekId }, 'VM encrypted')
     return this.describe(name)
   }
@@ -411,7 +429,10 @@ export class VmManager {
    * plain `diskN.img` (then the LUKS2 file removed), the encryption section dropped; the KEK leaves
    * the cache unless another VM uses it. Resumable like encrypt.
    */
-  async decrypt(name: string): Promise<VmDescription & { evictedKey: boolean }> {
+  async decrypt(
+    name: string,
+    onProgress?: (p: OpProgress) => void,
+  ): Promise<VmDescription & { evictedKey: boolean }> {
     const { reg, config: c } = this.#find(name)
     if (!c.encryption)
       throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is not encrypted`)
@@ -441,14 +462,22 @@ export class VmManager {
     } finally {
       zeroBundleKeys(opened)
     }
+    const progress = vmProgress(c.disks, onProgress)
     const disks: VmDisk[] = []
     for (const d of c.disks) {
       const sealed = join(reg.path, d.file)
       const file = d.file.replace(/\.luks$/, '') + '.img'
       const plain = join(reg.path, file)
+      const report = progress.disk(d)
       if (existsSync(sealed)) {
-        rmSync(plain, { force: true }) // a copy a crash left half-written
-        await this.#withKek(e, (k) => decryptDisk(sealed, plain, { unlock: { kek: k } }))
+        // a copy a crash left half-written: the reserved name and the envelope's temporary file
+        // (removed, not wiped: the VM is becoming plain in this folder anyway)
+        rmSync(plain, { force: true })
+        for (const f of readdirSync(reg.path))
+          if (f.startsWith(`.${file}.ward-tmp-`)) rmSync(join(reg.path, f), { force: true })
+        await this.#withKek(e, (k) =>
+          decryptDisk(sealed, plain, { unlock: { kek: k }, onProgress: report }),
+        )
         rmSync(sealed)
         fsyncDir(reg.path)
       } else if (!existsSync(plain))
@@ -463,6 +492,7 @@ export class VmManager {
     delete plainConfig.encryption
     writeVmConfig(reg.path, plainConfig as VmConfig)
     rmSync(join(reg.path, NVRAM_SEALED), { force: true })
+    progress.finished()
     this.#log.info({ vm: name }, 'VM decrypted')
     const evictedKey = await this.#evictUnused(c)
     return { ...(await this.describe(name)), evictedKey }
@@ -478,6 +508,7 @@ export class VmManager {
   async recryptDeep(
     name: string,
     to: { providerId?: string | undefined; kekId?: string | undefined },
+    onProgress?: (p: OpProgress) => void,
   ): Promise<VmDescription & { disksReencrypted: number }> {
     const { reg, config: c } = this.#find(name)
     if (!c.encryption)
@@ -537,11 +568,13 @@ export class VmManager {
       })
     mark()
     const disks = c.disks.filter((d) => d.encrypted)
+    const progress = vmProgress(disks, onProgress)
     for (const d of disks) {
+      const report = progress.disk(d)
       if (done.has(d.id)) continue
       const path = join(reg.path, d.file)
       await this.#withKek(e, async (oldKek) => {
-        await rekeyDeep(path, { kek: oldKek })
+        await rekeyDeep(path, { kek: oldKek, onProgress: report })
         if (!sameKek)
           await this.#withKek(next, async (newKek) => {
             rekeyShallow(path, { kek: oldKek, newKek, ...next })
@@ -571,6 +604,7 @@ export class VmManager {
       zeroBundleKeys(opened)
       for (const k of deks.values()) k.fill(0)
     }
+    progress.finished()
     this.#log.info(
       { vm: name, from: e.kekId, to: next.kekId, disks: disks.length },
       'deep recrypt done',
@@ -1105,6 +1139,7 @@ export class VmManager {
       }
       cryptoState = lockedReason === undefined ? 'unlocked' : 'locked'
     }
+    const unfinished = unfinishedTask(c)
     return {
       id: c.id,
       name: c.name,
@@ -1147,6 +1182,7 @@ export class VmManager {
             },
           }
         : {}),
+      ...(unfinished ? { unfinished } : {}),
       ...(run ? { pid: run.qemu.pid } : {}),
       ...(qemuStatus !== undefined ? { qemuStatus } : {}),
       log: join(reg.path, QEMU_LOG),
@@ -1750,6 +1786,45 @@ export class VmManager {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#running.values()].map((r) => this.#stop(r, false, 3000)))
   }
+}
+
+/**
+ * Progress over a whole VM: the bytes of all its disks. `disk(d)` is disk `d`'s callback (done,
+ * total of that disk) and counts the disks before it as done (a resumed task skips finished disks,
+ * so its first report is beyond 0); `finished()` reports the whole.
+ */
+function vmProgress(
+  disks: readonly VmDisk[],
+  onProgress: ((p: OpProgress) => void) | undefined,
+): { disk(d: VmDisk): (done: number) => void; finished(): void } {
+  const total = disks.reduce((a, d) => a + d.sizeBytes, 0)
+  let base = 0
+  let next = 0
+  return {
+    disk(d) {
+      base = next
+      next = base + d.sizeBytes
+      const at = base
+      return (done) =>
+        onProgress?.({ done: Math.min(total, at + Math.min(done, d.sizeBytes)), total })
+    },
+    finished: () => onProgress?.({ done: total, total }),
+  }
+}
+
+/** The crypto task a VM's configuration says is unfinished, and the command that resumes it. */
+function unfinishedTask(c: VmConfig): VmDescription['unfinished'] {
+  const e = c.encryption
+  if (c.cryptoTask)
+    return { task: c.cryptoTask.op, command: `ward host vm ${c.cryptoTask.op} ${c.name}` }
+  if (e?.deepRecrypt)
+    return { task: 'deep recrypt', command: `ward host vm recrypt ${c.name} --deep` }
+  if (e?.previous)
+    return {
+      task: 'shallow recrypt',
+      command: `ward host vm recrypt ${c.name} --shallow --new-kek-id ${e.kekId}`,
+    }
+  return undefined
 }
 
 /** The configuration without its unfinished encrypt/decrypt marker. */
