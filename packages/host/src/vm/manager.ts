@@ -80,7 +80,9 @@ import {
   openNvram,
   ovmfArgs,
   sealNvram,
+  watchNvram,
   wipeFile,
+  type NvramWriteBack,
 } from './nvram.js'
 import {
   PID_FILE,
@@ -142,6 +144,8 @@ interface RunNvram {
   readonly fileKey?: Secret
   /** A /dev/shm folder of its own (removed at power-off), when the run folder is not a tmpfs. */
   readonly tmpfsFolder?: string
+  /** Seals the store back into the VM folder at every change during the run. */
+  readonly writeBack?: NvramWriteBack
 }
 
 export interface KeyState {
@@ -1270,10 +1274,24 @@ export class VmManager {
         if (opened) {
           const fileKey = Secret.take(new Uint8Array(opened.fileKey))
           const tmp = nvramRunFolder(runFolder, c)
+          const plain = await fileKey.use((k) => openNvram(reg.path, c, k, tmp))
           nvram = {
-            plain: await fileKey.use((k) => openNvram(reg.path, c, k, tmp)),
+            plain,
             fileKey,
             ...(tmp !== runFolder ? { tmpfsFolder: tmp } : {}),
+            // from before QEMU opens it: every change the guest's firmware makes is sealed back
+            writeBack: watchNvram({
+              folder: reg.path,
+              config: c,
+              plain,
+              fileKey,
+              onSealed: () => this.#log.debug({ vm: c.name }, 'NVRAM written back'),
+              onError: (e) =>
+                this.#log.error(
+                  { vm: c.name, code: (e as { code?: string }).code ?? 'error' },
+                  'NVRAM write-back failed: retried at the next change and at power-off',
+                ),
+            }),
           }
         } else nvram = { plain: await openNvram(reg.path, c, undefined, runFolder) }
       }
@@ -1349,6 +1367,7 @@ export class VmManager {
       await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
       await vtpm?.stop()
       // QEMU never ran: the store is unchanged, the plaintext copy is only wiped
+      await nvram?.writeBack?.close()
       if (nvram?.fileKey) {
         wipeFile(nvram.plain)
         nvram.fileKey.dispose()
@@ -1363,10 +1382,14 @@ export class VmManager {
     return this.describe(name)
   }
 
-  /** After QEMU exits: an encrypted VM's variable store sealed back, its plaintext wiped. */
+  /**
+   * After QEMU exits: an encrypted VM's variable store sealed back (the run's write-back stopped
+   * first), its plaintext wiped.
+   */
   async #closeNvram(folder: string, c: VmConfig, nvram: RunNvram | undefined): Promise<void> {
     if (!nvram?.fileKey) return
     try {
+      await nvram.writeBack?.close()
       await nvram.fileKey.use((k) => sealNvram(folder, c, k, nvram.plain))
     } catch (e) {
       this.#log.error(
@@ -1776,7 +1799,8 @@ export class VmManager {
       }
       // a decrypted NVRAM of that run: wiped (a host crash loses at most the run's changes)
       for (const d of [folder, join('/dev/shm', `ward-vm-${id}`)]) {
-        if (existsSync(join(d, 'nvram.fd'))) wipeFile(join(d, 'nvram.fd'))
+        for (const f of ['nvram.fd', '.nvram.snapshot'])
+          if (existsSync(join(d, f))) wipeFile(join(d, f))
         rmSync(d, { recursive: true, force: true })
       }
     }
