@@ -456,11 +456,19 @@ export const hostVmCommands: readonly Command[] = [
   vmCommand({
     path: ['host', 'vm', 'snapshot', 'create'],
     summary:
-      'take a snapshot (a child of the current one): disk copies, and memory when powered on',
+      'take a snapshot (a child of the current one): disks, NVRAM, vTPM state, and memory when powered on',
     args: 'NAME SNAPSHOT',
-    example: `ward host vm snapshot create vm1 before-upgrade --data-dir ${D}`,
+    example: `ward host vm snapshot create vm1 before-upgrade --no-memory --data-dir ${D}`,
+    flags: {
+      'no-memory': bool(
+        "a powered-on VM's disks, NVRAM and vTPM state only, not its memory (the guest is paused and its disks flushed meanwhile); a revert powers it off",
+      ),
+    },
     op: 'vm.snapshot.create',
-    params: nameAndSnapshot,
+    params: ({ positionals, values }) => ({
+      ...nameAndSnapshot({ positionals }),
+      ...(values['no-memory'] ? { memory: false } : {}),
+    }),
     done: (d) => `Snapshot taken of ${d.name}.`,
   }),
   defineCommand({

@@ -135,7 +135,8 @@ export const AdminOps = {
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),
   'vm.snapshot.create': op(
-    { name: req(str), snapshot: req(str) },
+    // memory: default true when powered on (vSphere's "Snapshot the virtual machine's memory")
+    { name: req(str), snapshot: req(str), memory: opt(bool) },
     result<VmDescription & { snapshot: SnapshotInfo }>(),
   ),
   'vm.snapshot.list': op({ name: req(str) }, result<SnapshotInfo[]>()),

@@ -42,7 +42,7 @@ export function vmHandlers(
     'vm.decrypt': (r, ctx) => vms().decrypt(r.name, ctx.onProgress),
     'vm.suspend': (r) => vms().suspend(r.name),
     'vm.resume': (r) => vms().resume(r.name),
-    'vm.snapshot.create': (r) => vms().snapshotCreate(r.name, r.snapshot),
+    'vm.snapshot.create': (r) => vms().snapshotCreate(r.name, r.snapshot, { memory: r.memory }),
     'vm.snapshot.list': (r) => vms().snapshotList(r.name),
     'vm.snapshot.revert': (r) => vms().snapshotRevert(r.name, r.snapshot),
     'vm.snapshot.remove': (r) => vms().snapshotRemove(r.name, r.snapshot),

@@ -67,7 +67,9 @@ import {
   branchCount,
   checkSnapshotName,
   copyDisk,
+  copyStateFolder,
   findSnapshot,
+  restoreStateFolder,
   type VmSnapshot,
   type VmSnapshots,
 } from './snapshots.js'
@@ -135,6 +137,8 @@ interface Running {
   readonly boot: BootOptions
   /** An encrypted VM's file key for this run (suspend seals its image with it). */
   readonly fileKey: Secret | undefined
+  /** An efi VM's variable store for this run (a snapshot seals the live one). */
+  readonly nvram: RunNvram | undefined
 }
 
 /** An efi VM's variable store for one run: decrypted in a tmpfs folder when the VM is encrypted. */
@@ -1337,6 +1341,7 @@ export class VmManager {
         stopping: false,
         boot,
         fileKey,
+        nvram,
         stopped: qemu.exited.then(async (r) => {
           this.#running.delete(c.id)
           qemu.qmp.close()
@@ -1539,10 +1544,17 @@ export class VmManager {
   async snapshotCreate(
     name: string,
     snapshot: string,
+    o: { readonly memory?: boolean | undefined } = {},
   ): Promise<VmDescription & { snapshot: SnapshotInfo }> {
     const { reg, config: c } = this.#find(name)
     const snapName = checkSnapshotName(snapshot)
     this.#refuseUnfinished(c)
+    if (o.memory === true && !this.#running.has(c.id))
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `VM '${name}' is powered off: a snapshot of its memory needs it powered on (a powered-off VM's snapshot has its disks only)`,
+        { vm: name },
+      )
     if (c.suspended)
       throw new HostError(
         'ERR_HOST_VM_POWER_STATE',
@@ -1567,37 +1579,44 @@ export class VmManager {
     mkdirSync(join(reg.path, SNAPSHOT_DIR), { mode: 0o700, recursive: true })
     mkdirSync(folder, { mode: 0o700 })
     const run = this.#running.get(c.id)
+    const withMemory = run !== undefined && o.memory !== false
+    let kept: { nvram: boolean; vtpm: boolean } = { nvram: false, vtpm: false }
     try {
       if (run) {
-        const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
-        // saveState stops the guest and lets it run on if it fails; on success it stays stopped
-        // (QEMU has flushed its disks) until the copies are made
-        await this.#saveImage(run, c, out)
+        if (withMemory) {
+          const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
+          // saveState stops the guest and lets it run on if it fails; on success it stays
+          // stopped (QEMU has flushed its disks) until the copies are made
+          await this.#saveImage(run, c, out)
+        } else {
+          // disk only: the guest stopped; QEMU drains its I/O and flushes every disk (an NBD
+          // FLUSH, durable through the crypto filter) before it answers
+          await run.qemu.qmp.execute('stop', undefined, 30_000)
+        }
         try {
-          for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+          kept = await this.#copyState(reg.path, c, folder, run)
         } finally {
           await run.qemu.qmp.execute('cont', undefined, 10_000)
         }
-      } else for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+      } else kept = await this.#copyState(reg.path, c, folder, undefined)
       fsyncDir(folder)
       const entry: VmSnapshot = {
         id,
         name: snapName,
         ...(c.snapshots?.current ? { parent: c.snapshots.current } : {}),
         created: new Date().toISOString(),
-        withMemory: run !== undefined,
+        withMemory,
         disks: c.disks,
-        ...(run ? { boot: { ...run.boot } } : {}),
+        ...(kept.nvram ? { nvram: true } : {}),
+        ...(kept.vtpm ? { vtpm: true } : {}),
+        ...(withMemory ? { boot: { ...run!.boot } } : {}),
       }
       writeVmConfig(reg.path, { ...c, snapshots: { current: id, list: [...list, entry] } })
     } catch (e) {
       rmSync(folder, { recursive: true, force: true })
       throw e
     }
-    this.#log.info(
-      { vm: name, snapshot: snapName, id, withMemory: run !== undefined },
-      'snapshot taken',
-    )
+    this.#log.info({ vm: name, snapshot: snapName, id, withMemory, ...kept }, 'snapshot taken')
     const now = readVmConfig(reg.path).snapshots!
     return {
       ...(await this.describe(name)),
@@ -1606,9 +1625,51 @@ export class VmManager {
   }
 
   /**
+   * A snapshot's copy of the VM's state (the guest stopped, or powered off): every disk file, an
+   * efi VM's variable store (a running encrypted VM's live one sealed from its tmpfs copy, else
+   * the VM folder's file) and a vTPM's state folder (swtpm's files, encrypted with its key).
+   */
+  async #copyState(
+    path: string,
+    c: VmConfig,
+    folder: string,
+    run: Running | undefined,
+  ): Promise<{ nvram: boolean; vtpm: boolean }> {
+    for (const d of c.disks) await copyDisk(join(path, d.file), join(folder, d.file))
+    let nvram = false
+    if (c.firmware === 'efi') {
+      const live = run?.nvram
+      if (live?.fileKey) {
+        await live.fileKey.use((k) =>
+          encryptVmFile(live.plain, join(folder, NVRAM_SEALED), k, {
+            vmId: c.id,
+            role: 'nvram',
+            providerId: 'ward-vm',
+            kekId: `${c.id}/file-key`,
+          }),
+        )
+        nvram = true
+      } else {
+        const file = c.encryption ? NVRAM_SEALED : NVRAM_PLAIN
+        if (existsSync(join(path, file))) {
+          await copyDisk(join(path, file), join(folder, file))
+          nvram = true
+        }
+      }
+    }
+    let vtpm = false
+    if (c.vtpm && existsSync(join(path, VTPM_DIR))) {
+      copyStateFolder(join(path, VTPM_DIR), join(folder, VTPM_DIR))
+      vtpm = true
+    }
+    return { nvram, vtpm }
+  }
+
+  /**
    * Revert to a snapshot: the running VM is powered off (a suspended state discarded), the disks
-   * are the snapshot's again (fresh copies of its files), the snapshot becomes the current one;
-   * a memory snapshot is then resumed where it was taken.
+   * are the snapshot's again (fresh copies of its files), and so are its variable store and vTPM
+   * state when the snapshot has them; the snapshot becomes the current one; a memory snapshot is
+   * then resumed where it was taken (a disk-only one stays powered off).
    */
   async snapshotRevert(
     name: string,
@@ -1633,6 +1694,14 @@ export class VmManager {
     // a disk added after the snapshot belongs to the state the revert discards
     for (const d of c.disks)
       if (!p.disks.some((x) => x.file === d.file)) rmSync(join(reg.path, d.file), { force: true })
+    if (p.nvram) {
+      const file = c.encryption ? NVRAM_SEALED : NVRAM_PLAIN
+      const live = join(reg.path, file)
+      rmSync(`${live}.revert`, { force: true })
+      await copyDisk(join(folder, file), `${live}.revert`)
+      renameSync(`${live}.revert`, live)
+    }
+    if (p.vtpm) restoreStateFolder(join(folder, VTPM_DIR), join(reg.path, VTPM_DIR))
     fsyncDir(reg.path)
     const reverted: VmConfig = {
       ...withoutSuspended(c),
