@@ -82,6 +82,7 @@ import {
   openNvram,
   ovmfArgs,
   sealNvram,
+  sealNvramCopy,
   watchNvram,
   wipeFile,
   type NvramWriteBack,
@@ -1640,14 +1641,7 @@ export class VmManager {
     if (c.firmware === 'efi') {
       const live = run?.nvram
       if (live?.fileKey) {
-        await live.fileKey.use((k) =>
-          encryptVmFile(live.plain, join(folder, NVRAM_SEALED), k, {
-            vmId: c.id,
-            role: 'nvram',
-            providerId: 'ward-vm',
-            kekId: `${c.id}/file-key`,
-          }),
-        )
+        await live.fileKey.use((k) => sealNvramCopy(live.plain, join(folder, NVRAM_SEALED), c, k))
         nvram = true
       } else {
         const file = c.encryption ? NVRAM_SEALED : NVRAM_PLAIN

@@ -211,6 +211,16 @@ export function watchNvram(o: {
   }
 }
 
+/** A copy of a run's plaintext store sealed into `out` (a snapshot's `nvram.ve`); `out` is new. */
+export async function sealNvramCopy(
+  plain: string,
+  out: string,
+  c: VmConfig,
+  fileKey: Uint8Array,
+): Promise<void> {
+  await encryptVmFile(plain, out, fileKey, sealOptions(c))
+}
+
 /** Overwrite a file with zeros, fsync, unlink (the plaintext NVRAM of a run). */
 export function wipeFile(path: string): void {
   let fd: number
