@@ -218,8 +218,9 @@ export function copyStateFolder(from: string, to: string): void {
 }
 
 /**
- * Put a snapshot's state folder back in place of the live one: copied beside it first, then the
- * live one moved aside and the copy renamed in, so a crash leaves one whole folder or the other.
+ * Put a snapshot's state folder back in place of the live one: copied beside it first (complete
+ * and fsynced), then the live one moved aside and the copy renamed in, so a crash leaves one whole
+ * folder or the other (between the two renames only the copy: startVtpm renames it in).
  */
 export function restoreStateFolder(from: string, live: string): void {
   const next = `${live}.revert`
