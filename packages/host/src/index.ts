@@ -7,12 +7,19 @@ export {
   type HostErrorCode,
 } from './errors.js'
 export { HostAgent, KEYSTORE_FILE, type AgentOptions, type BootStats } from './agent/agent.js'
-export { listenAdminSocket, type AgentRequest, type AgentResponse } from './agent/server.js'
+export {
+  listenAdminSocket,
+  type AgentRequest,
+  type AgentResponse,
+  type AgentProgress,
+} from './agent/server.js'
+export type { OpOptions, OpProgress, OpContext } from './agent/schema.js'
 export {
   agentClient,
   callAgent,
   AgentError,
   type AgentClient,
+  type CallOptions,
   type OptionalParamsOp,
 } from './agent/client.js'
 export {
@@ -22,6 +29,7 @@ export {
   type AdminResult,
   type AdminHandlers,
   type HandlersFor,
+  streamsProgress,
   type HostStatus,
   type RecoveryKey,
 } from './agent/protocol.js'

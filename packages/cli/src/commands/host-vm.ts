@@ -1,9 +1,15 @@
-import { DEFAULT_DATA_DIR, agentClient, type AdminParams, type VmDescription } from '@ward/host'
+import {
+  DEFAULT_DATA_DIR,
+  agentClient,
+  type AdminParams,
+  type CallOptions,
+  type VmDescription,
+} from '@ward/host'
 import { resolve } from 'node:path'
 import { defineCommand, type Command, type CommandContext } from '../command.js'
 import { CliError } from '../errors.js'
 import { bool, choice, int, text, texts, type Flags, type FlagValues } from '../flags.js'
-import { table } from '../output.js'
+import { lazyProgress, table } from '../output.js'
 import { hostDataDir } from './host.js'
 
 const D = DEFAULT_DATA_DIR
@@ -71,6 +77,10 @@ function describeText(d: VmDescription): string {
     lines.push(
       `Snapshots:        ${d.snapshots.count}${d.snapshots.current ? ` (current: ${d.snapshots.current})` : ''}`,
     )
+  if (d.unfinished)
+    lines.push(
+      `Unfinished:       ${d.unfinished.task}: run '${d.unfinished.command}' again to finish it (power-on is refused until then)`,
+    )
   lines.push('', `Log:              ${d.log}`, `Console:          ${d.console}`)
   return lines.join('\n')
 }
@@ -116,6 +126,11 @@ function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>
   params: (ctx: CommandContext<FlagValues<F & typeof hostDataDir>>) => AdminParams<O>
   op: O
   done?: (d: VmDescription) => string
+  /**
+   * The progress label when this call streams progress (a bar on a TTY, JSON lines on stderr
+   * otherwise); undefined: no progress asked for.
+   */
+  progress?: (params: AdminParams<O>) => string | undefined
 }): Command {
   return defineCommand({
     path: c.path,
@@ -128,8 +143,17 @@ function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>
       const call = agentClient(ctx.values['data-dir']).call as (
         op: O,
         params: AdminParams<O>,
+        options?: CallOptions,
       ) => Promise<VmDescription>
-      const d = await call(c.op, c.params(ctx))
+      const params = c.params(ctx)
+      const label = c.progress?.(params)
+      const bar = label !== undefined ? lazyProgress(ctx.out, label) : undefined
+      const d = await call(
+        c.op,
+        params,
+        bar ? { onProgress: (p) => bar.onProgress(p.done, p.total) } : undefined,
+      )
+      bar?.finish()
       ctx.out.data(d, () => (c.done ? `${c.done(d)}\n\n` : '') + describeText(d))
       return 0
     },
@@ -397,6 +421,7 @@ export const hostVmCommands: readonly Command[] = [
       }
     },
     done: (d) => `VM ${d.name} recrypted.`,
+    progress: (p) => (p.mode === 'deep' ? 'recrypt' : undefined),
   }),
   vmCommand({
     path: ['host', 'vm', 'encrypt'],
@@ -415,6 +440,7 @@ export const hostVmCommands: readonly Command[] = [
       kekId: values['kek-id'],
     }),
     done: (d) => `VM ${d.name} encrypted.`,
+    progress: () => 'encrypt',
   }),
   vmCommand({
     path: ['host', 'vm', 'decrypt'],
@@ -425,15 +451,24 @@ export const hostVmCommands: readonly Command[] = [
     op: 'vm.decrypt',
     params: nameOnly,
     done: (d) => `VM ${d.name} decrypted.`,
+    progress: () => 'decrypt',
   }),
   vmCommand({
     path: ['host', 'vm', 'snapshot', 'create'],
     summary:
-      'take a snapshot (a child of the current one): disk copies, and memory when powered on',
+      'take a snapshot (a child of the current one): disks, NVRAM, vTPM state, and memory when powered on',
     args: 'NAME SNAPSHOT',
-    example: `ward host vm snapshot create vm1 before-upgrade --data-dir ${D}`,
+    example: `ward host vm snapshot create vm1 before-upgrade --no-memory --data-dir ${D}`,
+    flags: {
+      'no-memory': bool(
+        "a powered-on VM's disks, NVRAM and vTPM state only, not its memory (the guest is paused and its disks flushed meanwhile); a revert powers it off",
+      ),
+    },
     op: 'vm.snapshot.create',
-    params: nameAndSnapshot,
+    params: ({ positionals, values }) => ({
+      ...nameAndSnapshot({ positionals }),
+      ...(values['no-memory'] ? { memory: false } : {}),
+    }),
     done: (d) => `Snapshot taken of ${d.name}.`,
   }),
   defineCommand({

@@ -10,6 +10,7 @@ import { SecureConfig, type CommitStep, type EncryptionSettings } from '../confi
 import { measureBoot, type BootState } from '../measure/measurements.js'
 import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
+import type { OpContext } from './schema.js'
 import {
   dispatchAdmin,
   type AdminHandlers,
@@ -281,10 +282,10 @@ export class HostAgent {
    * Run an admin request as read from the socket: validated against the protocol table, then
    * given to its handler. Operations run one at a time (they touch files and the TPM).
    */
-  handleRequest(op: string, params: unknown): Promise<unknown> {
+  handleRequest(op: string, params: unknown, ctx: OpContext = {}): Promise<unknown> {
     // reads answer at once, not queued behind a power-on or power-off
-    if (READ_ONLY_OPS.has(op)) return dispatchAdmin(this.#handlers, op, params)
-    return this.#enqueue(() => dispatchAdmin(this.#handlers, op, params))
+    if (READ_ONLY_OPS.has(op)) return dispatchAdmin(this.#handlers, op, params, ctx)
+    return this.#enqueue(() => dispatchAdmin(this.#handlers, op, params, ctx))
   }
 
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import {
   result,
   str,
   strs,
+  type OpContext,
   type OpSpec,
   type ParamsOf,
   type ResultOf,
@@ -45,7 +46,8 @@ export interface RecoveryKey {
  * come the agent's request validation (types, required and unknown parameters, before anything
  * runs), the type of its handler map (a missing or mistyped handler does not compile) and the
  * typed client (`agentClient(dataDir).call(op, params)` resolves to the operation's result). A new
- * operation is one row here and one handler in the agent.
+ * operation is one row here and one handler in the agent. A row's third argument says how it is
+ * served: `{ progress: true }` streams progress messages before the result to a caller that asks.
  */
 export const AdminOps = {
   status: op({}, result<HostStatus>()),
@@ -119,16 +121,22 @@ export const AdminOps = {
         disksReencrypted?: number
       }
     >(),
+    // deep: every disk rewritten (bytes done / total over the VM); shallow sends none
+    { progress: true },
   ),
   'vm.encrypt': op(
     { name: req(str), providerId: req(str), kekId: req(str) },
     result<VmDescription>(),
+    { progress: true },
   ),
-  'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>()),
+  'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>(), {
+    progress: true,
+  }),
   'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
   'vm.resume': op({ name: req(str) }, result<VmDescription>()),
   'vm.snapshot.create': op(
-    { name: req(str), snapshot: req(str) },
+    // memory: default true when powered on (vSphere's "Snapshot the virtual machine's memory")
+    { name: req(str), snapshot: req(str), memory: opt(bool) },
     result<VmDescription & { snapshot: SnapshotInfo }>(),
   ),
   'vm.snapshot.list': op({ name: req(str) }, result<SnapshotInfo[]>()),
@@ -174,9 +182,22 @@ export type AdminParams<O extends AdminOp> = ParamsOf<(typeof AdminOps)[O]>
 export type AdminResult<O extends AdminOp> = ResultOf<(typeof AdminOps)[O]>
 /** A validated request: the operation and its typed parameters. */
 export type AdminRequest = { [O in AdminOp]: { op: O; params: AdminParams<O> } }[AdminOp]
-/** The agent's implementation of the table: one handler per operation, typed by its row. */
+/**
+ * The agent's implementation of the table: one handler per operation, typed by its row. The
+ * context's `onProgress` is set only for a row declared `{ progress: true }` whose caller asked.
+ */
 export type AdminHandlers = {
-  readonly [O in AdminOp]: (params: AdminParams<O>) => Promise<AdminResult<O>> | AdminResult<O>
+  readonly [O in AdminOp]: (
+    params: AdminParams<O>,
+    ctx: OpContext,
+  ) => Promise<AdminResult<O>> | AdminResult<O>
+}
+
+/** Does operation `op` stream progress (its row says `{ progress: true }`)? */
+export function streamsProgress(op: string): boolean {
+  return (
+    Object.hasOwn(AdminOps, op) && (AdminOps[op as AdminOp] as OpSpec).options.progress === true
+  )
 }
 
 /**
@@ -199,14 +220,18 @@ export function checkRequest(op: string, params: unknown): AdminRequest {
   return { op, params: checkParams(op, spec.params, params) } as AdminRequest
 }
 
-/** Validate a request and run its handler. */
+/**
+ * Validate a request and run its handler; `ctx.onProgress` reaches it only when its row streams
+ * progress.
+ */
 export async function dispatchAdmin(
   handlers: AdminHandlers,
   op: string,
   params: unknown,
+  ctx: OpContext = {},
 ): Promise<unknown> {
   const r = checkRequest(op, params)
   // the request was checked against r.op's row, so its handler takes these parameters
-  const handler = handlers[r.op] as (p: typeof r.params) => unknown
-  return handler(r.params)
+  const handler = handlers[r.op] as (p: typeof r.params, c: OpContext) => unknown
+  return handler(r.params, ctx.onProgress && streamsProgress(r.op) ? ctx : {})
 }

@@ -33,16 +33,47 @@ export interface Result<R> {
 /** `result<{ inCache: boolean }>()`: what an operation answers. */
 export const result = <R>(): Result<R> => ({})
 
-/** One operation of the table: its parameters and its result type. */
+/** How an operation is served, beside its parameters and result. */
+export interface OpOptions {
+  /**
+   * It streams progress: a request that asks for it (`progress: true`) gets progress messages
+   * `{id, progress: {done, total}}` on the same connection before its one result.
+   */
+  readonly progress?: boolean
+  /** The management plane may call it over mutual TLS (issue 13). */
+  readonly remote?: boolean
+}
+
+/** One operation of the table: its parameters, its result type and how it is served. */
 export interface OpSpec<P extends Params = Params, R = unknown> {
   readonly params: P
   readonly result: Result<R>
+  readonly options: OpOptions
 }
-/** One row of the table: `'keys.has': op({ providerId: req(str), kekId: req(str) }, result<…>())`. */
-export const op = <const P extends Params, R>(params: P, r: Result<R>): OpSpec<P, R> => ({
+/**
+ * One row of the table: `'keys.has': op({ providerId: req(str), kekId: req(str) }, result<…>())`,
+ * with options as a third argument: `op({ name: req(str) }, result<…>(), { progress: true })`.
+ */
+export const op = <const P extends Params, R>(
+  params: P,
+  r: Result<R>,
+  options: OpOptions = {},
+): OpSpec<P, R> => ({
   params,
   result: r,
+  options,
 })
+
+/** Work done so far by an operation that streams progress (bytes, for disk work). */
+export interface OpProgress {
+  readonly done: number
+  readonly total: number
+}
+/** What a handler gets beside its parameters. */
+export interface OpContext {
+  /** Set when the operation streams progress and the caller asked for it. */
+  readonly onProgress?: (p: OpProgress) => void
+}
 
 type ValueOf<P> = P extends { kind: 'string' }
   ? string

@@ -13,15 +13,30 @@ import type { Logger } from '@ward/core'
 import { isCodedError } from '@ward/core'
 import { HostError } from '../errors.js'
 import type { HostAgent } from './agent.js'
+import { streamsProgress } from './protocol.js'
+import type { OpProgress } from './schema.js'
 
 /** Longest request line accepted on the admin socket. */
 export const MAX_LINE = 64 << 10
 
-/** Admin protocol: one JSON object per line each way. */
+/** Fewest milliseconds between two progress messages of one request (the first and last go out). */
+export const PROGRESS_INTERVAL_MS = 250
+
+/**
+ * Admin protocol: one JSON object per line each way. A request with `progress: true` for an
+ * operation that streams progress (its row in protocol.ts) gets progress messages before its one
+ * answer; any other request gets only the answer.
+ */
 export interface AgentRequest {
   readonly id: number
   readonly op: string
   readonly params?: Record<string, unknown>
+  readonly progress?: boolean
+}
+/** A progress message: work done so far of request `id` (not an answer: more lines follow). */
+export interface AgentProgress {
+  readonly id: number
+  readonly progress: OpProgress
 }
 export type AgentResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
@@ -112,14 +127,35 @@ function serveConnection(agent: HostAgent, socket: Socket, log: Logger): void {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
       chain = chain.then(async () => {
-        const res = await answer(agent, line, log)
-        if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`)
+        const send = (m: AgentResponse | AgentProgress): void => {
+          if (!socket.destroyed) socket.write(`${JSON.stringify(m)}\n`)
+        }
+        send(await answer(agent, line, log, send))
       })
     }
   })
 }
 
-async function answer(agent: HostAgent, line: string, log: Logger): Promise<AgentResponse> {
+/**
+ * Progress of request `id` sent through `send`, at most one message per PROGRESS_INTERVAL_MS
+ * (the first one and the finished one always go out).
+ */
+function progressSender(id: number, send: (m: AgentProgress) => void): (p: OpProgress) => void {
+  let last = 0
+  return (p) => {
+    const now = Date.now()
+    if (last !== 0 && now - last < PROGRESS_INTERVAL_MS && p.done < p.total) return
+    last = now
+    send({ id, progress: { done: p.done, total: p.total } })
+  }
+}
+
+async function answer(
+  agent: HostAgent,
+  line: string,
+  log: Logger,
+  send: (m: AgentProgress) => void,
+): Promise<AgentResponse> {
   let req: AgentRequest
   try {
     const v: unknown = JSON.parse(line)
@@ -131,9 +167,15 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
       (typeof r.params !== 'object' || r.params === null || Array.isArray(r.params))
     )
       throw new Error('bad params')
-    if (Object.keys(r).some((k) => k !== 'id' && k !== 'op' && k !== 'params'))
+    if (r.progress !== undefined && typeof r.progress !== 'boolean') throw new Error('bad progress')
+    if (Object.keys(r).some((k) => k !== 'id' && k !== 'op' && k !== 'params' && k !== 'progress'))
       throw new Error('unknown field')
-    req = { id: r.id as number, op: r.op, params: (r.params ?? {}) as Record<string, unknown> }
+    req = {
+      id: r.id as number,
+      op: r.op,
+      params: (r.params ?? {}) as Record<string, unknown>,
+      progress: r.progress === true,
+    }
   } catch {
     return {
       id: 0,
@@ -141,12 +183,18 @@ async function answer(agent: HostAgent, line: string, log: Logger): Promise<Agen
       error: {
         code: 'ERR_HOST_PROTOCOL',
         message:
-          'malformed request: send one JSON object {id, op, params} per line (params an object)',
+          'malformed request: send one JSON object {id, op, params, progress?} per line (params an object, progress a boolean)',
       },
     }
   }
   try {
-    const result = await agent.handleRequest(req.op, req.params ?? {})
+    const result = await agent.handleRequest(
+      req.op,
+      req.params ?? {},
+      req.progress === true && streamsProgress(req.op)
+        ? { onProgress: progressSender(req.id, send) }
+        : {},
+    )
     return { id: req.id, ok: true, result }
   } catch (e) {
     const code = isCodedError(e) ? e.code : 'ERR_HOST_INTERNAL'

@@ -40,13 +40,13 @@ export function cryptoHandlers(crypto: () => HostCrypto): HandlersFor<'crypto'> 
 export function guardEncryptedWork<H extends HandlersFor<'vm'>>(h: H, crypto: () => HostCrypto): H {
   return {
     ...h,
-    'vm.create': (r) => {
+    'vm.create': (r, ctx) => {
       if (r.encrypt) crypto().refusePending(`vm create ${r.name} --encrypt`)
-      return h['vm.create'](r)
+      return h['vm.create'](r, ctx)
     },
-    'vm.encrypt': (r) => {
+    'vm.encrypt': (r, ctx) => {
       crypto().refusePending(`vm encrypt ${r.name}`)
-      return h['vm.encrypt'](r)
+      return h['vm.encrypt'](r, ctx)
     },
   }
 }

@@ -27,18 +27,22 @@ export function vmHandlers(
         ...(r.hard !== undefined ? { hard: r.hard } : {}),
         ...(r.timeoutSeconds !== undefined ? { timeoutMs: r.timeoutSeconds * 1000 } : {}),
       }),
-    'vm.recrypt': (r) => {
+    'vm.recrypt': (r, ctx) => {
       if (r.mode === 'deep')
-        return vms().recryptDeep(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
+        return vms().recryptDeep(
+          r.name,
+          { providerId: r.newProviderId, kekId: r.newKekId },
+          ctx.onProgress,
+        )
       if (r.newKekId === undefined)
         throw new HostError('ERR_HOST_BAD_ARGUMENT', 'vm.recrypt: a shallow recrypt needs newKekId')
       return vms().recryptShallow(r.name, { providerId: r.newProviderId, kekId: r.newKekId })
     },
-    'vm.encrypt': (r) => vms().encrypt(r.name, r),
-    'vm.decrypt': (r) => vms().decrypt(r.name),
+    'vm.encrypt': (r, ctx) => vms().encrypt(r.name, r, ctx.onProgress),
+    'vm.decrypt': (r, ctx) => vms().decrypt(r.name, ctx.onProgress),
     'vm.suspend': (r) => vms().suspend(r.name),
     'vm.resume': (r) => vms().resume(r.name),
-    'vm.snapshot.create': (r) => vms().snapshotCreate(r.name, r.snapshot),
+    'vm.snapshot.create': (r) => vms().snapshotCreate(r.name, r.snapshot, { memory: r.memory }),
     'vm.snapshot.list': (r) => vms().snapshotList(r.name),
     'vm.snapshot.revert': (r) => vms().snapshotRevert(r.name, r.snapshot),
     'vm.snapshot.remove': (r) => vms().snapshotRemove(r.name, r.snapshot),

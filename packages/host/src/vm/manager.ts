@@ -33,6 +33,7 @@ import {
   type OpenedBundle,
 } from '@ward/envelope'
 import { HostError, VmMessages } from '../errors.js'
+import type { OpProgress } from '../agent/schema.js'
 import type { KeyCache, KeyRef } from '../keys/key-cache.js'
 import { fsyncDir } from '../util/files.js'
 import { chooseAccelerator, type Accelerator, type ProbeResult } from './accel.js'
@@ -66,7 +67,9 @@ import {
   branchCount,
   checkSnapshotName,
   copyDisk,
+  copyStateFolder,
   findSnapshot,
+  restoreStateFolder,
   type VmSnapshot,
   type VmSnapshots,
 } from './snapshots.js'
@@ -79,7 +82,10 @@ import {
   openNvram,
   ovmfArgs,
   sealNvram,
+  sealNvramCopy,
+  watchNvram,
   wipeFile,
+  type NvramWriteBack,
 } from './nvram.js'
 import {
   PID_FILE,
@@ -132,6 +138,8 @@ interface Running {
   readonly boot: BootOptions
   /** An encrypted VM's file key for this run (suspend seals its image with it). */
   readonly fileKey: Secret | undefined
+  /** An efi VM's variable store for this run (a snapshot seals the live one). */
+  readonly nvram: RunNvram | undefined
 }
 
 /** An efi VM's variable store for one run: decrypted in a tmpfs folder when the VM is encrypted. */
@@ -141,6 +149,8 @@ interface RunNvram {
   readonly fileKey?: Secret
   /** A /dev/shm folder of its own (removed at power-off), when the run folder is not a tmpfs. */
   readonly tmpfsFolder?: string
+  /** Seals the store back into the VM folder at every change during the run. */
+  readonly writeBack?: NvramWriteBack
 }
 
 export interface KeyState {
@@ -175,6 +185,14 @@ export interface VmDescription {
   readonly keys: readonly KeyState[]
   /** The snapshot tree's size and the snapshot the running state descends from. */
   readonly snapshots?: { readonly count: number; readonly current?: string }
+  /**
+   * A crypto task that stopped midway (a crash, a failure): power-on and snapshots are refused
+   * until it is run again (`command`), which resumes it.
+   */
+  readonly unfinished?: {
+    readonly task: 'encrypt' | 'decrypt' | 'deep recrypt' | 'shallow recrypt'
+    readonly command: string
+  }
   readonly pid?: number
   readonly qemuStatus?: string
   readonly log: string
@@ -332,7 +350,11 @@ export class VmManager {
    * sealed, the bundle made from the disks' DEKs and a new file key. Until it is done vm.json says
    * so (`cryptoTask`) and power-on is refused; running it again resumes.
    */
-  async encrypt(name: string, kek: { providerId: string; kekId: string }): Promise<VmDescription> {
+  async encrypt(
+    name: string,
+    kek: { providerId: string; kekId: string },
+    onProgress?: (p: OpProgress) => void,
+  ): Promise<VmDescription> {
     const { reg, config: c } = this.#find(name)
     const task = c.cryptoTask
     if (c.encryption && task?.op !== 'decrypt')
@@ -357,13 +379,17 @@ export class VmManager {
         { providerId: ref.providerId, kekId: ref.kekId },
       )
     writeVmConfig(reg.path, { ...c, cryptoTask: { op: 'encrypt', ...ref } })
+    const progress = vmProgress(c.disks, onProgress)
     const disks: VmDisk[] = []
     for (const d of c.disks) {
       const plain = join(reg.path, d.file)
       const file = d.file.replace(/\.img$/, '') + '.luks'
       const sealed = join(reg.path, file)
+      const report = progress.disk(d)
       if (existsSync(plain)) {
-        await this.#withKek(ref, (k) => encryptInPlace(plain, { kek: k, ...ref }))
+        await this.#withKek(ref, (k) =>
+          encryptInPlace(plain, { kek: k, ...ref, onProgress: report }),
+        )
         renameSync(plain, sealed)
         fsyncDir(reg.path)
       } else if (!existsSync(sealed))
@@ -402,6 +428,7 @@ export class VmManager {
       fileKey.fill(0)
       for (const k of deks.values()) k.fill(0)
     }
+    progress.finished()
     this.#log.info({ vm: name, providerId: ref.providerId, kekId: ref.kekId }, 'VM encrypted')
     return this.describe(name)
   }
@@ -411,7 +438,10 @@ export class VmManager {
    * plain `diskN.img` (then the LUKS2 file removed), the encryption section dropped; the KEK leaves
    * the cache unless another VM uses it. Resumable like encrypt.
    */
-  async decrypt(name: string): Promise<VmDescription & { evictedKey: boolean }> {
+  async decrypt(
+    name: string,
+    onProgress?: (p: OpProgress) => void,
+  ): Promise<VmDescription & { evictedKey: boolean }> {
     const { reg, config: c } = this.#find(name)
     if (!c.encryption)
       throw new HostError('ERR_HOST_VM_ENCRYPTION', `VM '${name}' is not encrypted`)
@@ -441,14 +471,22 @@ export class VmManager {
     } finally {
       zeroBundleKeys(opened)
     }
+    const progress = vmProgress(c.disks, onProgress)
     const disks: VmDisk[] = []
     for (const d of c.disks) {
       const sealed = join(reg.path, d.file)
       const file = d.file.replace(/\.luks$/, '') + '.img'
       const plain = join(reg.path, file)
+      const report = progress.disk(d)
       if (existsSync(sealed)) {
-        rmSync(plain, { force: true }) // a copy a crash left half-written
-        await this.#withKek(e, (k) => decryptDisk(sealed, plain, { unlock: { kek: k } }))
+        // a copy a crash left half-written: the reserved name and the envelope's temporary file
+        // (removed, not wiped: the VM is becoming plain in this folder anyway)
+        rmSync(plain, { force: true })
+        for (const f of readdirSync(reg.path))
+          if (f.startsWith(`.${file}.ward-tmp-`)) rmSync(join(reg.path, f), { force: true })
+        await this.#withKek(e, (k) =>
+          decryptDisk(sealed, plain, { unlock: { kek: k }, onProgress: report }),
+        )
         rmSync(sealed)
         fsyncDir(reg.path)
       } else if (!existsSync(plain))
@@ -463,6 +501,7 @@ export class VmManager {
     delete plainConfig.encryption
     writeVmConfig(reg.path, plainConfig as VmConfig)
     rmSync(join(reg.path, NVRAM_SEALED), { force: true })
+    progress.finished()
     this.#log.info({ vm: name }, 'VM decrypted')
     const evictedKey = await this.#evictUnused(c)
     return { ...(await this.describe(name)), evictedKey }
@@ -478,6 +517,7 @@ export class VmManager {
   async recryptDeep(
     name: string,
     to: { providerId?: string | undefined; kekId?: string | undefined },
+    onProgress?: (p: OpProgress) => void,
   ): Promise<VmDescription & { disksReencrypted: number }> {
     const { reg, config: c } = this.#find(name)
     if (!c.encryption)
@@ -537,11 +577,13 @@ export class VmManager {
       })
     mark()
     const disks = c.disks.filter((d) => d.encrypted)
+    const progress = vmProgress(disks, onProgress)
     for (const d of disks) {
+      const report = progress.disk(d)
       if (done.has(d.id)) continue
       const path = join(reg.path, d.file)
       await this.#withKek(e, async (oldKek) => {
-        await rekeyDeep(path, { kek: oldKek })
+        await rekeyDeep(path, { kek: oldKek, onProgress: report })
         if (!sameKek)
           await this.#withKek(next, async (newKek) => {
             rekeyShallow(path, { kek: oldKek, newKek, ...next })
@@ -571,6 +613,7 @@ export class VmManager {
       zeroBundleKeys(opened)
       for (const k of deks.values()) k.fill(0)
     }
+    progress.finished()
     this.#log.info(
       { vm: name, from: e.kekId, to: next.kekId, disks: disks.length },
       'deep recrypt done',
@@ -1105,6 +1148,7 @@ export class VmManager {
       }
       cryptoState = lockedReason === undefined ? 'unlocked' : 'locked'
     }
+    const unfinished = unfinishedTask(c)
     return {
       id: c.id,
       name: c.name,
@@ -1147,6 +1191,7 @@ export class VmManager {
             },
           }
         : {}),
+      ...(unfinished ? { unfinished } : {}),
       ...(run ? { pid: run.qemu.pid } : {}),
       ...(qemuStatus !== undefined ? { qemuStatus } : {}),
       log: join(reg.path, QEMU_LOG),
@@ -1234,10 +1279,24 @@ export class VmManager {
         if (opened) {
           const fileKey = Secret.take(new Uint8Array(opened.fileKey))
           const tmp = nvramRunFolder(runFolder, c)
+          const plain = await fileKey.use((k) => openNvram(reg.path, c, k, tmp))
           nvram = {
-            plain: await fileKey.use((k) => openNvram(reg.path, c, k, tmp)),
+            plain,
             fileKey,
             ...(tmp !== runFolder ? { tmpfsFolder: tmp } : {}),
+            // from before QEMU opens it: every change the guest's firmware makes is sealed back
+            writeBack: watchNvram({
+              folder: reg.path,
+              config: c,
+              plain,
+              fileKey,
+              onSealed: () => this.#log.debug({ vm: c.name }, 'NVRAM written back'),
+              onError: (e) =>
+                this.#log.error(
+                  { vm: c.name, code: (e as { code?: string }).code ?? 'error' },
+                  'NVRAM write-back failed: retried at the next change and at power-off',
+                ),
+            }),
           }
         } else nvram = { plain: await openNvram(reg.path, c, undefined, runFolder) }
       }
@@ -1283,6 +1342,7 @@ export class VmManager {
         stopping: false,
         boot,
         fileKey,
+        nvram,
         stopped: qemu.exited.then(async (r) => {
           this.#running.delete(c.id)
           qemu.qmp.close()
@@ -1313,6 +1373,7 @@ export class VmManager {
       await Promise.allSettled(filters.map((f) => f.close({ timeoutMs: 2000 })))
       await vtpm?.stop()
       // QEMU never ran: the store is unchanged, the plaintext copy is only wiped
+      await nvram?.writeBack?.close()
       if (nvram?.fileKey) {
         wipeFile(nvram.plain)
         nvram.fileKey.dispose()
@@ -1327,10 +1388,14 @@ export class VmManager {
     return this.describe(name)
   }
 
-  /** After QEMU exits: an encrypted VM's variable store sealed back, its plaintext wiped. */
+  /**
+   * After QEMU exits: an encrypted VM's variable store sealed back (the run's write-back stopped
+   * first), its plaintext wiped.
+   */
   async #closeNvram(folder: string, c: VmConfig, nvram: RunNvram | undefined): Promise<void> {
     if (!nvram?.fileKey) return
     try {
+      await nvram.writeBack?.close()
       await nvram.fileKey.use((k) => sealNvram(folder, c, k, nvram.plain))
     } catch (e) {
       this.#log.error(
@@ -1480,10 +1545,17 @@ export class VmManager {
   async snapshotCreate(
     name: string,
     snapshot: string,
+    o: { readonly memory?: boolean | undefined } = {},
   ): Promise<VmDescription & { snapshot: SnapshotInfo }> {
     const { reg, config: c } = this.#find(name)
     const snapName = checkSnapshotName(snapshot)
     this.#refuseUnfinished(c)
+    if (o.memory === true && !this.#running.has(c.id))
+      throw new HostError(
+        'ERR_HOST_VM_POWER_STATE',
+        `VM '${name}' is powered off: a snapshot of its memory needs it powered on (a powered-off VM's snapshot has its disks only)`,
+        { vm: name },
+      )
     if (c.suspended)
       throw new HostError(
         'ERR_HOST_VM_POWER_STATE',
@@ -1508,37 +1580,44 @@ export class VmManager {
     mkdirSync(join(reg.path, SNAPSHOT_DIR), { mode: 0o700, recursive: true })
     mkdirSync(folder, { mode: 0o700 })
     const run = this.#running.get(c.id)
+    const withMemory = run !== undefined && o.memory !== false
+    let kept: { nvram: boolean; vtpm: boolean } = { nvram: false, vtpm: false }
     try {
       if (run) {
-        const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
-        // saveState stops the guest and lets it run on if it fails; on success it stays stopped
-        // (QEMU has flushed its disks) until the copies are made
-        await this.#saveImage(run, c, out)
+        if (withMemory) {
+          const out = join(folder, c.encryption ? SNAPSHOT_MEMORY_SEALED : SNAPSHOT_MEMORY_PLAIN)
+          // saveState stops the guest and lets it run on if it fails; on success it stays
+          // stopped (QEMU has flushed its disks) until the copies are made
+          await this.#saveImage(run, c, out)
+        } else {
+          // disk only: the guest stopped; QEMU drains its I/O and flushes every disk (an NBD
+          // FLUSH, durable through the crypto filter) before it answers
+          await run.qemu.qmp.execute('stop', undefined, 30_000)
+        }
         try {
-          for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+          kept = await this.#copyState(reg.path, c, folder, run)
         } finally {
           await run.qemu.qmp.execute('cont', undefined, 10_000)
         }
-      } else for (const d of c.disks) await copyDisk(join(reg.path, d.file), join(folder, d.file))
+      } else kept = await this.#copyState(reg.path, c, folder, undefined)
       fsyncDir(folder)
       const entry: VmSnapshot = {
         id,
         name: snapName,
         ...(c.snapshots?.current ? { parent: c.snapshots.current } : {}),
         created: new Date().toISOString(),
-        withMemory: run !== undefined,
+        withMemory,
         disks: c.disks,
-        ...(run ? { boot: { ...run.boot } } : {}),
+        ...(kept.nvram ? { nvram: true } : {}),
+        ...(kept.vtpm ? { vtpm: true } : {}),
+        ...(withMemory ? { boot: { ...run!.boot } } : {}),
       }
       writeVmConfig(reg.path, { ...c, snapshots: { current: id, list: [...list, entry] } })
     } catch (e) {
       rmSync(folder, { recursive: true, force: true })
       throw e
     }
-    this.#log.info(
-      { vm: name, snapshot: snapName, id, withMemory: run !== undefined },
-      'snapshot taken',
-    )
+    this.#log.info({ vm: name, snapshot: snapName, id, withMemory, ...kept }, 'snapshot taken')
     const now = readVmConfig(reg.path).snapshots!
     return {
       ...(await this.describe(name)),
@@ -1547,9 +1626,44 @@ export class VmManager {
   }
 
   /**
+   * A snapshot's copy of the VM's state (the guest stopped, or powered off): every disk file, an
+   * efi VM's variable store (a running encrypted VM's live one sealed from its tmpfs copy, else
+   * the VM folder's file) and a vTPM's state folder (swtpm's files, encrypted with its key).
+   */
+  async #copyState(
+    path: string,
+    c: VmConfig,
+    folder: string,
+    run: Running | undefined,
+  ): Promise<{ nvram: boolean; vtpm: boolean }> {
+    for (const d of c.disks) await copyDisk(join(path, d.file), join(folder, d.file))
+    let nvram = false
+    if (c.firmware === 'efi') {
+      const live = run?.nvram
+      if (live?.fileKey) {
+        await live.fileKey.use((k) => sealNvramCopy(live.plain, join(folder, NVRAM_SEALED), c, k))
+        nvram = true
+      } else {
+        const file = c.encryption ? NVRAM_SEALED : NVRAM_PLAIN
+        if (existsSync(join(path, file))) {
+          await copyDisk(join(path, file), join(folder, file))
+          nvram = true
+        }
+      }
+    }
+    let vtpm = false
+    if (c.vtpm && existsSync(join(path, VTPM_DIR))) {
+      copyStateFolder(join(path, VTPM_DIR), join(folder, VTPM_DIR))
+      vtpm = true
+    }
+    return { nvram, vtpm }
+  }
+
+  /**
    * Revert to a snapshot: the running VM is powered off (a suspended state discarded), the disks
-   * are the snapshot's again (fresh copies of its files), the snapshot becomes the current one;
-   * a memory snapshot is then resumed where it was taken.
+   * are the snapshot's again (fresh copies of its files), and so are its variable store and vTPM
+   * state when the snapshot has them; the snapshot becomes the current one; a memory snapshot is
+   * then resumed where it was taken (a disk-only one stays powered off).
    */
   async snapshotRevert(
     name: string,
@@ -1574,6 +1688,14 @@ export class VmManager {
     // a disk added after the snapshot belongs to the state the revert discards
     for (const d of c.disks)
       if (!p.disks.some((x) => x.file === d.file)) rmSync(join(reg.path, d.file), { force: true })
+    if (p.nvram) {
+      const file = c.encryption ? NVRAM_SEALED : NVRAM_PLAIN
+      const live = join(reg.path, file)
+      rmSync(`${live}.revert`, { force: true })
+      await copyDisk(join(folder, file), `${live}.revert`)
+      renameSync(`${live}.revert`, live)
+    }
+    if (p.vtpm) restoreStateFolder(join(folder, VTPM_DIR), join(reg.path, VTPM_DIR))
     fsyncDir(reg.path)
     const reverted: VmConfig = {
       ...withoutSuspended(c),
@@ -1740,7 +1862,8 @@ export class VmManager {
       }
       // a decrypted NVRAM of that run: wiped (a host crash loses at most the run's changes)
       for (const d of [folder, join('/dev/shm', `ward-vm-${id}`)]) {
-        if (existsSync(join(d, 'nvram.fd'))) wipeFile(join(d, 'nvram.fd'))
+        for (const f of ['nvram.fd', '.nvram.snapshot'])
+          if (existsSync(join(d, f))) wipeFile(join(d, f))
         rmSync(d, { recursive: true, force: true })
       }
     }
@@ -1750,6 +1873,45 @@ export class VmManager {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#running.values()].map((r) => this.#stop(r, false, 3000)))
   }
+}
+
+/**
+ * Progress over a whole VM: the bytes of all its disks. `disk(d)` is disk `d`'s callback (done,
+ * total of that disk) and counts the disks before it as done (a resumed task skips finished disks,
+ * so its first report is beyond 0); `finished()` reports the whole.
+ */
+function vmProgress(
+  disks: readonly VmDisk[],
+  onProgress: ((p: OpProgress) => void) | undefined,
+): { disk(d: VmDisk): (done: number) => void; finished(): void } {
+  const total = disks.reduce((a, d) => a + d.sizeBytes, 0)
+  let base = 0
+  let next = 0
+  return {
+    disk(d) {
+      base = next
+      next = base + d.sizeBytes
+      const at = base
+      return (done) =>
+        onProgress?.({ done: Math.min(total, at + Math.min(done, d.sizeBytes)), total })
+    },
+    finished: () => onProgress?.({ done: total, total }),
+  }
+}
+
+/** The crypto task a VM's configuration says is unfinished, and the command that resumes it. */
+function unfinishedTask(c: VmConfig): VmDescription['unfinished'] {
+  const e = c.encryption
+  if (c.cryptoTask)
+    return { task: c.cryptoTask.op, command: `ward host vm ${c.cryptoTask.op} ${c.name}` }
+  if (e?.deepRecrypt)
+    return { task: 'deep recrypt', command: `ward host vm recrypt ${c.name} --deep` }
+  if (e?.previous)
+    return {
+      task: 'shallow recrypt',
+      command: `ward host vm recrypt ${c.name} --shallow --new-kek-id ${e.kekId}`,
+    }
+  return undefined
 }
 
 /** The configuration without its unfinished encrypt/decrypt marker. */

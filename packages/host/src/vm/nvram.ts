@@ -7,11 +7,15 @@ import {
   mkdirSync,
   openSync,
   rmSync,
+  statSync,
   statfsSync,
   unlinkSync,
+  watch,
   writeSync,
+  type FSWatcher,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import type { Secret } from '@ward/core'
 import { decryptVmFile, encryptVmFile } from '@ward/envelope'
 import { HostError } from '../errors.js'
 import type { VmConfig } from './config.js'
@@ -121,6 +125,100 @@ export async function sealNvram(
   } finally {
     wipeFile(plain)
   }
+}
+
+/** Quiet time after the last change of a run's variable store before it is sealed back. */
+export const NVRAM_WRITE_BACK_MS = 500
+
+/** A running VM's variable store, sealed back into the VM folder whenever it changes. */
+export interface NvramWriteBack {
+  /** Stop watching; waits for a write-back under way (the power-off seal follows). */
+  close(): Promise<void>
+}
+
+/**
+ * Watch the run's plaintext variable store (inotify through fs.watch: QEMU writes the pflash file
+ * on every flash write of the guest's firmware) and seal it back into the VM folder after
+ * `debounceMs` without a change, so a host crash loses at most the last moments of the run's
+ * changes. Each write-back seals a snapshot: the store is copied within its tmpfs folder (0600),
+ * the copy is used only if the store did not change during the copy (else it is tried again), and
+ * `encryptVmFile` writes the sealed file atomically (temporary file, fsync, rename): the datastore
+ * always holds a whole sealed store, old or new, never a torn one. Failures go to `onError` and
+ * the next change tries again.
+ */
+export function watchNvram(o: {
+  readonly folder: string
+  readonly config: VmConfig
+  readonly plain: string
+  readonly fileKey: Secret
+  readonly debounceMs?: number
+  readonly onSealed?: () => void
+  readonly onError: (e: unknown) => void
+}): NvramWriteBack {
+  const debounce = o.debounceMs ?? NVRAM_WRITE_BACK_MS
+  const snapshot = join(dirname(o.plain), '.nvram.snapshot')
+  let timer: NodeJS.Timeout | undefined
+  let dirty = false
+  let closed = false
+  let chain: Promise<void> = Promise.resolve()
+  const stamp = (): string => {
+    const st = statSync(o.plain, { bigint: true })
+    return `${st.mtimeNs}/${st.ctimeNs}/${st.size}`
+  }
+  const schedule = (): void => {
+    dirty = true
+    if (closed) return
+    clearTimeout(timer)
+    timer = setTimeout(() => {
+      chain = chain.then(writeBack, writeBack)
+    }, debounce)
+  }
+  const writeBack = async (): Promise<void> => {
+    if (!dirty || closed) return
+    dirty = false
+    try {
+      const before = stamp()
+      copyFileSync(o.plain, snapshot)
+      if (stamp() !== before) {
+        // written while copied: that copy may mix two states; the next round takes a quiet one
+        wipeFile(snapshot)
+        schedule()
+        return
+      }
+      await o.fileKey.use((k) =>
+        encryptVmFile(snapshot, join(o.folder, NVRAM_SEALED), k, {
+          ...sealOptions(o.config),
+          overwrite: true,
+        }),
+      )
+      o.onSealed?.()
+    } catch (e) {
+      o.onError(e)
+    } finally {
+      wipeFile(snapshot)
+    }
+  }
+  let watcher: FSWatcher | undefined = watch(o.plain, { persistent: false }, schedule)
+  watcher.on('error', (e) => o.onError(e))
+  return {
+    async close() {
+      closed = true
+      clearTimeout(timer)
+      watcher?.close()
+      watcher = undefined
+      await chain
+    },
+  }
+}
+
+/** A copy of a run's plaintext store sealed into `out` (a snapshot's `nvram.ve`); `out` is new. */
+export async function sealNvramCopy(
+  plain: string,
+  out: string,
+  c: VmConfig,
+  fileKey: Uint8Array,
+): Promise<void> {
+  await encryptVmFile(plain, out, fileKey, sealOptions(c))
 }
 
 /** Overwrite a file with zeros, fsync, unlink (the plaintext NVRAM of a run). */

@@ -1,5 +1,15 @@
 import { execFile } from 'node:child_process'
-import { closeSync, fsyncSync, openSync, rmSync } from 'node:fs'
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { HostError } from '../errors.js'
 import type { VmDisk } from './config.js'
@@ -23,6 +33,10 @@ export interface VmSnapshot {
   readonly withMemory: boolean
   /** The disks at that time (each a copy in the snapshot's folder, still encrypted). */
   readonly disks: readonly VmDisk[]
+  /** An efi VM's variable store is in the snapshot's folder (sealed when the VM is encrypted). */
+  readonly nvram?: boolean
+  /** A vTPM's state folder is in the snapshot's folder (encrypted by swtpm with its state key). */
+  readonly vtpm?: boolean
   /** A memory snapshot's boot options (the resumed QEMU needs the same). */
   readonly boot?: { readonly kernel?: string; readonly initrd?: string; readonly append?: string }
 }
@@ -86,7 +100,9 @@ export function checkSnapshots(
       (x.parent !== undefined && typeof x.parent !== 'string') ||
       typeof x.created !== 'string' ||
       typeof x.withMemory !== 'boolean' ||
-      !Array.isArray(x.disks)
+      !Array.isArray(x.disks) ||
+      (x.nvram !== undefined && typeof x.nvram !== 'boolean') ||
+      (x.vtpm !== undefined && typeof x.vtpm !== 'boolean')
     )
       throw bad('bad snapshot entry')
     ids.add(x.id)
@@ -110,6 +126,8 @@ export function checkSnapshots(
       created: x.created,
       withMemory: x.withMemory,
       disks: x.disks.map(diskOk),
+      ...(x.nvram === true ? { nvram: true } : {}),
+      ...(x.vtpm === true ? { vtpm: true } : {}),
       ...(boot ? { boot } : {}),
     }
   })
@@ -162,4 +180,55 @@ export async function copyDisk(from: string, to: string): Promise<void> {
       { cause: e },
     )
   }
+}
+
+/** fsync every file of a folder (one level: swtpm's state folder), then the folder. */
+function fsyncFolder(dir: string): void {
+  for (const f of readdirSync(dir, { withFileTypes: true }))
+    if (f.isFile()) {
+      const fd = openSync(join(dir, f.name), 'r')
+      try {
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+    }
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Copy a state folder (a vTPM's) into a snapshot: its files as they are, fsynced; `to` is new. */
+export function copyStateFolder(from: string, to: string): void {
+  try {
+    cpSync(from, to, { recursive: true, errorOnExist: true, force: false })
+    fsyncFolder(to)
+  } catch (e) {
+    rmSync(to, { recursive: true, force: true })
+    throw new HostError(
+      'ERR_HOST_SNAPSHOT_IO',
+      `copying ${from} to ${to} failed (${(e as { code?: string }).code ?? 'error'}): free space on the datastore and try again`,
+      {},
+      { cause: e },
+    )
+  }
+}
+
+/**
+ * Put a snapshot's state folder back in place of the live one: copied beside it first (complete
+ * and fsynced), then the live one moved aside and the copy renamed in, so a crash leaves one whole
+ * folder or the other (between the two renames only the copy: startVtpm renames it in).
+ */
+export function restoreStateFolder(from: string, live: string): void {
+  const next = `${live}.revert`
+  const old = `${live}.old`
+  rmSync(next, { recursive: true, force: true })
+  rmSync(old, { recursive: true, force: true })
+  copyStateFolder(from, next)
+  if (existsSync(live)) renameSync(live, old)
+  renameSync(next, live)
+  rmSync(old, { recursive: true, force: true })
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { hkdfSha256 } from '@ward/envelope'
@@ -52,6 +52,9 @@ export async function startVtpm(o: {
   readonly swtpm?: string
 }): Promise<Vtpm> {
   const state = join(o.folder, VTPM_DIR)
+  // a snapshot revert stopped between its two renames: its copy was complete (it is renamed in
+  // only after it was copied and fsynced), so it is the state (snapshots.ts restoreStateFolder)
+  if (!existsSync(state) && existsSync(`${state}.revert`)) renameSync(`${state}.revert`, state)
   mkdirSync(state, { recursive: true, mode: 0o700 })
   const socket = join(o.runFolder, VTPM_SOCKET)
   const logFd = openSync(join(o.folder, VTPM_LOG), 'a', 0o600)

@@ -1,13 +1,23 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { bundleFromBase64, openBundle, zeroBundleKeys } from '@ward/envelope'
 import { tempDir, ward, serve, secretFile, run, type Serving } from '../helpers/harness.js'
+import {
+  bootRun,
+  guestAppend as append,
+  guestOutput as output,
+  md5,
+  waitFor,
+  waitPoweredOff,
+  wardJson as json,
+} from '../helpers/vm-guest.js'
+import { ekOf } from '../helpers/vtpm-ek.js'
 import { startSwtpm } from '@ward/tpm2/testing'
 import { VmMessages, type VmDescription } from '../../src/index.js'
-import { buildTestGuest, type GuestImage } from '../../src/testing/index.js'
+import { buildTestGuest } from '../../src/testing/index.js'
 
 // VMs on a host, end to end through `ward host` commands, with a real QEMU (TCG: nested KVM
 // hangs on these machines, and the agent's probe must find that out by itself) and the test
@@ -23,69 +33,6 @@ function pattern(): Buffer {
     Array.from({ length: Math.ceil(PATTERN_BYTES / line.length) }, () => line),
   ).subarray(0, PATTERN_BYTES)
 }
-const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex')
-
-async function json<T = unknown>(args: string[]): Promise<T> {
-  const r = await ward([...args, '--json'])
-  assert.equal(r.code, 0, `ward ${args.join(' ')} failed: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
-
-/** The guest's kernel command line: console, the number of disks, the script. */
-const append = (script: string, disks = 1): string =>
-  `console=ttyS0 quiet panic=-1 ward.disks=${disks} ward.cmd=${Buffer.from(script).toString('base64')}`
-
-async function waitPoweredOff(D: string, name: string, ms = 180_000): Promise<VmDescription> {
-  const end = Date.now() + ms
-  for (;;) {
-    const d = await json<VmDescription>(['host', 'vm', 'describe', name, '--data-dir', D])
-    if (d.powerState === 'poweredOff') return d
-    if (Date.now() > end) throw new Error(`${name} still ${d.powerState} after ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 300))
-  }
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 300))
-  }
-}
-
-/** Boot the guest with `script`, wait for it to power itself off, return its console. */
-async function bootRun(
-  D: string,
-  g: GuestImage,
-  name: string,
-  script: string,
-  disks = 1,
-): Promise<string> {
-  const on = await json<VmDescription>([
-    'host',
-    'vm',
-    'power-on',
-    name,
-    '--data-dir',
-    D,
-    '--kernel',
-    g.kernel,
-    '--initrd',
-    g.initrd,
-    '--append',
-    append(script, disks),
-  ])
-  assert.equal(on.powerState, 'poweredOn')
-  assert.equal(on.accelerator, 'tcg')
-  const off = await waitPoweredOff(D, name)
-  const console = readFileSync(off.console, 'utf8').replace(/\r/g, '')
-  assert.match(console, /WARD-GUEST-EXIT 0/, console)
-  return console
-}
-
-const output = (console: string): string =>
-  console.slice(console.indexOf('WARD-GUEST-READY') + 17, console.indexOf('WARD-GUEST-EXIT'))
-
 interface Host {
   dir: string
   D: string
@@ -846,76 +793,6 @@ test(
     assert.ok(output(c2).includes(value), c2)
   },
 )
-
-/** The EK public (RSA 2048, default template) of a copy of a vTPM state, through swtpm + tpm2-tools. */
-async function ekOf(
-  state: string,
-  work: string,
-  keyFile: string | undefined,
-): Promise<string | undefined> {
-  const { cpSync, mkdtempSync } = await import('node:fs')
-  const { spawn } = await import('node:child_process')
-  const { connect, createServer } = await import('node:net')
-  const free = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const srv = createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
-    })
-  const accepts = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const c = connect({ host: '127.0.0.1', port })
-      c.once('connect', () => {
-        c.destroy()
-        resolve(true)
-      })
-      c.once('error', () => resolve(false))
-    })
-  const copy = mkdtempSync(join(work, 'ek-'))
-  cpSync(state, copy, { recursive: true })
-  let port = 0
-  for (let i = 0; i < 50 && port === 0; i++) {
-    const p = 20000 + 2 * Math.floor(Math.random() * 15000)
-    if ((await free(p)) && (await free(p + 1))) port = p
-  }
-  const p = spawn(
-    'swtpm',
-    [
-      'socket',
-      '--tpm2',
-      '--tpmstate',
-      `dir=${copy}`,
-      '--server',
-      `type=tcp,port=${port},bindaddr=127.0.0.1`,
-      '--ctrl',
-      `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
-      '--flags',
-      'not-need-init,startup-clear',
-      ...(keyFile ? ['--key', `file=${keyFile},mode=aes-256-cbc,format=binary`] : []),
-    ],
-    { stdio: 'ignore' },
-  )
-  const exited = new Promise<void>((r) => p.once('exit', () => r()))
-  try {
-    // up: its port accepts; a state it cannot load: it exits
-    for (let i = 0; i < 200 && p.exitCode === null && !(await accepts(port)); i++)
-      await new Promise((r) => setTimeout(r, 50))
-    if (p.exitCode !== null) return undefined
-    const pub = join(copy, 'ek.pub')
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await run('tpm2_createek', ['-c', join(copy, 'ek.ctx'), '-G', 'rsa', '-u', pub], {
-        TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}`,
-      })
-      if (r.code === 0) return createHash('sha256').update(readFileSync(pub)).digest('hex')
-      if (p.exitCode !== null) return undefined
-      await new Promise((res) => setTimeout(res, 500))
-    }
-    return undefined
-  } finally {
-    if (p.exitCode === null) p.kill('SIGKILL')
-    await exited
-  }
-}
 
 test(
   'vTPM: a swtpm per VM, its state encrypted with a key from the bundle; the same EK after a power cycle and a host reboot',

@@ -1,16 +1,34 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { unlockDiskKey } from '@ward/envelope'
+import {
+  bundleFromBase64,
+  decryptVmFile,
+  openBundle,
+  unlockDiskKey,
+  zeroBundleKeys,
+} from '@ward/envelope'
 import { tempDir, ward, serve, secretFile, type Serving } from '../helpers/harness.js'
-import { VmMessages, type SnapshotInfo, type VmDescription } from '../../src/index.js'
-import { buildTestGuest, type GuestImage } from '../../src/testing/index.js'
+import {
+  bootRun,
+  guestAppend as append,
+  guestOutput,
+  md5,
+  powerOnGuest,
+  waitFor,
+  wardJson as json,
+} from '../helpers/vm-guest.js'
+import { ekOf } from '../helpers/vtpm-ek.js'
+import { VmMessages, callAgent, type SnapshotInfo, type VmDescription } from '../../src/index.js'
+import { vtpmStateKey } from '../../src/vm/vtpm.js'
+import { buildTestGuest } from '../../src/testing/index.js'
 
 // Snapshots of VMs on a host (a tree in vm.json, as on vSphere), end to end through `ward host`
 // commands with a real QEMU (TCG) and the test guest: disk snapshots, memory snapshots of a
-// running guest, and the seed's recrypt rules (shallow: one branch only; deep: no snapshots).
+// running guest, the seed's recrypt rules (shallow: one branch only; deep: no snapshots), and a
+// snapshot's NVRAM and vTPM state (also of a running VM without its memory: --no-memory).
 
 const MiB = 1 << 20
 const N = 1 * MiB
@@ -20,25 +38,6 @@ const fill = (line: string): Buffer => {
   const l = Buffer.from(`${line}\n`)
   return Buffer.concat(Array.from({ length: Math.ceil(N / l.length) }, () => l)).subarray(0, N)
 }
-const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex')
-
-async function json<T = unknown>(args: string[]): Promise<T> {
-  const r = await ward([...args, '--json'])
-  assert.equal(r.code, 0, `ward ${args.join(' ')} failed: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
-
-const append = (script: string): string =>
-  `console=ttyS0 quiet panic=-1 ward.disks=1 ward.cmd=${Buffer.from(script).toString('base64')}`
-
-async function waitFor(what: string, fn: () => Promise<boolean> | boolean, ms = 180_000) {
-  const end = Date.now() + ms
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 300))
-  }
-}
-
 interface Host {
   dir: string
   D: string
@@ -92,33 +91,6 @@ async function createVm(D: string, name: string): Promise<VmDescription> {
     '--data-dir',
     D,
   ])
-}
-
-/** Boot the guest with `script`, wait for it to power itself off, return what it printed. */
-async function bootRun(D: string, g: GuestImage, name: string, script: string): Promise<string> {
-  const on = await json<VmDescription>([
-    'host',
-    'vm',
-    'power-on',
-    name,
-    '--kernel',
-    g.kernel,
-    '--initrd',
-    g.initrd,
-    '--append',
-    append(script),
-    '--data-dir',
-    D,
-  ])
-  assert.equal(on.accelerator, 'tcg')
-  let d = on
-  await waitFor(`${name} powers off`, async () => {
-    d = await json<VmDescription>(['host', 'vm', 'describe', name, '--data-dir', D])
-    return d.powerState === 'poweredOff'
-  })
-  const out = readFileSync(d.console, 'utf8').replace(/\r/g, '')
-  assert.match(out, /WARD-GUEST-EXIT 0/, out)
-  return out
 }
 
 const write = (line: string): string =>
@@ -338,5 +310,138 @@ test(
     assert.equal(off.powerState, 'poweredOff')
     await snap(D, 'remove', 'm1', 'mem1')
     assert.equal(existsSync(image), false)
+  },
+)
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...filesUnder(p))
+    else if (e.isFile()) out.push(p)
+  }
+  return out
+}
+
+test(
+  'snapshots keep the sealed NVRAM and vTPM state: revert restores them (a later variable is gone, the same EK); --no-memory of a running VM keeps its live NVRAM and flushed disk, and its revert powers off',
+  { timeout: 900_000 },
+  async (t) => {
+    const h = await newHost(t)
+    const { D, dir } = h
+    const g = await buildTestGuest()
+    const vm = await json<VmDescription>([
+      'host',
+      'vm',
+      'create',
+      'e1',
+      '--disk',
+      '16M',
+      '--firmware',
+      'efi',
+      '--vtpm',
+      '--encrypt',
+      '--provider-id',
+      'kp1',
+      '--kek-id',
+      'kek-1',
+      '--data-dir',
+      D,
+    ])
+    const cfg = JSON.parse(readFileSync(join(vm.path, 'vm.json'), 'utf8')) as {
+      id: string
+      encryption: { bundle: string }
+    }
+    const opened = openBundle(bundleFromBase64(cfg.encryption.bundle), h.kek1)
+    const fileKey = new Uint8Array(opened.fileKey)
+    const keyFile = secretFile(join(dir, 'vtpm.key'), vtpmStateKey(opened.fileKey, cfg.id))
+    zeroBundleKeys(opened)
+    let n = 0
+    const sealedStore = async (path: string): Promise<Buffer> => {
+      const out = join(dir, `store-${n++}.fd`)
+      await decryptVmFile(path, out, fileKey, { vmId: cfg.id, role: 'nvram' })
+      return readFileSync(out)
+    }
+    const efivars = '/sys/firmware/efi/efivars'
+    const guid = 'c0ffee00-1234-4abc-8def-0123456789ab'
+    const mount = `insmod /lib/modules/efivarfs.ko; mount -t efivarfs efivarfs ${efivars}`
+    const value = { A: '', B: '', C: '' }
+    for (const k of ['A', 'B', 'C'] as const)
+      value[k] = `WARD-SNAP-VAR-${k}-${randomBytes(5).toString('hex')}`
+    const setVar = (k: 'A' | 'B' | 'C'): string =>
+      `printf '\\007\\000\\000\\000${value[k]}' > ${efivars}/WardSnap${k}-${guid}`
+    const readVars = `for k in A B C; do echo "VAR $k $(tail -c +5 ${efivars}/WardSnap$k-${guid} 2>/dev/null)"; done`
+    const vars = (console: string): Record<string, string> =>
+      Object.fromEntries(
+        [...guestOutput(console).matchAll(/^VAR ([ABC]) ?(.*)$/gm)].map((m) => [
+          m[1]!,
+          m[2]!.trim(),
+        ]),
+      )
+    const state = join(vm.path, 'vtpm')
+    const fvh = Buffer.from('_FVH')
+
+    // boot 1 sets A (the vTPM is there); powered off, s1 keeps the NVRAM and the vTPM state
+    const c1 = await bootRun(D, g, 'e1', `${mount}\n${setVar('A')}\nls /dev/tpm0`)
+    assert.match(guestOutput(c1), /\/dev\/tpm0/, c1)
+    const ek1 = await ekOf(state, dir, keyFile)
+    assert.ok(ek1, 'the vTPM state opens with its key')
+    const s1 = await snap(D, 'create', 'e1', 's1')
+    assert.equal(s1.snapshot.withMemory, false)
+    assert.deepEqual(readdirSync(s1.snapshot.path).sort(), ['disk0.luks', 'nvram.ve', 'vtpm'])
+    assert.ok((await sealedStore(join(s1.snapshot.path, 'nvram.ve'))).includes(value.A))
+    assert.equal(await ekOf(join(s1.snapshot.path, 'vtpm'), dir, keyFile), ek1)
+    assert.equal(await ekOf(join(s1.snapshot.path, 'vtpm'), dir, undefined), undefined)
+    for (const p of filesUnder(s1.snapshot.path))
+      assert.equal(readFileSync(p).includes(fvh), false, `a plain variable store in ${p}`)
+
+    // boot 2 sets B after the snapshot; revert to s1: B is gone, A is there, the same EK
+    await bootRun(D, g, 'e1', `${mount}\n${setVar('B')}`)
+    assert.ok((await sealedStore(vm.nvram!.path)).includes(value.B))
+    const r1 = await snap(D, 'revert', 'e1', 's1')
+    assert.equal(r1.powerState, 'poweredOff')
+    const seen1 = vars(await bootRun(D, g, 'e1', `${mount}\n${readVars}`))
+    assert.deepEqual(seen1, { A: value.A, B: '', C: '' })
+    assert.equal(await ekOf(state, dir, keyFile), ek1, 'the same EK after the revert')
+
+    // running: the guest sets C and writes the disk (flushed), then runs on; a snapshot
+    // without memory keeps the live variable store and the disk, and the guest goes on
+    const script = [
+      mount,
+      setVar('C'),
+      write(lineB),
+      'echo READY-C',
+      'i=0',
+      'while true; do i=$((i + 1)); echo "TICK $i"; sleep 0.3; done',
+    ].join('\n')
+    const on = await powerOnGuest(D, g, 'e1', script)
+    const text = (): string => (existsSync(on.console) ? readFileSync(on.console, 'utf8') : '')
+    const ticks = (): number => [...text().matchAll(/TICK (\d+)/g)].length
+    await waitFor('the guest sets C and writes', () => text().includes('READY-C'))
+    const s2 = await snap(D, 'create', 'e1', 's2', '--no-memory')
+    assert.equal(s2.snapshot.withMemory, false)
+    assert.equal(s2.powerState, 'poweredOn', 'the VM runs on')
+    assert.equal(existsSync(join(s2.snapshot.path, 'memory.ve')), false)
+    assert.deepEqual(readdirSync(s2.snapshot.path).sort(), ['disk0.luks', 'nvram.ve', 'vtpm'])
+    const at = ticks()
+    await waitFor('the guest runs on after the snapshot', () => ticks() >= at + 3)
+    assert.ok((await sealedStore(join(s2.snapshot.path, 'nvram.ve'))).includes(value.C))
+    assert.equal((await list(D, 'e1')).find((x) => x.name === 's2')?.withMemory, false)
+    // its revert powers the VM off; the next boot has C (the live store at s2), A, and the disk
+    const r2 = await snap(D, 'revert', 'e1', 's2')
+    assert.equal(r2.powerState, 'poweredOff', 'a disk-only snapshot reverts powered off')
+    const c3 = await bootRun(D, g, 'e1', `${mount}\n${readVars}\n${readBack}`)
+    assert.deepEqual(vars(c3), { A: value.A, B: '', C: value.C })
+    assert.ok(c3.includes(md5(fill(lineB))), 'the disk as written before the snapshot')
+    assert.equal(await ekOf(state, dir, keyFile), ek1)
+    // a memory snapshot of a powered-off VM is refused; --no-memory powered off is a plain one
+    await assert.rejects(
+      callAgent(D, 'vm.snapshot.create', { name: 'e1', snapshot: 's3', memory: true }),
+      { code: 'ERR_HOST_VM_POWER_STATE' },
+    )
+    const s3 = await snap(D, 'create', 'e1', 's3', '--no-memory')
+    assert.equal(s3.snapshot.withMemory, false)
+    for (const p of filesUnder(vm.path))
+      assert.equal(readFileSync(p).includes(fvh), false, `a plain variable store in ${p}`)
   },
 )
