@@ -118,6 +118,7 @@ export class HostAgent {
       cache: this.cache,
       log: o.log,
       evictKey: (ref) => this.#removeKey(ref.providerId, ref.kekId),
+      hostUses: (ref) => this.#crypto.isHostKey(ref),
       filter: o.vm.diskFilter ?? ((d) => serveEncryptedDisk(d)),
       ...(o.vm.qemu !== undefined ? { qemu: o.vm.qemu } : {}),
       ...(o.vm.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.vm.probeTimeoutMs } : {}),

@@ -73,6 +73,12 @@ export class HostCrypto {
     return d
   }
 
+  /** Whether `ref` is this host's host key (kept in the cache when a VM that shares it leaves). */
+  isHostKey(ref: KeyRef): boolean {
+    const hk = this.#o.contents().crypto?.hostKey
+    return hk !== undefined && hk.providerId === ref.providerId && hk.kekId === ref.kekId
+  }
+
   status(): HostCryptoStatus {
     const c = this.#o.contents().crypto
     const hk = c?.hostKey

@@ -118,6 +118,8 @@ export interface VmManagerOptions {
   readonly log: Logger
   /** Evict a KEK from the key cache (and key persistence), as `keys.remove` does. */
   readonly evictKey: (ref: KeyRef) => Promise<void>
+  /** Whether the host uses this key for itself (the host key): such a key never leaves with a VM. */
+  readonly hostUses?: (ref: KeyRef) => boolean
   readonly filter?: DiskFilter | undefined
   readonly qemu?: string
   /** Bound of the KVM probe (default 5 s). */
@@ -925,6 +927,7 @@ export class VmManager {
   async #evictUnused(config: VmConfig): Promise<boolean> {
     const ref = this.#kekRef(config)
     if (!ref || !this.#o.cache.has(ref.providerId, ref.kekId)) return false
+    if (this.#o.hostUses?.(ref)) return false
     for (const v of this.#inventory().vms) {
       let other: VmConfig
       try {

@@ -118,6 +118,34 @@ test('host crypto state: prepare, enable, change-key, disable and every refusal;
   assert.match(text.stdout, /Crypto State: safe/)
   assert.match(text.stdout, /NOT in the key cache/)
   await addCachedKey(h, 'kp1', 'hk-2')
+  // a VM whose KEK is the host key's cache entry leaves without taking the host key along
+  await wardJson([
+    'host',
+    'vm',
+    'create',
+    'shares-hk',
+    '--disk',
+    '8M',
+    '--encrypt',
+    '--provider-id',
+    'kp1',
+    '--kek-id',
+    'hk-2',
+    ...dd,
+  ])
+  const gone = await wardJson<{ evictedKey: boolean }>([
+    'host',
+    'vm',
+    'unregister',
+    'shares-hk',
+    ...dd,
+  ])
+  assert.equal(gone.evictedKey, false)
+  assert.deepEqual((await wardJson<CryptoStatus>(['host', 'crypto', 'status', ...dd])).hostKey, {
+    providerId: 'kp1',
+    keyId: 'hk-2',
+    present: true,
+  })
   // disable: pendingIncapable, no new encrypted VM work, a reboot finishes it
   const off = await ward(['host', 'crypto', 'disable', ...dd])
   assert.equal(off.code, 0, off.stderr)
