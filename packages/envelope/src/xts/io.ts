@@ -23,32 +23,29 @@ const MAX_JOBS = Math.max(
   Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4),
 )
 
-/**
- * Reads `data.length` bytes of the file `fd` at `position` into `data` and decrypts them in
- * place; `firstSector` is the XTS sector number of the first (units of `sectorSize`). `data`
- * and `fd` must stay untouched and open until the promise settles.
- */
-export function xtsReadSectorsAsync(
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
-): Promise<void> {
-  return runIo(native, false, fd, position, key, data, firstSector, sectorSize)
+/** A run of whole sectors and its place in a file, for {@link xtsReadSectorsAsync} / {@link xtsWriteSectorsAsync}. */
+export interface SectorIo {
+  /** The file; it must stay open until the promise settles. */
+  readonly fd: number
+  /** Byte offset in the file of `data`'s first byte. */
+  readonly position: number
+  /** The XTS key (32 or 64 bytes). */
+  readonly key: Uint8Array
+  /** Whole sectors, transformed in place; untouched by the caller until the promise settles. */
+  readonly data: Uint8Array
+  /** XTS sector number of `data`'s first sector (in units of `sectorSize`). */
+  readonly firstSector: number
+  readonly sectorSize: number
 }
 
-/** Encrypts `data` in place (it then holds ciphertext) and writes it to `fd` at `position`. */
-export function xtsWriteSectorsAsync(
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
-): Promise<void> {
-  return runIo(native, true, fd, position, key, data, firstSector, sectorSize)
+/** Reads `io.data.length` bytes of the file at `io.position` into `io.data`, then decrypts them in place. */
+export function xtsReadSectorsAsync(io: SectorIo): Promise<void> {
+  return runIo(native, 'read', io)
+}
+
+/** Encrypts `io.data` in place (it then holds ciphertext) and writes it to the file at `io.position`. */
+export function xtsWriteSectorsAsync(io: SectorIo): Promise<void> {
+  return runIo(native, 'write', io)
 }
 
 /**
@@ -58,31 +55,18 @@ export function xtsWriteSectorsAsync(
  */
 export function runIo(
   impl: NativeXts | undefined,
-  writing: boolean,
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
+  direction: 'read' | 'write',
+  io: SectorIo,
 ): Promise<void> {
   try {
-    return startIo(impl, writing, fd, position, key, data, firstSector, sectorSize)
+    return startIo(impl, direction === 'write', io)
   } catch (e) {
     return Promise.reject(e as Error)
   }
 }
 
-function startIo(
-  impl: NativeXts | undefined,
-  writing: boolean,
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
-): Promise<void> {
+function startIo(impl: NativeXts | undefined, writing: boolean, io: SectorIo): Promise<void> {
+  const { fd, position, key, data, firstSector, sectorSize } = io
   checkSectorArgs(key, data, firstSector, sectorSize)
   if (!Number.isSafeInteger(position) || position < 0 || !Number.isInteger(fd) || fd < 0)
     throw asEnvelopeError(
@@ -91,10 +75,7 @@ function startIo(
       }),
     )
   const fn = writing ? impl?.sectorsWriteAsync : impl?.sectorsReadAsync
-  if (impl === undefined || fn === undefined)
-    return writing
-      ? fallbackWrite(fd, position, key, data, firstSector, sectorSize)
-      : fallbackRead(fd, position, key, data, firstSector, sectorSize)
+  if (impl === undefined || fn === undefined) return writing ? fallbackWrite(io) : fallbackRead(io)
   const count = data.length / sectorSize
   const jobs = Math.max(1, Math.min(MAX_JOBS, Math.floor(data.length / SPLIT_MIN_BYTES), count))
   if (jobs === 1) {
@@ -109,20 +90,16 @@ function startIo(
       throw asIoError(e)
     })
   }
-  return splitIo(fn, impl, key, data, firstSector, sectorSize, fd, position, jobs)
+  return splitIo(fn, impl, io, jobs)
 }
 
 async function splitIo(
   fn: NonNullable<NativeXts['sectorsReadAsync']>,
   impl: NativeXts,
-  key: Uint8Array,
-  data: Uint8Array,
-  firstSector: number,
-  sectorSize: number,
-  fd: number,
-  position: number,
+  io: SectorIo,
   jobs: number,
 ): Promise<void> {
+  const { fd, position, key, data, firstSector, sectorSize } = io
   const count = data.length / sectorSize
   const per = Math.ceil(count / jobs)
   const started: Promise<void>[] = []
@@ -161,14 +138,8 @@ function asIoError(e: unknown): unknown {
 const p = <T>(fn: (cb: (e: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => fn((e, v) => (e ? reject(e) : resolve(v))))
 
-async function fallbackRead(
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  first: number,
-  ss: number,
-): Promise<void> {
+async function fallbackRead(io: SectorIo): Promise<void> {
+  const { fd, position, key, data, firstSector, sectorSize } = io
   for (let done = 0; done < data.length;) {
     const n = await p<number>((cb) => read(fd, data, done, data.length - done, position + done, cb))
     if (n === 0)
@@ -179,18 +150,12 @@ async function fallbackRead(
       )
     done += n
   }
-  await xtsDecryptSectorsAsync(key, data, first, ss)
+  await xtsDecryptSectorsAsync(key, data, firstSector, sectorSize)
 }
 
-async function fallbackWrite(
-  fd: number,
-  position: number,
-  key: Uint8Array,
-  data: Uint8Array,
-  first: number,
-  ss: number,
-): Promise<void> {
-  await xtsEncryptSectorsAsync(key, data, first, ss)
+async function fallbackWrite(io: SectorIo): Promise<void> {
+  const { fd, position, key, data, firstSector, sectorSize } = io
+  await xtsEncryptSectorsAsync(key, data, firstSector, sectorSize)
   for (let done = 0; done < data.length;)
     done += await p<number>((cb) => write(fd, data, done, data.length - done, position + done, cb))
 }

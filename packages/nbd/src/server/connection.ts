@@ -656,30 +656,26 @@ export class Connection {
             work = b.readInto(h.offset, into.subarray(BufferPool.HEAD, BufferPool.HEAD + h.length))
           }
           break
+        // what these resolve to is ignored (only a READ's result is sent)
         case CMD.WRITE:
           work =
             h.length === 0
               ? fua
-                ? b.flush().then(none)
+                ? b.flush()
                 : Promise.resolve(undefined)
-              : b.write(h.offset, payload!, { fua }).then(none)
+              : b.write(h.offset, payload!, { fua })
           break
         case CMD.FLUSH:
-          work = b.flush().then(none)
+          work = b.flush()
           break
         case CMD.TRIM:
-          work =
-            h.length === 0
-              ? Promise.resolve(undefined)
-              : b.trim!(h.offset, h.length, { fua }).then(none)
+          work = h.length === 0 ? Promise.resolve(undefined) : b.trim!(h.offset, h.length, { fua })
           break
         case CMD.WRITE_ZEROES:
           work =
             h.length === 0
               ? Promise.resolve(undefined)
-              : writeZeroes(b, h.offset, h.length, fua, (h.flags & CMD_FLAG.NO_HOLE) !== 0).then(
-                  none,
-                )
+              : writeZeroes(b, h.offset, h.length, fua, (h.flags & CMD_FLAG.NO_HOLE) !== 0)
           break
         default:
           work = Promise.reject(new NbdError('ERR_NBD_INTERNAL', 'unchecked command'))
@@ -691,8 +687,9 @@ export class Connection {
       (result) => {
         if (payloadParent !== undefined) pool.give(payloadParent)
         if (into !== undefined) return this.#replyRead(h.cookie, into, h.length, p.cost)
+        if (h.type !== CMD.READ) return this.#reply(h.cookie, 0, undefined, p.cost)
         const data = result as Uint8Array | undefined
-        if (h.type === CMD.READ && h.length > 0 && data?.length !== h.length) {
+        if (h.length > 0 && data?.length !== h.length) {
           this.#backendError(h.type, NBD_ERR.EIO, 'short read')
           return this.#reply(h.cookie, NBD_ERR.EIO, undefined, p.cost)
         }
@@ -772,8 +769,6 @@ export class Connection {
     setTimeout(() => this.#s.destroy(), CLOSE_LINGER_MS).unref()
   }
 }
-
-const none = (): undefined => undefined
 
 function infoString(type: number, s: string): Buffer {
   const b = Buffer.from(`\0\0${s}`)
