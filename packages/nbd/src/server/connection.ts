@@ -150,7 +150,7 @@ export class Connection {
       this.#o.handshakeTimeoutMs,
     )
     this.#timer.unref()
-    this.#emit({ type: 'open', connection: id })
+    this.#emit({ type: 'open', connection: id, directReads: this.#staging !== undefined })
     this.#s.write(
       encode(ServerGreeting, {
         handshakeFlags: HANDSHAKE_FLAG.FIXED_NEWSTYLE | HANDSHAKE_FLAG.NO_ZEROES,
@@ -257,9 +257,19 @@ export class Connection {
 
   #received(staging: Buffer, n: number, buf: Uint8Array): void {
     if (buf !== staging) {
-      // straight into the payload: `buf` is the rest of #payload's buffer (#readTarget)
-      if (this.#state !== 'payload' || this.#payload === undefined) return
-      this.#payload.filled += n
+      // straight into the payload: `buf` is the rest of #payload's buffer (#readTarget); once
+      // the connection stopped reading input, what still arrives is dropped
+      if (this.#state === 'closing' || this.#state === 'closed') return
+      const p = this.#payload
+      if (
+        this.#state !== 'payload' ||
+        p === undefined ||
+        buf.buffer !== p.buf.buffer ||
+        buf.byteOffset !== p.buf.byteOffset + p.filled ||
+        n > p.buf.length - p.filled
+      )
+        return this.#fail('ERR_NBD_INTERNAL')
+      p.filled += n
       this.#pump()
       return
     }
