@@ -4,10 +4,11 @@ import {
   diskDataArea,
   mapInputFile,
   refuseJournaled,
+  sectorWriter,
   xtsReadSectorsAsync,
   xtsSectorsFromMappedAsync,
-  xtsWriteSectorsAsync,
   type MappedInput,
+  type SectorWriter,
 } from '@ward/envelope'
 import { NBD_ERR, NbdError, type NbdBackend } from '@ward/nbd'
 import { HostError } from '../errors.js'
@@ -184,6 +185,8 @@ class Disk implements EncryptedDisk {
   readonly #firstSector: number
   readonly #map: MappedInput | undefined
   readonly #locks = new SectorLocks()
+  /** Gathers the writes of one event-loop turn into one pool job (the envelope's io.ts). */
+  readonly #writer: SectorWriter
   #active = 0
   #drained: (() => void) | undefined
   #closing: Promise<void> | undefined
@@ -205,6 +208,7 @@ class Disk implements EncryptedDisk {
     this.#firstSector = area.firstSector
     this.readOnly = readOnly
     this.#map = map
+    this.#writer = sectorWriter({ fd, key, sectorSize: area.sectorSize })
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -373,15 +377,8 @@ class Disk implements EncryptedDisk {
 
   /** Encrypts whole sectors in `buf` in place and writes them at plaintext offset `at`. */
   #writeSectors(at: number, buf: Uint8Array): Promise<void> {
-    // one pool job: encrypt in place, then pwrite
-    return xtsWriteSectorsAsync({
-      fd: this.#fd,
-      position: this.dataOffset + at,
-      key: this.#key,
-      data: buf,
-      firstSector: this.#firstSector + at / this.sectorSize,
-      sectorSize: this.sectorSize,
-    })
+    // with the other writes of this event-loop turn, one pool job: encrypt in place, then pwrite
+    return this.#writer.write(this.dataOffset + at, buf, this.#firstSector + at / this.sectorSize)
   }
 
   async #write(offset: number, data: Uint8Array): Promise<void> {
