@@ -158,11 +158,6 @@ export class Connection {
     )
   }
 
-  /** True when this connection reads straight into its buffers (direct-read.ts). */
-  get directReads(): boolean {
-    return this.#staging !== undefined
-  }
-
   /** Resolves once the socket has closed. */
   get done(): Promise<void> {
     return this.#done
