@@ -73,15 +73,21 @@ export function runIo(
   }
 }
 
-function startIo(impl: NativeXts | undefined, writing: boolean, io: SectorIo): Promise<void> {
-  const { fd, position, key, data, firstSector, sectorSize } = io
-  checkSectorArgs(key, data, firstSector, sectorSize)
+/** Throws the ERR_XTS_* code of the first bad argument of `io`. */
+function checkIo(io: SectorIo): void {
+  const { fd, position } = io
+  checkSectorArgs(io.key, io.data, io.firstSector, io.sectorSize)
   if (!Number.isSafeInteger(position) || position < 0 || !Number.isInteger(fd) || fd < 0)
     throw asEnvelopeError(
       Object.assign(new Error('expected a file descriptor and a position'), {
         code: 'ERR_XTS_ARGUMENT',
       }),
     )
+}
+
+function startIo(impl: NativeXts | undefined, writing: boolean, io: SectorIo): Promise<void> {
+  const { fd, position, key, data, firstSector, sectorSize } = io
+  checkIo(io)
   const fn = writing ? impl?.sectorsWriteAsync : impl?.sectorsReadAsync
   if (impl === undefined || fn === undefined) return writing ? fallbackWrite(io) : fallbackRead(io)
   const count = data.length / sectorSize
@@ -138,7 +144,11 @@ export function writerWith(
   const { fd, key, sectorSize } = o
   let queue: Queued[] = []
   const single = (q: Queued): void => {
-    runIo(impl, 'write', { fd, key, sectorSize, ...q }).then(q.resolve, q.reject)
+    const { position, data, firstSector } = q
+    runIo(impl, 'write', { fd, key, sectorSize, position, data, firstSector }).then(
+      q.resolve,
+      q.reject,
+    )
   }
   const flush = (): void => {
     const batch = queue
@@ -172,20 +182,14 @@ export function writerWith(
   }
   return {
     write(position, data, firstSector) {
+      const io: SectorIo = { fd, key, sectorSize, position, data, firstSector }
+      // a big write is split across the cores on its own (startIo)
+      if (data.length > SPLIT_MIN_BYTES) return runIo(impl, 'write', io)
       try {
-        checkSectorArgs(key, data, firstSector, sectorSize)
-        if (!Number.isSafeInteger(position) || position < 0 || !Number.isInteger(fd) || fd < 0)
-          throw asEnvelopeError(
-            Object.assign(new Error('expected a file descriptor and a position'), {
-              code: 'ERR_XTS_ARGUMENT',
-            }),
-          )
+        checkIo(io)
       } catch (e) {
         return Promise.reject(e as Error)
       }
-      // a big write is split across the cores on its own (startIo)
-      if (data.length > SPLIT_MIN_BYTES)
-        return runIo(impl, 'write', { fd, key, sectorSize, position, data, firstSector })
       return new Promise<void>((resolve, reject) => {
         if (queue.push({ position, data, firstSector, resolve, reject }) === 1) setImmediate(flush)
       })
