@@ -29,6 +29,8 @@
  *     (pread data.length bytes of fd at position, then decrypt them in place: one pool job)
  *   sectorsWriteAsync(key, data, firstSector, sectorSize, fd, position): Promise<undefined>
  *     (encrypt data in place, then pwrite it to fd at position: one pool job; ward_xts_io.c)
+ *   sectorsWriteManyAsync(key, sectorSize, fd, [data, firstSector, position, ...]):
+ *     Promise<undefined | (Error | null)[]>  (many such writes in one pool job; ward_xts_io.c)
  *   cipherPath: 'provider' | 'evp' (xts_core.c, "Per-sector cost")
  * Errors carry `code` (ERR_XTS_*), documented in docs/errors/envelope-xts.md.
  *
@@ -321,6 +323,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sectorsFromAsync", NULL, js_sectors_from_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsReadAsync", NULL, js_sectors_read_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sectorsWriteAsync", NULL, js_sectors_write_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sectorsWriteManyAsync", NULL, js_sectors_write_many_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"cipherPath", NULL, NULL, NULL, NULL, path_value, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -69,6 +69,7 @@ napi_value queue_job(napi_env env, sector_job *j);
 /* ward_xts_io.c */
 napi_value js_sectors_read_async(napi_env env, napi_callback_info info);
 napi_value js_sectors_write_async(napi_env env, napi_callback_info info);
+napi_value js_sectors_write_many_async(napi_env env, napi_callback_info info);
 
 /* ward_xts_map.c */
 mapped_input *get_mapped(napi_env env, napi_value v);

@@ -74,7 +74,13 @@ export {
   type MappedInput,
   type MappedSectors,
 } from './xts/mapped.js'
-export { xtsReadSectorsAsync, xtsWriteSectorsAsync } from './xts/io.js'
+export {
+  sectorWriter,
+  xtsReadSectorsAsync,
+  xtsWriteSectorsAsync,
+  type SectorIo,
+  type SectorWriter,
+} from './xts/io.js'
 export {
   KDF_ATTEMPT_BUDGET_NS,
   WARD_KDF_DEFAULTS,

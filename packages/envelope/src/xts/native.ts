@@ -71,6 +71,16 @@ export interface NativeXts {
     fd: number,
     position: number,
   ): Promise<void>
+  /**
+   * Many sectorsWriteAsync in one pool job: `items` is flat, [data, firstSector, position] per
+   * write (1 to 1024 writes); undefined when all were written, else null or an error per item.
+   */
+  sectorsWriteManyAsync?(
+    key: Uint8Array,
+    sectorSize: number,
+    fd: number,
+    items: readonly (Uint8Array | number)[],
+  ): Promise<undefined | (Error | null)[]>
   sectorsFromAsync(
     enc: boolean,
     key: Uint8Array,

@@ -36,7 +36,14 @@ for (const [name, impl] of backends)
           const plain = randomBytes(bytes)
           const key = randomBytes(64)
           const buf = Buffer.from(plain)
-          await runIo(impl, true, fd, pos, key, buf, first, ss)
+          await runIo(impl, 'write', {
+            fd,
+            position: pos,
+            key,
+            data: buf,
+            firstSector: first,
+            sectorSize: ss,
+          })
           const want = Buffer.from(plain)
           xtsEncryptSectors(key, want, first, ss)
           assert.ok(buf.equals(want), 'the buffer holds the ciphertext')
@@ -47,29 +54,64 @@ for (const [name, impl] of backends)
             'and so does the file',
           )
           const back = Buffer.alloc(bytes)
-          await runIo(impl, false, fd, pos, key, back, first, ss)
+          await runIo(impl, 'read', {
+            fd,
+            position: pos,
+            key,
+            data: back,
+            firstSector: first,
+            sectorSize: ss,
+          })
           assert.ok(back.equals(plain))
         }
         // past the end of the file
         await assert.rejects(
-          runIo(impl, false, fd, 64 << 20, randomBytes(64), Buffer.alloc(4096), 0, 4096),
+          runIo(impl, 'read', {
+            fd,
+            position: 64 << 20,
+            key: randomBytes(64),
+            data: Buffer.alloc(4096),
+            firstSector: 0,
+            sectorSize: 4096,
+          }),
           { code: 'ERR_XTS_INPUT_SHORT' },
         )
         // bad arguments: the ERR_XTS codes, nothing read or written
         await assert.rejects(
-          runIo(impl, false, fd, 0, randomBytes(32), Buffer.alloc(4096), 0, 4096),
+          runIo(impl, 'read', {
+            fd,
+            position: 0,
+            key: randomBytes(32),
+            data: Buffer.alloc(4096),
+            firstSector: 0,
+            sectorSize: 4096,
+          }),
           {
             code: 'ERR_XTS_KEY_LENGTH',
           },
         )
         await assert.rejects(
-          runIo(impl, true, fd, -1, randomBytes(64), Buffer.alloc(4096), 0, 4096),
+          runIo(impl, 'write', {
+            fd,
+            position: -1,
+            key: randomBytes(64),
+            data: Buffer.alloc(4096),
+            firstSector: 0,
+            sectorSize: 4096,
+          }),
           {
             code: 'ERR_XTS_ARGUMENT',
           },
         )
         await assert.rejects(
-          runIo(impl, true, fd, 0, randomBytes(64), Buffer.alloc(100), 0, 4096),
+          runIo(impl, 'write', {
+            fd,
+            position: 0,
+            key: randomBytes(64),
+            data: Buffer.alloc(100),
+            firstSector: 0,
+            sectorSize: 4096,
+          }),
           {
             code: 'ERR_XTS_DATA_LENGTH',
           },
@@ -81,7 +123,14 @@ for (const [name, impl] of backends)
       const ro = openSync(path, 'r')
       try {
         await assert.rejects(
-          runIo(impl, true, ro, 0, randomBytes(64), Buffer.alloc(4096), 0, 4096),
+          runIo(impl, 'write', {
+            fd: ro,
+            position: 0,
+            key: randomBytes(64),
+            data: Buffer.alloc(4096),
+            firstSector: 0,
+            sectorSize: 4096,
+          }),
           {
             code: 'EBADF',
           },

@@ -27,6 +27,7 @@ import {
 } from '../protocol/messages.js'
 import { errnoOf, type NbdBackend } from './backend.js'
 import { BufferPool } from './buffer-pool.js'
+import { adoptForDirectReads } from './direct-read.js'
 import type { ResolvedOptions } from './options.js'
 
 /** Largest option data read into memory; longer options are skipped unread and refused TOO_BIG. */
@@ -37,6 +38,11 @@ const HANDSHAKE_WRITE_HIGH = 64 * 1024
 const CLOSE_LINGER_MS = 10_000
 /** Largest zero buffer the WRITE_ZEROES fallback writes at once. */
 const ZERO_CHUNK = 1024 * 1024
+/**
+ * Direct reads: bytes read at once while no WRITE payload is being received (headers, options;
+ * the start of a payload that came with its header is copied from here).
+ */
+const STAGING_BYTES = 4096
 
 /** What the connection needs from its server. */
 export interface ConnectionHost {
@@ -107,25 +113,44 @@ export class Connection {
   #closeCode: NbdErrorCode | undefined
   readonly #done: Promise<void>
   #resolveDone!: () => void
+  /** Direct reads (see direct-read.ts): the buffer for reads outside a payload, else undefined. */
+  readonly #staging: Buffer | undefined
 
-  constructor(id: number, socket: Socket, host: ConnectionHost) {
+  /**
+   * `direct`: `socket` was just accepted and has read nothing (pauseOnConnect); it is re-wrapped to
+   * read into our buffers when Node allows it (see direct-read.ts).
+   */
+  constructor(id: number, socket: Socket, host: ConnectionHost, direct = false) {
     this.id = id
-    this.#s = socket
     this.#host = host
+    let s = socket
+    if (direct) {
+      const staging = Buffer.allocUnsafeSlow(STAGING_BYTES)
+      const adopted = adoptForDirectReads(socket, {
+        target: () => this.#readTarget(staging),
+        received: (n, buf) => this.#guard(() => this.#received(staging, n, buf)),
+      })
+      if (adopted !== undefined) {
+        s = adopted
+        this.#staging = staging
+      }
+    }
+    this.#s = s
     this.#o = host.options
     this.#done = new Promise((r) => (this.#resolveDone = r))
-    socket.setNoDelay?.(true)
-    socket.on('data', (c: Buffer) => this.#guard(() => this.#onData(c)))
-    socket.on('end', () => this.#guard(() => this.#onEnd()))
-    socket.on('error', () => this.#closeWith('ERR_NBD_SOCKET'))
-    socket.on('close', () => this.#onClose())
-    socket.on('drain', () => this.#guard(() => this.#unblockHandshake()))
+    s.setNoDelay?.(true)
+    s.on('data', (c: Buffer) => this.#guard(() => this.#onData(c)))
+    s.on('end', () => this.#guard(() => this.#onEnd()))
+    s.on('error', () => this.#closeWith('ERR_NBD_SOCKET'))
+    s.on('close', () => this.#onClose())
+    s.on('drain', () => this.#guard(() => this.#unblockHandshake()))
+    if (direct) s.resume() // accepted paused (pauseOnConnect)
     this.#timer = setTimeout(
       () => this.#fail('ERR_NBD_HANDSHAKE_TIMEOUT'),
       this.#o.handshakeTimeoutMs,
     )
     this.#timer.unref()
-    this.#emit({ type: 'open', connection: id })
+    this.#emit({ type: 'open', connection: id, directReads: this.#staging !== undefined })
     this.#s.write(
       encode(ServerGreeting, {
         handshakeFlags: HANDSHAKE_FLAG.FIXED_NEWSTYLE | HANDSHAKE_FLAG.NO_ZEROES,
@@ -215,6 +240,42 @@ export class Connection {
     this.#chunks.push(chunk)
     this.#buffered += chunk.length
     this.#pump()
+  }
+
+  /** Direct reads: a payload being received is read into its own buffer, the rest into staging. */
+  #readTarget(staging: Buffer): Uint8Array {
+    const p = this.#payload
+    if (this.#state === 'payload' && p !== undefined && this.#buffered === 0)
+      return p.buf.subarray(p.filled)
+    return staging
+  }
+
+  #received(staging: Buffer, n: number, buf: Uint8Array): void {
+    if (buf !== staging) {
+      // straight into the payload: `buf` is the rest of #payload's buffer (#readTarget); once
+      // the connection stopped reading input, what still arrives is dropped
+      if (this.#state === 'closing' || this.#state === 'closed') return
+      const p = this.#payload
+      if (
+        this.#state !== 'payload' ||
+        p === undefined ||
+        buf.buffer !== p.buf.buffer ||
+        buf.byteOffset !== p.buf.byteOffset + p.filled ||
+        n > p.buf.length - p.filled
+      )
+        return this.#fail('ERR_NBD_INTERNAL')
+      p.filled += n
+      this.#pump()
+      return
+    }
+    this.#onData(staging.subarray(0, n))
+    // staging is read into again next time: whatever is still buffered from it is copied out
+    const last = this.#chunks.at(-1)
+    if (last !== undefined && last.buffer === staging.buffer) {
+      const from = this.#chunks.length === 1 ? this.#head : 0
+      this.#chunks[this.#chunks.length - 1] = Buffer.from(last.subarray(from))
+      if (this.#chunks.length === 1) this.#head = 0
+    }
   }
 
   #onEnd(): void {
@@ -600,30 +661,26 @@ export class Connection {
             work = b.readInto(h.offset, into.subarray(BufferPool.HEAD, BufferPool.HEAD + h.length))
           }
           break
+        // what these resolve to is ignored (only a READ's result is sent)
         case CMD.WRITE:
           work =
             h.length === 0
               ? fua
-                ? b.flush().then(none)
+                ? b.flush()
                 : Promise.resolve(undefined)
-              : b.write(h.offset, payload!, { fua }).then(none)
+              : b.write(h.offset, payload!, { fua })
           break
         case CMD.FLUSH:
-          work = b.flush().then(none)
+          work = b.flush()
           break
         case CMD.TRIM:
-          work =
-            h.length === 0
-              ? Promise.resolve(undefined)
-              : b.trim!(h.offset, h.length, { fua }).then(none)
+          work = h.length === 0 ? Promise.resolve(undefined) : b.trim!(h.offset, h.length, { fua })
           break
         case CMD.WRITE_ZEROES:
           work =
             h.length === 0
               ? Promise.resolve(undefined)
-              : writeZeroes(b, h.offset, h.length, fua, (h.flags & CMD_FLAG.NO_HOLE) !== 0).then(
-                  none,
-                )
+              : writeZeroes(b, h.offset, h.length, fua, (h.flags & CMD_FLAG.NO_HOLE) !== 0)
           break
         default:
           work = Promise.reject(new NbdError('ERR_NBD_INTERNAL', 'unchecked command'))
@@ -635,8 +692,9 @@ export class Connection {
       (result) => {
         if (payloadParent !== undefined) pool.give(payloadParent)
         if (into !== undefined) return this.#replyRead(h.cookie, into, h.length, p.cost)
+        if (h.type !== CMD.READ) return this.#reply(h.cookie, 0, undefined, p.cost)
         const data = result as Uint8Array | undefined
-        if (h.type === CMD.READ && h.length > 0 && data?.length !== h.length) {
+        if (h.length > 0 && data?.length !== h.length) {
           this.#backendError(h.type, NBD_ERR.EIO, 'short read')
           return this.#reply(h.cookie, NBD_ERR.EIO, undefined, p.cost)
         }
@@ -716,8 +774,6 @@ export class Connection {
     setTimeout(() => this.#s.destroy(), CLOSE_LINGER_MS).unref()
   }
 }
-
-const none = (): undefined => undefined
 
 function infoString(type: number, s: string): Buffer {
   const b = Buffer.from(`\0\0${s}`)

@@ -4,7 +4,15 @@ import type { NbdBackend } from './backend.js'
 
 /** What the server reports; ids, names, codes and sizes only, never data. */
 export type NbdEvent =
-  | { readonly type: 'open'; readonly connection: number }
+  | {
+      readonly type: 'open'
+      readonly connection: number
+      /**
+       * The connection reads its input straight into its own buffers (a WRITE payload into its
+       * request buffer, no copy): sockets accepted by `listen()`, when the runtime allows it.
+       */
+      readonly directReads: boolean
+    }
   /** Transmission phase entered. */
   | { readonly type: 'ready'; readonly connection: number; readonly flags: number }
   /** An option the server refused for policy (exclusive export in use). */

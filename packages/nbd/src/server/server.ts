@@ -78,6 +78,11 @@ export class NbdServer {
 
   /** Serve one connected socket (a unix or TCP stream, or a socketpair end). */
   handle(socket: Socket): void {
+    this.#serve(socket, false)
+  }
+
+  /** `direct`: accepted by our own listener, paused, nothing read yet (Connection). */
+  #serve(socket: Socket, direct: boolean): void {
     const id = this.#nextId++
     if (this.#closing || this.#connections.size >= this.#options.maxConnections) {
       this.#emitQuiet({
@@ -89,7 +94,7 @@ export class NbdServer {
       socket.destroy()
       return
     }
-    this.#connections.add(new Connection(id, socket, this.#host))
+    this.#connections.add(new Connection(id, socket, this.#host, direct))
   }
 
   /**
@@ -110,8 +115,9 @@ export class NbdServer {
   async listen(path: string): Promise<void> {
     if (this.#closing) throw new NbdError('ERR_NBD_SHUTDOWN', 'NBD server is closing')
     await prepareSocketPath(path)
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: false })
-    const onConnection = (s: Socket): void => this.handle(s)
+    // paused until the connection has taken over the socket's reads (direct-read.ts)
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true })
+    const onConnection = (s: Socket): void => this.#serve(s, true)
     server.on('connection', onConnection)
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) =>
