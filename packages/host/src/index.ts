@@ -95,6 +95,7 @@ export {
 } from './crypto-state/host-crypto.js'
 export {
   describeCoreDump,
+  hasCoreDumpMagic,
   decryptCoreDump,
   readCoreDumpHeader,
   COREDUMP_DATA_OFFSET,

@@ -10,7 +10,8 @@ import { defineCommand, type Command } from '../command.js'
 import { CliError } from '../errors.js'
 import { text } from '../flags.js'
 
-const describeText = (d: CoreDumpDescription): string =>
+/** The text form of a core dump's description (also `crypto-util envelope describe`). */
+export const coreDumpText = (d: CoreDumpDescription): string =>
   [
     `format:      Ward core dump, version ${d.version} (${d.dumpFormat.toUpperCase()} inside)`,
     `keyID:       '${d.hostKeyId}' (host key of provider '${d.hostProviderId}')`,
@@ -32,7 +33,7 @@ export const cryptoUtilCoredumpCommands: readonly Command[] = [
     async run({ positionals, out }) {
       if (positionals.length !== 1) throw new CliError('ERR_CLI_USAGE', 'expected FILE')
       const d = describeCoreDump(positionals[0]!)
-      out.data(d, () => describeText(d))
+      out.data(d, () => coreDumpText(d))
       return 0
     },
   }),

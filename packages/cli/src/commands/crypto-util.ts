@@ -6,7 +6,9 @@ import {
   type DiskDescription,
   type VmFileDescription,
 } from '@ward/envelope'
+import { describeCoreDump, hasCoreDumpMagic, type CoreDumpDescription } from '@ward/host'
 import { defineCommand, type Command } from '../command.js'
+import { coreDumpText } from './crypto-util-coredump.js'
 import { diskDescriptionText } from './crypto-util-disk.js'
 import { CliError } from '../errors.js'
 
@@ -25,6 +27,7 @@ const oneFile = (positionals: readonly string[], name: string): string => {
 type Found =
   | { kind: 'disk' | 'luks2'; description: DiskDescription }
   | { kind: 'file'; description: VmFileDescription }
+  | { kind: 'coredump'; description: CoreDumpDescription }
 
 /**
  * A file that starts with a format's magic is that format: a header cut short or damaged is its
@@ -36,6 +39,7 @@ async function inspectEnvelope(file: string): Promise<Found | undefined> {
     return { kind: description.ward ? 'disk' : 'luks2', description }
   }
   if (await hasVmFileMagic(file)) return { kind: 'file', description: await describeVmFile(file) }
+  if (hasCoreDumpMagic(file)) return { kind: 'coredump', description: describeCoreDump(file) }
   return undefined
 }
 
@@ -54,7 +58,11 @@ function vmFileText(d: VmFileDescription): string {
 /** Text mode: readable lines (keyslots one per entry, never JSON); --json gives the object. */
 const render = (found: Found): string =>
   `kind:        ${found.kind}\n` +
-  (found.kind === 'file' ? vmFileText(found.description) : diskDescriptionText(found.description))
+  (found.kind === 'file'
+    ? vmFileText(found.description)
+    : found.kind === 'coredump'
+      ? coreDumpText(found.description)
+      : diskDescriptionText(found.description))
 
 /** `ward crypto-util envelope describe` and `ward crypto-util isencrypted` (issue 2). */
 export const cryptoUtilCommands: readonly Command[] = [
@@ -71,7 +79,7 @@ export const cryptoUtilCommands: readonly Command[] = [
       if (found === undefined)
         throw new CliError(
           'ERR_ENVELOPE_NOT_WARD',
-          `${file} is neither a LUKS2 disk nor a Ward VM file; nothing to describe`,
+          `${file} is neither a LUKS2 disk, a Ward VM file nor a Ward core dump; nothing to describe`,
         )
       out.data({ kind: found.kind, ...found.description }, () => render(found))
       return 0
@@ -86,7 +94,7 @@ export const cryptoUtilCommands: readonly Command[] = [
     async run({ positionals, out }) {
       const file = oneFile(positionals, 'isencrypted')
       const kind = (await inspectEnvelope(file))?.kind
-      const encrypted = kind === 'disk' || kind === 'file'
+      const encrypted = kind === 'disk' || kind === 'file' || kind === 'coredump'
       if (out.json) out.data({ file, encrypted, kind: kind ?? null })
       else if (kind === 'luks2')
         out.info(

@@ -104,6 +104,18 @@ function readBlock(path: string, length: number): Buffer {
   }
 }
 
+/** Whether the file at `path` starts with the core dump magic (a damaged header is then its error). */
+export function hasCoreDumpMagic(path: string): boolean {
+  const m = CoreDumpHeader.magic.value
+  let head: Buffer
+  try {
+    head = readBlock(path, m.length)
+  } catch {
+    return false
+  }
+  return head.length === m.length && head.equals(m)
+}
+
 /** Read and check the header of the core dump at `path`. */
 export function readCoreDumpHeader(path: string): CoreDumpHeaderValue {
   return parseCoreDumpHeader(readBlock(path, COREDUMP_DATA_OFFSET), path)

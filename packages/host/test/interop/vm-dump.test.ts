@@ -305,6 +305,18 @@ test(
     assert.equal(d.plaintextSize, dump.plaintextBytes)
     const dtext = await ward(['crypto-util', 'coredump', 'describe', dump.file])
     assert.match(dtext.stdout, /keyID:\s+'hk-1'/)
+    // crypto-util envelope describe knows it too (ESXi: envelope describe of a zdump), and isencrypted
+    const env = await wardJson<CoreDumpDescription & { kind: string }>([
+      'crypto-util',
+      'envelope',
+      'describe',
+      dump.file,
+    ])
+    assert.deepEqual(env, { kind: 'coredump', ...d })
+    const etext = await ward(['crypto-util', 'envelope', 'describe', dump.file])
+    assert.match(etext.stdout, /kind:\s+coredump/)
+    assert.match(etext.stdout, /keyID:\s+'hk-1'/)
+    assert.equal((await ward(['crypto-util', 'isencrypted', dump.file])).code, 0)
     // decrypt with the raw host key: an ELF holding the pattern
     const isElfWithPattern = (f: string): void => {
       const b = readFileSync(f)
