@@ -1,16 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import type { Server } from 'node:tls'
-import { isCodedError, readSecretFile, type Logger } from '@ward/core'
-import {
-  listenRemote,
-  loadRemoteCredentials,
-  type HostAgent,
-  DEFAULT_REMOTE_PORT,
-  formatHostPort,
-  joinCenter,
-  parseHostPort,
-} from '@ward/host'
+import { readSecretFile } from '@ward/core'
+import { DEFAULT_REMOTE_PORT, formatHostPort, joinCenter, parseHostPort } from '@ward/host'
 import { defineCommand, type Command } from '../command.js'
 import { CliError } from '../errors.js'
 import { text } from '../flags.js'
@@ -94,32 +85,3 @@ export const hostJoinCommands: readonly Command[] = [
     },
   }),
 ]
-
-/**
- * `ward host serve`'s listener for the center, when the host joined one (undefined otherwise).
- * A listener that cannot start (port taken, join files damaged) is logged with its code and the
- * agent runs without it.
- */
-export async function listenForCenter(
-  agent: HostAgent,
-  dataDir: string,
-  logger: Logger,
-): Promise<Server | undefined> {
-  let server: Server
-  let creds
-  try {
-    creds = loadRemoteCredentials(dataDir)
-    if (!creds) return undefined
-    server = await listenRemote(agent, creds, logger)
-  } catch (e) {
-    // the host keeps running its VMs without the center rather than not booting at all
-    if (!isCodedError(e)) throw e
-    logger.error({ code: e.code }, `not listening for the center: ${e.message}`)
-    return undefined
-  }
-  logger.info(
-    { listen: creds.state.listen, hostId: creds.state.hostId, center: creds.state.center },
-    'listening for the center (mutual TLS)',
-  )
-  return server
-}

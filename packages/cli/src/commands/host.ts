@@ -7,13 +7,13 @@ import {
   agentClient,
   initHost,
   listenAdminSocket,
+  listenForCenter,
   parseTpmSpec,
   type OptionalParamsOp,
   type AdminParams,
   type AdminResult,
   type RecoveryKey,
 } from '@ward/host'
-import { listenForCenter } from './host-join.js'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import { defineCommand, type Command } from '../command.js'

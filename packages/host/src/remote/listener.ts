@@ -71,6 +71,8 @@ export async function listenRemote(
   })
   server.on('tlsClientError', (e: NodeJS.ErrnoException, socket: TLSSocket) => {
     log.warn({ remote: socket.remoteAddress, code: e.code ?? 'error' }, 'remote handshake refused')
+    // with a listener on this event node:tls leaves the socket open (a handshake timeout too)
+    socket.destroy()
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
