@@ -198,9 +198,14 @@ export class HostClient {
     this.hostId = o.hostId
     this.address = o.address
     this.#o = o
-    const { host, port } = parseHostPort(o.address, 'host address')
-    this.#host = host
-    this.#port = port
+    let hp: { host: string; port: number }
+    try {
+      hp = parseHostPort(o.address, 'host address')
+    } catch (e) {
+      throw new CenterError('ERR_CENTER_HOST_ID', (e as Error).message, {}, { cause: e })
+    }
+    this.#host = hp.host
+    this.#port = hp.port
   }
 
   /** `call('keys.has', { providerId, kekId })` resolves to `{ inCache }`; only remote operations. */
