@@ -185,6 +185,8 @@ describe('center ↔ host over mutual TLS (real ward host serve, swtpm)', () => 
       'settings.encryption.recovery.rotate',
       'security.keypersistence.disable',
       'settings.encryption.set',
+      'crypto.key.export',
+      'vm.dump.memory',
     ]) {
       await assert.rejects(
         client.callRaw(op, {}),

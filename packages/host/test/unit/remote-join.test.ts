@@ -24,16 +24,19 @@ import { notTheCenter } from '../../src/remote/listener.js'
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ward-host-remote-'))
 
-test('the remote operations are status, keys.*, datastore.* and vm.*: no setting, recovery key or key persistence change', () => {
+test('the remote operations are status, keys.*, datastore.*, vm.* and crypto.*, except the console-only ones', () => {
+  const consoleOnly = new Set(['vm.dump.memory', 'crypto.key.export'])
   const remote = Object.keys(AdminOps).filter(isRemoteOp)
   const expected = Object.keys(AdminOps).filter(
-    (o) => o === 'status' || /^(keys|datastore|vm)\./.test(o),
+    (o) => (o === 'status' || /^(keys|datastore|vm|crypto)\./.test(o)) && !consoleOnly.has(o),
   )
   assert.deepEqual(remote, expected)
   for (const o of Object.keys(AdminOps).filter((o) => !isRemoteOp(o)))
-    assert.match(o, /^(settings|security)\./)
+    assert.ok(/^(settings|security)\./.test(o) || consoleOnly.has(o), o)
   assert.equal(isRemoteOp('settings.encryption.recovery.list'), false)
   assert.equal(isRemoteOp('security.keypersistence.disable'), false)
+  assert.equal(isRemoteOp('crypto.key.export'), false)
+  assert.equal(isRemoteOp('crypto.enable'), true)
   assert.equal(isRemoteOp('no.such.op'), false)
   assert.equal(isRemoteOp('__proto__'), false)
   // the type follows the table
