@@ -111,8 +111,16 @@ describe('center ↔ host over mutual TLS (real ward host serve, swtpm)', () => 
     const r = await join_(secretFile(join(dir, 'token'), `${TOKEN}\n`))
     outputs.push(r.stdout, r.stderr)
     assert.equal(r.code, 0, r.stderr)
-    const j = JSON.parse(r.stdout) as { hostId: string; address: string; listen: string }
+    const j = JSON.parse(r.stdout) as {
+      hostId: string
+      address: string
+      listen: string
+      caSha256: string
+      certificateSha256: string
+    }
     assert.equal(j.hostId, HOST_ID)
+    assert.equal(j.caSha256, pki.caFingerprint)
+    assert.match(j.certificateSha256, /^sha256:[0-9a-f]{64}$/)
     assert.equal(j.address, `127.0.0.1:${port}`)
     assert.deepEqual(endpoint.requests.at(-1), {
       token: TOKEN,

@@ -74,7 +74,8 @@ export const hostJoinCommands: readonly Command[] = [
         out.data(r, () =>
           [
             `Joined ${r.center} as host ${r.hostId}.`,
-            `Certificate SHA-256: ${r.certificateSha256}`,
+            `Host certificate: ${r.certificateSha256}`,
+            `Center CA: ${r.caSha256} (the fingerprint ward center init printed)`,
             `The center calls ${r.address}; restart the agent (ward host serve --data-dir ${values['data-dir']}) to listen on ${r.listen}.`,
           ].join('\n'),
         )

@@ -1,4 +1,4 @@
-import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { X509Certificate, createHash, createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, chmodSync } from 'node:fs'
 import { request } from 'node:https'
 import { join } from 'node:path'
@@ -34,8 +34,10 @@ export interface JoinOptions {
 }
 
 export interface JoinResult extends JoinState {
-  /** SHA-256 fingerprint of the host's new certificate (colon-separated hex, as OpenSSL prints). */
+  /** `sha256:<hex>` of the host's new certificate (DER). */
   readonly certificateSha256: string
+  /** `sha256:<hex>` of the center's CA certificate, as `ward center init` prints it. */
+  readonly caSha256: string
 }
 
 /**
@@ -75,6 +77,7 @@ export async function joinCenter(o: JoinOptions): Promise<JoinResult> {
   const answer = await post(url, o, csr)
   const { hostId, certificate, caCertificate } = answer
   let fingerprint: string
+  let caFingerprint: string
   try {
     const cert = new X509Certificate(certificate)
     const ca = new X509Certificate(caCertificate)
@@ -88,7 +91,8 @@ export async function joinCenter(o: JoinOptions): Promise<JoinResult> {
     const subject = cert.subject.split('\n')
     if (!subject.includes(`CN=${hostId}`) || !subject.includes(`OU=${HOST_OU}`))
       throw new Error(`the certificate does not name host ${hostId}`)
-    fingerprint = cert.fingerprint256
+    fingerprint = sha256(cert.raw)
+    caFingerprint = sha256(ca.raw)
   } catch (e) {
     throw new HostError(
       'ERR_HOST_JOIN_RESPONSE',
@@ -107,8 +111,10 @@ export async function joinCenter(o: JoinOptions): Promise<JoinResult> {
     address: o.address,
   }
   writeFileAtomic(join(dir, RemoteFiles.state), `${JSON.stringify(state, null, 2)}\n`, 0o600)
-  return { ...state, certificateSha256: fingerprint }
+  return { ...state, certificateSha256: fingerprint, caSha256: caFingerprint }
 }
+
+const sha256 = (der: Buffer): string => `sha256:${createHash('sha256').update(der).digest('hex')}`
 
 interface JoinAnswer {
   readonly hostId: string
