@@ -137,6 +137,11 @@ class Connection {
       return
     }
     this.#pending = undefined
+    if (m.ok && m.id !== p.id) {
+      this.socket.destroy()
+      p.reject(new CenterError('ERR_CENTER_HOST_PROTOCOL', 'the host answered another request'))
+      return
+    }
     if (m.ok) return p.resolve(m.result)
     const code = typeof m.error?.code === 'string' ? m.error.code.slice(0, 64) : 'ERR_HOST_AGENT'
     const message =

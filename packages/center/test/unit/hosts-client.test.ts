@@ -120,9 +120,10 @@ test('HostClient errors: unreachable, wrong host id, no answer in time, malforme
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
   const freePort = (closed.address() as AddressInfo).port
   await new Promise<void>((r) => closed.close(() => r()))
-  let mode: 'silent' | 'garbage' | 'huge' = 'silent'
+  let mode: 'silent' | 'garbage' | 'huge' | 'other-id' = 'silent'
   const host = await fakeHost(pki, 'h1', (_line, s) => {
     if (mode === 'garbage') s.write('this is not json\n')
+    else if (mode === 'other-id') s.write(`${JSON.stringify({ id: 999, ok: true, result: {} })}\n`)
     else if (mode === 'huge') s.write(Buffer.alloc(2 << 20, 0x61))
   })
   const at = `127.0.0.1:${host.port}`
@@ -134,6 +135,8 @@ test('HostClient errors: unreachable, wrong host id, no answer in time, malforme
     const slow = new HostClient({ hostId: 'h1', address: at, pki, callMs: 300 })
     await assert.rejects(slow.call('status'), { code: 'ERR_CENTER_HOST_TIMEOUT' })
     mode = 'garbage'
+    await assert.rejects(slow.call('status'), { code: 'ERR_CENTER_HOST_PROTOCOL' })
+    mode = 'other-id'
     await assert.rejects(slow.call('status'), { code: 'ERR_CENTER_HOST_PROTOCOL' })
     mode = 'huge'
     await assert.rejects(slow.call('status'), { code: 'ERR_CENTER_HOST_PROTOCOL' })
