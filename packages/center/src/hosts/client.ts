@@ -14,6 +14,8 @@ import {
   hostUri,
   parseHostPort,
   type AdminParams,
+  type CallOptions,
+  type OpProgress,
   type AdminResult,
   type RemoteOp,
 } from '@ward/host'
@@ -69,6 +71,7 @@ export function notTheHost(peer: PeerCertificate, hostId: string): string | unde
 
 interface Pending {
   readonly id: number
+  readonly onProgress: ((p: OpProgress) => void) | undefined
   resolve(v: unknown): void
   reject(e: Error): void
 }
@@ -129,7 +132,18 @@ class Connection {
     } catch {
       m = {}
     }
-    if (m.progress !== undefined && m.ok === undefined) return // progress lines: not asked for
+    if (m.progress !== undefined && m.ok === undefined) {
+      // progress of the pending request (a row declared { progress: true } and asked for)
+      const g = m.progress as { done?: unknown; total?: unknown }
+      if (
+        p !== undefined &&
+        m.id === p.id &&
+        Number.isSafeInteger(g.done) &&
+        Number.isSafeInteger(g.total)
+      )
+        p.onProgress?.({ done: g.done as number, total: g.total as number })
+      return
+    }
     if (p === undefined || typeof m !== 'object' || m === null || typeof m.ok !== 'boolean') {
       this.#pending = undefined
       this.socket.destroy()
@@ -151,7 +165,12 @@ class Connection {
     p.reject(new CenterError('ERR_CENTER_HOST_REFUSED', message, { hostCode: code }))
   }
 
-  send(id: number, line: string, timeoutMs: number): Promise<unknown> {
+  send(
+    id: number,
+    line: string,
+    timeoutMs: number,
+    onProgress: ((p: OpProgress) => void) | undefined,
+  ): Promise<unknown> {
     clearTimeout(this.#idleTimer)
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -166,6 +185,7 @@ class Connection {
       }, timeoutMs)
       this.#pending = {
         id,
+        onProgress,
         resolve: (v) => {
           clearTimeout(timer)
           resolve(v)
@@ -213,19 +233,39 @@ export class HostClient {
     this.#port = hp.port
   }
 
-  /** `call('keys.has', { providerId, kekId })` resolves to `{ inCache }`; only remote operations. */
-  call<O extends OptionalParamsRemoteOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>>
-  call<O extends RemoteOp>(op: O, params: AdminParams<O>): Promise<AdminResult<O>>
-  async call<O extends RemoteOp>(op: O, params?: AdminParams<O>): Promise<AdminResult<O>> {
+  /**
+   * `call('keys.has', { providerId, kekId })` resolves to `{ inCache }`; only remote operations.
+   * With `onProgress`, an operation that streams progress (`vm.encrypt`, `vm.decrypt`,
+   * `vm.recrypt`) reports it before resolving (the center's task rows).
+   */
+  call<O extends OptionalParamsRemoteOp>(
+    op: O,
+    params?: AdminParams<O>,
+    options?: CallOptions,
+  ): Promise<AdminResult<O>>
+  call<O extends RemoteOp>(
+    op: O,
+    params: AdminParams<O>,
+    options?: CallOptions,
+  ): Promise<AdminResult<O>>
+  async call<O extends RemoteOp>(
+    op: O,
+    params?: AdminParams<O>,
+    options?: CallOptions,
+  ): Promise<AdminResult<O>> {
     // the host answers each operation with its row's result type (protocol.ts)
-    return (await this.callRaw(op, params ?? {})) as AdminResult<O>
+    return (await this.callRaw(op, params ?? {}, options)) as AdminResult<O>
   }
 
   /**
    * One request, any operation name and parameters (tests and tools; `call` is the typed form).
    * A non-remote operation is sent all the same: the host refuses it (ERR_HOST_REMOTE_DENIED).
    */
-  async callRaw(op: string, params: Record<string, unknown>): Promise<unknown> {
+  async callRaw(
+    op: string,
+    params: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<unknown> {
     if (this.#closed)
       throw new CenterError('ERR_CENTER_HOST_UNREACHABLE', 'this host client was closed')
     let conn = this.#idle.pop()
@@ -234,10 +274,12 @@ export class HostClient {
     const id = this.#nextId++
     const t0 = Date.now()
     try {
+      const onProgress = options.onProgress
       const r = await conn.send(
         id,
-        `${JSON.stringify({ id, op, params })}\n`,
+        `${JSON.stringify(onProgress ? { id, op, params, progress: true } : { id, op, params })}\n`,
         this.#o.callMs ?? HostClientLimits.callMs,
+        onProgress,
       )
       this.#release(conn)
       this.#o.log?.debug({ hostId: this.hostId, op, ms: Date.now() - t0 }, 'host call')

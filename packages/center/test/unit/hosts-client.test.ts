@@ -71,7 +71,15 @@ test('HostClient: pooled connection, typed answers, the host error code kept, pu
       s.write(
         `${JSON.stringify({ id: r.id, ok: true, result: { providerId: 'p', kekId: 'k', persisted: false } })}\n`,
       )
-    else if (r.op === 'status') {
+    else if (r.op === 'vm.decrypt') {
+      seen.push({ askedProgress: (r as { progress?: boolean }).progress === true })
+      for (const done of [0, 512, 1024])
+        s.write(`${JSON.stringify({ id: r.id, progress: { done, total: 1024 } })}\n`)
+      s.write(`${JSON.stringify({ id: r.id + 1, progress: { done: 1, total: 1 } })}\n`) // another request's: ignored
+      s.write(
+        `${JSON.stringify({ id: r.id, ok: true, result: { name: 'v', evictedKey: true } })}\n`,
+      )
+    } else if (r.op === 'status') {
       s.write(`${JSON.stringify({ id: r.id, progress: { done: 1, total: 2 } })}\n`) // ignored
       s.write(`${JSON.stringify({ id: r.id, ok: true, result: { hostId: 'x' } })}\n`)
     } else
@@ -100,6 +108,19 @@ test('HostClient: pooled connection, typed answers, the host error code kept, pu
       },
     )
     assert.deepEqual(await client.call('status'), { hostId: 'x' })
+    const progress: { done: number; total: number }[] = []
+    const dec = await client.call(
+      'vm.decrypt',
+      { name: 'v' },
+      { onProgress: (p) => progress.push(p) },
+    )
+    assert.deepEqual(dec, { name: 'v', evictedKey: true })
+    assert.deepEqual(progress, [
+      { done: 0, total: 1024 },
+      { done: 512, total: 1024 },
+      { done: 1024, total: 1024 },
+    ])
+    assert.deepEqual(seen.at(-1), { askedProgress: true })
     assert.equal(host.connections(), 1, 'one pooled connection for sequential calls')
     assert.deepEqual((seen[1] as { params: unknown }).params, {
       providerId: 'p',
