@@ -20,3 +20,12 @@ export {
   type HostCsrOptions,
 } from './pki/sign-csr.js'
 export { certFingerprint, type IssuedCert, type CertAndKey } from './pki/certs.js'
+export {
+  HostClient,
+  HostClientLimits,
+  pushKey,
+  notTheHost,
+  type HostClientOptions,
+  type OptionalParamsRemoteOp,
+  type PushedKey,
+} from './hosts/client.js'

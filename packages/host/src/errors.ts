@@ -100,6 +100,14 @@ export const hostErrors = {
   ERR_HOST_COREDUMP_WRONG_KEY: { kind: 'integrity' },
   ERR_HOST_KEY_EXPORT_FORMAT: { kind: 'input' },
   ERR_HOST_KEY_EXPORT_PASSWORD: { kind: 'integrity' },
+  // joining a center and its mutual-TLS listener (issue 13)
+  ERR_HOST_REMOTE_DENIED: { kind: 'denied' },
+  ERR_HOST_REMOTE_LISTEN: { kind: 'io' },
+  ERR_HOST_REMOTE_FILES: { kind: 'integrity' },
+  ERR_HOST_ALREADY_JOINED: { kind: 'conflict' },
+  ERR_HOST_JOIN_UNREACHABLE: { kind: 'io' },
+  ERR_HOST_JOIN_REFUSED: { kind: 'denied' },
+  ERR_HOST_JOIN_RESPONSE: { kind: 'input' },
 } as const satisfies Record<`ERR_HOST_${string}`, ErrorInfo>
 
 /** A code of {@link hostErrors}. */

@@ -108,3 +108,23 @@ export {
   describeHostKeyExport,
   HOST_KEY_EXPORT_KDF,
 } from './crypto-state/key-export.js'
+export {
+  REMOTE_DIR,
+  RemoteFiles,
+  readJoinState,
+  loadRemoteCredentials,
+  type JoinState,
+  type RemoteCredentials,
+} from './remote/join-state.js'
+export { joinCenter, JOIN_PATH, type JoinOptions, type JoinResult } from './remote/join.js'
+export {
+  listenRemote,
+  notTheCenter,
+  RemoteLimits,
+  type RemoteListenerOptions,
+} from './remote/listener.js'
+export { parseHostPort, formatHostPort } from './remote/address.js'
+export { createCsr } from './remote/csr.js'
+export { MAX_LINE, serveConnection, type ConnectionOptions } from './agent/server.js'
+export { isRemoteOp, type RemoteOp } from './agent/protocol.js'
+export { listenForCenter } from './remote/serve.js'

@@ -7,6 +7,7 @@ import {
   agentClient,
   initHost,
   listenAdminSocket,
+  listenForCenter,
   parseTpmSpec,
   type OptionalParamsOp,
   type AdminParams,
@@ -157,8 +158,11 @@ export const hostCommands: readonly Command[] = [
         throw e
       }
       const server = await listenAdminSocket(agent, join(dataDir, SOCKET_FILE), logger)
+      // joined a center: its mutual-TLS listener too (the admin socket stays for local commands)
+      const remote = await listenForCenter(agent, dataDir, logger)
       logger.info({ socket: join(dataDir, SOCKET_FILE) }, 'agent ready')
       await stopped
+      remote?.close()
       server.close()
       await agent.close()
       logger.info('agent stopped')

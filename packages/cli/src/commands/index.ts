@@ -29,6 +29,7 @@ export const commandGroups: readonly {
     load: async () => (await import('./crypto-util.js')).cryptoUtilCommands,
   },
   { prefix: ['host'], load: async () => (await import('./host.js')).hostCommands },
+  { prefix: ['host', 'join'], load: async () => (await import('./host-join.js')).hostJoinCommands },
   { prefix: ['host', 'vm'], load: async () => (await import('./host-vm.js')).hostVmCommands },
   // host status, host crypto ..., host vm dump-memory
   {

@@ -47,10 +47,15 @@ export interface RecoveryKey {
  * runs), the type of its handler map (a missing or mistyped handler does not compile) and the
  * typed client (`agentClient(dataDir).call(op, params)` resolves to the operation's result). A new
  * operation is one row here and one handler in the agent. A row's third argument says how it is
- * served: `{ progress: true }` streams progress messages before the result to a caller that asks.
+ * served: `{ progress: true }` streams progress messages before the result to a caller that asks;
+ * `{ remote: true }` rows are served over the host's mutual-TLS listener to the center too
+ * (issue 13), the others only on the root-only admin socket, each saying why.
  */
 export const AdminOps = {
-  status: op({}, result<HostStatus>()),
+  status: op({}, result<HostStatus>(), { remote: true }),
+  // The host's own secure configuration (mode, sealing policy, recovery key, key persistence) is
+  // a console matter, as esxcli's is: `status` reports it to the center, nothing changes it from
+  // the network. settings.encryption.set to TPM cannot be undone and seals to this boot.
   'settings.encryption.get': op({}, result<EncryptionSettings>()),
   'settings.encryption.set': op(
     {
@@ -60,10 +65,15 @@ export const AdminOps = {
     },
     result<EncryptionSettings>(),
   ),
+  // The recovery key unlocks the configuration without the TPM: it leaves the host only on the
+  // console of someone root there, never over the network (the center only shows whether it was
+  // backed up).
   'settings.encryption.recovery.list': op({}, result<RecoveryKey>()),
   'settings.encryption.recovery.rotate': op({}, result<RecoveryKey>()),
   'security.keypersistence.get': op({}, result<{ enabled: boolean; storeError?: string }>()),
   'security.keypersistence.enable': op({}, result<{ enabled: true; storedKeys: number }>()),
+  // Disabling key persistence (with --remove-all-stored-keys: every stored key gone) leaves VMs
+  // locked at the next boot until a KMS answers: local only, like esxcli's.
   'security.keypersistence.disable': op(
     { removeAllStoredKeys: opt(bool) },
     result<{ enabled: false; removedStoredKeys: boolean }>(),
@@ -71,12 +81,17 @@ export const AdminOps = {
   'keys.add': op(
     { providerId: req(str), kekId: req(str), key: req(str) },
     result<{ providerId: string; kekId: string; persisted: boolean }>(),
+    { remote: true },
   ),
-  'keys.has': op({ providerId: req(str), kekId: req(str) }, result<{ inCache: boolean }>()),
-  'keys.list': op({}, result<KeyRef[]>()),
-  'keys.remove': op({ providerId: req(str), kekId: req(str) }, result<{ removed: true }>()),
-  'datastore.add': op({ name: req(str), path: req(str) }, result<Datastore>()),
-  'datastore.list': op({}, result<(Datastore & { vms: number })[]>()),
+  'keys.has': op({ providerId: req(str), kekId: req(str) }, result<{ inCache: boolean }>(), {
+    remote: true,
+  }),
+  'keys.list': op({}, result<KeyRef[]>(), { remote: true }),
+  'keys.remove': op({ providerId: req(str), kekId: req(str) }, result<{ removed: true }>(), {
+    remote: true,
+  }),
+  'datastore.add': op({ name: req(str), path: req(str) }, result<Datastore>(), { remote: true }),
+  'datastore.list': op({}, result<(Datastore & { vms: number })[]>(), { remote: true }),
   'vm.create': op(
     {
       name: req(str),
@@ -92,20 +107,29 @@ export const AdminOps = {
       kekId: opt(str),
     },
     result<VmDescription>(),
+    { remote: true },
   ),
-  'vm.list': op({}, result<VmDescription[]>()),
-  'vm.describe': op({ name: req(str) }, result<VmDescription>()),
-  'vm.register': op({ path: req(str) }, result<VmDescription>()),
-  'vm.unregister': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>()),
-  'vm.destroy': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>()),
+  'vm.list': op({}, result<VmDescription[]>(), { remote: true }),
+  'vm.describe': op({ name: req(str) }, result<VmDescription>(), { remote: true }),
+  'vm.register': op({ path: req(str) }, result<VmDescription>(), { remote: true }),
+  'vm.unregister': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>(), {
+    remote: true,
+  }),
+  'vm.destroy': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>(), {
+    remote: true,
+  }),
   'vm.disk.add': op(
     { name: req(str), size: req(str), encrypt: opt(bool) },
     result<VmDescription>(),
+    { remote: true },
   ),
-  'vm.autostart': op({ name: req(str), enabled: req(bool) }, result<VmDescription>()),
+  'vm.autostart': op({ name: req(str), enabled: req(bool) }, result<VmDescription>(), {
+    remote: true,
+  }),
   'vm.power.on': op(
     { name: req(str), kernel: opt(str), initrd: opt(str), append: opt(str) },
     result<VmDescription>(),
+    { remote: true },
   ),
   'vm.recrypt': op(
     {
@@ -122,32 +146,38 @@ export const AdminOps = {
       }
     >(),
     // deep: every disk rewritten (bytes done / total over the VM); shallow sends none
-    { progress: true },
+    { progress: true, remote: true },
   ),
   'vm.encrypt': op(
     { name: req(str), providerId: req(str), kekId: req(str) },
     result<VmDescription>(),
-    { progress: true },
+    { progress: true, remote: true },
   ),
   'vm.decrypt': op({ name: req(str) }, result<VmDescription & { evictedKey: boolean }>(), {
     progress: true,
+    remote: true,
   }),
-  'vm.suspend': op({ name: req(str) }, result<VmDescription>()),
-  'vm.resume': op({ name: req(str) }, result<VmDescription>()),
+  'vm.suspend': op({ name: req(str) }, result<VmDescription>(), { remote: true }),
+  'vm.resume': op({ name: req(str) }, result<VmDescription>(), { remote: true }),
   'vm.snapshot.create': op(
     // memory: default true when powered on (vSphere's "Snapshot the virtual machine's memory")
     { name: req(str), snapshot: req(str), memory: opt(bool) },
     result<VmDescription & { snapshot: SnapshotInfo }>(),
+    { remote: true },
   ),
-  'vm.snapshot.list': op({ name: req(str) }, result<SnapshotInfo[]>()),
+  'vm.snapshot.list': op({ name: req(str) }, result<SnapshotInfo[]>(), { remote: true }),
   'vm.snapshot.revert': op(
     { name: req(str), snapshot: req(str) },
     result<VmDescription & { snapshot: SnapshotInfo }>(),
+    { remote: true },
   ),
   'vm.snapshot.remove': op(
     { name: req(str), snapshot: req(str) },
     result<VmDescription & { removed: string }>(),
+    { remote: true },
   ),
+  // A memory dump holds the guest's secrets and is written to a host path the caller names: a
+  // console diagnostic (like vm-support), not a network operation.
   'vm.dump.memory': op(
     { name: req(str), out: opt(str) },
     result<{
@@ -159,14 +189,19 @@ export const AdminOps = {
       fileBytes: number
     }>(),
   ),
-  'crypto.status': op({}, result<HostCryptoStatus>()),
-  'crypto.prepare': op({}, result<HostCryptoStatus>()),
-  'crypto.enable': op({ providerId: req(str), keyId: req(str) }, result<HostCryptoStatus>()),
+  // vCenter's CryptoManagerHost calls: the center drives the host's crypto state
+  'crypto.status': op({}, result<HostCryptoStatus>(), { remote: true }),
+  'crypto.prepare': op({}, result<HostCryptoStatus>(), { remote: true }),
+  'crypto.enable': op({ providerId: req(str), keyId: req(str) }, result<HostCryptoStatus>(), {
+    remote: true,
+  }),
   'crypto.key.change': op(
     { providerId: req(str), keyId: req(str) },
     result<HostCryptoStatus & RewrapReport>(),
+    { remote: true },
   ),
-  'crypto.disable': op({}, result<HostCryptoStatus & { rebootRequired: true }>()),
+  'crypto.disable': op({}, result<HostCryptoStatus & { rebootRequired: true }>(), { remote: true }),
+  // The host key under a password: it leaves the host only on its console, never over the network.
   'crypto.key.export': op(
     { password: req(str) },
     result<{ providerId: string; keyId: string; export: string }>(),
@@ -174,6 +209,7 @@ export const AdminOps = {
   'vm.power.off': op(
     { name: req(str), hard: opt(bool), timeoutSeconds: opt(int) },
     result<VmDescription & { how: string }>(),
+    { remote: true },
   ),
 } as const satisfies Record<string, OpSpec>
 
@@ -208,6 +244,16 @@ export type HandlersFor<Area extends string> = Pick<
   AdminHandlers,
   Extract<AdminOp, `${Area}.${string}`>
 >
+
+/** The operations the center may call over mutual TLS (their row says `{ remote: true }`). */
+export type RemoteOp = {
+  [O in AdminOp]: (typeof AdminOps)[O]['options'] extends { remote: true } ? O : never
+}[AdminOp]
+
+/** Is `op` served over the mutual-TLS listener (its row says `{ remote: true }`)? */
+export function isRemoteOp(op: string): op is RemoteOp {
+  return Object.hasOwn(AdminOps, op) && (AdminOps[op as AdminOp] as OpSpec).options.remote === true
+}
 
 /**
  * Check an admin request against `AdminOps`. Unknown operation: ERR_HOST_BAD_REQUEST; a missing,

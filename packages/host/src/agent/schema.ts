@@ -45,23 +45,24 @@ export interface OpOptions {
 }
 
 /** One operation of the table: its parameters, its result type and how it is served. */
-export interface OpSpec<P extends Params = Params, R = unknown> {
+export interface OpSpec<P extends Params = Params, R = unknown, O extends OpOptions = OpOptions> {
   readonly params: P
   readonly result: Result<R>
-  readonly options: OpOptions
+  readonly options: O
 }
 /**
  * One row of the table: `'keys.has': op({ providerId: req(str), kekId: req(str) }, result<…>())`,
  * with options as a third argument: `op({ name: req(str) }, result<…>(), { progress: true })`.
+ * The options keep their literal type (the center's host client takes only `remote: true` rows).
  */
-export const op = <const P extends Params, R>(
+export const op = <const P extends Params, R, const O extends OpOptions = Record<never, never>>(
   params: P,
   r: Result<R>,
-  options: OpOptions = {},
-): OpSpec<P, R> => ({
+  options?: O,
+): OpSpec<P, R, O> => ({
   params,
   result: r,
-  options,
+  options: options ?? ({} as O),
 })
 
 /** Work done so far by an operation that streams progress (bytes, for disk work). */

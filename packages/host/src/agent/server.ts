@@ -13,7 +13,7 @@ import type { Logger } from '@ward/core'
 import { isCodedError } from '@ward/core'
 import { HostError } from '../errors.js'
 import type { HostAgent } from './agent.js'
-import { streamsProgress } from './protocol.js'
+import { AdminOps, isRemoteOp, streamsProgress } from './protocol.js'
 import type { OpProgress } from './schema.js'
 
 /** Longest request line accepted on the admin socket. */
@@ -108,18 +108,39 @@ export async function listenAdminSocket(
   return server
 }
 
-function serveConnection(agent: HostAgent, socket: Socket, log: Logger): void {
+/** How one connection is served. */
+export interface ConnectionOptions {
+  /**
+   * The center's mutual-TLS connection (remote/listener.ts): only `{ remote: true }` operations
+   * run (another is ERR_HOST_REMOTE_DENIED naming it), and a malformed request closes the
+   * connection after its error answer.
+   */
+  readonly remote?: boolean
+}
+
+/** Serve the admin protocol (one JSON object per line each way) on one connection. */
+export function serveConnection(
+  agent: HostAgent,
+  socket: Socket,
+  log: Logger,
+  options: ConnectionOptions = {},
+): void {
+  const remote = options.remote === true
+  /** Remote only: a malformed or oversized request was answered and the connection is closing. */
+  let stopped = false
   let buf = ''
   let chain: Promise<void> = Promise.resolve()
   socket.setEncoding('utf8')
   socket.on('error', () => socket.destroy())
   socket.on('data', (chunk: string) => {
+    if (stopped) return
     buf += chunk
     if (buf.length > MAX_LINE && !buf.includes('\n')) {
       socket.end(
         `${JSON.stringify({ id: 0, ok: false, error: { code: 'ERR_HOST_PROTOCOL', message: `request line longer than ${MAX_LINE} bytes` } })}\n`,
       )
       buf = ''
+      stopped = remote
       return
     }
     let nl: number
@@ -127,10 +148,17 @@ function serveConnection(agent: HostAgent, socket: Socket, log: Logger): void {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
       chain = chain.then(async () => {
+        if (stopped) return
         const send = (m: AgentResponse | AgentProgress): void => {
           if (!socket.destroyed) socket.write(`${JSON.stringify(m)}\n`)
         }
-        send(await answer(agent, line, log, send))
+        const res = await answer(agent, line, log, send, remote)
+        if (socket.destroyed) return
+        // a peer that sends a malformed line over the network is not a Ward center: stop
+        if (remote && !res.ok && res.error.code === 'ERR_HOST_PROTOCOL') {
+          stopped = true
+          socket.end(`${JSON.stringify(res)}\n`)
+        } else send(res)
       })
     }
   })
@@ -155,6 +183,7 @@ async function answer(
   line: string,
   log: Logger,
   send: (m: AgentProgress) => void,
+  remote: boolean,
 ): Promise<AgentResponse> {
   let req: AgentRequest
   try {
@@ -184,6 +213,17 @@ async function answer(
         code: 'ERR_HOST_PROTOCOL',
         message:
           'malformed request: send one JSON object {id, op, params, progress?} per line (params an object, progress a boolean)',
+      },
+    }
+  }
+  if (remote && Object.hasOwn(AdminOps, req.op) && !isRemoteOp(req.op)) {
+    log.warn({ op: req.op, code: 'ERR_HOST_REMOTE_DENIED' }, 'remote request refused')
+    return {
+      id: req.id,
+      ok: false,
+      error: {
+        code: 'ERR_HOST_REMOTE_DENIED',
+        message: `operation '${req.op}' is served on the host's admin socket only, not over the network (see the AdminOps table)`,
       },
     }
   }

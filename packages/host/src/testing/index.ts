@@ -18,3 +18,5 @@ export type {
   RunGuestOptions,
   BuildGuestOptions,
 } from './guest.js'
+// swtpm for the packages that test a real `ward host serve` but do not depend on @ward/tpm2 (center)
+export { startSwtpm, type RunningSwtpm } from '@ward/tpm2/testing'
