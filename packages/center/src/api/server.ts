@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from '@ward/core'
 import addFormats from 'ajv-formats'
 import Fastify, {
+  LogController,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
@@ -78,7 +79,8 @@ export async function buildApi(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: services.logger as Logger,
-    logController: { disableRequestLogging: true },
+    // our own line per request (onResponse below): method, route, status; never headers or query
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: () => randomUUID(),
     ...(options.https !== undefined ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
