@@ -15,7 +15,14 @@ export type HostCsrSigner = (req: {
   readonly csrPem: string
   readonly hostId: string
   readonly hostName: string
-}) => Promise<{ readonly certificatePem: string; readonly caCertificatePem: string }>
+  /** host:port of the host's mutual-TLS listener (an IP or DNS SAN of the certificate). */
+  readonly address: string
+}) => Promise<{
+  readonly certificatePem: string
+  readonly caCertificatePem: string
+  /** `sha256:<hex>` of the certificate. */
+  readonly fingerprint: string
+}>
 
 /** What the handlers use. */
 export interface Services {

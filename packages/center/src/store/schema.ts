@@ -36,7 +36,7 @@ export interface HostsTable {
   tpm_present: number
   key_persistence: number
   recovery_key_backed_up: number
-  /** SHA-256 of the host certificate the center issued (hex), for the mutual-TLS identity. */
+  /** `sha256:<hex>` of the host certificate the center issued, for the mutual-TLS identity. */
   cert_fingerprint: string | null
   created_at: number
 }

@@ -1,5 +1,5 @@
 /** Handlers of the inventory: datacenters, clusters, hosts (and joining), datastores, VMs. */
-import { X509Certificate, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import { CenterError } from '../../errors.js'
 import { newId } from '../../inventory/ids.js'
@@ -200,13 +200,8 @@ export const inventoryHandlers: InventoryHandlers = {
     if (taken !== undefined)
       throw new CenterError('ERR_CENTER_EXISTS', `a host named ${body.name} is in the inventory (${taken.id}); remove it first or join under another name`)
     const id = await newId(d, 'host')
-    const signed = await sign({ csrPem: body.csr, hostId: id, hostName: body.name })
-    let fingerprint: string | null = null
-    try {
-      fingerprint = new X509Certificate(signed.certificatePem).fingerprint256.replaceAll(':', '').toLowerCase()
-    } catch {
-      fingerprint = null
-    }
+    const signed = await sign({ csrPem: body.csr, hostId: id, hostName: body.name, address: body.address })
+    const fingerprint = signed.fingerprint
     await d.transaction().execute(async (trx) => {
       const used = await trx
         .updateTable('join_tokens')
