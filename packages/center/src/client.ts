@@ -12,8 +12,9 @@ import { SESSION_HEADER } from './api/server.js'
 import type { AnyOp, InputOf, OutputOf } from './api/spec.js'
 
 type Defined<T> = { [K in keyof T as T[K] extends undefined ? never : K]: T[K] }
-/** What a caller passes: the operation's params, query and body that it has. */
-export type CallInput<K extends OperationId> = Defined<InputOf<Operations[K]>>
+/** What a caller passes: the operation's params, query and body that it has (query optional). */
+export type CallInput<K extends OperationId> = Omit<Defined<InputOf<Operations[K]>>, 'query'> &
+  Partial<Pick<Defined<InputOf<Operations[K]>>, 'query' & keyof Defined<InputOf<Operations[K]>>>>
 
 export interface ClientOptions {
   readonly url: string

@@ -236,7 +236,11 @@ export async function buildApi(
         }
         const out = await handler(ctx, { params: req.params, query: req.query, body: req.body })
         void reply.code(status)
-        return status === 204 ? reply.send() : out
+        if (status === 204) return reply.send()
+        // fastify sends a string as it is: a JSON string answer (an id) is encoded here
+        if (typeof out === 'string')
+          return reply.type('application/json; charset=utf-8').send(JSON.stringify(out))
+        return out
       },
     })
   }

@@ -49,6 +49,17 @@ export const commandGroups: readonly {
     load: async () => (await import('./host-vm.js')).hostVmCommands,
   },
   { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
+  { prefix: ['center'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['login'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['logout'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['role'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['permission'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['user'], load: async () => (await import('./center.js')).centerCommands },
+  { prefix: ['token'], load: async () => (await import('./center.js')).centerCommands },
+  {
+    prefix: ['host', 'add-token'],
+    load: async () => (await import('./center.js')).centerCommands,
+  },
 ]
 
 /** The commands that may match `words`: only the groups whose prefix agrees with them (all for help). */
