@@ -29,7 +29,10 @@ import type { Ctx, Handlers, Services } from './context.js'
 import { errorBody } from './http-errors.js'
 import { operations, type OperationId } from './operations.js'
 import type { Access, AnyOp } from './spec.js'
-import { ErrorBody } from './schemas.js'
+import { ErrorBody, closed } from './schemas.js'
+import { Type } from 'typebox'
+
+const NoQuery = Type.Object({}, closed)
 
 export const SESSION_HEADER = 'vmware-api-session-id'
 export const DEFAULT_BODY_LIMIT = 64 * 1024
@@ -84,6 +87,15 @@ export async function buildApi(
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: () => randomUUID(),
     ...(options.https !== undefined ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    // errors fastify raises before routing (a malformed URL, a too-long id): coded like ours
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => {
+      const { status, body } = errorBody(
+        'ERR_CENTER_BAD_REQUEST',
+        `the request URL is malformed or too long (${err.message}); check the ids`,
+        req.id,
+      )
+      void reply.code(status).send(body)
+    },
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
       plugins: [addFormats.default ?? addFormats],
@@ -212,7 +224,8 @@ export async function buildApi(
       config: { operation: id, access: op.access as Access<unknown> },
       schema: {
         ...(op.params !== undefined ? { params: op.params } : {}),
-        ...(op.query !== undefined ? { querystring: op.query } : {}),
+        // no query declared: none accepted (an unknown parameter is refused like an unknown field)
+        querystring: op.query ?? NoQuery,
         ...(op.body !== undefined ? { body: op.body } : {}),
         response: { ...(status === 204 ? {} : { [status]: op.response }), '4xx': ErrorBody, '5xx': ErrorBody },
       },

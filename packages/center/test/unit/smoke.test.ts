@@ -12,6 +12,7 @@ test('login, create a datacenter, list it, log out', async () => {
     const dc = await t.request('POST', '/api/vcenter/datacenter', { auth: sid, body: { name: 'dc1' } })
     assert.equal(dc.status, 201, JSON.stringify(dc.json))
     assert.match(dc.json as string, /^datacenter-\d+$/)
+    assert.match(String(dc.headers['content-type']), /^application\/json/)
     const list = await t.request('GET', '/api/vcenter/datacenter', { auth: sid })
     assert.deepEqual(list.json, [{ datacenter: dc.json, name: 'dc1' }])
     const out = await t.request('DELETE', '/api/session', { auth: sid })
