@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 
 const ex = promisify(execFile)
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..')
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..')
 
 export interface TestDb {
   readonly url: string
