@@ -42,8 +42,16 @@ export async function pkiSigner(dataDir: string): Promise<HostCsrSigner | undefi
   if (!existsSync(join(dataDir, PKI_DIR, PkiFiles.caCert))) return undefined
   const pki = await loadCenterPki(dataDir)
   return async (r) => {
-    const issued = await signHostCsr(pki, r.csrPem, { hostId: r.hostId, name: r.hostName, address: r.address })
-    return { certificatePem: issued.certPem, caCertificatePem: pki.caCertPem, fingerprint: issued.fingerprint }
+    const issued = await signHostCsr(pki, r.csrPem, {
+      hostId: r.hostId,
+      name: r.hostName,
+      address: r.address,
+    })
+    return {
+      certificatePem: issued.certPem,
+      caCertificatePem: pki.caCertPem,
+      fingerprint: issued.fingerprint,
+    }
   }
 }
 
@@ -63,7 +71,10 @@ function checkDir(dir: string): void {
     return
   }
   if (!st.isDirectory())
-    throw new CenterError('ERR_CENTER_DATA_DIR', `${dir} is not a directory; --data-dir names the directory made by ward center init`)
+    throw new CenterError(
+      'ERR_CENTER_DATA_DIR',
+      `${dir} is not a directory; --data-dir names the directory made by ward center init`,
+    )
   if ((st.mode & 0o077) !== 0)
     throw new CenterError(
       'ERR_CENTER_DATA_DIR',
@@ -79,7 +90,10 @@ export async function openCenterStore(
   checkDir(dataDir)
   const p = centerPaths(dataDir)
   if (!existsSync(p.masterKey))
-    throw new CenterError('ERR_CENTER_NOT_INITIALIZED', `${dataDir} is not initialized; run: ward center init --data-dir ${dataDir}`)
+    throw new CenterError(
+      'ERR_CENTER_NOT_INITIALIZED',
+      `${dataDir} is not initialized; run: ward center init --data-dir ${dataDir}`,
+    )
   const mk = readSecretFile(p.masterKey, { length: 32 })
   const sealer = new Sealer(mk)
   mk.dispose()
@@ -141,7 +155,10 @@ export async function initCenter(o: {
   const p = centerPaths(o.dataDir)
   checkDir(o.dataDir)
   if (existsSync(p.masterKey))
-    throw new CenterError('ERR_CENTER_ALREADY_INITIALIZED', `${o.dataDir} already holds a master.key; use another --data-dir or remove it deliberately`)
+    throw new CenterError(
+      'ERR_CENTER_ALREADY_INITIALIZED',
+      `${o.dataDir} already holds a master.key; use another --data-dir or remove it deliberately`,
+    )
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 })
   checkDir(o.dataDir)
   const mk = randomBytes(32)
@@ -156,7 +173,12 @@ export async function initCenter(o: {
       .insertInto('permissions')
       .values({ object: 'root', principal: o.admin, role: -1, propagate: 1 })
       .execute()
-    return { dataDir: o.dataDir, admin: o.admin, schema: store.versions, caFingerprint: pki.caFingerprint }
+    return {
+      dataDir: o.dataDir,
+      admin: o.admin,
+      schema: store.versions,
+      caFingerprint: pki.caFingerprint,
+    }
   } finally {
     await store.close()
     sealer.dispose()
@@ -174,7 +196,10 @@ export async function serveCenter(o: {
   const pki = await loadCenterPki(o.dataDir)
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(o.listen ?? '127.0.0.1:8443')
   if (m === null || Number(m[2]) > 65535)
-    throw new CenterError('ERR_CENTER_DATA_DIR', `--listen must be HOST:PORT, e.g. 127.0.0.1:8443 (got ${o.listen})`)
+    throw new CenterError(
+      'ERR_CENTER_DATA_DIR',
+      `--listen must be HOST:PORT, e.g. 127.0.0.1:8443 (got ${o.listen})`,
+    )
   const center = await createCenter({
     dataDir: o.dataDir,
     ...(o.db !== undefined ? { db: o.db } : {}),

@@ -46,31 +46,52 @@ export class CenterClient {
 
   async call<K extends OperationId>(id: K, input: CallInput<K>): Promise<OutputOf<Operations[K]>> {
     const op = operations[id] as AnyOp
-    const i = input as { params?: Record<string, string>; query?: Record<string, string>; body?: unknown }
-    const path = op.url.replace(/:([A-Za-z_]+)/g, (_, k: string) => encodeURIComponent(i.params?.[k] ?? ''))
+    const i = input as {
+      params?: Record<string, string>
+      query?: Record<string, string>
+      body?: unknown
+    }
+    const path = op.url.replace(/:([A-Za-z_]+)/g, (_, k: string) =>
+      encodeURIComponent(i.params?.[k] ?? ''),
+    )
     const q = new URLSearchParams(i.query ?? {}).toString()
     const url = new URL(`${path}${q === '' ? '' : `?${q}`}`, this.#o.url)
     const headers: Record<string, string> = { accept: 'application/json' }
     if (this.#o.sessionId !== undefined) headers[SESSION_HEADER] = this.#o.sessionId
     else if (this.#o.token !== undefined) headers['authorization'] = `Bearer ${this.#o.token}`
     else if (this.#o.basic !== undefined)
-      headers['authorization'] = `Basic ${Buffer.from(`${this.#o.basic.user}:${this.#o.basic.password}`).toString('base64')}`
+      headers['authorization'] =
+        `Basic ${Buffer.from(`${this.#o.basic.user}:${this.#o.basic.password}`).toString('base64')}`
     const payload = i.body !== undefined ? Buffer.from(JSON.stringify(i.body)) : undefined
     if (payload !== undefined) headers['content-type'] = 'application/json'
     const { status, body } = await this.#send(url, op.method, headers, payload)
     const json = body.length === 0 ? null : (JSON.parse(body.toString('utf8')) as unknown)
     if (status >= 400) {
       const e = json as { code?: string; messages?: { default_message?: string }[] } | null
-      throw new ApiError(status, e?.code ?? 'unknown', e?.messages?.[0]?.default_message ?? `HTTP ${status}`)
+      throw new ApiError(
+        status,
+        e?.code ?? 'unknown',
+        e?.messages?.[0]?.default_message ?? `HTTP ${status}`,
+      )
     }
     return json as OutputOf<Operations[K]>
   }
 
-  #send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<{ status: number; body: Buffer }> {
+  #send(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    payload: Buffer | undefined,
+  ): Promise<{ status: number; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
         url,
-        { method, headers, ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}), timeout: this.#o.timeoutMs ?? 30_000 },
+        {
+          method,
+          headers,
+          ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}),
+          timeout: this.#o.timeoutMs ?? 30_000,
+        },
         (res) => {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
@@ -78,8 +99,26 @@ export class CenterClient {
           res.on('error', reject)
         },
       )
-      req.on('timeout', () => req.destroy(new CenterError('ERR_CENTER_API', `${url.origin} did not answer in time; is ward center serve running?`)))
-      req.on('error', (e) => reject(e instanceof CenterError ? e : new CenterError('ERR_CENTER_API', `cannot reach ${url.origin}: ${(e as NodeJS.ErrnoException).code ?? e.message}; check --center and that ward center serve runs`, {}, { cause: e })))
+      req.on('timeout', () =>
+        req.destroy(
+          new CenterError(
+            'ERR_CENTER_API',
+            `${url.origin} did not answer in time; is ward center serve running?`,
+          ),
+        ),
+      )
+      req.on('error', (e) =>
+        reject(
+          e instanceof CenterError
+            ? e
+            : new CenterError(
+                'ERR_CENTER_API',
+                `cannot reach ${url.origin}: ${(e as NodeJS.ErrnoException).code ?? e.message}; check --center and that ward center serve runs`,
+                {},
+                { cause: e },
+              ),
+        ),
+      )
       req.end(payload)
     })
   }

@@ -23,7 +23,12 @@ export interface TestCenter {
   request(
     method: string,
     url: string,
-    o?: { auth?: string | { token: string }; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+    o?: {
+      auth?: string | { token: string }
+      body?: unknown
+      rawBody?: string
+      headers?: Record<string, string>
+    },
   ): Promise<{ status: number; json: unknown; headers: Record<string, unknown> }>
   close(): Promise<void>
 }
@@ -42,7 +47,9 @@ export async function startTestCenter(
     password: Buffer.from(ADMIN_PASSWORD),
   })
   const logs: string[] = []
-  const logger = createLogger('center', { destination: { write: (s: string) => void logs.push(s) } })
+  const logger = createLogger('center', {
+    destination: { write: (s: string) => void logs.push(s) },
+  })
   const center = await createCenter({
     dataDir,
     ...(db !== undefined ? { db } : {}),
@@ -72,7 +79,9 @@ export async function startTestCenter(
     request,
     async login(user = ADMIN, password = ADMIN_PASSWORD) {
       const basic = Buffer.from(`${user}:${password}`).toString('base64')
-      const r = await request('POST', '/api/session', { headers: { authorization: `Basic ${basic}` } })
+      const r = await request('POST', '/api/session', {
+        headers: { authorization: `Basic ${basic}` },
+      })
       if (r.status !== 201) throw new Error(`login ${user}: ${r.status} ${JSON.stringify(r.json)}`)
       return r.json as string
     },

@@ -34,7 +34,10 @@ export function httpOf(code: CenterErrorCode): { status: number; errorType: stri
 
 export function errorBody(code: CenterErrorCode, message: string, requestId: string) {
   const { status, errorType } = httpOf(code)
-  const shown = status >= 500 ? `internal error; the center's log has it under request id ${requestId}` : message
+  const shown =
+    status >= 500
+      ? `internal error; the center's log has it under request id ${requestId}`
+      : message
   return {
     status,
     body: {

@@ -24,7 +24,12 @@ export function openapiDocument(version = '0.1.0'): Record<string, unknown> {
     ] as const) {
       const s = schema as { properties?: Record<string, TSchema>; required?: string[] } | undefined
       for (const [name, p] of Object.entries(s?.properties ?? {}))
-        parameters.push({ name, in: where, required: where === 'path' || (s?.required ?? []).includes(name), schema: plain(p) })
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || (s?.required ?? []).includes(name),
+          schema: plain(p),
+        })
     }
     const status = op.status ?? 200
     const access = op.access
@@ -34,19 +39,32 @@ export function openapiDocument(version = '0.1.0'): Record<string, unknown> {
       summary: op.summary,
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(op.body !== undefined
-        ? { requestBody: { required: true, content: { 'application/json': { schema: plain(op.body as TSchema) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: plain(op.body as TSchema) } },
+            },
+          }
         : {}),
       responses: {
         [status]:
           status === 204
             ? { description: 'done' }
-            : { description: 'success', content: { 'application/json': { schema: plain(op.response) } } },
-        default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+            : {
+                description: 'success',
+                content: { 'application/json': { schema: plain(op.response) } },
+              },
+        default: {
+          description: 'error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
       security: access.kind === 'public' ? [] : [{ session: [] }, { token: [] }],
       'x-ward-access': {
         kind: access.kind,
-        ...(access.kind === 'object' || access.kind === 'filter' ? { privileges: access.privileges } : {}),
+        ...(access.kind === 'object' || access.kind === 'filter'
+          ? { privileges: access.privileges }
+          : {}),
       },
     }
   }

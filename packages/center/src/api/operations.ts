@@ -18,7 +18,6 @@ import {
   Name,
   ObjectId,
   Permission,
-
   Privileges,
   Role,
   RoleName,
@@ -76,7 +75,14 @@ export const operations = {
     status: 201,
     body: Type.Object({ name: Name, ttl_seconds: Type.Optional(Seconds) }, closed),
     response: Type.Object(
-      { id: Type.String(), name: Type.String(), user: Type.String(), created: Time, expires: Type.Union([Time, Type.Null()]), token: Type.String() },
+      {
+        id: Type.String(),
+        name: Type.String(),
+        user: Type.String(),
+        created: Time,
+        expires: Type.Union([Time, Type.Null()]),
+        token: Type.String(),
+      },
       closed,
     ),
     access: { kind: 'session' },
@@ -112,7 +118,10 @@ export const operations = {
     url: '/api/ward/users',
     summary: 'Create a local user (argon2id password hash)',
     status: 201,
-    body: Type.Object({ name: UserName, password: Type.String({ minLength: 8, maxLength: 1024 }) }, closed),
+    body: Type.Object(
+      { name: UserName, password: Type.String({ minLength: 8, maxLength: 1024 }) },
+      closed,
+    ),
     response: User,
     access: { kind: 'object', privileges: ['Host.Local.ManageUserGroups'], object: () => 'root' },
   }),
@@ -155,7 +164,10 @@ export const operations = {
     url: '/api/ward/roles',
     summary: 'Create a custom role from a set of privileges',
     status: 201,
-    body: Type.Object({ name: RoleName, label: Type.Optional(Name), privileges: Privileges }, closed),
+    body: Type.Object(
+      { name: RoleName, label: Type.Optional(Name), privileges: Privileges },
+      closed,
+    ),
     response: Role,
     access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
   }),
@@ -182,7 +194,10 @@ export const operations = {
     url: '/api/ward/roles/:role',
     summary: "Change a custom role's label or privileges (system roles are immutable)",
     params: Type.Object({ role: RoleName }, closed),
-    body: Type.Object({ label: Type.Optional(Name), privileges: Type.Optional(Privileges) }, closed),
+    body: Type.Object(
+      { label: Type.Optional(Name), privileges: Type.Optional(Privileges) },
+      closed,
+    ),
     response: Role,
     access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
   }),
@@ -200,7 +215,10 @@ export const operations = {
     method: 'GET',
     url: '/api/ward/permissions',
     summary: 'Permissions, on objects the caller may read',
-    query: Type.Object({ object: Type.Optional(ObjectId), principal: Type.Optional(UserName) }, closed),
+    query: Type.Object(
+      { object: Type.Optional(ObjectId), principal: Type.Optional(UserName) },
+      closed,
+    ),
     response: Type.Array(Permission),
     access: { kind: 'filter', privileges: ['System.Read'] },
   }),
@@ -265,7 +283,11 @@ export const operations = {
     status: 204,
     params: Type.Object({ datacenter: DatacenterId }, closed),
     response: Empty,
-    access: { kind: 'object', privileges: ['Datacenter.Delete'], object: (i) => i.params.datacenter },
+    access: {
+      kind: 'object',
+      privileges: ['Datacenter.Delete'],
+      object: (i) => i.params.datacenter,
+    },
   }),
   // clusters (vcenter.Cluster)
   'cluster.list': op({
@@ -289,7 +311,10 @@ export const operations = {
     url: '/api/vcenter/cluster',
     summary: 'Create a cluster in a datacenter; answers its id',
     status: 201,
-    body: Type.Object({ name: Name, datacenter: DatacenterId, crypto_mode: Type.Optional(CryptoMode) }, closed),
+    body: Type.Object(
+      { name: Name, datacenter: DatacenterId, crypto_mode: Type.Optional(CryptoMode) },
+      closed,
+    ),
     response: Type.String(),
     access: {
       kind: 'object',
@@ -369,7 +394,11 @@ export const operations = {
       {
         token: Type.String({ minLength: 16, maxLength: 128 }),
         name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' }),
-        address: Type.String({ minLength: 3, maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' }),
+        address: Type.String({
+          minLength: 3,
+          maxLength: 300,
+          pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+        }),
         csr: Pem(16384),
       },
       closed,
@@ -418,4 +447,3 @@ export const operations = {
 /** The operations' ids. */
 export type OperationId = keyof typeof operations
 export type Operations = typeof operations
-

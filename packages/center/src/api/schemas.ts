@@ -8,10 +8,22 @@ import { USER_NAME } from '../auth/accounts.js'
 
 export const closed = { additionalProperties: false } as const
 
-export const Name = Type.String({ minLength: 1, maxLength: 80, pattern: '^[^\\u0000-\\u001f/\\\\]+$' })
+export const Name = Type.String({
+  minLength: 1,
+  maxLength: 80,
+  pattern: '^[^\\u0000-\\u001f/\\\\]+$',
+})
 export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_NAME })
-export const RoleName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z][A-Za-z0-9._-]{0,63}$' })
-export const PrivilegeId = Type.String({ minLength: 3, maxLength: 80, pattern: '^[A-Za-z]+(\\.[A-Za-z]+)+$' })
+export const RoleName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z][A-Za-z0-9._-]{0,63}$',
+})
+export const PrivilegeId = Type.String({
+  minLength: 3,
+  maxLength: 80,
+  pattern: '^[A-Za-z]+(\\.[A-Za-z]+)+$',
+})
 export const Privileges = Type.Array(PrivilegeId, { maxItems: 200, uniqueItems: true })
 
 export const DatacenterId = Type.String({ maxLength: 40, pattern: idPattern('datacenter') })
@@ -32,7 +44,11 @@ export const ErrorBody = Type.Object(
   {
     error_type: Type.String(),
     messages: Type.Array(
-      Type.Object({ id: Type.String(), default_message: Type.String(), args: Type.Array(Type.String()) }),
+      Type.Object({
+        id: Type.String(),
+        default_message: Type.String(),
+        args: Type.Array(Type.String()),
+      }),
     ),
     code: Type.String(),
     request_id: Type.String(),
@@ -51,7 +67,12 @@ export const Role = Type.Object(
   closed,
 )
 export const Permission = Type.Object(
-  { object: Type.String(), principal: Type.String(), role: Type.String(), propagate: Type.Boolean() },
+  {
+    object: Type.String(),
+    principal: Type.String(),
+    role: Type.String(),
+    propagate: Type.Boolean(),
+  },
   closed,
 )
 export const User = Type.Object(
@@ -70,7 +91,12 @@ export const Token = Type.Object(
 )
 export const Datacenter = Type.Object({ datacenter: Type.String(), name: Type.String() }, closed)
 export const Cluster = Type.Object(
-  { cluster: Type.String(), name: Type.String(), datacenter: Type.String(), crypto_mode: Type.String() },
+  {
+    cluster: Type.String(),
+    name: Type.String(),
+    datacenter: Type.String(),
+    crypto_mode: Type.String(),
+  },
   closed,
 )
 export const CryptoMode = Type.Union([Type.Literal('onDemand'), Type.Literal('forceEnable')])

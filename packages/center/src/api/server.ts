@@ -65,7 +65,10 @@ export interface ApiOptions {
 export function checkAccess(where: string, access: unknown): void {
   const a = access as Access<unknown> | undefined
   const fail = (why: string): never => {
-    throw new CenterError('ERR_CENTER_ROUTE_TABLE', `${where}: ${why}; every route declares its access (public, session, object or filter with privileges)`)
+    throw new CenterError(
+      'ERR_CENTER_ROUTE_TABLE',
+      `${where}: ${why}; every route declares its access (public, session, object or filter with privileges)`,
+    )
   }
   if (a === undefined || typeof a !== 'object') fail('no access declared')
   else if (a.kind === 'object' || a.kind === 'filter') {
@@ -86,7 +89,9 @@ export async function buildApi(
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     genReqId: () => randomUUID(),
-    ...(options.https !== undefined ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    ...(options.https !== undefined
+      ? { https: { key: options.https.key, cert: options.https.cert } }
+      : {}),
     // errors fastify raises before routing (a malformed URL, a too-long id): coded like ours
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => {
       const { status, body } = errorBody(
@@ -97,7 +102,12 @@ export async function buildApi(
       void reply.code(status).send(body)
     },
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+      },
       plugins: [addFormats.default ?? addFormats],
     },
   } as unknown as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>()
@@ -109,7 +119,17 @@ export async function buildApi(
     checkAccess(`${String(route.method)} ${route.url}`, route.config?.access)
   })
 
-  const audit = (req: FastifyRequest, e: { principal?: string; privileges?: readonly string[]; object?: string; outcome: 'allowed' | 'denied' | 'unauthenticated' | 'not-found' | 'locked-out'; missing?: string; status: number }) =>
+  const audit = (
+    req: FastifyRequest,
+    e: {
+      principal?: string
+      privileges?: readonly string[]
+      object?: string
+      outcome: 'allowed' | 'denied' | 'unauthenticated' | 'not-found' | 'locked-out'
+      missing?: string
+      status: number
+    },
+  ) =>
     services.audit.record({
       requestId: req.id,
       principal: e.principal ?? req.ward.user ?? '-',
@@ -147,30 +167,47 @@ export async function buildApi(
   app.addHook('preValidation', async (req) => {
     const op = operations[req.routeOptions.config.operation as OperationId] as AnyOp | undefined
     if (op !== undefined && op.body === undefined && req.body !== undefined && req.body !== null)
-      throw new CenterError('ERR_CENTER_BAD_REQUEST', `${op.method} ${op.url} takes no body; send none`)
+      throw new CenterError(
+        'ERR_CENTER_BAD_REQUEST',
+        `${op.method} ${op.url} takes no body; send none`,
+      )
   })
 
   const held = async (req: FastifyRequest): Promise<Map<string, HeldPermission>> =>
     (req.ward.held ??= await heldPermissions(services.store.db, req.ward.user!))
-  const tree = (req: FastifyRequest): TreeReader => (req.ward.tree ??= new TreeReader(services.store.db))
+  const tree = (req: FastifyRequest): TreeReader =>
+    (req.ward.tree ??= new TreeReader(services.store.db))
 
   app.addHook('preHandler', async (req) => {
     const access = req.routeOptions.config.access
     if (access === undefined) return
     if (access.kind === 'public' || access.kind === 'session' || access.kind === 'filter') {
-      await audit(req, { outcome: 'allowed', status: 200, ...(access.kind === 'filter' ? { privileges: access.privileges, object: '*' } : {}) })
+      await audit(req, {
+        outcome: 'allowed',
+        status: 200,
+        ...(access.kind === 'filter' ? { privileges: access.privileges, object: '*' } : {}),
+      })
       return
     }
     const object = access.object({ params: req.params, query: req.query, body: req.body })
     const path = await tree(req).pathOf(object)
     if (path === undefined) {
       await audit(req, { outcome: 'not-found', privileges: access.privileges, object, status: 404 })
-      throw new CenterError('ERR_CENTER_NOT_FOUND', `no object ${object} in the inventory; list them (ward inventory) and check the id`)
+      throw new CenterError(
+        'ERR_CENTER_NOT_FOUND',
+        `no object ${object} in the inventory; list them (ward inventory) and check the id`,
+      )
     }
     const eff = effectivePrivileges(await held(req), path)
     const missing = access.privileges.find((p) => !eff.has(p))
     if (missing !== undefined) {
-      await audit(req, { outcome: 'denied', privileges: access.privileges, object, missing, status: 403 })
+      await audit(req, {
+        outcome: 'denied',
+        privileges: access.privileges,
+        object,
+        missing,
+        status: 403,
+      })
       throw new CenterError(
         'ERR_CENTER_PERMISSION_DENIED',
         `${req.ward.user} lacks the privilege ${missing} on ${object}; an administrator can give a role that has it (ward permission set --object ${object} --principal ${req.ward.user} --role ROLE)`,
@@ -180,37 +217,65 @@ export async function buildApi(
     await audit(req, { outcome: 'allowed', privileges: access.privileges, object, status: 200 })
   })
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
-    let code: CenterErrorCode
-    let message = err.message
-    if (err instanceof CenterError) code = err.code
-    else if (err.validation !== undefined) {
-      code = 'ERR_CENTER_BAD_REQUEST'
-      message = `${err.validationContext ?? 'request'}: ${err.message}; see GET /api/openapi.json for the accepted shape`
-    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      code = 'ERR_CENTER_BODY_TOO_LARGE'
-      message = 'the request body is larger than this operation accepts; send less'
-    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      code = 'ERR_CENTER_BAD_REQUEST'
-      message = `${err.message}; send a JSON body (Content-Type: application/json) of the documented shape`
-    } else {
-      code = 'ERR_CENTER_INTERNAL'
-      req.log.error({ err, reqId: req.id }, 'request failed')
-    }
-    if (!(code in centerErrors)) code = 'ERR_CENTER_INTERNAL'
-    const { status, body } = errorBody(code, message, req.id)
-    if (code === 'ERR_CENTER_LOCKED_OUT' && err instanceof CenterError)
-      void reply.header('retry-after', String(err.details['retryAfterSeconds'] ?? 60))
-    void reply.code(status).send(body)
-  })
+  app.setErrorHandler(
+    (
+      err: Error & {
+        code?: string
+        statusCode?: number
+        validation?: unknown
+        validationContext?: string
+      },
+      req,
+      reply,
+    ) => {
+      let code: CenterErrorCode
+      let message = err.message
+      if (err instanceof CenterError) code = err.code
+      else if (err.validation !== undefined) {
+        code = 'ERR_CENTER_BAD_REQUEST'
+        message = `${err.validationContext ?? 'request'}: ${err.message}; see GET /api/openapi.json for the accepted shape`
+      } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        code = 'ERR_CENTER_BODY_TOO_LARGE'
+        message = 'the request body is larger than this operation accepts; send less'
+      } else if (
+        typeof err.statusCode === 'number' &&
+        err.statusCode >= 400 &&
+        err.statusCode < 500
+      ) {
+        code = 'ERR_CENTER_BAD_REQUEST'
+        message = `${err.message}; send a JSON body (Content-Type: application/json) of the documented shape`
+      } else {
+        code = 'ERR_CENTER_INTERNAL'
+        req.log.error({ err, reqId: req.id }, 'request failed')
+      }
+      if (!(code in centerErrors)) code = 'ERR_CENTER_INTERNAL'
+      const { status, body } = errorBody(code, message, req.id)
+      if (code === 'ERR_CENTER_LOCKED_OUT' && err instanceof CenterError)
+        void reply.header('retry-after', String(err.details['retryAfterSeconds'] ?? 60))
+      void reply.code(status).send(body)
+    },
+  )
 
   app.setNotFoundHandler({}, (req, reply) => {
-    const { status, body } = errorBody('ERR_CENTER_NOT_FOUND', `no operation ${req.method} ${req.url.split('?')[0]}; GET /api/openapi.json lists them`, req.id)
+    const { status, body } = errorBody(
+      'ERR_CENTER_NOT_FOUND',
+      `no operation ${req.method} ${req.url.split('?')[0]}; GET /api/openapi.json lists them`,
+      req.id,
+    )
     void reply.code(status).send(body)
   })
 
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ reqId: req.id, method: req.method, route: req.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+    req.log.info(
+      {
+        reqId: req.id,
+        method: req.method,
+        route: req.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    )
   })
 
   for (const [id, raw] of Object.entries(operations)) {
@@ -227,7 +292,11 @@ export async function buildApi(
         // no query declared: none accepted (an unknown parameter is refused like an unknown field)
         querystring: op.query ?? NoQuery,
         ...(op.body !== undefined ? { body: op.body } : {}),
-        response: { ...(status === 204 ? {} : { [status]: op.response }), '4xx': ErrorBody, '5xx': ErrorBody },
+        response: {
+          ...(status === 204 ? {} : { [status]: op.response }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const ctx: Ctx = {

@@ -73,4 +73,7 @@ export type InputOf<O> =
   O extends OpSpec<infer P, infer Q, infer B, TSchema> ? Input<In<P>, In<Q>, In<B>> : never
 
 /** The response body of an operation. */
-export type OutputOf<O> = O extends OpSpec<TSchema | undefined, TSchema | undefined, TSchema | undefined, infer R> ? Static<R> : never
+export type OutputOf<O> =
+  O extends OpSpec<TSchema | undefined, TSchema | undefined, TSchema | undefined, infer R>
+    ? Static<R>
+    : never

@@ -77,7 +77,13 @@ export class Accounts {
       throw new CenterError('ERR_CENTER_EXISTS', `user ${name} exists; choose another name`)
     await this.#db
       .insertInto('users')
-      .values({ name, password_hash: hash, failed_logins: 0, locked_until: 0, created_at: this.now() })
+      .values({
+        name,
+        password_hash: hash,
+        failed_logins: 0,
+        locked_until: 0,
+        created_at: this.now(),
+      })
       .execute()
   }
 
@@ -124,7 +130,11 @@ export class Accounts {
       )
     }
     if (row.failed_logins !== 0)
-      await this.#db.updateTable('users').set({ failed_logins: 0 }).where('name', '=', name).execute()
+      await this.#db
+        .updateTable('users')
+        .set({ failed_logins: 0 })
+        .where('name', '=', name)
+        .execute()
     return row.name
   }
 
@@ -143,7 +153,11 @@ export class Accounts {
   async sessionUser(id: string): Promise<string | undefined> {
     if (id.length === 0 || id.length > 128) return undefined
     const key = this.#sealer.hmac('session', id)
-    const row = await this.#db.selectFrom('sessions').selectAll().where('id_hmac', '=', key).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id_hmac', '=', key)
+      .executeTakeFirst()
     if (row === undefined) return undefined
     const now = this.now()
     if (now - row.last_used > this.#idle) {
@@ -152,12 +166,19 @@ export class Accounts {
     }
     // refresh the idle clock at most every 1/16 of the limit: reads need not write each time
     if (now - row.last_used > this.#idle / 16)
-      await this.#db.updateTable('sessions').set({ last_used: now }).where('id_hmac', '=', key).execute()
+      await this.#db
+        .updateTable('sessions')
+        .set({ last_used: now })
+        .where('id_hmac', '=', key)
+        .execute()
     return row.user
   }
 
   async deleteSession(id: string): Promise<void> {
-    await this.#db.deleteFrom('sessions').where('id_hmac', '=', this.#sealer.hmac('session', id)).execute()
+    await this.#db
+      .deleteFrom('sessions')
+      .where('id_hmac', '=', this.#sealer.hmac('session', id))
+      .execute()
   }
 
   /** The HMAC under which a session or token appears in the audit log (correlation, not the value). */
@@ -176,7 +197,14 @@ export class Accounts {
     const expires = ttlSeconds === undefined ? null : now + ttlSeconds * 1000
     await this.#db
       .insertInto('api_tokens')
-      .values({ id, user, name, secret_hmac: this.#sealer.hmac('token', token), created_at: now, expires_at: expires })
+      .values({
+        id,
+        user,
+        name,
+        secret_hmac: this.#sealer.hmac('token', token),
+        created_at: now,
+        expires_at: expires,
+      })
       .execute()
     return { id, name, user, token, created: new Date(now).toISOString(), expires: iso(expires) }
   }
@@ -189,18 +217,34 @@ export class Accounts {
       .select(['user', 'expires_at'])
       .where('secret_hmac', '=', this.#sealer.hmac('token', token))
       .executeTakeFirst()
-    if (row === undefined || (row.expires_at !== null && row.expires_at <= this.now())) return undefined
+    if (row === undefined || (row.expires_at !== null && row.expires_at <= this.now()))
+      return undefined
     return row.user
   }
 
   async listTokens(user: string): Promise<TokenInfo[]> {
-    const rows = await this.#db.selectFrom('api_tokens').selectAll().where('user', '=', user).orderBy('created_at').execute()
-    return rows.map((r) => ({ id: r.id, name: r.name, user: r.user, created: new Date(r.created_at).toISOString(), expires: iso(r.expires_at) }))
+    const rows = await this.#db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('user', '=', user)
+      .orderBy('created_at')
+      .execute()
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      user: r.user,
+      created: new Date(r.created_at).toISOString(),
+      expires: iso(r.expires_at),
+    }))
   }
 
   /** Revoke one of `user`'s tokens; false when it has none with that id. */
   async revokeToken(user: string, id: string): Promise<boolean> {
-    const r = await this.#db.deleteFrom('api_tokens').where('user', '=', user).where('id', '=', id).executeTakeFirst()
+    const r = await this.#db
+      .deleteFrom('api_tokens')
+      .where('user', '=', user)
+      .where('id', '=', id)
+      .executeTakeFirst()
     return r.numDeletedRows > 0n
   }
 }

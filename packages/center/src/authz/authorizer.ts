@@ -23,7 +23,9 @@ export async function heldPermissions(
       {
         object: r.object,
         propagate: r.propagate === 1,
-        privileges: new Set((JSON.parse(r.privileges) as string[]).filter(isPrivilege) as Privilege[]),
+        privileges: new Set(
+          (JSON.parse(r.privileges) as string[]).filter(isPrivilege) as Privilege[],
+        ),
       },
     ]),
   )

@@ -22,9 +22,20 @@ export async function syncSystemRoles(db: Kysely<CenterDb>): Promise<void> {
   for (const r of systemRoles)
     await db
       .insertInto('roles')
-      .values({ id: r.id, name: r.name, label: r.label, system: 1, privileges: JSON.stringify(r.privileges) })
+      .values({
+        id: r.id,
+        name: r.name,
+        label: r.label,
+        system: 1,
+        privileges: JSON.stringify(r.privileges),
+      })
       .onConflict((oc) =>
-        oc.column('id').doUpdateSet({ name: r.name, label: r.label, system: 1, privileges: JSON.stringify(r.privileges) }),
+        oc.column('id').doUpdateSet({
+          name: r.name,
+          label: r.label,
+          system: 1,
+          privileges: JSON.stringify(r.privileges),
+        }),
       )
       .execute()
 }
@@ -68,10 +79,17 @@ export async function createRole(
 ): Promise<RoleView> {
   const privs = checkPrivileges(privileges)
   for (let attempt = 0; ; attempt++) {
-    const exists = await db.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst()
+    const exists = await db
+      .selectFrom('roles')
+      .select('id')
+      .where('name', '=', name)
+      .executeTakeFirst()
     if (exists !== undefined)
       throw new CenterError('ERR_CENTER_EXISTS', `a role named ${name} exists; choose another name`)
-    const max = await db.selectFrom('roles').select((eb) => eb.fn.max('id').as('m')).executeTakeFirst()
+    const max = await db
+      .selectFrom('roles')
+      .select((eb) => eb.fn.max('id').as('m'))
+      .executeTakeFirst()
     const id = Math.max(0, Number(max?.m ?? 0)) + 1
     try {
       await db

@@ -30,10 +30,7 @@ export function kindOf(id: string): ObjectKind | undefined {
 }
 
 /** A new id of `kind` (the next value of the inventory counter). */
-export async function newId(
-  db: Kysely<CenterDb>,
-  kind: keyof typeof objectKinds,
-): Promise<string> {
+export async function newId(db: Kysely<CenterDb>, kind: keyof typeof objectKinds): Promise<string> {
   const r = await db
     .updateTable('counters')
     .set((eb) => ({ next: eb('next', '+', 1) }))

@@ -28,27 +28,47 @@ export class TreeReader {
     let parent: string | null = null
     switch (kindOf(id)) {
       case 'datacenter': {
-        const r = await db.selectFrom('datacenters').select('id').where('id', '=', id).executeTakeFirst()
+        const r = await db
+          .selectFrom('datacenters')
+          .select('id')
+          .where('id', '=', id)
+          .executeTakeFirst()
         parent = r === undefined ? null : 'root'
         break
       }
       case 'cluster': {
-        const r = await db.selectFrom('clusters').select('datacenter').where('id', '=', id).executeTakeFirst()
+        const r = await db
+          .selectFrom('clusters')
+          .select('datacenter')
+          .where('id', '=', id)
+          .executeTakeFirst()
         parent = r?.datacenter ?? null
         break
       }
       case 'host': {
-        const r = await db.selectFrom('hosts').select(['cluster', 'datacenter']).where('id', '=', id).executeTakeFirst()
+        const r = await db
+          .selectFrom('hosts')
+          .select(['cluster', 'datacenter'])
+          .where('id', '=', id)
+          .executeTakeFirst()
         parent = r === undefined ? null : (r.cluster ?? r.datacenter)
         break
       }
       case 'datastore': {
-        const r = await db.selectFrom('datastores').select('datacenter').where('id', '=', id).executeTakeFirst()
+        const r = await db
+          .selectFrom('datastores')
+          .select('datacenter')
+          .where('id', '=', id)
+          .executeTakeFirst()
         parent = r?.datacenter ?? null
         break
       }
       case 'vm': {
-        const r = await db.selectFrom('vms').select(['host', 'datacenter']).where('id', '=', id).executeTakeFirst()
+        const r = await db
+          .selectFrom('vms')
+          .select(['host', 'datacenter'])
+          .where('id', '=', id)
+          .executeTakeFirst()
         parent = r === undefined ? null : (r.host ?? r.datacenter)
         break
       }

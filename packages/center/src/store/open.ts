@@ -5,7 +5,12 @@ import { Migrator } from 'kysely/migration'
 import pg from 'pg'
 import { CenterError } from '../errors.js'
 import type { CenterDb } from './schema.js'
-import { MIGRATION_TABLE, migrationList, migrationProvider, type DialectName } from './migrations.js'
+import {
+  MIGRATION_TABLE,
+  migrationList,
+  migrationProvider,
+  type DialectName,
+} from './migrations.js'
 
 /** An open center database (SQLite or PostgreSQL), migrated to this build's schema. */
 export interface Store {

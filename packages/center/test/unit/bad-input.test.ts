@@ -50,18 +50,27 @@ function badBodies(schema: Schema, valid: Record<string, unknown>): [string, unk
   ]
   for (const [k, p] of Object.entries(schema.properties ?? {})) {
     out.push([`${k} of the wrong type`, { ...valid, [k]: wrongValue(p) }])
-    if (p.maxLength !== undefined) out.push([`${k} too long`, { ...valid, [k]: 'a'.repeat(p.maxLength + 1) }])
-    if (p.maxItems !== undefined) out.push([`${k} too many items`, { ...valid, [k]: Array.from({ length: p.maxItems + 1 }, (_, i) => `System.P${i}`) }])
+    if (p.maxLength !== undefined)
+      out.push([`${k} too long`, { ...valid, [k]: 'a'.repeat(p.maxLength + 1) }])
+    if (p.maxItems !== undefined)
+      out.push([
+        `${k} too many items`,
+        { ...valid, [k]: Array.from({ length: p.maxItems + 1 }, (_, i) => `System.P${i}`) },
+      ])
   }
   for (const k of schema.required ?? []) {
-    const rest = { ...valid }
-    delete rest[k]
+    const rest = Object.fromEntries(Object.entries(valid).filter(([key]) => key !== k))
     out.push([`${k} missing`, rest])
   }
   return out
 }
 
-async function expectRefused(t: TestCenter, what: string, before: string, r: { status: number; json: unknown }): Promise<void> {
+async function expectRefused(
+  t: TestCenter,
+  what: string,
+  before: string,
+  r: { status: number; json: unknown },
+): Promise<void> {
   assert.ok(r.status >= 400 && r.status < 500, `${what}: ${r.status} ${JSON.stringify(r.json)}`)
   const body = r.json as { code?: string; error_type?: string; messages?: unknown[] }
   assert.match(body.code ?? '', /^ERR_CENTER_[A-Z_]+$/, what)
@@ -74,7 +83,9 @@ test('bad input on every operation (from /api/openapi.json): 4xx, coded error, n
   const t = await startTestCenter()
   try {
     const f = await makeFixture(t)
-    const doc = (await t.request('GET', '/api/openapi.json')).json as { paths: Record<string, Record<string, OpDoc>> }
+    const doc = (await t.request('GET', '/api/openapi.json')).json as {
+      paths: Record<string, Record<string, OpDoc>>
+    }
     const caller = { user: 'admin', password: 'correct horse battery staple', sid: f.admin }
     let cases = 0
     for (const [path, methods] of Object.entries(doc.paths))
@@ -85,10 +96,20 @@ test('bad input on every operation (from /api/openapi.json): 4xx, coded error, n
           prepare !== undefined
             ? await prepare(f, caller)
             : op.operationId === 'host.join'
-              ? { body: { token: 'wardjoin_' + 'x'.repeat(40), name: 'h1', address: '127.0.0.1:8444', csr: `-----BEGIN CERTIFICATE REQUEST-----${'A'.repeat(80)}` } }
+              ? {
+                  body: {
+                    token: 'wardjoin_' + 'x'.repeat(40),
+                    name: 'h1',
+                    address: '127.0.0.1:8444',
+                    csr: `-----BEGIN CERTIFICATE REQUEST-----${'A'.repeat(80)}`,
+                  },
+                }
               : {}
         const auth = base.auth ?? f.admin
-        const send = async (what: string, o: { url?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }) => {
+        const send = async (
+          what: string,
+          o: { url?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+        ) => {
           const before = await snapshot(t)
           const r = await t.request(method.toUpperCase(), o.url ?? urlOf(url, base), {
             auth,
@@ -101,18 +122,42 @@ test('bad input on every operation (from /api/openapi.json): 4xx, coded error, n
         }
         const schema = op.requestBody?.content['application/json'].schema
         if (schema !== undefined) {
-          for (const [what, body] of badBodies(schema, base.body as Record<string, unknown>)) await send(what, { body })
-          await send('huge body', { body: { ...(base.body as object), pad: 'x'.repeat(100 * 1024) } })
+          for (const [what, body] of badBodies(schema, base.body as Record<string, unknown>))
+            await send(what, { body })
+          await send('huge body', {
+            body: { ...(base.body as object), pad: 'x'.repeat(100 * 1024) },
+          })
           await send('not JSON', { rawBody: '{"name": ' })
-          await send('not JSON content', { rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
-        } else if (method !== 'get') await send('a body where none is taken', { body: { bogus: 1 } })
+          await send('not JSON content', {
+            rawBody: 'name=x',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          })
+        } else if (method !== 'get')
+          await send('a body where none is taken', { body: { bogus: 1 } })
         for (const p of op.parameters ?? []) {
           if (p.in === 'path')
-            for (const bad of ['x', '..%2F..%2Fetc', 'datacenter-0', 'vm-1e5', 'a'.repeat(120), '%00'])
-              await send(`path ${p.name}=${bad.slice(0, 20)}`, { url: urlOf(url, { ...base, params: { ...base.params, [p.name]: bad } }).replace(encodeURIComponent(bad), bad) })
-          else await send(`query ${p.name} malformed`, { url: urlOf(url, { ...base, query: { ...base.query, [p.name]: 'bad value!' } }) })
+            for (const bad of [
+              'x',
+              '..%2F..%2Fetc',
+              'datacenter-0',
+              'vm-1e5',
+              'a'.repeat(120),
+              '%00',
+            ])
+              await send(`path ${p.name}=${bad.slice(0, 20)}`, {
+                url: urlOf(url, { ...base, params: { ...base.params, [p.name]: bad } }).replace(
+                  encodeURIComponent(bad),
+                  bad,
+                ),
+              })
+          else
+            await send(`query ${p.name} malformed`, {
+              url: urlOf(url, { ...base, query: { ...base.query, [p.name]: 'bad value!' } }),
+            })
         }
-        await send('unknown query parameter', { url: urlOf(url, { ...base, query: { ...base.query, bogus: '1' } }) })
+        await send('unknown query parameter', {
+          url: urlOf(url, { ...base, query: { ...base.query, bogus: '1' } }),
+        })
       }
     assert.ok(cases > 200, `only ${cases} cases`)
   } finally {

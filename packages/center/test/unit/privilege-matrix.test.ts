@@ -15,7 +15,11 @@ import type { Privilege } from '../../src/authz/privileges.js'
 import { startTestCenter } from '../helpers.js'
 import { makeFixture, samples, snapshot, urlOf } from '../samples.js'
 
-const encryptOnlyAdds: Privilege[] = ['Cryptographer.Encrypt', 'Cryptographer.EncryptNew', 'Cryptographer.RegisterVM']
+const encryptOnlyAdds: Privilege[] = [
+  'Cryptographer.Encrypt',
+  'Cryptographer.EncryptNew',
+  'Cryptographer.RegisterVM',
+]
 
 for (const pg of [false, true])
   test(`privilege matrix: every operation × 5 roles (${pg ? 'PostgreSQL' : 'SQLite'})`, async () => {
@@ -39,8 +43,24 @@ for (const pg of [false, true])
       for (const role of Object.keys(roles)) {
         const user = `as-${role.toLowerCase()}`
         const password = `pw-${role}-secret`
-        assert.equal((await t.request('POST', '/api/ward/users', { auth: f.admin, body: { name: user, password } })).status, 201)
-        assert.equal((await t.request('PUT', '/api/ward/permissions', { auth: f.admin, body: { object: 'root', principal: user, role, propagate: true } })).status, 200)
+        assert.equal(
+          (
+            await t.request('POST', '/api/ward/users', {
+              auth: f.admin,
+              body: { name: user, password },
+            })
+          ).status,
+          201,
+        )
+        assert.equal(
+          (
+            await t.request('PUT', '/api/ward/permissions', {
+              auth: f.admin,
+              body: { object: 'root', principal: user, role, propagate: true },
+            })
+          ).status,
+          200,
+        )
         callers.push({ role, user, password, sid: await t.login(user, password) })
       }
       let allowed = 0
@@ -56,13 +76,20 @@ for (const pg of [false, true])
         for (const c of callers) {
           const s = await prepare(f, c)
           const before = await snapshot(t)
-          const r = await t.request(op.method, urlOf(op.url, s), { auth: s.auth ?? c.sid, ...(s.body !== undefined ? { body: s.body } : {}) })
+          const r = await t.request(op.method, urlOf(op.url, s), {
+            auth: s.auth ?? c.sid,
+            ...(s.body !== undefined ? { body: s.body } : {}),
+          })
           const held = roles[c.role]!
           const where = `${id} as ${c.role}: ${r.status} ${JSON.stringify(r.json)}`
           if (op.access.kind === 'object' && !op.access.privileges.every((p) => held.has(p))) {
             denied++
             assert.equal(r.status, 403, where)
-            const body = r.json as { code: string; error_type: string; messages: { default_message: string }[] }
+            const body = r.json as {
+              code: string
+              error_type: string
+              messages: { default_message: string }[]
+            }
             assert.equal(body.code, 'ERR_CENTER_PERMISSION_DENIED', where)
             assert.equal(body.error_type, 'UNAUTHORIZED', where)
             const lacking = op.access.privileges.find((p) => !held.has(p))!
@@ -74,7 +101,11 @@ for (const pg of [false, true])
             if (op.access.kind === 'filter') {
               const visible: boolean = op.access.privileges.every((p) => held.has(p))
               const items = r.json as unknown[]
-              assert.equal(items.length > 0, visible, `${where}: a list shows exactly what the role may see`)
+              assert.equal(
+                items.length > 0,
+                visible,
+                `${where}: a list shows exactly what the role may see`,
+              )
             }
           }
         }
@@ -85,15 +116,24 @@ for (const pg of [false, true])
       for (const [id, raw] of Object.entries(operations)) {
         const op = raw as AnyOp
         if (op.access.kind === 'public') continue
-        const s = await samples[id as Exclude<OperationId, 'session.create' | 'openapi.get' | 'host.join'>](f, callers[0]!)
+        const s = await samples[
+          id as Exclude<OperationId, 'session.create' | 'openapi.get' | 'host.join'>
+        ](f, callers[0]!)
         const before = await snapshot(t)
-        const r = await t.request(op.method, urlOf(op.url, s), { ...(s.body !== undefined ? { body: s.body } : {}), auth: 'not-a-session' })
+        const r = await t.request(op.method, urlOf(op.url, s), {
+          ...(s.body !== undefined ? { body: s.body } : {}),
+          auth: 'not-a-session',
+        })
         assert.equal(r.status, 401, id)
         assert.equal((r.json as { code: string }).code, 'ERR_CENTER_UNAUTHENTICATED', id)
         assert.equal(await snapshot(t), before, id)
       }
       // each decision was audited: a denied row names the missing privilege
-      const rows = await t.center.store.db.selectFrom('audit').selectAll().where('outcome', '=', 'denied').execute()
+      const rows = await t.center.store.db
+        .selectFrom('audit')
+        .selectAll()
+        .where('outcome', '=', 'denied')
+        .execute()
       assert.equal(rows.length, denied)
       assert.ok(rows.every((r) => r.missing !== '' && r.principal.startsWith('as-')))
     } finally {

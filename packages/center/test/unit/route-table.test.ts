@@ -28,12 +28,26 @@ test('a route without declared access, or with an unknown privilege, stops the s
         dataDir: t.dataDir,
         api: {
           extraRoutes: (app) =>
-            void app.get('/api/ward/oops', { config: { access: { kind: 'object', privileges: ['Cryptographer.MakeCoffee'], object: () => 'root' } } as never }, async () => 'x'),
+            void app.get(
+              '/api/ward/oops',
+              {
+                config: {
+                  access: {
+                    kind: 'object',
+                    privileges: ['Cryptographer.MakeCoffee'],
+                    object: () => 'root',
+                  },
+                } as never,
+              },
+              async () => 'x',
+            ),
         },
       }),
       { code: 'ERR_CENTER_ROUTE_TABLE' },
     )
-    assert.throws(() => checkAccess('x', { kind: 'filter', privileges: [] }), { code: 'ERR_CENTER_ROUTE_TABLE' })
+    assert.throws(() => checkAccess('x', { kind: 'filter', privileges: [] }), {
+      code: 'ERR_CENTER_ROUTE_TABLE',
+    })
   } finally {
     await t.close()
   }
@@ -48,12 +62,21 @@ test('operations: unique method+url; the OpenAPI document matches the table', ()
     seen.add(key)
     checkAccess(id, op.access)
   }
-  const doc = openapiDocument() as { paths: Record<string, Record<string, { operationId: string; 'x-ward-access': { kind: string; privileges?: string[] } }>> }
+  const doc = openapiDocument() as {
+    paths: Record<
+      string,
+      Record<
+        string,
+        { operationId: string; 'x-ward-access': { kind: string; privileges?: string[] } }
+      >
+    >
+  }
   const listed = Object.values(doc.paths).flatMap((m) => Object.values(m))
   assert.deepEqual(listed.map((o) => o.operationId).sort(), Object.keys(operations).sort())
   for (const o of listed) {
     const a = (operations[o.operationId as keyof typeof operations] as AnyOp).access
     assert.equal(o['x-ward-access'].kind, a.kind)
-    if (a.kind === 'object' || a.kind === 'filter') assert.deepEqual(o['x-ward-access'].privileges, a.privileges)
+    if (a.kind === 'object' || a.kind === 'filter')
+      assert.deepEqual(o['x-ward-access'].privileges, a.privileges)
   }
 })

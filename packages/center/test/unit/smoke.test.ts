@@ -9,7 +9,10 @@ test('login, create a datacenter, list it, log out', async () => {
     const who = await t.request('GET', '/api/session', { auth: sid })
     assert.equal(who.status, 200)
     assert.equal((who.json as { user: string }).user, 'admin')
-    const dc = await t.request('POST', '/api/vcenter/datacenter', { auth: sid, body: { name: 'dc1' } })
+    const dc = await t.request('POST', '/api/vcenter/datacenter', {
+      auth: sid,
+      body: { name: 'dc1' },
+    })
     assert.equal(dc.status, 201, JSON.stringify(dc.json))
     assert.match(dc.json as string, /^datacenter-\d+$/)
     assert.match(String(dc.headers['content-type']), /^application\/json/)

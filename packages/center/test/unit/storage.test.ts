@@ -27,16 +27,39 @@ for (const pg of [false, true])
       // a sealed blob round-trips through the byte column, and opens only for its own row
       const kdk = randomBytes(32)
       const sealed = t.center.sealer.seal('key_providers/p1', kdk)
-      await store.db.insertInto('key_providers').values({ id: 'p1', name: 'nkp', type: 'native', spec: '{}', sealed, created_at: Date.now() }).execute()
-      const row = await store.db.selectFrom('key_providers').selectAll().where('id', '=', 'p1').executeTakeFirstOrThrow()
+      await store.db
+        .insertInto('key_providers')
+        .values({
+          id: 'p1',
+          name: 'nkp',
+          type: 'native',
+          spec: '{}',
+          sealed,
+          created_at: Date.now(),
+        })
+        .execute()
+      const row = await store.db
+        .selectFrom('key_providers')
+        .selectAll()
+        .where('id', '=', 'p1')
+        .executeTakeFirstOrThrow()
       assert.ok(!Buffer.from(row.sealed!).includes(kdk))
-      assert.ok(t.center.sealer.open('key_providers/p1', row.sealed!).use((b) => Buffer.from(b).equals(kdk)))
-      assert.throws(() => t.center.sealer.open('key_providers/p2', row.sealed!), { code: 'ERR_CENTER_SEALED' })
+      assert.ok(
+        t.center.sealer
+          .open('key_providers/p1', row.sealed!)
+          .use((b) => Buffer.from(b).equals(kdk)),
+      )
+      assert.throws(() => t.center.sealer.open('key_providers/p2', row.sealed!), {
+        code: 'ERR_CENTER_SEALED',
+      })
       const other = new Sealer(new Secret(randomBytes(32)))
-      assert.throws(() => other.open('key_providers/p1', row.sealed!), { code: 'ERR_CENTER_SEALED' })
+      assert.throws(() => other.open('key_providers/p1', row.sealed!), {
+        code: 'ERR_CENTER_SEALED',
+      })
       if (!pg) {
         assert.equal(statSync(t.dataDir).mode & 0o777, 0o700)
-        for (const f of ['master.key', 'center.db']) assert.equal(statSync(join(t.dataDir, f)).mode & 0o777, 0o600, f)
+        for (const f of ['master.key', 'center.db'])
+          assert.equal(statSync(join(t.dataDir, f)).mode & 0o777, 0o600, f)
       }
     } finally {
       await t.close()
@@ -52,7 +75,11 @@ test('a database with a migration this build does not know is refused (SQLite an
       const again = await openStore(o)
       assert.deepEqual(again.versions, s.versions, 'opening again applies nothing')
       await again.close()
-      await (s.db as never as { insertInto(t: string): { values(v: unknown): { execute(): Promise<unknown> } } })
+      await (
+        s.db as never as {
+          insertInto(t: string): { values(v: unknown): { execute(): Promise<unknown> } }
+        }
+      )
         .insertInto('ward_migration')
         .values({ name: '9999-future', timestamp: new Date().toISOString() })
         .execute()

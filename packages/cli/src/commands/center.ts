@@ -55,7 +55,12 @@ function loadSession(flag: string): SavedSession {
   try {
     s = readSecretFile(path)
   } catch (e) {
-    throw new CenterError('ERR_CENTER_LOGIN_FILE', `no usable session in ${path}: run ward login --center URL first`, {}, { cause: e })
+    throw new CenterError(
+      'ERR_CENTER_LOGIN_FILE',
+      `no usable session in ${path}: run ward login --center URL first`,
+      {},
+      { cause: e },
+    )
   }
   const v = s.use((b) => JSON.parse(Buffer.from(b).toString('utf8')) as SavedSession)
   s.dispose()
@@ -64,7 +69,11 @@ function loadSession(flag: string): SavedSession {
 
 async function api<K extends OperationId>(flag: string, id: K, input: CallInput<K>) {
   const s = loadSession(flag)
-  return new CenterClient({ url: s.url, sessionId: s.sessionId, ...(s.ca !== undefined ? { ca: s.ca } : {}) }).call(id, input)
+  return new CenterClient({
+    url: s.url,
+    sessionId: s.sessionId,
+    ...(s.ca !== undefined ? { ca: s.ca } : {}),
+  }).call(id, input)
 }
 
 /** A password: from a 0600 file, or typed at the terminal (not echoed); never from argv. */
@@ -77,7 +86,10 @@ async function readPassword(file: string | undefined, prompt: string): Promise<B
   }
   const stdin = process.stdin
   if (!stdin.isTTY)
-    throw new CliError('ERR_CLI_USAGE', 'give --password-file FILE (mode 0600), or run at a terminal to be asked')
+    throw new CliError(
+      'ERR_CLI_USAGE',
+      'give --password-file FILE (mode 0600), or run at a terminal to be asked',
+    )
   process.stderr.write(prompt)
   stdin.setRawMode(true)
   stdin.resume()
@@ -110,19 +122,30 @@ async function readPassword(file: string | undefined, prompt: string): Promise<B
 }
 
 const passwordFlag = {
-  'password-file': custom('a file (mode 0600) holding the password; without it you are asked', (d) => resolve(d), { value: 'FILE' }),
+  'password-file': custom(
+    'a file (mode 0600) holding the password; without it you are asked',
+    (d) => resolve(d),
+    { value: 'FILE' },
+  ),
 } as const
 
 export const centerCommands: readonly Command[] = [
   defineCommand({
     path: ['center', 'init'],
-    summary: 'Create a center data dir: master key, CA and HTTPS certificate (pki/), database, the first administrator',
-    example: 'ward center init --data-dir /var/lib/ward/center --admin admin --password-file ./admin.pw',
+    summary:
+      'Create a center data dir: master key, CA and HTTPS certificate (pki/), database, the first administrator',
+    example:
+      'ward center init --data-dir /var/lib/ward/center --admin admin --password-file ./admin.pw',
     flags: {
       ...centerDataDir,
-      admin: text('name of the first administrator (Admin role on root)', { value: 'USER', default: 'admin' }),
+      admin: text('name of the first administrator (Admin role on root)', {
+        value: 'USER',
+        default: 'admin',
+      }),
       ...passwordFlag,
-      'server-name': list('more names or addresses for the HTTPS certificate (besides localhost, 127.0.0.1, ::1)'),
+      'server-name': list(
+        'more names or addresses for the HTTPS certificate (besides localhost, 127.0.0.1, ::1)',
+      ),
       ...dbFlag,
     },
     async run({ values, out }) {
@@ -150,11 +173,15 @@ export const centerCommands: readonly Command[] = [
   }),
   defineCommand({
     path: ['center', 'serve'],
-    summary: 'Run the center: REST API over HTTPS (default 127.0.0.1:8443), OpenAPI at /api/openapi.json',
-    example: 'ward center serve --data-dir /var/lib/ward/center --listen 0.0.0.0:8443 --log-format json',
+    summary:
+      'Run the center: REST API over HTTPS (default 127.0.0.1:8443), OpenAPI at /api/openapi.json',
+    example:
+      'ward center serve --data-dir /var/lib/ward/center --listen 0.0.0.0:8443 --log-format json',
     flags: {
       ...centerDataDir,
-      listen: text('address to listen on (port 0 picks a free one; default 127.0.0.1:8443)', { value: 'HOST:PORT' }),
+      listen: text('address to listen on (port 0 picks a free one; default 127.0.0.1:8443)', {
+        value: 'HOST:PORT',
+      }),
       'log-format': logFormatFlag,
       ...dbFlag,
     },
@@ -175,13 +202,17 @@ export const centerCommands: readonly Command[] = [
   }),
   defineCommand({
     path: ['login'],
-    summary: 'Log in to a center (POST /api/session); the session is kept in a 0600 file for the other commands',
-    example: 'ward login --center https://127.0.0.1:8443 --user admin --password-file ./admin.pw --ca /var/lib/ward/center/pki/ca.crt',
+    summary:
+      'Log in to a center (POST /api/session); the session is kept in a 0600 file for the other commands',
+    example:
+      'ward login --center https://127.0.0.1:8443 --user admin --password-file ./admin.pw --ca /var/lib/ward/center/pki/ca.crt',
     flags: {
       center: text('the center URL', { value: 'URL', required: true }),
       user: text('user name', { value: 'USER', default: 'admin' }),
       ...passwordFlag,
-      ca: custom("the center's CA certificate (its data dir's pki/ca.crt)", (d) => resolve(d), { value: 'FILE' }),
+      ca: custom("the center's CA certificate (its data dir's pki/ca.crt)", (d) => resolve(d), {
+        value: 'FILE',
+      }),
       ...sessionFlag,
     },
     async run({ values, out }) {
@@ -199,9 +230,17 @@ export const centerCommands: readonly Command[] = [
       }
       const path = sessionPath(values['session-file'])
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-      const saved: SavedSession = { url: values.center, user: values.user, sessionId, ...(ca !== undefined ? { ca } : {}) }
+      const saved: SavedSession = {
+        url: values.center,
+        user: values.user,
+        sessionId,
+        ...(ca !== undefined ? { ca } : {}),
+      }
       writeSecretFile(path, new Secret(Buffer.from(JSON.stringify(saved))), { overwrite: true })
-      out.data({ center: values.center, user: values.user, sessionFile: path }, () => `logged in to ${values.center} as ${values.user} (session in ${path})`)
+      out.data(
+        { center: values.center, user: values.user, sessionFile: path },
+        () => `logged in to ${values.center} as ${values.user} (session in ${path})`,
+      )
       return 0
     },
   }),
@@ -224,7 +263,18 @@ export const centerCommands: readonly Command[] = [
     flags: sessionFlag,
     async run({ values, out }) {
       const rs = await api(values['session-file'], 'role.list', {})
-      out.data(rs, () => table(['id', 'name', 'label', 'system', 'privileges'], rs.map((r) => [String(r.id), r.name, r.label, r.system ? 'yes' : '', String(r.privileges.length)])))
+      out.data(rs, () =>
+        table(
+          ['id', 'name', 'label', 'system', 'privileges'],
+          rs.map((r) => [
+            String(r.id),
+            r.name,
+            r.label,
+            r.system ? 'yes' : '',
+            String(r.privileges.length),
+          ]),
+        ),
+      )
       return 0
     },
   }),
@@ -235,7 +285,12 @@ export const centerCommands: readonly Command[] = [
     flags: sessionFlag,
     async run({ values, out }) {
       const ps = await api(values['session-file'], 'privilege.list', {})
-      out.data(ps, () => table(['privilege', 'allows'], ps.map((p) => [p.id, p.description])))
+      out.data(ps, () =>
+        table(
+          ['privilege', 'allows'],
+          ps.map((p) => [p.id, p.description]),
+        ),
+      )
       return 0
     },
   }),
@@ -244,26 +299,48 @@ export const centerCommands: readonly Command[] = [
     summary: 'Create a custom role from privileges',
     args: 'NAME',
     example: 'ward role create KeyReader --privileges System.Read,Cryptographer.ReadKeyServersInfo',
-    flags: { privileges: list('privileges of the role', { required: true }), label: text('a label', { value: 'TEXT' }), ...sessionFlag },
+    flags: {
+      privileges: list('privileges of the role', { required: true }),
+      label: text('a label shown with the name', { value: 'TEXT' }),
+      ...sessionFlag,
+    },
     async run({ values, positionals, out }) {
       const name = need(positionals[0], 'NAME')
-      const r = await api(values['session-file'], 'role.create', { body: { name, privileges: values.privileges, ...(values.label !== undefined ? { label: values.label } : {}) } })
+      const r = await api(values['session-file'], 'role.create', {
+        body: {
+          name,
+          privileges: values.privileges,
+          ...(values.label !== undefined ? { label: values.label } : {}),
+        },
+      })
       out.data(r, () => `role ${r.name} (${r.id}): ${r.privileges.join(', ')}`)
       return 0
     },
   }),
   defineCommand({
     path: ['role', 'clone'],
-    summary: 'Clone a role into a custom one, adding and removing privileges (e.g. encrypt but not decrypt)',
+    summary:
+      'Clone a role into a custom one, adding and removing privileges (e.g. encrypt but not decrypt)',
     args: 'FROM NAME',
-    example: 'ward role clone NoCryptoAdmin EncryptOnly --add Cryptographer.Encrypt,Cryptographer.EncryptNew',
-    flags: { add: list('privileges to add'), remove: list('privileges to remove'), label: text('a label', { value: 'TEXT' }), ...sessionFlag },
+    example:
+      'ward role clone NoCryptoAdmin EncryptOnly --add Cryptographer.Encrypt,Cryptographer.EncryptNew',
+    flags: {
+      add: list('privileges to add'),
+      remove: list('privileges to remove'),
+      label: text('a label shown with the name', { value: 'TEXT' }),
+      ...sessionFlag,
+    },
     async run({ values, positionals, out }) {
       const from = need(positionals[0], 'FROM')
       const name = need(positionals[1], 'NAME')
       const r = await api(values['session-file'], 'role.clone', {
         params: { role: from },
-        body: { name, ...(values.add !== undefined ? { add: values.add } : {}), ...(values.remove !== undefined ? { remove: values.remove } : {}), ...(values.label !== undefined ? { label: values.label } : {}) },
+        body: {
+          name,
+          ...(values.add !== undefined ? { add: values.add } : {}),
+          ...(values.remove !== undefined ? { remove: values.remove } : {}),
+          ...(values.label !== undefined ? { label: values.label } : {}),
+        },
       })
       out.data(r, () => `role ${r.name} (${r.id}) from ${from}: ${r.privileges.length} privileges`)
       return 0
@@ -286,29 +363,54 @@ export const centerCommands: readonly Command[] = [
     path: ['permission', 'list'],
     summary: 'Permissions (principal, role, object, propagate) on objects you may read',
     example: 'ward permission list --object datacenter-1 --json',
-    flags: { object: text('only on this object (root, datacenter-1, …)', { value: 'ID' }), principal: text('only of this user', { value: 'USER' }), ...sessionFlag },
+    flags: {
+      object: text('only on this object (root, datacenter-1, …)', { value: 'ID' }),
+      principal: text('only of this user', { value: 'USER' }),
+      ...sessionFlag,
+    },
     async run({ values, out }) {
       const ps = await api(values['session-file'], 'permission.list', {
-        query: { ...(values.object !== undefined ? { object: values.object } : {}), ...(values.principal !== undefined ? { principal: values.principal } : {}) },
+        query: {
+          ...(values.object !== undefined ? { object: values.object } : {}),
+          ...(values.principal !== undefined ? { principal: values.principal } : {}),
+        },
       })
-      out.data(ps, () => table(['object', 'principal', 'role', 'propagate'], ps.map((p) => [p.object, p.principal, p.role, p.propagate ? 'yes' : 'no'])))
+      out.data(ps, () =>
+        table(
+          ['object', 'principal', 'role', 'propagate'],
+          ps.map((p) => [p.object, p.principal, p.role, p.propagate ? 'yes' : 'no']),
+        ),
+      )
       return 0
     },
   }),
   defineCommand({
     path: ['permission', 'set'],
     summary: 'Give a user a role on an object (replaces their permission there)',
-    example: 'ward permission set --object datacenter-1 --principal alice --role EncryptOnly --propagate on',
+    example:
+      'ward permission set --object datacenter-1 --principal alice --role EncryptOnly --propagate on',
     flags: {
       object: text('root or an inventory id', { value: 'ID', required: true }),
       principal: text('the user', { value: 'USER', required: true }),
       role: text('the role name', { value: 'ROLE', required: true }),
-      propagate: choice(['on', 'off'], 'whether the permission applies to the objects below', { default: 'on' }),
+      propagate: choice(['on', 'off'], 'whether the permission applies to the objects below', {
+        default: 'on',
+      }),
       ...sessionFlag,
     },
     async run({ values, out }) {
-      const p = await api(values['session-file'], 'permission.set', { body: { object: values.object, principal: values.principal, role: values.role, propagate: values.propagate === 'on' } })
-      out.data(p, () => `${p.principal}: ${p.role} on ${p.object}${p.propagate ? ' and below' : ''}`)
+      const p = await api(values['session-file'], 'permission.set', {
+        body: {
+          object: values.object,
+          principal: values.principal,
+          role: values.role,
+          propagate: values.propagate === 'on',
+        },
+      })
+      out.data(
+        p,
+        () => `${p.principal}: ${p.role} on ${p.object}${p.propagate ? ' and below' : ''}`,
+      )
       return 0
     },
   }),
@@ -316,10 +418,19 @@ export const centerCommands: readonly Command[] = [
     path: ['permission', 'remove'],
     summary: "Remove a user's permission on an object",
     example: 'ward permission remove --object datacenter-1 --principal alice',
-    flags: { object: text('root or an inventory id', { value: 'ID', required: true }), principal: text('the user', { value: 'USER', required: true }), ...sessionFlag },
+    flags: {
+      object: text('root or an inventory id', { value: 'ID', required: true }),
+      principal: text('the user', { value: 'USER', required: true }),
+      ...sessionFlag,
+    },
     async run({ values, out }) {
-      await api(values['session-file'], 'permission.remove', { query: { object: values.object, principal: values.principal } })
-      out.data({ removed: true }, () => `removed ${values.principal}'s permission on ${values.object}`)
+      await api(values['session-file'], 'permission.remove', {
+        query: { object: values.object, principal: values.principal },
+      })
+      out.data(
+        { removed: true },
+        () => `removed ${values.principal}'s permission on ${values.object}`,
+      )
       return 0
     },
   }),
@@ -333,8 +444,14 @@ export const centerCommands: readonly Command[] = [
       const name = need(positionals[0], 'NAME')
       const pw = await readPassword(values['password-file'], `password for ${name}: `)
       try {
-        const u = await api(values['session-file'], 'user.create', { body: { name, password: pw.toString('utf8') } })
-        out.data(u, () => `created user ${u.name}; give them a role: ward permission set --object root --principal ${u.name} --role ReadOnly`)
+        const u = await api(values['session-file'], 'user.create', {
+          body: { name, password: pw.toString('utf8') },
+        })
+        out.data(
+          u,
+          () =>
+            `created user ${u.name}; give them a role: ward permission set --object root --principal ${u.name} --role ReadOnly`,
+        )
       } finally {
         pw.fill(0)
       }
@@ -348,7 +465,12 @@ export const centerCommands: readonly Command[] = [
     flags: sessionFlag,
     async run({ values, out }) {
       const us = await api(values['session-file'], 'user.list', {})
-      out.data(us, () => table(['name', 'created', 'locked until'], us.map((u) => [u.name, u.created, u.locked_until ?? ''])))
+      out.data(us, () =>
+        table(
+          ['name', 'created', 'locked until'],
+          us.map((u) => [u.name, u.created, u.locked_until ?? '']),
+        ),
+      )
       return 0
     },
   }),
@@ -358,13 +480,21 @@ export const centerCommands: readonly Command[] = [
     example: 'ward host add-token --datacenter datacenter-1 --cluster domain-c2 --ttl 3600',
     flags: {
       datacenter: text('the datacenter the host joins', { value: 'ID', required: true }),
-      cluster: text('the cluster the host joins (default: standalone in the datacenter)', { value: 'ID' }),
-      ttl: custom('seconds the token is valid (60 to 604800; default 3600)', (s) => Number(s), { value: 'SECONDS' }),
+      cluster: text('the cluster the host joins (default: standalone in the datacenter)', {
+        value: 'ID',
+      }),
+      ttl: custom('seconds the token is valid (60 to 604800; default 3600)', (s) => Number(s), {
+        value: 'SECONDS',
+      }),
       ...sessionFlag,
     },
     async run({ values, out }) {
       const r = await api(values['session-file'], 'host.joinToken', {
-        body: { datacenter: values.datacenter, ...(values.cluster !== undefined ? { cluster: values.cluster } : {}), ...(values.ttl !== undefined ? { ttl_seconds: values.ttl } : {}) },
+        body: {
+          datacenter: values.datacenter,
+          ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
+          ...(values.ttl !== undefined ? { ttl_seconds: values.ttl } : {}),
+        },
       })
       out.data(r, () => `${r.token}\n(valid once, until ${r.expires})`)
       return 0
@@ -378,7 +508,9 @@ export const centerCommands: readonly Command[] = [
     flags: { ...sessionFlag, 'no-expiry': bool('never expire (default: 30 days)') },
     async run({ values, positionals, out }) {
       const name = need(positionals[0], 'NAME')
-      const r = await api(values['session-file'], 'token.create', { body: { name, ...(values['no-expiry'] ? {} : { ttl_seconds: 30 * 86400 }) } })
+      const r = await api(values['session-file'], 'token.create', {
+        body: { name, ...(values['no-expiry'] ? {} : { ttl_seconds: 30 * 86400 }) },
+      })
       out.data(r, () => `${r.token}\n(token ${r.id}; shown once)`)
       return 0
     },

@@ -49,16 +49,14 @@ export const commandGroups: readonly {
     load: async () => (await import('./host-vm.js')).hostVmCommands,
   },
   { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
-  { prefix: ['center'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['login'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['logout'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['role'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['permission'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['user'], load: async () => (await import('./center.js')).centerCommands },
-  { prefix: ['token'], load: async () => (await import('./center.js')).centerCommands },
+  ...(['center', 'login', 'logout', 'role', 'permission', 'user', 'token'] as const).map((w) => ({
+    prefix: [w],
+    load: async () => (await import('./center.js')).centerCommands.filter((c) => c.path[0] === w),
+  })),
   {
     prefix: ['host', 'add-token'],
-    load: async () => (await import('./center.js')).centerCommands,
+    load: async () =>
+      (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
   },
 ]
 

@@ -89,7 +89,10 @@ export const accessHandlers: AccessHandlers = {
       .select('created_at')
       .where('id_hmac', '=', ctx.services.sealer.hmac('session', ctx.sessionId ?? ''))
       .executeTakeFirst()
-    return { user: ctx.user!, created_time: new Date(row?.created_at ?? ctx.services.accounts.now()).toISOString() }
+    return {
+      user: ctx.user!,
+      created_time: new Date(row?.created_at ?? ctx.services.accounts.now()).toISOString(),
+    }
   },
   async 'session.delete'(ctx) {
     if (ctx.sessionId !== undefined) await ctx.services.accounts.deleteSession(ctx.sessionId)
@@ -106,7 +109,10 @@ export const accessHandlers: AccessHandlers = {
   },
   async 'token.revoke'(ctx, { params }) {
     if (!(await ctx.services.accounts.revokeToken(ctx.user!, params.token)))
-      throw new CenterError('ERR_CENTER_NOT_FOUND', `you have no API token ${params.token}; ward token list shows yours`)
+      throw new CenterError(
+        'ERR_CENTER_NOT_FOUND',
+        `you have no API token ${params.token}; ward token list shows yours`,
+      )
     return null
   },
   async 'user.list'(ctx) {
@@ -125,15 +131,28 @@ export const accessHandlers: AccessHandlers = {
   async 'user.delete'(ctx, { params }) {
     const name = params.user
     if (name === ctx.user)
-      throw new CenterError('ERR_CENTER_IN_USE', 'you cannot delete the user you are logged in as; log in as another administrator')
-    await db(ctx).transaction().execute(async (trx) => {
-      const u = await trx.selectFrom('users').select('name').where('name', '=', name).executeTakeFirst()
-      if (u === undefined) throw new CenterError('ERR_CENTER_NOT_FOUND', `no user ${name}; ward user list shows them`)
-      await trx.deleteFrom('sessions').where('user', '=', name).execute()
-      await trx.deleteFrom('api_tokens').where('user', '=', name).execute()
-      await trx.deleteFrom('permissions').where('principal', '=', name).execute()
-      await trx.deleteFrom('users').where('name', '=', name).execute()
-    })
+      throw new CenterError(
+        'ERR_CENTER_IN_USE',
+        'you cannot delete the user you are logged in as; log in as another administrator',
+      )
+    await db(ctx)
+      .transaction()
+      .execute(async (trx) => {
+        const u = await trx
+          .selectFrom('users')
+          .select('name')
+          .where('name', '=', name)
+          .executeTakeFirst()
+        if (u === undefined)
+          throw new CenterError(
+            'ERR_CENTER_NOT_FOUND',
+            `no user ${name}; ward user list shows them`,
+          )
+        await trx.deleteFrom('sessions').where('user', '=', name).execute()
+        await trx.deleteFrom('api_tokens').where('user', '=', name).execute()
+        await trx.deleteFrom('permissions').where('principal', '=', name).execute()
+        await trx.deleteFrom('users').where('name', '=', name).execute()
+      })
     return null
   },
   async 'privilege.list'() {
@@ -169,27 +188,58 @@ export const accessHandlers: AccessHandlers = {
     let q = db(ctx)
       .selectFrom('permissions')
       .innerJoin('roles', 'roles.id', 'permissions.role')
-      .select(['permissions.object', 'permissions.principal', 'permissions.propagate', 'roles.name'])
+      .select([
+        'permissions.object',
+        'permissions.principal',
+        'permissions.propagate',
+        'roles.name',
+      ])
     if (query.object !== undefined) q = q.where('permissions.object', '=', query.object)
     if (query.principal !== undefined) q = q.where('permissions.principal', '=', query.principal)
     const rows = await q.orderBy('permissions.object').orderBy('permissions.principal').execute()
     const out = []
     for (const r of rows)
       if (await ctx.visible(r.object))
-        out.push({ object: r.object, principal: r.principal, role: r.name, propagate: r.propagate === 1 })
+        out.push({
+          object: r.object,
+          principal: r.principal,
+          role: r.name,
+          propagate: r.propagate === 1,
+        })
     return out
   },
   async 'permission.set'(ctx, { body }) {
     const role = await getRole(db(ctx), body.role)
-    const u = await db(ctx).selectFrom('users').select('name').where('name', '=', body.principal).executeTakeFirst()
+    const u = await db(ctx)
+      .selectFrom('users')
+      .select('name')
+      .where('name', '=', body.principal)
+      .executeTakeFirst()
     if (u === undefined)
-      throw new CenterError('ERR_CENTER_NOT_FOUND', `no user ${body.principal}; create it first (ward user add)`)
+      throw new CenterError(
+        'ERR_CENTER_NOT_FOUND',
+        `no user ${body.principal}; create it first (ward user add)`,
+      )
     await db(ctx)
       .insertInto('permissions')
-      .values({ object: body.object, principal: body.principal, role: role.id, propagate: body.propagate ? 1 : 0 })
-      .onConflict((oc) => oc.columns(['object', 'principal']).doUpdateSet({ role: role.id, propagate: body.propagate ? 1 : 0 }))
+      .values({
+        object: body.object,
+        principal: body.principal,
+        role: role.id,
+        propagate: body.propagate ? 1 : 0,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['object', 'principal'])
+          .doUpdateSet({ role: role.id, propagate: body.propagate ? 1 : 0 }),
+      )
       .execute()
-    return { object: body.object, principal: body.principal, role: role.name, propagate: body.propagate }
+    return {
+      object: body.object,
+      principal: body.principal,
+      role: role.name,
+      propagate: body.propagate,
+    }
   },
   async 'permission.remove'(ctx, { query }) {
     const r = await db(ctx)
@@ -198,7 +248,10 @@ export const accessHandlers: AccessHandlers = {
       .where('principal', '=', query.principal)
       .executeTakeFirst()
     if (r.numDeletedRows === 0n)
-      throw new CenterError('ERR_CENTER_NOT_FOUND', `${query.principal} has no permission on ${query.object}; ward permission list shows them`)
+      throw new CenterError(
+        'ERR_CENTER_NOT_FOUND',
+        `${query.principal} has no permission on ${query.object}; ward permission list shows them`,
+      )
     return null
   },
 }

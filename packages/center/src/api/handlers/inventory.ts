@@ -65,21 +65,36 @@ export const inventoryHandlers: InventoryHandlers = {
   async 'datacenter.list'(ctx) {
     const rows = await db(ctx).selectFrom('datacenters').selectAll().orderBy('created_at').execute()
     const out = []
-    for (const r of rows) if (await ctx.visible(r.id, 'root')) out.push({ datacenter: r.id, name: r.name })
+    for (const r of rows)
+      if (await ctx.visible(r.id, 'root')) out.push({ datacenter: r.id, name: r.name })
     return out
   },
   async 'datacenter.get'(ctx, { params }) {
-    const r = await db(ctx).selectFrom('datacenters').selectAll().where('id', '=', params.datacenter).executeTakeFirst()
+    const r = await db(ctx)
+      .selectFrom('datacenters')
+      .selectAll()
+      .where('id', '=', params.datacenter)
+      .executeTakeFirst()
     if (r === undefined) throw missing('datacenter', params.datacenter)
     return { datacenter: r.id, name: r.name }
   },
   async 'datacenter.create'(ctx, { body }) {
     const d = db(ctx)
-    const exists = await d.selectFrom('datacenters').select('id').where('name', '=', body.name).executeTakeFirst()
+    const exists = await d
+      .selectFrom('datacenters')
+      .select('id')
+      .where('name', '=', body.name)
+      .executeTakeFirst()
     if (exists !== undefined)
-      throw new CenterError('ERR_CENTER_EXISTS', `a datacenter named ${body.name} exists (${exists.id}); choose another name`)
+      throw new CenterError(
+        'ERR_CENTER_EXISTS',
+        `a datacenter named ${body.name} exists (${exists.id}); choose another name`,
+      )
     const id = await newId(d, 'datacenter')
-    await d.insertInto('datacenters').values({ id, name: body.name, created_at: Date.now() }).execute()
+    await d
+      .insertInto('datacenters')
+      .values({ id, name: body.name, created_at: Date.now() })
+      .execute()
     return id
   },
   async 'datacenter.delete'(ctx, { params }) {
@@ -87,7 +102,10 @@ export const inventoryHandlers: InventoryHandlers = {
     const id = params.datacenter
     for (const t of ['clusters', 'hosts', 'datastores', 'vms'] as const)
       if ((await count(d, t, 'datacenter', id)) > 0)
-        throw new CenterError('ERR_CENTER_IN_USE', `datacenter ${id} still holds ${t}; remove them first`)
+        throw new CenterError(
+          'ERR_CENTER_IN_USE',
+          `datacenter ${id} still holds ${t}; remove them first`,
+        )
     await d.transaction().execute(async (trx) => {
       await trx.deleteFrom('join_tokens').where('datacenter', '=', id).execute()
       await trx.deleteFrom('permissions').where('object', '=', id).execute()
@@ -100,11 +118,20 @@ export const inventoryHandlers: InventoryHandlers = {
     const out = []
     for (const r of rows)
       if (await ctx.visible(r.id, r.datacenter))
-        out.push({ cluster: r.id, name: r.name, datacenter: r.datacenter, crypto_mode: r.crypto_mode })
+        out.push({
+          cluster: r.id,
+          name: r.name,
+          datacenter: r.datacenter,
+          crypto_mode: r.crypto_mode,
+        })
     return out
   },
   async 'cluster.get'(ctx, { params }) {
-    const r = await db(ctx).selectFrom('clusters').selectAll().where('id', '=', params.cluster).executeTakeFirst()
+    const r = await db(ctx)
+      .selectFrom('clusters')
+      .selectAll()
+      .where('id', '=', params.cluster)
+      .executeTakeFirst()
     if (r === undefined) throw missing('cluster', params.cluster)
     return { cluster: r.id, name: r.name, datacenter: r.datacenter, crypto_mode: r.crypto_mode }
   },
@@ -117,11 +144,20 @@ export const inventoryHandlers: InventoryHandlers = {
       .where('name', '=', body.name)
       .executeTakeFirst()
     if (exists !== undefined)
-      throw new CenterError('ERR_CENTER_EXISTS', `datacenter ${body.datacenter} has a cluster named ${body.name} (${exists.id}); choose another name`)
+      throw new CenterError(
+        'ERR_CENTER_EXISTS',
+        `datacenter ${body.datacenter} has a cluster named ${body.name} (${exists.id}); choose another name`,
+      )
     const id = await newId(d, 'cluster')
     await d
       .insertInto('clusters')
-      .values({ id, datacenter: body.datacenter, name: body.name, crypto_mode: body.crypto_mode ?? 'onDemand', created_at: Date.now() })
+      .values({
+        id,
+        datacenter: body.datacenter,
+        name: body.name,
+        crypto_mode: body.crypto_mode ?? 'onDemand',
+        created_at: Date.now(),
+      })
       .execute()
     return id
   },
@@ -129,7 +165,10 @@ export const inventoryHandlers: InventoryHandlers = {
     const d = db(ctx)
     const id = params.cluster
     if ((await count(d, 'hosts', 'cluster', id)) > 0)
-      throw new CenterError('ERR_CENTER_IN_USE', `cluster ${id} still has hosts; remove them first (ward host remove)`)
+      throw new CenterError(
+        'ERR_CENTER_IN_USE',
+        `cluster ${id} still has hosts; remove them first (ward host remove)`,
+      )
     await d.transaction().execute(async (trx) => {
       await trx.deleteFrom('join_tokens').where('cluster', '=', id).execute()
       await trx.deleteFrom('permissions').where('object', '=', id).execute()
@@ -140,11 +179,16 @@ export const inventoryHandlers: InventoryHandlers = {
   async 'host.list'(ctx) {
     const rows = await db(ctx).selectFrom('hosts').selectAll().orderBy('created_at').execute()
     const out = []
-    for (const r of rows) if (await ctx.visible(r.id, r.cluster ?? r.datacenter)) out.push(hostView(r))
+    for (const r of rows)
+      if (await ctx.visible(r.id, r.cluster ?? r.datacenter)) out.push(hostView(r))
     return out
   },
   async 'host.get'(ctx, { params }) {
-    const r = await db(ctx).selectFrom('hosts').selectAll().where('id', '=', params.host).executeTakeFirst()
+    const r = await db(ctx)
+      .selectFrom('hosts')
+      .selectAll()
+      .where('id', '=', params.host)
+      .executeTakeFirst()
     if (r === undefined) throw missing('host', params.host)
     return hostView(r)
   },
@@ -152,7 +196,10 @@ export const inventoryHandlers: InventoryHandlers = {
     const d = db(ctx)
     const id = params.host
     if ((await count(d, 'vms', 'host', id)) > 0 || (await count(d, 'datastores', 'host', id)) > 0)
-      throw new CenterError('ERR_CENTER_IN_USE', `host ${id} still has VMs or datastores in the inventory; remove them first`)
+      throw new CenterError(
+        'ERR_CENTER_IN_USE',
+        `host ${id} still has VMs or datastores in the inventory; remove them first`,
+      )
     await d.transaction().execute(async (trx) => {
       await trx.deleteFrom('permissions').where('object', '=', id).execute()
       await trx.deleteFrom('hosts').where('id', '=', id).execute()
@@ -162,9 +209,16 @@ export const inventoryHandlers: InventoryHandlers = {
   async 'host.joinToken'(ctx, { body }) {
     const d = db(ctx)
     if (body.cluster !== undefined) {
-      const c = await d.selectFrom('clusters').select('datacenter').where('id', '=', body.cluster).executeTakeFirst()
+      const c = await d
+        .selectFrom('clusters')
+        .select('datacenter')
+        .where('id', '=', body.cluster)
+        .executeTakeFirst()
       if (c?.datacenter !== body.datacenter)
-        throw new CenterError('ERR_CENTER_BAD_REQUEST', `cluster ${body.cluster} is not in datacenter ${body.datacenter}`)
+        throw new CenterError(
+          'ERR_CENTER_BAD_REQUEST',
+          `cluster ${body.cluster} is not in datacenter ${body.datacenter}`,
+        )
     }
     const token = `${JOIN_PREFIX}${randomBytes(32).toString('base64url')}`
     const now = Date.now()
@@ -188,19 +242,41 @@ export const inventoryHandlers: InventoryHandlers = {
   async 'host.join'(ctx, { body }) {
     const d = db(ctx)
     const refused = (): CenterError =>
-      new CenterError('ERR_CENTER_JOIN_TOKEN', 'the join token is unknown, used or expired; ask an administrator for a new one (ward host add-token)')
+      new CenterError(
+        'ERR_CENTER_JOIN_TOKEN',
+        'the join token is unknown, used or expired; ask an administrator for a new one (ward host add-token)',
+      )
     const key = ctx.services.sealer.hmac('join', body.token)
     const now = Date.now()
-    const t = await d.selectFrom('join_tokens').selectAll().where('token_hmac', '=', key).executeTakeFirst()
+    const t = await d
+      .selectFrom('join_tokens')
+      .selectAll()
+      .where('token_hmac', '=', key)
+      .executeTakeFirst()
     if (t === undefined || t.used_at !== null || t.expires_at <= now) throw refused()
     const sign = ctx.services.signHostCsr
     if (sign === undefined)
-      throw new CenterError('ERR_CENTER_PKI_MISSING', 'this center has no CA to sign host certificates; run ward center init on its data dir')
-    const taken = await d.selectFrom('hosts').select('id').where('name', '=', body.name).executeTakeFirst()
+      throw new CenterError(
+        'ERR_CENTER_PKI_MISSING',
+        'this center has no CA to sign host certificates; run ward center init on its data dir',
+      )
+    const taken = await d
+      .selectFrom('hosts')
+      .select('id')
+      .where('name', '=', body.name)
+      .executeTakeFirst()
     if (taken !== undefined)
-      throw new CenterError('ERR_CENTER_EXISTS', `a host named ${body.name} is in the inventory (${taken.id}); remove it first or join under another name`)
+      throw new CenterError(
+        'ERR_CENTER_EXISTS',
+        `a host named ${body.name} is in the inventory (${taken.id}); remove it first or join under another name`,
+      )
     const id = await newId(d, 'host')
-    const signed = await sign({ csrPem: body.csr, hostId: id, hostName: body.name, address: body.address })
+    const signed = await sign({
+      csrPem: body.csr,
+      hostId: id,
+      hostName: body.name,
+      address: body.address,
+    })
     const fingerprint = signed.fingerprint
     await d.transaction().execute(async (trx) => {
       const used = await trx
@@ -229,7 +305,11 @@ export const inventoryHandlers: InventoryHandlers = {
         })
         .execute()
     })
-    return { hostId: id, certificate: signed.certificatePem, caCertificate: signed.caCertificatePem }
+    return {
+      hostId: id,
+      certificate: signed.certificatePem,
+      caCertificate: signed.caCertificatePem,
+    }
   },
   async 'datastore.list'(ctx) {
     const rows = await db(ctx).selectFrom('datastores').selectAll().orderBy('created_at').execute()
@@ -240,7 +320,11 @@ export const inventoryHandlers: InventoryHandlers = {
     return out
   },
   async 'datastore.get'(ctx, { params }) {
-    const r = await db(ctx).selectFrom('datastores').selectAll().where('id', '=', params.datastore).executeTakeFirst()
+    const r = await db(ctx)
+      .selectFrom('datastores')
+      .selectAll()
+      .where('id', '=', params.datastore)
+      .executeTakeFirst()
     if (r === undefined) throw missing('datastore', params.datastore)
     return { datastore: r.id, name: r.name, datacenter: r.datacenter, host: r.host }
   },
@@ -249,12 +333,30 @@ export const inventoryHandlers: InventoryHandlers = {
     const out = []
     for (const r of rows)
       if (await ctx.visible(r.id, r.host ?? r.datacenter))
-        out.push({ vm: r.id, name: r.name, datacenter: r.datacenter, host: r.host, power_state: r.power_state, crypto_state: r.crypto_state })
+        out.push({
+          vm: r.id,
+          name: r.name,
+          datacenter: r.datacenter,
+          host: r.host,
+          power_state: r.power_state,
+          crypto_state: r.crypto_state,
+        })
     return out
   },
   async 'vm.get'(ctx, { params }) {
-    const r = await db(ctx).selectFrom('vms').selectAll().where('id', '=', params.vm).executeTakeFirst()
+    const r = await db(ctx)
+      .selectFrom('vms')
+      .selectAll()
+      .where('id', '=', params.vm)
+      .executeTakeFirst()
     if (r === undefined) throw missing('vm', params.vm)
-    return { vm: r.id, name: r.name, datacenter: r.datacenter, host: r.host, power_state: r.power_state, crypto_state: r.crypto_state }
+    return {
+      vm: r.id,
+      name: r.name,
+      datacenter: r.datacenter,
+      host: r.host,
+      power_state: r.power_state,
+      crypto_state: r.crypto_state,
+    }
   },
 }
