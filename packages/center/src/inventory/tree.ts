@@ -9,7 +9,7 @@ import { kindOf } from './ids.js'
 
 export class TreeReader {
   readonly #db: Kysely<CenterDb>
-  readonly #parents = new Map<string, string | null>()
+  readonly #parents = new Map<string, string>()
 
   constructor(db: Kysely<CenterDb>) {
     this.#db = db
@@ -20,20 +20,26 @@ export class TreeReader {
     this.#parents.set(id, parent)
   }
 
-  /** The parent of `id`, 'root' for a datacenter, null when `id` does not exist. */
-  async parentOf(id: string): Promise<string | null> {
-    const memo = this.#parents.get(id)
-    if (memo !== undefined) return memo
+  /**
+   * `id` and its ancestors, nearest first, ending with 'root'; undefined when `id` does not
+   * exist. One query whatever the depth (a VM's host and the host's cluster are joined in), so an
+   * authorised read costs the same on a VM as on a datacenter.
+   */
+  async pathOf(id: string): Promise<string[] | undefined> {
+    const known = this.#knownPath(id)
+    if (known !== undefined) return known
     const db = this.#db
-    let parent: string | null = null
+    let chain: (string | null | undefined)[] | undefined
     switch (kindOf(id)) {
+      case 'root':
+        return ['root']
       case 'datacenter': {
         const r = await db
           .selectFrom('datacenters')
           .select('id')
           .where('id', '=', id)
           .executeTakeFirst()
-        parent = r === undefined ? null : 'root'
+        chain = r === undefined ? undefined : []
         break
       }
       case 'cluster': {
@@ -42,7 +48,7 @@ export class TreeReader {
           .select('datacenter')
           .where('id', '=', id)
           .executeTakeFirst()
-        parent = r?.datacenter ?? null
+        chain = r === undefined ? undefined : [r.datacenter]
         break
       }
       case 'host': {
@@ -51,7 +57,7 @@ export class TreeReader {
           .select(['cluster', 'datacenter'])
           .where('id', '=', id)
           .executeTakeFirst()
-        parent = r === undefined ? null : (r.cluster ?? r.datacenter)
+        chain = r === undefined ? undefined : [r.cluster, r.datacenter]
         break
       }
       case 'datastore': {
@@ -60,35 +66,38 @@ export class TreeReader {
           .select('datacenter')
           .where('id', '=', id)
           .executeTakeFirst()
-        parent = r?.datacenter ?? null
+        chain = r === undefined ? undefined : [r.datacenter]
         break
       }
       case 'vm': {
         const r = await db
           .selectFrom('vms')
-          .select(['host', 'datacenter'])
-          .where('id', '=', id)
+          .leftJoin('hosts', 'hosts.id', 'vms.host')
+          .select(['vms.datacenter', 'vms.host', 'hosts.cluster'])
+          .where('vms.id', '=', id)
           .executeTakeFirst()
-        parent = r === undefined ? null : (r.host ?? r.datacenter)
+        chain = r === undefined ? undefined : [r.host, r.cluster, r.datacenter]
         break
       }
       default:
-        parent = null
+        chain = undefined
     }
-    this.#parents.set(id, parent)
-    return parent
+    if (chain === undefined) return undefined
+    const path = [id, ...chain.filter((x): x is string => typeof x === 'string'), 'root']
+    for (let k = 0; k + 1 < path.length; k++) this.#parents.set(path[k]!, path[k + 1]!)
+    return path
   }
 
-  /** `id` and its ancestors, nearest first, ending with 'root'; undefined when `id` does not exist. */
-  async pathOf(id: string): Promise<string[] | undefined> {
+  /** The path from memoized parents alone (list routes tell them), or undefined. */
+  #knownPath(id: string): string[] | undefined {
     const path = [id]
     let cur = id
     while (cur !== 'root') {
-      const p = await this.parentOf(cur)
-      if (p === null) return undefined
+      const p = this.#parents.get(cur)
+      if (p === undefined) return undefined
       path.push(p)
       cur = p
-      if (path.length > 16) return undefined // a cycle cannot happen; bound it anyway
+      if (path.length > 16) return undefined
     }
     return path
   }
