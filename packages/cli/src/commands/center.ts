@@ -475,6 +475,112 @@ export const centerCommands: readonly Command[] = [
     },
   }),
   defineCommand({
+    path: ['datacenter', 'create'],
+    summary: 'Create a datacenter (the top of an inventory tree under root)',
+    args: 'NAME',
+    example: 'ward datacenter create dc1 --json',
+    flags: sessionFlag,
+    async run({ values, positionals, out }) {
+      const name = need(positionals[0], 'NAME')
+      const id = await api(values['session-file'], 'datacenter.create', { body: { name } })
+      out.data({ datacenter: id, name }, () => `created datacenter ${name} (${id})`)
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['datacenter', 'list'],
+    summary: 'Datacenters you may see',
+    example: 'ward datacenter list --json',
+    flags: sessionFlag,
+    async run({ values, out }) {
+      const ds = await api(values['session-file'], 'datacenter.list', {})
+      out.data(ds, () =>
+        table(
+          ['datacenter', 'name'],
+          ds.map((d) => [d.datacenter, d.name]),
+        ),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['cluster', 'create'],
+    summary: 'Create a cluster in a datacenter',
+    args: 'NAME',
+    example: 'ward cluster create c1 --datacenter datacenter-1 --crypto-mode onDemand',
+    flags: {
+      datacenter: text('the datacenter', { value: 'ID', required: true }),
+      'crypto-mode': choice(['onDemand', 'forceEnable'], 'host encryption mode of the cluster', {
+        default: 'onDemand',
+      }),
+      ...sessionFlag,
+    },
+    async run({ values, positionals, out }) {
+      const name = need(positionals[0], 'NAME')
+      const id = await api(values['session-file'], 'cluster.create', {
+        body: { name, datacenter: values.datacenter, crypto_mode: values['crypto-mode'] },
+      })
+      out.data(
+        { cluster: id, name, datacenter: values.datacenter },
+        () => `created cluster ${name} (${id}) in ${values.datacenter}`,
+      )
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['cluster', 'list'],
+    summary: 'Clusters you may see',
+    example: 'ward cluster list --json',
+    flags: sessionFlag,
+    async run({ values, out }) {
+      const cs = await api(values['session-file'], 'cluster.list', {})
+      out.data(cs, () =>
+        table(
+          ['cluster', 'name', 'datacenter', 'crypto mode'],
+          cs.map((c) => [c.cluster, c.name, c.datacenter, c.crypto_mode]),
+        ),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
+    path: ['host', 'list'],
+    summary:
+      'Hosts in the inventory: connection and crypto state, TPM, key persistence, recovery key backup',
+    example: 'ward host list --json',
+    flags: sessionFlag,
+    async run({ values, out }) {
+      const hs = await api(values['session-file'], 'host.list', {})
+      out.data(hs, () =>
+        table(
+          [
+            'host',
+            'name',
+            'cluster',
+            'address',
+            'connection',
+            'crypto state',
+            'TPM',
+            'key persistence',
+            'recovery key backed up',
+          ],
+          hs.map((h) => [
+            h.host,
+            h.name,
+            h.cluster ?? '-',
+            h.address,
+            h.connection_state,
+            h.crypto_state,
+            h.tpm_present ? 'yes' : 'no',
+            h.key_persistence ? 'on' : 'off',
+            h.recovery_key_backed_up ? 'yes' : 'no',
+          ]),
+        ),
+      )
+      return 0
+    },
+  }),
+  defineCommand({
     path: ['host', 'add-token'],
     summary: 'A one-time, expiring join token for a host (ward host join --center URL --token T)',
     example: 'ward host add-token --datacenter datacenter-1 --cluster domain-c2 --ttl 3600',

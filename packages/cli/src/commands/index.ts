@@ -49,12 +49,29 @@ export const commandGroups: readonly {
     load: async () => (await import('./host-vm.js')).hostVmCommands,
   },
   { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
-  ...(['center', 'login', 'logout', 'role', 'permission', 'user', 'token'] as const).map((w) => ({
+  ...(
+    [
+      'center',
+      'login',
+      'logout',
+      'role',
+      'permission',
+      'user',
+      'token',
+      'datacenter',
+      'cluster',
+    ] as const
+  ).map((w) => ({
     prefix: [w],
     load: async () => (await import('./center.js')).centerCommands.filter((c) => c.path[0] === w),
   })),
   {
     prefix: ['host', 'add-token'],
+    load: async () =>
+      (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
+  },
+  {
+    prefix: ['host', 'list'],
     load: async () =>
       (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
   },
