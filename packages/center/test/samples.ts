@@ -157,8 +157,8 @@ export const samples: { readonly [K in Authenticated]: Prepare } = {
   'role.get': async () => ({ params: { role: 'ReadOnly' } }),
   'role.create': async (f) => ({ body: { name: f.unique('R'), privileges: ['System.Read'] } }),
   'role.clone': async (f) => ({
-    params: { role: 'NoCryptoAdmin' },
-    body: { name: f.unique('C'), add: ['Cryptographer.Encrypt'] },
+    params: { role: 'ReadOnly' },
+    body: { name: f.unique('C'), add: ['Datacenter.Create'] },
   }),
   'role.update': async (f) => {
     const name = f.unique('U')

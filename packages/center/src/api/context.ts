@@ -1,4 +1,5 @@
 import type { Logger } from '@ward/core'
+import type { Privilege } from '../authz/privileges.js'
 import type { FastifyReply } from 'fastify'
 import type { Accounts } from '../auth/accounts.js'
 import type { AuditLog } from '../audit/audit.js'
@@ -49,6 +50,8 @@ export interface Ctx {
   readonly reply: FastifyReply
   /** For `filter` operations: may the user see `id` (the operation's privileges held on it)? */
   readonly visible: (id: string, parent?: string) => Promise<boolean>
+  /** The user's effective privileges on `id` (empty when it does not exist). */
+  readonly privilegesOn: (id: string) => Promise<ReadonlySet<Privilege>>
 }
 
 export type Handler<O> = (ctx: Ctx, input: InputOf<O>) => Promise<OutputOf<O>>

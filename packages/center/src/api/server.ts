@@ -306,6 +306,11 @@ export async function buildApi(
           authorization: req.headers.authorization,
           requestId: req.id,
           reply,
+          privilegesOn: async (objectId) => {
+            if (req.ward.user === undefined) return new Set()
+            const path = await tree(req).pathOf(objectId)
+            return path === undefined ? new Set() : effectivePrivileges(await held(req), path)
+          },
           visible: async (objectId, parent) => {
             if (op.access.kind !== 'filter') return true
             const t = tree(req)

@@ -1,6 +1,6 @@
 /** Handlers of sessions, API tokens, users, privileges, roles and permissions. */
 import { CenterError } from '../../errors.js'
-import { privilegeTable, privileges } from '../../authz/privileges.js'
+import { privilegeTable, privileges, type Privilege } from '../../authz/privileges.js'
 import {
   checkPrivileges,
   createRole,
@@ -51,6 +51,23 @@ function basicAuth(header: string | undefined): { user: string; password: Buffer
 }
 
 const db = (ctx: Ctx) => ctx.services.store.db
+
+/**
+ * No one gives what they do not hold (vCenter's rule): a role made or changed by the caller may
+ * only hold privileges the caller holds at root, and a permission set on an object may only give
+ * a role whose privileges the caller holds there. Without it, NoCryptoAdmin (which may modify
+ * roles and permissions) could make itself a cryptographer.
+ */
+async function mayGive(ctx: Ctx, object: string, privs: readonly Privilege[]): Promise<void> {
+  const mine = await ctx.privilegesOn(object)
+  const lacking = privs.filter((p) => !mine.has(p))
+  if (lacking.length > 0)
+    throw new CenterError(
+      'ERR_CENTER_PERMISSION_DENIED',
+      `you cannot give privileges you do not hold on ${object}: ${lacking.join(', ')}; ask an administrator who holds them`,
+      { privilege: lacking[0]!, object },
+    )
+}
 
 export const accessHandlers: AccessHandlers = {
   async 'session.create'(ctx) {
@@ -165,6 +182,7 @@ export const accessHandlers: AccessHandlers = {
     return getRole(db(ctx), params.role)
   },
   async 'role.create'(ctx, { body }) {
+    await mayGive(ctx, 'root', checkPrivileges(body.privileges))
     return createRole(db(ctx), body.name, body.label ?? body.name, body.privileges)
   },
   async 'role.clone'(ctx, { params, body }) {
@@ -172,9 +190,11 @@ export const accessHandlers: AccessHandlers = {
     const add = checkPrivileges(body.add ?? [])
     const remove = new Set(checkPrivileges(body.remove ?? []))
     const privs = [...new Set([...from.privileges, ...add])].filter((p) => !remove.has(p))
+    await mayGive(ctx, 'root', privs)
     return createRole(db(ctx), body.name, body.label ?? body.name, privs)
   },
   async 'role.update'(ctx, { params, body }) {
+    if (body.privileges !== undefined) await mayGive(ctx, 'root', checkPrivileges(body.privileges))
     return updateRole(db(ctx), params.role, {
       ...(body.label !== undefined ? { label: body.label } : {}),
       ...(body.privileges !== undefined ? { privileges: body.privileges } : {}),
@@ -210,6 +230,7 @@ export const accessHandlers: AccessHandlers = {
   },
   async 'permission.set'(ctx, { body }) {
     const role = await getRole(db(ctx), body.role)
+    await mayGive(ctx, body.object, role.privileges)
     const u = await db(ctx)
       .selectFrom('users')
       .select('name')
