@@ -17,6 +17,30 @@ export const centerErrors = {
   ERR_CENTER_HOST_IDENTITY: { kind: 'integrity' },
   ERR_CENTER_HOST_PROTOCOL: { kind: 'input' },
   ERR_CENTER_HOST_REFUSED: { kind: 'denied' },
+  // data dir, storage, master key (store/, seal/)
+  ERR_CENTER_NOT_INITIALIZED: { kind: 'not-found' },
+  ERR_CENTER_ALREADY_INITIALIZED: { kind: 'conflict' },
+  ERR_CENTER_DATA_DIR: { kind: 'usage' },
+  ERR_CENTER_DB_URL: { kind: 'usage' },
+  ERR_CENTER_SCHEMA_NEWER: { kind: 'unsupported' },
+  ERR_CENTER_SEALED: { kind: 'integrity' },
+  // REST API (api/): request shape, authentication, authorization
+  ERR_CENTER_BAD_REQUEST: { kind: 'input' },
+  ERR_CENTER_BODY_TOO_LARGE: { kind: 'limit' },
+  ERR_CENTER_UNAUTHENTICATED: { kind: 'denied' },
+  ERR_CENTER_LOCKED_OUT: { kind: 'limit' },
+  ERR_CENTER_PERMISSION_DENIED: { kind: 'denied' },
+  ERR_CENTER_NOT_FOUND: { kind: 'not-found' },
+  ERR_CENTER_EXISTS: { kind: 'conflict' },
+  ERR_CENTER_IN_USE: { kind: 'state' },
+  ERR_CENTER_SYSTEM_ROLE: { kind: 'denied' },
+  ERR_CENTER_UNKNOWN_PRIVILEGE: { kind: 'input' },
+  ERR_CENTER_JOIN_TOKEN: { kind: 'denied' },
+  ERR_CENTER_ROUTE_TABLE: { kind: 'internal' },
+  ERR_CENTER_INTERNAL: { kind: 'internal' },
+  // the CLI's client of the API (client.ts)
+  ERR_CENTER_API: { kind: 'io' },
+  ERR_CENTER_LOGIN_FILE: { kind: 'usage' },
 } as const satisfies Record<`ERR_CENTER_${string}`, ErrorInfo>
 
 /** A code of {@link centerErrors}. */

@@ -29,3 +29,19 @@ export {
   type OptionalParamsRemoteOp,
   type PushedKey,
 } from './hosts/client.js'
+export {
+  createCenter,
+  initCenter,
+  serveCenter,
+  centerPaths,
+  pkiSigner,
+  type Center,
+  type CenterOptions,
+} from './center.js'
+export { CenterClient, ApiError, type CallInput, type ClientOptions } from './client.js'
+export { operations, type OperationId, type Operations } from './api/operations.js'
+export { openapiDocument } from './api/openapi.js'
+export { privileges, privilegeTable, isPrivilege, type Privilege } from './authz/privileges.js'
+export { systemRoles, noCryptoAdminLacks } from './authz/roles.js'
+export { openStore, type Store } from './store/open.js'
+export { defaultArgon2, MAX_PASSWORD_BYTES } from './auth/password.js'

@@ -49,6 +49,32 @@ export const commandGroups: readonly {
     load: async () => (await import('./host-vm.js')).hostVmCommands,
   },
   { prefix: ['kms'], load: async () => (await import('./kms.js')).kmsCommands },
+  ...(
+    [
+      'center',
+      'login',
+      'logout',
+      'role',
+      'permission',
+      'user',
+      'token',
+      'datacenter',
+      'cluster',
+    ] as const
+  ).map((w) => ({
+    prefix: [w],
+    load: async () => (await import('./center.js')).centerCommands.filter((c) => c.path[0] === w),
+  })),
+  {
+    prefix: ['host', 'add-token'],
+    load: async () =>
+      (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
+  },
+  {
+    prefix: ['host', 'list'],
+    load: async () =>
+      (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
+  },
 ]
 
 /** The commands that may match `words`: only the groups whose prefix agrees with them (all for help). */

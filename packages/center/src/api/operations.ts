@@ -1,0 +1,449 @@
+/**
+ * Every operation of the center's REST API, declared once (see api/spec.ts). vSphere REST shapes
+ * where vSphere has the resource (/api/session, /api/vcenter/...), Ward's own under /api/ward/.
+ * The keys are the operation ids of the OpenAPI document and of the typed client.
+ */
+import { Type } from 'typebox'
+import { op } from './spec.js'
+import {
+  Cluster,
+  ClusterId,
+  CryptoMode,
+  Datacenter,
+  DatacenterId,
+  Datastore,
+  DatastoreId,
+  Host,
+  HostId,
+  Name,
+  ObjectId,
+  Permission,
+  Privileges,
+  Role,
+  RoleName,
+  Seconds,
+  Time,
+  Token,
+  User,
+  UserName,
+  Vm,
+  VmId,
+  closed,
+} from './schemas.js'
+
+const NoQuery = Type.Object({}, closed)
+const Empty = Type.Null()
+const Pem = (max: number) => Type.String({ minLength: 64, maxLength: max, pattern: '^-----BEGIN ' })
+
+export const operations = {
+  // sessions (vSphere REST: com.vmware.cis.session)
+  'session.create': op({
+    method: 'POST',
+    url: '/api/session',
+    summary: 'Log in with HTTP basic auth; the session id goes in vmware-api-session-id',
+    status: 201,
+    response: Type.String(),
+    access: { kind: 'public' },
+  }),
+  'session.get': op({
+    method: 'GET',
+    url: '/api/session',
+    summary: 'Who is logged in on this session',
+    response: Type.Object({ user: Type.String(), created_time: Time }, closed),
+    access: { kind: 'session' },
+  }),
+  'session.delete': op({
+    method: 'DELETE',
+    url: '/api/session',
+    summary: 'Log out: end this session',
+    status: 204,
+    response: Empty,
+    access: { kind: 'session' },
+  }),
+  'openapi.get': op({
+    method: 'GET',
+    url: '/api/openapi.json',
+    summary: 'This API as an OpenAPI 3 document',
+    response: Type.Object({}, { additionalProperties: true }),
+    access: { kind: 'public' },
+  }),
+  // API tokens (the caller's own)
+  'token.create': op({
+    method: 'POST',
+    url: '/api/ward/tokens',
+    summary: 'Create an API token for the caller (shown once; sent as Authorization: Bearer)',
+    status: 201,
+    body: Type.Object({ name: Name, ttl_seconds: Type.Optional(Seconds) }, closed),
+    response: Type.Object(
+      {
+        id: Type.String(),
+        name: Type.String(),
+        user: Type.String(),
+        created: Time,
+        expires: Type.Union([Time, Type.Null()]),
+        token: Type.String(),
+      },
+      closed,
+    ),
+    access: { kind: 'session' },
+  }),
+  'token.list': op({
+    method: 'GET',
+    url: '/api/ward/tokens',
+    summary: "The caller's API tokens (never their values)",
+    query: NoQuery,
+    response: Type.Array(Token),
+    access: { kind: 'session' },
+  }),
+  'token.revoke': op({
+    method: 'DELETE',
+    url: '/api/ward/tokens/:token',
+    summary: "Revoke one of the caller's API tokens",
+    status: 204,
+    params: Type.Object({ token: Type.String({ pattern: '^[0-9a-f]{16}$' }) }, closed),
+    response: Empty,
+    access: { kind: 'session' },
+  }),
+  // users
+  'user.list': op({
+    method: 'GET',
+    url: '/api/ward/users',
+    summary: 'Local users',
+    query: NoQuery,
+    response: Type.Array(User),
+    access: { kind: 'object', privileges: ['System.Read'], object: () => 'root' },
+  }),
+  'user.create': op({
+    method: 'POST',
+    url: '/api/ward/users',
+    summary: 'Create a local user (argon2id password hash)',
+    status: 201,
+    body: Type.Object(
+      { name: UserName, password: Type.String({ minLength: 8, maxLength: 1024 }) },
+      closed,
+    ),
+    response: User,
+    access: { kind: 'object', privileges: ['Host.Local.ManageUserGroups'], object: () => 'root' },
+  }),
+  'user.delete': op({
+    method: 'DELETE',
+    url: '/api/ward/users/:user',
+    summary: 'Delete a local user, their sessions, tokens and permissions',
+    status: 204,
+    params: Type.Object({ user: UserName }, closed),
+    response: Empty,
+    access: { kind: 'object', privileges: ['Host.Local.ManageUserGroups'], object: () => 'root' },
+  }),
+  // privileges and roles
+  'privilege.list': op({
+    method: 'GET',
+    url: '/api/ward/privileges',
+    summary: 'Every privilege, with what it allows',
+    query: NoQuery,
+    response: Type.Array(Type.Object({ id: Type.String(), description: Type.String() }, closed)),
+    access: { kind: 'session' },
+  }),
+  'role.list': op({
+    method: 'GET',
+    url: '/api/ward/roles',
+    summary: 'Roles (system and custom) and their privileges',
+    query: NoQuery,
+    response: Type.Array(Role),
+    access: { kind: 'session' },
+  }),
+  'role.get': op({
+    method: 'GET',
+    url: '/api/ward/roles/:role',
+    summary: 'One role',
+    params: Type.Object({ role: RoleName }, closed),
+    response: Role,
+    access: { kind: 'session' },
+  }),
+  'role.create': op({
+    method: 'POST',
+    url: '/api/ward/roles',
+    summary: 'Create a custom role from a set of privileges',
+    status: 201,
+    body: Type.Object(
+      { name: RoleName, label: Type.Optional(Name), privileges: Privileges },
+      closed,
+    ),
+    response: Role,
+    access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
+  }),
+  'role.clone': op({
+    method: 'POST',
+    url: '/api/ward/roles/:role/clone',
+    summary: 'Clone a role (system or custom) into a custom one, adding and removing privileges',
+    status: 201,
+    params: Type.Object({ role: RoleName }, closed),
+    body: Type.Object(
+      {
+        name: RoleName,
+        label: Type.Optional(Name),
+        add: Type.Optional(Privileges),
+        remove: Type.Optional(Privileges),
+      },
+      closed,
+    ),
+    response: Role,
+    access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
+  }),
+  'role.update': op({
+    method: 'PATCH',
+    url: '/api/ward/roles/:role',
+    summary: "Change a custom role's label or privileges (system roles are immutable)",
+    params: Type.Object({ role: RoleName }, closed),
+    body: Type.Object(
+      { label: Type.Optional(Name), privileges: Type.Optional(Privileges) },
+      closed,
+    ),
+    response: Role,
+    access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
+  }),
+  'role.delete': op({
+    method: 'DELETE',
+    url: '/api/ward/roles/:role',
+    summary: 'Delete a custom role no permission uses',
+    status: 204,
+    params: Type.Object({ role: RoleName }, closed),
+    response: Empty,
+    access: { kind: 'object', privileges: ['Authorization.ModifyRoles'], object: () => 'root' },
+  }),
+  // permissions
+  'permission.list': op({
+    method: 'GET',
+    url: '/api/ward/permissions',
+    summary: 'Permissions, on objects the caller may read',
+    query: Type.Object(
+      { object: Type.Optional(ObjectId), principal: Type.Optional(UserName) },
+      closed,
+    ),
+    response: Type.Array(Permission),
+    access: { kind: 'filter', privileges: ['System.Read'] },
+  }),
+  'permission.set': op({
+    method: 'PUT',
+    url: '/api/ward/permissions',
+    summary: 'Give a principal a role on an object (replaces their permission there)',
+    body: Type.Object(
+      { object: ObjectId, principal: UserName, role: RoleName, propagate: Type.Boolean() },
+      closed,
+    ),
+    response: Permission,
+    access: {
+      kind: 'object',
+      privileges: ['Authorization.ModifyPermissions'],
+      object: (i) => i.body.object,
+    },
+  }),
+  'permission.remove': op({
+    method: 'DELETE',
+    url: '/api/ward/permissions',
+    summary: "Remove a principal's permission on an object",
+    status: 204,
+    query: Type.Object({ object: ObjectId, principal: UserName }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Authorization.ModifyPermissions'],
+      object: (i) => i.query.object,
+    },
+  }),
+  // datacenters (vSphere REST: vcenter.Datacenter)
+  'datacenter.list': op({
+    method: 'GET',
+    url: '/api/vcenter/datacenter',
+    summary: 'Datacenters',
+    query: NoQuery,
+    response: Type.Array(Datacenter),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'datacenter.get': op({
+    method: 'GET',
+    url: '/api/vcenter/datacenter/:datacenter',
+    summary: 'One datacenter',
+    params: Type.Object({ datacenter: DatacenterId }, closed),
+    response: Datacenter,
+    access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.datacenter },
+  }),
+  'datacenter.create': op({
+    method: 'POST',
+    url: '/api/vcenter/datacenter',
+    summary: 'Create a datacenter; answers its id',
+    status: 201,
+    body: Type.Object({ name: Name }, closed),
+    response: Type.String(),
+    access: { kind: 'object', privileges: ['Datacenter.Create'], object: () => 'root' },
+  }),
+  'datacenter.delete': op({
+    method: 'DELETE',
+    url: '/api/vcenter/datacenter/:datacenter',
+    summary: 'Delete an empty datacenter',
+    status: 204,
+    params: Type.Object({ datacenter: DatacenterId }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Datacenter.Delete'],
+      object: (i) => i.params.datacenter,
+    },
+  }),
+  // clusters (vcenter.Cluster)
+  'cluster.list': op({
+    method: 'GET',
+    url: '/api/vcenter/cluster',
+    summary: 'Clusters',
+    query: NoQuery,
+    response: Type.Array(Cluster),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'cluster.get': op({
+    method: 'GET',
+    url: '/api/vcenter/cluster/:cluster',
+    summary: 'One cluster',
+    params: Type.Object({ cluster: ClusterId }, closed),
+    response: Cluster,
+    access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.cluster },
+  }),
+  'cluster.create': op({
+    method: 'POST',
+    url: '/api/vcenter/cluster',
+    summary: 'Create a cluster in a datacenter; answers its id',
+    status: 201,
+    body: Type.Object(
+      { name: Name, datacenter: DatacenterId, crypto_mode: Type.Optional(CryptoMode) },
+      closed,
+    ),
+    response: Type.String(),
+    access: {
+      kind: 'object',
+      privileges: ['Host.Inventory.CreateCluster'],
+      object: (i) => i.body.datacenter,
+    },
+  }),
+  'cluster.delete': op({
+    method: 'DELETE',
+    url: '/api/vcenter/cluster/:cluster',
+    summary: 'Delete a cluster without hosts',
+    status: 204,
+    params: Type.Object({ cluster: ClusterId }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Host.Inventory.DeleteCluster'],
+      object: (i) => i.params.cluster,
+    },
+  }),
+  // hosts (vcenter.Host); a host enters the inventory by joining with a one-time token
+  'host.list': op({
+    method: 'GET',
+    url: '/api/vcenter/host',
+    summary: 'Hosts, with connection and crypto state, TPM, key persistence, recovery key backup',
+    query: NoQuery,
+    response: Type.Array(Host),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'host.get': op({
+    method: 'GET',
+    url: '/api/vcenter/host/:host',
+    summary: 'One host',
+    params: Type.Object({ host: HostId }, closed),
+    response: Host,
+    access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.host },
+  }),
+  'host.delete': op({
+    method: 'DELETE',
+    url: '/api/vcenter/host/:host',
+    summary: 'Remove a host from the inventory (it must have no VMs)',
+    status: 204,
+    params: Type.Object({ host: HostId }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Host.Inventory.RemoveHostFromCluster'],
+      object: (i) => i.params.host,
+    },
+  }),
+  'host.joinToken': op({
+    method: 'POST',
+    url: '/api/vcenter/host/join-token',
+    summary: 'A one-time, expiring token with which a host joins (ward host join)',
+    status: 201,
+    body: Type.Object(
+      {
+        datacenter: DatacenterId,
+        cluster: Type.Optional(ClusterId),
+        ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 7 * 86400 })),
+      },
+      closed,
+    ),
+    response: Type.Object({ token: Type.String(), expires: Time }, closed),
+    access: {
+      kind: 'object',
+      privileges: ['Host.Inventory.AddStandaloneHost', 'Cryptographer.RegisterHost'],
+      object: (i) => i.body.cluster ?? i.body.datacenter,
+    },
+  }),
+  'host.join': op({
+    method: 'POST',
+    url: '/api/ward/host/join',
+    summary: "A host joins with its token and CSR; answers its certificate and the center's CA",
+    status: 201,
+    body: Type.Object(
+      {
+        token: Type.String({ minLength: 16, maxLength: 128 }),
+        name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$' }),
+        address: Type.String({
+          minLength: 3,
+          maxLength: 300,
+          pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+        }),
+        csr: Pem(16384),
+      },
+      closed,
+    ),
+    response: Type.Object(
+      { hostId: Type.String(), certificate: Type.String(), caCertificate: Type.String() },
+      closed,
+    ),
+    access: { kind: 'public' },
+  }),
+  // datastores and VMs (vcenter.Datastore, vcenter.VM); rows come from the hosts
+  'datastore.list': op({
+    method: 'GET',
+    url: '/api/vcenter/datastore',
+    summary: 'Datastores',
+    query: NoQuery,
+    response: Type.Array(Datastore),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'datastore.get': op({
+    method: 'GET',
+    url: '/api/vcenter/datastore/:datastore',
+    summary: 'One datastore',
+    params: Type.Object({ datastore: DatastoreId }, closed),
+    response: Datastore,
+    access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.datastore },
+  }),
+  'vm.list': op({
+    method: 'GET',
+    url: '/api/vcenter/vm',
+    summary: 'Virtual machines',
+    query: NoQuery,
+    response: Type.Array(Vm),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'vm.get': op({
+    method: 'GET',
+    url: '/api/vcenter/vm/:vm',
+    summary: 'One virtual machine',
+    params: Type.Object({ vm: VmId }, closed),
+    response: Vm,
+    access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.vm },
+  }),
+} as const
+
+/** The operations' ids. */
+export type OperationId = keyof typeof operations
+export type Operations = typeof operations

@@ -1,0 +1,218 @@
+/**
+ * A `ward center` instance over a data dir: DATA_DIR/master.key (0600) unlocks the sealer, the
+ * database is DATA_DIR/center.db (SQLite, 0600) or the PostgreSQL of `db`, and the REST API is
+ * built from the operation table. `initCenter` creates the data dir (master key, CA and
+ * certificates in pki/, database) and the first administrator.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Secret, createLogger, readSecretFile, writeSecretFile, type Logger } from '@ward/core'
+import type { FastifyInstance } from 'fastify'
+import { Accounts, type AccountOptions } from './auth/accounts.js'
+import { AuditLog } from './audit/audit.js'
+import { syncSystemRoles } from './authz/role-store.js'
+import { CenterError } from './errors.js'
+import type { HostCsrSigner, Services } from './api/context.js'
+import { accessHandlers } from './api/handlers/access.js'
+import { inventoryHandlers } from './api/handlers/inventory.js'
+import { openapiDocument } from './api/openapi.js'
+import { buildApi, type ApiOptions } from './api/server.js'
+import { Sealer } from './seal/sealer.js'
+import { openStore, type Store } from './store/open.js'
+import { PKI_DIR, PkiFiles, initCenterPki, loadCenterPki } from './pki/center-pki.js'
+import { signHostCsr } from './pki/sign-csr.js'
+
+export const centerPaths = (dir: string) =>
+  ({ masterKey: join(dir, 'master.key'), db: join(dir, 'center.db') }) as const
+
+export interface CenterOptions {
+  readonly dataDir: string
+  /** postgres://… ; default SQLite in the data dir. */
+  readonly db?: string
+  readonly logger?: Logger
+  readonly accounts?: AccountOptions
+  /** Default: signHostCsr with the data dir's CA (pki/), when it has one. */
+  readonly signHostCsr?: HostCsrSigner
+  readonly api?: ApiOptions
+}
+
+/** The host CSR signer of a data dir's PKI (pki/sign-csr.ts), or undefined without a CA. */
+export async function pkiSigner(dataDir: string): Promise<HostCsrSigner | undefined> {
+  if (!existsSync(join(dataDir, PKI_DIR, PkiFiles.caCert))) return undefined
+  const pki = await loadCenterPki(dataDir)
+  return async (r) => {
+    const issued = await signHostCsr(pki, r.csrPem, {
+      hostId: r.hostId,
+      name: r.hostName,
+      address: r.address,
+    })
+    return {
+      certificatePem: issued.certPem,
+      caCertificatePem: pki.caCertPem,
+      fingerprint: issued.fingerprint,
+    }
+  }
+}
+
+export interface Center {
+  readonly app: FastifyInstance
+  readonly store: Store
+  readonly accounts: Accounts
+  readonly sealer: Sealer
+  close(): Promise<void>
+}
+
+function checkDir(dir: string): void {
+  let st
+  try {
+    st = statSync(dir)
+  } catch {
+    return
+  }
+  if (!st.isDirectory())
+    throw new CenterError(
+      'ERR_CENTER_DATA_DIR',
+      `${dir} is not a directory; --data-dir names the directory made by ward center init`,
+    )
+  if ((st.mode & 0o077) !== 0)
+    throw new CenterError(
+      'ERR_CENTER_DATA_DIR',
+      `data dir ${dir} is mode ${(st.mode & 0o777).toString(8)}: other users could read its files; check nobody did, then run: chmod 700 ${dir}`,
+    )
+}
+
+/** Open the data dir's store and sealer (the master key must exist). */
+export async function openCenterStore(
+  dataDir: string,
+  db?: string,
+): Promise<{ store: Store; sealer: Sealer }> {
+  checkDir(dataDir)
+  const p = centerPaths(dataDir)
+  if (!existsSync(p.masterKey))
+    throw new CenterError(
+      'ERR_CENTER_NOT_INITIALIZED',
+      `${dataDir} is not initialized; run: ward center init --data-dir ${dataDir}`,
+    )
+  const mk = readSecretFile(p.masterKey, { length: 32 })
+  const sealer = new Sealer(mk)
+  mk.dispose()
+  const store = await openStore(db !== undefined ? { url: db } : { sqlitePath: p.db })
+  await syncSystemRoles(store.db)
+  return { store, sealer }
+}
+
+/** Build a center (API not listening yet: `app.listen` or `app.inject`). */
+export async function createCenter(o: CenterOptions): Promise<Center> {
+  const { store, sealer } = await openCenterStore(o.dataDir, o.db)
+  const logger = o.logger ?? createLogger('center')
+  const accounts = new Accounts(store.db, sealer, o.accounts)
+  const signer = o.signHostCsr ?? (await pkiSigner(o.dataDir))
+  let doc: unknown
+  const services: Services = {
+    store,
+    accounts,
+    sealer,
+    audit: new AuditLog(store.db, logger.child({ component: 'audit' })),
+    logger,
+    ...(signer !== undefined ? { signHostCsr: signer } : {}),
+    openapi: () => (doc ??= openapiDocument()),
+  }
+  let app: FastifyInstance
+  try {
+    app = await buildApi(services, { ...accessHandlers, ...inventoryHandlers }, o.api)
+  } catch (e) {
+    await store.close()
+    throw e
+  }
+  return {
+    app,
+    store,
+    accounts,
+    sealer,
+    async close() {
+      await app.close()
+      await store.close()
+      sealer.dispose()
+    },
+  }
+}
+
+/**
+ * Create a data dir (0700) with a master key (0600) and the database, and the first
+ * administrator `admin` with `password` (bytes from a 0600 file or a prompt, never argv), who
+ * gets the Admin role on root. Refuses an existing master key.
+ */
+export async function initCenter(o: {
+  readonly dataDir: string
+  readonly db?: string
+  readonly admin: string
+  readonly password: Uint8Array
+  readonly accounts?: AccountOptions
+  /** More names or addresses for the HTTPS server certificate (pki/). */
+  readonly serverNames?: readonly string[]
+}): Promise<{ dataDir: string; admin: string; schema: readonly string[]; caFingerprint: string }> {
+  const p = centerPaths(o.dataDir)
+  checkDir(o.dataDir)
+  if (existsSync(p.masterKey))
+    throw new CenterError(
+      'ERR_CENTER_ALREADY_INITIALIZED',
+      `${o.dataDir} already holds a master.key; use another --data-dir or remove it deliberately`,
+    )
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 })
+  checkDir(o.dataDir)
+  const mk = randomBytes(32)
+  writeSecretFile(p.masterKey, new Secret(mk))
+  mk.fill(0)
+  const pki = await initCenterPki(o.dataDir, { serverNames: o.serverNames ?? [] })
+  const { store, sealer } = await openCenterStore(o.dataDir, o.db)
+  try {
+    const accounts = new Accounts(store.db, sealer, o.accounts)
+    await accounts.createUser(o.admin, o.password)
+    await store.db
+      .insertInto('permissions')
+      .values({ object: 'root', principal: o.admin, role: -1, propagate: 1 })
+      .execute()
+    return {
+      dataDir: o.dataDir,
+      admin: o.admin,
+      schema: store.versions,
+      caFingerprint: pki.caFingerprint,
+    }
+  } finally {
+    await store.close()
+    sealer.dispose()
+  }
+}
+
+/** `ward center serve`: the API over HTTPS only, with the data dir's server certificate. */
+export async function serveCenter(o: {
+  readonly dataDir: string
+  readonly db?: string
+  /** HOST:PORT (default 127.0.0.1:8443; port 0 picks a free one). */
+  readonly listen?: string
+  readonly logger?: Logger
+}): Promise<{ readonly url: string; readonly caFingerprint: string; close(): Promise<void> }> {
+  const pki = await loadCenterPki(o.dataDir)
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(o.listen ?? '127.0.0.1:8443')
+  if (m === null || Number(m[2]) > 65535)
+    throw new CenterError(
+      'ERR_CENTER_DATA_DIR',
+      `--listen must be HOST:PORT, e.g. 127.0.0.1:8443 (got ${o.listen})`,
+    )
+  const center = await createCenter({
+    dataDir: o.dataDir,
+    ...(o.db !== undefined ? { db: o.db } : {}),
+    ...(o.logger !== undefined ? { logger: o.logger } : {}),
+    api: { https: { key: pki.server.keyPem, cert: pki.server.certPem } },
+  })
+  const host = m[1]!.replace(/^\[|\]$/g, '')
+  await center.app.listen({ host, port: Number(m[2]) })
+  const addr = center.app.server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : Number(m[2])
+  return {
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    caFingerprint: pki.caFingerprint,
+    close: () => center.close(),
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * One set of migrations for SQLite and PostgreSQL, in code (kysely's Migrator with an in-code
+ * provider). Applied versions are rows of `ward_migration` (the schema version table); a database
+ * that has a migration this build does not know was written by a newer center and is refused
+ * (ERR_CENTER_SCHEMA_NEWER) rather than half-understood. Column types are the ones both
+ * databases share, except the byte type (blob / bytea), given by the dialect.
+ */
+import { sql, type Kysely } from 'kysely'
+import type { Migration, MigrationProvider } from 'kysely/migration'
+
+export type DialectName = 'sqlite' | 'postgres'
+
+const bytesType = (d: DialectName) => (d === 'sqlite' ? sql`blob` : sql`bytea`)
+
+const v1 = (dialect: DialectName): Migration => ({
+  async up(db: Kysely<unknown>): Promise<void> {
+    const s = db.schema
+    await s
+      .createTable('counters')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('next', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('datacenters')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('clusters')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('datacenter', 'text', (c) => c.notNull().references('datacenters.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('crypto_mode', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('clusters_name', ['datacenter', 'name'])
+      .execute()
+    await s
+      .createTable('hosts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('datacenter', 'text', (c) => c.notNull().references('datacenters.id'))
+      .addColumn('cluster', 'text', (c) => c.references('clusters.id'))
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('connection_state', 'text', (c) => c.notNull())
+      .addColumn('crypto_state', 'text', (c) => c.notNull())
+      .addColumn('tpm_present', 'integer', (c) => c.notNull())
+      .addColumn('key_persistence', 'integer', (c) => c.notNull())
+      .addColumn('recovery_key_backed_up', 'integer', (c) => c.notNull())
+      .addColumn('cert_fingerprint', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('datastores')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('datacenter', 'text', (c) => c.notNull().references('datacenters.id'))
+      .addColumn('host', 'text', (c) => c.references('hosts.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('path', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('vms')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('datacenter', 'text', (c) => c.notNull().references('datacenters.id'))
+      .addColumn('host', 'text', (c) => c.references('hosts.id'))
+      .addColumn('datastore', 'text', (c) => c.references('datastores.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('power_state', 'text', (c) => c.notNull())
+      .addColumn('crypto_state', 'text')
+      .addColumn('key_provider', 'text')
+      .addColumn('kek_id', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('disks')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('vm', 'text', (c) => c.notNull().references('vms.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('capacity', 'bigint', (c) => c.notNull())
+      .addColumn('encrypted', 'integer', (c) => c.notNull())
+      .addColumn('key_provider', 'text')
+      .addColumn('kek_id', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('users')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('failed_logins', 'integer', (c) => c.notNull())
+      .addColumn('locked_until', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('roles')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('label', 'text', (c) => c.notNull())
+      .addColumn('system', 'integer', (c) => c.notNull())
+      .addColumn('privileges', 'text', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('permissions')
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('principal', 'text', (c) => c.notNull())
+      .addColumn('role', 'integer', (c) => c.notNull().references('roles.id'))
+      .addColumn('propagate', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('permissions_pk', ['object', 'principal'])
+      .execute()
+    await s.createIndex('permissions_principal').on('permissions').column('principal').execute()
+    await s
+      .createTable('sessions')
+      .addColumn('id_hmac', 'text', (c) => c.primaryKey())
+      .addColumn('user', 'text', (c) => c.notNull().references('users.name'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used', 'bigint', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('api_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('user', 'text', (c) => c.notNull().references('users.name'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('secret_hmac', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .execute()
+    await s
+      .createTable('audit')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('principal', 'text', (c) => c.notNull())
+      .addColumn('method', 'text', (c) => c.notNull())
+      .addColumn('route', 'text', (c) => c.notNull())
+      .addColumn('privileges', 'text', (c) => c.notNull())
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('outcome', 'text', (c) => c.notNull())
+      .addColumn('missing', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer', (c) => c.notNull())
+      .execute()
+    await s.createIndex('audit_at').on('audit').column('at').execute()
+    await s
+      .createTable('join_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('token_hmac', 'text', (c) => c.notNull().unique())
+      .addColumn('datacenter', 'text', (c) => c.notNull().references('datacenters.id'))
+      .addColumn('cluster', 'text', (c) => c.references('clusters.id'))
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .addColumn('host', 'text')
+      .execute()
+    await s
+      .createTable('tasks')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('progress', 'integer', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('error', 'text')
+      .addColumn('result', 'text')
+      .execute()
+    await s.createIndex('tasks_state').on('tasks').column('state').execute()
+    await s
+      .createTable('key_providers')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('spec', 'text', (c) => c.notNull())
+      .addColumn('sealed', bytesType(dialect))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await db
+      .insertInto('counters' as never)
+      .values({ name: 'inventory', next: 0 } as never)
+      .execute()
+  },
+})
+
+/** The migrations, in order; names sort in application order. */
+export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
+  '0001-initial': v1(dialect),
+})
+
+/** kysely's in-code provider over {@link migrationList}. */
+export const migrationProvider = (dialect: DialectName): MigrationProvider => ({
+  getMigrations: async () => ({ ...migrationList(dialect) }),
+})
+
+/** The table kysely's Migrator records applied versions in. */
+export const MIGRATION_TABLE = 'ward_migration'

@@ -1,0 +1,176 @@
+/**
+ * The center's tables as kysely sees them: one schema for SQLite and PostgreSQL (store/migrations.ts
+ * creates it). Times are milliseconds since the epoch (bigint; pg's int8 is parsed to a number by
+ * the pool, store/open.ts); booleans are 0/1 integers so both databases read them the same;
+ * lists and objects are JSON text. Secrets never appear in clear: tokens and session ids as HMACs
+ * (auth/hmac.ts), key material sealed under the master key (seal/).
+ */
+export interface CountersTable {
+  name: string
+  next: number
+}
+export interface DatacentersTable {
+  id: string
+  name: string
+  created_at: number
+}
+export interface ClustersTable {
+  id: string
+  datacenter: string
+  name: string
+  /** ClusterCryptoConfigInfo.cryptoMode: onDemand | forceEnable. */
+  crypto_mode: string
+  created_at: number
+}
+export interface HostsTable {
+  id: string
+  datacenter: string
+  cluster: string | null
+  name: string
+  /** host:port of the host's mutual-TLS listener. */
+  address: string
+  /** HostSystem.runtime.connectionState: connected | disconnected | notResponding. */
+  connection_state: string
+  /** HostSystem.runtime.cryptoState: incapable | prepared | safe | pendingIncapable. */
+  crypto_state: string
+  tpm_present: number
+  key_persistence: number
+  recovery_key_backed_up: number
+  /** `sha256:<hex>` of the host certificate the center issued, for the mutual-TLS identity. */
+  cert_fingerprint: string | null
+  created_at: number
+}
+export interface DatastoresTable {
+  id: string
+  datacenter: string
+  host: string | null
+  name: string
+  path: string
+  created_at: number
+}
+export interface VmsTable {
+  id: string
+  datacenter: string
+  host: string | null
+  datastore: string | null
+  name: string
+  power_state: string
+  /** VirtualMachine.runtime.cryptoState (unlocked | locked), null when not encrypted. */
+  crypto_state: string | null
+  key_provider: string | null
+  kek_id: string | null
+  created_at: number
+}
+export interface DisksTable {
+  id: string
+  vm: string
+  name: string
+  capacity: number
+  encrypted: number
+  key_provider: string | null
+  kek_id: string | null
+  created_at: number
+}
+export interface UsersTable {
+  name: string
+  /** PHC string: $argon2id$v=19$m=…,t=…,p=…$salt$hash (auth/password.ts). */
+  password_hash: string
+  failed_logins: number
+  locked_until: number
+  created_at: number
+}
+export interface RolesTable {
+  id: number
+  name: string
+  label: string
+  system: number
+  /** JSON array of privilege names. */
+  privileges: string
+}
+export interface PermissionsTable {
+  /** 'root' or an inventory id (datacenter-1, domain-c2, host-3, datastore-4, vm-5). */
+  object: string
+  principal: string
+  role: number
+  propagate: number
+}
+export interface SessionsTable {
+  /** HMAC of the session id (the id itself is only ever in the client's hands). */
+  id_hmac: string
+  user: string
+  created_at: number
+  last_used: number
+}
+export interface ApiTokensTable {
+  id: string
+  user: string
+  name: string
+  secret_hmac: string
+  created_at: number
+  expires_at: number | null
+}
+export interface AuditTable {
+  id: string
+  at: number
+  request_id: string
+  principal: string
+  method: string
+  route: string
+  privileges: string
+  object: string
+  outcome: string
+  /** The privilege that was missing (denied), or ''. */
+  missing: string
+  status: number
+}
+export interface JoinTokensTable {
+  id: string
+  token_hmac: string
+  datacenter: string
+  cluster: string | null
+  created_by: string
+  created_at: number
+  expires_at: number
+  used_at: number | null
+  host: string | null
+}
+export interface TasksTable {
+  id: string
+  kind: string
+  object: string
+  state: string
+  progress: number
+  created_by: string
+  created_at: number
+  updated_at: number
+  error: string | null
+  result: string | null
+}
+export interface KeyProvidersTable {
+  id: string
+  name: string
+  type: string
+  spec: string
+  /** Key material (NKP key-derivation key, client private keys) sealed under master.key. */
+  sealed: Uint8Array | null
+  created_at: number
+}
+
+export interface CenterDb {
+  counters: CountersTable
+  datacenters: DatacentersTable
+  clusters: ClustersTable
+  hosts: HostsTable
+  datastores: DatastoresTable
+  vms: VmsTable
+  disks: DisksTable
+  users: UsersTable
+  roles: RolesTable
+  permissions: PermissionsTable
+  sessions: SessionsTable
+  api_tokens: ApiTokensTable
+  audit: AuditTable
+  join_tokens: JoinTokensTable
+  tasks: TasksTable
+  key_providers: KeyProvidersTable
+}

@@ -1,0 +1,267 @@
+/**
+ * A valid request for every operation that needs a login, made ready by `prepare` (as the admin,
+ * before each attempt: a delete gets a fresh object to delete). Only inputs live here; what a role
+ * may do is computed from the operation table (test/unit/privilege-matrix.test.ts). A new
+ * operation without a sample is a compile error.
+ */
+import type { OperationId } from '../src/api/operations.js'
+import type { TestCenter } from './helpers.js'
+
+export interface Fixture {
+  readonly t: TestCenter
+  readonly admin: string
+  readonly dc: string
+  readonly cluster: string
+  readonly host: string
+  readonly datastore: string
+  readonly vm: string
+  /** A user permissions are set for. */
+  readonly victim: string
+  unique(prefix: string): string
+}
+
+export interface Sample {
+  readonly params?: Record<string, string>
+  readonly query?: Record<string, string>
+  readonly body?: unknown
+  /** Use this session instead of the caller's (session.delete ends it). */
+  readonly auth?: string
+}
+
+export type Prepare = (
+  f: Fixture,
+  caller: { user: string; password: string; sid: string },
+) => Promise<Sample>
+
+type Authenticated = Exclude<OperationId, 'session.create' | 'openapi.get' | 'host.join'>
+
+const ok = async (p: Promise<{ status: number; json: unknown }>): Promise<unknown> => {
+  const r = await p
+  if (r.status >= 300)
+    throw new Error(`fixture request failed: ${r.status} ${JSON.stringify(r.json)}`)
+  return r.json
+}
+
+let hostSeq = 0
+/** A host row (hosts enter by joining; tests insert them). */
+export async function insertHost(
+  f: Pick<Fixture, 't' | 'dc'>,
+  cluster: string | null,
+): Promise<string> {
+  const id = `host-${900000 + ++hostSeq}`
+  await f.t.center.store.db
+    .insertInto('hosts')
+    .values({
+      id,
+      datacenter: f.dc,
+      cluster,
+      name: `h${id}`,
+      address: '127.0.0.1:8444',
+      connection_state: 'connected',
+      crypto_state: 'incapable',
+      tpm_present: 0,
+      key_persistence: 0,
+      recovery_key_backed_up: 0,
+      cert_fingerprint: null,
+      created_at: Date.now(),
+    })
+    .execute()
+  return id
+}
+
+export async function makeFixture(t: TestCenter): Promise<Fixture> {
+  const admin = await t.login()
+  let n = 0
+  const unique = (p: string) => `${p}${++n}x${Date.now() % 100000}`
+  const dc = (await ok(
+    t.request('POST', '/api/vcenter/datacenter', { auth: admin, body: { name: 'dc-fixture' } }),
+  )) as string
+  const cluster = (await ok(
+    t.request('POST', '/api/vcenter/cluster', {
+      auth: admin,
+      body: { name: 'c-fixture', datacenter: dc },
+    }),
+  )) as string
+  const host = await insertHost({ t, dc }, cluster)
+  const db = t.center.store.db
+  await db
+    .insertInto('datastores')
+    .values({
+      id: 'datastore-800001',
+      datacenter: dc,
+      host,
+      name: 'ds1',
+      path: '/srv/ds1',
+      created_at: Date.now(),
+    })
+    .execute()
+  await db
+    .insertInto('vms')
+    .values({
+      id: 'vm-800002',
+      datacenter: dc,
+      host,
+      datastore: 'datastore-800001',
+      name: 'vm1',
+      power_state: 'POWERED_OFF',
+      crypto_state: null,
+      key_provider: null,
+      kek_id: null,
+      created_at: Date.now(),
+    })
+    .execute()
+  await ok(
+    t.request('POST', '/api/ward/users', {
+      auth: admin,
+      body: { name: 'victim', password: 'victim-password' },
+    }),
+  )
+  return {
+    t,
+    admin,
+    dc,
+    cluster,
+    host,
+    datastore: 'datastore-800001',
+    vm: 'vm-800002',
+    victim: 'victim',
+    unique,
+  }
+}
+
+export const samples: { readonly [K in Authenticated]: Prepare } = {
+  'session.get': async () => ({}),
+  'session.delete': async (f, c) => ({ auth: await f.t.login(c.user, c.password) }),
+  'token.create': async (f) => ({ body: { name: f.unique('tok') } }),
+  'token.list': async () => ({}),
+  'token.revoke': async (f, c) => {
+    const r = (await ok(
+      f.t.request('POST', '/api/ward/tokens', { auth: c.sid, body: { name: 'r' } }),
+    )) as { id: string }
+    return { params: { token: r.id } }
+  },
+  'user.list': async () => ({}),
+  'user.create': async (f) => ({ body: { name: f.unique('u'), password: 'a-long-password' } }),
+  'user.delete': async (f) => {
+    const name = f.unique('gone')
+    await ok(
+      f.t.request('POST', '/api/ward/users', {
+        auth: f.admin,
+        body: { name, password: 'a-long-password' },
+      }),
+    )
+    return { params: { user: name } }
+  },
+  'privilege.list': async () => ({}),
+  'role.list': async () => ({}),
+  'role.get': async () => ({ params: { role: 'ReadOnly' } }),
+  'role.create': async (f) => ({ body: { name: f.unique('R'), privileges: ['System.Read'] } }),
+  'role.clone': async (f) => ({
+    params: { role: 'ReadOnly' },
+    body: { name: f.unique('C'), add: ['Datacenter.Create'] },
+  }),
+  'role.update': async (f) => {
+    const name = f.unique('U')
+    await ok(
+      f.t.request('POST', '/api/ward/roles', {
+        auth: f.admin,
+        body: { name, privileges: ['System.View'] },
+      }),
+    )
+    return { params: { role: name }, body: { label: 'changed' } }
+  },
+  'role.delete': async (f) => {
+    const name = f.unique('D')
+    await ok(
+      f.t.request('POST', '/api/ward/roles', { auth: f.admin, body: { name, privileges: [] } }),
+    )
+    return { params: { role: name } }
+  },
+  'permission.list': async () => ({}),
+  'permission.set': async (f) => ({
+    body: { object: f.dc, principal: f.victim, role: 'ReadOnly', propagate: true },
+  }),
+  'permission.remove': async (f) => {
+    await ok(
+      f.t.request('PUT', '/api/ward/permissions', {
+        auth: f.admin,
+        body: { object: f.cluster, principal: f.victim, role: 'View', propagate: false },
+      }),
+    )
+    return { query: { object: f.cluster, principal: f.victim } }
+  },
+  'datacenter.list': async () => ({}),
+  'datacenter.get': async (f) => ({ params: { datacenter: f.dc } }),
+  'datacenter.create': async (f) => ({ body: { name: f.unique('dc') } }),
+  'datacenter.delete': async (f) => {
+    const id = (await ok(
+      f.t.request('POST', '/api/vcenter/datacenter', {
+        auth: f.admin,
+        body: { name: f.unique('dcx') },
+      }),
+    )) as string
+    return { params: { datacenter: id } }
+  },
+  'cluster.list': async () => ({}),
+  'cluster.get': async (f) => ({ params: { cluster: f.cluster } }),
+  'cluster.create': async (f) => ({ body: { name: f.unique('c'), datacenter: f.dc } }),
+  'cluster.delete': async (f) => {
+    const id = (await ok(
+      f.t.request('POST', '/api/vcenter/cluster', {
+        auth: f.admin,
+        body: { name: f.unique('cx'), datacenter: f.dc },
+      }),
+    )) as string
+    return { params: { cluster: id } }
+  },
+  'host.list': async () => ({}),
+  'host.get': async (f) => ({ params: { host: f.host } }),
+  'host.delete': async (f) => ({ params: { host: await insertHost(f, f.cluster) } }),
+  'host.joinToken': async (f) => ({ body: { datacenter: f.dc, cluster: f.cluster } }),
+  'datastore.list': async () => ({}),
+  'datastore.get': async (f) => ({ params: { datastore: f.datastore } }),
+  'vm.list': async () => ({}),
+  'vm.get': async (f) => ({ params: { vm: f.vm } }),
+}
+
+/** The URL of an operation with its params and query filled in. */
+export function urlOf(url: string, s: Sample): string {
+  const path = url.replace(/:([A-Za-z_]+)/g, (_, k: string) =>
+    encodeURIComponent(s.params?.[k] ?? `missing-${k}`),
+  )
+  const q = new URLSearchParams(s.query ?? {}).toString()
+  return q === '' ? path : `${path}?${q}`
+}
+
+/** Every table but the ones each request writes (audit, sessions), for "nothing changed" checks. */
+export async function snapshot(t: TestCenter): Promise<string> {
+  const db = t.center.store.db
+  const tables = [
+    'datacenters',
+    'clusters',
+    'hosts',
+    'datastores',
+    'vms',
+    'disks',
+    'roles',
+    'permissions',
+    'api_tokens',
+    'join_tokens',
+    'tasks',
+    'key_providers',
+    'counters',
+  ] as const
+  const out: Record<string, unknown> = {}
+  for (const tb of tables)
+    out[tb] = await db
+      .selectFrom(tb)
+      .selectAll()
+      .execute()
+      .then((rows) => rows.map((r) => JSON.stringify(r)).sort())
+  out['users'] = await db
+    .selectFrom('users')
+    .select(['name', 'password_hash'])
+    .orderBy('name')
+    .execute()
+  return JSON.stringify(out)
+}
