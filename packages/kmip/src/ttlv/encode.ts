@@ -3,7 +3,6 @@ import type { TtlvItem } from './item.js'
 import { bigIntLayout, writeBigInt, type BigIntLayout } from './bigint.js'
 import { padded, typeCode } from './types.js'
 
-const utf8 = new TextEncoder()
 const INT64_MIN = -(1n << 63n)
 const INT64_MAX = (1n << 63n) - 1n
 
@@ -11,15 +10,41 @@ const INT64_MAX = (1n << 63n) - 1n
  * Encodes an item tree to binary TTLV (KMIP 1.4 §9.1, 2.1 §10.1). Values out of their type's
  * range throw ERR_TTLV_ENCODE. Big Integers use the shortest two's complement form padded
  * (sign-extended) to a multiple of 8 bytes.
+ *
+ * Two passes over the tree: `measure` checks every value and records, in visiting order, what
+ * `write` needs and cannot see at once (each Structure's length, each Text String's UTF-8 length,
+ * each large Big Integer's layout); `write` then fills one buffer of the exact size, reading those
+ * records in the same order. Text is encoded straight into the output (no per-string copy).
  */
 export function encodeTtlv(item: TtlvItem): Uint8Array {
-  // Structure lengths, and the layout of Big Integers beyond 64 bits (computed once)
-  const sizes = new Map<TtlvItem, number | BigIntLayout>()
-  const total = measure(item, sizes, 0)
+  const plan: Plan = []
+  const total = measure(item, plan, 0)
   const out = new Uint8Array(total)
-  const view = new DataView(out.buffer)
-  write(item, out, view, 0, sizes)
+  const w: Writer = {
+    out,
+    view: new DataView(out.buffer),
+    text: Buffer.from(out.buffer, out.byteOffset, out.byteLength),
+    plan,
+    next: 0,
+  }
+  write(item, w, 0)
   return out
+}
+
+/**
+ * What `measure` found, in visiting order: a Structure's value length, a Text String's UTF-8
+ * length, a Big Integer's layout (one beyond 64 bits).
+ */
+type Plan = (number | BigIntLayout)[]
+
+interface Writer {
+  readonly out: Uint8Array
+  readonly view: DataView
+  /** `out` as a Buffer, to write UTF-8 text in place. */
+  readonly text: Buffer
+  readonly plan: Plan
+  /** The next record of `plan` to read. */
+  next: number
 }
 
 function fail(item: TtlvItem, msg: string): never {
@@ -28,20 +53,19 @@ function fail(item: TtlvItem, msg: string): never {
   })
 }
 
-/** Value length (unpadded) of an item, checking ranges; structure sizes are cached. */
-function measure(
-  item: TtlvItem,
-  sizes: Map<TtlvItem, number | BigIntLayout>,
-  depth: number,
-): number {
+/** Encoded length (header and padding included) of an item, checking ranges; see {@link Plan}. */
+function measure(item: TtlvItem, plan: Plan, depth: number): number {
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff)
     fail(item, 'tag out of range')
   if (depth > 1000) fail(item, 'tree too deep')
   let len: number
   switch (item.type) {
     case 'Structure': {
+      // its record is reserved before its children's, and filled in once they are measured
+      const at = plan.push(0) - 1
       len = 0
-      for (const c of item.value) len += measure(c, sizes, depth + 1)
+      for (const c of item.value) len += measure(c, plan, depth + 1)
+      plan[at] = len
       break
     }
     case 'Integer':
@@ -68,7 +92,7 @@ function measure(
       else {
         // linear in the value's size (bigint.ts)
         const l = bigIntLayout(item.value)
-        sizes.set(item, l)
+        plan.push(l)
         len = l.bytes
       }
       break
@@ -79,7 +103,9 @@ function measure(
       break
     case 'TextString':
       if (typeof item.value !== 'string') fail(item, 'not a string')
-      len = utf8.encode(item.value).length
+      // the length of the UTF-8 TextEncoder writes (a lone surrogate as U+FFFD), without encoding
+      len = Buffer.byteLength(item.value, 'utf8')
+      plan.push(len)
       break
     case 'ByteString':
       if (!(item.value instanceof Uint8Array)) fail(item, 'not a Uint8Array')
@@ -88,17 +114,11 @@ function measure(
     default:
       fail(item, 'unknown item type')
   }
-  if (item.type === 'Structure') sizes.set(item, len)
   return 8 + padded(len)
 }
 
-function write(
-  item: TtlvItem,
-  out: Uint8Array,
-  v: DataView,
-  off: number,
-  sizes: Map<TtlvItem, number | BigIntLayout>,
-): number {
+function write(item: TtlvItem, w: Writer, off: number): number {
+  const v = w.view
   v.setUint8(off, (item.tag >> 16) & 0xff)
   v.setUint16(off + 1, item.tag & 0xffff)
   v.setUint8(off + 3, typeCode[item.type])
@@ -106,9 +126,9 @@ function write(
   let len: number
   switch (item.type) {
     case 'Structure': {
-      len = (sizes.get(item) as number | undefined) ?? 0
+      len = w.plan[w.next++] as number
       let q = p
-      for (const c of item.value) q = write(c, out, v, q, sizes)
+      for (const c of item.value) q = write(c, w, q)
       break
     }
     case 'Integer':
@@ -127,12 +147,12 @@ function write(
       len = 8
       break
     case 'BigInteger': {
-      const l = sizes.get(item) as BigIntLayout | undefined
-      if (l === undefined) {
+      if (item.value >= INT64_MIN && item.value <= INT64_MAX) {
         v.setBigInt64(p, item.value)
         len = 8
       } else {
-        writeBigInt(l, out, p)
+        const l = w.plan[w.next++] as BigIntLayout
+        writeBigInt(l, w.out, p)
         len = l.bytes
       }
       break
@@ -142,13 +162,12 @@ function write(
       len = 8
       break
     case 'TextString': {
-      const b = utf8.encode(item.value)
-      out.set(b, p)
-      len = b.length
+      len = w.plan[w.next++] as number
+      if (len > 0) w.text.write(item.value, p, len, 'utf8')
       break
     }
     case 'ByteString':
-      out.set(item.value, p)
+      w.out.set(item.value, p)
       len = item.value.length
       break
   }
