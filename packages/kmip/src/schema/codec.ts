@@ -22,16 +22,18 @@ import { isV2 } from '../message/version.js'
 import type { ProtocolVersion } from '../message/version.js'
 import { Tag } from '../tables/tags.js'
 import { enumeration, structure, text } from '../ttlv/build.js'
+import {
+  measureItem,
+  measureValue,
+  writeHeader,
+  writeItem,
+  writeValue,
+  writer,
+} from '../ttlv/encode.js'
+import type { EncodePlan, Writer } from '../ttlv/encode.js'
 import type { TtlvItem } from '../ttlv/item.js'
 import { checkType, children, find, findAll, tagLabel } from '../ttlv/read.js'
-import type {
-  AttributesRole,
-  Field,
-  Members,
-  PayloadInput,
-  PayloadOf,
-  StructField,
-} from './dsl.js'
+import type { AttributesRole, Field, Members, PayloadInput, PayloadOf, StructField } from './dsl.js'
 
 /** Container tags of each attributes role: [1.x, 2.x]. */
 const containers: Readonly<Record<Exclude<AttributesRole, 'list'>, readonly [number, number]>> = {
@@ -344,6 +346,125 @@ function encodeField(s: Slot, f: Field, v: unknown, v2: boolean): TtlvItem {
       return referenceItem(v as string, v2)
     case 'attributes':
       throw new KmipError('ERR_TTLV_ENCODE', 'attributes are encoded by their container')
+  }
+}
+
+/**
+ * Encodes a payload or message (any declared structure) straight to binary TTLV in the message's
+ * version: the bytes of `encodeTtlv(encodeStructure(schema, value, version))`, without the item
+ * tree in between. Two passes over the declaration and the values, as encodeTtlv's over a tree
+ * (ttlv/encode.ts): measuring checks every value and sizes the output once, writing fills it.
+ */
+export function encodeStructureTtlv<S extends StructField>(
+  schema: S,
+  value: PayloadInput<S>,
+  version: ProtocolVersion,
+): Uint8Array {
+  const v2 = isV2(version)
+  const plan = planOf(schema.members, v2)
+  const records: EncodePlan = []
+  const w = writer(
+    measureStruct(schema.tag, plan, value as Record<string, unknown>, v2, records, 0),
+    records,
+  )
+  writeStruct(schema.tag, plan, value as Record<string, unknown>, v2, w, 0)
+  return w.out
+}
+
+function measureStruct(
+  tag: number,
+  plan: Plan,
+  value: Record<string, unknown>,
+  v2: boolean,
+  records: EncodePlan,
+  depth: number,
+): number {
+  const at = records.push(0) - 1
+  let len = 0
+  for (const s of plan.slots) {
+    const v = value[s.name]
+    if (v === undefined) {
+      if (s.required)
+        throw new KmipError('ERR_TTLV_ENCODE', `${tagLabel(tag)}: ${s.name} is required`)
+      continue
+    }
+    if (s.repeated)
+      for (const x of v as readonly unknown[]) len += measureMember(s, x, v2, records, depth)
+    else len += measureMember(s, v, v2, records, depth)
+  }
+  records[at] = len
+  return 8 + len
+}
+
+function measureMember(
+  s: Slot,
+  v: unknown,
+  v2: boolean,
+  records: EncodePlan,
+  depth: number,
+): number {
+  const f = s.field
+  switch (f.kind) {
+    case 'value':
+      return measureValue(f.tag, f.type, v, records)
+    case 'struct':
+      return measureStruct(
+        f.tag,
+        nestedPlan(s, f, v2),
+        v as Record<string, unknown>,
+        v2,
+        records,
+        depth + 1,
+      )
+    case 'item':
+      return measureItem(v as TtlvItem, records, depth + 1)
+    default: {
+      // attributes and attribute names: their items, as encodeStructure builds them, kept for
+      // the writing pass
+      const items: TtlvItem[] = []
+      if (f.kind === 'attributes')
+        encodeAttributes(items, f.role, v as readonly KmipAttribute[], v2)
+      else items.push(encodeField(s, f, v, v2))
+      records.push(items)
+      let n = 0
+      for (const i of items) n += measureItem(i, records, depth + 1)
+      return n
+    }
+  }
+}
+
+function writeStruct(
+  tag: number,
+  plan: Plan,
+  value: Record<string, unknown>,
+  v2: boolean,
+  w: Writer,
+  off: number,
+): number {
+  let q = writeHeader(w, off, tag, 0x01, w.plan[w.next++] as number)
+  for (const s of plan.slots) {
+    const v = value[s.name]
+    if (v === undefined) continue
+    if (s.repeated) for (const x of v as readonly unknown[]) q = writeMember(s, x, v2, w, q)
+    else q = writeMember(s, v, v2, w, q)
+  }
+  return q
+}
+
+function writeMember(s: Slot, v: unknown, v2: boolean, w: Writer, at: number): number {
+  const f = s.field
+  switch (f.kind) {
+    case 'value':
+      return writeValue(f.tag, f.type, v, w, at)
+    case 'struct':
+      return writeStruct(f.tag, nestedPlan(s, f, v2), v as Record<string, unknown>, v2, w, at)
+    case 'item':
+      return writeItem(v as TtlvItem, w, at)
+    default: {
+      let p = at
+      for (const i of w.plan[w.next++] as readonly TtlvItem[]) p = writeItem(i, w, p)
+      return p
+    }
   }
 }
 
