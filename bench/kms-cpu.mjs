@@ -14,7 +14,8 @@
 //   stime) per pair: framing, TLS, dispatch, storage, audit — what the server spends. The
 //   server's busy poll is off (--busy-poll-us, default 0 here): its spinning would count the
 //   client's latency as server CPU. --server-prof DIR writes the server's CPU profile there.
-// Prints one line per round and tree, then the medians as JSON.
+// Prints one line per round and tree, then the medians (and minima: the least disturbed round
+// on a shared machine) as JSON.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -333,11 +334,15 @@ for (let round = 0; round < ROUNDS; round++) {
 const summary = {}
 for (const [tree, r] of results) {
   summary[tree] = {
-    ...(r.handler.length > 0 && { handler_cpu_us: r1(median(r.handler.map((h) => h.cpu_us))) }),
+    ...(r.handler.length > 0 && {
+      handler_cpu_us: r1(median(r.handler.map((h) => h.cpu_us))),
+      handler_cpu_us_min: r1(Math.min(...r.handler.map((h) => h.cpu_us))),
+    }),
     ...(r.server.length > 0 &&
       Object.fromEntries(
         SERVER_CONNS.flatMap((n) => [
           [`server_cpu_us_${n}`, r1(median(r.server.map((s) => s[`cpu_us_${n}`])))],
+          [`server_cpu_us_${n}_min`, r1(Math.min(...r.server.map((s) => s[`cpu_us_${n}`])))],
           [`pairs_s_${n}`, median(r.server.map((s) => s[`pairs_s_${n}`]))],
         ]),
       )),
