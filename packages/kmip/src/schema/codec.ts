@@ -4,7 +4,9 @@
  * a declaration can only narrow what was already decoded. Decoding takes the first child with a
  * member's tag (later duplicates and unknown children are ignored, as KMIP servers do), checks
  * its type (ERR_KMIP_FIELD_TYPE) and presence (ERR_KMIP_MISSING_FIELD); encoding writes the
- * members in declaration order (wire order), leaving out absent optional ones.
+ * members in declaration order (wire order), leaving out absent optional ones, to an item tree
+ * (encodeStructure) or straight to bytes (encodeStructureTtlv). Each declaration is compiled once
+ * per major version into a plan (planOf), so no message pays for reading its declaration.
  */
 import { KmipError } from '../errors.js'
 import {
