@@ -92,9 +92,10 @@ export {
   buildRequestMessage,
   parseRequestMessage,
   buildResponseMessage,
+  encodeResponseMessage,
   parseResponseMessage,
 } from './message/message.js'
-export { decodeStructure, encodeStructure } from './schema/codec.js'
+export { decodeStructure, encodeStructure, encodeStructureTtlv } from './schema/codec.js'
 export type {
   Field,
   Member,

@@ -5,7 +5,7 @@
  */
 import { KmipError } from '../errors.js'
 import { ProtocolVersion as ProtocolVersionSchema } from '../operations/structures.js'
-import { decodeStructure, encodeStructure } from '../schema/codec.js'
+import { decodeStructure, encodeStructure, encodeStructureTtlv } from '../schema/codec.js'
 import {
   boolean,
   byteString,
@@ -160,6 +160,19 @@ export function parseRequestMessage(item: TtlvItem): RequestMessage {
 export function buildResponseMessage(msg: PayloadInput<typeof ResponseMessage>): TtlvItem {
   const items = msg.items ?? []
   return encodeStructure(
+    ResponseMessage,
+    { header: { ...msg.header, batchCount: msg.header.batchCount || items.length }, items },
+    ANY,
+  )
+}
+
+/**
+ * The bytes of {@link buildResponseMessage}'s item, encoded straight from the declaration (a
+ * server's reply path: no item tree for the header and batch items).
+ */
+export function encodeResponseMessage(msg: PayloadInput<typeof ResponseMessage>): Uint8Array {
+  const items = msg.items ?? []
+  return encodeStructureTtlv(
     ResponseMessage,
     { header: { ...msg.header, batchCount: msg.header.batchCount || items.length }, items },
     ANY,

@@ -4,7 +4,9 @@
  * a declaration can only narrow what was already decoded. Decoding takes the first child with a
  * member's tag (later duplicates and unknown children are ignored, as KMIP servers do), checks
  * its type (ERR_KMIP_FIELD_TYPE) and presence (ERR_KMIP_MISSING_FIELD); encoding writes the
- * members in declaration order (wire order), leaving out absent optional ones.
+ * members in declaration order (wire order), leaving out absent optional ones, to an item tree
+ * (encodeStructure) or straight to bytes (encodeStructureTtlv). Each declaration is compiled once
+ * per major version into a plan (planOf), so no message pays for reading its declaration.
  */
 import { KmipError } from '../errors.js'
 import {
@@ -22,17 +24,18 @@ import { isV2 } from '../message/version.js'
 import type { ProtocolVersion } from '../message/version.js'
 import { Tag } from '../tables/tags.js'
 import { enumeration, structure, text } from '../ttlv/build.js'
+import {
+  measureItem,
+  measureValue,
+  writeHeader,
+  writeItem,
+  writeValue,
+  writer,
+} from '../ttlv/encode.js'
+import type { EncodePlan, Writer } from '../ttlv/encode.js'
 import type { TtlvItem } from '../ttlv/item.js'
 import { checkType, children, find, findAll, tagLabel } from '../ttlv/read.js'
-import type {
-  AttributesRole,
-  Field,
-  Member,
-  Members,
-  PayloadInput,
-  PayloadOf,
-  StructField,
-} from './dsl.js'
+import type { AttributesRole, Field, Members, PayloadInput, PayloadOf, StructField } from './dsl.js'
 
 /** Container tags of each attributes role: [1.x, 2.x]. */
 const containers: Readonly<Record<Exclude<AttributesRole, 'list'>, readonly [number, number]>> = {
@@ -42,19 +45,93 @@ const containers: Readonly<Record<Exclude<AttributesRole, 'list'>, readonly [num
   public: [Tag.PublicKeyTemplateAttribute, Tag.PublicKeyAttributes],
 }
 
-const inVersion = (m: Member, v2: boolean): boolean =>
-  m.only === undefined || (m.only === 'v2') === v2
-
-/** Each declaration's members as [name, member] pairs, computed once (the codec's hot path). */
-const entriesOf = new WeakMap<Members, readonly (readonly [string, Member])[]>()
-function entries(members: Members): readonly (readonly [string, Member])[] {
-  let e = entriesOf.get(members)
-  if (e === undefined) {
-    e = Object.entries(members)
-    entriesOf.set(members, e)
-  }
-  return e
+/**
+ * A member as the codec runs it in one major version, compiled once per declaration (see
+ * {@link planOf}): what it reads, whether it must be there, and for a nested structure the plan
+ * of its members (compiled on first use).
+ */
+interface Slot {
+  readonly name: string
+  readonly field: Field
+  readonly repeated: boolean
+  readonly required: boolean
+  /** The members' plan of a `struct` field, once compiled. */
+  nested: Plan | undefined
 }
+
+/**
+ * A declaration's members in one major version: its slots in declaration (wire) order, and which
+ * slots read a child of each tag, so that decoding walks a structure's children once.
+ */
+interface Plan {
+  readonly slots: readonly Slot[]
+  /** Child tag → the slots that read children with it, in declaration order. */
+  readonly byTag: ReadonlyMap<number, readonly number[]>
+  /** Slots that read children of any tag (a 2.x single attribute: the wrapper's child). */
+  readonly anyTag: readonly number[]
+  /** Does any slot read children (not only attribute containers)? */
+  readonly readsChildren: boolean
+}
+
+/** The tags of the children a field reads; undefined: any; [] none (attribute containers). */
+function tagsRead(f: Field, v2: boolean): readonly number[] | undefined {
+  switch (f.kind) {
+    case 'value':
+    case 'struct':
+      return [f.tag]
+    case 'item':
+      return f.tags
+    case 'attribute':
+      // 1.x: an Attribute structure; 2.x: the wrapper's (New/Current Attribute) one child
+      return v2 ? undefined : [Tag.Attribute]
+    case 'attributeReference':
+      return [Tag.AttributeName, Tag.AttributeReference]
+    case 'attributes':
+      return []
+  }
+}
+
+function compile(members: Members, v2: boolean): Plan {
+  const slots: Slot[] = []
+  const byTag = new Map<number, number[]>()
+  const anyTag: number[] = []
+  for (const [name, m] of Object.entries(members)) {
+    if (m.only !== undefined && (m.only === 'v2') !== v2) continue
+    const at = slots.length
+    slots.push({
+      name,
+      field: m.field,
+      repeated: m.presence === 'repeated',
+      required: m.presence === 'required',
+      nested: undefined,
+    })
+    const tags = tagsRead(m.field, v2)
+    if (tags === undefined) anyTag.push(at)
+    else
+      for (const t of new Set(tags)) {
+        const list = byTag.get(t)
+        if (list === undefined) byTag.set(t, [at])
+        else list.push(at)
+      }
+  }
+  return { slots, byTag, anyTag, readsChildren: byTag.size > 0 || anyTag.length > 0 }
+}
+
+/** Each declaration's plan, [1.x, 2.x], compiled on first use (the codec's hot path). */
+const plans = new WeakMap<Members, [Plan | undefined, Plan | undefined]>()
+function planOf(members: Members, v2: boolean): Plan {
+  let both = plans.get(members)
+  if (both === undefined) {
+    both = [undefined, undefined]
+    plans.set(members, both)
+  }
+  const i = v2 ? 1 : 0
+  return (both[i] ??= compile(members, v2))
+}
+
+/** The plan of a `struct` slot's members, cached on the slot. */
+const nestedPlan = (s: Slot, f: StructField, v2: boolean): Plan =>
+  (s.nested ??= planOf(f.members, v2))
 
 const missing = (parent: TtlvItem | undefined, what: string, tag?: number): KmipError =>
   new KmipError(
@@ -73,85 +150,77 @@ export function decodeStructure<S extends StructField>(
   version: ProtocolVersion,
 ): PayloadOf<S> {
   if (item !== undefined) checkType(item, 'Structure')
-  return decodeMembers(schema.members, item, isV2(version)) as PayloadOf<S>
+  const v2 = isV2(version)
+  return decodeMembers(planOf(schema.members, v2), item, v2) as PayloadOf<S>
+}
+
+/** What one slot found among the children: its first child, or all of them when repeated. */
+type Found = TtlvItem | TtlvItem[] | undefined
+
+function take(found: Found[], s: Slot, i: number, c: TtlvItem): void {
+  const f = found[i]
+  if (s.repeated) {
+    if (f === undefined) found[i] = [c]
+    else (f as TtlvItem[]).push(c)
+  } else if (f === undefined) found[i] = c // later duplicates are not read
 }
 
 function decodeMembers(
-  members: Members,
+  plan: Plan,
   parent: TtlvItem | undefined,
   v2: boolean,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [name, m] of entries(members)) {
-    if (!inVersion(m, v2)) continue
-    const v = decodeMember(m, parent, v2)
-    if (v !== undefined) out[name] = v
-  }
-  return out
-}
-
-function decodeMember(m: Member, parent: TtlvItem | undefined, v2: boolean): unknown {
-  const f = m.field
-  if (m.presence === 'repeated') {
-    const found = matching(f, parent, v2)
-    const values = found.map((c) => decodeField(f, c, v2))
-    return f.kind === 'attributeReference' ? values.filter((n) => n !== undefined) : values
-  }
-  if (f.kind === 'attributes') {
-    const v = decodeAttributes(f.role, parent, v2)
-    if (v === undefined && m.presence === 'required') {
-      const tags = containers[f.role === 'list' ? 'template' : f.role]
-      throw missing(parent, tagLabel(v2 ? tags[1] : tags[0]))
+  const slots = plan.slots
+  // one walk over the children: each slot's first child (all of them for a repeated one)
+  const found: Found[] = new Array<Found>(slots.length)
+  if (parent !== undefined && plan.readsChildren) {
+    const { byTag, anyTag } = plan
+    for (const c of children(parent)) {
+      const at = byTag.get(c.tag)
+      if (at !== undefined) for (const i of at) take(found, slots[i]!, i, c)
+      for (const i of anyTag) take(found, slots[i]!, i, c)
     }
-    return v
   }
-  const c = first(f, parent, v2)
-  if (c === undefined) {
-    if (m.presence === 'required') throw missing(parent, fieldLabel(f), fieldTag(f))
-    return undefined
+  // then the members in declaration order (the order their errors are reported in)
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i]!
+    const f = s.field
+    let v: unknown
+    if (f.kind === 'attributes') {
+      v = decodeAttributes(f.role, parent, v2)
+      if (v === undefined && s.required) {
+        const tags = containers[f.role === 'list' ? 'template' : f.role]
+        throw missing(parent, tagLabel(v2 ? tags[1] : tags[0]))
+      }
+    } else if (s.repeated) {
+      const list = (found[i] as TtlvItem[] | undefined) ?? []
+      const values: unknown[] = []
+      for (const c of list) {
+        const x = decodeField(s, f, c, v2)
+        // an Attribute Name / Reference of another type names nothing: skipped
+        if (x !== undefined || f.kind !== 'attributeReference') values.push(x)
+      }
+      v = values
+    } else {
+      const c = found[i] as TtlvItem | undefined
+      if (c === undefined) {
+        if (s.required) throw missing(parent, fieldLabel(f), fieldTag(f))
+        continue
+      }
+      v = decodeField(s, f, c, v2)
+    }
+    if (v !== undefined) out[s.name] = v
   }
-  return decodeField(f, c, v2)
-}
-
-/** Does child `c` belong to field `f`? */
-function belongs(f: Field, c: TtlvItem, v2: boolean): boolean {
-  switch (f.kind) {
-    case 'value':
-    case 'struct':
-      return c.tag === f.tag
-    case 'item':
-      return f.tags.includes(c.tag)
-    case 'attribute':
-      // 1.x: an Attribute structure; 2.x: the wrapper's (New/Current Attribute) one child
-      return v2 || c.tag === Tag.Attribute
-    case 'attributeReference':
-      return c.tag === Tag.AttributeName || c.tag === Tag.AttributeReference
-    case 'attributes':
-      return false
-  }
-}
-
-/** Every child of `parent` that a field reads. */
-function matching(f: Field, parent: TtlvItem | undefined, v2: boolean): readonly TtlvItem[] {
-  if (parent === undefined) return []
-  const out: TtlvItem[] = []
-  for (const c of children(parent)) if (belongs(f, c, v2)) out.push(c)
   return out
 }
 
-/** The first child of `parent` that a field reads (later duplicates are not read). */
-function first(f: Field, parent: TtlvItem | undefined, v2: boolean): TtlvItem | undefined {
-  if (parent === undefined) return undefined
-  for (const c of children(parent)) if (belongs(f, c, v2)) return c
-  return undefined
-}
-
-function decodeField(f: Field, c: TtlvItem, v2: boolean): unknown {
+function decodeField(s: Slot, f: Field, c: TtlvItem, v2: boolean): unknown {
   switch (f.kind) {
     case 'value':
       return checkType(c, f.type).value
     case 'struct':
-      return decodeMembers(f.members, checkType(c, 'Structure'), v2)
+      return decodeMembers(nestedPlan(s, f, v2), checkType(c, 'Structure'), v2)
     case 'item':
       if (f.types !== undefined && !f.types.includes(c.type))
         throw new KmipError(
@@ -236,41 +305,41 @@ export function encodeStructure<S extends StructField>(
   value: PayloadInput<S>,
   version: ProtocolVersion,
 ): TtlvItem {
-  return encodeStruct(schema.tag, schema.members, value as Record<string, unknown>, isV2(version))
+  const v2 = isV2(version)
+  return encodeStruct(schema.tag, planOf(schema.members, v2), value as Record<string, unknown>, v2)
 }
 
 function encodeStruct(
   tag: number,
-  members: Members,
+  plan: Plan,
   value: Record<string, unknown>,
   v2: boolean,
 ): TtlvItem {
   const items: TtlvItem[] = []
-  for (const [name, m] of entries(members)) {
-    if (!inVersion(m, v2)) continue
-    const v = value[name]
+  for (const s of plan.slots) {
+    const v = value[s.name]
     if (v === undefined) {
-      if (m.presence === 'required')
-        throw new KmipError('ERR_TTLV_ENCODE', `${tagLabel(tag)}: ${name} is required`)
+      if (s.required)
+        throw new KmipError('ERR_TTLV_ENCODE', `${tagLabel(tag)}: ${s.name} is required`)
       continue
     }
-    if (m.field.kind === 'attributes') {
-      items.push(...encodeAttributes(m.field.role, v as readonly KmipAttribute[], v2))
+    const f = s.field
+    if (f.kind === 'attributes') {
+      encodeAttributes(items, f.role, v as readonly KmipAttribute[], v2)
       continue
     }
-    if (m.presence === 'repeated')
-      for (const x of v as readonly unknown[]) items.push(encodeField(m.field, x, v2))
-    else items.push(encodeField(m.field, v, v2))
+    if (s.repeated) for (const x of v as readonly unknown[]) items.push(encodeField(s, f, x, v2))
+    else items.push(encodeField(s, f, v, v2))
   }
-  return structure(tag, items)
+  return { tag, type: 'Structure', value: items }
 }
 
-function encodeField(f: Field, v: unknown, v2: boolean): TtlvItem {
+function encodeField(s: Slot, f: Field, v: unknown, v2: boolean): TtlvItem {
   switch (f.kind) {
     case 'value':
       return { tag: f.tag, type: f.type, value: v } as TtlvItem
     case 'struct':
-      return encodeStruct(f.tag, f.members, v as Record<string, unknown>, v2)
+      return encodeStruct(f.tag, nestedPlan(s, f, v2), v as Record<string, unknown>, v2)
     case 'item':
       return v as TtlvItem
     case 'attribute':
@@ -282,14 +351,134 @@ function encodeField(f: Field, v: unknown, v2: boolean): TtlvItem {
   }
 }
 
+/**
+ * Encodes a payload or message (any declared structure) straight to binary TTLV in the message's
+ * version: the bytes of `encodeTtlv(encodeStructure(schema, value, version))`, without the item
+ * tree in between. Two passes over the declaration and the values, as encodeTtlv's over a tree
+ * (ttlv/encode.ts): measuring checks every value and sizes the output once, writing fills it.
+ */
+export function encodeStructureTtlv<S extends StructField>(
+  schema: S,
+  value: PayloadInput<S>,
+  version: ProtocolVersion,
+): Uint8Array {
+  const v2 = isV2(version)
+  const plan = planOf(schema.members, v2)
+  const records: EncodePlan = []
+  const w = writer(
+    measureStruct(schema.tag, plan, value as Record<string, unknown>, v2, records, 0),
+    records,
+  )
+  writeStruct(schema.tag, plan, value as Record<string, unknown>, v2, w, 0)
+  return w.out
+}
+
+function measureStruct(
+  tag: number,
+  plan: Plan,
+  value: Record<string, unknown>,
+  v2: boolean,
+  records: EncodePlan,
+  depth: number,
+): number {
+  const at = records.push(0) - 1
+  let len = 0
+  for (const s of plan.slots) {
+    const v = value[s.name]
+    if (v === undefined) {
+      if (s.required)
+        throw new KmipError('ERR_TTLV_ENCODE', `${tagLabel(tag)}: ${s.name} is required`)
+      continue
+    }
+    if (s.repeated)
+      for (const x of v as readonly unknown[]) len += measureMember(s, x, v2, records, depth)
+    else len += measureMember(s, v, v2, records, depth)
+  }
+  records[at] = len
+  return 8 + len
+}
+
+function measureMember(
+  s: Slot,
+  v: unknown,
+  v2: boolean,
+  records: EncodePlan,
+  depth: number,
+): number {
+  const f = s.field
+  switch (f.kind) {
+    case 'value':
+      return measureValue(f.tag, f.type, v, records)
+    case 'struct':
+      return measureStruct(
+        f.tag,
+        nestedPlan(s, f, v2),
+        v as Record<string, unknown>,
+        v2,
+        records,
+        depth + 1,
+      )
+    case 'item':
+      return measureItem(v as TtlvItem, records, depth + 1)
+    default: {
+      // attributes and attribute names: their items, as encodeStructure builds them, kept for
+      // the writing pass
+      const items: TtlvItem[] = []
+      if (f.kind === 'attributes')
+        encodeAttributes(items, f.role, v as readonly KmipAttribute[], v2)
+      else items.push(encodeField(s, f, v, v2))
+      records.push(items)
+      let n = 0
+      for (const i of items) n += measureItem(i, records, depth + 1)
+      return n
+    }
+  }
+}
+
+function writeStruct(
+  tag: number,
+  plan: Plan,
+  value: Record<string, unknown>,
+  v2: boolean,
+  w: Writer,
+  off: number,
+): number {
+  let q = writeHeader(w, off, tag, 0x01, w.plan[w.next++] as number)
+  for (const s of plan.slots) {
+    const v = value[s.name]
+    if (v === undefined) continue
+    if (s.repeated) for (const x of v as readonly unknown[]) q = writeMember(s, x, v2, w, q)
+    else q = writeMember(s, v, v2, w, q)
+  }
+  return q
+}
+
+function writeMember(s: Slot, v: unknown, v2: boolean, w: Writer, at: number): number {
+  const f = s.field
+  switch (f.kind) {
+    case 'value':
+      return writeValue(f.tag, f.type, v, w, at)
+    case 'struct':
+      return writeStruct(f.tag, nestedPlan(s, f, v2), v as Record<string, unknown>, v2, w, at)
+    case 'item':
+      return writeItem(v as TtlvItem, w, at)
+    default: {
+      let p = at
+      for (const i of w.plan[w.next++] as readonly TtlvItem[]) p = writeItem(i, w, p)
+      return p
+    }
+  }
+}
+
+/** Appends the attributes in the version's container (or side by side: 1.x `list`). */
 function encodeAttributes(
+  items: TtlvItem[],
   role: AttributesRole,
   attrs: readonly KmipAttribute[],
   v2: boolean,
-): TtlvItem[] {
-  if (role === 'list')
-    return v2 ? [buildAttributesFor(true, attrs)] : attrs.map((a) => buildAttributeV1(a))
-  return [buildAttributesFor(v2, attrs, role)]
+): void {
+  if (role === 'list' && !v2) for (const a of attrs) items.push(buildAttributeV1(a))
+  else items.push(buildAttributesFor(v2, attrs, role === 'list' ? 'template' : role))
 }
 
 /** 1.x Attribute Name, or 2.x Attribute Reference (the tag, or vendor and name). */

@@ -26,6 +26,8 @@ interface State {
   readonly limits: Limits
   readonly strict: boolean
   items: number
+  /** Where the item `readItem` read last ends (no [item, end] pair allocated per item). */
+  end: number
 }
 
 /**
@@ -56,8 +58,10 @@ export function decodeTtlv(bytes: Uint8Array, options: DecodeOptions = {}): Ttlv
     limits,
     strict: options.strict ?? true,
     items: 0,
+    end: 0,
   }
-  const [item, end] = readItem(st, 0, bytes.length, 1)
+  const item = readItem(st, 0, bytes.length, 1)
+  const end = st.end
   if (end !== bytes.length) {
     throw new KmipError(
       'ERR_TTLV_TRAILING',
@@ -68,7 +72,8 @@ export function decodeTtlv(bytes: Uint8Array, options: DecodeOptions = {}): Ttlv
   return item
 }
 
-function readItem(st: State, off: number, limit: number, depth: number): [TtlvItem, number] {
+/** Reads the item at `off`; `st.end` is then where it ends. */
+function readItem(st: State, off: number, limit: number, depth: number): TtlvItem {
   if (depth > st.limits.maxDepth) {
     throw new KmipError('ERR_TTLV_DEPTH', `nesting deeper than ${st.limits.maxDepth}`, {
       offset: off,
@@ -144,7 +149,9 @@ function readItem(st: State, off: number, limit: number, depth: number): [TtlvIt
     if (st.bytes[i] !== 0)
       throw new KmipError('ERR_TTLV_PADDING', 'non-zero padding', { offset: i, tag })
   }
-  return [readValue(st, tag, type, start, len, depth), end]
+  const item = readValue(st, tag, type, start, len, depth)
+  st.end = end
+  return item
 }
 
 function readValue(
@@ -162,9 +169,8 @@ function readValue(
       let p = start
       const stop = start + len
       while (p < stop) {
-        const [child, next] = readItem(st, p, stop, depth + 1)
-        children.push(child)
-        p = next
+        children.push(readItem(st, p, stop, depth + 1))
+        p = st.end
       }
       return { tag, type, value: children }
     }

@@ -104,6 +104,33 @@ export class FrameReader {
     const out: Uint8Array[] = []
     let rest = chunk
     while (rest.length > 0 || (this.#need > 0 && this.#buffered === this.#need)) {
+      if (this.#need === 0 && this.#buffered === 0 && rest.length >= 8) {
+        // A whole header at the start of what is left (the usual case): read in place, and a
+        // frame that the chunk holds whole is copied out at once, with no buffering.
+        const need = this.#length(rest.subarray(0, 8))
+        this.#need = need
+        if (this.#admit !== undefined && !this.#admit(need)) {
+          this.#chunks.push(rest.subarray(0, 8))
+          this.#buffered = 8
+          this.#held = true
+          if (rest.length > 8) this.#rest = rest.subarray(8)
+          break
+        }
+        if (rest.length >= need) {
+          // a copy, so the caller's chunk buffer can be reused
+          const msg = new Uint8Array(need)
+          msg.set(rest.subarray(0, need))
+          out.push(msg)
+          this.#need = 0
+          rest = rest.subarray(need)
+          continue
+        }
+        // the frame goes on in a later chunk: its header is buffered, the rest read below
+        this.#chunks.push(rest.subarray(0, 8))
+        this.#buffered = 8
+        rest = rest.subarray(8)
+        continue
+      }
       if (this.#need === 0) {
         const want = 8 - this.#buffered
         const take = rest.subarray(0, want)

@@ -30,57 +30,18 @@ import {
   Link,
   Name,
   SecretData,
-  nameAttribute,
   operationPayloads,
   structure,
   text,
   Operation,
 } from '../../src/index.js'
-import type { Field, Member, Members, StructField, TtlvItem } from '../../src/index.js'
+import type { Member, StructField, TtlvItem } from '../../src/index.js'
+import { sample } from './samples.js'
 
 const V14 = { major: 1, minor: 4 }
 const V21 = { major: 2, minor: 1 }
 const code = (c: string) => (e: unknown) => e instanceof KmipError && e.code === c
 const tags = (i: TtlvItem): number[] => (i.type === 'Structure' ? i.value.map((c) => c.tag) : [])
-
-/** A value for every member of a declaration, of the declared type (the sample the test sends). */
-function sample(members: Members, v2: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [name, m] of Object.entries(members)) {
-    if (m.only !== undefined && (m.only === 'v2') !== v2) continue
-    const one = sampleField(m.field, v2)
-    out[name] = m.presence === 'repeated' ? [one, sampleField(m.field, v2)] : one
-  }
-  return out
-}
-
-function sampleField(f: Field, v2: boolean): unknown {
-  switch (f.kind) {
-    case 'value':
-      return {
-        Integer: 7,
-        LongInteger: 7n,
-        BigInteger: 7n,
-        Enumeration: 1,
-        Boolean: true,
-        TextString: 'w',
-        ByteString: new Uint8Array([1, 2, 3]),
-        DateTime: 1_700_000_000n,
-        Interval: 60,
-        DateTimeExtended: 7n,
-      }[f.type]
-    case 'struct':
-      return sample(f.members, v2)
-    case 'item':
-      return structure(f.tags[0]!, [int(Tag.CryptographicLength, 128)])
-    case 'attributes':
-      return [attr('Cryptographic Length', int(0, 128)), nameAttribute('k1')]
-    case 'attribute':
-      return attr('Cryptographic Length', int(0, 128))
-    case 'attributeReference':
-      return 'Cryptographic Length'
-  }
-}
 
 /** The sample as it decodes: the codec normalises KmipAttribute values to their own tag. */
 const roundTrip = (s: StructField, v: { major: number; minor: number }, input: unknown) =>

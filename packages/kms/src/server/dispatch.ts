@@ -21,10 +21,9 @@ import {
   ResultReason,
   ResultStatus,
   Tag,
-  buildResponseMessage,
   decodeStructure,
   decodeTtlv,
-  encodeTtlv,
+  encodeResponseMessage,
   find,
   isV2,
 } from '@ward/kmip'
@@ -87,16 +86,14 @@ type AnswerItem = PayloadInput<typeof ResponseBatchItem>
 
 /** The Response Message in the request's version, stamped now. */
 function responseMessage(v: ProtocolVersion, items: readonly AnswerItem[]): Uint8Array {
-  return encodeTtlv(
-    buildResponseMessage({
-      header: {
-        protocolVersion: v,
-        timeStamp: BigInt(Math.floor(Date.now() / 1000)),
-        batchCount: items.length,
-      },
-      items,
-    }),
-  )
+  return encodeResponseMessage({
+    header: {
+      protocolVersion: v,
+      timeStamp: BigInt(Math.floor(Date.now() / 1000)),
+      batchCount: items.length,
+    },
+    items,
+  })
 }
 
 /** A whole message answered Operation Failed (the request could not be read as a batch). */
