@@ -357,20 +357,20 @@ export class HostAgent {
       return { providerId, kekId, persisted }
     },
     // issue 13: a native key provider's KDK (keys/kdk.ts), kept in the cache like a KEK
-    'nkp.kdk.install': (r) => {
+    'keys.kdk.install': (r) => {
       const providerId = checkId('provider id', r.providerId)
       const bytes = r.kdk.length <= 64 ? Buffer.from(r.kdk, 'base64') : Buffer.alloc(0)
       if (bytes.length !== KDK_BYTES) {
         bytes.fill(0)
         throw new HostError(
           'ERR_HOST_BAD_ARGUMENT',
-          `nkp.kdk.install: kdk must be ${KDK_BYTES} bytes in base64`,
+          `keys.kdk.install: kdk must be ${KDK_BYTES} bytes in base64`,
         )
       }
       const persisted = this.#persisting()
       this.cache.add(KDK_PROVIDER, providerId, Secret.take(bytes))
       this.#log.info(
-        { op: 'nkp.kdk.install', providerId, persisted },
+        { op: 'keys.kdk.install', providerId, persisted },
         'native key provider key-derivation key installed',
       )
       // VMs locked for one of this provider's KEKs unlock now; autostart ones power on

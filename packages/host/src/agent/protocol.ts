@@ -92,7 +92,7 @@ export const AdminOps = {
   }),
   // issue 13, native key providers (keys/kdk.ts): the center installs a provider's key-derivation
   // key; the host derives that provider's KEKs itself from then on (even with the center down)
-  'nkp.kdk.install': op(
+  'keys.kdk.install': op(
     { providerId: req(str), kdk: req(str) },
     result<{ providerId: string; persisted: boolean }>(),
     { remote: true },

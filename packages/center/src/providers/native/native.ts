@@ -430,7 +430,7 @@ export class NativeKeyProviders {
       const kdk = await this.#kdk(provider)
       const b64 = kdk.use((k) => Buffer.from(k).toString('base64'))
       kdk.dispose()
-      await client.call('nkp.kdk.install', { providerId: provider, kdk: b64 })
+      await client.call('keys.kdk.install', { providerId: provider, kdk: b64 })
       await record('installed', null)
       this.#log.info({ provider, host: hostId }, 'native key provider KDK installed on host')
     } catch (e) {
