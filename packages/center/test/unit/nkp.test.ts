@@ -247,12 +247,19 @@ for (const pg of [false, true])
       )
     })
 
-    it('delete removes the provider; a bad KDK at creation is refused', async () => {
+    it('an export token expires; delete removes the provider; a bad KDK at creation is refused', async () => {
       const short = await req(t, 'POST', BASE, {
         provider: 'nkp-c',
         native_spec: { key_derivation_key: Buffer.alloc(33).toString('base64') },
       })
       assert.equal(short.status, 400)
+      // an export token expires after 5 minutes
+      const e = (await req(t, 'POST', `${BASE}/nkp-a/export`, { password: PASSWORD })).json as {
+        location: { url: string; download_token: { token: string } }
+      }
+      clock += NativeLimits.exportTokenMs
+      const late = await req(t, 'POST', e.location.url, { token: e.location.download_token.token })
+      assert.equal((late.json as { code: string }).code, 'ERR_CENTER_NKP_EXPORT_TOKEN')
       assert.equal((await req(t, 'DELETE', `${BASE}/nkp-b`)).status, 204)
       assert.equal((await req(t, 'GET', `${BASE}/nkp-b`)).status, 404)
       assert.equal((await req(t, 'POST', BASE, { provider: 'ward-nkp-kdk' })).status, 400)
