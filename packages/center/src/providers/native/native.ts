@@ -111,9 +111,10 @@ export class NativeKeyProviders {
     kdk?: Secret | undefined
     tpmRequired: boolean
   }): Promise<string> {
-    const p = checkName(spec.provider)
     const kdk = spec.kdk ?? new Secret(new Uint8Array(randomBytes(KDK_BYTES)))
+    let p: string
     try {
+      p = checkName(spec.provider)
       if (kdk.length !== KDK_BYTES)
         throw new CenterError(
           'ERR_CENTER_NKP_KDK',
