@@ -16,6 +16,9 @@ import { CenterError } from './errors.js'
 import type { HostCsrSigner, Services } from './api/context.js'
 import { accessHandlers } from './api/handlers/access.js'
 import { inventoryHandlers } from './api/handlers/inventory.js'
+import { nkpHandlers } from './api/handlers/nkp.js'
+import { HostLinks } from './providers/native/host-links.js'
+import { NativeKeyProviders } from './providers/native/native.js'
 import { openapiDocument } from './api/openapi.js'
 import { buildApi, type ApiOptions } from './api/server.js'
 import { Sealer } from './seal/sealer.js'
@@ -35,6 +38,8 @@ export interface CenterOptions {
   /** Default: signHostCsr with the data dir's CA (pki/), when it has one. */
   readonly signHostCsr?: HostCsrSigner
   readonly api?: ApiOptions
+  /** The clock of the native key providers' alarm (tests move it). */
+  readonly now?: () => number
 }
 
 /** The host CSR signer of a data dir's PKI (pki/sign-csr.ts), or undefined without a CA. */
@@ -60,6 +65,8 @@ export interface Center {
   readonly store: Store
   readonly accounts: Accounts
   readonly sealer: Sealer
+  /** Native key providers (providers/native/). */
+  readonly nkp: NativeKeyProviders
   close(): Promise<void>
 }
 
@@ -109,6 +116,20 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
   const accounts = new Accounts(store.db, sealer, o.accounts)
   const signer = o.signHostCsr ?? (await pkiSigner(o.dataDir))
   let doc: unknown
+  // native key providers: the hosts are reached over mutual TLS with the data dir's PKI
+  const hostPki = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
+    ? await loadCenterPki(o.dataDir)
+    : undefined
+  const hostLinks = new HostLinks(store.db, hostPki, logger)
+  const nkp = new NativeKeyProviders({
+    db: store.db,
+    sealer,
+    hosts: hostLinks,
+    logger,
+    ...(o.now !== undefined ? { now: o.now } : {}),
+  })
+  const alarmTimer = setInterval(() => void nkp.checkAlarms().catch(() => undefined), 3600_000)
+  alarmTimer.unref()
   const services: Services = {
     store,
     accounts,
@@ -117,11 +138,18 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     logger,
     ...(signer !== undefined ? { signHostCsr: signer } : {}),
     openapi: () => (doc ??= openapiDocument()),
+    nkp,
   }
   let app: FastifyInstance
   try {
-    app = await buildApi(services, { ...accessHandlers, ...inventoryHandlers }, o.api)
+    app = await buildApi(
+      services,
+      { ...accessHandlers, ...inventoryHandlers, ...nkpHandlers },
+      o.api,
+    )
   } catch (e) {
+    clearInterval(alarmTimer)
+    hostLinks.close()
     await store.close()
     throw e
   }
@@ -130,8 +158,12 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     store,
     accounts,
     sealer,
+    nkp,
     async close() {
+      clearInterval(alarmTimer)
       await app.close()
+      await nkp.settled()
+      hostLinks.close()
       await store.close()
       sealer.dispose()
     },

@@ -38,6 +38,13 @@ export const centerErrors = {
   ERR_CENTER_JOIN_TOKEN: { kind: 'denied' },
   ERR_CENTER_ROUTE_TABLE: { kind: 'internal' },
   ERR_CENTER_INTERNAL: { kind: 'internal' },
+  // native key providers (providers/native/)
+  ERR_CENTER_NKP_NOT_BACKED_UP: { kind: 'state' },
+  ERR_CENTER_NKP_TPM_REQUIRED: { kind: 'denied' },
+  ERR_CENTER_NKP_EXPORT_TOKEN: { kind: 'denied' },
+  ERR_CENTER_NKP_KDK: { kind: 'input' },
+  ERR_CENTER_NKP_BACKUP_FORMAT: { kind: 'input' },
+  ERR_CENTER_NKP_BACKUP_PASSWORD: { kind: 'denied' },
   // the CLI's client of the API (client.ts)
   ERR_CENTER_API: { kind: 'io' },
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },

@@ -45,3 +45,15 @@ export { privileges, privilegeTable, isPrivilege, type Privilege } from './authz
 export { systemRoles, noCryptoAdminLacks } from './authz/roles.js'
 export { openStore, type Store } from './store/open.js'
 export { defaultArgon2, MAX_PASSWORD_BYTES } from './auth/password.js'
+// native key providers (providers/native/)
+export {
+  NativeKeyProviders,
+  NativeLimits,
+  NOT_BACKED_UP_ALARM,
+  type NativeProviderInfo,
+  type ImportResult,
+} from './providers/native/native.js'
+export { HostLinks } from './providers/native/host-links.js'
+export { buildPkcs12, openPkcs12, Pkcs12Params } from './providers/native/pkcs12.js'
+export type { KeyProviderRuntime, KeyProviders, KeyState } from './providers/types.js'
+export type { OutputOf } from './api/spec.js'

@@ -222,6 +222,49 @@ export const samples: { readonly [K in Authenticated]: Prepare } = {
   'datastore.get': async (f) => ({ params: { datastore: f.datastore } }),
   'vm.list': async () => ({}),
   'vm.get': async (f) => ({ params: { vm: f.vm } }),
+  // native key providers
+  'nkp.create': async (f) => ({ body: { provider: f.unique('nkp') } }),
+  'nkp.list': async () => ({}),
+  'nkp.get': async (f) => ({ params: { provider: await makeNkp(f) } }),
+  'nkp.delete': async (f) => ({ params: { provider: await makeNkp(f) } }),
+  'nkp.export': async (f) => ({
+    params: { provider: await makeNkp(f) },
+    body: { password: NKP_PASSWORD },
+  }),
+  'nkp.download': async (f) => {
+    const provider = await makeNkp(f)
+    return { params: { provider }, body: { token: await nkpExportToken(f, provider) } }
+  },
+  'nkp.import': async (f) => {
+    const provider = await makeNkp(f)
+    const token = await nkpExportToken(f, provider)
+    const url = `/api/vcenter/crypto-manager/kms/providers/native/${provider}`
+    const file = (await ok(
+      f.t.request('POST', `${url}/export/download`, { auth: f.admin, body: { token } }),
+    )) as { config: string }
+    await ok(f.t.request('DELETE', url, { auth: f.admin }))
+    return { body: { config: file.config, password: NKP_PASSWORD } }
+  },
+}
+
+// native key providers: a provider made by the admin, and an export token of it
+const NKP_PASSWORD = 'sample backup password'
+async function makeNkp(f: Fixture): Promise<string> {
+  return (await ok(
+    f.t.request('POST', '/api/vcenter/crypto-manager/kms/providers/native', {
+      auth: f.admin,
+      body: { provider: f.unique('nkp') },
+    }),
+  )) as string
+}
+async function nkpExportToken(f: Fixture, provider: string): Promise<string> {
+  const r = (await ok(
+    f.t.request('POST', `/api/vcenter/crypto-manager/kms/providers/native/${provider}/export`, {
+      auth: f.admin,
+      body: { password: NKP_PASSWORD },
+    }),
+  )) as { location: { download_token: { token: string } } }
+  return r.location.download_token.token
 }
 
 /** The URL of an operation with its params and query filled in. */
@@ -250,6 +293,9 @@ export async function snapshot(t: TestCenter): Promise<string> {
     'tasks',
     'key_providers',
     'counters',
+    // native key providers (nkp_hosts is written by background pushes)
+    'native_providers',
+    'nkp_exports',
   ] as const
   const out: Record<string, unknown> = {}
   for (const tb of tables)

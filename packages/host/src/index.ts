@@ -36,6 +36,7 @@ export {
 export { initHost, readHostFile, DEFAULT_DATA_DIR, SOCKET_FILE } from './agent/data-dir.js'
 export { KeyCache, type KeyRef, type CachedKey, type CacheObserver } from './keys/key-cache.js'
 export { KeyStore } from './keys/key-store.js'
+export { KDK_BYTES, KDK_PROVIDER, deriveKek, kdkInfo } from './keys/kdk.js'
 export { parseTpmSpec, formatTpmSpec, HostTpm, type TpmSpec } from './tpm/host-tpm.js'
 export {
   ARCHIVE_FILE,

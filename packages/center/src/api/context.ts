@@ -5,6 +5,7 @@ import type { Accounts } from '../auth/accounts.js'
 import type { AuditLog } from '../audit/audit.js'
 import type { Sealer } from '../seal/sealer.js'
 import type { Store } from '../store/open.js'
+import type { NativeKeyProviders } from '../providers/native/native.js'
 import type { InputOf, OutputOf } from './spec.js'
 import type { OperationId, Operations } from './operations.js'
 
@@ -33,6 +34,8 @@ export interface Services {
   readonly audit: AuditLog
   readonly logger: Logger
   readonly signHostCsr?: HostCsrSigner
+  /** Native key providers (providers/native/); absent in a center built without them. */
+  readonly nkp?: NativeKeyProviders
   /** The OpenAPI document (api/openapi.ts), built once at start. */
   readonly openapi: () => unknown
 }

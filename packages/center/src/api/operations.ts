@@ -32,6 +32,43 @@ import {
 } from './schemas.js'
 
 const NoQuery = Type.Object({}, closed)
+// native key providers
+const NkpName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+})
+const NkpKeyId = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+})
+const NkpConstraints = Type.Object({ tpm_required: Type.Boolean() }, closed)
+const NkpPassword = Type.String({ minLength: 8, maxLength: 1024 })
+const NkpInfo = Type.Object(
+  {
+    provider: Type.String(),
+    type: Type.Literal('NATIVE'),
+    key_id: Type.String(),
+    constraints: NkpConstraints,
+    status: Type.Union([
+      Type.Literal('NOT_BACKED_UP'),
+      Type.Literal('WARNING'),
+      Type.Literal('ACTIVE'),
+    ]),
+    backed_up: Type.Boolean(),
+    export_time: Type.Union([Time, Type.Null()]),
+    alarm: Type.Union([
+      Type.Object({ name: Type.String(), raised: Time, raises: Type.Integer() }, closed),
+      Type.Null(),
+    ]),
+    hosts: Type.Array(
+      Type.Object(
+        { host: Type.String(), state: Type.String(), detail: Type.Optional(Type.String()) },
+        closed,
+      ),
+    ),
+  },
+  closed,
+)
 const Empty = Type.Null()
 const Pem = (max: number) => Type.String({ minLength: 64, maxLength: max, pattern: '^-----BEGIN ' })
 
@@ -441,6 +478,149 @@ export const operations = {
     params: Type.Object({ vm: VmId }, closed),
     response: Vm,
     access: { kind: 'object', privileges: ['System.Read'], object: (i) => i.params.vm },
+  }),
+  // native key providers (vSphere NKP: vcenter.crypto_manager.kms.providers, type NATIVE)
+  'nkp.create': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/native',
+    summary:
+      'Create a native key provider (its key derivation key made here, or given); unusable until backed up',
+    status: 201,
+    body: Type.Object(
+      {
+        provider: NkpName,
+        native_spec: Type.Optional(
+          Type.Object(
+            {
+              key_id: Type.Optional(NkpKeyId),
+              key_derivation_key: Type.Optional(
+                Type.String({ minLength: 44, maxLength: 44, pattern: '^[A-Za-z0-9+/]{43}=$' }),
+              ),
+            },
+            closed,
+          ),
+        ),
+        constraints: Type.Optional(NkpConstraints),
+      },
+      closed,
+    ),
+    response: Type.String(),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.list': op({
+    method: 'GET',
+    url: '/api/vcenter/crypto-manager/kms/providers/native',
+    summary: 'Native key providers with their backup state, alarm and hosts',
+    query: NoQuery,
+    response: Type.Array(NkpInfo),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.get': op({
+    method: 'GET',
+    url: '/api/vcenter/crypto-manager/kms/providers/native/:provider',
+    summary: 'One native key provider',
+    params: Type.Object({ provider: NkpName }, closed),
+    response: NkpInfo,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.delete': op({
+    method: 'DELETE',
+    url: '/api/vcenter/crypto-manager/kms/providers/native/:provider',
+    summary: 'Delete a native key provider from the center (hosts keep their KDK)',
+    status: 204,
+    params: Type.Object({ provider: NkpName }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.export': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/native/:provider/export',
+    summary:
+      'Back up, step 1: a password-protected PKCS#12 is made; answers a one-time download token',
+    params: Type.Object({ provider: NkpName }, closed),
+    body: Type.Object({ password: NkpPassword }, closed),
+    response: Type.Object(
+      {
+        type: Type.Literal('NATIVE'),
+        location: Type.Object(
+          {
+            url: Type.String(),
+            download_token: Type.Object({ token: Type.String(), expiry: Time }, closed),
+          },
+          closed,
+        ),
+      },
+      closed,
+    ),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.download': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/native/:provider/export/download',
+    summary:
+      'Back up, step 2: the PKCS#12 (base64), once, for the token of step 1; the provider is then backed up',
+    params: Type.Object({ provider: NkpName }, closed),
+    body: Type.Object({ token: Type.String({ minLength: 16, maxLength: 128 }) }, closed),
+    response: Type.Object(
+      { file_name: Type.String(), content_type: Type.String(), config: Type.String() },
+      closed,
+    ),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'nkp.import': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/native/import',
+    summary: 'Restore a native key provider from its backup (dry_run: check only, change nothing)',
+    body: Type.Object(
+      {
+        config: Type.String({ minLength: 4, maxLength: 65536, pattern: '^[A-Za-z0-9+/]+=*$' }),
+        password: NkpPassword,
+        constraints: Type.Optional(NkpConstraints),
+        dry_run: Type.Optional(Type.Boolean()),
+      },
+      closed,
+    ),
+    response: Type.Object(
+      {
+        provider: Type.String(),
+        type: Type.Literal('NATIVE'),
+        native_info: Type.Object({ key_id: Type.String() }, closed),
+        export_time: Time,
+        constraints: NkpConstraints,
+        dry_run: Type.Boolean(),
+      },
+      closed,
+    ),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+    bodyLimit: 128 * 1024,
   }),
 } as const
 

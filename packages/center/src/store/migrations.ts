@@ -181,9 +181,47 @@ const v1 = (dialect: DialectName): Migration => ({
   },
 })
 
+// native key providers (providers/native/): their state, exports waiting for download, hosts
+const nkp = (dialect: DialectName): Migration => ({
+  async up(db: Kysely<unknown>): Promise<void> {
+    const s = db.schema
+    await s
+      .createTable('native_providers')
+      .addColumn('id', 'text', (c) => c.primaryKey().references('key_providers.id'))
+      .addColumn('key_id', 'text', (c) => c.notNull())
+      .addColumn('tpm_required', 'integer', (c) => c.notNull())
+      .addColumn('backed_up_at', 'bigint')
+      .addColumn('export_time', 'bigint')
+      .addColumn('alarm_raised_at', 'bigint')
+      .addColumn('alarm_raises', 'integer', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('nkp_exports')
+      .addColumn('token_hmac', 'text', (c) => c.primaryKey())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('sealed', bytesType(dialect), (c) => c.notNull())
+      .addColumn('export_time', 'bigint', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .execute()
+    await s
+      .createTable('nkp_hosts')
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('detail', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('nkp_hosts_pk', ['provider', 'host'])
+      .execute()
+  },
+})
+
 /** The migrations, in order; names sort in application order. */
 export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
   '0001-initial': v1(dialect),
+  '2026120302_nkp': nkp(dialect),
 })
 
 /** kysely's in-code provider over {@link migrationList}. */

@@ -156,6 +156,41 @@ export interface KeyProvidersTable {
   created_at: number
 }
 
+// native key providers (providers/native/; migration 2026120302_nkp)
+/** A native provider's state beside its key_providers row (type 'native', KDK sealed there). */
+export interface NativeProvidersTable {
+  id: string
+  key_id: string
+  tpm_required: number
+  /** When it was last backed up (export downloaded, or imported); null: not backed up. */
+  backed_up_at: number | null
+  /** The export time written in the latest backup file. */
+  export_time: number | null
+  /** The "not backed up" alarm: when it was last raised, how many times. */
+  alarm_raised_at: number | null
+  alarm_raises: number
+}
+/** One export in progress: the PKCS#12 waits (sealed) for its one-time download token. */
+export interface NkpExportsTable {
+  token_hmac: string
+  provider: string
+  sealed: Uint8Array
+  export_time: number
+  created_by: string
+  created_at: number
+  expires_at: number
+  used_at: number | null
+}
+/** Whether a host holds a native provider's KDK (pushed over mutual TLS). */
+export interface NkpHostsTable {
+  provider: string
+  host: string
+  /** installed | refused (tpm_required, host not TPM-protected) | failed */
+  state: string
+  detail: string | null
+  updated_at: number
+}
+
 export interface CenterDb {
   counters: CountersTable
   datacenters: DatacentersTable
@@ -173,4 +208,8 @@ export interface CenterDb {
   join_tokens: JoinTokensTable
   tasks: TasksTable
   key_providers: KeyProvidersTable
+  // native key providers
+  native_providers: NativeProvidersTable
+  nkp_exports: NkpExportsTable
+  nkp_hosts: NkpHostsTable
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { Secret } from '@ward/core'
 import { Sealer } from '../../src/seal/sealer.js'
 import { openStore } from '../../src/store/open.js'
+import { migrationList } from '../../src/store/migrations.js'
 import { newId } from '../../src/inventory/ids.js'
 import { startTestCenter } from '../helpers.js'
 import { createTestDb } from '../pg.js'
@@ -21,7 +22,9 @@ for (const pg of [false, true])
     try {
       const { store } = t.center
       assert.equal(store.dialect, pg ? 'postgres' : 'sqlite')
-      assert.deepEqual(store.versions, ['0001-initial'])
+      // every migration of this build, in order, the initial one first
+      assert.deepEqual(store.versions, Object.keys(migrationList(store.dialect)).sort())
+      assert.equal(store.versions[0], '0001-initial')
       const ids = await Promise.all(Array.from({ length: 25 }, () => newId(store.db, 'vm')))
       assert.equal(new Set(ids).size, 25)
       // a sealed blob round-trips through the byte column, and opens only for its own row

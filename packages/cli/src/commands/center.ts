@@ -9,6 +9,8 @@ import {
   serveCenter,
   type CallInput,
   type OperationId,
+  type Operations,
+  type OutputOf,
 } from '@ward/center'
 import { defineCommand, type Command } from '../command.js'
 import { bool, choice, custom, list, text } from '../flags.js'
@@ -32,7 +34,8 @@ const dbFlag = {
 /** Where `ward login` keeps the session (0600): ~/.config/ward/center-session.json. */
 const defaultSessionFile = (): string =>
   join(process.env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'ward', 'center-session.json')
-const sessionFlag = {
+// exported for the provider commands (provider-native.ts)
+export const sessionFlag = {
   'session-file': custom('where ward login keeps the session (0600)', (d) => resolve(d), {
     value: 'FILE',
     default: '',
@@ -67,7 +70,11 @@ function loadSession(flag: string): SavedSession {
   return v
 }
 
-async function api<K extends OperationId>(flag: string, id: K, input: CallInput<K>) {
+export async function api<K extends OperationId>(
+  flag: string,
+  id: K,
+  input: CallInput<K>,
+): Promise<OutputOf<Operations[K]>> {
   const s = loadSession(flag)
   return new CenterClient({
     url: s.url,
@@ -77,7 +84,7 @@ async function api<K extends OperationId>(flag: string, id: K, input: CallInput<
 }
 
 /** A password: from a 0600 file, or typed at the terminal (not echoed); never from argv. */
-async function readPassword(file: string | undefined, prompt: string): Promise<Buffer> {
+export async function readPassword(file: string | undefined, prompt: string): Promise<Buffer> {
   if (file !== undefined) {
     const s = readSecretFile(file, { trimNewline: true, maxLength: 1024 })
     const b = s.use((x) => Buffer.from(x))
@@ -121,7 +128,7 @@ async function readPassword(file: string | undefined, prompt: string): Promise<B
   return b
 }
 
-const passwordFlag = {
+export const passwordFlag = {
   'password-file': custom(
     'a file (mode 0600) holding the password; without it you are asked',
     (d) => resolve(d),
@@ -623,7 +630,7 @@ export const centerCommands: readonly Command[] = [
   }),
 ]
 
-function need(v: string | undefined, what: string): string {
+export function need(v: string | undefined, what: string): string {
   if (v === undefined || v === '') throw new CliError('ERR_CLI_USAGE', `${what} is required`)
   return v
 }

@@ -65,6 +65,11 @@ export const commandGroups: readonly {
     prefix: [w],
     load: async () => (await import('./center.js')).centerCommands.filter((c) => c.path[0] === w),
   })),
+  // native key providers (issue 13)
+  {
+    prefix: ['provider', 'native'],
+    load: async () => (await import('./provider-native.js')).providerNativeCommands,
+  },
   {
     prefix: ['host', 'add-token'],
     load: async () =>

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks'
 import { Secret, isCodedError, type Logger } from '@ward/core'
 import { HostError } from '../errors.js'
 import { KeyCache, checkId, MAX_KEY, type CachedKey } from '../keys/key-cache.js'
+import { KDK_BYTES, KDK_PROVIDER, nkpResolver } from '../keys/kdk.js'
 import { KeyStore } from '../keys/key-store.js'
 import { SecureConfig, type CommitStep, type EncryptionSettings } from '../config/secure-config.js'
 import { measureBoot, type BootState } from '../measure/measurements.js'
@@ -112,6 +113,8 @@ export class HostAgent {
     this.#store = o.store
     this.#storeError = o.storeError
     this.#journal = o.journal
+    // issue 13: KEKs of native key providers are derived from their KDK when missing
+    this.cache.resolve(nkpResolver)
     this.#vms = new VmManager({
       dataDir: o.dataDir,
       runDir: o.vm.runDir ?? join(o.dataDir, 'run'),
@@ -352,6 +355,27 @@ export class HostAgent {
       // autostart VMs locked for this key power on now (after this answer)
       void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId }))
       return { providerId, kekId, persisted }
+    },
+    // issue 13: a native key provider's KDK (keys/kdk.ts), kept in the cache like a KEK
+    'keys.kdk.install': (r) => {
+      const providerId = checkId('provider id', r.providerId)
+      const bytes = r.kdk.length <= 64 ? Buffer.from(r.kdk, 'base64') : Buffer.alloc(0)
+      if (bytes.length !== KDK_BYTES) {
+        bytes.fill(0)
+        throw new HostError(
+          'ERR_HOST_BAD_ARGUMENT',
+          `keys.kdk.install: kdk must be ${KDK_BYTES} bytes in base64`,
+        )
+      }
+      const persisted = this.#persisting()
+      this.cache.add(KDK_PROVIDER, providerId, Secret.take(bytes))
+      this.#log.info(
+        { op: 'keys.kdk.install', providerId, persisted },
+        'native key provider key-derivation key installed',
+      )
+      // VMs locked for one of this provider's KEKs unlock now; autostart ones power on
+      void this.#enqueue(() => this.#vms.keyAdded({ providerId, kekId: '' }))
+      return { providerId, persisted }
     },
     'keys.has': (r) => ({
       inCache: this.cache.has(checkId('provider id', r.providerId), checkId('KEK id', r.kekId)),

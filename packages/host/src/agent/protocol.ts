@@ -90,6 +90,13 @@ export const AdminOps = {
   'keys.remove': op({ providerId: req(str), kekId: req(str) }, result<{ removed: true }>(), {
     remote: true,
   }),
+  // issue 13, native key providers (keys/kdk.ts): the center installs a provider's key-derivation
+  // key; the host derives that provider's KEKs itself from then on (even with the center down)
+  'keys.kdk.install': op(
+    { providerId: req(str), kdk: req(str) },
+    result<{ providerId: string; persisted: boolean }>(),
+    { remote: true },
+  ),
   'datastore.add': op({ name: req(str), path: req(str) }, result<Datastore>(), { remote: true }),
   'datastore.list': op({}, result<(Datastore & { vms: number })[]>(), { remote: true }),
   'vm.create': op(

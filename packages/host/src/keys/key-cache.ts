@@ -18,6 +18,12 @@ export interface CacheObserver {
   removed(ref: KeyRef): void
 }
 
+/** Makes a missing key (or undefined); `peek` borrows a cached key without resolving. */
+export type KeyResolver = (
+  ref: KeyRef,
+  peek: <T>(providerId: string, kekId: string, fn: (key: Uint8Array) => T) => T | undefined,
+) => Secret | undefined
+
 /** Longest provider or KEK id accepted. */
 export const MAX_ID = 255
 /** Longest key accepted (AES-256 KEKs are 32 bytes; XTS-AES-256 is 64). */
@@ -44,6 +50,35 @@ const keyOf = (providerId: string, kekId: string): string => `${providerId}\u000
 export class KeyCache {
   readonly #entries = new Map<string, CachedKey>()
   #observer: CacheObserver | undefined
+  /**
+   * Issue 13 (native key providers): makes a missing key from what the cache holds (keys/kdk.ts
+   * derives an NKP's KEK from its KDK); a made key is added like a pushed one.
+   */
+  #resolver: KeyResolver | undefined
+
+  /** Install (or remove) the resolver of missing keys (keys/kdk.ts). */
+  resolve(resolver: KeyResolver | undefined): void {
+    this.#resolver = resolver
+  }
+
+  /** The entry of (provider, KEK), made by the resolver when missing and it can. */
+  #entry(providerId: string, kekId: string): CachedKey | undefined {
+    const e = this.#entries.get(keyOf(providerId, kekId))
+    if (e !== undefined || this.#resolver === undefined) return e
+    const made = this.#resolver({ providerId, kekId }, (p, k, fn) => {
+      const c = this.#entries.get(keyOf(p, k))
+      return c === undefined ? undefined : c.key.use(fn)
+    })
+    if (made === undefined) return undefined
+    try {
+      this.add(providerId, kekId, made)
+    } catch {
+      // not persisted (the store failed): not cached either, the caller sees the key missing
+      made.dispose()
+      return undefined
+    }
+    return this.#entries.get(keyOf(providerId, kekId))
+  }
 
   /** Install (or remove) the persistence observer. */
   observe(observer: CacheObserver | undefined): void {
@@ -86,12 +121,12 @@ export class KeyCache {
   }
 
   has(providerId: string, kekId: string): boolean {
-    return this.#entries.has(keyOf(providerId, kekId))
+    return this.#entry(providerId, kekId) !== undefined
   }
 
   /** Borrow a key for the duration of `fn`; throws ERR_HOST_KEY_NOT_FOUND when absent. */
   use<T>(providerId: string, kekId: string, fn: (key: Uint8Array) => T): T {
-    const e = this.#entries.get(keyOf(providerId, kekId))
+    const e = this.#entry(providerId, kekId)
     if (!e)
       throw new HostError('ERR_HOST_KEY_NOT_FOUND', 'key is not in the key cache', {
         providerId,

@@ -1827,7 +1827,8 @@ export class VmManager {
         continue
       }
       const r = this.#kekRef(c)
-      if (r && r.providerId === ref.providerId && r.kekId === ref.kekId)
+      // the KEK itself, or (issue 13) a native provider's KDK from which the cache derives it
+      if (r && r.providerId === ref.providerId && this.#o.cache.has(r.providerId, r.kekId))
         await this.#tryPowerOn(c.name)
     }
   }

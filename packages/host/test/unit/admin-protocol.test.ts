@@ -39,6 +39,7 @@ const typeChecks = (h: AdminHandlers, client: ReturnType<typeof agentClient>): v
     'keys.has': h['keys.has'],
     'keys.list': h['keys.list'],
     'keys.remove': h['keys.remove'],
+    'keys.kdk.install': h['keys.kdk.install'],
   }
   const composed: AdminHandlers = { ...h, ...keys }
   const { 'keys.list': _dropped, ...withoutList } = keys
