@@ -25,6 +25,11 @@ import { Sealer } from './seal/sealer.js'
 import { openStore, type Store } from './store/open.js'
 import { PKI_DIR, PkiFiles, initCenterPki, loadCenterPki } from './pki/center-pki.js'
 import { signHostCsr } from './pki/sign-csr.js'
+// providers
+import { providerHandlers } from './api/handlers/providers.js'
+import { keyHandlers } from './api/handlers/keys.js'
+import { ProviderRegistry, type HostKeyProbe, type KekPusher } from './providers/registry.js'
+import { HostClient, pushKey } from './hosts/client.js'
 
 export const centerPaths = (dir: string) =>
   ({ masterKey: join(dir, 'master.key'), db: join(dir, 'center.db') }) as const
@@ -67,6 +72,8 @@ export interface Center {
   readonly sealer: Sealer
   /** Native key providers (providers/native/). */
   readonly nkp: NativeKeyProviders
+  // providers
+  readonly keyProviders: ProviderRegistry
   close(): Promise<void>
 }
 
@@ -109,6 +116,36 @@ export async function openCenterStore(
   return { store, sealer }
 }
 
+/**
+ * providers: push a KEK to a joined host, or ask whether its cache holds one (its address from
+ * the inventory), over mutual TLS with the center's client certificate.
+ */
+async function hostCalls(
+  dataDir: string,
+  store: Store,
+): Promise<{ pushKek: KekPusher; hostHasKey: HostKeyProbe }> {
+  const pki = await loadCenterPki(dataDir)
+  const withHost = async <T>(hostId: string, fn: (c: HostClient) => Promise<T>): Promise<T> => {
+    const h = await store.db
+      .selectFrom('hosts')
+      .select(['id', 'address'])
+      .where('id', '=', hostId)
+      .executeTakeFirst()
+    if (h === undefined)
+      throw new CenterError('ERR_CENTER_NOT_FOUND', `no host ${hostId}; ward host list shows them`)
+    const client = new HostClient({ hostId: h.id, address: h.address, pki })
+    try {
+      return await fn(client)
+    } finally {
+      client.close()
+    }
+  }
+  return {
+    pushKek: (hostId, k) => withHost(hostId, async (c) => void (await pushKey(c, k))),
+    hostHasKey: (hostId, k) => withHost(hostId, async (c) => (await c.call('keys.has', k)).inCache),
+  }
+}
+
 /** Build a center (API not listening yet: `app.listen` or `app.inject`). */
 export async function createCenter(o: CenterOptions): Promise<Center> {
   const { store, sealer } = await openCenterStore(o.dataDir, o.db)
@@ -130,6 +167,17 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
   })
   const alarmTimer = setInterval(() => void nkp.checkAlarms().catch(() => undefined), 3600_000)
   alarmTimer.unref()
+  // providers: KEKs go to hosts over mutual TLS with the center's client certificate
+  const hostLink = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
+    ? await hostCalls(o.dataDir, store)
+    : undefined
+  const keyProviders = new ProviderRegistry({
+    db: store.db,
+    sealer,
+    logger: logger.child({ component: 'providers' }),
+    ...(hostLink !== undefined ? hostLink : {}),
+    native: async (row) => nkp.runtime(row.id),
+  })
   const services: Services = {
     store,
     accounts,
@@ -139,12 +187,19 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     ...(signer !== undefined ? { signHostCsr: signer } : {}),
     openapi: () => (doc ??= openapiDocument()),
     nkp,
+    keyProviders,
   }
   let app: FastifyInstance
   try {
     app = await buildApi(
       services,
-      { ...accessHandlers, ...inventoryHandlers, ...nkpHandlers },
+      {
+        ...accessHandlers,
+        ...inventoryHandlers,
+        ...nkpHandlers,
+        ...providerHandlers,
+        ...keyHandlers,
+      },
       o.api,
     )
   } catch (e) {
@@ -159,11 +214,13 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     accounts,
     sealer,
     nkp,
+    keyProviders,
     async close() {
       clearInterval(alarmTimer)
       await app.close()
       await nkp.settled()
       hostLinks.close()
+      keyProviders.close()
       await store.close()
       sealer.dispose()
     },

@@ -45,6 +45,14 @@ export const centerErrors = {
   ERR_CENTER_NKP_KDK: { kind: 'input' },
   ERR_CENTER_NKP_BACKUP_FORMAT: { kind: 'input' },
   ERR_CENTER_NKP_BACKUP_PASSWORD: { kind: 'denied' },
+  // key providers, KEKs, key status and garbage collection (providers/)
+  ERR_CENTER_PROVIDER_CERT: { kind: 'input' },
+  ERR_CENTER_PROVIDER_NOT_READY: { kind: 'state' },
+  ERR_CENTER_PROVIDER_TYPE: { kind: 'unsupported' },
+  ERR_CENTER_NO_DEFAULT_PROVIDER: { kind: 'not-found' },
+  ERR_CENTER_KMS_UNREACHABLE: { kind: 'io' },
+  ERR_CENTER_KMS_REFUSED: { kind: 'state' },
+  ERR_CENTER_KEY_MISSING_IN_KMS: { kind: 'not-found' },
   // the CLI's client of the API (client.ts)
   ERR_CENTER_API: { kind: 'io' },
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },

@@ -56,4 +56,5 @@ export {
 export { HostLinks } from './providers/native/host-links.js'
 export { buildPkcs12, openPkcs12, Pkcs12Params } from './providers/native/pkcs12.js'
 export type { KeyProviderRuntime, KeyProviders, KeyState } from './providers/types.js'
+// providers: the typed client's result type (the CLI's api helper names it)
 export type { OutputOf } from './api/spec.js'

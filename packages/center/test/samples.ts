@@ -6,6 +6,8 @@
  */
 import type { OperationId } from '../src/api/operations.js'
 import type { TestCenter } from './helpers.js'
+// providers
+import { selfSignedClient } from '../src/providers/certs.js'
 
 export interface Fixture {
   readonly t: TestCenter
@@ -245,6 +247,61 @@ export const samples: { readonly [K in Authenticated]: Prepare } = {
     await ok(f.t.request('DELETE', url, { auth: f.admin }))
     return { body: { config: file.config, password: NKP_PASSWORD } }
   },
+  // providers
+  'provider.list': async (f) => (await newProvider(f), {}),
+  'provider.get': async (f) => ({ params: { provider: await newProvider(f) } }),
+  'provider.create': async (f) => ({ body: { provider: f.unique('kp'), servers: [kms1] } }),
+  'provider.update': async (f) => ({
+    params: { provider: await newProvider(f) },
+    body: { servers: [kms1, { ...kms1, name: 'kms2' }] },
+  }),
+  'provider.delete': async (f) => ({ params: { provider: await newProvider(f) } }),
+  'provider.serverAdd': async (f) => ({
+    params: { provider: await newProvider(f) },
+    body: { ...kms1, name: 'kms9' },
+  }),
+  'provider.serverRemove': async (f) => ({
+    params: { provider: await newProvider(f), server: kms1.name },
+  }),
+  'provider.trustKms': async (f) => ({
+    params: { provider: await newProvider(f) },
+    body: { certificates: [(await samplePair()).certPem] },
+  }),
+  'provider.selfSignedClientCert': async (f) => ({
+    params: { provider: await newProvider(f) },
+    body: {},
+  }),
+  'provider.clientCsr': async (f) => ({ params: { provider: await newProvider(f) } }),
+  'provider.setClientCert': async (f) => {
+    const p = await samplePair()
+    return {
+      params: { provider: await newProvider(f) },
+      body: { certificate: p.certPem, private_key: p.keyPem },
+    }
+  },
+  'provider.status': async (f) => ({ params: { provider: await newProvider(f) } }),
+  'provider.setDefault': async (f) => ({ params: { provider: await newProvider(f) }, body: {} }),
+  'key.status': async (f) => ({
+    body: { keys: [{ provider: await newProvider(f), key_id: '1' }] },
+  }),
+  'key.gcList': async () => ({}),
+  'key.gcRun': async () => ({}),
+  'key.gcSettings': async () => ({ body: { grace_seconds: 3600 } }),
+}
+
+// providers: a KMIP server nobody listens on (a status probe is refused at once)
+const kms1 = { name: 'kms1', address: '127.0.0.1', port: 1 }
+let pair: Promise<{ certPem: string; keyPem: string }> | undefined
+const samplePair = () => (pair ??= selfSignedClient('sample', 30))
+async function newProvider(f: Fixture): Promise<string> {
+  const provider = f.unique('kp')
+  await ok(
+    f.t.request('POST', '/api/vcenter/crypto-manager/kms/providers', {
+      auth: f.admin,
+      body: { provider, servers: [kms1] },
+    }),
+  )
+  return provider
 }
 
 // native key providers: a provider made by the admin, and an export token of it
@@ -296,6 +353,10 @@ export async function snapshot(t: TestCenter): Promise<string> {
     // native key providers (nkp_hosts is written by background pushes)
     'native_providers',
     'nkp_exports',
+    // providers
+    'center_keys',
+    'key_provider_defaults',
+    'provider_settings',
   ] as const
   const out: Record<string, unknown> = {}
   for (const tb of tables)

@@ -8,6 +8,8 @@ import type { Store } from '../store/open.js'
 import type { NativeKeyProviders } from '../providers/native/native.js'
 import type { InputOf, OutputOf } from './spec.js'
 import type { OperationId, Operations } from './operations.js'
+// providers
+import type { ProviderRegistry } from '../providers/registry.js'
 
 /**
  * Signs a joining host's CSR with the center's CA (pki/, wired by `ward center serve`): the PEM
@@ -36,6 +38,8 @@ export interface Services {
   readonly signHostCsr?: HostCsrSigner
   /** Native key providers (providers/native/); absent in a center built without them. */
   readonly nkp?: NativeKeyProviders
+  // providers: the key providers (KeyProviders of providers/types.ts, for the tasks too)
+  readonly keyProviders: ProviderRegistry
   /** The OpenAPI document (api/openapi.ts), built once at start. */
   readonly openapi: () => unknown
 }

@@ -30,6 +30,19 @@ import {
   VmId,
   closed,
 } from './schemas.js'
+// providers
+import {
+  CertPem,
+  KeyId,
+  KeyPem,
+  KeyStatus,
+  KmipServer,
+  Provider,
+  ProviderId,
+  ProviderStatus,
+  ServerName,
+  UnusedKey,
+} from '../providers/schemas.js'
 
 const NoQuery = Type.Object({}, closed)
 // native key providers
@@ -621,6 +634,254 @@ export const operations = {
       object: () => 'root',
     },
     bodyLimit: 128 * 1024,
+  }),
+  // key providers (vSphere REST: vcenter.crypto_manager.kms.providers), standard: a KMS cluster
+  'provider.list': op({
+    method: 'GET',
+    url: '/api/vcenter/crypto-manager/kms/providers',
+    summary: 'Key providers',
+    query: NoQuery,
+    response: Type.Array(Provider),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'provider.get': op({
+    method: 'GET',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider',
+    summary: 'One key provider: servers, trusted KMS certificates, client certificate',
+    params: Type.Object({ provider: ProviderId }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'provider.create': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers',
+    summary: 'Create a standard key provider (a KMS cluster of KMIP servers)',
+    status: 201,
+    body: Type.Object(
+      {
+        provider: ProviderId,
+        servers: Type.Optional(Type.Array(KmipServer, { maxItems: 16 })),
+      },
+      closed,
+    ),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.update': op({
+    method: 'PATCH',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider',
+    summary: "Replace a provider's servers (order = failover order)",
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: Type.Object({ servers: Type.Array(KmipServer, { maxItems: 16 }) }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.delete': op({
+    method: 'DELETE',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider',
+    summary: 'Delete a key provider no VM or disk uses (its keys stay in the KMS)',
+    status: 204,
+    params: Type.Object({ provider: ProviderId }, closed),
+    response: Empty,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.serverAdd': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/servers',
+    summary: 'Add a KMIP server to the provider (last in failover order)',
+    status: 201,
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: KmipServer,
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.serverRemove': op({
+    method: 'DELETE',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/servers/:server',
+    summary: 'Remove a KMIP server from the provider',
+    params: Type.Object({ provider: ProviderId, server: ServerName }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.trustKms': op({
+    method: 'PUT',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/peer-certs/trusted',
+    summary:
+      'Make the center trust the KMS: its server certificate or its CA (PEM; replaces the list)',
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: Type.Object({ certificates: Type.Array(CertPem, { minItems: 1, maxItems: 8 }) }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.selfSignedClientCert': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/client-cert/self-signed',
+    summary:
+      'Make the KMS trust the center: a self-signed client certificate (answered; its key never leaves the center)',
+    status: 201,
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: Type.Object(
+      { validity_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) },
+      closed,
+    ),
+    response: Type.Object({ certificate: Type.String() }, closed),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.clientCsr': op({
+    method: 'POST',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/client-cert/csr',
+    summary: 'A CSR for the KMS to sign (a new key kept in the center; replaces an earlier CSR)',
+    status: 201,
+    params: Type.Object({ provider: ProviderId }, closed),
+    response: Type.Object({ csr: Type.String() }, closed),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.setClientCert': op({
+    method: 'PUT',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/client-cert',
+    summary:
+      'Upload the client certificate: the one the KMS signed for the latest CSR, or a certificate with its private key',
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: Type.Object({ certificate: CertPem, private_key: Type.Optional(KeyPem) }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: () => 'root',
+    },
+  }),
+  'provider.status': op({
+    method: 'GET',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/status',
+    summary:
+      'Per server: connection, both trust directions, certificate expiry, gray/green/yellow/red',
+    params: Type.Object({ provider: ProviderId }, closed),
+    response: ProviderStatus,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'provider.setDefault': op({
+    method: 'PUT',
+    url: '/api/vcenter/crypto-manager/kms/providers/:provider/default',
+    summary: 'Make the provider the default one, globally or of a cluster',
+    params: Type.Object({ provider: ProviderId }, closed),
+    body: Type.Object({ cluster: Type.Optional(ClusterId) }, closed),
+    response: Provider,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ManageKeyServers'],
+      object: (i) => i.body.cluster ?? 'root',
+    },
+  }),
+  // keys: status (QueryCryptoKeyStatus) and garbage collection
+  'key.status': op({
+    method: 'POST',
+    url: '/api/ward/keys/status',
+    summary:
+      'Key status per key id: available or the reason why not, the VMs, disks and hosts using it',
+    body: Type.Object(
+      {
+        keys: Type.Array(Type.Object({ provider: ProviderId, key_id: KeyId }, closed), {
+          minItems: 1,
+          maxItems: 100,
+        }),
+      },
+      closed,
+    ),
+    response: Type.Array(KeyStatus),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'key.gcList': op({
+    method: 'GET',
+    url: '/api/ward/keys/gc',
+    summary:
+      'Keys the center created that no VM or disk uses any more, with when they may be destroyed',
+    query: NoQuery,
+    response: Type.Object({ grace_seconds: Type.Integer(), keys: Type.Array(UnusedKey) }, closed),
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.ReadKeyServersInfo'],
+      object: () => 'root',
+    },
+  }),
+  'key.gcRun': op({
+    method: 'POST',
+    url: '/api/ward/keys/gc',
+    summary: 'Revoke and destroy in the KMS the unused keys whose grace period is over (audited)',
+    response: Type.Object(
+      {
+        destroyed: Type.Array(
+          Type.Object({ provider: Type.String(), key_id: Type.String() }, closed),
+        ),
+        waiting: Type.Integer(),
+        failed: Type.Array(
+          Type.Object(
+            { provider: Type.String(), key_id: Type.String(), error: Type.String() },
+            closed,
+          ),
+        ),
+      },
+      closed,
+    ),
+    access: { kind: 'object', privileges: ['Cryptographer.ManageKeys'], object: () => 'root' },
+  }),
+  'key.gcSettings': op({
+    method: 'PUT',
+    url: '/api/ward/keys/gc/settings',
+    summary: 'Set the grace period between a key found unused and its destruction',
+    body: Type.Object(
+      { grace_seconds: Type.Integer({ minimum: 0, maximum: 3650 * 86400 }) },
+      closed,
+    ),
+    response: Type.Object({ grace_seconds: Type.Integer() }, closed),
+    access: { kind: 'object', privileges: ['Cryptographer.ManageKeys'], object: () => 'root' },
   }),
 } as const
 

@@ -217,10 +217,42 @@ const nkp = (dialect: DialectName): Migration => ({
       .execute()
   },
 })
+// providers (issue 13 item 2): servers of standard providers live in key_providers.spec; the KEKs
+// the center created (for key status and garbage collection), default providers, settings
+const providers2026120301: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    const s = db.schema
+    await s
+      .createTable('center_keys')
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('kek_id', 'text', (c) => c.notNull())
+      .addColumn('label', 'text', (c) => c.notNull())
+      .addColumn('vm', 'text')
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('unused_since', 'bigint')
+      .addColumn('destroyed_at', 'bigint')
+      .addPrimaryKeyConstraint('center_keys_pk', ['provider', 'kek_id'])
+      .execute()
+    await s
+      .createTable('key_provider_defaults')
+      .addColumn('scope', 'text', (c) => c.primaryKey())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .execute()
+    await s
+      .createTable('provider_settings')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute()
+  },
+}
 
 /** The migrations, in order; names sort in application order. */
 export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
   '0001-initial': v1(dialect),
+  // providers
+  '2026120301_providers': providers2026120301,
   '2026120302_nkp': nkp(dialect),
 })
 

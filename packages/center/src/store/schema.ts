@@ -155,6 +155,30 @@ export interface KeyProvidersTable {
   sealed: Uint8Array | null
   created_at: number
 }
+// providers (issue 13 item 2)
+/** A KEK the center created on a standard provider (key status, garbage collection). */
+export interface CenterKeysTable {
+  provider: string
+  kek_id: string
+  label: string
+  vm: string | null
+  created_by: string
+  created_at: number
+  /** active | destroyed */
+  state: string
+  /** When garbage collection first found no VM or disk using it (null while in use). */
+  unused_since: number | null
+  destroyed_at: number | null
+}
+export interface KeyProviderDefaultsTable {
+  /** 'global' or a cluster id. */
+  scope: string
+  provider: string
+}
+export interface ProviderSettingsTable {
+  name: string
+  value: string
+}
 
 // native key providers (providers/native/; migration 2026120302_nkp)
 /** A native provider's state beside its key_providers row (type 'native', KDK sealed there). */
@@ -212,4 +236,8 @@ export interface CenterDb {
   native_providers: NativeProvidersTable
   nkp_exports: NkpExportsTable
   nkp_hosts: NkpHostsTable
+  // providers
+  center_keys: CenterKeysTable
+  key_provider_defaults: KeyProviderDefaultsTable
+  provider_settings: ProviderSettingsTable
 }

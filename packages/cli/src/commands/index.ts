@@ -70,6 +70,9 @@ export const commandGroups: readonly {
     prefix: ['provider', 'native'],
     load: async () => (await import('./provider-native.js')).providerNativeCommands,
   },
+  // providers: ward provider ..., ward key status|gc
+  { prefix: ['provider'], load: async () => (await import('./provider.js')).providerCommands },
+  { prefix: ['key'], load: async () => (await import('./key.js')).keyCommands },
   {
     prefix: ['host', 'add-token'],
     load: async () =>
