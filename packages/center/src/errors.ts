@@ -45,6 +45,10 @@ export const centerErrors = {
   ERR_CENTER_NKP_KDK: { kind: 'input' },
   ERR_CENTER_NKP_BACKUP_FORMAT: { kind: 'input' },
   ERR_CENTER_NKP_BACKUP_PASSWORD: { kind: 'denied' },
+  // VM encryption tasks (tasks/, api/handlers/vms.ts)
+  ERR_CENTER_TASK_KIND: { kind: 'unsupported' },
+  ERR_CENTER_VM_STATE: { kind: 'state' },
+  ERR_CENTER_NO_KEY_PROVIDER: { kind: 'not-found' },
   // the CLI's client of the API (client.ts)
   ERR_CENTER_API: { kind: 'io' },
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },
