@@ -283,6 +283,16 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
         host,
       })
       const keys = await newKekDelivered(t, p, host)
+      // resumed after a restart of the center while the host went on: the host serializes its
+      // calls, so this answers once that one is done; a VM on the new KEK is finished
+      const now = await describe(d, host, vm.name)
+      if (
+        t.attempt > 1 &&
+        now?.encryption?.kekId === keys.kekId &&
+        now.encryption.providerId === keys.providerId &&
+        now.unfinished === undefined
+      )
+        return { ...(await syncVm(db, vm.id, host, now)), mode }
       const desc = await c.call(
         'vm.recrypt',
         { name: vm.name, mode, newKekId: keys.kekId, newProviderId: keys.providerId },
