@@ -15,7 +15,7 @@ import { startSwtpm, type RunningSwtpm } from '@ward/host/testing'
 import { loadCenterPki, PkiFiles, type CenterPki } from '../../src/pki/center-pki.js'
 import { HostClients } from '../../src/tasks/hosts.js'
 import type { TaskView } from '../../src/tasks/store.js'
-import { startTestCenter, type TestCenter } from '../helpers.js'
+import { ADMIN_PASSWORD, startTestCenter, type TestCenter } from '../helpers.js'
 import {
   freePort,
   joinEndpoint,
@@ -23,6 +23,7 @@ import {
   serveHost,
   tempDir,
   ward,
+  type RunResult,
   type Serving,
 } from '../helpers/hosts-harness.js'
 import { TestKmsProvider, startTestKms, testProviders, type TestKms } from '../helpers/task-kms.js'
@@ -400,6 +401,74 @@ describe('VM encryption tasks on two real hosts (ward kms, swtpm, mutual TLS)', 
     assert.ok(list.every((x) => x.state === 'success' || x.state === 'error'))
     const mine = (await api('GET', `/api/cis/tasks?object=${encVm}`)).json as TaskView[]
     assert.ok(mine.length > 0 && mine.every((x) => x.object === encVm))
+  })
+
+  it('the CLI: ward vm create --async, ward task watch --json (JSON lines with the host progress), ward vm encrypt follows its task, ward task list|get', async () => {
+    await t.center.app.listen({ host: '127.0.0.1', port: 0 })
+    const addr = t.center.app.server.address() as { port: number }
+    const session = join(dir, 'cli-session.json')
+    const pw = secretFile(join(dir, 'admin.pw'), ADMIN_PASSWORD)
+    const common = ['--session-file', session]
+    const run = async (...args: string[]): Promise<RunResult> => {
+      const r = await ward(args)
+      outputs.push(r.stdout, r.stderr)
+      return r
+    }
+    const login = await run(
+      'login',
+      '--center',
+      `http://127.0.0.1:${addr.port}`,
+      '--password-file',
+      pw,
+      ...common,
+    )
+    assert.equal(login.code, 0, login.stderr)
+    const created = await run(
+      'vm',
+      'create',
+      'cli1',
+      '--host',
+      hosts[1]!.id,
+      '--disk',
+      '256M',
+      '--disk',
+      '256M',
+      '--async',
+      '--json',
+      ...common,
+    )
+    assert.equal(created.code, 0, created.stderr)
+    const q = JSON.parse(created.stdout) as { task: string; vm: string }
+    const w = await run('task', 'watch', q.task, '--json', ...common)
+    assert.equal(w.code, 0, w.stderr)
+    const last = JSON.parse(w.stdout.trim().split('\n').at(-1)!) as TaskView
+    assert.equal(last.state, 'success')
+    assert.equal(last.kind, 'vm.create')
+    // encrypt, followed to its end: progress lines, then the task
+    const enc = await run('vm', 'encrypt', q.vm, '--json', ...common)
+    assert.equal(enc.code, 0, enc.stderr)
+    const lines = enc.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { state: string; total?: number; done?: number })
+    const final = lines.at(-1) as unknown as TaskView
+    assert.equal(final.state, 'success')
+    assert.equal(final.progress_total, 512 << 20)
+    const running = lines.filter((l) => l.state === 'running' && (l.total ?? 0) > 0)
+    assert.ok(running.length >= 1, `progress seen while running: ${enc.stdout}`)
+    assert.ok(running.every((l) => l.total === 512 << 20 && l.done! <= l.total))
+    const list = await run('task', 'list', '--object', q.vm, '--json', ...common)
+    const ts = JSON.parse(list.stdout) as TaskView[]
+    assert.deepEqual(
+      ts.map((x) => x.kind),
+      ['vm.encrypt'],
+    )
+    const got = await run('task', 'get', final.task, ...common)
+    assert.match(got.stdout, /vm\.encrypt .* success/)
+    // a refused operation: the CLI exits non-zero with the center's coded error
+    const again = await run('vm', 'encrypt', q.vm, ...common)
+    assert.notEqual(again.code, 0)
+    assert.match(again.stderr, /ERR_CENTER_VM_STATE|already encrypted/)
   })
 
   it('no KEK byte in any task row, center log or host output', async () => {

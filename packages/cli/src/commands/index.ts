@@ -70,6 +70,9 @@ export const commandGroups: readonly {
     prefix: ['provider', 'native'],
     load: async () => (await import('./provider-native.js')).providerNativeCommands,
   },
+  // VM encryption tasks (ward vm, ward task)
+  { prefix: ['vm'], load: async () => (await import('./vm.js')).vmCommands },
+  { prefix: ['task'], load: async () => (await import('./task.js')).taskCommands },
   {
     prefix: ['host', 'add-token'],
     load: async () =>
