@@ -106,6 +106,7 @@ const perVm = [
       'Migrate a powered-off VM to another host (cold, shared storage; Cryptographer.Migrate)',
     flags: { host: text('the target host', { value: 'ID', required: true }) },
     body: (v: { host?: string }) => ({ host: need(v.host, '--host') }),
+    example: 'ward vm migrate vm-12 --host host-4',
   },
 ] as const
 
@@ -259,7 +260,7 @@ export const vmCommands: readonly Command[] = [
       path: ['vm', ...row.words],
       summary: row.summary,
       args: 'VM',
-      example: `ward vm ${row.words.join(' ')} vm-12`,
+      example: 'example' in row ? row.example : `ward vm ${row.words.join(' ')} vm-12`,
       flags: { ...row.flags, ...asyncFlag, ...sessionFlag },
       async run({ values: v, positionals, out }) {
         const vm = need(positionals[0], 'VM')
