@@ -186,7 +186,11 @@ async function step(t: TaskContext, key: string, f: () => Promise<unknown>): Pro
   await t.save({ [key]: true })
 }
 
-/** A new KEK from `p` for the VM, saved in the task (a resume reuses it), then delivered. */
+/**
+ * A new KEK from `p` for the VM, saved in the task (a resume reuses it), then delivered. Keys are
+ * delivered on every attempt (cheap, idempotent): a host that restarted without key persistence
+ * needs them again to resume.
+ */
 async function newKekDelivered(
   t: TaskContext,
   p: KeyProviderRuntime,
@@ -197,7 +201,8 @@ async function newKekDelivered(
     kekId = (await p.newKek({ vmId: str(t.params, 'vm') ?? t.object })).kekId
     await t.save({ kekId, providerId: p.id })
   }
-  await step(t, 'delivered', () => p.deliverKek(kekId, { hostId: host }))
+  // every attempt: a host that restarted without key persistence lost its cache
+  await p.deliverKek(kekId, { hostId: host })
   return { providerId: p.id, kekId }
 }
 
@@ -263,7 +268,7 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const vm = await vmRow(db, t.object)
       const host = vmHost(vm)
       const c = await d.hosts.get(host)
-      await step(t, 'delivered', () => deliverCurrent(d, vm, host))
+      await deliverCurrent(d, vm, host)
       const now = await describe(d, host, vm.name)
       if (now?.encrypted === false && now.unfinished === undefined)
         return syncVm(db, vm.id, host, now)
@@ -276,7 +281,7 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const c = await d.hosts.get(host)
       const mode = t.params.mode === 'deep' ? 'deep' : 'shallow'
       // the old KEK too: the host unwraps with it
-      await step(t, 'deliveredOld', () => deliverCurrent(d, vm, host))
+      await deliverCurrent(d, vm, host)
       // a new KEK from the VM's provider (or the one asked for)
       const p = await providerOf(d, {
         provider: str(t.params, 'provider') ?? vm.key_provider ?? undefined,
@@ -311,7 +316,7 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const vm = await vmRow(db, t.object)
       const host = vmHost(vm)
       const c = await d.hosts.get(host)
-      await step(t, 'delivered', () => deliverCurrent(d, vm, host))
+      await deliverCurrent(d, vm, host)
       // a resume after the host added it: the disk count tells
       const before = t.params.disksBefore
       if (typeof before === 'number') {
@@ -359,7 +364,7 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const vm = await vmRow(db, t.object)
       const host = vmHost(vm)
       const c = await d.hosts.get(host)
-      await step(t, 'delivered', () => deliverCurrent(d, vm, host))
+      await deliverCurrent(d, vm, host)
       const now = await describe(d, host, vm.name)
       if (now?.powerState === 'poweredOn') return syncVm(db, vm.id, host, now)
       return syncVm(db, vm.id, host, await c.call('vm.power.on', { name: vm.name }))
@@ -407,7 +412,7 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
           'ERR_CENTER_VM_STATE',
           `the center does not know VM ${vm.id}'s folder; register it again`,
         )
-      await step(t, 'delivered', () => deliverCurrent(d, vm, target))
+      await deliverCurrent(d, vm, target)
       await step(t, 'unregistered', async () => {
         const src = await d.hosts.get(source)
         const now = await describe(d, source, vm.name)
