@@ -28,17 +28,17 @@ const kms: TestKms = {
   stop: async () => undefined,
 }
 const pki = await loadCenterPki(dataDir)
-let clients: HostClients | undefined
+const ref: { clients?: HostClients } = {}
 const center = await createCenter({
   dataDir,
   logger: createLogger('center'),
   tasks: {
-    providers: testProviders([new TestKmsProvider(providerId, kms, () => clients!)]),
+    providers: testProviders([new TestKmsProvider(providerId, kms, () => ref.clients!)]),
     retryMs: 200,
     maxRetryMs: 1000,
   },
 })
-clients = new HostClients({ db: center.store.db, pki })
+ref.clients = new HostClients({ db: center.store.db, pki })
 center.tasks.start()
 process.stdout.write('ready\n')
 // the runner's timer does not hold the process: this does, until the test kills it
