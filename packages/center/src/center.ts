@@ -30,6 +30,13 @@ import { providerHandlers } from './api/handlers/providers.js'
 import { keyHandlers } from './api/handlers/keys.js'
 import { ProviderRegistry, type HostKeyProbe, type KekPusher } from './providers/registry.js'
 import { HostClient, pushKey } from './hosts/client.js'
+// VM encryption tasks
+import { vmHandlers } from './api/handlers/vms.js'
+import type { KeyProviders } from './providers/types.js'
+import { HostClients } from './tasks/hosts.js'
+import { TaskRunner, type TaskRunnerOptions } from './tasks/runner.js'
+import { TaskStore } from './tasks/store.js'
+import { vmExecutors } from './tasks/vm-tasks.js'
 
 export const centerPaths = (dir: string) =>
   ({ masterKey: join(dir, 'master.key'), db: join(dir, 'center.db') }) as const
@@ -45,6 +52,23 @@ export interface CenterOptions {
   readonly api?: ApiOptions
   /** The clock of the native key providers' alarm (tests move it). */
   readonly now?: () => number
+  /** The task runner (tasks/): key providers, the HA leader hook, retry timing. */
+  readonly tasks?: CenterTaskOptions
+}
+
+/** How a center runs its tasks. */
+export interface CenterTaskOptions {
+  /** The key providers the encryption tasks take KEKs from (providers/). */
+  readonly providers?: KeyProviders
+  /** Only the leader runs tasks (HA); default: always the leader (SQLite). */
+  readonly isLeader?: TaskRunnerOptions['isLeader']
+  readonly onLeader?: TaskRunnerOptions['onLeader']
+  readonly retryMs?: number
+  readonly maxRetryMs?: number
+  readonly giveUpMs?: number
+  /** Limits of the calls to hosts (tests shorten them). */
+  readonly hostConnectMs?: number
+  readonly hostCallMs?: number
 }
 
 /** The host CSR signer of a data dir's PKI (pki/sign-csr.ts), or undefined without a CA. */
@@ -74,6 +98,8 @@ export interface Center {
   readonly nkp: NativeKeyProviders
   // providers
   readonly keyProviders: ProviderRegistry
+  /** The task runner: `ward center serve` starts it; `createCenter` leaves it to the caller. */
+  readonly tasks: TaskRunner
   close(): Promise<void>
 }
 
@@ -178,6 +204,30 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     ...(hostLink !== undefined ? hostLink : {}),
     native: async (row) => nkp.runtime(row.id),
   })
+  const taskStore = new TaskStore(store.db)
+  const pki = hostPki
+  const t = o.tasks ?? {}
+  const hostClients = new HostClients({
+    db: store.db,
+    pki: pki ?? { caCertPem: '', client: { certPem: '', keyPem: '' } },
+    log: logger.child({ component: 'hosts' }),
+    ...(t.hostConnectMs !== undefined ? { connectMs: t.hostConnectMs } : {}),
+    ...(t.hostCallMs !== undefined ? { callMs: t.hostCallMs } : {}),
+  })
+  const runner = new TaskRunner({
+    store: taskStore,
+    executors: vmExecutors({
+      db: store.db,
+      hosts: hostClients,
+      providers: t.providers ?? keyProviders,
+    }),
+    logger: logger.child({ component: 'tasks' }),
+    ...(t.isLeader !== undefined ? { isLeader: t.isLeader } : {}),
+    ...(t.onLeader !== undefined ? { onLeader: t.onLeader } : {}),
+    ...(t.retryMs !== undefined ? { retryMs: t.retryMs } : {}),
+    ...(t.maxRetryMs !== undefined ? { maxRetryMs: t.maxRetryMs } : {}),
+    ...(t.giveUpMs !== undefined ? { giveUpMs: t.giveUpMs } : {}),
+  })
   const services: Services = {
     store,
     accounts,
@@ -188,6 +238,7 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     openapi: () => (doc ??= openapiDocument()),
     nkp,
     keyProviders,
+    tasks: { store: taskStore, kick: () => runner.kick() },
   }
   let app: FastifyInstance
   try {
@@ -199,6 +250,7 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
         ...nkpHandlers,
         ...providerHandlers,
         ...keyHandlers,
+        ...vmHandlers,
       },
       o.api,
     )
@@ -215,8 +267,11 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     sealer,
     nkp,
     keyProviders,
+    tasks: runner,
     async close() {
       clearInterval(alarmTimer)
+      runner.close()
+      hostClients.close()
       await app.close()
       await nkp.settled()
       hostLinks.close()
@@ -281,6 +336,7 @@ export async function serveCenter(o: {
   /** HOST:PORT (default 127.0.0.1:8443; port 0 picks a free one). */
   readonly listen?: string
   readonly logger?: Logger
+  readonly tasks?: CenterTaskOptions
 }): Promise<{ readonly url: string; readonly caFingerprint: string; close(): Promise<void> }> {
   const pki = await loadCenterPki(o.dataDir)
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(o.listen ?? '127.0.0.1:8443')
@@ -294,7 +350,9 @@ export async function serveCenter(o: {
     ...(o.db !== undefined ? { db: o.db } : {}),
     ...(o.logger !== undefined ? { logger: o.logger } : {}),
     api: { https: { key: pki.server.keyPem, cert: pki.server.certPem } },
+    ...(o.tasks !== undefined ? { tasks: o.tasks } : {}),
   })
+  center.tasks.start()
   const host = m[1]!.replace(/^\[|\]$/g, '')
   await center.app.listen({ host, port: Number(m[2]) })
   const addr = center.app.server.address()

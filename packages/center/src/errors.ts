@@ -53,6 +53,10 @@ export const centerErrors = {
   ERR_CENTER_KMS_UNREACHABLE: { kind: 'io' },
   ERR_CENTER_KMS_REFUSED: { kind: 'state' },
   ERR_CENTER_KEY_MISSING_IN_KMS: { kind: 'not-found' },
+  // VM encryption tasks (tasks/, api/handlers/vms.ts)
+  ERR_CENTER_TASK_KIND: { kind: 'unsupported' },
+  ERR_CENTER_VM_STATE: { kind: 'state' },
+  ERR_CENTER_NO_KEY_PROVIDER: { kind: 'not-found' },
   // the CLI's client of the API (client.ts)
   ERR_CENTER_API: { kind: 'io' },
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },

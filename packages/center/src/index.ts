@@ -57,4 +57,16 @@ export { HostLinks } from './providers/native/host-links.js'
 export { buildPkcs12, openPkcs12, Pkcs12Params } from './providers/native/pkcs12.js'
 export type { KeyProviderRuntime, KeyProviders, KeyState } from './providers/types.js'
 // providers: the typed client's result type (the CLI's api helper names it)
+// VM encryption tasks (tasks/)
+export {
+  TaskRunner,
+  TaskRunnerDefaults,
+  type Executor,
+  type TaskContext,
+  type TaskRunnerOptions,
+} from './tasks/runner.js'
+export { TaskStore, TaskStates, taskObject, type TaskState, type TaskView } from './tasks/store.js'
+export { HostClients } from './tasks/hosts.js'
+export { vmExecutors, VmTaskKinds, type VmTaskKind } from './tasks/vm-tasks.js'
+export type { CenterTaskOptions } from './center.js'
 export type { OutputOf } from './api/spec.js'

@@ -131,7 +131,57 @@ export async function makeFixture(t: TestCenter): Promise<Fixture> {
   }
 }
 
+// VM encryption tasks: a fresh VM row per request (encrypted or not)
+let vmSeq = 0
+async function insertVm(f: Fixture, encrypted: boolean): Promise<string> {
+  const id = `vm-${810000 + ++vmSeq}`
+  await f.t.center.store.db
+    .insertInto('vms')
+    .values({
+      id,
+      datacenter: f.dc,
+      host: f.host,
+      datastore: f.datastore,
+      name: `v${id}`,
+      power_state: 'POWERED_OFF',
+      crypto_state: encrypted ? 'unlocked' : null,
+      key_provider: encrypted ? 'kp-sample' : null,
+      kek_id: encrypted ? 'kek-sample' : null,
+      created_at: Date.now(),
+      path: `/tmp/${id}`,
+    })
+    .execute()
+  return id
+}
+const vmTaskSamples = {
+  'vm.create': async (f) => ({ body: { host: f.host, name: f.unique('nv'), disks: ['1M'] } }),
+  'vm.encrypt': async (f) => ({ params: { vm: await insertVm(f, false) }, body: {} }),
+  'vm.decrypt': async (f) => ({ params: { vm: await insertVm(f, true) }, body: {} }),
+  'vm.recrypt': async (f) => ({ params: { vm: await insertVm(f, true) }, body: { mode: 'deep' } }),
+  'vm.diskAdd': async (f) => ({ params: { vm: await insertVm(f, false) }, body: { size: '1M' } }),
+  'vm.register': async (f) => ({ body: { host: f.host, path: '/tmp/some-vm' } }),
+  'vm.unregister': async (f) => ({ params: { vm: await insertVm(f, false) }, body: {} }),
+  'vm.powerOn': async (f) => ({ params: { vm: await insertVm(f, true) }, body: {} }),
+  'vm.powerOff': async (f) => ({ params: { vm: await insertVm(f, false) }, body: {} }),
+  'vm.unlock': async (f) => ({ params: { vm: await insertVm(f, true) }, body: {} }),
+  'vm.migrate': async (f) => ({
+    params: { vm: await insertVm(f, true) },
+    body: { host: await insertHost(f, f.cluster) },
+  }),
+  'task.list': async () => ({}),
+  'task.get': async (f) => {
+    const r = (await ok(
+      f.t.request('POST', `/api/ward/vm/${await insertVm(f, false)}/power-off`, {
+        auth: f.admin,
+        body: {},
+      }),
+    )) as { task: string }
+    return { params: { task: r.task } }
+  },
+} satisfies Partial<Record<Authenticated, Prepare>>
+
 export const samples: { readonly [K in Authenticated]: Prepare } = {
+  ...vmTaskSamples,
   'session.get': async () => ({}),
   'session.delete': async (f, c) => ({ auth: await f.t.login(c.user, c.password) }),
   'token.create': async (f) => ({ body: { name: f.unique('tok') } }),

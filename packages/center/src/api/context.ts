@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit.js'
 import type { Sealer } from '../seal/sealer.js'
 import type { Store } from '../store/open.js'
 import type { NativeKeyProviders } from '../providers/native/native.js'
+import type { TaskStore } from '../tasks/store.js'
 import type { InputOf, OutputOf } from './spec.js'
 import type { OperationId, Operations } from './operations.js'
 // providers
@@ -40,6 +41,8 @@ export interface Services {
   readonly nkp?: NativeKeyProviders
   // providers: the key providers (KeyProviders of providers/types.ts, for the tasks too)
   readonly keyProviders: ProviderRegistry
+  /** The task rows and the runner to wake when one is queued (tasks/). */
+  readonly tasks?: { readonly store: TaskStore; kick(): void }
   /** The OpenAPI document (api/openapi.ts), built once at start. */
   readonly openapi: () => unknown
 }

@@ -3,8 +3,10 @@
  * where vSphere has the resource (/api/session, /api/vcenter/...), Ward's own under /api/ward/.
  * The keys are the operation ids of the OpenAPI document and of the typed client.
  */
-import { Type } from 'typebox'
+import { Type, type TObject, type TSchema } from 'typebox'
 import { op } from './spec.js'
+import type { Privilege } from '../authz/privileges.js'
+import { TASK_ID_PATTERN, TaskStates, taskObject } from '../tasks/store.js'
 import {
   Cluster,
   ClusterId,
@@ -82,6 +84,66 @@ const NkpInfo = Type.Object(
   },
   closed,
 )
+
+// VM encryption tasks: shapes and the row maker of the per-VM task routes
+const VmName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })
+const DiskSize = Type.String({ pattern: '^[1-9][0-9]{0,9}[KMGT]?$', maxLength: 11 })
+const ProviderRef = Type.String({
+  minLength: 1,
+  maxLength: 80,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+})
+const TaskId = Type.String({ maxLength: 64, pattern: TASK_ID_PATTERN })
+const TaskRef = Type.Object({ task: Type.String(), vm: Type.String() }, closed)
+const Task = Type.Object(
+  {
+    task: Type.String(),
+    kind: Type.String(),
+    object: Type.String(),
+    host: Type.Union([Type.String(), Type.Null()]),
+    state: Type.Union([
+      Type.Literal(TaskStates[0]),
+      Type.Literal(TaskStates[1]),
+      Type.Literal(TaskStates[2]),
+      Type.Literal(TaskStates[3]),
+    ]),
+    progress: Type.Integer(),
+    progress_done: Type.Integer(),
+    progress_total: Type.Integer(),
+    user: Type.String(),
+    attempts: Type.Integer(),
+    created: Time,
+    started: Type.Union([Time, Type.Null()]),
+    completed: Type.Union([Time, Type.Null()]),
+    error: Type.Union([
+      Type.Object(
+        { code: Type.String(), message: Type.String(), hostCode: Type.Optional(Type.String()) },
+        closed,
+      ),
+      Type.Null(),
+    ]),
+    result: Type.Unknown(),
+  },
+  closed,
+)
+const VmParams = Type.Object({ vm: VmId }, closed)
+function vmTask<B extends TSchema = TObject<Record<string, never>>>(
+  action: string,
+  summary: string,
+  privileges: readonly Privilege[],
+  body?: B,
+) {
+  return op({
+    method: 'POST',
+    url: `/api/ward/vm/:vm/${action}`,
+    summary,
+    status: 201,
+    params: VmParams,
+    body: (body ?? Type.Object({}, closed)) as B,
+    response: TaskRef,
+    access: { kind: 'object', privileges, object: (i) => i.params.vm },
+  })
+}
 const Empty = Type.Null()
 const Pem = (max: number) => Type.String({ minLength: 64, maxLength: max, pattern: '^-----BEGIN ' })
 
@@ -882,6 +944,117 @@ export const operations = {
     ),
     response: Type.Object({ grace_seconds: Type.Integer() }, closed),
     access: { kind: 'object', privileges: ['Cryptographer.ManageKeys'], object: () => 'root' },
+  }),
+  // VM encryption tasks (issue 13 item 3; tasks/): each answers the task that does it on the host
+  'vm.create': op({
+    method: 'POST',
+    url: '/api/vcenter/vm',
+    summary:
+      'Create a VM on a host (encrypt: with a new KEK of the given or default key provider; also needs Cryptographer.EncryptNew)',
+    status: 201,
+    body: Type.Object(
+      {
+        host: HostId,
+        name: VmName,
+        disks: Type.Optional(Type.Array(DiskSize, { maxItems: 16 })),
+        cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+        memory: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,6}[MG]$' })),
+        datastore: Type.Optional(VmName),
+        encrypt: Type.Optional(Type.Boolean()),
+        provider: Type.Optional(ProviderRef),
+      },
+      closed,
+    ),
+    response: TaskRef,
+    access: {
+      kind: 'object',
+      privileges: ['VirtualMachine.Inventory.Create'],
+      object: (i) => i.body.host,
+    },
+  }),
+  'vm.encrypt': vmTask(
+    'encrypt',
+    'Encrypt a VM (a new KEK of its provider: given, or the default)',
+    ['Cryptographer.Encrypt'],
+    Type.Object({ provider: Type.Optional(ProviderRef) }, closed),
+  ),
+  'vm.decrypt': vmTask('decrypt', 'Decrypt a VM', ['Cryptographer.Decrypt']),
+  'vm.recrypt': vmTask(
+    'recrypt',
+    'Recrypt a VM: shallow (a new KEK rewraps its keys) or deep (every disk rewritten)',
+    ['Cryptographer.Recrypt'],
+    Type.Object(
+      {
+        mode: Type.Union([Type.Literal('shallow'), Type.Literal('deep')]),
+        provider: Type.Optional(ProviderRef),
+      },
+      closed,
+    ),
+  ),
+  'vm.diskAdd': vmTask(
+    'disks',
+    'Add a disk to a VM (an encrypted VM: also needs Cryptographer.AddDisk)',
+    ['VirtualMachine.Config.AddNewDisk'],
+    Type.Object({ size: DiskSize, encrypt: Type.Optional(Type.Boolean()) }, closed),
+  ),
+  'vm.register': op({
+    method: 'POST',
+    url: '/api/ward/vm/register',
+    summary:
+      "Register a VM's folder on a host (an encrypted VM: also needs Cryptographer.RegisterVM)",
+    status: 201,
+    body: Type.Object(
+      { host: HostId, path: Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }) },
+      closed,
+    ),
+    response: TaskRef,
+    access: {
+      kind: 'object',
+      privileges: ['VirtualMachine.Inventory.Register'],
+      object: (i) => i.body.host,
+    },
+  }),
+  'vm.unregister': vmTask('unregister', 'Unregister a VM (its files stay)', [
+    'VirtualMachine.Inventory.Unregister',
+  ]),
+  'vm.powerOn': vmTask('power-on', 'Power on a VM (an encrypted VM gets its key delivered first)', [
+    'VirtualMachine.Interact.PowerOn',
+  ]),
+  'vm.powerOff': vmTask(
+    'power-off',
+    'Power off a VM (hard: without waiting for the guest)',
+    ['VirtualMachine.Interact.PowerOff'],
+    Type.Object({ hard: Type.Optional(Type.Boolean()) }, closed),
+  ),
+  'vm.unlock': vmTask('unlock', 'Unlock a locked encrypted VM: deliver its key to its host again', [
+    'Cryptographer.RegisterVM',
+  ]),
+  'vm.migrate': vmTask(
+    'migrate',
+    'Migrate a powered-off VM to another host (cold, shared storage): its key is delivered to the target first',
+    ['Cryptographer.Migrate'],
+    Type.Object({ host: HostId }, closed),
+  ),
+  // tasks (vSphere REST: cis.Tasks)
+  'task.list': op({
+    method: 'GET',
+    url: '/api/cis/tasks',
+    summary: 'Tasks, on objects the caller may see, newest first',
+    query: Type.Object({ object: Type.Optional(ObjectId) }, closed),
+    response: Type.Array(Task),
+    access: { kind: 'filter', privileges: ['System.View'] },
+  }),
+  'task.get': op({
+    method: 'GET',
+    url: '/api/cis/tasks/:task',
+    summary: 'One task: state, progress, result or error',
+    params: Type.Object({ task: TaskId }, closed),
+    response: Task,
+    access: {
+      kind: 'object',
+      privileges: ['System.Read'],
+      object: (i) => taskObject(i.params.task),
+    },
   }),
 } as const
 

@@ -248,12 +248,38 @@ const providers2026120301: Migration = {
   },
 }
 
+// tasks (issue 13 item 3): the task runner's columns, the VM folder on its host
+const tasks2 = (): Migration => ({
+  async up(db: Kysely<unknown>): Promise<void> {
+    const t = () => db.schema.alterTable('tasks')
+    // each ALTER adds one column: SQLite's ALTER TABLE takes one at a time
+    await t()
+      .addColumn('params', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute()
+    await t().addColumn('host', 'text').execute()
+    await t()
+      .addColumn('progress_done', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute()
+    await t()
+      .addColumn('progress_total', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute()
+    await t()
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute()
+    await t().addColumn('started_at', 'bigint').execute()
+    await t().addColumn('completed_at', 'bigint').execute()
+    await db.schema.alterTable('vms').addColumn('path', 'text').execute()
+  },
+})
+
 /** The migrations, in order; names sort in application order. */
 export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
   '0001-initial': v1(dialect),
   // providers
   '2026120301_providers': providers2026120301,
   '2026120302_nkp': nkp(dialect),
+  // tasks
+  '2026120302_tasks': tasks2(),
 })
 
 /** kysely's in-code provider over {@link migrationList}. */

@@ -60,6 +60,8 @@ export interface VmsTable {
   key_provider: string | null
   kek_id: string | null
   created_at: number
+  /** The VM's folder on its host (from vm.create / vm.register; migration 2026120302_tasks). */
+  path: string | null
 }
 export interface DisksTable {
   id: string
@@ -145,6 +147,17 @@ export interface TasksTable {
   updated_at: number
   error: string | null
   result: string | null
+  // tasks (migration 2026120302_tasks)
+  /** The task's inputs and the steps it has done (JSON; ids only, never key bytes). */
+  params: string
+  /** The host that executes it. */
+  host: string | null
+  progress_done: number
+  progress_total: number
+  /** How many times the runner has started it (a resume after a crash, a retry). */
+  attempts: number
+  started_at: number | null
+  completed_at: number | null
 }
 export interface KeyProvidersTable {
   id: string

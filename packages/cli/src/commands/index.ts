@@ -73,6 +73,9 @@ export const commandGroups: readonly {
   // providers: ward provider ..., ward key status|gc
   { prefix: ['provider'], load: async () => (await import('./provider.js')).providerCommands },
   { prefix: ['key'], load: async () => (await import('./key.js')).keyCommands },
+  // VM encryption tasks (ward vm, ward task)
+  { prefix: ['vm'], load: async () => (await import('./vm.js')).vmCommands },
+  { prefix: ['task'], load: async () => (await import('./task.js')).taskCommands },
   {
     prefix: ['host', 'add-token'],
     load: async () =>
