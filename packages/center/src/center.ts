@@ -30,6 +30,15 @@ import { providerHandlers } from './api/handlers/providers.js'
 import { keyHandlers } from './api/handlers/keys.js'
 import { ProviderRegistry, type HostKeyProbe, type KekPusher } from './providers/registry.js'
 import { HostClient, pushKey } from './hosts/client.js'
+// ha: leadership, events, alarms, host monitor
+import { leadershipFor, type Leadership, type LeaseOptions } from './ha/leadership.js'
+import { eventLog, type EventLog } from './events/events.js'
+import { alarmStore, type Alarms } from './alarms/alarms.js'
+import { Monitor, type MonitorOptions } from './monitor/monitor.js'
+import { nkpBackupCheck } from './alarms/nkp.js'
+import type { HostKeyDelivery } from './monitor/host-crypto.js'
+import { eventHandlers } from './api/handlers/events.js'
+import { hostStatusHandlers } from './api/handlers/hosts-status.js'
 
 export const centerPaths = (dir: string) =>
   ({ masterKey: join(dir, 'master.key'), db: join(dir, 'center.db') }) as const
@@ -43,7 +52,18 @@ export interface CenterOptions {
   /** Default: signHostCsr with the data dir's CA (pki/), when it has one. */
   readonly signHostCsr?: HostCsrSigner
   readonly api?: ApiOptions
-  /** The clock of the native key providers' alarm (tests move it). */
+  // ha: leadership, events, alarms, host monitor
+  /**
+   * Run the background work where this process leads (host polling, alarm checks; the task
+   * runner follows `leadership`): on PostgreSQL campaign for the leader lease. Default false
+   * (`serveCenter` sets it): a center built for a test only serves requests.
+   */
+  readonly background?: boolean
+  readonly ha?: LeaseOptions
+  readonly monitor?: MonitorOptions
+  /** Delivers a host key before "enable host encryption mode" (a key provider's deliverKek). */
+  readonly deliverHostKey?: HostKeyDelivery
+  /** The clock of events, alarms and the native key providers' alarm (tests move it). */
   readonly now?: () => number
 }
 
@@ -74,6 +94,11 @@ export interface Center {
   readonly nkp: NativeKeyProviders
   // providers
   readonly keyProviders: ProviderRegistry
+  // ha
+  readonly leadership: Leadership
+  readonly events: EventLog
+  readonly alarms: Alarms
+  readonly monitor: Monitor
   close(): Promise<void>
 }
 
@@ -152,11 +177,42 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
   const logger = o.logger ?? createLogger('center')
   const accounts = new Accounts(store.db, sealer, o.accounts)
   const signer = o.signHostCsr ?? (await pkiSigner(o.dataDir))
-  let doc: unknown
-  // native key providers: the hosts are reached over mutual TLS with the data dir's PKI
-  const hostPki = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
+  // ha: leadership, events, alarms, the leader's host monitor
+  const now = o.now ?? Date.now
+  const events = eventLog(store.db, { now, logger: logger.child({ component: 'events' }) })
+  const alarms = alarmStore(store.db, events, { now })
+  const leadership = leadershipFor(store, {
+    logger: logger.child({ component: 'ha' }),
+    campaign: o.background === true,
+    ...o.ha,
+  })
+  const pki = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
     ? await loadCenterPki(o.dataDir)
     : undefined
+  const monitor = new Monitor(
+    {
+      db: store.db,
+      events,
+      alarms,
+      leadership,
+      logger: logger.child({ component: 'monitor' }),
+      ...(pki !== undefined
+        ? { pki: { caCertPem: pki.caCertPem, client: pki.client, server: pki.server } }
+        : {}),
+      ...(o.deliverHostKey !== undefined ? { deliver: o.deliverHostKey } : {}),
+    },
+    { now, ...o.monitor },
+  )
+  leadership.onChange((leader) => {
+    if (leader)
+      void leadership
+        .status()
+        .then((st) => events.post('LeaderElectedEvent', 'root', { node: st.node, epoch: st.epoch }))
+        .catch(() => undefined)
+  })
+  let doc: unknown
+  // native key providers: the hosts are reached over mutual TLS with the data dir's PKI
+  const hostPki = pki
   const hostLinks = new HostLinks(store.db, hostPki, logger)
   const nkp = new NativeKeyProviders({
     db: store.db,
@@ -188,6 +244,10 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     openapi: () => (doc ??= openapiDocument()),
     nkp,
     keyProviders,
+    leadership,
+    events,
+    alarms,
+    monitor,
   }
   let app: FastifyInstance
   try {
@@ -199,15 +259,21 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
         ...nkpHandlers,
         ...providerHandlers,
         ...keyHandlers,
+        // ha
+        ...eventHandlers,
+        ...hostStatusHandlers,
       },
       o.api,
     )
   } catch (e) {
     clearInterval(alarmTimer)
     hostLinks.close()
+    await leadership.close()
     await store.close()
     throw e
   }
+  monitor.addCheck(nkpBackupCheck(store.db, alarms))
+  if (o.background === true) monitor.start()
   return {
     app,
     store,
@@ -215,8 +281,14 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     sealer,
     nkp,
     keyProviders,
+    leadership,
+    events,
+    alarms,
+    monitor,
     async close() {
       clearInterval(alarmTimer)
+      await monitor.close()
+      await leadership.close()
       await app.close()
       await nkp.settled()
       hostLinks.close()
@@ -281,7 +353,14 @@ export async function serveCenter(o: {
   /** HOST:PORT (default 127.0.0.1:8443; port 0 picks a free one). */
   readonly listen?: string
   readonly logger?: Logger
-}): Promise<{ readonly url: string; readonly caFingerprint: string; close(): Promise<void> }> {
+  readonly ha?: LeaseOptions
+  readonly monitor?: MonitorOptions
+}): Promise<{
+  readonly url: string
+  readonly caFingerprint: string
+  readonly center: Center
+  close(): Promise<void>
+}> {
   const pki = await loadCenterPki(o.dataDir)
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(o.listen ?? '127.0.0.1:8443')
   if (m === null || Number(m[2]) > 65535)
@@ -294,14 +373,20 @@ export async function serveCenter(o: {
     ...(o.db !== undefined ? { db: o.db } : {}),
     ...(o.logger !== undefined ? { logger: o.logger } : {}),
     api: { https: { key: pki.server.keyPem, cert: pki.server.certPem } },
+    background: true,
+    ...(o.ha !== undefined ? { ha: o.ha } : {}),
+    ...(o.monitor !== undefined ? { monitor: o.monitor } : {}),
   })
   const host = m[1]!.replace(/^\[|\]$/g, '')
   await center.app.listen({ host, port: Number(m[2]) })
   const addr = center.app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : Number(m[2])
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
+  center.leadership.setUrl(url)
   return {
-    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     caFingerprint: pki.caFingerprint,
+    center,
     close: () => center.close(),
   }
 }

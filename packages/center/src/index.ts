@@ -58,3 +58,30 @@ export { buildPkcs12, openPkcs12, Pkcs12Params } from './providers/native/pkcs12
 export type { KeyProviderRuntime, KeyProviders, KeyState } from './providers/types.js'
 // providers: the typed client's result type (the CLI's api helper names it)
 export type { OutputOf } from './api/spec.js'
+export type { InputOf } from './api/spec.js'
+// ha: leadership (for the task runner), events, alarms, the leader's monitor
+export {
+  leadershipFor,
+  leaseLeadership,
+  soleLeadership,
+  LeaseDefaults,
+  type Leadership,
+  type LeaderStatus,
+  type LeaseOptions,
+} from './ha/leadership.js'
+export { eventLog, type EventLog, type EventRow } from './events/events.js'
+export { eventTypes, type EventTypeId, type EventArgs } from './events/types.js'
+export { alarmStore, type Alarms, type AlarmRef, type AlarmRow } from './alarms/alarms.js'
+export { alarmDefinitions, type AlarmDefinitionId } from './alarms/definitions.js'
+export {
+  Monitor,
+  MonitorDefaults,
+  checkCertificate,
+  type MonitorCheck,
+  type MonitorOptions,
+} from './monitor/monitor.js'
+export {
+  enableHostEncryption,
+  type HostKeyDelivery,
+  type HostKeyRef,
+} from './monitor/host-crypto.js'
