@@ -73,6 +73,9 @@ export const commandGroups: readonly {
   // providers: ward provider ..., ward key status|gc
   { prefix: ['provider'], load: async () => (await import('./provider.js')).providerCommands },
   { prefix: ['key'], load: async () => (await import('./key.js')).keyCommands },
+  // events and alarms of the center (ha)
+  { prefix: ['event'], load: async () => (await import('./event.js')).eventCommands },
+  { prefix: ['alarm'], load: async () => (await import('./alarm.js')).alarmCommands },
   {
     prefix: ['host', 'add-token'],
     load: async () =>
