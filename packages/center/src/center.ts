@@ -199,7 +199,20 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
       ...(pki !== undefined
         ? { pki: { caCertPem: pki.caCertPem, client: pki.client, server: pki.server } }
         : {}),
-      ...(o.deliverHostKey !== undefined ? { deliver: o.deliverHostKey } : {}),
+      // the host key's provider delivers it: a native provider pushes its KDK (the host derives
+      // the key); standard providers plug in here through deliverHostKey
+      deliver:
+        o.deliverHostKey ??
+        (async (key, hostId) => {
+          const native = await store.db
+            .selectFrom('native_providers')
+            .select('id')
+            .where('id', '=', key.providerId)
+            .executeTakeFirst()
+          if (native === undefined) return false
+          await nkp.runtime(key.providerId).deliverKek(key.keyId, { hostId })
+          return true
+        }),
     },
     { now, ...o.monitor },
   )

@@ -19,11 +19,11 @@ export interface HostKeyRef {
 }
 
 /**
- * Delivers the host key to the host's cache before enabling: the default provider's
- * `deliverKek` (KeyProviderRuntime, providers/types.ts) when the center has providers wired, or
- * nothing when the key must already be in the host's cache (checked with keys.has).
+ * Delivers the host key to the host's cache before enabling: the key's provider's `deliverKek`
+ * (KeyProviderRuntime, providers/types.ts); answers false when no provider of the center has
+ * that id, and the key must then already be in the host's cache (checked with keys.has).
  */
-export type HostKeyDelivery = (key: HostKeyRef, hostId: string) => Promise<void>
+export type HostKeyDelivery = (key: HostKeyRef, hostId: string) => Promise<boolean>
 
 export interface HostCryptoDeps {
   readonly db: Kysely<CenterDb>
@@ -47,8 +47,8 @@ export async function enableHostEncryption(
   if (row === undefined)
     throw new CenterError('ERR_CENTER_NOT_FOUND', `no host ${hostId}; list them to check the id`)
   const host = await d.client(hostId)
-  if (d.deliver !== undefined) await d.deliver(key, hostId)
-  else {
+  const delivered = d.deliver !== undefined && (await d.deliver(key, hostId))
+  if (!delivered) {
     const has = await host.call('keys.has', { providerId: key.providerId, kekId: key.keyId })
     if (!has.inCache)
       throw new CenterError(

@@ -238,6 +238,36 @@ describe('host monitor: a real joined host (ward host serve, swtpm), polled by t
     )
   })
 
+  it("enable host encryption mode with a native provider's key: the provider delivers it (its KDK pushed, the host derives the key), the host key changes", async () => {
+    const provider = await api.call('nkp.create', { body: { provider: 'nkp-mon' } })
+    const exp = await api.call('nkp.export', {
+      params: { provider },
+      body: { password: 'nkp backup password' },
+    })
+    await api.call('nkp.download', {
+      params: { provider },
+      body: { token: exp.location.download_token.token },
+    })
+    const r = await api.call('host.encryptionMode', {
+      params: { host: hostId },
+      body: { provider_id: provider, key_id: 'host-key-nkp' },
+    })
+    assert.deepEqual(r, {
+      host: hostId,
+      crypto_state: 'safe',
+      pending: false,
+      host_key: { provider_id: provider, key_id: 'host-key-nkp' },
+    })
+    const local = await ward(['host', 'crypto', 'status', '--data-dir', D, '--json'])
+    const st = JSON.parse(local.stdout) as {
+      state: string
+      hostKey: { providerId: string; keyId: string }
+    }
+    assert.equal(st.state, 'safe')
+    assert.equal(st.hostKey.providerId, provider)
+    assert.equal(st.hostKey.keyId, 'host-key-nkp')
+  })
+
   it('ward event list, ward alarm list and ward alarm ack over the API (--json)', async () => {
     const session = ['--session-file', join(dir, 'session.json')]
     const login = await ward([
