@@ -50,6 +50,7 @@ describe('host monitor: a real joined host (ward host serve, swtpm), polled by t
   let api: CenterClient
   let agent: Serving | undefined
   let hostId: string
+  let cluster: string
   const logs: string[] = []
   const hostArgs = (): string[] => ['--data-dir', D, '--simulate-firmware', '--secure-boot=on']
 
@@ -87,7 +88,7 @@ describe('host monitor: a real joined host (ward host serve, swtpm), polled by t
 
   it('a host joins through the real route; the leader polls its status into the hosts row', async () => {
     const dc = await api.call('datacenter.create', { body: { name: 'dc-mon' } })
-    const cluster = await api.call('cluster.create', { body: { name: 'c-mon', datacenter: dc } })
+    cluster = await api.call('cluster.create', { body: { name: 'c-mon', datacenter: dc } })
     const { token } = await api.call('host.joinToken', { body: { datacenter: dc, cluster } })
     const port = await freePort()
     const j = await ward([
@@ -320,5 +321,52 @@ describe('host monitor: a real joined host (ward host serve, swtpm), polled by t
     const bad = await ward(['alarm', 'ack', 'NoSuchAlarm', hostId, ...session])
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /ERR_CENTER_BAD_REQUEST|ERR_CENTER_API/)
+  })
+
+  it('a forceEnable cluster: the leader enables a host that is not safe with the policy key', async () => {
+    agent = await serveHost(hostArgs())
+    // disable encryption on the host and reboot it: pendingIncapable, then incapable
+    const disabled = await (await center.center.monitor.client(hostId)).call('crypto.disable')
+    assert.equal(disabled.state, 'pendingIncapable')
+    assert.equal(await agent.stop(), 0)
+    agent = await serveHost(hostArgs())
+    await until('the row incapable after the reboot', 30_000, async () =>
+      (await hostRow())?.crypto_state === 'incapable' ? true : undefined,
+    )
+    await assert.rejects(
+      api.call('cluster.cryptoMode', { params: { cluster }, body: { crypto_mode: 'forceEnable' } }),
+      (e: Error & { apiCode?: string }) => e.apiCode === 'ERR_CENTER_BAD_REQUEST',
+    )
+    // the key persisted on the host (key persistence on) since it was pushed
+    const c = await api.call('cluster.cryptoMode', {
+      params: { cluster },
+      body: { crypto_mode: 'forceEnable', policy: { provider_id: 'kms-a', key_id: 'host-key-1' } },
+    })
+    assert.equal(c.crypto_mode, 'forceEnable')
+    await until('the host enabled by the leader', 30_000, async () =>
+      (await hostRow())?.crypto_state === 'safe' ? true : undefined,
+    )
+    const local = await ward(['host', 'crypto', 'status', '--data-dir', D, '--json'])
+    const st = JSON.parse(local.stdout) as { state: string; hostKey: { keyId: string } }
+    assert.equal(st.state, 'safe')
+    assert.equal(st.hostKey.keyId, 'host-key-1')
+    const evs = await api.call('event.list', { query: { object: hostId } })
+    assert.ok(
+      evs.some(
+        (e) =>
+          e.type === 'HostCryptoStateChangedEvent' &&
+          e.message === 'The crypto state of host esx-mon changed from incapable to safe' &&
+          e.user === 'system',
+      ),
+      JSON.stringify(evs.slice(0, 8)),
+    )
+    assert.ok(
+      evs.some((e) => e.type === 'ClusterCryptoModeChangedEvent') === false,
+      'on the cluster, not the host',
+    )
+    const cevs = await api.call('event.list', { query: { object: cluster } })
+    assert.ok(
+      cevs.some((e) => e.message === 'The encryption mode of cluster c-mon is now forceEnable'),
+    )
   })
 })
