@@ -199,18 +199,18 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
       ...(pki !== undefined
         ? { pki: { caCertPem: pki.caCertPem, client: pki.client, server: pki.server } }
         : {}),
-      // the host key's provider delivers it: a native provider pushes its KDK (the host derives
-      // the key); standard providers plug in here through deliverHostKey
+      // the host key's provider delivers it (KeyProviderRuntime.deliverKek): a standard provider
+      // fetches it from its KMS and pushes it, a native one pushes its KDK (the host derives it)
       deliver:
         o.deliverHostKey ??
         (async (key, hostId) => {
-          const native = await store.db
-            .selectFrom('native_providers')
+          const known = await store.db
+            .selectFrom('key_providers')
             .select('id')
             .where('id', '=', key.providerId)
             .executeTakeFirst()
-          if (native === undefined) return false
-          await nkp.runtime(key.providerId).deliverKek(key.keyId, { hostId })
+          if (known === undefined) return false
+          await (await keyProviders.get(key.providerId)).deliverKek(key.keyId, { hostId })
           return true
         }),
     },
