@@ -36,6 +36,7 @@ import { eventLog, type EventLog } from './events/events.js'
 import { alarmStore, type Alarms } from './alarms/alarms.js'
 import { Monitor, type MonitorOptions } from './monitor/monitor.js'
 import { nkpBackupCheck } from './alarms/nkp.js'
+import { kmsCheck } from './alarms/kms.js'
 import type { HostKeyDelivery } from './monitor/host-crypto.js'
 import { eventHandlers } from './api/handlers/events.js'
 import { hostStatusHandlers } from './api/handlers/hosts-status.js'
@@ -286,6 +287,7 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     throw e
   }
   monitor.addCheck(nkpBackupCheck(store.db, alarms))
+  monitor.addCheck(kmsCheck(store.db, sealer, alarms))
   if (o.background === true) monitor.start()
   return {
     app,

@@ -189,6 +189,38 @@ for (const pg of [false, true])
       await t.center.monitor.pollOnce()
       assert.equal((await alarms.get(nkpAlarm))?.status, 'green')
 
+      // a standard provider whose KMS server nobody listens on: KmsUnreachable raised by the
+      // leader's round; the server removed, it clears
+      const kp = await t.request('POST', '/api/vcenter/crypto-manager/kms/providers', {
+        auth: admin,
+        body: { provider: 'kp-alarm', servers: [{ name: 'kms1', address: '127.0.0.1', port: 1 }] },
+      })
+      assert.equal(kp.status, 201, JSON.stringify(kp.json))
+      clock += HOUR
+      await t.center.monitor.pollOnce()
+      const kmsAlarm = {
+        definition: 'KmsUnreachable',
+        object: 'root',
+        subject: 'kp-alarm/kms1',
+      } as const
+      const ka = await alarms.get(kmsAlarm)
+      assert.equal(ka?.status, 'red')
+      assert.match(
+        ka!.message,
+        /KMS server kms1 \(127\.0\.0\.1:1\) of key provider kp-alarm is not connected/,
+      )
+      assert.equal(
+        (
+          await t.request('DELETE', '/api/vcenter/crypto-manager/kms/providers/kp-alarm', {
+            auth: admin,
+          })
+        ).status,
+        204,
+      )
+      clock += HOUR
+      await t.center.monitor.pollOnce()
+      assert.equal((await alarms.get(kmsAlarm))?.status, 'green')
+
       // a user without System.Read on root sees none of these events or alarms
       assert.equal(
         (
