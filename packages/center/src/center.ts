@@ -37,6 +37,16 @@ import { HostClients } from './tasks/hosts.js'
 import { TaskRunner, type TaskRunnerOptions } from './tasks/runner.js'
 import { TaskStore } from './tasks/store.js'
 import { vmExecutors } from './tasks/vm-tasks.js'
+// ha: leadership, events, alarms, host monitor
+import { leadershipFor, type Leadership, type LeaseOptions } from './ha/leadership.js'
+import { eventLog, type EventLog } from './events/events.js'
+import { alarmStore, type Alarms } from './alarms/alarms.js'
+import { Monitor, type MonitorOptions } from './monitor/monitor.js'
+import { nkpBackupCheck } from './alarms/nkp.js'
+import { kmsCheck } from './alarms/kms.js'
+import type { HostKeyDelivery } from './monitor/host-crypto.js'
+import { eventHandlers } from './api/handlers/events.js'
+import { hostStatusHandlers } from './api/handlers/hosts-status.js'
 
 export const centerPaths = (dir: string) =>
   ({ masterKey: join(dir, 'master.key'), db: join(dir, 'center.db') }) as const
@@ -50,7 +60,18 @@ export interface CenterOptions {
   /** Default: signHostCsr with the data dir's CA (pki/), when it has one. */
   readonly signHostCsr?: HostCsrSigner
   readonly api?: ApiOptions
-  /** The clock of the native key providers' alarm (tests move it). */
+  // ha: leadership, events, alarms, host monitor
+  /**
+   * Run the background work where this process leads (host polling, alarm checks; the task
+   * runner follows `leadership`): on PostgreSQL campaign for the leader lease. Default false
+   * (`serveCenter` sets it): a center built for a test only serves requests.
+   */
+  readonly background?: boolean
+  readonly ha?: LeaseOptions
+  readonly monitor?: MonitorOptions
+  /** Delivers a host key before "enable host encryption mode" (a key provider's deliverKek). */
+  readonly deliverHostKey?: HostKeyDelivery
+  /** The clock of events, alarms and the native key providers' alarm (tests move it). */
   readonly now?: () => number
   /** The task runner (tasks/): key providers, the HA leader hook, retry timing. */
   readonly tasks?: CenterTaskOptions
@@ -100,6 +121,11 @@ export interface Center {
   readonly keyProviders: ProviderRegistry
   /** The task runner: `ward center serve` starts it; `createCenter` leaves it to the caller. */
   readonly tasks: TaskRunner
+  // ha
+  readonly leadership: Leadership
+  readonly events: EventLog
+  readonly alarms: Alarms
+  readonly monitor: Monitor
   close(): Promise<void>
 }
 
@@ -178,11 +204,55 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
   const logger = o.logger ?? createLogger('center')
   const accounts = new Accounts(store.db, sealer, o.accounts)
   const signer = o.signHostCsr ?? (await pkiSigner(o.dataDir))
-  let doc: unknown
-  // native key providers: the hosts are reached over mutual TLS with the data dir's PKI
-  const hostPki = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
+  // ha: leadership, events, alarms, the leader's host monitor
+  const now = o.now ?? Date.now
+  const events = eventLog(store.db, { now, logger: logger.child({ component: 'events' }) })
+  const alarms = alarmStore(store.db, events, { now })
+  const leadership = leadershipFor(store, {
+    logger: logger.child({ component: 'ha' }),
+    campaign: o.background === true,
+    ...o.ha,
+  })
+  const pki = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
     ? await loadCenterPki(o.dataDir)
     : undefined
+  const monitor = new Monitor(
+    {
+      db: store.db,
+      events,
+      alarms,
+      leadership,
+      logger: logger.child({ component: 'monitor' }),
+      ...(pki !== undefined
+        ? { pki: { caCertPem: pki.caCertPem, client: pki.client, server: pki.server } }
+        : {}),
+      // the host key's provider delivers it (KeyProviderRuntime.deliverKek): a standard provider
+      // fetches it from its KMS and pushes it, a native one pushes its KDK (the host derives it)
+      deliver:
+        o.deliverHostKey ??
+        (async (key, hostId) => {
+          const known = await store.db
+            .selectFrom('key_providers')
+            .select('id')
+            .where('id', '=', key.providerId)
+            .executeTakeFirst()
+          if (known === undefined) return false
+          await (await keyProviders.get(key.providerId)).deliverKek(key.keyId, { hostId })
+          return true
+        }),
+    },
+    { now, ...o.monitor },
+  )
+  leadership.onChange((leader) => {
+    if (leader)
+      void leadership
+        .status()
+        .then((st) => events.post('LeaderElectedEvent', 'root', { node: st.node, epoch: st.epoch }))
+        .catch(() => undefined)
+  })
+  let doc: unknown
+  // native key providers: the hosts are reached over mutual TLS with the data dir's PKI
+  const hostPki = pki
   const hostLinks = new HostLinks(store.db, hostPki, logger)
   const nkp = new NativeKeyProviders({
     db: store.db,
@@ -205,7 +275,6 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     native: async (row) => nkp.runtime(row.id),
   })
   const taskStore = new TaskStore(store.db)
-  const pki = hostPki
   const t = o.tasks ?? {}
   const hostClients = new HostClients({
     db: store.db,
@@ -222,8 +291,15 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
       providers: t.providers ?? keyProviders,
     }),
     logger: logger.child({ component: 'tasks' }),
-    ...(t.isLeader !== undefined ? { isLeader: t.isLeader } : {}),
-    ...(t.onLeader !== undefined ? { onLeader: t.onLeader } : {}),
+    // only the leader runs tasks (ha/): on SQLite the one process leads
+    isLeader: t.isLeader ?? (() => leadership.isLeader()),
+    onLeader:
+      t.onLeader ??
+      ((cb) => {
+        leadership.onChange((leader) => {
+          if (leader) cb()
+        })
+      }),
     ...(t.retryMs !== undefined ? { retryMs: t.retryMs } : {}),
     ...(t.maxRetryMs !== undefined ? { maxRetryMs: t.maxRetryMs } : {}),
     ...(t.giveUpMs !== undefined ? { giveUpMs: t.giveUpMs } : {}),
@@ -239,6 +315,10 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     nkp,
     keyProviders,
     tasks: { store: taskStore, kick: () => runner.kick() },
+    leadership,
+    events,
+    alarms,
+    monitor,
   }
   let app: FastifyInstance
   try {
@@ -251,15 +331,22 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
         ...providerHandlers,
         ...keyHandlers,
         ...vmHandlers,
+        // ha
+        ...eventHandlers,
+        ...hostStatusHandlers,
       },
       o.api,
     )
   } catch (e) {
     clearInterval(alarmTimer)
     hostLinks.close()
+    await leadership.close()
     await store.close()
     throw e
   }
+  monitor.addCheck(nkpBackupCheck(store.db, alarms))
+  monitor.addCheck(kmsCheck(store.db, sealer, alarms))
+  if (o.background === true) monitor.start()
   return {
     app,
     store,
@@ -268,10 +355,16 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     nkp,
     keyProviders,
     tasks: runner,
+    leadership,
+    events,
+    alarms,
+    monitor,
     async close() {
       clearInterval(alarmTimer)
       runner.close()
       hostClients.close()
+      await monitor.close()
+      await leadership.close()
       await app.close()
       await nkp.settled()
       hostLinks.close()
@@ -337,7 +430,14 @@ export async function serveCenter(o: {
   readonly listen?: string
   readonly logger?: Logger
   readonly tasks?: CenterTaskOptions
-}): Promise<{ readonly url: string; readonly caFingerprint: string; close(): Promise<void> }> {
+  readonly ha?: LeaseOptions
+  readonly monitor?: MonitorOptions
+}): Promise<{
+  readonly url: string
+  readonly caFingerprint: string
+  readonly center: Center
+  close(): Promise<void>
+}> {
   const pki = await loadCenterPki(o.dataDir)
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(o.listen ?? '127.0.0.1:8443')
   if (m === null || Number(m[2]) > 65535)
@@ -351,15 +451,21 @@ export async function serveCenter(o: {
     ...(o.logger !== undefined ? { logger: o.logger } : {}),
     api: { https: { key: pki.server.keyPem, cert: pki.server.certPem } },
     ...(o.tasks !== undefined ? { tasks: o.tasks } : {}),
+    background: true,
+    ...(o.ha !== undefined ? { ha: o.ha } : {}),
+    ...(o.monitor !== undefined ? { monitor: o.monitor } : {}),
   })
   center.tasks.start()
   const host = m[1]!.replace(/^\[|\]$/g, '')
   await center.app.listen({ host, port: Number(m[2]) })
   const addr = center.app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : Number(m[2])
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
+  center.leadership.setUrl(url)
   return {
-    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     caFingerprint: pki.caFingerprint,
+    center,
     close: () => center.close(),
   }
 }

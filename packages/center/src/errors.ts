@@ -57,6 +57,9 @@ export const centerErrors = {
   ERR_CENTER_TASK_KIND: { kind: 'unsupported' },
   ERR_CENTER_VM_STATE: { kind: 'state' },
   ERR_CENTER_NO_KEY_PROVIDER: { kind: 'not-found' },
+  // host status, host encryption mode, events and alarms (ha: monitor/, alarms/)
+  ERR_CENTER_HOST_KEY_MISSING: { kind: 'state' },
+  ERR_CENTER_HOST_CRYPTO_STATE: { kind: 'state' },
   // the CLI's client of the API (client.ts)
   ERR_CENTER_API: { kind: 'io' },
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },

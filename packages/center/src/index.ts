@@ -70,3 +70,30 @@ export { HostClients } from './tasks/hosts.js'
 export { vmExecutors, VmTaskKinds, type VmTaskKind } from './tasks/vm-tasks.js'
 export type { CenterTaskOptions } from './center.js'
 export type { OutputOf } from './api/spec.js'
+export type { InputOf } from './api/spec.js'
+// ha: leadership (for the task runner), events, alarms, the leader's monitor
+export {
+  leadershipFor,
+  leaseLeadership,
+  soleLeadership,
+  LeaseDefaults,
+  type Leadership,
+  type LeaderStatus,
+  type LeaseOptions,
+} from './ha/leadership.js'
+export { eventLog, type EventLog, type EventRow } from './events/events.js'
+export { eventTypes, type EventTypeId, type EventArgs } from './events/types.js'
+export { alarmStore, type Alarms, type AlarmRef, type AlarmRow } from './alarms/alarms.js'
+export { alarmDefinitions, type AlarmDefinitionId } from './alarms/definitions.js'
+export {
+  Monitor,
+  MonitorDefaults,
+  checkCertificate,
+  type MonitorCheck,
+  type MonitorOptions,
+} from './monitor/monitor.js'
+export {
+  enableHostEncryption,
+  type HostKeyDelivery,
+  type HostKeyRef,
+} from './monitor/host-crypto.js'

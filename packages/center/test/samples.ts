@@ -337,6 +337,29 @@ export const samples: { readonly [K in Authenticated]: Prepare } = {
   'key.gcList': async () => ({}),
   'key.gcRun': async () => ({}),
   'key.gcSettings': async () => ({ body: { grace_seconds: 3600 } }),
+  // ha: leadership, events and alarms (a row of each on the fixture's host), host encryption mode
+  'ha.status': async () => ({}),
+  'event.list': async (f) => {
+    await f.t.center.events.post('HostConnectedEvent', f.host, { host: 'h', datacenter: 'dc' })
+    return {}
+  },
+  'alarm.list': async (f) => {
+    await f.t.center.alarms.raise({ definition: 'HostDisconnected', object: f.host }, 'down')
+    return {}
+  },
+  'alarm.acknowledge': async (f) => {
+    await f.t.center.alarms.raise({ definition: 'HostDisconnected', object: f.host }, 'down')
+    return { body: { definition: 'HostDisconnected', object: f.host } }
+  },
+  // the fixture's host does not answer: the wanted host key stays pending
+  'host.encryptionMode': async (f) => ({
+    params: { host: f.host },
+    body: { provider_id: 'kms-a', key_id: 'host-key-1' },
+  }),
+  'cluster.cryptoMode': async (f) => ({
+    params: { cluster: f.cluster },
+    body: { crypto_mode: 'onDemand' },
+  }),
 }
 
 // providers: a KMIP server nobody listens on (a status probe is refused at once)
@@ -407,6 +430,10 @@ export async function snapshot(t: TestCenter): Promise<string> {
     'center_keys',
     'key_provider_defaults',
     'provider_settings',
+    // ha
+    'events',
+    'alarms',
+    'leader_lease',
   ] as const
   const out: Record<string, unknown> = {}
   for (const tb of tables)

@@ -14,6 +14,7 @@ export {
   type AgentProgress,
 } from './agent/server.js'
 export type { OpOptions, OpProgress, OpContext } from './agent/schema.js'
+export { RECOVERY_SHOWN_FILE, type RecoveryKeyStatus } from './config/recovery-backup.js'
 export {
   agentClient,
   callAgent,

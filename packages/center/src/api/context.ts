@@ -7,6 +7,10 @@ import type { Sealer } from '../seal/sealer.js'
 import type { Store } from '../store/open.js'
 import type { NativeKeyProviders } from '../providers/native/native.js'
 import type { TaskStore } from '../tasks/store.js'
+import type { Leadership } from '../ha/leadership.js'
+import type { EventLog } from '../events/events.js'
+import type { Alarms } from '../alarms/alarms.js'
+import type { Monitor } from '../monitor/monitor.js'
 import type { InputOf, OutputOf } from './spec.js'
 import type { OperationId, Operations } from './operations.js'
 // providers
@@ -45,6 +49,11 @@ export interface Services {
   readonly tasks?: { readonly store: TaskStore; kick(): void }
   /** The OpenAPI document (api/openapi.ts), built once at start. */
   readonly openapi: () => unknown
+  // ha: leadership, events, alarms, the leader's host monitor (ha/, events/, alarms/, monitor/)
+  readonly leadership: Leadership
+  readonly events: EventLog
+  readonly alarms: Alarms
+  readonly monitor: Monitor
 }
 
 /** One request as a handler sees it. */

@@ -45,6 +45,15 @@ import {
   ServerName,
   UnusedKey,
 } from '../providers/schemas.js'
+import {
+  Alarm,
+  AlarmDefinitionName,
+  AlarmSubject,
+  Event,
+  HostEncryptionMode,
+  KeyRefId,
+  LeaderStatus,
+} from './ha-schemas.js'
 
 const NoQuery = Type.Object({}, closed)
 // native key providers
@@ -1054,6 +1063,86 @@ export const operations = {
       kind: 'object',
       privileges: ['System.Read'],
       object: (i) => taskObject(i.params.task),
+    },
+  }),
+  // ha: leadership, events and alarms, host status and encryption mode (ha/, events/, alarms/,
+  // monitor/; handlers in api/handlers/events.ts and hosts-status.ts)
+  'ha.status': op({
+    method: 'GET',
+    url: '/api/ward/ha',
+    summary:
+      'Which center process leads (runs tasks, host polling, alarm checks) and which answers',
+    query: NoQuery,
+    response: LeaderStatus,
+    access: { kind: 'object', privileges: ['System.Read'], object: () => 'root' },
+  }),
+  'event.list': op({
+    method: 'GET',
+    url: '/api/ward/events',
+    summary: 'Events, newest first (on objects the caller may read)',
+    query: Type.Object(
+      {
+        object: Type.Optional(ObjectId),
+        // query values are strings (no type coercion): decimal digits
+        after: Type.Optional(Type.String({ maxLength: 15, pattern: '^[0-9]{1,15}$' })),
+        limit: Type.Optional(Type.String({ maxLength: 4, pattern: '^([1-9][0-9]{0,2}|1000)$' })),
+      },
+      closed,
+    ),
+    response: Type.Array(Event),
+    access: { kind: 'filter', privileges: ['System.Read'] },
+  }),
+  'alarm.list': op({
+    method: 'GET',
+    url: '/api/ward/alarms',
+    summary: 'Triggered alarms (green once cleared), on objects the caller may read',
+    query: Type.Object({ object: Type.Optional(ObjectId) }, closed),
+    response: Type.Array(Alarm),
+    access: { kind: 'filter', privileges: ['System.Read'] },
+  }),
+  'alarm.acknowledge': op({
+    method: 'POST',
+    url: '/api/ward/alarms/acknowledge',
+    summary: 'Acknowledge a raised alarm (an NKP one is raised again after 24 h while it holds)',
+    body: Type.Object(
+      { definition: AlarmDefinitionName, object: ObjectId, subject: Type.Optional(AlarmSubject) },
+      closed,
+    ),
+    response: Alarm,
+    access: { kind: 'object', privileges: ['Alarm.Acknowledge'], object: (i) => i.body.object },
+  }),
+  'host.encryptionMode': op({
+    method: 'POST',
+    url: '/api/vcenter/host/:host/encryption-mode',
+    summary:
+      'Enable host encryption mode: the host key delivered, then prepare and enable (crypto state safe)',
+    params: Type.Object({ host: HostId }, closed),
+    body: Type.Object({ provider_id: KeyRefId, key_id: KeyRefId }, closed),
+    response: HostEncryptionMode,
+    access: {
+      kind: 'object',
+      privileges: ['Cryptographer.RegisterHost'],
+      object: (i) => i.params.host,
+    },
+  }),
+  'cluster.cryptoMode': op({
+    method: 'PUT',
+    url: '/api/vcenter/cluster/:cluster/crypto-mode',
+    summary:
+      "Set a cluster's encryption mode (onDemand | forceEnable) and host key policy (ClusterCryptoConfigInfo)",
+    params: Type.Object({ cluster: ClusterId }, closed),
+    body: Type.Object(
+      {
+        crypto_mode: CryptoMode,
+        policy: Type.Optional(Type.Object({ provider_id: KeyRefId, key_id: KeyRefId }, closed)),
+      },
+      closed,
+    ),
+    response: Cluster,
+    access: {
+      kind: 'object',
+      privileges: ['Host.Inventory.EditCluster', 'Cryptographer.RegisterHost'],
+      object: (i) => i.params.cluster,
     },
   }),
 } as const

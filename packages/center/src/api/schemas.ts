@@ -112,6 +112,10 @@ export const Host = Type.Object(
     tpm_present: Type.Boolean(),
     key_persistence: Type.Boolean(),
     recovery_key_backed_up: Type.Boolean(),
+    // host status polled by the leader (monitor/)
+    /** The host's secure configuration mode: TPM, NONE, or unknown before the first poll. */
+    secure_config_mode: Type.String(),
+    last_seen: Type.Union([Time, Type.Null()]),
   },
   closed,
 )

@@ -52,6 +52,8 @@ export const privilegeTable = {
   'VirtualMachine.Interact.PowerOff': 'power off a VM',
   'VirtualMachine.Config.AddNewDisk': 'add a new disk to a VM',
   'VirtualMachine.Provisioning.Clone': 'clone a VM',
+  // Alarms (ha: events and alarms)
+  'Alarm.Acknowledge': 'acknowledge an alarm',
   // Sessions
   'Sessions.TerminateSession': "end another user's session",
 } as const satisfies Record<string, string>

@@ -218,6 +218,7 @@ export class HostClient {
   readonly #idle: Connection[] = []
   #nextId = 1
   #closed = false
+  #peerNotAfter: number | undefined
 
   constructor(o: HostClientOptions) {
     this.hostId = o.hostId
@@ -302,6 +303,11 @@ export class HostClient {
     }
   }
 
+  /** When the host's certificate of the last connection expires (ms), undefined before one. */
+  get peerNotAfter(): number | undefined {
+    return this.#peerNotAfter
+  }
+
   /** Close every pooled connection; later calls fail. */
   close(): void {
     this.#closed = true
@@ -368,6 +374,8 @@ export class HostClient {
       socket.once('secureConnect', () => {
         clearTimeout(timer)
         socket.off('error', onError)
+        const notAfter = Date.parse(socket.getPeerCertificate().valid_to)
+        if (Number.isFinite(notAfter)) this.#peerNotAfter = notAfter
         resolve(new Connection(socket))
       })
     })

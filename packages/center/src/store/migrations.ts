@@ -272,6 +272,64 @@ const tasks2 = (): Migration => ({
   },
 })
 
+// ha, events and alarms, host status (issue 13 items 1, 3, 6)
+const v2026120304ha = (dialect: DialectName): Migration => ({
+  async up(db: Kysely<unknown>): Promise<void> {
+    const s = db.schema
+    // the leader lease: one row per lease name, renewed by its holder (ha/leadership.ts)
+    await s
+      .createTable('leader_lease')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('epoch', 'bigint', (c) => c.notNull())
+      .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute()
+    // events: append-only
+    await s
+      .createTable('events')
+      .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigserial', (c) =>
+        dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+      )
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('severity', 'text', (c) => c.notNull())
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('principal', 'text', (c) => c.notNull())
+      .execute()
+    await s.createIndex('events_at').on('events').column('at').execute()
+    // alarms: one row per (definition, object, subject)
+    await s
+      .createTable('alarms')
+      .addColumn('definition', 'text', (c) => c.notNull())
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('message', 'text', (c) => c.notNull())
+      .addColumn('first_raised', 'bigint', (c) => c.notNull())
+      .addColumn('last_raised', 'bigint', (c) => c.notNull())
+      .addColumn('cleared_at', 'bigint')
+      .addColumn('acknowledged', 'integer', (c) => c.notNull())
+      .addColumn('acknowledged_at', 'bigint')
+      .addColumn('acknowledged_by', 'text')
+      .addPrimaryKeyConstraint('alarms_pk', ['definition', 'object', 'subject'])
+      .execute()
+    // host status polled by the leader (monitor/)
+    await s
+      .alterTable('hosts')
+      .addColumn('secure_config_mode', 'text', (c) => c.notNull().defaultTo('unknown'))
+      .execute()
+    await s.alterTable('hosts').addColumn('last_seen', 'bigint').execute()
+    await s.alterTable('hosts').addColumn('cert_not_after', 'bigint').execute()
+    // "enable host encryption mode" asked for and not yet applied: JSON { providerId, keyId }
+    await s.alterTable('hosts').addColumn('crypto_key_wanted', 'text').execute()
+    // ClusterComputeResourceCryptoModePolicy: JSON { providerId, keyId } or null
+    await s.alterTable('clusters').addColumn('crypto_policy', 'text').execute()
+  },
+})
+
 /** The migrations, in order; names sort in application order. */
 export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
   '0001-initial': v1(dialect),
@@ -280,6 +338,8 @@ export const migrationList = (dialect: DialectName): Readonly<Record<string, Mig
   '2026120302_nkp': nkp(dialect),
   // tasks
   '2026120302_tasks': tasks2(),
+  // ha, events and alarms, host status
+  '2026120304_ha': v2026120304ha(dialect),
 })
 
 /** kysely's in-code provider over {@link migrationList}. */

@@ -5,6 +5,8 @@
  * lists and objects are JSON text. Secrets never appear in clear: tokens and session ids as HMACs
  * (auth/hmac.ts), key material sealed under the master key (seal/).
  */
+import type { ColumnType, Generated } from 'kysely'
+
 export interface CountersTable {
   name: string
   next: number
@@ -21,6 +23,8 @@ export interface ClustersTable {
   /** ClusterCryptoConfigInfo.cryptoMode: onDemand | forceEnable. */
   crypto_mode: string
   created_at: number
+  /** ClusterComputeResourceCryptoModePolicy as JSON { providerId, keyId }, or null (ha). */
+  crypto_policy: ColumnType<string | null, string | null | undefined, string | null>
 }
 export interface HostsTable {
   id: string
@@ -39,6 +43,15 @@ export interface HostsTable {
   /** `sha256:<hex>` of the host certificate the center issued, for the mutual-TLS identity. */
   cert_fingerprint: string | null
   created_at: number
+  // host status polled by the leader (monitor/, migration 2026120304_ha)
+  /** The host's secure configuration mode (TPM | NONE), 'unknown' until first polled. */
+  secure_config_mode: ColumnType<string, string | undefined, string>
+  /** When the center last heard from the host (ms), null before the first poll. */
+  last_seen: ColumnType<number | null, number | null | undefined, number | null>
+  /** When the host's mutual-TLS certificate expires (ms), as the host presented it. */
+  cert_not_after: ColumnType<number | null, number | null | undefined, number | null>
+  /** "Enable host encryption mode" asked and not yet applied: JSON { providerId, keyId }. */
+  crypto_key_wanted: ColumnType<string | null, string | null | undefined, string | null>
 }
 export interface DatastoresTable {
   id: string
@@ -228,6 +241,48 @@ export interface NkpHostsTable {
   updated_at: number
 }
 
+// ha, events and alarms (migration 2026120304_ha)
+export interface LeaderLeaseTable {
+  name: string
+  /** The node id of the holder (ha/leadership.ts). */
+  holder: string
+  /** The holder's API URL, '' when not listening. */
+  url: string
+  /** Incremented at each change of holder (a fencing token). */
+  epoch: number
+  acquired_at: number
+  /** In the database's clock (ms). */
+  expires_at: number
+}
+export interface EventsTable {
+  id: Generated<number>
+  at: number
+  /** An event type of events/types.ts. */
+  type: string
+  severity: string
+  object: string
+  message: string
+  /** Who caused it, or 'system'. */
+  principal: string
+}
+export interface AlarmsTable {
+  /** An alarm definition id of alarms/definitions.ts. */
+  definition: string
+  /** The inventory object it is on ('root': the center, e.g. for a key provider's alarm). */
+  object: string
+  /** What on the object (a key provider id, a certificate's name), or ''. */
+  subject: string
+  /** green | yellow | red */
+  status: string
+  message: string
+  first_raised: number
+  last_raised: number
+  cleared_at: number | null
+  acknowledged: number
+  acknowledged_at: number | null
+  acknowledged_by: string | null
+}
+
 export interface CenterDb {
   counters: CountersTable
   datacenters: DatacentersTable
@@ -253,4 +308,8 @@ export interface CenterDb {
   center_keys: CenterKeysTable
   key_provider_defaults: KeyProviderDefaultsTable
   provider_settings: ProviderSettingsTable
+  // ha, events and alarms
+  leader_lease: LeaderLeaseTable
+  events: EventsTable
+  alarms: AlarmsTable
 }

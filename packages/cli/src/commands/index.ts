@@ -76,6 +76,9 @@ export const commandGroups: readonly {
   // VM encryption tasks (ward vm, ward task)
   { prefix: ['vm'], load: async () => (await import('./vm.js')).vmCommands },
   { prefix: ['task'], load: async () => (await import('./task.js')).taskCommands },
+  // events and alarms of the center (ha)
+  { prefix: ['event'], load: async () => (await import('./event.js')).eventCommands },
+  { prefix: ['alarm'], load: async () => (await import('./alarm.js')).alarmCommands },
   {
     prefix: ['host', 'add-token'],
     load: async () =>

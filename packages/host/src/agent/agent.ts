@@ -11,6 +11,11 @@ import { SecureConfig, type CommitStep, type EncryptionSettings } from '../confi
 import { measureBoot, type BootState } from '../measure/measurements.js'
 import { HostTpm, WARD_NV } from '../tpm/host-tpm.js'
 import { readHostFile } from './data-dir.js'
+import {
+  recordRecoveryShown,
+  recoveryKeyStatus,
+  type RecoveryKeyStatus,
+} from '../config/recovery-backup.js'
 import type { OpContext } from './schema.js'
 import {
   dispatchAdmin,
@@ -300,6 +305,14 @@ export class HostAgent {
     return p
   }
 
+  /** The recovery key's backup status (status), null without one (mode NONE). */
+  #recoveryStatus(): RecoveryKeyStatus | null {
+    const r = this.#config.contents.recovery
+    return this.#settings().mode === 'TPM' && r !== undefined
+      ? recoveryKeyStatus(this.dataDir, r.id)
+      : null
+  }
+
   /** One handler per row of `AdminOps` (protocol.ts). */
   readonly #handlers: AdminHandlers = {
     status: () => ({
@@ -308,6 +321,8 @@ export class HostAgent {
       keyPersistence: this.#config.contents.keyPersistence.enabled,
       cachedKeys: this.cache.size,
       crypto: this.#crypto.status(),
+      tpm: this.#tpm !== undefined,
+      recoveryKey: this.#recoveryStatus(),
       boot: {
         secureBoot: this.#boot.secureBoot,
         execInstalledOnly: this.#boot.execInstalledOnly,
@@ -327,7 +342,11 @@ export class HostAgent {
         )
       return this.#withTpm(() => this.#config.setEncryption(r))
     },
-    'settings.encryption.recovery.list': () => this.#config.recovery(),
+    'settings.encryption.recovery.list': () => {
+      const r = this.#config.recovery()
+      recordRecoveryShown(this.dataDir, r.id)
+      return r
+    },
     'settings.encryption.recovery.rotate': () => this.#withTpm(() => this.#rotateRecovery()),
     'security.keypersistence.get': () => ({
       enabled: this.#config.contents.keyPersistence.enabled,

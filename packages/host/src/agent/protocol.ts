@@ -1,5 +1,6 @@
 import { HostError } from '../errors.js'
 import type { EncryptionSettings } from '../config/secure-config.js'
+import type { RecoveryKeyStatus } from '../config/recovery-backup.js'
 import type { KeyRef } from '../keys/key-cache.js'
 import type { Datastore } from '../vm/inventory.js'
 import type { SnapshotInfo, VmDescription } from '../vm/manager.js'
@@ -28,6 +29,10 @@ export interface HostStatus extends EncryptionSettings {
   readonly cachedKeys: number
   /** Host encryption mode and the host key (`ward host crypto status`). */
   readonly crypto: HostCryptoStatus
+  /** Does the host have a TPM (its --tpm is not none)? */
+  readonly tpm: boolean
+  /** Whether the current recovery key was shown on the console since it was made (mode TPM). */
+  readonly recoveryKey: RecoveryKeyStatus | null
   readonly boot: {
     readonly secureBoot: boolean
     readonly execInstalledOnly: boolean

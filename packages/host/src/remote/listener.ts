@@ -59,7 +59,18 @@ export async function listenRemote(
     minVersion: 'TLSv1.3',
     handshakeTimeout: options.handshakeMs ?? RemoteLimits.handshakeMs,
   })
+  // closing the listener (ward host serve stopping) ends its connections too: a center that
+  // polls the host keeps one open, and would otherwise keep the process from exiting
+  const open = new Set<TLSSocket>()
+  const closeServer = server.close.bind(server)
+  server.close = ((cb?: (err?: Error) => void) => {
+    closeServer(cb)
+    for (const s of open) s.destroy()
+    return server
+  }) as typeof server.close
   server.on('secureConnection', (socket: TLSSocket) => {
+    open.add(socket)
+    socket.once('close', () => open.delete(socket))
     const why = notTheCenter(socket.getPeerCertificate())
     if (why !== undefined) {
       log.warn({ remote: socket.remoteAddress, reason: why }, 'remote connection refused')

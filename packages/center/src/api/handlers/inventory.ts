@@ -1,6 +1,6 @@
 /** Handlers of the inventory: datacenters, clusters, hosts (and joining), datastores, VMs. */
 import { randomBytes } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { Kysely, Selectable } from 'kysely'
 import { CenterError } from '../../errors.js'
 import { newId } from '../../inventory/ids.js'
 import type { CenterDb, HostsTable } from '../../store/schema.js'
@@ -31,7 +31,7 @@ const db = (ctx: Ctx): Kysely<CenterDb> => ctx.services.store.db
 const missing = (what: string, id: string): CenterError =>
   new CenterError('ERR_CENTER_NOT_FOUND', `no ${what} ${id}; list them to check the id`)
 
-const hostView = (h: HostsTable) => ({
+const hostView = (h: Selectable<HostsTable>) => ({
   host: h.id,
   name: h.name,
   datacenter: h.datacenter,
@@ -42,6 +42,9 @@ const hostView = (h: HostsTable) => ({
   tpm_present: h.tpm_present === 1,
   key_persistence: h.key_persistence === 1,
   recovery_key_backed_up: h.recovery_key_backed_up === 1,
+  // host status polled by the leader (monitor/)
+  secure_config_mode: h.secure_config_mode,
+  last_seen: h.last_seen === null ? null : new Date(h.last_seen).toISOString(),
 })
 
 async function count(
