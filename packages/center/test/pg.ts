@@ -33,7 +33,17 @@ export async function createTestDb(): Promise<TestDb> {
   const name = `ward_center_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: base })
   await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
+  // concurrent CREATE DATABASE from template1 (test files run in parallel) can fail with 55006
+  // "source database is being accessed by other users": wait and try again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.query(`CREATE DATABASE ${name}`)
+      break
+    } catch (e) {
+      if ((e as { code?: string }).code !== '55006' || attempt >= 20) throw e
+      await new Promise((r) => setTimeout(r, 100 * attempt))
+    }
+  }
   await admin.end()
   const u = new URL(base)
   u.pathname = `/${name}`
