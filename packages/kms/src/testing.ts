@@ -6,3 +6,4 @@ export {
   type ClientTls,
 } from './testing/client.js'
 export { encodeTtlv, decodeTtlv, Tag, type TtlvItem } from '@ward/kmip'
+export { createTestDb, type TestDb } from './testing/pg.js'

@@ -1,7 +1,7 @@
 /**
  * A standard key provider: a KMS cluster of KMIP servers reached through @ward/kmip's client (its
  * connection pool and failover: a server that cannot be reached moves the request to the next).
- * KEKs follow vCenter's sequence (../shared/reference/vsphere-features.md §19): Create AES-256
+ * KEKs follow vCenter's sequence (the one packages/kms/test/interop/vcenter.test.ts replays): Create AES-256
  * (usage Encrypt|Decrypt), GetAttributes of x-Product_Version, one batch of three AddAttribute
  * (x-Product_Version, x-Vendor, x-Product), then Activate (Ward's KMS keeps a Created key
  * Pre-Active; vCenter reports such a key KeyStateNotActiveOrEnabled). The KEK bytes are fetched

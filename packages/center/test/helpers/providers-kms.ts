@@ -1,7 +1,7 @@
 /**
  * Real KMIP peers for the key provider tests: `ward kms serve` processes (a cluster of two on one
  * PostgreSQL: copies of one data dir, so both hold the same keys) and `pykmip-server`
- * (../shared/peers/pykmip). The test acts as the KMS administrator where a trust set-up needs
+ * (started as packages/kms/test/interop/pykmip.test.ts does). The test acts as the KMS administrator where a trust set-up needs
  * one: it adds the center's self-signed certificate to the KMS's trusted client CAs and signs
  * the center's CSR with the KMS's CA.
  */
