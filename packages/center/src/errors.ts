@@ -60,8 +60,7 @@ export const centerErrors = {
   // host status, host encryption mode, events and alarms (ha: monitor/, alarms/)
   ERR_CENTER_HOST_KEY_MISSING: { kind: 'state' },
   ERR_CENTER_HOST_CRYPTO_STATE: { kind: 'state' },
-  // the CLI's client of the API (client.ts)
-  ERR_CENTER_API: { kind: 'io' },
+  // the CLI's session file (ERR_CENTER_API is @ward/api's, the client's)
   ERR_CENTER_LOGIN_FILE: { kind: 'usage' },
 } as const satisfies Record<`ERR_CENTER_${string}`, ErrorInfo>
 

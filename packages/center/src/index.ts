@@ -38,7 +38,13 @@ export {
   type Center,
   type CenterOptions,
 } from './center.js'
-export { CenterClient, ApiError, type CallInput, type ClientOptions } from './client.js'
+export {
+  CenterClient,
+  ApiError,
+  type CallInput,
+  type CallOutput,
+  type ClientOptions,
+} from './client.js'
 export { operations, type OperationId, type Operations } from './api/operations.js'
 export { openapiDocument } from './api/openapi.js'
 export { privileges, privilegeTable, isPrivilege, type Privilege } from './authz/privileges.js'

@@ -2,16 +2,8 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { Secret, createLogger, readSecretFile, writeSecretFile } from '@ward/core'
-import {
-  CenterClient,
-  CenterError,
-  initCenter,
-  serveCenter,
-  type CallInput,
-  type OperationId,
-  type Operations,
-  type OutputOf,
-} from '@ward/center'
+import { CenterError, initCenter, serveCenter } from '@ward/center'
+import { CenterClient, type CallInput, type CallOutput, type OperationId } from '@ward/api'
 import { defineCommand, type Command } from '../command.js'
 import { bool, choice, custom, list, text } from '../flags.js'
 import { table } from '../output.js'
@@ -74,7 +66,7 @@ export async function api<K extends OperationId>(
   flag: string,
   id: K,
   input: CallInput<K>,
-): Promise<OutputOf<Operations[K]>> {
+): Promise<CallOutput<K>> {
   const s = loadSession(flag)
   return new CenterClient({
     url: s.url,

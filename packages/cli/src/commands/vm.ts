@@ -1,4 +1,4 @@
-import type { CallInput } from '@ward/center'
+import type { CallInput } from '@ward/api'
 import { defineCommand, type Command } from '../command.js'
 import { bool, int, text, texts } from '../flags.js'
 import { table } from '../output.js'

@@ -48,6 +48,7 @@ const areas: Readonly<
   host: { table: 'hostErrors', docs: ['host.md'] },
   nbd: { table: 'nbdErrors', docs: ['nbd.md'] },
   center: { table: 'centerErrors', docs: ['center.md'] },
+  api: { table: 'apiErrors', docs: ['center.md'] },
 }
 
 type Table = Readonly<Record<string, { readonly kind: string }>>
