@@ -74,7 +74,11 @@ export async function enableHostEncryption(
   )
     // already safe with another host key: ConfigureCryptoKey changes it
     s = await host.call('crypto.key.change', { providerId: key.providerId, keyId: key.keyId })
-  await d.db.updateTable('hosts').set({ crypto_state: s.state }).where('id', '=', hostId).execute()
+  await d.db
+    .updateTable('hosts')
+    .set({ crypto_state: s.state, host_key: hostKeyColumn(s.hostKey ?? key) })
+    .where('id', '=', hostId)
+    .execute()
   if (from !== s.state || row.crypto_state !== s.state)
     await d.events.post(
       'HostCryptoStateChangedEvent',
@@ -89,6 +93,10 @@ export async function enableHostEncryption(
       : { providerId: key.providerId, keyId: key.keyId },
   }
 }
+
+/** The hosts table's `host_key` column for a host key (key GC counts it as used). */
+export const hostKeyColumn = (k: HostKeyRef | undefined): string | null =>
+  k === undefined ? null : JSON.stringify({ providerId: k.providerId, keyId: k.keyId })
 
 /** The cluster's host key policy (ClusterComputeResourceCryptoModePolicy), or undefined. */
 export function clusterPolicy(json: string | null): HostKeyRef | undefined {

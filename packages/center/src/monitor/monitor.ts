@@ -22,7 +22,12 @@ import type { Leadership } from '../ha/leadership.js'
 import { HostClient } from '../hosts/client.js'
 import { CenterError } from '../errors.js'
 import type { CenterDb, HostsTable } from '../store/schema.js'
-import { clusterPolicy, enableHostEncryption, type HostKeyDelivery } from './host-crypto.js'
+import {
+  clusterPolicy,
+  enableHostEncryption,
+  hostKeyColumn,
+  type HostKeyDelivery,
+} from './host-crypto.js'
 
 export const MonitorDefaults = {
   pollMs: 10_000,
@@ -287,6 +292,7 @@ export class Monitor {
         recovery_key_backed_up: backedUp ? 1 : 0,
         last_seen: now,
         cert_not_after: notAfter,
+        host_key: hostKeyColumn(s.crypto.hostKey),
       })
       .where('id', '=', h.id)
       .execute()

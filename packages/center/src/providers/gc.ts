@@ -1,12 +1,14 @@
 /**
  * Key garbage collection (vCenter never deletes a KEK from the KMS): the keys the center created
- * (table center_keys) that no VM or disk of the inventory uses any more are listed, each with the
+ * (table center_keys) that no VM, disk, host (its host key) or cluster (its host key policy) uses
+ * any more are listed, each with the
  * time it was first found unused; once `grace_seconds` (setting key_gc_grace_seconds, default 7
  * days) have passed, `run` revokes and destroys them in the KMS, one audit row each. A key used
  * again before that is no longer unused (its clock restarts).
  */
 import type { Kysely } from 'kysely'
 import type { CenterDb } from '../store/schema.js'
+import { clusterPolicy } from '../monitor/host-crypto.js'
 
 export const GC_GRACE_SETTING = 'key_gc_grace_seconds'
 export const GC_DEFAULT_GRACE_SECONDS = 7 * 86400
@@ -30,7 +32,10 @@ export async function setGraceSeconds(db: Kysely<CenterDb>, s: number): Promise<
   })
 }
 
-/** `provider/kek` of every key a VM or disk uses. */
+/**
+ * `provider/kek` of every key in use: by a VM or a disk, as a host key (the one a host reported,
+ * the one asked for it and not yet applied), or as a cluster's host key policy.
+ */
 export async function usedKeys(db: Kysely<CenterDb>): Promise<Set<string>> {
   const used = new Set<string>()
   for (const t of ['vms', 'disks'] as const) {
@@ -40,6 +45,18 @@ export async function usedKeys(db: Kysely<CenterDb>): Promise<Set<string>> {
       .where('kek_id', 'is not', null)
       .execute()
     for (const r of rows) used.add(`${r.key_provider ?? ''}/${r.kek_id ?? ''}`)
+  }
+  const refs = [
+    ...(await db.selectFrom('hosts').select(['host_key', 'crypto_key_wanted']).execute()).flatMap(
+      (h) => [h.host_key, h.crypto_key_wanted],
+    ),
+    ...(await db.selectFrom('clusters').select('crypto_policy').execute()).map(
+      (c) => c.crypto_policy,
+    ),
+  ]
+  for (const json of refs) {
+    const k = clusterPolicy(json)
+    if (k !== undefined) used.add(`${k.providerId}/${k.keyId}`)
   }
   return used
 }

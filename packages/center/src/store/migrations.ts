@@ -330,6 +330,13 @@ const v2026120304ha = (dialect: DialectName): Migration => ({
   },
 })
 
+// key GC counts host keys: the key each host is in safe crypto state with, as last polled
+const hostKeys2026120401 = (): Migration => ({
+  async up(db) {
+    await db.schema.alterTable('hosts').addColumn('host_key', 'text').execute()
+  },
+})
+
 /** The migrations, in order; names sort in application order. */
 export const migrationList = (dialect: DialectName): Readonly<Record<string, Migration>> => ({
   '0001-initial': v1(dialect),
@@ -340,6 +347,8 @@ export const migrationList = (dialect: DialectName): Readonly<Record<string, Mig
   '2026120302_tasks': tasks2(),
   // ha, events and alarms, host status
   '2026120304_ha': v2026120304ha(dialect),
+  // key GC: host keys
+  '2026120401_host_keys': hostKeys2026120401(),
 })
 
 /** kysely's in-code provider over {@link migrationList}. */

@@ -52,6 +52,8 @@ export interface HostsTable {
   cert_not_after: ColumnType<number | null, number | null | undefined, number | null>
   /** "Enable host encryption mode" asked and not yet applied: JSON { providerId, keyId }. */
   crypto_key_wanted: ColumnType<string | null, string | null | undefined, string | null>
+  /** The host key the host last reported (crypto state safe): JSON { providerId, keyId }, or null. */
+  host_key: ColumnType<string | null, string | null | undefined, string | null>
 }
 export interface DatastoresTable {
   id: string

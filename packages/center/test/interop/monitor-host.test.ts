@@ -224,6 +224,16 @@ describe('host monitor: a real joined host (ward host serve, swtpm), polled by t
       host_key: { provider_id: 'kms-a', key_id: 'host-key-1' },
     })
     assert.equal((await hostRow())?.crypto_state, 'safe')
+    // recorded as the host's key (key GC counts it as used)
+    const stored = await center.center.store.db
+      .selectFrom('hosts')
+      .select('host_key')
+      .where('id', '=', hostId)
+      .executeTakeFirstOrThrow()
+    assert.deepEqual(JSON.parse(stored.host_key ?? 'null'), {
+      providerId: 'kms-a',
+      keyId: 'host-key-1',
+    })
     // the host itself says so (its local admin socket)
     const local = await ward(['host', 'crypto', 'status', '--data-dir', D, '--json'])
     assert.equal((JSON.parse(local.stdout) as { state: string }).state, 'safe')

@@ -313,11 +313,35 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
   test('garbage collection: unused keys listed, refused without ManageKeys, destroyed after the grace period, audited', async () => {
     const r = await rt('p-ca')
     const { kekId: unused } = await r.newKek({ label: 'gc' })
+    // keys only a host (its host key) or a cluster (its host key policy) uses are in use too
+    const { kekId: hostKey } = await r.newKek({ label: 'gc-host-key' })
+    const { kekId: wantedKey } = await r.newKek({ label: 'gc-host-key-wanted' })
+    const { kekId: policyKey } = await r.newKek({ label: 'gc-cluster-policy' })
+    const dcId = (await ok('POST', '/api/vcenter/datacenter', {
+      name: 'dc-gc',
+    })) as unknown as string
+    const cl = (await ok('POST', '/api/vcenter/cluster', {
+      name: 'cl-gc',
+      datacenter: dcId,
+    })) as unknown as string
+    const ref = (keyId: string): string => JSON.stringify({ providerId: 'p-ca', keyId })
+    await t.center.store.db
+      .updateTable('hosts')
+      .set({ host_key: ref(hostKey), crypto_key_wanted: ref(wantedKey) })
+      .where('id', '=', 'host-700001')
+      .execute()
+    await t.center.store.db
+      .updateTable('clusters')
+      .set({ crypto_policy: ref(policyKey) })
+      .where('id', '=', cl)
+      .execute()
+    const inUse = [hostKey, wantedKey, policyKey]
     await ok('PUT', '/api/ward/keys/gc/settings', { grace_seconds: 3600 })
     const list = (await ok('GET', '/api/ward/keys/gc')) as unknown as {
       keys: { key_id: string; provider: string }[]
     }
     assert.ok(list.keys.some((k) => k.key_id === unused && k.provider === 'p-ca'))
+    for (const k of inUse) assert.ok(!list.keys.some((x) => x.key_id === k), `${k} is in use`)
     // a key a VM uses is never listed
     const used = (
       await t.center.store.db
@@ -355,6 +379,10 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
     assert.deepEqual(run.failed, [])
     assert.ok(run.destroyed.some((k) => k.key_id === unused))
     assert.ok(!run.destroyed.some((k) => k.key_id === used))
+    for (const k of inUse) {
+      assert.ok(!run.destroyed.some((x) => x.key_id === k))
+      assert.equal(await r.keyState(k), 'KeyStateAvailable')
+    }
     assert.notEqual(await r.keyState(unused), 'KeyStateAvailable')
     await new Promise((res) => setTimeout(res, 50))
     const audit = await t.center.store.db
