@@ -80,6 +80,7 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
       'p-ca',
       'p-self',
       'p-csr',
+      'p-pin',
       'p-near',
       'p-expired',
       'p-untrusted',
@@ -90,18 +91,20 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
     // (a) the center trusts the KMS: its CA, or its server certificate (pinned)
     for (const p of ['p-ca', 'p-self', 'p-csr', 'p-near', 'p-expired', 'p-dead', 'p-half'])
       await ok('PUT', `${P}/${p}/peer-certs/trusted`, { certificates: [kmsCa(dirA)] })
-    // a KMS server certificate its CA signed cannot be pinned (OpenSSL wants the chain): refused
-    const leaf = await req('PUT', `${P}/p-self/peer-certs/trusted`, {
-      certificates: [kmsServerCert(dirA)],
+    // or the KMS server certificate itself, though its CA issued it: pinned by fingerprint
+    await ok('PUT', `${P}/p-pin/peer-certs/trusted`, { certificates: [kmsServerCert(dirA)] })
+    // two server certificates cannot both be pinned: refused (upload their CA)
+    const two = await req('PUT', `${P}/p-self/peer-certs/trusted`, {
+      certificates: [kmsServerCert(dirA), (await selfSignedClient('another-kms', 30)).certPem],
     })
-    assert.equal(leaf.status, 400)
-    assert.equal((leaf.json as { code: string }).code, 'ERR_CENTER_PROVIDER_CERT')
+    assert.equal(two.status, 400)
+    assert.equal((two.json as { code: string }).code, 'ERR_CENTER_PROVIDER_CERT')
     const stranger = await selfSignedClient('not-the-kms', 30)
     await ok('PUT', `${P}/p-untrusted/peer-certs/trusted`, { certificates: [stranger.certPem] })
     // (d) an uploaded client certificate and key (issued by the KMS: ward kms client add)
     uploaded = kmsClient(dirA, 'ward-center')
     canaries.push(keyOf(uploaded.keyPem))
-    for (const p of ['p-ca', 'p-untrusted', 'p-dead'])
+    for (const p of ['p-ca', 'p-pin', 'p-untrusted', 'p-dead'])
       await ok('PUT', `${P}/${p}/client-cert`, {
         certificate: uploaded.certPem,
         private_key: uploaded.keyPem,
@@ -147,7 +150,16 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
       { name: 'kms-a', address: '127.0.0.1', port: a.port },
       { name: 'kms-b', address: '127.0.0.1', port: b.port },
     ]
-    for (const p of ['p-ca', 'p-self', 'p-csr', 'p-near', 'p-expired', 'p-untrusted', 'p-half'])
+    for (const p of [
+      'p-ca',
+      'p-self',
+      'p-csr',
+      'p-pin',
+      'p-near',
+      'p-expired',
+      'p-untrusted',
+      'p-half',
+    ])
       await ok('PATCH', `${P}/${p}`, { servers })
     await ok('PATCH', `${P}/p-dead`, { servers: [{ name: 'gone', address: '127.0.0.1', port: 1 }] })
   })
@@ -163,6 +175,7 @@ describe('standard key providers: a ward kms cluster of two on PostgreSQL', () =
     ['p-ca', 'KMS CA + uploaded certificate and key'],
     ['p-self', 'KMS CA + self-signed client certificate'],
     ['p-csr', 'KMS CA + CSR signed by the KMS'],
+    ['p-pin', 'KMS server certificate issued by its CA, pinned + uploaded certificate and key'],
   ] as const)
     test(`trust set-up ${setUp}: a KEK created, tagged as vCenter does, and fetched`, async () => {
       const r = await rt(p)

@@ -160,7 +160,7 @@ export const providerCommands: readonly Command[] = [
   defineCommand({
     path: ['provider', 'trust', 'kms'],
     summary:
-      'Make the center trust the KMS: its CA, or its self-signed server certificate (PEM file; replaces the list)',
+      'Make the center trust the KMS: its CA, or its server certificate, pinned (PEM file; replaces the list)',
     args: 'PROVIDER',
     example: 'ward provider trust kms kms-cluster --cert-file kms-ca.pem',
     flags: {

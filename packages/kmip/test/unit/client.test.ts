@@ -216,6 +216,37 @@ test('trust the KMS certificate itself (pinned, self-signed) over TLS 1.3; a dif
   }
 })
 
+test('trust the KMS certificate itself when a CA issued it (pinned leaf, no CA given)', async () => {
+  const srv = await stub({ cert: pem['server.crt']!, key: pem['server.key']! })
+  const pinned = new KmipClient({
+    servers: [{ host: '127.0.0.1', port: srv.port }],
+    tls: {
+      pinnedServerCertPem: pem['server.crt']!,
+      certPem: pem['client.crt']!,
+      keyPem: pem['client.key']!,
+    },
+  })
+  const other = new KmipClient({
+    servers: [{ host: '127.0.0.1', port: srv.port }],
+    tls: {
+      pinnedServerCertPem: pem['self.crt']!,
+      certPem: pem['client.crt']!,
+      keyPem: pem['client.key']!,
+    },
+  })
+  try {
+    assert.equal(await pinned.create(), 'k1')
+    await assert.rejects(
+      other.create(),
+      (e: unknown) => e instanceof KmipError && e.code === 'ERR_KMIP_ALL_SERVERS_FAILED',
+    )
+  } finally {
+    pinned.close()
+    other.close()
+    await srv.close()
+  }
+})
+
 test('failover: a server that times out is left for the next one', async () => {
   const slow = await stub({ cert: pem['server.crt']!, key: pem['server.key']!, delayMs: 2000 })
   const fast = await stub({ cert: pem['server.crt']!, key: pem['server.key']! })
