@@ -510,6 +510,14 @@ export interface Operations {
     body: { host: string }
     response: { task: string; vm: string }
   }
+  'vm.clone': {
+    method: 'POST'
+    path: '/api/ward/vm/{vm}/clone'
+    status: 201
+    params: { vm: string }
+    body: { name: string; placement?: { datastore?: string } }
+    response: { task: string; vm: string }
+  }
   'task.list': {
     method: 'GET'
     path: '/api/cis/tasks'
@@ -643,6 +651,7 @@ export const operations = {
   'vm.powerOff': { method: 'POST', path: '/api/ward/vm/{vm}/power-off', status: 201 },
   'vm.unlock': { method: 'POST', path: '/api/ward/vm/{vm}/unlock', status: 201 },
   'vm.migrate': { method: 'POST', path: '/api/ward/vm/{vm}/migrate', status: 201 },
+  'vm.clone': { method: 'POST', path: '/api/ward/vm/{vm}/clone', status: 201 },
   'task.list': { method: 'GET', path: '/api/cis/tasks', status: 200 },
   'task.get': { method: 'GET', path: '/api/cis/tasks/{task}', status: 200 },
   'ha.status': { method: 'GET', path: '/api/ward/ha', status: 200 },

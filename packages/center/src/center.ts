@@ -37,6 +37,11 @@ import { HostClients } from './tasks/hosts.js'
 import { TaskRunner, type TaskRunnerOptions } from './tasks/runner.js'
 import { TaskStore } from './tasks/store.js'
 import { vmExecutors } from './tasks/vm-tasks.js'
+// clone: a privilege checked inside a task (RegisterVM of an encrypted VM)
+import { heldPermissions } from './authz/authorizer.js'
+import { effectivePrivileges } from './authz/effective.js'
+import type { Privilege } from './authz/privileges.js'
+import { TreeReader } from './inventory/tree.js'
 // ha: leadership, events, alarms, host monitor
 import { leadershipFor, type Leadership, type LeaseOptions } from './ha/leadership.js'
 import { eventLog, type EventLog } from './events/events.js'
@@ -75,6 +80,8 @@ export interface CenterOptions {
   readonly now?: () => number
   /** The task runner (tasks/): key providers, the HA leader hook, retry timing. */
   readonly tasks?: CenterTaskOptions
+  /** How often the leader checks the NKP "not backed up" alarm (default 1 h; tests shorten it). */
+  readonly alarmCheckMs?: number
 }
 
 /** How a center runs its tasks. */
@@ -261,8 +268,16 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
     logger,
     ...(o.now !== undefined ? { now: o.now } : {}),
   })
-  const alarmTimer = setInterval(() => void nkp.checkAlarms().catch(() => undefined), 3600_000)
+  // the NKP "not backed up" alarm: checked by the HA leader only (at once when it takes the
+  // lead, then every alarmCheckMs), as the monitor and the task runner run on the leader only
+  const nkpAlarmCheck = (): void => {
+    if (leadership.isLeader()) void nkp.checkAlarms().catch(() => undefined)
+  }
+  const alarmTimer = setInterval(nkpAlarmCheck, o.alarmCheckMs ?? 3600_000)
   alarmTimer.unref()
+  leadership.onChange((leader) => {
+    if (leader) nkpAlarmCheck()
+  })
   // providers: KEKs go to hosts over mutual TLS with the center's client certificate
   const hostLink = existsSync(join(o.dataDir, PKI_DIR, PkiFiles.caCert))
     ? await hostCalls(o.dataDir, store)
@@ -289,6 +304,33 @@ export async function createCenter(o: CenterOptions): Promise<Center> {
       db: store.db,
       hosts: hostClients,
       providers: t.providers ?? keyProviders,
+      // clone: a privilege a task finds it needs (an encrypted VM at a register), audited
+      requirePrivilege: async (task, object, privilege, why) => {
+        const path = await new TreeReader(store.db).pathOf(object)
+        const held =
+          path === undefined
+            ? new Set<Privilege>()
+            : effectivePrivileges(await heldPermissions(store.db, task.user), path)
+        const ok = held.has(privilege)
+        // services is made below; a task runs only after it is
+        await services.audit.record({
+          requestId: task.id,
+          principal: task.user,
+          method: 'TASK',
+          route: task.kind,
+          privileges: [privilege],
+          object,
+          outcome: ok ? 'allowed' : 'denied',
+          ...(ok ? {} : { missing: privilege }),
+          status: ok ? 200 : 403,
+        })
+        if (!ok)
+          throw new CenterError(
+            'ERR_CENTER_PERMISSION_DENIED',
+            `${why} needs the privilege ${privilege} on ${object}, which ${task.user} lacks; ask an administrator for a role that has it, then run it again`,
+            { privilege, object },
+          )
+      },
     }),
     logger: logger.child({ component: 'tasks' }),
     // only the leader runs tasks (ha/): on SQLite the one process leads

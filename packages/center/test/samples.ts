@@ -168,6 +168,11 @@ const vmTaskSamples = {
     params: { vm: await insertVm(f, true) },
     body: { host: await insertHost(f, f.cluster) },
   }),
+  // clone: a plain source (an encrypted one also needs Cryptographer.Clone, checked in the handler)
+  'vm.clone': async (f) => ({
+    params: { vm: await insertVm(f, false) },
+    body: { name: f.unique('cl') },
+  }),
   'task.list': async () => ({}),
   'task.get': async (f) => {
     const r = (await ok(

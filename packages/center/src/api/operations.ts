@@ -1044,6 +1044,21 @@ export const operations = {
     ['Cryptographer.Migrate'],
     Type.Object({ host: HostId }, closed),
   ),
+  // clone (issue 13): vSphere's CloneVM_Task, a full clone on the source's host (Ward's task
+  // route: vSphere's POST /api/vcenter/vm?action=clone is vm.create's method and path); an
+  // encrypted source also needs Cryptographer.Clone (the handler checks it)
+  'vm.clone': vmTask(
+    'clone',
+    "Full clone of a VM on its host: disks copied, an encrypted VM keeps its keys (also needs Cryptographer.Clone); answers the clone's id",
+    ['VirtualMachine.Provisioning.Clone'],
+    Type.Object(
+      {
+        name: VmName,
+        placement: Type.Optional(Type.Object({ datastore: Type.Optional(VmName) }, closed)),
+      },
+      closed,
+    ),
+  ),
   // tasks (vSphere REST: cis.Tasks)
   'task.list': op({
     method: 'GET',

@@ -9,6 +9,7 @@
  */
 import type { Kysely } from 'kysely'
 import type { VmDescription } from '@ward/host'
+import type { Privilege } from '../authz/privileges.js'
 import { CenterError } from '../errors.js'
 import type { KeyProviderRuntime, KeyProviders } from '../providers/types.js'
 import type { CenterDb, VmsTable } from '../store/schema.js'
@@ -20,6 +21,16 @@ export interface VmTaskDeps {
   readonly hosts: HostClients
   /** The key providers (providers/); without them encryption tasks fail with a coded error. */
   readonly providers?: KeyProviders
+  /**
+   * Refuse (ERR_CENTER_PERMISSION_DENIED, audited) unless the task's user holds `privilege` on
+   * `object`: a privilege that depends on what the host finds (an encrypted VM at a register).
+   */
+  readonly requirePrivilege: (
+    t: Pick<TaskContext, 'id' | 'kind' | 'user'>,
+    object: string,
+    privilege: Privilege,
+    why: string,
+  ) => Promise<void>
 }
 
 /** The task kinds on VMs (the task rows' `kind`). */
@@ -35,6 +46,7 @@ export const VmTaskKinds = [
   'vm.power.off',
   'vm.unlock',
   'vm.migrate',
+  'vm.clone',
 ] as const
 export type VmTaskKind = (typeof VmTaskKinds)[number]
 
@@ -338,7 +350,21 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const c = await d.hosts.get(host)
       const name = str(t.params, 'name')
       const existing = name !== undefined ? await describe(d, host, name) : undefined
-      const desc = existing ?? (await c.call('vm.register', { path: need(t.params, 'path') }))
+      let desc = existing
+      if (desc === undefined) {
+        // the VM file described first, nothing registered: an encrypted VM needs
+        // Cryptographer.RegisterVM on the host before the host registers it
+        const path = need(t.params, 'path')
+        const seen = await c.call('vm.inspect', { path })
+        if (seen.encrypted)
+          await d.requirePrivilege(
+            t,
+            host,
+            'Cryptographer.RegisterVM',
+            'registering an encrypted VM',
+          )
+        desc = await c.call('vm.register', { path })
+      }
       await t.save({ name: desc.name })
       if (desc.encryption !== undefined) {
         const p = await providerOf(d, { provider: desc.encryption.providerId })
@@ -427,6 +453,34 @@ export function vmExecutors(d: VmTaskDeps): Record<VmTaskKind, Executor> {
       const dst = await d.hosts.get(target)
       const desc = (await describe(d, target, vm.name)) ?? (await dst.call('vm.register', { path }))
       return { ...(await syncVm(db, vm.id, target, desc)), source }
+    },
+    // clone: the source's key delivered (the host opens its bundle to seal the clone's), then the
+    // host's vm.clone (its own staging and marker make it safe to call again); a resume finds the
+    // clone made and records it
+    async 'vm.clone'(t) {
+      const vm = await vmRow(db, t.object)
+      const host = vmHost(vm)
+      const c = await d.hosts.get(host)
+      const cloneId = need(t.params, 'vm')
+      const name = need(t.params, 'name')
+      await deliverCurrent(d, vm, host)
+      if (t.params.started === true) {
+        const made = await describe(d, host, name)
+        if (made !== undefined && made.unfinished === undefined)
+          return { ...(await syncVm(db, cloneId, host, made)), source: vm.id }
+      } else await t.save({ started: true })
+      const desc = await c.call(
+        'vm.clone',
+        {
+          name: vm.name,
+          newName: name,
+          ...(str(t.params, 'datastore') !== undefined
+            ? { datastore: need(t.params, 'datastore') }
+            : {}),
+        },
+        { onProgress: progressTo(t) },
+      )
+      return { ...(await syncVm(db, cloneId, host, desc)), source: vm.id }
     },
   }
 }

@@ -115,6 +115,7 @@ type VmOp =
   | 'vm.snapshot.create'
   | 'vm.snapshot.revert'
   | 'vm.snapshot.remove'
+  | 'vm.clone'
 
 /** A command that sends one admin operation and prints the VM it returns. */
 function vmCommand<O extends VmOp, const F extends Flags = Record<never, never>>(c: {
@@ -452,6 +453,29 @@ export const hostVmCommands: readonly Command[] = [
     params: nameOnly,
     done: (d) => `VM ${d.name} decrypted.`,
     progress: () => 'decrypt',
+  }),
+  vmCommand({
+    path: ['host', 'vm', 'clone'],
+    summary:
+      'full clone of a VM to a new name: disks copied sparse, an encrypted VM keeps its KEK and DEKs; new id, new blank vTPM',
+    args: 'NAME NEW-NAME',
+    example: `ward host vm clone vm1 vm1-copy --data-dir ${D}`,
+    flags: {
+      datastore: text("the clone's datastore (default: the source's folder's)", {
+        value: 'NAME',
+      }),
+    },
+    op: 'vm.clone',
+    params: (ctx) => {
+      const [name, newName] = args(ctx, 'NAME', 'NEW-NAME')
+      return {
+        name,
+        newName,
+        ...(ctx.values.datastore !== undefined ? { datastore: ctx.values.datastore } : {}),
+      }
+    },
+    done: (d) => `VM ${d.name} cloned.`,
+    progress: () => 'clone',
   }),
   vmCommand({
     path: ['host', 'vm', 'snapshot', 'create'],

@@ -89,6 +89,17 @@ export const commandGroups: readonly {
     load: async () =>
       (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
   },
+  // host and cluster encryption mode, HA status of the center (issue 13)
+  ...(
+    [
+      ['host', 'encryption'],
+      ['cluster', 'encryption'],
+      ['center', 'ha'],
+    ] as const
+  ).map((prefix) => ({
+    prefix,
+    load: async () => (await import('./center-encryption.js')).centerEncryptionCommands,
+  })),
 ]
 
 /** The commands that may match `words`: only the groups whose prefix agrees with them (all for help). */

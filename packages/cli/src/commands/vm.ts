@@ -36,6 +36,7 @@ type TaskOp =
   | 'vm.powerOff'
   | 'vm.unlock'
   | 'vm.migrate'
+  | 'vm.clone'
 
 /** Queue the task, then follow it (or print its id with --async). */
 async function runTask<K extends TaskOp | 'vm.create' | 'vm.register'>(
@@ -107,6 +108,24 @@ const perVm = [
     flags: { host: text('the target host', { value: 'ID', required: true }) },
     body: (v: { host?: string }) => ({ host: need(v.host, '--host') }),
     example: 'ward vm migrate vm-12 --host host-4',
+  },
+  // clone (issue 13)
+  {
+    words: ['clone'],
+    op: 'vm.clone',
+    summary:
+      'Full clone of a VM on its host, to a new name (an encrypted VM keeps its keys; Cryptographer.Clone)',
+    flags: {
+      name: text("the clone's name", { value: 'NAME', required: true }),
+      datastore: text("the clone's datastore on the host (default: the source's)", {
+        value: 'NAME',
+      }),
+    },
+    body: (v: { name?: string; datastore?: string }) => ({
+      name: need(v.name, '--name'),
+      ...(v.datastore !== undefined ? { placement: { datastore: v.datastore } } : {}),
+    }),
+    example: 'ward vm clone vm-12 --name web1-copy',
   },
 ] as const
 

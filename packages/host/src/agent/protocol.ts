@@ -3,7 +3,7 @@ import type { EncryptionSettings } from '../config/secure-config.js'
 import type { RecoveryKeyStatus } from '../config/recovery-backup.js'
 import type { KeyRef } from '../keys/key-cache.js'
 import type { Datastore } from '../vm/inventory.js'
-import type { SnapshotInfo, VmDescription } from '../vm/manager.js'
+import type { SnapshotInfo, VmDescription, VmInspection } from '../vm/manager.js'
 import type { HostCryptoStatus, RewrapReport } from '../crypto-state/host-crypto.js'
 import {
   bool,
@@ -124,6 +124,15 @@ export const AdminOps = {
   'vm.list': op({}, result<VmDescription[]>(), { remote: true }),
   'vm.describe': op({ name: req(str) }, result<VmDescription>(), { remote: true }),
   'vm.register': op({ path: req(str) }, result<VmDescription>(), { remote: true }),
+  // issue 13 (clone): read a VM folder's vm.json without registering it (the center checks
+  // Cryptographer.RegisterVM for an encrypted VM first); and a full clone that keeps the keys
+  'vm.inspect': op({ path: req(str) }, result<VmInspection>(), { remote: true }),
+  'vm.clone': op(
+    { name: req(str), newName: req(str), datastore: opt(str) },
+    result<VmDescription & { clonedFrom: string }>(),
+    // every disk copied (bytes done / total over the source's disks)
+    { progress: true, remote: true },
+  ),
   'vm.unregister': op({ name: req(str) }, result<{ name: string; evictedKey: boolean }>(), {
     remote: true,
   }),

@@ -17,6 +17,9 @@ export function vmHandlers(
     'vm.list': () => vms().list(),
     'vm.describe': (r) => vms().describe(r.name),
     'vm.register': (r) => vms().register(r.path),
+    'vm.inspect': (r) => vms().inspect(r.path),
+    'vm.clone': (r, ctx) =>
+      vms().clone(r.name, { name: r.newName, datastore: r.datastore }, ctx.onProgress),
     'vm.unregister': (r) => vms().unregister(r.name),
     'vm.destroy': (r) => vms().destroy(r.name),
     'vm.disk.add': (r) => vms().addDisk(r.name, r.size, r.encrypt),

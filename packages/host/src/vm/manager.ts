@@ -12,6 +12,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { Secret, type Logger } from '@ward/core'
@@ -200,6 +201,26 @@ export interface VmDescription {
   readonly log: string
   readonly console: string
 }
+
+/** What `vm.inspect` answers: a VM folder's identity and encryption, read without registering. */
+export interface VmInspection {
+  readonly id: string
+  readonly name: string
+  readonly path: string
+  readonly firmware: string
+  readonly vtpm: boolean
+  readonly disks: number
+  readonly encrypted: boolean
+  readonly encryption?: { readonly providerId: string; readonly kekId: string }
+  /** This host has a VM with that id registered (under `registeredAs`). */
+  readonly registered: boolean
+  readonly registeredAs?: string
+}
+
+/** A clone's marker in its folder until it is registered: `{source, id}` (the source VM's id). */
+export const CLONE_MARKER = '.ward-clone'
+/** The staging folder of a clone being made: `.<name>.ward-clone-staging` beside the VM folders. */
+const CLONE_STAGE_SUFFIX = '.ward-clone-staging'
 
 /** A snapshot as `snapshot list|create|revert` answer it. */
 export interface SnapshotInfo {
@@ -911,6 +932,194 @@ export class VmManager {
     })
     this.#log.info({ vm: config.name, id: config.id }, 'VM registered')
     return this.describe(config.name)
+  }
+
+  /**
+   * What the VM folder at `path` (or its vm.json) holds, without registering it: its id, name,
+   * whether it is encrypted and under which KEK, and whether this host has it registered
+   * (the center checks Cryptographer.RegisterVM before it registers an encrypted VM).
+   */
+  inspect(path: string): VmInspection {
+    let folder = resolve(path)
+    if (basename(folder) === VM_CONFIG_FILE) folder = dirname(folder)
+    const c = readVmConfig(folder)
+    const reg = this.#inventory().vms.find((v) => v.id === c.id)
+    return {
+      id: c.id,
+      name: c.name,
+      path: folder,
+      firmware: c.firmware,
+      vtpm: c.vtpm,
+      disks: c.disks.length,
+      encrypted: c.encryption !== undefined,
+      ...(c.encryption
+        ? { encryption: { providerId: c.encryption.providerId, kekId: c.encryption.kekId } }
+        : {}),
+      registered: reg !== undefined,
+      ...(reg ? { registeredAs: reg.name } : {}),
+    }
+  }
+
+  // ---- clone
+
+  /**
+   * Full clone (vSphere's CloneVM_Task, full clone): a new VM `to.name` made from `name`'s current
+   * state, on its datastore (or `to.datastore`). Every disk is copied as it is (a reflink, else a
+   * sparse copy: holes stay holes), so an encrypted source gives an encrypted clone that keeps its
+   * keys: the same KEK, the same DEKs (vSphere: "a full clone inherits the encryption state and
+   * keys"); the clone gets a new id, a new file key (its bundle sealed again under the KEK), its
+   * UEFI variable store sealed again for its new identity, and a new blank vTPM (vSphere 8's
+   * TPM provision policy "replace": the source's vTPM identity is not duplicated). Snapshots and a
+   * suspended state are not cloned (the clone is powered off, with none). The seed allows a clone
+   * of a powered-on VM: the guest is stopped while its disks are copied (QEMU flushes them
+   * first), then runs on. The clone is made in a staging folder, renamed into place, then
+   * registered: a failure or a crash before the rename leaves no clone (a rerun starts again), one
+   * after it is finished by a rerun (`.ward-clone` in the folder says whose clone it is).
+   */
+  async clone(
+    name: string,
+    to: { readonly name: string; readonly datastore?: string | undefined },
+    onProgress?: (p: OpProgress) => void,
+  ): Promise<VmDescription & { clonedFrom: string }> {
+    const { reg, config: c } = this.#find(name)
+    const newName = checkVmName(to.name)
+    const inv = this.#inventory()
+    const dsPath =
+      to.datastore !== undefined ? this.#datastore(inv, to.datastore).path : dirname(reg.path)
+    const folder = join(dsPath, newName)
+    const marker = join(folder, CLONE_MARKER)
+    // a rerun after a crash between the rename and the end: finish it
+    const markedBy = (): string | undefined => {
+      try {
+        return (JSON.parse(readFileSync(marker, 'utf8')) as { source?: string }).source
+      } catch {
+        return undefined
+      }
+    }
+    const taken = inv.vms.find((v) => v.name === newName)
+    if (taken) {
+      if (taken.path === folder && markedBy() === c.id) {
+        rmSync(marker, { force: true })
+        return { ...(await this.describe(newName)), clonedFrom: c.id }
+      }
+      throw new HostError(
+        'ERR_HOST_VM_EXISTS',
+        `a VM named '${newName}' is already registered: choose another name for the clone`,
+      )
+    }
+    if (existsSync(folder)) {
+      if (markedBy() === c.id) return this.#finishClone(folder, marker, c.id)
+      throw new HostError(
+        'ERR_HOST_VM_EXISTS',
+        `${folder} already exists: choose another name for the clone (or register that folder)`,
+      )
+    }
+    if (c.cryptoTask || c.encryption?.previous || c.encryption?.deepRecrypt)
+      throw new HostError(
+        'ERR_HOST_VM_RECRYPT_PARTIAL',
+        `VM '${name}' has an unfinished ${unfinishedTask(c)!.task}: run it again (${unfinishedTask(c)!.command}) before cloning it`,
+        { vm: name },
+      )
+    const id = randomUUID()
+    // the clone's configuration: the source's shape, a new identity, no snapshot, no suspend
+    const base: { -readonly [K in keyof VmConfig]?: VmConfig[K] } = {
+      ...withoutSuspended(c),
+      id,
+      name: newName,
+      autostart: false,
+    }
+    delete base.snapshots
+    const stage = join(dsPath, `.${newName}${CLONE_STAGE_SUFFIX}`)
+    rmSync(stage, { recursive: true, force: true }) // a clone a crash left half-made
+    const run = this.#running.get(c.id)
+    const progress = vmProgress(c.disks, onProgress)
+    let opened: OpenedBundle | undefined
+    const fileKey = new Uint8Array(randomBytes(32))
+    const tmp = join(this.#runDir(), 'vms', id)
+    try {
+      if (c.encryption) opened = this.#openBundle(c) // the locked error without the KEK
+      mkdirSync(stage, { mode: 0o700 })
+      writeFileSync(join(stage, CLONE_MARKER), `${JSON.stringify({ source: c.id, id })}\n`, {
+        mode: 0o600,
+      })
+      let config = base as VmConfig
+      if (c.encryption && opened) {
+        const e = c.encryption
+        const bundle = this.#o.cache.use(e.providerId, e.kekId, (k) =>
+          sealBundle(
+            { providerId: e.providerId, kekId: e.kekId, fileKey, disks: opened!.disks },
+            k,
+          ),
+        )
+        config = {
+          ...config,
+          encryption: { providerId: e.providerId, kekId: e.kekId, bundle: bundleToBase64(bundle) },
+        }
+      }
+      if (run) await run.qemu.qmp.execute('stop', undefined, 30_000)
+      try {
+        for (const d of c.disks) {
+          const report = progress.disk(d)
+          await copyDisk(join(reg.path, d.file), join(stage, d.file))
+          report(d.sizeBytes)
+        }
+        if (c.firmware === 'efi') {
+          if (!c.encryption) {
+            if (existsSync(join(reg.path, NVRAM_PLAIN)))
+              await copyDisk(join(reg.path, NVRAM_PLAIN), join(stage, NVRAM_PLAIN))
+          } else if (run?.nvram?.fileKey) {
+            // the running VM's live store, sealed for the clone
+            await sealNvramCopy(run.nvram.plain, join(stage, NVRAM_SEALED), config, fileKey)
+          } else if (existsSync(join(reg.path, NVRAM_SEALED))) {
+            mkdirSync(tmp, { recursive: true, mode: 0o700 })
+            const plainDir = nvramRunFolder(tmp, config)
+            const plain = await openNvram(reg.path, c, opened!.fileKey, plainDir)
+            try {
+              await sealNvramCopy(plain, join(stage, NVRAM_SEALED), config, fileKey)
+            } finally {
+              wipeFile(plain)
+              if (plainDir !== tmp) rmSync(plainDir, { recursive: true, force: true })
+            }
+          }
+        }
+      } finally {
+        if (run) await run.qemu.qmp.execute('cont', undefined, 10_000)
+      }
+      writeVmConfig(stage, config)
+      fsyncDir(stage)
+      renameSync(stage, folder)
+      fsyncDir(dsPath)
+    } catch (e) {
+      rmSync(stage, { recursive: true, force: true })
+      throw e
+    } finally {
+      fileKey.fill(0)
+      if (opened) zeroBundleKeys(opened)
+      rmSync(tmp, { recursive: true, force: true })
+    }
+    progress.finished()
+    return this.#finishClone(folder, marker, c.id)
+  }
+
+  /** The clone's folder is complete: register it, then drop its marker. */
+  async #finishClone(
+    folder: string,
+    marker: string,
+    source: string,
+  ): Promise<VmDescription & { clonedFrom: string }> {
+    const config = readVmConfig(folder)
+    const inv = this.#inventory()
+    writeInventory(this.#o.dataDir, {
+      ...inv,
+      vms: [...inv.vms, { id: config.id, name: config.name, path: folder }],
+    })
+    rmSync(marker, { force: true })
+    fsyncDir(folder)
+    this.#log.info(
+      { vm: config.name, id: config.id, source, encrypted: config.encryption !== undefined },
+      'VM cloned',
+    )
+    return { ...(await this.describe(config.name)), clonedFrom: source }
   }
 
   /** Remove from the inventory (files stay); the KEK leaves the cache unless another VM uses it. */

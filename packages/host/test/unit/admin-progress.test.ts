@@ -41,12 +41,12 @@ function exchange(path: string, payload: string): Promise<Record<string, unknown
   })
 }
 
-test('admin protocol: the rows that stream progress are the VM crypto tasks', () => {
+test('admin protocol: the rows that stream progress are the VM crypto tasks and the clone', () => {
   const rows = Object.entries(AdminOps)
     .filter(([, spec]) => (spec.options as { progress?: boolean }).progress === true)
     .map(([op]) => op)
     .sort()
-  assert.deepEqual(rows, ['vm.decrypt', 'vm.encrypt', 'vm.recrypt'])
+  assert.deepEqual(rows, ['vm.clone', 'vm.decrypt', 'vm.encrypt', 'vm.recrypt'])
   assert.equal(streamsProgress('vm.encrypt'), true)
   assert.equal(streamsProgress('keys.list'), false)
   assert.equal(streamsProgress('no.such.op'), false)

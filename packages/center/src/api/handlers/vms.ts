@@ -25,6 +25,7 @@ type VmHandlers = Pick<
   | 'vm.powerOff'
   | 'vm.unlock'
   | 'vm.migrate'
+  | 'vm.clone'
   | 'task.list'
   | 'task.get'
 >
@@ -159,6 +160,32 @@ export const vmHandlers: VmHandlers = {
         `VM ${v.id} is ${v.power_state}: a migration moves powered-off VMs; power it off first`,
       )
     return queue(ctx, 'vm.migrate', v.id, v.host, { target: body.host })
+  },
+  // clone: the clone's id is made now and answered with the task (the row when the host made it)
+  async 'vm.clone'(ctx, { params, body }) {
+    const v = await vmRow(ctx, params.vm)
+    if (v.host === null) throw state(`VM ${v.id} is on no host; register it on a host first`)
+    if (encrypted(v)) await alsoNeeds(ctx, v.id, 'Cryptographer.Clone', 'cloning an encrypted VM')
+    const taken = await db(ctx)
+      .selectFrom('vms')
+      .select('id')
+      .where('host', '=', v.host)
+      .where('name', '=', body.name)
+      .executeTakeFirst()
+    if (taken !== undefined)
+      throw new CenterError(
+        'ERR_CENTER_EXISTS',
+        `host ${v.host} already has a VM named ${body.name} (${taken.id}); choose another name for the clone`,
+      )
+    const vm = await newId(db(ctx), 'vm')
+    return queue(
+      ctx,
+      'vm.clone',
+      v.id,
+      v.host,
+      defined({ name: body.name, datastore: body.placement?.datastore, vm }),
+      vm,
+    )
   },
   async 'task.list'(ctx, { query }) {
     const rows = await tasks(ctx).store.list(
