@@ -2,7 +2,8 @@
 // npm run gen:api: packages/api/openapi.json from the center's operation table (its OpenAPI
 // document, as GET /api/openapi.json serves it), then packages/api/src/generated.ts from that
 // document. Run after changing a route; the api and center tests fail while either is stale.
-// Needs a build (npm run build) of @ward/center and @ward/api.
+// The first build may report the stale api-client test (that is what this fixes): its sources are
+// still emitted, then the document and the client are written and everything is built again.
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
