@@ -13,7 +13,7 @@ import { CliError } from '../errors.js'
 /*
  * `ward center init|serve` (the service, shaped like `ward kms`) and the commands that talk to a
  * running center through its REST API with the session `ward login` stored: `ward logout`,
- * `ward role ...`, `ward permission ...`, `ward user ...`, `ward token ...`, `ward host add-token`.
+ * `ward role ...`, `ward permission ...`, `ward user ...`, `ward token ...`, `ward host add`.
  */
 
 const centerDataDir = {
@@ -580,9 +580,10 @@ export const centerCommands: readonly Command[] = [
     },
   }),
   defineCommand({
-    path: ['host', 'add-token'],
-    summary: 'A one-time, expiring join token for a host (ward host join --center URL --token T)',
-    example: 'ward host add-token --datacenter datacenter-1 --cluster domain-c2 --ttl 3600',
+    path: ['host', 'add'],
+    summary:
+      'Add a host: a one-time, expiring join token; on the host: ward host join --center URL --token-file F',
+    example: 'ward host add --datacenter datacenter-1 --cluster domain-c2 --ttl 3600',
     flags: {
       datacenter: text('the datacenter the host joins', { value: 'ID', required: true }),
       cluster: text('the cluster the host joins (default: standalone in the datacenter)', {

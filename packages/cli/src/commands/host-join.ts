@@ -19,7 +19,7 @@ export const hostJoinCommands: readonly Command[] = [
       ...hostDataDir,
       center: text('the center URL (https://HOST:PORT)', { value: 'URL', required: true }),
       'token-file': text(
-        'file (0600) holding the one-time join token (`ward host add-token` on the center); never on the command line',
+        'file (0600) holding the one-time join token (`ward host add` on the center); never on the command line',
         { value: 'FILE', required: true },
       ),
       'ca-file': text(

@@ -80,7 +80,7 @@ export const commandGroups: readonly {
   { prefix: ['event'], load: async () => (await import('./event.js')).eventCommands },
   { prefix: ['alarm'], load: async () => (await import('./alarm.js')).alarmCommands },
   {
-    prefix: ['host', 'add-token'],
+    prefix: ['host', 'add'],
     load: async () =>
       (await import('./center.js')).centerCommands.filter((c) => c.path[0] === 'host'),
   },

@@ -2,7 +2,7 @@
  * The center commands end to end, as a user types them: `ward center init` (password from a 0600
  * file), a served center over HTTPS, `ward login` (session kept 0600), `ward user add`,
  * `ward role clone`, `ward permission set|list`, `ward datacenter|cluster create`, `ward host
- * add-token|list`, `ward logout`; and the
+ * add|list`, `ward logout`; and the
  * passwords never in any output.
  */
 import assert from 'node:assert/strict'
@@ -27,7 +27,7 @@ const run = async (...args: string[]): Promise<string> => {
   return r.stdout
 }
 
-test('ward center init, login, user add, role clone, permission set/list, host add-token, logout', async () => {
+test('ward center init, login, user add, role clone, permission set/list, host add, logout', async () => {
   const data = join(dir, 'center')
   const adminPw = 'admin-canary-password-1'
   const alicePw = 'alice-canary-password-2'
@@ -116,7 +116,7 @@ test('ward center init, login, user add, role clone, permission set/list, host a
     const tok = JSON.parse(
       await run(
         'host',
-        'add-token',
+        'add',
         '--datacenter',
         dc.datacenter,
         '--cluster',

@@ -20,7 +20,7 @@ export interface JoinOptions {
   readonly dataDir: string
   /** The center's base URL: `https://HOST[:PORT]`. */
   readonly center: string
-  /** The one-time join token (`ward host add-token` on the center). */
+  /** The one-time join token (`ward host add` on the center). */
   readonly token: Secret
   /** The host's name in the center's inventory. */
   readonly name: string
@@ -173,7 +173,7 @@ function post(url: URL, o: JoinOptions, csr: string): Promise<JoinAnswer> {
             return reject(
               new HostError(
                 'ERR_HOST_JOIN_REFUSED',
-                `the center refused the join (HTTP ${status}, ${code}): the token may be wrong, used or expired; ask the center for a new one (ward host add-token)`,
+                `the center refused the join (HTTP ${status}, ${code}): the token may be wrong, used or expired; ask the center for a new one (ward host add)`,
                 { status, centerCode: code },
               ),
             )

@@ -247,7 +247,7 @@ export const inventoryHandlers: InventoryHandlers = {
     const refused = (): CenterError =>
       new CenterError(
         'ERR_CENTER_JOIN_TOKEN',
-        'the join token is unknown, used or expired; ask an administrator for a new one (ward host add-token)',
+        'the join token is unknown, used or expired; ask an administrator for a new one (ward host add)',
       )
     const key = ctx.services.sealer.hmac('join', body.token)
     const now = Date.now()
